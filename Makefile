@@ -1,0 +1,73 @@
+# kfarm — multi-architecture kernel regression test farm runner.
+#   make            build bin/kfarm
+#   make deps       install Debian 12 packages (root)
+#   make images     default kernels + initramfs per arch, into $(KFARM_CACHE)
+#   make demo       deps + build + images + the default 5-arch matrix
+#   make test       the whole test suite
+#   make bench      benchmarks (ratios measured side by side)
+
+KFARM_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kfarm
+ARCHES ?= x86_64 arm64 riscv64 sparc64 alpha
+VERSIONS ?= 6.1 6.12
+export KFARM_CACHE
+
+CC ?= cc
+BUILD ?= build
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+PKGS = jansson sqlite3 libmicrohttpd libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+KFARM_CPPFLAGS = -D_GNU_SOURCE -DKFARM_ARCHES_DIR='"$(CURDIR)/arches"' \
+	-DKFARM_WEB_DIR='"$(CURDIR)/web"'
+ALL_CFLAGS = -std=gnu11 $(WARN) $(KFARM_CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+
+RUNNER_SRC := $(filter-out runner/main.c,$(wildcard runner/*.c))
+RUNNER_OBJ := $(RUNNER_SRC:runner/%.c=$(BUILD)/runner/%.o)
+
+all: bin/kfarm
+
+bin/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BUILD)/runner/%.o: runner/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+-include $(wildcard $(BUILD)/runner/*.d)
+
+# --- images: default kernels and the guest suite (images/*.mk) ---
+-include images/kernel.mk
+-include images/guest.mk
+
+images: kernels initramfs
+
+# --- Debian 12 packages ---
+DEPS = build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils \
+	jq curl sqlite3 python3 \
+	qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-sparc \
+	gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu gcc-sparc64-linux-gnu gcc-alpha-linux-gnu \
+	libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-sparc64-cross \
+	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
+	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
+	valgrind
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "all packages present"; fi
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) images
+	./bin/kfarm run
+
+clean:
+	rm -rf $(BUILD) bin
+
+.PHONY: all images deps demo clean

@@ -1,0 +1,237 @@
+#include "api.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *fail(struct api_err *e, int code, const char *msg, sqlite3 *db)
+{
+	e->code = code;
+	snprintf(e->msg, sizeof(e->msg), "%s%s%s", msg, db ? ": " : "",
+		 db ? sqlite3_errmsg(db) : "");
+	return NULL;
+}
+
+/* Column i as JSON: integers, reals, text, or null. */
+static json_t *col(sqlite3_stmt *s, int i)
+{
+	switch (sqlite3_column_type(s, i)) {
+	case SQLITE_INTEGER:
+		return json_integer(sqlite3_column_int64(s, i));
+	case SQLITE_FLOAT:
+		return json_real(sqlite3_column_double(s, i));
+	case SQLITE_TEXT:
+		return json_stringn((const char *)sqlite3_column_text(s, i),
+				    sqlite3_column_bytes(s, i));
+	default:
+		return json_null();
+	}
+}
+
+/* Every row as an object keyed by column name. */
+static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
+{
+	json_t *arr = json_array();
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *o = json_object();
+
+		for (int i = 0; i < sqlite3_column_count(s); i++)
+			json_object_set_new(o, sqlite3_column_name(s, i), col(s, i));
+		json_array_append_new(arr, o);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return fail(e, 500, "database query failed", db);
+	}
+	return arr;
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+		fail(e, 500, "database query failed", db);
+		return NULL;
+	}
+	return s;
+}
+
+#define JOB_COLS \
+	"j.id, j.run_id, j.arch, c.label AS kernel, c.tree, c.image_sha256," \
+	" COALESCE(j.release, c.release) AS release, j.attempt, j.outcome, j.reason," \
+	" j.warning, j.boot_s, j.duration_s, j.started, j.finished, j.host, j.backend," \
+	" j.qemu_version"
+
+json_t *api_status(sqlite3 *db, struct api_err *e)
+{
+	sqlite3_stmt *s;
+	json_t *root, *v;
+
+	s = prep(db, "SELECT j.arch, r.test, r.status, r.reason, r.job_id AS job,"
+		     " c.label AS kernel, COALESCE(j.release, c.release) AS release,"
+		     " j.finished AS time"
+		     " FROM latest l JOIN results r ON r.id = l.result_id"
+		     " JOIN jobs j ON j.id = r.job_id JOIN candidates c ON c.id = j.candidate_id"
+		     " ORDER BY j.arch, r.test", e);
+	if (!s || !(v = rows(db, s, e)))
+		return NULL;
+	root = json_object();
+	json_object_set_new(root, "results", v);
+	s = prep(db, "SELECT " JOB_COLS " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+		     " WHERE j.id IN (SELECT max(id) FROM jobs GROUP BY arch) ORDER BY j.arch",
+		     e);
+	if (!s || !(v = rows(db, s, e))) {
+		json_decref(root);
+		return NULL;
+	}
+	json_object_set_new(root, "jobs", v);
+	json_t *arches = json_array(), *o;
+	size_t i;
+
+	json_array_foreach(v, i, o)
+		json_array_append(arches, json_object_get(o, "arch"));
+	json_object_set_new(root, "arches", arches);
+	return root;
+}
+
+json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db,
+		"SELECT r.id, r.started, r.finished, r.status, r.argv,"
+		" (SELECT count(*) FROM jobs WHERE run_id = r.id) AS jobs,"
+		" (SELECT count(*) FROM jobs WHERE run_id = r.id AND outcome = 'COMPLETE')"
+		"   AS complete"
+		" FROM runs r ORDER BY r.id DESC LIMIT ?", e);
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int(s, 1, limit);
+	return rows(db, s, e);
+}
+
+static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_err *e)
+{
+	json_t *arr = rows(db, s, e), *o;
+
+	if (!arr)
+		return NULL;
+	if (!json_array_size(arr)) {
+		json_decref(arr);
+		e->code = 404;
+		snprintf(e->msg, sizeof(e->msg), "no such %s", what);
+		return NULL;
+	}
+	o = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	return o;
+}
+
+json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, "SELECT id, started, finished, status, argv FROM runs"
+				   " WHERE id = ?", e);
+	json_t *run, *jobs;
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int64(s, 1, id);
+	if (!(run = one(db, s, "run", e)))
+		return NULL;
+	s = prep(db, "SELECT " JOB_COLS ","
+		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
+		     "   AND status = 'PASS') AS pass,"
+		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
+		     "   AND status = 'FAIL') AS fail,"
+		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
+		     "   AND status = 'SKIP') AS skip,"
+		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
+		     "   AND status = 'MISSING') AS missing"
+		     " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+		     " WHERE j.run_id = ? ORDER BY j.id", e);
+	if (!s) {
+		json_decref(run);
+		return NULL;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	if (!(jobs = rows(db, s, e))) {
+		json_decref(run);
+		return NULL;
+	}
+	json_object_set_new(run, "jobs", jobs);
+	return run;
+}
+
+json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, "SELECT " JOB_COLS ", j.qemu_cmdline"
+				   " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+				   " WHERE j.id = ?", e);
+	json_t *job, *res;
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int64(s, 1, id);
+	if (!(job = one(db, s, "job", e)))
+		return NULL;
+	s = prep(db, "SELECT test, depth, status, reason, duration_s FROM results"
+		     " WHERE job_id = ? ORDER BY id", e);
+	if (!s) {
+		json_decref(job);
+		return NULL;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	if (!(res = rows(db, s, e))) {
+		json_decref(job);
+		return NULL;
+	}
+	json_object_set_new(job, "results", res);
+	return job;
+}
+
+char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, "SELECT log_path FROM jobs WHERE id = ?", e);
+	char *path = NULL;
+	int rc;
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_text(s, 0))
+		path = xstrdup((const char *)sqlite3_column_text(s, 0));
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		fail(e, 404, rc == SQLITE_ROW ? "job has no console log" : "no such job", NULL);
+	else
+		fail(e, 500, "database query failed", db);
+	sqlite3_finalize(s);
+	return path;
+}
+
+json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
+		    struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db,
+		"SELECT j.arch, r.test, r.status, r.reason, r.duration_s, j.id AS job,"
+		" j.run_id AS run, c.label AS kernel, COALESCE(j.release, c.release) AS release,"
+		" j.outcome, j.finished AS time"
+		" FROM results r JOIN jobs j ON j.id = r.job_id"
+		" JOIN candidates c ON c.id = j.candidate_id"
+		" WHERE r.depth = 0 AND (?1 IS NULL OR j.arch = ?1)"
+		" AND (?2 IS NULL OR r.test = ?2)"
+		" ORDER BY r.id DESC LIMIT ?3", e);
+
+	if (!s)
+		return NULL;
+	if (arch)
+		sqlite3_bind_text(s, 1, arch, -1, SQLITE_TRANSIENT);
+	if (test)
+		sqlite3_bind_text(s, 2, test, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 3, limit);
+	return rows(db, s, e);
+}

@@ -1,0 +1,25 @@
+/* Read-only queries behind the JSON API and the CLI's status/history/show.
+ * Each returns a new JSON value, or NULL with *code set (404 unknown id,
+ * 500 database trouble) and a message in err. */
+#ifndef KFARM_API_H
+#define KFARM_API_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct api_err {
+	int code;
+	char msg[256];
+};
+
+json_t *api_status(sqlite3 *db, struct api_err *e);
+json_t *api_runs(sqlite3 *db, int limit, struct api_err *e);
+json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e);
+json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e);
+/* The job's console log path (from the database, never from the request). */
+char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e);
+json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
+		    struct api_err *e);
+
+#endif

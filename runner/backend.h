@@ -1,0 +1,60 @@
+/* How a job's VM is started and ended. The scheduler only sees this table
+ * (libvirt's driver pattern): a backend fills it with designated
+ * initialisers, and a NULL entry means "not supported". Every operation
+ * takes flags so the table never has to grow twins. */
+#ifndef KFARM_BACKEND_H
+#define KFARM_BACKEND_H
+
+#include <sys/types.h>
+
+struct profile;
+
+/* What to boot. */
+struct vm_spec {
+	const struct profile *profile;
+	const char *kernel;
+	const char *initrd;
+	const char *append;	/* kernel command line */
+};
+
+/* A running VM as the scheduler watches it. */
+struct vm {
+	int console_fd;		/* guest console bytes; EOF when the VM is gone */
+	int err_fd;		/* the hypervisor's own diagnostics, or -1 */
+	int exit_fd;		/* readable once the VM has ended (a pidfd), or -1 */
+	char *cmdline;		/* the exact command, for the record */
+	char *version;		/* hypervisor version, for the record */
+	void *priv;
+};
+
+/* How a VM ended, as the backend saw it. */
+struct vm_exit {
+	int exited;		/* exit status valid */
+	int status;		/* exit code */
+	int signal;		/* killed by this signal (0: none) */
+	int by_us;		/* we ended it (stop was called) */
+};
+
+struct backend {
+	const char *name;
+	/* Starts the VM. On failure returns -1 and writes the reason into err:
+	 * a failure here is an infrastructure error, never the kernel's. */
+	int (*start)(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+		     unsigned int flags);
+	/* Ends the VM now; safe to call more than once. */
+	int (*stop)(struct vm *vm, unsigned int flags);
+	/* Collects how it ended once exit_fd is readable (or, with
+	 * BACKEND_WAIT_BLOCK, waits). Returns 0 when it has ended. */
+	int (*wait)(struct vm *vm, struct vm_exit *ex, unsigned int flags);
+	/* Frees everything; ends the VM first if it still runs. */
+	void (*release)(struct vm *vm);
+};
+
+#define BACKEND_WAIT_BLOCK 1u
+
+extern const struct backend backend_qemu;
+
+/* NULL-terminated list of compiled-in backends; lookup by name. */
+const struct backend *backend_find(const char *name);
+
+#endif

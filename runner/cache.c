@@ -1,0 +1,152 @@
+#include "cache.h"
+#include "profile.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *jstr(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+}
+
+static json_t *load_json(const char *path)
+{
+	json_error_t jerr;
+	json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (!o)
+		error("malformed cache file '%s': line %d: %s", path, jerr.line, jerr.text);
+	else if (!json_is_object(o)) {
+		error("malformed cache file '%s': not a JSON object", path);
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* "6.12" after "6.1": compare numerically */
+static int vercmp(const char *a, const char *b)
+{
+	while (*a || *b) {
+		long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
+
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+		if (!*a || !*b)
+			return (*a != 0) - (*b != 0);
+	}
+	return 0;
+}
+
+static int cmp_default(const void *x, const void *y)
+{
+	const struct default_kernel *a = x, *b = y;
+	int c = strcmp(a->arch, b->arch);
+
+	return c ? c : vercmp(a->version, b->version);
+}
+
+int cache_defaults(struct default_kernel **out, size_t *n)
+{
+	char *dir = xasprintf("%s/defaults", cache_dir());
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	*out = NULL;
+	*n = 0;
+	if (!d) {
+		error("no default kernels in '%s' (%s): run 'make images' first", dir,
+		      strerror(errno));
+		free(dir);
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char *path;
+		json_t *o;
+
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") || e->d_name[0] == '.')
+			continue;
+		path = xasprintf("%s/%s", dir, e->d_name);
+		o = load_json(path);
+		free(path);
+		if (!o)
+			continue;
+		struct default_kernel k = {
+			jstr(o, "arch"), jstr(o, "version"), jstr(o, "status"),
+			jstr(o, "image"), jstr(o, "release"), jstr(o, "error"),
+		};
+		json_decref(o);
+		if (!k.arch || !k.version || !k.status) {
+			error("malformed cache file '%s/%s': needs arch, version, status", dir,
+			      e->d_name);
+			cache_defaults_free(&k, 1);
+			continue;
+		}
+		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+		(*out)[(*n)++] = k;
+	}
+	closedir(d);
+	free(dir);
+	qsort(*out, *n, sizeof(**out), cmp_default);
+	return 0;
+}
+
+void cache_defaults_free(struct default_kernel *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(d[i].arch);
+		free(d[i].version);
+		free(d[i].status);
+		free(d[i].image);
+		free(d[i].release);
+		free(d[i].error);
+	}
+}
+
+int cache_initramfs(const char *arch, char **path, char ***tests)
+{
+	char *file = xasprintf("%s/initramfs/%s.json", cache_dir(), arch);
+	json_t *o, *t, *e;
+	size_t i;
+
+	*path = NULL;
+	*tests = NULL;
+	if (access(file, F_OK) < 0) {
+		error("no initramfs for arch '%s' ('%s' missing): run 'make images'", arch, file);
+		free(file);
+		return -1;
+	}
+	o = load_json(file);
+	if (!o) {
+		free(file);
+		return -1;
+	}
+	*path = jstr(o, "path");
+	t = json_object_get(o, "tests");
+	if (!*path || !json_is_array(t)) {
+		error("malformed cache file '%s': needs path and tests", file);
+		json_decref(o);
+		free(*path);
+		*path = NULL;
+		free(file);
+		return -1;
+	}
+	*tests = xcalloc(json_array_size(t) + 1, sizeof(char *));
+	json_array_foreach(t, i, e)
+		(*tests)[i] = xstrdup(json_is_string(e) ? json_string_value(e) : "?");
+	json_decref(o);
+	free(file);
+	return 0;
+}

@@ -1,0 +1,85 @@
+/* kfarm serve: the read-only JSON API and dashboard. */
+#include "cmds.h"
+#include "http.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef KFARM_WEB_DIR
+#define KFARM_WEB_DIR "web"
+#endif
+
+static const char serve_usage[] =
+	"usage: kfarm serve [--listen HOST:PORT] [--db PATH] [--web DIR] [--threads N]\n"
+	"\n"
+	"Serves the JSON API (/api/status, /api/runs, /api/runs/ID, /api/jobs/ID,\n"
+	"/api/jobs/ID/log, /api/history) and the dashboard (/). Read-only.\n"
+	"Listens on 127.0.0.1:8080 unless told otherwise.\n";
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "web", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *web = getenv("KFARM_WEB");
+	struct http_opts o = {
+		.listen = "127.0.0.1:8080", .web_dir = web && *web ? web : KFARM_WEB_DIR,
+	};
+	char *db = NULL;
+	unsigned long n;
+	int opt, ret;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "l:d:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 'd':
+			free(db);
+			db = xstrdup(optarg);
+			break;
+		case 'w':
+			o.web_dir = optarg;
+			break;
+		case 't':
+			if (parse_uint(optarg, 256, &n) || !n) {
+				free(db);
+				return error("--threads wants 1..256, got '%s'", optarg), 2;
+			}
+			o.threads = n;
+			break;
+		case 'h':
+			fputs(serve_usage, stdout);
+			free(db);
+			return 0;
+		default:
+			fputs(serve_usage, stderr);
+			free(db);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		free(db);
+		return error("unexpected argument '%s'", argv[optind]), 2;
+	}
+	if (!o.threads) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		o.threads = c > 0 ? c : 1;
+	}
+	if (!db)
+		db = xasprintf("%s/kfarm.db", data_dir());
+	o.db_path = db;
+	ret = http_serve(&o);
+	free(db);
+	return ret;
+}

@@ -1,0 +1,370 @@
+#include "http.h"
+#include "api.h"
+#include "route.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_CONNECTIONS 8192
+#define MAX_LOG_BYTES (64u << 20)
+
+struct server {
+	const struct http_opts *o;
+	char **files;		/* the dashboard's files, listed at start */
+	pthread_mutex_t lock;
+	struct tconn **conns;	/* every thread's connection, closed at exit */
+	size_t nconns;
+};
+
+/* One read-only connection per MHD thread, plus its cached /api/status. */
+struct tconn {
+	sqlite3 *db;
+	sqlite3_stmt *data_version;
+	long long cached_version;
+	char *status_json;
+	size_t status_len;
+};
+static __thread struct tconn *tc;
+
+static sqlite3 *thread_db(struct server *s)
+{
+	struct tconn *t;
+
+	if (tc)
+		return tc->db;
+	t = xcalloc(1, sizeof(*t));
+	if (sqlite3_open_v2(s->o->db_path, &t->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		sqlite3_close(t->db);
+		free(t);
+		return NULL;
+	}
+	sqlite3_busy_timeout(t->db, 2000);
+	sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->data_version, NULL);
+	t->cached_version = -1;
+	pthread_mutex_lock(&s->lock);
+	s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
+	s->conns[s->nconns++] = t;
+	pthread_mutex_unlock(&s->lock);
+	tc = t;
+	return t->db;
+}
+
+/* PRAGMA data_version changes whenever another connection commits. */
+static long long db_version(void)
+{
+	long long v = -1;
+
+	if (!tc->data_version)
+		return -1;
+	if (sqlite3_step(tc->data_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(tc->data_version, 0);
+	sqlite3_reset(tc->data_version);
+	return v;
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, int code, const char *type,
+				const char *buf, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)buf, mode);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, int code, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	enum MHD_Result ret;
+
+	json_decref(v);
+	if (!s)
+		return MHD_NO;
+	ret = send_buf(c, code, "application/json", s, strlen(s), MHD_RESPMEM_MUST_FREE);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int code, const char *msg)
+{
+	return send_json(c, code, json_pack("{s:s,s:i}", "error", msg, "status", code));
+}
+
+static const char *mime(const char *file)
+{
+	const char *dot = strrchr(file, '.');
+
+	if (!dot)
+		return "application/octet-stream";
+	if (!strcmp(dot, ".html"))
+		return "text/html; charset=utf-8";
+	if (!strcmp(dot, ".js"))
+		return "text/javascript; charset=utf-8";
+	if (!strcmp(dot, ".css"))
+		return "text/css; charset=utf-8";
+	if (!strcmp(dot, ".svg"))
+		return "image/svg+xml";
+	if (!strcmp(dot, ".png"))
+		return "image/png";
+	return "application/octet-stream";
+}
+
+static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, const char *type,
+				 size_t max)
+{
+	struct MHD_Response *r;
+	struct stat sb;
+	enum MHD_Result ret;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return send_error(c, 404, "file not found");
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return send_error(c, 404, "file not found");
+	}
+	/* the tail is what matters in a long log */
+	off_t off = (size_t)sb.st_size > max ? sb.st_size - (off_t)max : 0;
+	r = MHD_create_response_from_fd_at_offset64(sb.st_size - off, fd, off);
+	if (!r) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static const char *get_arg(void *data, const char *name)
+{
+	return MHD_lookup_connection_value(data, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result serve_status(struct MHD_Connection *c, sqlite3 *db)
+{
+	long long v = db_version();
+	struct api_err e = { 0 };
+	json_t *j;
+
+	if (v < 0 || v != tc->cached_version || !tc->status_json) {
+		j = api_status(db, &e);
+		if (!j)
+			return send_error(c, e.code, e.msg);
+		free(tc->status_json);
+		tc->status_json = json_dumps(j, JSON_COMPACT);
+		tc->status_len = tc->status_json ? strlen(tc->status_json) : 0;
+		tc->cached_version = v;
+		json_decref(j);
+		if (!tc->status_json)
+			return MHD_NO;
+	}
+	return send_buf(c, 200, "application/json", tc->status_json, tc->status_len,
+			MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **state)
+{
+	struct server *s = cls;
+	struct route rt;
+	struct api_err e = { 0 };
+	sqlite3 *db;
+	json_t *j = NULL;
+
+	(void)version;
+	(void)upload;
+	if (!*state) {
+		/* first call: headers only; refuse bodies (the API is read-only) */
+		*state = (void *)1;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return send_error(c, 413, "request bodies are not accepted");
+	}
+	route_parse(method, url, get_arg, c, &rt);
+	if (rt.kind == RT_ERROR)
+		return send_error(c, rt.code, rt.error);
+	if (rt.kind == RT_STATIC) {
+		for (char **f = s->files; f && *f; f++)
+			if (!strcmp(*f, rt.file)) {
+				char *path = xasprintf("%s/%s", s->o->web_dir, *f);
+				enum MHD_Result r = send_file(c, path, mime(*f), 16u << 20);
+
+				free(path);
+				return r;
+			}
+		return send_error(c, 404, "not found");
+	}
+	db = thread_db(s);
+	if (!db)
+		return send_error(c, 503, "database unavailable");
+	switch (rt.kind) {
+	case RT_STATUS:
+		return serve_status(c, db);
+	case RT_RUNS:
+		j = api_runs(db, rt.limit, &e);
+		break;
+	case RT_RUN:
+		j = api_run(db, rt.id, &e);
+		break;
+	case RT_JOB:
+		j = api_job(db, rt.id, &e);
+		break;
+	case RT_HISTORY:
+		j = api_history(db, rt.arch, rt.test, rt.limit, &e);
+		break;
+	case RT_JOB_LOG: {
+		char *path = api_job_log_path(db, rt.id, &e);
+		enum MHD_Result r;
+
+		if (!path)
+			return send_error(c, e.code, e.msg);
+		r = send_file(c, path, "text/plain; charset=utf-8", MAX_LOG_BYTES);
+		free(path);
+		return r;
+	}
+	default:
+		return send_error(c, 500, "unhandled route");
+	}
+	if (!j)
+		return send_error(c, e.code, e.msg);
+	return send_json(c, 200, j);
+}
+
+static char **list_files(const char *dir)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+
+	if (!d)
+		return v;
+	while ((e = readdir(d))) {
+		struct stat sb;
+		char *p;
+
+		if (e->d_name[0] == '.')
+			continue;
+		p = xasprintf("%s/%s", dir, e->d_name);
+		if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			v = xrealloc(v, (n + 2) * sizeof(char *));
+			v[n++] = xstrdup(e->d_name);
+			v[n] = NULL;
+		}
+		free(p);
+	}
+	closedir(d);
+	return v;
+}
+
+static int listen_on(const char *spec)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+	unsigned long port;
+	int fd, one = 1, rc;
+
+	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(host) ||
+	    parse_uint(colon + 1, 65535, &port))
+		return error("invalid --listen '%s' (want HOST:PORT, e.g. 127.0.0.1:8080)", spec);
+	memcpy(host, spec, colon - spec);
+	host[colon - spec] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc)
+		return error("invalid --listen address '%s': %s", spec, gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return error_errno("cannot listen on %s", spec);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		error_errno("cannot listen on %s", spec);
+		close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+int http_serve(const struct http_opts *o)
+{
+	struct server s = { .o = o };
+	struct MHD_Daemon *d;
+	sigset_t mask;
+	int fd, sig;
+	struct stat sb;
+
+	/* fail early and clearly on a database we cannot read */
+	if (stat(o->db_path, &sb) < 0)
+		return error_errno("cannot open database '%s'", o->db_path), 2;
+	fd = listen_on(o->listen);
+	if (fd < 0)
+		return 2;
+	pthread_mutex_init(&s.lock, NULL);
+	s.files = list_files(o->web_dir);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			     MHD_USE_TURBO | MHD_USE_SUPPRESS_DATE_NO_CLOCK,
+			     0, NULL, NULL, handler, &s,
+			     MHD_OPTION_LISTEN_SOCKET, fd,
+			     MHD_OPTION_THREAD_POOL_SIZE, o->threads,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+			     MHD_OPTION_END);
+	if (!d) {
+		close(fd);
+		strv_free(s.files);
+		return error("cannot start HTTP server on %s", o->listen), 2;
+	}
+	fprintf(stderr, "kfarm: serving %s on http://%s/\n", o->db_path, o->listen);
+	sigwait(&mask, &sig);
+	MHD_stop_daemon(d);
+	close(fd);
+	for (size_t i = 0; i < s.nconns; i++) {
+		sqlite3_finalize(s.conns[i]->data_version);
+		sqlite3_close(s.conns[i]->db);
+		free(s.conns[i]->status_json);
+		free(s.conns[i]);
+	}
+	free(s.conns);
+	strv_free(s.files);
+	pthread_mutex_destroy(&s.lock);
+	return 0;
+}

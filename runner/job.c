@@ -1,0 +1,339 @@
+#include "job.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Bounds so a flooding or garbage-spewing guest cannot grow kfarm. */
+#define MAX_RESULTS 4096
+#define MAX_REASON 512
+
+const char *job_outcome_name(enum job_outcome o)
+{
+	static const char *const n[] = {
+		[JOB_PENDING] = "PENDING", [JOB_COMPLETE] = "COMPLETE",
+		[JOB_BOOT_FAIL] = "BOOT_FAIL", [JOB_PANIC] = "PANIC",
+		[JOB_TIMEOUT] = "TIMEOUT", [JOB_INFRA_ERROR] = "INFRA_ERROR",
+	};
+	return n[o];
+}
+
+const char *res_status_name(enum res_status s)
+{
+	static const char *const n[] = {
+		[RS_PASS] = "PASS", [RS_FAIL] = "FAIL", [RS_SKIP] = "SKIP",
+		[RS_MISSING] = "MISSING",
+	};
+	return n[s];
+}
+
+const char *job_state_name(enum job_state s)
+{
+	static const char *const n[] = {
+		[JS_QUEUED] = "queued", [JS_BOOTING] = "booting",
+		[JS_RUNNING] = "running", [JS_DONE] = "done",
+	};
+	return n[s];
+}
+
+static void on_result(void *data, const struct ktap_result *r);
+
+struct job *job_new(void)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->log_fd = -1;
+	j->log_max = 16u << 20;
+	j->vm.console_fd = j->vm.err_fd = j->vm.exit_fd = -1;
+	ktap_init(&j->ktap, on_result, j);
+	return j;
+}
+
+static void clear_outcome(struct job *j)
+{
+	for (size_t i = 0; i < j->nres; i++) {
+		free(j->res[i].test);
+		free(j->res[i].reason);
+	}
+	free(j->res);
+	j->res = NULL;
+	j->nres = 0;
+	free(j->reason);
+	free(j->release);
+	free(j->trouble_line);
+	free(j->warning);
+	free(j->qemu_err);
+	free(j->timeout_reason);
+	j->reason = j->release = j->trouble_line = j->warning = j->qemu_err = NULL;
+	j->timeout_reason = NULL;
+	j->trouble = CON_NONE;
+	j->timed_out = 0;
+	j->outcome = JOB_PENDING;
+	j->boot_s = j->duration_s = 0;
+	j->t_header = j->t_last_result = 0;
+	j->lb.len = j->lberr.len = 0;
+	j->log_bytes = 0;
+	j->log_truncated = 0;
+	ktap_release(&j->ktap);
+	ktap_init(&j->ktap, on_result, j);
+}
+
+void job_reset(struct job *j)
+{
+	if (j->vm_started && j->be)
+		j->be->release(&j->vm);
+	j->vm_started = 0;
+	if (j->log_fd >= 0)
+		close(j->log_fd);
+	j->log_fd = -1;
+	clear_outcome(j);
+	j->state = JS_QUEUED;
+}
+
+void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	job_reset(j);
+	ktap_release(&j->ktap);
+	free(j->arch);
+	free(j->label);
+	free(j->kernel);
+	free(j->initrd);
+	free(j->append);
+	free(j->image_sha256);
+	free(j->log_path);
+	strv_free(j->tests);
+	profile_release(&j->profile);
+	free(j);
+}
+
+static char *clip(const char *s, size_t len)
+{
+	return xstrndup(s, len > MAX_REASON ? MAX_REASON : len);
+}
+
+static void log_write(struct job *j, const char *data, size_t n)
+{
+	static const char marker[] = "\n[kfarm: console log truncated here]\n";
+
+	if (j->log_fd < 0 || j->log_truncated)
+		return;
+	if (j->log_bytes + n > j->log_max) {
+		n = j->log_max - j->log_bytes;
+		j->log_truncated = 1;
+	}
+	while (n) {
+		ssize_t w = write(j->log_fd, data, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		data += w;
+		n -= w;
+		j->log_bytes += w;
+	}
+	if (j->log_truncated && write(j->log_fd, marker, sizeof(marker) - 1) < 0)
+		return;
+}
+
+int job_start(struct job *j)
+{
+	char err[512];
+	struct vm_spec spec = {
+		.profile = &j->profile, .kernel = j->kernel, .initrd = j->initrd,
+		.append = j->append,
+	};
+
+	j->attempt++;
+	j->state = JS_BOOTING;
+	j->t_start = j->t_last_out = now_mono();
+	if (j->log_path) {
+		j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (j->log_fd < 0)
+			warning("cannot write console log '%s': %s", j->log_path,
+				strerror(errno));
+	}
+	if (j->be->start(&j->vm, &spec, err, sizeof(err), 0) < 0) {
+		j->vm_started = j->vm.priv != NULL;
+		j->outcome = JOB_INFRA_ERROR;
+		j->reason = xstrdup(err);
+		log_write(j, "[kfarm: ", 8);
+		log_write(j, err, strlen(err));
+		log_write(j, "]\n", 2);
+		j->state = JS_DONE;
+		j->t_end = now_mono();
+		return -1;
+	}
+	j->vm_started = 1;
+	return 0;
+}
+
+static void add_result(struct job *j, const char *test, enum res_status st, const char *reason,
+		       size_t rlen, double dur, int depth)
+{
+	if (j->nres >= MAX_RESULTS)
+		return;
+	if (!(j->nres & (j->nres - 1)) || !j->nres)
+		j->res = xrealloc(j->res, (j->nres ? 2 * j->nres : 16) * sizeof(*j->res));
+	j->res[j->nres++] = (struct result){
+		.test = clip(test, strlen(test)), .status = st,
+		.reason = clip(reason, rlen), .duration_s = dur, .depth = depth,
+	};
+}
+
+static void on_result(void *data, const struct ktap_result *r)
+{
+	struct job *j = data;
+	static const enum res_status map[] = {
+		[TS_PASS] = RS_PASS, [TS_FAIL] = RS_FAIL, [TS_SKIP] = RS_SKIP,
+	};
+	double now = now_mono(), dur = 0;
+
+	if (r->depth == 0) {
+		double since = j->t_last_result ? j->t_last_result : j->t_header;
+
+		dur = since ? now - since : 0;
+		j->t_last_result = now;
+	}
+	add_result(j, r->name, map[r->status], r->reason, strlen(r->reason), dur, r->depth);
+}
+
+static const char uname_tag[] = "# kfarm-init: uname ";
+
+static void on_line(void *data, const char *line, size_t len)
+{
+	struct job *j = data;
+	enum con_kind k = console_classify(line, len);
+
+	if (k == CON_WARNING) {
+		if (!j->warning)
+			j->warning = clip(line, len);
+	} else if (con_kind_fatal(k) && !j->trouble_line) {
+		j->trouble = k;
+		j->trouble_line = clip(line, len);
+	}
+	if (!j->release && len > sizeof(uname_tag) - 1 &&
+	    !memcmp(line, uname_tag, sizeof(uname_tag) - 1)) {
+		/* "Linux RELEASE ..." */
+		const char *s = line + sizeof(uname_tag) - 1, *e = line + len;
+		const char *sp = memchr(s, ' ', e - s);
+
+		if (sp) {
+			const char *rel = sp + 1, *end = memchr(rel, ' ', e - rel);
+
+			j->release = clip(rel, (end ? end : e) - rel);
+		}
+	}
+	ktap_feed(&j->ktap, line, len);
+	if (j->ktap.seen_header && !j->t_header) {
+		j->t_header = now_mono();
+		j->boot_s = j->t_header - j->t_start;
+		j->state = JS_RUNNING;
+	}
+}
+
+void job_console(struct job *j, const char *data, size_t n)
+{
+	j->t_last_out = now_mono();
+	log_write(j, data, n);
+	linebuf_feed(&j->lb, data, n, on_line, j);
+}
+
+static void on_err_line(void *data, const char *line, size_t len)
+{
+	struct job *j = data;
+
+	if (!len)
+		return;
+	free(j->qemu_err);
+	j->qemu_err = clip(line, len);
+	log_write(j, "[qemu: ", 7);
+	log_write(j, line, len);
+	log_write(j, "]\n", 2);
+}
+
+void job_stderr(struct job *j, const char *data, size_t n)
+{
+	linebuf_feed(&j->lberr, data, n, on_err_line, j);
+}
+
+int job_suite_done(const struct job *j)
+{
+	return j->ktap.plan >= 0 && j->ktap.ntop >= (unsigned long)j->ktap.plan;
+}
+
+void job_timeout(struct job *j, const char *why)
+{
+	if (j->timed_out)
+		return;
+	j->timed_out = 1;
+	j->timeout_reason = xstrdup(why);
+	if (j->vm_started)
+		j->be->stop(&j->vm, 0);
+}
+
+static int have_top(const struct job *j, const char *name)
+{
+	for (size_t i = 0; i < j->nres; i++)
+		if (j->res[i].depth == 0 && !strcmp(j->res[i].test, name))
+			return 1;
+	return 0;
+}
+
+void job_finish(struct job *j, const struct vm_exit *ex)
+{
+	int done = job_suite_done(j);
+
+	linebuf_flush(&j->lb, on_line, j);
+	linebuf_flush(&j->lberr, on_err_line, j);
+	j->t_end = now_mono();
+	j->duration_s = j->t_end - j->t_start;
+	j->state = JS_DONE;
+	if (j->outcome != JOB_PENDING)
+		goto missing;
+	if (j->trouble_line) {
+		j->outcome = JOB_PANIC;
+		j->reason = xstrdup(j->trouble_line);
+	} else if (j->timed_out) {
+		j->outcome = JOB_TIMEOUT;
+		j->reason = xstrdup(j->timeout_reason);
+	} else if (done) {
+		j->outcome = JOB_COMPLETE;
+	} else if (!ex->by_us && (ex->signal || (ex->exited && ex->status))) {
+		j->outcome = JOB_INFRA_ERROR;
+		if (ex->signal)
+			j->reason = xasprintf("%s killed by signal %d (%s)",
+					      j->profile.qemu_binary, ex->signal,
+					      strsignal(ex->signal));
+		else
+			j->reason = xasprintf("%s exited with status %d%s%s",
+					      j->profile.qemu_binary, ex->status,
+					      j->qemu_err ? ": " : "",
+					      j->qemu_err ? j->qemu_err : "");
+	} else if (!j->ktap.seen_header) {
+		j->outcome = JOB_BOOT_FAIL;
+		j->reason = xstrdup("VM ended before /init reported (no KTAP header)");
+	} else {
+		j->outcome = JOB_BOOT_FAIL;
+		j->reason = xasprintf("guest ended after %lu of %ld results",
+				      j->ktap.ntop, j->ktap.plan);
+	}
+missing:
+	/* tests that never reported are missing, never passed */
+	if (j->outcome == JOB_INFRA_ERROR)
+		return;
+	for (char **t = j->tests; t && *t; t++)
+		if (!have_top(j, *t)) {
+			char *why = xasprintf("never ran: job %s", job_outcome_name(j->outcome));
+
+			add_result(j, *t, RS_MISSING, why, strlen(why), 0, 0);
+			free(why);
+		}
+}

@@ -1,0 +1,96 @@
+/* One job: one kernel booted once with kfarm's initramfs. Owns the VM's
+ * console stream (log file, KTAP results, kernel-trouble lines) and decides
+ * the job's outcome when the VM is gone. Knows nothing of the scheduler's
+ * loop or of the store. */
+#ifndef KFARM_JOB_H
+#define KFARM_JOB_H
+
+#include "backend.h"
+#include "console.h"
+#include "ktap.h"
+#include "profile.h"
+
+#include <stdint.h>
+
+enum job_outcome {
+	JOB_PENDING,
+	JOB_COMPLETE,
+	JOB_BOOT_FAIL,
+	JOB_PANIC,
+	JOB_TIMEOUT,
+	JOB_INFRA_ERROR,
+};
+
+enum job_state { JS_QUEUED, JS_BOOTING, JS_RUNNING, JS_DONE };
+
+/* Per-test status as stored: KTAP's three plus "never ran". */
+enum res_status { RS_PASS, RS_FAIL, RS_SKIP, RS_MISSING };
+
+struct result {
+	char *test;		/* path: "clone3" or "clone3/size_lt_64" */
+	enum res_status status;
+	char *reason;
+	double duration_s;	/* top-level tests only, else 0 */
+	int depth;
+};
+
+struct job {
+	/* what to run (owned) */
+	char *arch, *label, *kernel, *initrd, *append, *image_sha256;
+	char **tests;		/* expected top-level tests, in order */
+	struct profile profile;
+	const struct backend *be;
+	int64_t candidate_id;
+	int seq;		/* position in the run, for names */
+	char *log_path;
+	size_t log_max;
+
+	/* live state */
+	enum job_state state;
+	int attempt;
+	double t_start, t_header, t_last_out, t_last_result, t_end;
+	struct vm vm;
+	int vm_started;
+	struct ktap ktap;
+	struct linebuf lb, lberr;
+	int log_fd;
+	size_t log_bytes;
+	int log_truncated;
+	enum con_kind trouble;	/* first fatal kernel line's kind */
+	char *trouble_line;
+	char *warning;		/* first WARNING: line */
+	char *qemu_err;		/* last line QEMU printed on stderr */
+	int timed_out;
+	char *timeout_reason;
+
+	/* outcome */
+	enum job_outcome outcome;
+	char *reason;
+	char *release;		/* kernel release as the guest reported it */
+	double boot_s, duration_s;
+	struct result *res;
+	size_t nres;
+};
+
+struct job *job_new(void);
+void job_free(struct job *j);
+/* Back to queued for another attempt (results and outcome dropped). */
+void job_reset(struct job *j);
+
+/* Starts the VM; returns -1 with the job finished as INFRA_ERROR. */
+int job_start(struct job *j);
+/* Feeds console bytes (console) or hypervisor stderr bytes (err). */
+void job_console(struct job *j, const char *data, size_t n);
+void job_stderr(struct job *j, const char *data, size_t n);
+/* True once the suite's last expected result is in. */
+int job_suite_done(const struct job *j);
+/* Records a timeout and ends the VM. */
+void job_timeout(struct job *j, const char *why);
+/* Decides the outcome from what was seen and how the VM ended. */
+void job_finish(struct job *j, const struct vm_exit *ex);
+
+const char *job_outcome_name(enum job_outcome o);
+const char *res_status_name(enum res_status s);
+const char *job_state_name(enum job_state s);
+
+#endif

@@ -1,0 +1,303 @@
+#include "sched.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+enum src { SRC_CONSOLE, SRC_ERR, SRC_EXIT, SRC_SIGNAL };
+
+/* epoll's data for one fd: which job, which stream */
+struct watch {
+	struct job *job;
+	enum src src;
+};
+
+struct slot {
+	struct job *job;
+	struct watch w[3];
+	int open_console, open_err, exited;
+};
+
+struct sched {
+	int ep, sfd;
+	const struct sched_opts *o;
+	struct slot *slots;
+	unsigned int running;
+	int interrupted;
+};
+
+static void state(struct sched *s, struct job *j)
+{
+	if (s->o->on_state)
+		s->o->on_state(j, s->o->data);
+}
+
+static void watch_fd(struct sched *s, int fd, struct watch *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
+
+	if (fd >= 0 && epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+static void unwatch_fd(struct sched *s, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static int start_job(struct sched *s, struct slot *sl, struct job *j)
+{
+	memset(sl, 0, sizeof(*sl));
+	sl->job = j;
+	if (job_start(j) < 0) {
+		sl->job = NULL;
+		return -1;
+	}
+	for (int i = 0; i < 3; i++)
+		sl->w[i] = (struct watch){ j, (enum src)i };
+	watch_fd(s, j->vm.console_fd, &sl->w[SRC_CONSOLE]);
+	watch_fd(s, j->vm.err_fd, &sl->w[SRC_ERR]);
+	watch_fd(s, j->vm.exit_fd, &sl->w[SRC_EXIT]);
+	sl->open_console = j->vm.console_fd >= 0;
+	sl->open_err = j->vm.err_fd >= 0;
+	s->running++;
+	state(s, j);
+	return 0;
+}
+
+static struct slot *slot_of(struct sched *s, struct job *j)
+{
+	for (unsigned int i = 0; i < s->o->jobs; i++)
+		if (s->slots[i].job == j)
+			return &s->slots[i];
+	return NULL;
+}
+
+/* Drains what is readable; returns 0 at EOF. */
+static int drain(struct job *j, int fd, enum src src)
+{
+	char buf[65536];
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			if (src == SRC_CONSOLE)
+				job_console(j, buf, n);
+			else
+				job_stderr(j, buf, n);
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 1 : 0;
+	}
+	return 1;
+}
+
+/* The VM has exited (or its console closed with no pidfd): collect it. */
+static void reap(struct sched *s, struct slot *sl, unsigned int *left)
+{
+	struct job *j = sl->job;
+	struct vm_exit ex = { 0 };
+	int retry;
+
+	/* read whatever is still buffered in the pipes */
+	if (sl->open_console)
+		while (drain(j, j->vm.console_fd, SRC_CONSOLE) > 0)
+			;
+	if (sl->open_err)
+		while (drain(j, j->vm.err_fd, SRC_ERR) > 0)
+			;
+	unwatch_fd(s, j->vm.console_fd);
+	unwatch_fd(s, j->vm.err_fd);
+	unwatch_fd(s, j->vm.exit_fd);
+	j->be->wait(&j->vm, &ex, BACKEND_WAIT_BLOCK);
+	job_finish(j, &ex);
+	sl->job = NULL;
+	s->running--;
+	retry = j->outcome == JOB_INFRA_ERROR && (unsigned)j->attempt <= s->o->infra_retries;
+	if (s->o->on_done)
+		s->o->on_done(j, retry, s->o->data);
+	state(s, j);
+	if (retry) {
+		job_reset(j);
+		state(s, j);
+	} else {
+		(*left)--;
+		j->be->release(&j->vm);
+		j->vm_started = 0;
+	}
+}
+
+static void check_deadlines(struct sched *s, double now, double *next)
+{
+	const struct sched_opts *o = s->o;
+
+	for (unsigned int i = 0; i < o->jobs; i++) {
+		struct job *j = s->slots[i].job;
+		double d;
+
+		if (!j || j->timed_out)
+			continue;
+		if (job_suite_done(j)) {
+			/* last result is in: no need to wait for the guest */
+			j->be->stop(&j->vm, 0);
+			continue;
+		}
+		if (!j->t_header && now - j->t_start >= o->boot_timeout) {
+			char *why = xasprintf("boot timeout: no KTAP header after %.0fs",
+					      o->boot_timeout);
+			job_timeout(j, why);
+			free(why);
+		} else if (now - j->t_last_out >= o->silence_timeout) {
+			char *why = xasprintf("silent for %.0fs", o->silence_timeout);
+			job_timeout(j, why);
+			free(why);
+		} else if (now - j->t_start >= o->total_timeout) {
+			char *why = xasprintf("time limit %.0fs reached", o->total_timeout);
+			job_timeout(j, why);
+			free(why);
+		}
+		if (j->timed_out)
+			continue;
+		d = j->t_header ? j->t_start + o->total_timeout
+				: j->t_start + o->boot_timeout;
+		if (j->t_last_out + o->silence_timeout < d)
+			d = j->t_last_out + o->silence_timeout;
+		if (j->t_start + o->total_timeout < d)
+			d = j->t_start + o->total_timeout;
+		if (d < *next)
+			*next = d;
+	}
+}
+
+int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
+{
+	struct sched s = { .o = o };
+	struct watch sigw = { NULL, SRC_SIGNAL };
+	unsigned int left = n;
+	size_t next_job = 0;
+	sigset_t mask, old;
+	double last_tick = 0;
+
+	s.slots = xcalloc(o->jobs, sizeof(*s.slots));
+	s.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s.ep < 0)
+		die("epoll_create1: %s", strerror(errno));
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	s.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	watch_fd(&s, s.sfd, &sigw);
+
+	while (left && !s.interrupted) {
+		struct epoll_event ev[32];
+		double now, next;
+		int nev, tmo;
+
+		/* fill free slots; a start failure is a finished job */
+		for (unsigned int i = 0; i < o->jobs && s.running < o->jobs; i++) {
+			struct job *j = NULL;
+
+			if (s.slots[i].job)
+				continue;
+			for (size_t k = 0; k < n && !j; k++) {
+				size_t idx = (next_job + k) % n;
+
+				if (jobs[idx]->state == JS_QUEUED)
+					j = jobs[idx], next_job = idx + 1;
+			}
+			if (!j)
+				break;
+			if (start_job(&s, &s.slots[i], j) < 0) {
+				int retry = (unsigned)j->attempt <= o->infra_retries;
+
+				if (o->on_done)
+					o->on_done(j, retry, o->data);
+				state(&s, j);
+				if (retry) {
+					job_reset(j);
+				} else {
+					left--;
+					j->be->release(&j->vm);
+					j->vm_started = 0;
+				}
+				i--;	/* try this slot again */
+				if (!left)
+					break;
+			}
+		}
+		if (!left)
+			break;
+		now = now_mono();
+		next = now + 1;
+		check_deadlines(&s, now, &next);
+		tmo = next > now ? (int)((next - now) * 1000) + 1 : 0;
+		nev = epoll_wait(s.ep, ev, ARRAY_SIZE(ev), tmo);
+		if (nev < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < nev; i++) {
+			struct watch *w = ev[i].data.ptr;
+			struct slot *sl;
+
+			if (w->src == SRC_SIGNAL) {
+				struct signalfd_siginfo si;
+
+				while (read(s.sfd, &si, sizeof(si)) == sizeof(si))
+					;
+				s.interrupted = 1;
+				continue;
+			}
+			sl = slot_of(&s, w->job);
+			if (!sl)
+				continue;	/* reaped earlier in this batch */
+			if (w->src == SRC_CONSOLE && sl->open_console &&
+			    !drain(w->job, w->job->vm.console_fd, SRC_CONSOLE)) {
+				sl->open_console = 0;
+				unwatch_fd(&s, w->job->vm.console_fd);
+			} else if (w->src == SRC_ERR && sl->open_err &&
+				   !drain(w->job, w->job->vm.err_fd, SRC_ERR)) {
+				sl->open_err = 0;
+				unwatch_fd(&s, w->job->vm.err_fd);
+			} else if (w->src == SRC_EXIT) {
+				sl->exited = 1;
+			}
+			if (job_suite_done(w->job))
+				w->job->be->stop(&w->job->vm, 0);	/* last result is in */
+			if (sl->exited || (w->job->vm.exit_fd < 0 && !sl->open_console))
+				reap(&s, sl, &left);
+		}
+		now = now_mono();
+		if (o->on_tick && now - last_tick >= 1) {
+			last_tick = now;
+			o->on_tick(o->data);
+		}
+	}
+	/* interrupted: end every VM we started, report nothing for them */
+	for (unsigned int i = 0; i < o->jobs; i++) {
+		struct job *j = s.slots[i].job;
+
+		if (!j)
+			continue;
+		j->be->release(&j->vm);
+		j->vm_started = 0;
+		j->state = JS_QUEUED;
+	}
+	close(s.sfd);
+	close(s.ep);
+	free(s.slots);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return s.interrupted;
+}

@@ -1,0 +1,33 @@
+/* The history: one SQLite file in WAL mode (readers never block the run
+ * that writes). Schema versioned by PRAGMA user_version and migrated on open.
+ * A finished job is stored in one transaction: fully or not at all.
+ * Prepared statements only. */
+#ifndef KFARM_STORE_H
+#define KFARM_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct job;
+struct store;
+
+#define STORE_READONLY 1u
+
+/* Opens (creating and migrating unless STORE_READONLY); prints an error
+ * naming the file and the problem and returns NULL on failure. */
+struct store *store_open(const char *path, unsigned int flags);
+void store_close(struct store *st);
+sqlite3 *store_db(struct store *st);
+const char *store_path(struct store *st);
+
+/* Marks runs left 'running' by a kfarm that is gone as 'interrupted'. */
+int store_mark_stale_runs(struct store *st);
+int64_t store_run_begin(struct store *st, const char *argv_text);
+int store_run_end(struct store *st, int64_t run, const char *status);
+/* Finds or adds the candidate (arch, label, image sha256). */
+int64_t store_candidate(struct store *st, const char *arch, const char *label,
+			const char *tree, const char *sha256, const char *image_path);
+/* Stores a finished job and its results atomically; returns the job id. */
+int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host);
+
+#endif
