@@ -30,7 +30,7 @@ guest-host: $(GUEST_BUILD)/host/init
 
 $(GUEST_BUILD)/host/init: $(GUEST_SRCS) $(GUEST_HDRS) $(GUEST_MK_DIR)/guest.mk
 	@mkdir -p $(@D)
-	$(CC) $(GUEST_CFLAGS) -o $@.tmp $(GUEST_SRCS) -lm
+	$(CC) $(GUEST_CFLAGS) -o $@.tmp $(GUEST_SRCS)
 	@mv $@.tmp $@
 
 guest-check: $(GUEST_BUILD)/host/init

@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -179,7 +178,7 @@ static void parse_cmdline(char *s)
 			param_tests = tok + 12;
 		} else if (!strncmp(tok, "kfarm.scale=", 12)) {
 			double v = strtod(tok + 12, NULL);
-			if (v > 0 && isfinite(v))
+			if (v > 0 && v < 1e6)
 				kt_scale_val = v;
 		} else if (!strncmp(tok, "kfarm.opt=", 10)) {
 			kt_opts_str = tok + 10;
@@ -529,7 +528,8 @@ static int run_entry(int n, const struct entry *e)
 			return 1;
 		}
 	}
-	limit = ceil((double)test_timeout(e->test) * kt_scale_val);
+	limit = (double)test_timeout(e->test) * kt_scale_val;
+	limit = (double)(long)(limit + 0.999);
 	memset(kt_sh, 0, sizeof(*kt_sh));
 	run_child(e->test, NULL, limit, &o);
 	ok = report(n, e->name, &o, limit, 0);

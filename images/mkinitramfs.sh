@@ -1,0 +1,159 @@
+#!/bin/bash
+# mkinitramfs.sh ARCH [USER_TESTS_DIR] - build kfarm's guest initramfs.
+#
+# Cross-compiles images/guest (init + harness + tests/*.c) with the arch
+# profile's cross_compile, links it as the profile says (static, or dynamic
+# with the profile's libs copied from its sysroot to the same paths), and
+# packs a newc cpio with images/guest/mkcpio.c (so /dev/console exists
+# without root):
+#   /init  /dev/console  /proc /sys /tmp /kfarm/user  [libs]  [user programs]
+#
+# Output (docs/design.md, "Cache layout"), KEY = hash of every input:
+#   $KFARM_CACHE/initramfs/ARCH-KEY.cpio.gz
+#   $KFARM_CACHE/initramfs/ARCH.json       {"arch","path","tests":[...]}
+# With USER_TESTS_DIR, its executables go to /kfarm/user/ (run after the
+# built-in suite as user:NAME), KEY covers them too, and the record is
+#   $KFARM_CACHE/initramfs/ARCH-user.json  {..., "tests" also lists the
+#                                           user:NAME entries, "user_dir"}
+# so the default ARCH.json is never replaced by a user build.
+# Everything is written under a temporary name and renamed into place; a
+# second run with the same inputs only checks and prints "up to date".
+# Needs: bash, jq, gcc (host), the profile's cross gcc, gzip, sha256sum.
+set -euo pipefail
+
+die() { echo "mkinitramfs: $*" >&2; exit 1; }
+
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: mkinitramfs.sh ARCH [USER_TESTS_DIR]"
+arch=$1
+user_dir=${2:-}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+guest=$here/guest
+profile=$root/arches/$arch.json
+cache=${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}
+hostcc=${HOSTCC:-cc}
+
+command -v jq >/dev/null || die "jq is required (apt-get install jq)"
+[ -f "$profile" ] || die "no profile $profile"
+[ "$(jq -r .arch "$profile")" = "$arch" ] || die "$profile: .arch is not '$arch'"
+cross=$(jq -r '.cross_compile // ""' "$profile")
+sysroot=$(jq -r '.sysroot // ""' "$profile")
+link=$(jq -r '.link // "static"' "$profile")
+mapfile -t libs < <(jq -r '(.libs // [])[]' "$profile")
+cc=${cross}gcc
+command -v "$cc" >/dev/null || die "$arch: compiler $cc not found"
+case $link in
+static) ldflags=-static ;;
+dynamic) ldflags= ; [ ${#libs[@]} -gt 0 ] || die "$arch: dynamic link but no libs in $profile" ;;
+*) die "$arch: unknown link '$link'" ;;
+esac
+if [ -n "$user_dir" ]; then
+	[ -d "$user_dir" ] || die "USER_TESTS '$user_dir' is not a directory"
+	user_dir=$(cd "$user_dir" && pwd)
+fi
+
+# user programs: executable regular files, sorted by name (like /init does)
+user_progs=()
+if [ -n "$user_dir" ]; then
+	while IFS= read -r f; do
+		case $f in *[[:space:]]*) die "user program name with a space: '$f'" ;; esac
+		[ -x "$user_dir/$f" ] && user_progs+=("$f")
+	done < <(cd "$user_dir" && LC_ALL=C find . -maxdepth 1 -type f ! -name '.*' -printf '%f\n' | LC_ALL=C sort)
+	[ ${#user_progs[@]} -gt 0 ] || die "no executable files in $user_dir"
+fi
+
+srcs=("$guest/init.c" "$guest/kt.c")
+while IFS= read -r f; do srcs+=("$f"); done < <(LC_ALL=C ls "$guest"/tests/*.c)
+
+# ---- cache key: everything that can change the archive ----
+key=$(
+	{
+		echo "kfarm-initramfs 1"
+		(cd "$here" && LC_ALL=C find guest -type f \( -name '*.c' -o -name '*.h' \) | LC_ALL=C sort | xargs sha256sum)
+		sha256sum < "${BASH_SOURCE[0]}"
+		jq -S -c . "$profile"
+		"$cc" --version | head -n1
+		"$cc" -dumpmachine
+		for l in "${libs[@]}"; do echo "lib $l"; sha256sum < "$sysroot/$l"; done
+		for f in "${user_progs[@]}"; do echo "user $f"; sha256sum < "$user_dir/$f"; done
+	} | sha256sum | cut -c1-16
+)
+outdir=$cache/initramfs
+mkdir -p "$outdir"
+if [ -n "$user_dir" ]; then
+	out=$outdir/$arch-user-$key.cpio.gz
+	record=$outdir/$arch-user.json
+else
+	out=$outdir/$arch-$key.cpio.gz
+	record=$outdir/$arch.json
+fi
+
+if [ -s "$out" ] && [ -f "$record" ] && [ "$(jq -r .path "$record" 2>/dev/null)" = "$out" ]; then
+	echo "initramfs $arch: up to date ($out)"
+	exit 0
+fi
+
+tmp=$(mktemp -d "$outdir/.tmp-$arch-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+cflags=(-O2 -std=gnu11 -Wall -Wextra -Werror)
+"$hostcc" "${cflags[@]}" -o "$tmp/mkcpio" "$guest/mkcpio.c"
+# the test list comes from a host build of the same sources: every test
+# compiles on every arch, and the registry order is (order, name)
+"$hostcc" "${cflags[@]}" -o "$tmp/init-host" "${srcs[@]}"
+mapfile -t tests < <("$tmp/init-host" --list-default)
+[ ${#tests[@]} -gt 0 ] || die "host build lists no tests"
+
+echo "initramfs $arch: $cc ($link)"
+"$cc" "${cflags[@]}" $ldflags -o "$tmp/init" "${srcs[@]}"
+"${cross}strip" "$tmp/init" 2>/dev/null || true
+
+if [ "$link" = dynamic ]; then
+	# what the binary asks for must be what we ship
+	interp=$("${cross}readelf" -l "$tmp/init" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+	needed=$("${cross}readelf" -d "$tmp/init" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+	printf '%s\n' "${libs[@]}" | grep -qx "${interp#/}" || die "$arch: interpreter $interp not in profile libs"
+	for n in $needed; do
+		printf '%s\n' "${libs[@]}" | grep -q "/$n\$" || die "$arch: needs $n, not in profile libs"
+	done
+fi
+
+{
+	echo "dir /dev 0755"
+	echo "nod /dev/console 0600 c 5 1"
+	echo "nod /dev/null 0666 c 1 3"
+	echo "dir /proc 0555"
+	echo "dir /sys 0555"
+	echo "dir /tmp 1777"
+	echo "dir /kfarm 0755"
+	echo "dir /kfarm/user 0755"
+	echo "file /init $tmp/init 0755"
+	declare -A dirs=()
+	for l in "${libs[@]}"; do
+		d=$(dirname "/$l")
+		while [ "$d" != / ] && [ -z "${dirs[$d]:-}" ]; do dirs[$d]=1; d=$(dirname "$d"); done
+	done
+	for d in $(printf '%s\n' "${!dirs[@]}" | LC_ALL=C sort); do echo "dir $d 0755"; done
+	for l in "${libs[@]}"; do
+		[ -f "$sysroot/$l" ] || die "$arch: $sysroot/$l missing"
+		echo "file /$l $sysroot/$l 0755"
+	done
+	for f in "${user_progs[@]}"; do echo "file /kfarm/user/$f $user_dir/$f 0755"; done
+} > "$tmp/list"
+
+"$tmp/mkcpio" "$tmp/list" | gzip -9 -n > "$tmp/initramfs.cpio.gz"
+mv -f "$tmp/initramfs.cpio.gz" "$out"
+
+all_tests=("${tests[@]}")
+for f in "${user_progs[@]}"; do all_tests+=("user:$f"); done
+if [ -n "$user_dir" ]; then
+	jq -n --arg arch "$arch" --arg path "$out" --arg user_dir "$user_dir" \
+		'{arch: $arch, path: $path, tests: $ARGS.positional, user_dir: $user_dir}' \
+		--args "${all_tests[@]}" > "$tmp/record.json"
+else
+	jq -n --arg arch "$arch" --arg path "$out" \
+		'{arch: $arch, path: $path, tests: $ARGS.positional}' \
+		--args "${all_tests[@]}" > "$tmp/record.json"
+fi
+mv -f "$tmp/record.json" "$record"
+echo "initramfs $arch: $out ($(stat -c %s "$out") bytes, ${#all_tests[@]} tests)"
