@@ -71,3 +71,16 @@ clean:
 	rm -rf $(BUILD) bin
 
 .PHONY: all images deps demo clean
+
+# --- tests ---
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+$(BUILD)/tests/%: tests/unit/%.c $(RUNNER_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(RUNNER_OBJ) $(PKG_LIBS) -lcmocka -lpthread
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+.PHONY: unit

@@ -226,8 +226,8 @@ int profile_check_image(const struct profile *p, const char *path)
 		}
 		if ((size_t)n != m->len || memcmp(buf, m->bytes, m->len)) {
 			close(fd);
-			return error("'%s' is not a %s kernel image (no %s image signature at "
-				     "offset %zu)", path, p->arch, p->arch, m->offset);
+			return error("'%s' is not a kernel image for %s (no %s image "
+				     "signature at offset %zu)", path, p->arch, p->arch, m->offset);
 		}
 	}
 	close(fd);
