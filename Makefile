@@ -83,4 +83,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(RUNNER_OBJ)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-.PHONY: unit
+integration: bin/kfarm
+	tests/run-integration.sh
+
+# the whole suite: builds everything it needs first (images are cached)
+test: all images
+	$(MAKE) unit
+	$(MAKE) integration
+
+.PHONY: unit integration test
