@@ -235,3 +235,47 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 	sqlite3_bind_int(s, 3, limit);
 	return rows(db, s, e);
 }
+
+json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db,
+		"SELECT * FROM (SELECT j.arch, c.label AS kernel,"
+		" COALESCE(j.release, c.release) AS release, j.id AS job, j.finished AS time,"
+		" j.boot_s FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+		" WHERE j.boot_s IS NOT NULL ORDER BY j.id DESC LIMIT ?) ORDER BY job", e);
+	json_t *v;
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int(s, 1, limit);
+	if (!(v = rows(db, s, e)))
+		return NULL;
+	return json_pack("{s:o}", "points", v);
+}
+
+json_t *api_trees(sqlite3 *db, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db,
+		"SELECT c.tree, c.label AS kernel, max(c.release) AS release,"
+		" min(j.id) AS first_job FROM candidates c JOIN jobs j ON j.candidate_id = c.id"
+		" WHERE c.tree IS NOT NULL GROUP BY c.tree, c.label ORDER BY c.tree, first_job", e);
+	json_t *rowsv, *trees = json_array(), *cur = NULL, *o;
+	size_t i;
+
+	if (!s || !(rowsv = rows(db, s, e))) {
+		json_decref(trees);
+		return NULL;
+	}
+	json_array_foreach(rowsv, i, o) {
+		const char *t = json_string_value(json_object_get(o, "tree"));
+
+		if (!cur || strcmp(json_string_value(json_object_get(cur, "tree")), t)) {
+			cur = json_pack("{s:s, s:[]}", "tree", t, "candidates");
+			json_array_append_new(trees, cur);
+		}
+		json_object_del(o, "tree");
+		json_array_append(json_object_get(cur, "candidates"), o);
+	}
+	json_decref(rowsv);
+	return json_pack("{s:o}", "trees", trees);
+}

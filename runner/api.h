@@ -22,4 +22,9 @@ char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e);
 json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 		    struct api_err *e);
 
+/* Boot seconds of the last `limit` jobs, oldest first. */
+json_t *api_trend(sqlite3 *db, int limit, struct api_err *e);
+/* Trees and their candidates in order. */
+json_t *api_trees(sqlite3 *db, struct api_err *e);
+
 #endif

@@ -2,6 +2,7 @@
  * (or as the same JSON with --json). */
 #include "api.h"
 #include "cmds.h"
+#include "regress.h"
 #include "store.h"
 #include "util.h"
 
@@ -11,7 +12,7 @@
 #include <string.h>
 
 struct qopts {
-	char *db, *arch, *test;
+	char *db, *arch, *test, *tree;
 	int json;
 	unsigned long limit;
 	int64_t id;
@@ -20,7 +21,8 @@ struct qopts {
 static const char query_usage[] =
 	"usage: kfarm status [--db PATH] [--json]\n"
 	"       kfarm history [--arch A] [--test T] [--limit N] [--db PATH] [--json]\n"
-	"       kfarm show JOB [--db PATH] [--json] [--no-log]\n";
+	"       kfarm show JOB [--db PATH] [--json] [--no-log]\n"
+	"       kfarm regressions [--tree T] [--db PATH] [--json]\n";
 
 /* Shared option parsing; want_id: a positional JOB id is required. */
 static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog)
@@ -29,6 +31,7 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 		{ "db", required_argument, NULL, 'd' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "test", required_argument, NULL, 't' },
+		{ "tree", required_argument, NULL, 'r' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "no-log", no_argument, NULL, 'L' },
@@ -46,6 +49,7 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 		case 'd': q->db = optarg; break;
 		case 'a': q->arch = optarg; break;
 		case 't': q->test = optarg; break;
+		case 'r': q->tree = optarg; break;
 		case 'J': q->json = 1; break;
 		case 'L': if (nolog) *nolog = 1; break;
 		case 'n':
@@ -216,6 +220,51 @@ int cmd_show(int argc, char **argv)
 		}
 		free(log);
 	}
+	store_close(st);
+	return ret;
+}
+
+static void print_regressions(json_t *v)
+{
+	json_t *o;
+	size_t i;
+
+	printf("%-14s %-14s %-9s %-20s %s\n", "KIND", "TREE", "ARCH", "TEST", "CHANGE");
+	json_array_foreach(json_object_get(v, "regressions"), i, o) {
+		json_t *f = json_object_get(o, "from"), *t = json_object_get(o, "to");
+
+		printf("%-14s %-14s %-9s %-20s %s %s (job %lld) -> %s %s (job %lld)\n",
+		       s(o, "kind"), s(o, "tree"), s(o, "arch"), s(o, "test"), s(f, "kernel"),
+		       s(f, "status"), (long long)json_integer_value(json_object_get(f, "job")),
+		       s(t, "kernel"), s(t, "status"),
+		       (long long)json_integer_value(json_object_get(t, "job")));
+	}
+}
+
+int cmd_regressions(int argc, char **argv)
+{
+	struct qopts q;
+	struct api_err e = { 0 };
+	struct store *st;
+	int ret = parse(argc, argv, &q, 0, NULL);
+	json_t *v;
+
+	if (ret)
+		return ret == 1 ? 0 : ret;
+	if (!(st = open_ro(&q)))
+		return 3;
+	v = regress_query(store_db(st), q.tree, 0, &e);
+	ret = finish(json_incref(v), &e, q.json, print_regressions);
+	/* exit 1 when a regression is open, so scripts can gate on it */
+	if (!ret && v) {
+		json_t *o;
+		size_t i;
+
+		json_array_foreach(json_object_get(v, "regressions"), i, o)
+			if (!strcmp(json_string_value(json_object_get(o, "kind")), "regression"))
+				ret = 1;
+	}
+	json_decref(v);
 	store_close(st);
 	return ret;
 }

@@ -5,6 +5,7 @@
 #include "cmds.h"
 #include "job.h"
 #include "profile.h"
+#include "regress.h"
 #include "sched.h"
 #include "store.h"
 #include "util.h"
@@ -48,6 +49,9 @@ static const char run_usage[] =
 	"      --boot-timeout SECS         limit until /init reports (default 120)\n"
 	"      --silence-timeout SECS      limit on console silence (default 120)\n"
 	"      --retries N                 retries after an infrastructure error (default 1)\n"
+	"      --tree NAME                 the candidates' series (default: debian-VERSION for\n"
+	"                                  default kernels, linux-X.Y from the guest's release)\n"
+	"      --confirm N                 re-runs of a job whose results regressed (default 2)\n"
 	"      --db PATH                   history database (default $XDG_DATA_HOME/kfarm/kfarm.db)\n"
 	"      --json                      print a machine-readable summary on stdout\n"
 	"  -h, --help                      this text\n"
@@ -243,7 +247,7 @@ static int default_jobs(struct run_ctx *c, char **arches, char **tests,
 		add_job(c, j);
 		ret = make_job(j, d[i].arch, d[i].image ? d[i].image : "", label, tests, ovr,
 			       novr, append);
-		free(label);
+		j->tree = label;	/* the Debian source's series */
 	}
 	cache_defaults_free(d, nd);
 	free(d);
@@ -317,8 +321,11 @@ static void count(const struct job *j, int cnt[4])
 			cnt[j->res[i].status]++;
 }
 
-static void print_summary(struct run_ctx *c, FILE *f)
+static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 {
+	json_t *o;
+	size_t ci;
+
 	fprintf(f, "\nrun %lld summary\n%-9s %-16s %-12s %6s %5s %5s %5s %5s  %s\n",
 		(long long)c->run, "ARCH", "KERNEL", "OUTCOME", "BOOT", "PASS", "FAIL", "SKIP",
 		"MISS", "RELEASE");
@@ -346,12 +353,28 @@ static void print_summary(struct run_ctx *c, FILE *f)
 					r->reason);
 		}
 	}
+	if (json_array_size(changes))
+		fprintf(f, "\nchanges since the previous candidate of each tree:\n");
+	json_array_foreach(changes, ci, o) {
+		json_t *from = json_object_get(o, "from"), *to = json_object_get(o, "to");
+
+		fprintf(f, "  %-14s %-12s %-8s %-16s %s %s -> %s %s\n",
+			json_string_value(json_object_get(o, "kind")),
+			json_string_value(json_object_get(o, "tree")),
+			json_string_value(json_object_get(o, "arch")),
+			json_string_value(json_object_get(o, "test")),
+			json_string_value(json_object_get(from, "kernel")),
+			json_string_value(json_object_get(from, "status")),
+			json_string_value(json_object_get(to, "kernel")),
+			json_string_value(json_object_get(to, "status")));
+	}
 }
 
-static void print_json(struct run_ctx *c)
+static void print_json(struct run_ctx *c, json_t *changes)
 {
 	json_t *root = json_object(), *arr = json_array();
 
+	json_object_set(root, "changes", changes);
 	json_object_set_new(root, "run", json_integer(c->run));
 	for (size_t i = 0; i < c->n; i++) {
 		struct job *j = c->jobs[i];
@@ -391,6 +414,85 @@ static void print_json(struct run_ctx *c)
 	json_decref(root);
 }
 
+static char *logdir_of(const char *db, int64_t run)
+{
+	char *copy = xstrdup(db);
+	char *dir = xasprintf("%s/logs/run-%lld", dirname(copy), (long long)run);
+
+	free(copy);
+	return dir;
+}
+
+/* Regression/fix/support/flaky changes this run's candidates brought. */
+static json_t *run_changes(struct run_ctx *c)
+{
+	json_t *all = json_array();
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct api_err e = { 0 };
+		int seen = 0;
+		json_t *r, *o;
+		size_t k;
+
+		for (size_t p = 0; p < i; p++)
+			seen |= c->jobs[p]->candidate_id == c->jobs[i]->candidate_id;
+		if (seen)
+			continue;
+		r = regress_query(store_db(c->st), NULL, c->jobs[i]->candidate_id, &e);
+		if (!r) {
+			error("%s", e.msg);
+			continue;
+		}
+		json_array_foreach(json_object_get(r, "regressions"), k, o)
+			json_array_append(all, o);
+		json_decref(r);
+	}
+	return all;
+}
+
+/* A failure is only a regression if it repeats: every job whose candidate
+ * now shows a regression on its arch runs `confirm` more times; a test whose
+ * outcome then differs is FLAKY, not a regression. */
+static int confirm_runs(struct run_ctx *c, struct sched_opts *so, unsigned long confirm,
+			char *logdir)
+{
+	json_t *changes = run_changes(c), *o;
+	size_t n0 = c->n, k;
+	int interrupted = 0;
+
+	for (size_t i = 0; i < n0; i++) {
+		struct job *j = c->jobs[i];
+		int hit = 0;
+
+		json_array_foreach(changes, k, o)
+			hit |= !strcmp(json_string_value(json_object_get(o, "kind")), "regression") &&
+			       !strcmp(json_string_value(json_object_get(o, "arch")), j->arch) &&
+			       json_integer_value(json_object_get(json_object_get(o, "to"), "job")) > 0 &&
+			       j->outcome != JOB_INFRA_ERROR;
+		if (!hit)
+			continue;
+		for (unsigned long r = 0; r < confirm; r++) {
+			struct job *cl = job_clone(j);
+
+			if (!cl)
+				continue;
+			cl->seq = (int)c->n + 1;
+			cl->log_path = xasprintf("%s/%02d-%s-%s-confirm%lu.log", logdir, cl->seq,
+						 cl->arch, cl->label, r + 1);
+			add_job(c, cl);
+		}
+	}
+	json_decref(changes);
+	if (c->n > n0) {
+		if (!c->tty)
+			fprintf(stderr, "[%7.1fs] confirming %zu regressed job(s) with %zu re-run(s)\n",
+				now_mono() - c->t0, c->n - n0, c->n - n0);
+		interrupted = sched_run(c->jobs + n0, c->n - n0, so);
+	}
+	free(logdir);
+	return interrupted;
+}
+
 static char *argv_text(int argc, char **argv)
 {
 	struct sb sb;
@@ -415,6 +517,8 @@ int cmd_run(int argc, char **argv)
 		{ "boot-timeout", required_argument, NULL, 'B' },
 		{ "silence-timeout", required_argument, NULL, 'Q' },
 		{ "retries", required_argument, NULL, 'R' },
+		{ "tree", required_argument, NULL, 'r' },
+		{ "confirm", required_argument, NULL, 'C' },
 		{ "db", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
@@ -425,6 +529,8 @@ int cmd_run(int argc, char **argv)
 		.infra_retries = 1,
 	};
 	char **kernels = NULL, **arches = NULL, **tests = NULL, *db = NULL, *append = NULL;
+	char *tree = NULL;
+	unsigned long confirm = 2;
 	struct initrd_override *ovr = NULL;
 	size_t nk = 0, novr = 0;
 	int json = 0, opt, ret = 2, interrupted;
@@ -504,6 +610,20 @@ int cmd_run(int argc, char **argv)
 			free(db);
 			db = xstrdup(optarg);
 			break;
+		case 'r':
+			if (!valid_test_name(optarg)) {
+				error("invalid tree name '%s'", optarg);
+				goto out;
+			}
+			free(tree);
+			tree = xstrdup(optarg);
+			break;
+		case 'C':
+			if (parse_uint(optarg, 10, &confirm)) {
+				error("--confirm wants 0..10, got '%s'", optarg);
+				goto out;
+			}
+			break;
 		case 'J':
 			json = 1;
 			break;
@@ -581,8 +701,12 @@ int cmd_run(int argc, char **argv)
 		struct job *j = c.jobs[i];
 
 		j->seq = (int)i + 1;
-		j->candidate_id = store_candidate(c.st, j->arch, j->label, NULL, j->image_sha256,
-						  j->kernel);
+		if (tree) {
+			free(j->tree);
+			j->tree = xstrdup(tree);
+		}
+		j->candidate_id = store_candidate(c.st, j->arch, j->label, j->tree,
+						  j->image_sha256, j->kernel);
 		if (j->candidate_id < 0) {
 			free(logdir);
 			store_run_end(c.st, c.run, "failed");
@@ -599,13 +723,18 @@ int cmd_run(int argc, char **argv)
 	so.on_tick = c.tty ? on_tick : NULL;
 	so.data = &c;
 	interrupted = sched_run(c.jobs, c.n, &so);
+	if (!interrupted && confirm)
+		interrupted = confirm_runs(&c, &so, confirm, logdir_of(db, c.run));
 	progress_draw(&c);
 	store_run_end(c.st, c.run, interrupted ? "interrupted" : "complete");
 
+	json_t *changes = run_changes(&c);
+
 	if (json)
-		print_json(&c);
+		print_json(&c, changes);
 	else
-		print_summary(&c, stdout);
+		print_summary(&c, changes, stdout);
+	json_decref(changes);
 
 	ret = 0;
 	int infra = 0;
@@ -642,5 +771,6 @@ out:
 	free(ovr);
 	free(db);
 	free(append);
+	free(tree);
 	return ret;
 }

@@ -8,5 +8,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_regressions(int argc, char **argv);
 
 #endif

@@ -1,5 +1,7 @@
 #include "http.h"
 #include "api.h"
+#include "metrics.h"
+#include "regress.h"
 #include "route.h"
 #include "util.h"
 
@@ -236,6 +238,26 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	case RT_HISTORY:
 		j = api_history(db, rt.arch, rt.test, rt.limit, &e);
 		break;
+	case RT_REGRESSIONS:
+		j = regress_query(db, rt.tree, 0, &e);
+		break;
+	case RT_MATRIX:
+		j = regress_matrix(db, rt.tree, rt.kernel, &e);
+		break;
+	case RT_TREND:
+		j = api_trend(db, rt.limit, &e);
+		break;
+	case RT_TREES:
+		j = api_trees(db, &e);
+		break;
+	case RT_METRICS: {
+		char *text = metrics_text(db, &e);
+
+		if (!text)
+			return send_error(c, e.code, e.msg);
+		return send_buf(c, 200, "text/plain; version=0.0.4", text, strlen(text),
+				MHD_RESPMEM_MUST_FREE);
+	}
 	case RT_JOB_LOG: {
 		char *path = api_job_log_path(db, rt.id, &e);
 		enum MHD_Result r;

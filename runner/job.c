@@ -107,10 +107,43 @@ void job_free(struct job *j)
 	free(j->initrd);
 	free(j->append);
 	free(j->image_sha256);
+	free(j->tree);
 	free(j->log_path);
 	strv_free(j->tests);
 	profile_release(&j->profile);
 	free(j);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct job *job_clone(const struct job *j)
+{
+	struct job *c = job_new();
+	size_t n = 0;
+
+	c->arch = xstrdup(j->arch);
+	c->label = xstrdup(j->label);
+	c->kernel = xstrdup(j->kernel);
+	c->initrd = xstrdup(j->initrd);
+	c->append = xstrdup(j->append);
+	c->image_sha256 = xstrdup(j->image_sha256);
+	c->tree = dup_or_null(j->tree);
+	while (j->tests && j->tests[n])
+		n++;
+	c->tests = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c->tests[i] = xstrdup(j->tests[i]);
+	if (profile_load(j->arch, &c->profile)) {
+		job_free(c);
+		return NULL;
+	}
+	c->be = j->be;
+	c->candidate_id = j->candidate_id;
+	c->log_max = j->log_max;
+	return c;
 }
 
 static char *clip(const char *s, size_t len)

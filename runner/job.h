@@ -36,7 +36,7 @@ struct result {
 
 struct job {
 	/* what to run (owned) */
-	char *arch, *label, *kernel, *initrd, *append, *image_sha256;
+	char *arch, *label, *kernel, *initrd, *append, *image_sha256, *tree;
 	char **tests;		/* expected top-level tests, in order */
 	struct profile profile;
 	const struct backend *be;
@@ -74,6 +74,8 @@ struct job {
 
 struct job *job_new(void);
 void job_free(struct job *j);
+/* A fresh queued job with the same inputs (for confirmation runs). */
+struct job *job_clone(const struct job *j);
 /* Back to queued for another attempt (results and outcome dropped). */
 void job_reset(struct job *j);
 

@@ -18,6 +18,7 @@ static const struct cmd {
 	{ "status", cmd_status, "latest outcome per arch and test" },
 	{ "history", cmd_history, "past results of a test or arch" },
 	{ "show", cmd_show, "one job's results and console log" },
+	{ "regressions", cmd_regressions, "changes between each tree's last two candidates" },
 	{ "serve", cmd_serve, "serve the JSON API and dashboard over HTTP" },
 };
 

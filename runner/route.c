@@ -88,6 +88,22 @@ void route_parse(const char *method, const char *path, query_get get, void *data
 			return err(r, 400, "test must be a name of [A-Za-z0-9_.:/-]");
 		if (parse_limit(get(data, "limit"), &r->limit))
 			return err(r, 400, "limit must be an integer 1..1000");
+	} else if (!strcmp(path, "/api/regressions") || !strcmp(path, "/api/matrix")) {
+		r->kind = path[5] == 'r' ? RT_REGRESSIONS : RT_MATRIX;
+		r->tree = get(data, "tree");
+		r->kernel = get(data, "kernel");
+		if (r->tree && !name_ok(r->tree, 128))
+			return err(r, 400, "tree must be a name of [A-Za-z0-9_.:/-]");
+		if (r->kernel && (r->kind != RT_MATRIX || !name_ok(r->kernel, 256)))
+			return err(r, 400, "kernel must be a name of [A-Za-z0-9_.:/-]");
+	} else if (!strcmp(path, "/api/trend")) {
+		r->kind = RT_TREND;
+		if (parse_limit(get(data, "limit"), &r->limit))
+			return err(r, 400, "limit must be an integer 1..1000");
+	} else if (!strcmp(path, "/api/trees")) {
+		r->kind = RT_TREES;
+	} else if (!strcmp(path, "/metrics")) {
+		r->kind = RT_METRICS;
 	} else if (is_prefix(path, "/api/runs/", &rest)) {
 		r->kind = RT_RUN;
 		if (!(r->id = parse_id(rest, strlen(rest))))

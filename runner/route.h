@@ -7,6 +7,7 @@
 
 enum route_kind {
 	RT_STATUS, RT_RUNS, RT_RUN, RT_JOB, RT_JOB_LOG, RT_HISTORY, RT_STATIC,
+	RT_REGRESSIONS, RT_TREND, RT_TREES, RT_MATRIX, RT_METRICS,
 	RT_ERROR,
 };
 
@@ -16,6 +17,8 @@ struct route {
 	int limit;		/* RT_RUNS, RT_HISTORY */
 	const char *arch;	/* RT_HISTORY filters (borrowed), or NULL */
 	const char *test;
+	const char *tree;	/* RT_REGRESSIONS, RT_MATRIX */
+	const char *kernel;	/* RT_MATRIX */
 	const char *file;	/* RT_STATIC: a file name without '/' (borrowed) */
 	int code;		/* RT_ERROR: HTTP status */
 	const char *error;	/* RT_ERROR: message */

@@ -314,7 +314,8 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 				   "(arch, label, tree, image_sha256, image_path, created) "
 				   "VALUES (?, ?, ?, ?, ?, ?) "
 				   "ON CONFLICT (arch, label, image_sha256) DO UPDATE SET "
-				   "image_path = excluded.image_path RETURNING id");
+				   "image_path = excluded.image_path, "
+				   "tree = COALESCE(excluded.tree, tree) RETURNING id");
 	int64_t id = -1;
 
 	if (!s)
@@ -407,11 +408,21 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 			goto rollback;
 	}
 	if (j->release) {
-		s = prep(st, "UPDATE candidates SET release = ? WHERE id = ?");
+		/* a candidate without --tree belongs to its release's series */
+		char tree[64];
+		int major = 0, minor = 0;
+
+		if (sscanf(j->release, "%d.%d", &major, &minor) == 2)
+			snprintf(tree, sizeof(tree), "linux-%d.%d", major, minor);
+		else
+			snprintf(tree, sizeof(tree), "linux-unknown");
+		s = prep(st, "UPDATE candidates SET release = ?, tree = COALESCE(tree, ?)"
+			     " WHERE id = ?");
 		if (!s)
 			goto rollback;
 		bind_text(s, 1, j->release);
-		sqlite3_bind_int64(s, 2, j->candidate_id);
+		bind_text(s, 2, tree);
+		sqlite3_bind_int64(s, 3, j->candidate_id);
 		if (step_done(st, s, "cannot update candidate"))
 			goto rollback;
 	}

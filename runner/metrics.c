@@ -1,0 +1,90 @@
+#include "metrics.h"
+#include "regress.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Label values are escaped as the exposition format requires. */
+static void label(struct sb *sb, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\' || *v == '"')
+			sb_addf(sb, "\\%c", *v);
+		else if (*v == '\n')
+			sb_adds(sb, "\\n");
+		else
+			sb_add(sb, v, 1);
+	}
+}
+
+static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
+		 const char *lbl, struct api_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto err;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sb_adds(sb, name);
+		if (lbl) {
+			sb_addf(sb, "{%s=\"", lbl);
+			label(sb, (const char *)sqlite3_column_text(s, 0));
+			sb_adds(sb, "\"}");
+		}
+		sb_addf(sb, " %.17g\n", sqlite3_column_double(s, lbl ? 1 : 0));
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+err:
+	e->code = 500;
+	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	return -1;
+}
+
+char *metrics_text(sqlite3 *db, struct api_err *e)
+{
+	struct sb sb;
+	json_t *reg, *o;
+	size_t i;
+	int open_regs = 0, flaky = 0;
+
+	sb_init(&sb);
+	sb_adds(&sb, "# HELP kfarm_jobs_total Jobs recorded, by outcome.\n"
+		     "# TYPE kfarm_jobs_total counter\n");
+	if (query(db, &sb, "SELECT outcome, count(*) FROM jobs GROUP BY outcome ORDER BY 1",
+		  "kfarm_jobs_total", "outcome", e))
+		goto err;
+	sb_adds(&sb, "# HELP kfarm_last_run_timestamp_seconds Start of the latest run.\n"
+		     "# TYPE kfarm_last_run_timestamp_seconds gauge\n");
+	if (query(db, &sb, "SELECT COALESCE(max(started), 0) FROM runs",
+		  "kfarm_last_run_timestamp_seconds", NULL, e))
+		goto err;
+	sb_adds(&sb, "# HELP kfarm_boot_seconds Boot to first KTAP line, latest job per arch.\n"
+		     "# TYPE kfarm_boot_seconds gauge\n");
+	if (query(db, &sb, "SELECT arch, boot_s FROM jobs WHERE id IN (SELECT max(id) FROM jobs"
+			   " WHERE boot_s IS NOT NULL GROUP BY arch) ORDER BY arch",
+		  "kfarm_boot_seconds", "arch", e))
+		goto err;
+	reg = regress_query(db, NULL, 0, e);
+	if (!reg)
+		goto err;
+	json_array_foreach(json_object_get(reg, "regressions"), i, o) {
+		const char *k = json_string_value(json_object_get(o, "kind"));
+
+		open_regs += !strcmp(k, "regression");
+		flaky += !strcmp(k, "flaky");
+	}
+	json_decref(reg);
+	sb_addf(&sb, "# HELP kfarm_open_regressions Regressions of each tree's latest candidate.\n"
+		     "# TYPE kfarm_open_regressions gauge\nkfarm_open_regressions %d\n"
+		     "# HELP kfarm_flaky_tests Tests flaky in each tree's latest candidate.\n"
+		     "# TYPE kfarm_flaky_tests gauge\nkfarm_flaky_tests %d\n", open_regs, flaky);
+	return sb_detach(&sb);
+err:
+	sb_release(&sb);
+	return NULL;
+}

@@ -1,0 +1,163 @@
+#include "regress.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *change_kind_name(enum change_kind k)
+{
+	static const char *const n[] = {
+		[CH_NONE] = "none", [CH_REGRESSION] = "regression", [CH_FIX] = "fix",
+		[CH_SUPPORT] = "support_change", [CH_FLAKY] = "flaky", [CH_OTHER] = "change",
+	};
+	return n[k];
+}
+
+static int bad_status(const char *s)
+{
+	return !strcmp(s, "FAIL") || !strcmp(s, "MISSING");
+}
+
+enum change_kind regress_kind(const char *from, const char *to)
+{
+	if (!strcmp(from, to))
+		return CH_NONE;
+	if (!strcmp(from, "FLAKY") || !strcmp(to, "FLAKY"))
+		return CH_FLAKY;
+	if (!strcmp(from, "PASS") && bad_status(to))
+		return CH_REGRESSION;
+	if (bad_status(from) && !strcmp(to, "PASS"))
+		return CH_FIX;
+	if ((!strcmp(from, "SKIP") && !strcmp(to, "PASS")) ||
+	    (!strcmp(from, "PASS") && !strcmp(to, "SKIP")))
+		return CH_SUPPORT;
+	if (bad_status(from) && bad_status(to))
+		return CH_NONE;	/* still broken */
+	return CH_OTHER;
+}
+
+/* One row per candidate x arch x test: the candidate's agreed status, or
+ * FLAKY when its jobs disagree on pass/skip/fail; rk 1 = latest candidate of
+ * that tree and arch. */
+#define EFFECTIVE \
+	"WITH eff AS (" \
+	" SELECT c.tree, c.id AS cand, c.label AS kernel, j.arch, r.test," \
+	"  CASE WHEN count(DISTINCT CASE r.status WHEN 'PASS' THEN 'P' WHEN 'SKIP' THEN 'S'" \
+	"   ELSE 'F' END) > 1 THEN 'FLAKY' ELSE max(r.status) END AS status," \
+	"  max(r.reason) AS reason, max(j.id) AS job," \
+	"  max(COALESCE(j.release, c.release)) AS release, count(*) AS runs" \
+	" FROM results r JOIN jobs j ON j.id = r.job_id" \
+	" JOIN candidates c ON c.id = j.candidate_id" \
+	" WHERE r.depth = 0 AND j.outcome != 'INFRA_ERROR' AND c.tree IS NOT NULL" \
+	"  AND (?1 IS NULL OR c.tree = ?1)" \
+	" GROUP BY c.id, j.arch, r.test)," \
+	" cands AS (SELECT DISTINCT tree, arch, cand FROM eff)," \
+	" ranked AS (SELECT tree, arch, cand," \
+	"  row_number() OVER (PARTITION BY tree, arch ORDER BY cand DESC) AS rk FROM cands) "
+
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t candidate, struct api_err *e)
+{
+	sqlite3_stmt *s;
+	json_t *arr = json_array(), *root;
+	int rc;
+
+	/* each candidate against its predecessor (all pairs when filtering by
+	 * candidate; the latest pair otherwise) */
+	rc = sqlite3_prepare_v2(db, EFFECTIVE
+		"SELECT cur.tree, cur.arch, cur.test,"
+		" prev.kernel, prev.release, prev.status, prev.job,"
+		" cur.kernel, cur.release, cur.status, cur.job, cur.reason"
+		" FROM ranked rc JOIN ranked rp ON rp.tree = rc.tree AND rp.arch = rc.arch"
+		"  AND rp.rk = rc.rk + 1"
+		" JOIN eff cur ON cur.cand = rc.cand AND cur.arch = rc.arch"
+		" JOIN eff prev ON prev.cand = rp.cand AND prev.arch = rp.arch"
+		"  AND prev.test = cur.test"
+		" WHERE (?2 > 0 AND rc.cand = ?2) OR (?2 <= 0 AND rc.rk = 1)"
+		" ORDER BY cur.tree, cur.arch, cur.test", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	if (tree)
+		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, candidate);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *from = (const char *)sqlite3_column_text(s, 5);
+		const char *to = (const char *)sqlite3_column_text(s, 9);
+		enum change_kind k = regress_kind(from, to);
+		const char *reason = (const char *)sqlite3_column_text(s, 11);
+
+		if (k == CH_NONE)
+			continue;
+		json_array_append_new(arr, json_pack(
+			"{s:s, s:s, s:s, s:s, s:{s:s?, s:s?, s:s, s:I}, s:{s:s?, s:s?, s:s, s:I},"
+			" s:s?}",
+			"tree", (const char *)sqlite3_column_text(s, 0),
+			"arch", (const char *)sqlite3_column_text(s, 1),
+			"test", (const char *)sqlite3_column_text(s, 2),
+			"kind", change_kind_name(k),
+			"from", "kernel", (const char *)sqlite3_column_text(s, 3),
+			"release", (const char *)sqlite3_column_text(s, 4), "status", from,
+			"job", (json_int_t)sqlite3_column_int64(s, 6),
+			"to", "kernel", (const char *)sqlite3_column_text(s, 7),
+			"release", (const char *)sqlite3_column_text(s, 8), "status", to,
+			"job", (json_int_t)sqlite3_column_int64(s, 10),
+			"reason", reason));
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	root = json_object();
+	json_object_set_new(root, "regressions", arr);
+	return root;
+dberr:
+	json_decref(arr);
+	e->code = 500;
+	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	return NULL;
+}
+
+json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+{
+	sqlite3_stmt *s;
+	json_t *cells = json_array(), *root;
+	int rc;
+
+	/* flake rate: share of this arch x test's candidates that were FLAKY */
+	rc = sqlite3_prepare_v2(db, EFFECTIVE
+		", pick AS (SELECT r.tree, r.arch, r.cand FROM ranked r JOIN candidates c"
+		"   ON c.id = r.cand WHERE (?2 IS NULL AND r.rk = 1) OR c.label = ?2)"
+		"SELECT e.tree, e.arch, e.test, e.status, e.reason, e.job, e.kernel, e.release,"
+		" (SELECT avg(f.status = 'FLAKY') FROM eff f WHERE f.arch = e.arch"
+		"   AND f.test = e.test AND f.tree = e.tree) AS flake_rate"
+		" FROM eff e JOIN pick p ON p.cand = e.cand AND p.arch = e.arch"
+		" WHERE ?1 IS NULL OR e.tree = ?1"
+		" ORDER BY e.tree, e.test, e.arch", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	if (tree)
+		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
+	if (kernel)
+		sqlite3_bind_text(s, 2, kernel, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(cells, json_pack(
+			"{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:s?, s:f}",
+			"tree", (const char *)sqlite3_column_text(s, 0),
+			"arch", (const char *)sqlite3_column_text(s, 1),
+			"test", (const char *)sqlite3_column_text(s, 2),
+			"status", (const char *)sqlite3_column_text(s, 3),
+			"reason", (const char *)sqlite3_column_text(s, 4),
+			"job", (json_int_t)sqlite3_column_int64(s, 5),
+			"kernel", (const char *)sqlite3_column_text(s, 6),
+			"release", (const char *)sqlite3_column_text(s, 7),
+			"flake_rate", sqlite3_column_double(s, 8)));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	root = json_pack("{s:s?, s:s?}", "tree", tree, "kernel", kernel);
+	json_object_set_new(root, "cells", cells);
+	return root;
+dberr:
+	json_decref(cells);
+	e->code = 500;
+	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	return NULL;
+}

@@ -1,0 +1,29 @@
+/* Regressions: for every tree x arch x test, the latest candidate compared
+ * with the one before it in the same tree. A candidate's status for a test is
+ * the agreement of all its (non-infrastructure) jobs; when they disagree the
+ * test is FLAKY for that candidate, and that is reported instead of a
+ * regression. Infrastructure errors never create regressions. */
+#ifndef KFARM_REGRESS_H
+#define KFARM_REGRESS_H
+
+#include "api.h"
+
+enum change_kind {
+	CH_NONE,
+	CH_REGRESSION,		/* PASS -> FAIL or MISSING */
+	CH_FIX,			/* FAIL or MISSING -> PASS */
+	CH_SUPPORT,		/* SKIP <-> PASS */
+	CH_FLAKY,		/* either side FLAKY */
+	CH_OTHER,		/* any other change (SKIP -> FAIL, ...) */
+};
+
+enum change_kind regress_kind(const char *from, const char *to);
+const char *change_kind_name(enum change_kind k);
+
+/* {"regressions": [...]} for one tree (NULL: all); with candidate > 0 only
+ * the changes that candidate brought. */
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t candidate, struct api_err *e);
+/* The matrix of one tree's candidate (latest per arch when kernel is NULL). */
+json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
+
+#endif
