@@ -138,6 +138,11 @@ static void end_pid1(void)
 {
 	fflush(NULL);
 	sync();
+#ifdef __sparc__
+	/* sun4u under QEMU: OpenBIOS cannot restart ("Reboot failed!" and a
+	 * panic loop), but powers off cleanly */
+	reboot(RB_POWER_OFF);
+#endif
 	reboot(RB_AUTOBOOT);
 	reboot(RB_POWER_OFF);
 	for (;;)
