@@ -9,5 +9,6 @@ int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_regressions(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct cmd {
 	{ "history", cmd_history, "past results of a test or arch" },
 	{ "show", cmd_show, "one job's results and console log" },
 	{ "regressions", cmd_regressions, "changes between each tree's last two candidates" },
+	{ "export", cmd_export, "a run as JUnit XML or KCIDB v5 JSON" },
 	{ "serve", cmd_serve, "serve the JSON API and dashboard over HTTP" },
 };
 
