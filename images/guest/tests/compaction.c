@@ -3,8 +3,8 @@
  *
  * Worker processes each fill a private anonymous region with pages whose
  * every word is derived from (page index, generation) and whose last word
- * is a checksum, then unmap every other page so physical memory is
- * fragmented.  While the test writes /proc/sys/vm/compact_memory
+ * is a checksum, faulting in a filler page after each one, then unmap the
+ * filler so every other physical page is free: memory is fragmented.  While the test writes /proc/sys/vm/compact_memory
  * repeatedly, the workers keep verifying every page and rewriting it with
  * the next generation; at the end every page is verified once more.
  * (The alpha "user-space corruption during memory compaction" bug was a
@@ -157,74 +157,73 @@ static int page_ok(const uint64_t *w, uint64_t index, uint64_t gen)
 	return w[words - 1] == checksum(w);
 }
 
-/* PFNs of the kept (even) pages into pfn[]; returns how many are known */
-static long read_pfns(char *region, long npages, uint64_t *pfn)
+/* PFNs of `n` pages at `region` into pfn[]; returns how many are known */
+static long read_pfns(char *region, long n, uint64_t *pfn)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY);
-	size_t len = (size_t)npages * sizeof(uint64_t);
-	uint64_t *ent;
+	size_t len = (size_t)n * sizeof(uint64_t);
 	long known = 0;
 
 	if (fd < 0)
 		return -1;
-	ent = malloc(len);
-	if (!ent || pread(fd, ent, len,
-			  (off_t)((uintptr_t)region / psz * sizeof(uint64_t))) !=
-			    (ssize_t)len) {
-		free(ent);
+	if (pread(fd, pfn, len, (off_t)((uintptr_t)region / psz * sizeof(uint64_t))) !=
+	    (ssize_t)len) {
 		close(fd);
 		return -1;
 	}
 	close(fd);
-	for (long i = 0; i < npages; i += 2) {
-		uint64_t e = ent[i];
-		pfn[i / 2] = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-		if (pfn[i / 2])
+	for (long i = 0; i < n; i++) {
+		uint64_t e = pfn[i];
+		pfn[i] = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+		if (pfn[i])
 			known++;
 	}
-	free(ent);
 	return known;
 }
 
-static void worker(int id, long npages, long first_index, double fill_end)
+/*
+ * Fault in the kept region and a filler region alternately, page by page,
+ * so their physical pages interleave; then one munmap() of the filler
+ * frees every other physical page.  Stops at `fill_end` (emulation is slow).
+ */
+static void worker(int id, long max, long first_index, double fill_end)
 {
-	char *region;
+	char *keep, *filler;
 	uint64_t gen = 1, *pfn0, *pfn1;
-	long kept = (npages + 1) / 2, max = npages;
+	long n = max;
+	int corrupt = id == 0 && kt_opt_long("compaction.corrupt", 0) == 1;
 
-	region = mmap(NULL, (size_t)npages * psz, PROT_READ | PROT_WRITE,
+	keep = mmap(NULL, (size_t)max * psz, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	filler = mmap(NULL, (size_t)max * psz, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	pfn0 = calloc((size_t)kept, sizeof(uint64_t));
-	pfn1 = calloc((size_t)kept, sizeof(uint64_t));
-	if (region == MAP_FAILED || !pfn0 || !pfn1) {
+	pfn0 = calloc((size_t)max, sizeof(uint64_t));
+	pfn1 = calloc((size_t)max, sizeof(uint64_t));
+	if (keep == MAP_FAILED || filler == MAP_FAILED || !pfn0 || !pfn1) {
 		ctl->w[id].failed = errno ? errno : ENOMEM;
 		__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
 		_exit(1);
 	}
 	for (long i = 0; i < max; i++) {
-		if (i % 64 == 0 && i >= 64 && kt_now() > fill_end) {
-			npages = i;	/* out of time: drop the rest */
-			munmap(region + (size_t)i * psz, (size_t)(max - i) * psz);
+		if (i % 32 == 0 && i >= 32 && kt_now() > fill_end) {
+			n = i;	/* out of time: drop the rest */
+			munmap(keep + (size_t)i * psz, (size_t)(max - i) * psz);
 			break;
 		}
-		write_page((uint64_t *)(region + (size_t)i * psz),
+		write_page((uint64_t *)(keep + (size_t)i * psz),
 			   (uint64_t)(first_index + i), gen);
+		filler[(size_t)i * psz] = 1;
 	}
-	kept = (npages + 1) / 2;
-	/* fragment: free every other page */
-	for (long i = 1; i < npages; i += 2)
-		munmap(region + (size_t)i * psz, psz);
-	ctl->w[id].pages = kept;
-	ctl->w[id].pfn_known = read_pfns(region, npages, pfn0);
+	munmap(filler, (size_t)max * psz);	/* the holes */
+	ctl->w[id].pages = n;
+	ctl->w[id].pfn_known = read_pfns(keep, n, pfn0);
 	__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
-
-	int corrupt = id == 0 && kt_opt_long("compaction.corrupt", 0) == 1;
 
 	while (!__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST)) {
 		if (corrupt && gen == 2)
-			((uint64_t *)region)[5] ^= 1;
-		for (long i = 0; i < npages; i += 2) {
-			uint64_t *w = (uint64_t *)(region + (size_t)i * psz);
+			((uint64_t *)keep)[5] ^= 1;
+		for (long i = 0; i < n; i++) {
+			uint64_t *w = (uint64_t *)(keep + (size_t)i * psz);
 			uint64_t idx = (uint64_t)(first_index + i);
 			if (!page_ok(w, idx, gen)) {
 				ctl->w[id].mismatches++;
@@ -235,17 +234,17 @@ static void worker(int id, long npages, long first_index, double fill_end)
 		gen++;
 		ctl->w[id].rounds++;
 	}
-	for (long i = 0; i < npages; i += 2) {
-		uint64_t *w = (uint64_t *)(region + (size_t)i * psz);
+	for (long i = 0; i < n; i++) {
+		uint64_t *w = (uint64_t *)(keep + (size_t)i * psz);
 		uint64_t idx = (uint64_t)(first_index + i);
 		if (!page_ok(w, idx, gen)) {
 			ctl->w[id].final_mismatches++;
 			record_bad(id, 1, w, idx, gen);
 		}
 	}
-	if (ctl->w[id].pfn_known > 0 && read_pfns(region, npages, pfn1) > 0) {
+	if (ctl->w[id].pfn_known > 0 && read_pfns(keep, n, pfn1) > 0) {
 		long moved = 0;
-		for (long i = 0; i < kept; i++)
+		for (long i = 0; i < n; i++)
 			if (pfn0[i] && pfn1[i] && pfn0[i] != pfn1[i])
 				moved++;
 		ctl->w[id].moved = moved;
@@ -334,9 +333,9 @@ static void run(void)
 	if (mb < 1)
 		kt_skip_all("not enough memory available (%ld kB)", avail_kb);
 	total_pages = mb * 1024 * 1024 / (long)psz;
-	per = total_pages / nworkers;
+	per = total_pages / 2 / nworkers;	/* kept pages; as many holes */
 	kt_diag("MemAvailable %ld kB; filling up to %ld MiB = %ld pages of %zu bytes "
-		"for up to %.1f s in %ld workers, then unmapping every other page",
+		"for up to %.1f s in %ld workers, every other page a filler freed afterwards",
 		avail_kb, mb, total_pages, psz, fill_s, nworkers);
 
 	err = compact_once();
