@@ -598,6 +598,8 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	if (pid1 && !kt_exists(kt_exe_path))
+		kt_exe_path = "/init";	/* no procfs */
 
 	printf("KTAP version 1\n");
 	if (uname(&u) == 0)
