@@ -51,7 +51,7 @@ DEPS = build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-ut
 	libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-sparc64-cross \
 	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
-	valgrind
+	valgrind libxml2-utils wrk chromium nodejs npm
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -92,3 +92,29 @@ test: all images
 	$(MAKE) integration
 
 .PHONY: unit integration test
+
+# --- benchmarks ---
+$(BUILD)/bench/standin-guest: tests/bench/standin-guest.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+$(BUILD)/bench/bench-store: tests/bench/bench-store.c $(RUNNER_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(RUNNER_OBJ) $(PKG_LIBS) -lpthread
+
+bench: bin/kfarm $(BUILD)/bench/standin-guest $(BUILD)/bench/bench-store
+	tests/bench/run.sh
+
+.PHONY: bench
+
+# --- sanitizers: the unit and integration tests against an ASan+UBSan build ---
+check-asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" build-asan/kfarm unit
+	KFARM_BIN=$(CURDIR)/build-asan/kfarm ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/run-integration.sh t-badinput.sh t-faults.sh
+
+build-asan/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+.PHONY: check-asan

@@ -2,7 +2,7 @@
 # real HTTP. Each test is a bash script sourcing this file.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-KFARM=$TOP/bin/kfarm
+KFARM=${KFARM_BIN:-$TOP/bin/kfarm}
 : "${KFARM_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}"
 export KFARM_CACHE
 T=$(mktemp -d /tmp/kfarm-it.XXXXXX)

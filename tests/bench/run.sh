@@ -1,0 +1,117 @@
+#!/bin/bash
+# make bench: every figure measured side by side in this one run, printed as
+# ratios where a target is a ratio. Needs `make images` for the real-kernel
+# parts (skipped with a note otherwise).
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+KFARM=$TOP/bin/kfarm
+B=$TOP/build/bench
+T=$(mktemp -d /tmp/kfarm-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+: "${KFARM_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}"
+NJOBS=${BENCH_JOBS:-1000}
+NRESULTS=${BENCH_RESULTS:-1000000}
+
+peak_rss() { # PID -> peak VmHWM KiB of that process alone
+	local pid=$1 peak=0 v
+	while kill -0 "$pid" 2>/dev/null; do
+		v=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+		sleep 0.05
+	done
+	echo "$peak"
+}
+now() { date +%s.%N; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== kfarm bench ($(date -u +%FT%TZ), $(nproc) CPUs, $(qemu-system-x86_64 --version | head -1))"
+
+# --- scheduler at scale, against the stand-in guest ---
+mkdir -p "$T/arches"
+cat >"$T/arches/standin.json" <<J
+{ "arch": "standin", "console": "ttyS0",
+  "image_magic": [ { "offset": 0, "hex": "4b4641524d" } ],
+  "qemu": { "binary": "$B/standin-guest", "machine": "none", "memory_mb": 64 } }
+J
+printf 'KFARM stand-in kernel image\n' >"$T/image"
+: >"$T/initrd"
+kargs=()
+for i in $(seq "$NJOBS"); do kargs+=(--kernel "standin=$T/image:j$i"); done
+TESTS=$(seq -s, -f 't%g' 1 10)
+t0=$(now)
+KFARM_ARCHES=$T/arches "$KFARM" run --db "$T/sched.db" --jobs 64 --initramfs "standin=$T/initrd" \
+	--tests "$TESTS" --confirm 0 "${kargs[@]}" >/dev/null 2>"$T/sched.err" &
+pid=$!
+rss=$(peak_rss $pid)
+wait $pid; rc=$?
+t1=$(now)
+complete=$(sqlite3 "$T/sched.db" "SELECT count(*) FROM jobs WHERE outcome='COMPLETE'")
+# the same stand-in processes, spawned and read to the last result by a bare loop
+t2=$(now)
+seq "$NJOBS" | xargs -P 64 -I{} sh -c \
+	"$B/standin-guest -append standin.mode=exit | sed -n '/^ok 10 /q' >/dev/null" 2>/dev/null
+t3=$(now)
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$NJOBS" -v rss="$rss" -v ok="$complete" -v rc="$rc" 'BEGIN {
+	printf "scheduler: %d stand-in jobs, 64 at a time: %d COMPLETE (exit %d), %.2fs = %.2f ms/job\n", n, ok, rc, b-a, (b-a)*1000/n;
+	printf "scheduler: bare spawn+read loop (xargs -P64, no store): %.2fs = %.2f ms/job; kfarm/bare = %.2fx\n", d-c, (d-c)*1000/n, (b-a)/(d-c);
+	printf "scheduler: kfarm peak RSS with 64 concurrent jobs: %.1f MiB (target <= 16 MiB: %s)\n", rss/1024, rss <= 16384 ? "met" : "MISSED";
+}'
+
+# --- store ingest and /api/status latency with that history ---
+"$B/bench-store" "$T/store.db" "$NRESULTS" 2>&1 | sed 's/^/store: /;s/^store: store/store/'
+lat=()
+for i in $(seq 21); do
+	s=$(now); "$KFARM" status --db "$T/store.db" --json >/dev/null; e=$(now)
+	lat+=("$(awk -v a="$s" -v b="$e" 'BEGIN{printf "%.2f", (b-a)*1000}')")
+done
+printf '%s\n' "${lat[@]}" | sort -n | awk '{v[NR]=$1} END {printf "store: /api/status query on %s results, cold process each time (kfarm status --json): p50 %.1f ms, p99 %.1f ms\n", "'"$NRESULTS"'", v[int(NR*0.5)+1], v[NR]}'
+P=$(port)
+"$KFARM" serve --db "$T/store.db" --listen "127.0.0.1:$P" 2>/dev/null &
+spid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$P/api/runs" && break; sleep 0.1; done
+for i in $(seq 200); do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P/api/status"; done | sort -n |
+	awk '{v[NR]=$1*1000} END {printf "store: /api/status over HTTP with that history (curl, sequential): p50 %.2f ms, p99 %.2f ms\n", v[int(NR*0.5)+1], v[int(NR*0.99)]}'
+
+# --- endpoint throughput while a run writes to the same database ---
+if command -v wrk >/dev/null; then
+	# a writer storing stand-in jobs for as long as wrk reads
+	( while :; do KFARM_ARCHES=$T/arches "$KFARM" run --db "$T/store.db" --jobs 8 \
+		--initramfs "standin=$T/initrd" --tests "$TESTS" --confirm 0 "${kargs[@]:0:200}" \
+		>/dev/null 2>&1; done ) &
+	wpid=$!
+	sleep 1
+	before=$(sqlite3 "$T/store.db" "SELECT count(*) FROM jobs")
+	wrk -t2 -c64 -d10s "http://127.0.0.1:$P/api/status" >"$T/wrk.out" 2>&1
+	after=$(sqlite3 "$T/store.db" "SELECT count(*) FROM jobs")
+	rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.out")
+	non2xx=$(awk '/Non-2xx/ {print $NF}' "$T/wrk.out")
+	echo "endpoint: wrk -c64 -d10s /api/status while a run stored $((after - before)) jobs: ${rps} req/s (target >= 20000: $(awk -v r="$rps" 'BEGIN{print (r >= 20000 ? "met" : "MISSED")}')), non-2xx: ${non2xx:-0}"
+	kill $wpid 2>/dev/null; wait $wpid 2>/dev/null; pkill -f "$T/arches" 2>/dev/null
+else
+	echo "endpoint: wrk not installed (make deps)"
+fi
+kill $spid; wait $spid 2>/dev/null
+
+# --- real kernels: runner overhead and boot-to-last-result per arch ---
+if ! ls "$KFARM_CACHE"/defaults/*.json >/dev/null 2>&1; then
+	echo "matrix: no default kernels (make images); skipped"
+	exit 0
+fi
+J=$(nproc)
+t0=$(now)
+"$KFARM" run --db "$T/m.db" --jobs "$J" --json >"$T/m.json" 2>"$T/m.err"
+rc=$?
+t1=$(now)
+if [ ! -s "$T/m.json" ]; then
+	echo "matrix: kfarm run failed (exit $rc): $(tail -1 "$T/m.err")"
+	exit 1
+fi
+sqlite3 "$T/m.db" "SELECT qemu_cmdline FROM jobs ORDER BY id" >"$T/cmds"
+t2=$(now)
+# the identical command lines, same parallelism, each until QEMU exits by itself
+tr '\n' '\0' <"$T/cmds" | xargs -0 -P "$J" -I{} bash -c '{} </dev/null >/dev/null 2>&1'
+t3=$(now)
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$(wc -l <"$T/cmds")" -v j="$J" 'BEGIN {
+	printf "matrix: %d jobs, -j%d: kfarm run %.1fs, bare QEMU command lines %.1fs: ratio %.3fx (target <= 1.03x: %s)\n", n, j, b-a, d-c, (b-a)/(d-c), (b-a)/(d-c) <= 1.03 ? "met" : "MISSED" }'
+jq -r '.jobs[] | "boot: \(.arch) \(.label): boot \(.boot_s * 100 | round / 100)s, last result at \(.duration_s * 100 | round / 100)s, \(.outcome)"' "$T/m.json"
+sqlite3 "$T/m.db" "SELECT DISTINCT qemu_version FROM jobs" | sed 's/^/boot: /'
