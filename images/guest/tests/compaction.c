@@ -17,9 +17,9 @@
  * page moved the run is inconclusive: SKIP.
  *
  * The fill is bounded twice so the test stays fast under emulation: at
- * most compaction.mb MiB (default 128, and never more than 55% of
+ * most compaction.mb MiB (default 1024, and never more than 55% of
  * MemAvailable), and only as much as the workers write in
- * compaction.fill_ms milliseconds (default 1000); the rest is unmapped.
+ * compaction.fill_ms milliseconds (default 1500); the rest is unmapped.
  * Other options (kfarm.opt): compaction.workers (2), compaction.rounds (3),
  * compaction.seconds (time budget for the rounds, default 3 * scale),
  * compaction.corrupt=1 (worker 0 damages one page itself: checks that the
@@ -312,8 +312,8 @@ static int compact_once(void)
 static void run(void)
 {
 	long avail_kb = mem_available_kb();
-	long mb = kt_opt_long("compaction.mb", 128);
-	double fill_s = (double)kt_opt_long("compaction.fill_ms", 1000) / 1000;
+	long mb = kt_opt_long("compaction.mb", 1024);
+	double fill_s = (double)kt_opt_long("compaction.fill_ms", 1500) / 1000;
 	long nworkers = kt_opt_long("compaction.workers", 2);
 	long rounds = kt_opt_long("compaction.rounds", 3);
 	double budget = (double)kt_opt_long("compaction.seconds", 3) * kt_scale();
