@@ -31,8 +31,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF="$ROOT/images/kernel.sh"
-CACHE=${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}
-SOURCES=${KFARM_LINUX_SOURCES:-/usr/src}
+CACHE=$(realpath -m -- "${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}")
+SOURCES=$(realpath -m -- "${KFARM_LINUX_SOURCES:-/usr/src}")
 JOBS=${JOBS:-$(nproc)}
 FORCE=0 NOPATCH=0 CONFIG_ONLY=0
 
