@@ -89,6 +89,7 @@ integration: bin/kfarm
 # the whole suite: builds everything it needs first (images are cached)
 test: all images
 	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	$(MAKE) integration
 
 .PHONY: unit integration test
@@ -118,3 +119,23 @@ build-asan/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 .PHONY: check-asan
+
+# --- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=N ---
+FUZZ_TARGETS = ktap profile route
+FUZZ_SECONDS ?= 10
+FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(KFARM_CPPFLAGS) $(PKG_CFLAGS) \
+		-o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+		echo "== fuzz $$t ($(FUZZ_SECONDS)s)"; \
+		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | \
+			grep -E 'stat::number_of_executed_units|cov:|ERROR|SUMMARY' | tail -3; \
+	done
+
+.PHONY: fuzz

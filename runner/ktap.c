@@ -7,7 +7,7 @@
 #include <strings.h>
 
 /* A bound on buffered children so a garbage stream cannot grow us forever. */
-#define MAX_PENDING 20000
+#define MAX_PENDING 4096
 
 struct pending {
 	int depth;		/* below the level holding it */
