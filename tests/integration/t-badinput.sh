@@ -15,7 +15,7 @@ expect_err() {
 	local name=$1 pat=$2; shift 3
 	"$KFARM" "$@" >"$T/out" 2>"$T/err"; local rc=$?
 	local lines; lines=$(wc -l <"$T/err")
-	if [ "$rc" -ne 0 ] && [ "$lines" -eq 1 ] && grep -qE "$pat" "$T/err"; then
+	if [ "$rc" -ne 0 ] && [ "$lines" -eq 1 ] && grep -qE -- "$pat" "$T/err"; then
 		ok "$name: $(cat "$T/err")"
 	else
 		bad "$name: rc=$rc, stderr: $(head -3 "$T/err")"
@@ -54,9 +54,10 @@ check "corrupt database left untouched" cmp -s "$T/corrupt.db" "$T/corrupt.orig"
 expect_err "corrupt database (status)" "database '$T/corrupt.db' is corrupt" -- status --db "$T/corrupt.db"
 # read-only: run kfarm as an unprivileged user (root writes through modes)
 cp "$DB" "$T/ro.db"; chmod 0444 "$T/ro.db"; chmod 0755 "$T"
-cp "$KFARM" "$T/kfarm"; chmod 0755 "$T/kfarm"
+cp "$KFARM" "$T/kfarm"; cp "$IMG" "$T/bzImage"; chmod 0755 "$T/kfarm"; chmod 0644 "$T/bzImage"
 setpriv --reuid=nobody --regid=nogroup --clear-groups env KFARM_DATA=$T HOME=$T \
-	"$T/kfarm" run --db "$T/ro.db" --kernel "x86_64=$IMG" >/dev/null 2>"$T/err"
+	"$T/kfarm" run --db "$T/ro.db" --kernel "x86_64=$T/bzImage" --initramfs "x86_64=$T/bzImage" \
+	--tests sysinfo >/dev/null 2>"$T/err"
 rc=$?
 check "read-only database refused: $(cat "$T/err")" bash -c "[ $rc -ne 0 ] && grep -q \"database '$T/ro.db' is read-only\" '$T/err'"
 
