@@ -51,7 +51,7 @@ DEPS = build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-ut
 	libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-sparc64-cross \
 	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
-	valgrind libxml2-utils wrk chromium nodejs npm
+	valgrind libxml2-utils wrk chromium nodejs npm cppcheck clang libclang-rt-14-dev
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -88,11 +88,21 @@ integration: bin/kfarm
 
 # the whole suite: builds everything it needs first (images are cached)
 test: all images
+	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	$(MAKE) integration
+	tests/valgrind.sh
 
-.PHONY: unit integration test
+# static analysis, enforced by make test
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+		-D_GNU_SOURCE -I runner --library=tests/lint/jansson.cfg runner/*.c
+
+check-valgrind: bin/kfarm
+	tests/valgrind.sh
+
+.PHONY: unit integration test lint check-valgrind
 
 # --- benchmarks ---
 $(BUILD)/bench/standin-guest: tests/bench/standin-guest.c
