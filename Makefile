@@ -51,7 +51,7 @@ DEPS = build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-ut
 	libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-sparc64-cross \
 	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
-	valgrind libxml2-utils wrk chromium nodejs npm cppcheck clang libclang-rt-14-dev
+	valgrind libxml2-utils wrk chromium cppcheck clang libclang-rt-14-dev
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -60,7 +60,8 @@ deps:
 		echo "installing: $$missing"; \
 		$$SUDO apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
-	else echo "all packages present"; fi
+	else echo "all packages present"; fi; \
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nodejs npm
 
 demo: deps
 	$(MAKE) all
