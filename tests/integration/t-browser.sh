@@ -1,0 +1,58 @@
+#!/bin/bash
+# The dashboard (web/) in a real headless chromium against a real database:
+# two candidates in one tree on x86_64 and arm64, where candidate B brings a
+# failing test (x86_64 flaky), a skip (harness) and a job that times out
+# (arm64: the remaining tests MISSING). tests/browser/dashboard.mjs checks the
+# matrix, regressions, history strip, job view with console log, trend chart,
+# the fallbacks for an older server and escaping; screenshot in tests/out/.
+. "$(dirname "$0")/lib.sh"
+echo "t-browser: dashboard in headless chromium"
+
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+BROWSER=$TOP/tests/browser
+SHOT=$TOP/tests/out/dashboard.png
+for tool in "$CHROMIUM" node npm; do
+	command -v "$tool" >/dev/null || { bad "$tool missing (make deps: chromium nodejs npm)"; finish; exit 1; }
+done
+if [ ! -d "$BROWSER/node_modules/playwright-core" ]; then
+	npm ci --prefix "$BROWSER" --no-audit --no-fund >"$T/npm.log" 2>&1
+	check "npm ci tests/browser (playwright-core)" test -d "$BROWSER/node_modules/playwright-core" ||
+		{ cat "$T/npm.log"; finish; exit 1; }
+fi
+
+X=$(default_image x86_64 6.1) A=$(default_image arm64 6.1)
+[ -n "$X" ] && [ -n "$A" ] || { bad "default 6.1 kernels for x86_64/arm64 missing (make images)"; finish; exit 1; }
+DB=$T/d.db
+TESTS=sysinfo,clone3,getrandom,harness,flaky
+run() { "$KFARM" run --db "$DB" --tree dash --tests $TESTS --confirm 1 --json "$@" >/dev/null 2>>"$T/run.err"; }
+
+run --kernel "x86_64=$X:cand-a" --kernel "arm64=$A:cand-a" --append "kfarm.opt=flaky.fail_pct=0,harness.mode=skip $TOKEN"
+check "candidate A runs clean" test $? -eq 0
+run --kernel "x86_64=$X:cand-b" --append "kfarm.opt=flaky.fail_pct=100,harness.mode=skip $TOKEN"
+check "candidate B on x86_64: flaky fails (exit 1)" test $? -eq 1
+run --kernel "arm64=$A:cand-b" --timeout 6 --append "kfarm.opt=harness.mode=hang $TOKEN"
+check "candidate B on arm64: harness hangs, job times out (exit 1)" test $? -eq 1
+
+start_serve "$DB" || { bad "kfarm serve did not start"; cat "$T/serve.err"; finish; exit 1; }
+JOB=$(curl -s "$URL/api/history?arch=x86_64&test=flaky&limit=1" | jq -r '.[0].job')
+start=$(date +%s)
+node "$BROWSER/dashboard.mjs" --url "$URL" --screenshot "$SHOT" --job-shot "$TOP/tests/out/dashboard-job.png" \
+	--cell x86_64:sysinfo:PASS --cell x86_64:clone3:PASS --cell x86_64:getrandom:PASS \
+	--cell x86_64:harness:SKIP --cell x86_64:flaky:FAIL \
+	--cell arm64:sysinfo:PASS --cell arm64:harness:MISSING --cell arm64:flaky:MISSING \
+	--regression regression:x86_64:flaky --regression regression:arm64:flaky \
+	--history x86_64:flaky:PASS,FAIL,FAIL --job "$JOB" >"$T/browser.out" 2>&1
+rc=$?
+# the browser's own verdicts become this test's checks
+while IFS= read -r line; do
+	case $line in
+	"  ok: "*) ok "${line#  ok: }" ;;
+	"  FAIL: "*) bad "${line#  FAIL: }" ;;
+	*) echo "    $line" ;;
+	esac
+done <"$T/browser.out"
+check "browser test exit status 0" test $rc -eq 0
+echo "    browser part: $(($(date +%s) - start))s; screenshot: $SHOT"
+stop_serve
+check "no QEMU left" no_qemu_left
+finish
