@@ -426,27 +426,15 @@ static char *logdir_of(const char *db, int64_t run)
 /* Regression/fix/support/flaky changes this run's candidates brought. */
 static json_t *run_changes(struct run_ctx *c)
 {
-	json_t *all = json_array();
+	struct api_err e = { 0 };
+	json_t *r = regress_query(store_db(c->st), NULL, c->run, &e), *all;
 
-	for (size_t i = 0; i < c->n; i++) {
-		struct api_err e = { 0 };
-		int seen = 0;
-		json_t *r, *o;
-		size_t k;
-
-		for (size_t p = 0; p < i; p++)
-			seen |= c->jobs[p]->candidate_id == c->jobs[i]->candidate_id;
-		if (seen)
-			continue;
-		r = regress_query(store_db(c->st), NULL, c->jobs[i]->candidate_id, &e);
-		if (!r) {
-			error("%s", e.msg);
-			continue;
-		}
-		json_array_foreach(json_object_get(r, "regressions"), k, o)
-			json_array_append(all, o);
-		json_decref(r);
+	if (!r) {
+		error("%s", e.msg);
+		return json_array();
 	}
+	all = json_incref(json_object_get(r, "regressions"));
+	json_decref(r);
 	return all;
 }
 

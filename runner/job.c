@@ -76,7 +76,9 @@ static void clear_outcome(struct job *j)
 	j->outcome = JOB_PENDING;
 	j->boot_s = j->duration_s = 0;
 	j->t_header = j->t_last_result = 0;
-	j->lb.len = j->lberr.len = 0;
+	free(j->lb);
+	free(j->lberr);
+	j->lb = j->lberr = NULL;
 	j->log_bytes = 0;
 	j->log_truncated = 0;
 	ktap_release(&j->ktap);
@@ -181,11 +183,13 @@ int job_start(struct job *j)
 	char err[512];
 	struct vm_spec spec = {
 		.profile = &j->profile, .kernel = j->kernel, .initrd = j->initrd,
-		.append = j->append,
+		.append = j->append, .host = j->host,
 	};
 
 	j->attempt++;
 	j->state = JS_BOOTING;
+	j->lb = xcalloc(1, sizeof(*j->lb));
+	j->lberr = xcalloc(1, sizeof(*j->lberr));
 	j->t_start = j->t_last_out = now_mono();
 	if (j->log_path) {
 		j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -276,7 +280,7 @@ void job_console(struct job *j, const char *data, size_t n)
 {
 	j->t_last_out = now_mono();
 	log_write(j, data, n);
-	linebuf_feed(&j->lb, data, n, on_line, j);
+	linebuf_feed(j->lb, data, n, on_line, j);
 }
 
 static void on_err_line(void *data, const char *line, size_t len)
@@ -294,7 +298,7 @@ static void on_err_line(void *data, const char *line, size_t len)
 
 void job_stderr(struct job *j, const char *data, size_t n)
 {
-	linebuf_feed(&j->lberr, data, n, on_err_line, j);
+	linebuf_feed(j->lberr, data, n, on_err_line, j);
 }
 
 int job_suite_done(const struct job *j)
@@ -324,8 +328,11 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 {
 	int done = job_suite_done(j);
 
-	linebuf_flush(&j->lb, on_line, j);
-	linebuf_flush(&j->lberr, on_err_line, j);
+	linebuf_flush(j->lb, on_line, j);
+	linebuf_flush(j->lberr, on_err_line, j);
+	free(j->lb);
+	free(j->lberr);
+	j->lb = j->lberr = NULL;
 	j->t_end = now_mono();
 	j->duration_s = j->t_end - j->t_start;
 	j->state = JS_DONE;
@@ -341,7 +348,9 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 		j->outcome = JOB_COMPLETE;
 	} else if (!ex->by_us && (ex->signal || (ex->exited && ex->status))) {
 		j->outcome = JOB_INFRA_ERROR;
-		if (ex->signal)
+		if (ex->why[0])
+			j->reason = xstrdup(ex->why);
+		else if (ex->signal)
 			j->reason = xasprintf("%s killed by signal %d (%s)",
 					      j->profile.qemu_binary, ex->signal,
 					      strsignal(ex->signal));

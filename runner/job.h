@@ -46,13 +46,14 @@ struct job {
 	size_t log_max;
 
 	/* live state */
+	struct host *host;	/* where the scheduler placed it (hosts.h); NULL: here */
 	enum job_state state;
 	int attempt;
 	double t_start, t_header, t_last_out, t_last_result, t_end;
 	struct vm vm;
 	int vm_started;
 	struct ktap ktap;
-	struct linebuf lb, lberr;
+	struct linebuf *lb, *lberr;	/* only while the VM runs */
 	int log_fd;
 	size_t log_bytes;
 	int log_truncated;

@@ -50,19 +50,21 @@ enum change_kind regress_kind(const char *from, const char *to)
 	" JOIN candidates c ON c.id = j.candidate_id" \
 	" WHERE r.depth = 0 AND j.outcome != 'INFRA_ERROR' AND c.tree IS NOT NULL" \
 	"  AND (?1 IS NULL OR c.tree = ?1)" \
+	"  AND (?3 IS NULL OR c.tree IN (SELECT c3.tree FROM jobs j3" \
+	"   JOIN candidates c3 ON c3.id = j3.candidate_id WHERE j3.run_id = ?3))" \
 	" GROUP BY c.id, j.arch, r.test)," \
 	" cands AS (SELECT DISTINCT tree, arch, cand FROM eff)," \
 	" ranked AS (SELECT tree, arch, cand," \
 	"  row_number() OVER (PARTITION BY tree, arch ORDER BY cand DESC) AS rk FROM cands) "
 
-json_t *regress_query(sqlite3 *db, const char *tree, int64_t candidate, struct api_err *e)
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
 {
 	sqlite3_stmt *s;
 	json_t *arr = json_array(), *root;
 	int rc;
 
-	/* each candidate against its predecessor (all pairs when filtering by
-	 * candidate; the latest pair otherwise) */
+	/* each candidate against its predecessor: the candidates of one run, or
+	 * each tree's latest */
 	rc = sqlite3_prepare_v2(db, EFFECTIVE
 		"SELECT cur.tree, cur.arch, cur.test,"
 		" prev.kernel, prev.release, prev.status, prev.job,"
@@ -72,13 +74,16 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t candidate, struct a
 		" JOIN eff cur ON cur.cand = rc.cand AND cur.arch = rc.arch"
 		" JOIN eff prev ON prev.cand = rp.cand AND prev.arch = rp.arch"
 		"  AND prev.test = cur.test"
-		" WHERE (?2 > 0 AND rc.cand = ?2) OR (?2 <= 0 AND rc.rk = 1)"
+		" WHERE (?3 IS NOT NULL AND rc.cand IN"
+		"   (SELECT candidate_id FROM jobs WHERE run_id = ?3))"
+		"  OR (?3 IS NULL AND rc.rk = 1)"
 		" ORDER BY cur.tree, cur.arch, cur.test", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		goto dberr;
 	if (tree)
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, candidate);
+	if (run > 0)
+		sqlite3_bind_int64(s, 3, run);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *from = (const char *)sqlite3_column_text(s, 5);
 		const char *to = (const char *)sqlite3_column_text(s, 9);

@@ -20,9 +20,9 @@ enum change_kind {
 enum change_kind regress_kind(const char *from, const char *to);
 const char *change_kind_name(enum change_kind k);
 
-/* {"regressions": [...]} for one tree (NULL: all); with candidate > 0 only
- * the changes that candidate brought. */
-json_t *regress_query(sqlite3 *db, const char *tree, int64_t candidate, struct api_err *e);
+/* {"regressions": [...]} for one tree (NULL: all); with run > 0, the
+ * changes brought by that run's candidates, else each tree's latest. */
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e);
 /* The matrix of one tree's candidate (latest per arch when kernel is NULL). */
 json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
 
