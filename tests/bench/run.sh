@@ -12,14 +12,15 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 NJOBS=${BENCH_JOBS:-1000}
 NRESULTS=${BENCH_RESULTS:-1000000}
 
-peak_rss() { # PID -> peak VmHWM KiB of that process alone
-	local pid=$1 peak=0 v
+peak_rss() { # PID -> "peak VmHWM KiB, peak RssAnon KiB" of that process alone
+	local pid=$1 peak=0 anon=0 v a
 	while kill -0 "$pid" 2>/dev/null; do
-		v=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+		read -r v a < <(awk '/^VmHWM/ {h=$2} /^RssAnon/ {a=$2} END {print h+0, a+0}' "/proc/$pid/status" 2>/dev/null)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+		[ -n "$a" ] && [ "$a" -gt "$anon" ] && anon=$a
 		sleep 0.05
 	done
-	echo "$peak"
+	echo "$peak $anon"
 }
 now() { date +%s.%N; }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -42,7 +43,7 @@ t0=$(now)
 KFARM_ARCHES=$T/arches "$KFARM" run --db "$T/sched.db" --jobs 64 --initramfs "standin=$T/initrd" \
 	--tests "$TESTS" --confirm 0 "${kargs[@]}" >/dev/null 2>"$T/sched.err" &
 pid=$!
-rss=$(peak_rss $pid)
+read -r rss anon < <(peak_rss $pid)
 wait $pid; rc=$?
 t1=$(now)
 complete=$(sqlite3 "$T/sched.db" "SELECT count(*) FROM jobs WHERE outcome='COMPLETE'")
@@ -51,10 +52,10 @@ t2=$(now)
 seq "$NJOBS" | xargs -P 64 -I{} sh -c \
 	"$B/standin-guest -append standin.mode=exit | sed -n '/^ok 10 /q' >/dev/null" 2>/dev/null
 t3=$(now)
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$NJOBS" -v rss="$rss" -v ok="$complete" -v rc="$rc" 'BEGIN {
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$NJOBS" -v rss="$rss" -v anon="$anon" -v ok="$complete" -v rc="$rc" 'BEGIN {
 	printf "scheduler: %d stand-in jobs, 64 at a time: %d COMPLETE (exit %d), %.2fs = %.2f ms/job\n", n, ok, rc, b-a, (b-a)*1000/n;
 	printf "scheduler: bare spawn+read loop (xargs -P64, no store): %.2fs = %.2f ms/job; kfarm/bare = %.2fx\n", d-c, (d-c)*1000/n, (b-a)/(d-c);
-	printf "scheduler: kfarm peak RSS with 64 concurrent jobs: %.1f MiB (target <= 16 MiB: %s)\n", rss/1024, rss <= 16384 ? "met" : "MISSED";
+	printf "scheduler: kfarm peak RSS with 64 concurrent jobs: %.1f MiB (target <= 16 MiB: %s), of which anonymous (heap, stacks) %.1f MiB; the rest is shared library text\n", rss/1024, rss <= 16384 ? "met" : "MISSED", anon/1024;
 }'
 
 # --- store ingest and /api/status latency with that history ---
