@@ -143,17 +143,17 @@ function renderRegressions(data) {
 	for (const r of rows) counts[r.kind] = (counts[r.kind] || 0) + 1;
 	$('reg-summary').textContent = Object.entries(counts)
 		.map(([k, n]) => `${n} ${KINDS[k]?.label || k}${n > 1 ? (k === 'fix' ? 'es' : 's') : ''}`).join(' · ');
-	if (!rows.length) return box.replaceChildren(h('p', { class: 'all-good' }, 'No changes between the last candidates.'));
+	if (!rows.length) return box.replaceChildren(h('p', { class: 'all-good' }, 'No regressions, fixes, support changes or flakes between the last candidates.'));
 	const end = (e) => e ? h('td', {}, badge(e.status), ' ', h('span', { class: 'kern' }, e.kernel || '?'),
 		h('span', { class: 'small muted' }, ` ${e.release || ''} `), e.job ? jobLink(e.job) : '') : h('td', {}, '–');
-	box.replaceChildren(h('table', { class: 'list' },
+	box.replaceChildren(h('div', { class: 'scroll-x' }, h('table', { class: 'list' },
 		h('thead', {}, h('tr', {}, ['kind', 'tree', 'arch', 'test', 'from', 'to', 'reason'].map((c) => h('th', {}, c)))),
 		h('tbody', {}, rows.map((r) => h('tr', {
 			class: 'regression-row', 'data-kind': r.kind, 'data-arch': r.arch, 'data-test': r.test, 'data-tree': r.tree,
 		}, h('td', {}, h('span', { class: `kind kind-${r.kind}` }, KINDS[r.kind]?.label || r.kind)),
 		h('td', {}, r.tree || ''), h('td', {}, r.arch),
 		h('td', {}, h('a', { href: '#', class: 'cell-link', onclick: (ev) => { ev.preventDefault(); showHistory(r.arch, r.test); } }, r.test)),
-		end(r.from), end(r.to), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 60)))))));
+		end(r.from), end(r.to), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 60))))))));
 }
 
 // ---------- tree / candidate selector ----------
@@ -169,6 +169,7 @@ function fillSelectors() {
 		return;
 	}
 	const trees = state.trees.slice().sort((a, b) => latestJob(b) - latestJob(a));
+	treeSel.disabled = candSel.disabled = !trees.length;
 	if (!trees.some((t) => t.tree === state.tree)) state.tree = trees.length ? trees[0].tree : '';
 	treeSel.replaceChildren(...trees.map((t) => h('option', { value: t.tree, selected: t.tree === state.tree }, t.tree)));
 	const tree = trees.find((t) => t.tree === state.tree);
@@ -189,7 +190,9 @@ async function loadMatrix() {
 	const q = new URLSearchParams();
 	if (state.tree) q.set('tree', state.tree);
 	if (state.kernel) q.set('kernel', state.kernel);
+	const seq = state.matrixSeq = (state.matrixSeq || 0) + 1;
 	const m = await optional(`/api/matrix?${q}`);
+	if (seq !== state.matrixSeq) return; // the selection changed meanwhile
 	if (m) {
 		cells = m.cells;
 		source = `${m.tree || 'all trees'} · ${m.kernel || 'latest of each cell'}`;
@@ -230,7 +233,8 @@ function renderMatrix(box, cells, source) {
 			onclick: open, onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(); } },
 		}, h('span', { class: 'code' }, STATUS_CODE[c.status] || c.status),
 		c.flake_rate > 0 ? h('span', { class: 'flake' }, ` ~${Math.round(c.flake_rate * 100)}%`) : null,
-		c.reason ? h('span', { class: 'reason' }, trunc(c.reason, 26)) : null,
+		// the code says SKIP already; the tooltip keeps the reason as stored
+		c.reason ? h('span', { class: 'reason' }, trunc(c.reason.replace(/^(SKIP|TODO|TIMEOUT)\s+/i, ''), 26)) : null,
 		c.kernel !== mainKernel ? h('span', { class: 'kern' }, c.kernel || '?') : null);
 	};
 	box.replaceChildren(h('table', { class: 'matrix' },
@@ -308,23 +312,25 @@ async function loadTrend() {
 	renderTrend(box, points.filter((p) => p.boot_s != null));
 }
 
-function niceMax(v) {
-	const p = 10 ** Math.floor(Math.log10(v || 1));
-	return [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= v) || v;
+// about four round steps from 0 to at least v
+function niceScale(v) {
+	const raw = (v || 1) / 4, p = 10 ** Math.floor(Math.log10(raw));
+	const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= raw);
+	return { step, max: Math.ceil((v || 1) / step) * step };
 }
 
 function renderTrend(box, pts) {
 	if (!pts.length) return box.replaceChildren(muted('No boot times recorded yet.'));
 	const W = 760, H = 220, L = 48, R = 14, T = 12, B = 30;
-	const ymax = niceMax(Math.max(...pts.map((p) => p.boot_s)));
+	const { step, max: ymax } = niceScale(Math.max(...pts.map((p) => p.boot_s)));
 	// x: the order of the jobs (equal spacing, so one slow week does not squash the rest)
 	const x = (i) => L + (pts.length === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (pts.length - 1));
 	const y = (v) => T + (H - T - B) * (1 - v / ymax);
 	const arches = [...new Set(pts.map((p) => p.arch))].sort();
 	const colour = (a) => ARCH_COLOURS[a] || EXTRA_COLOURS[arches.indexOf(a) % EXTRA_COLOURS.length];
 	const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'trend', role: 'img', 'aria-label': 'boot time per arch' });
-	for (let i = 0; i <= 4; i++) {
-		const v = (ymax * i) / 4;
+	for (let i = 0; i * step <= ymax * 1.0001; i++) {
+		const v = i * step;
 		g.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }),
 			svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, `${+v.toFixed(2)} s`));
 	}
@@ -368,7 +374,8 @@ async function showJob(id) {
 	const view = $('job-view');
 	view.hidden = false;
 	view.dataset.job = id;
-	view.replaceChildren(h('p', {}, h('a', { href: '#' }, '← dashboard')), muted(`loading job ${id}…`));
+	view.replaceChildren(h('p', {}, h('a', { href: state.dashHash || '#', class: 'back' }, '← dashboard')),
+		muted(`loading job ${id}…`));
 	window.scrollTo(0, 0);
 	let job, log;
 	try {
@@ -456,15 +463,40 @@ async function loadDashboard() {
 		guarded($('trend'), loadTrend),
 	]);
 	if (state.selected) showHistory(state.selected.arch, state.selected.test);
+	state.ready = true;
 	document.body.dataset.loaded = 'yes'; // for tests: everything has been fetched
+}
+
+// the matrix selection lives in the URL (#tree=T&kernel=K), so a link shows
+// the same candidate; kernel= (empty) is "latest of each cell"
+function saveSelection() {
+	const q = new URLSearchParams();
+	if (state.tree) q.set('tree', state.tree);
+	if (state.kernelChosen) q.set('kernel', state.kernel);
+	history.replaceState(null, '', `#${q}`);
+	state.dashHash = location.hash || '#';
+}
+
+function readSelection() {
+	const q = new URLSearchParams(location.hash.slice(1));
+	if (q.has('tree')) state.tree = q.get('tree');
+	state.kernelChosen = q.has('kernel');
+	if (state.kernelChosen) state.kernel = q.get('kernel');
 }
 
 function route() {
 	const m = location.hash.match(/^#job\/(\d+)$/);
 	if (m) return showJob(m[1]);
+	const changed = state.ready && (location.hash || '#') !== state.dashHash;
+	state.dashHash = location.hash || '#';
 	$('job-view').hidden = true;
 	$('job-view').dataset.job = '';
 	$('dashboard').hidden = false;
+	if (changed) { // a link or a hand-edited URL chose another tree/candidate
+		readSelection();
+		fillSelectors();
+		guarded($('matrix'), loadMatrix);
+	}
 }
 
 function init() {
@@ -473,11 +505,13 @@ function init() {
 		state.kernel = '';
 		state.kernelChosen = false;
 		fillSelectors();
+		saveSelection();
 		guarded($('matrix'), loadMatrix);
 	});
 	$('cand').addEventListener('change', (e) => {
 		state.kernel = e.target.value;
 		state.kernelChosen = true;
+		saveSelection();
 		guarded($('matrix'), loadMatrix);
 	});
 	$('reload').addEventListener('click', () => {
@@ -486,6 +520,7 @@ function init() {
 		if (!$('job-view').hidden) showJob($('job-view').dataset.job);
 	});
 	window.addEventListener('hashchange', route);
+	readSelection();
 	route();
 	loadDashboard();
 }

@@ -7,6 +7,8 @@
 //   [--regression KIND:ARCH:TEST]...      a regression row must be listed
 //   [--history ARCH:TEST:S1,S2,...]       click that cell: history strip, oldest first
 //   [--job ID]                            #job/ID shows results and a log with 'KTAP version 1'
+//   [--candidate KERNEL:ARCH:TEST:STATUS] pick that candidate: the cell changes, the URL
+//                                         keeps the choice across a reload
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ const { values: opt } = parseArgs({
 		regression: { type: 'string', multiple: true, default: [] },
 		history: { type: 'string' },
 		job: { type: 'string' },
+		candidate: { type: 'string' },
 		chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
 	},
 });
@@ -151,6 +154,21 @@ try {
 		await page.goBack();
 		await page.locator('#dashboard').waitFor({ state: 'visible', ...T });
 		ok('back from the job view to the dashboard');
+	}
+	if (opt.candidate) {
+		const [kernel, arch, test, want] = opt.candidate.split(':');
+		const td = page.locator(`#matrix td[data-arch="${arch}"][data-test="${test}"]`);
+		await page.locator('#cand').selectOption(kernel);
+		await page.waitForSelector(`#matrix td[data-arch="${arch}"][data-test="${test}"][data-status="${want}"]`, T)
+			.catch(() => {});
+		check(`candidate ${kernel} selected: ${arch} × ${test} is ${want}`, (await td.getAttribute('data-status')) === want,
+			`got ${await td.getAttribute('data-status')}`);
+		const hash = await page.evaluate(() => location.hash);
+		check('the URL keeps the tree and candidate', hash.includes(`kernel=${encodeURIComponent(kernel)}`), hash);
+		await page.reload();
+		await loaded(page);
+		check('after a reload: same candidate, same cell', (await page.locator('#cand').inputValue()) === kernel &&
+			(await td.getAttribute('data-status')) === want);
 	}
 	check('no console errors or uncaught exceptions', w.errors.length === 0, w.errors.join(' | '));
 	check('no request left the kfarm server', w.foreign.length === 0, w.foreign.join(' '));

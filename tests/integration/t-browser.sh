@@ -30,7 +30,9 @@ run --kernel "x86_64=$X:cand-a" --kernel "arm64=$A:cand-a" --append "kfarm.opt=f
 check "candidate A runs clean" test $? -eq 0
 run --kernel "x86_64=$X:cand-b" --append "kfarm.opt=flaky.fail_pct=100,harness.mode=skip $TOKEN"
 check "candidate B on x86_64: flaky fails (exit 1)" test $? -eq 1
-run --kernel "arm64=$A:cand-b" --timeout 6 --append "kfarm.opt=harness.mode=hang $TOKEN"
+# harness hangs (its own limit stretched by kfarm.scale) until the job's total
+# limit: sysinfo..getrandom have run, harness and flaky are MISSING
+run --kernel "arm64=$A:cand-b" --timeout 8 --append "kfarm.opt=harness.mode=hang kfarm.scale=10 $TOKEN"
 check "candidate B on arm64: harness hangs, job times out (exit 1)" test $? -eq 1
 
 start_serve "$DB" || { bad "kfarm serve did not start"; cat "$T/serve.err"; finish; exit 1; }
@@ -41,7 +43,7 @@ node "$BROWSER/dashboard.mjs" --url "$URL" --screenshot "$SHOT" --job-shot "$TOP
 	--cell x86_64:harness:SKIP --cell x86_64:flaky:FAIL \
 	--cell arm64:sysinfo:PASS --cell arm64:harness:MISSING --cell arm64:flaky:MISSING \
 	--regression regression:x86_64:flaky --regression regression:arm64:flaky \
-	--history x86_64:flaky:PASS,FAIL,FAIL --job "$JOB" >"$T/browser.out" 2>&1
+	--history x86_64:flaky:PASS,FAIL,FAIL --job "$JOB" --candidate cand-a:x86_64:flaky:PASS >"$T/browser.out" 2>&1
 rc=$?
 # the browser's own verdicts become this test's checks
 while IFS= read -r line; do
