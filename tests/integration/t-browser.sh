@@ -38,7 +38,7 @@ check "candidate B on arm64: harness hangs, job times out (exit 1)" test $? -eq 
 start_serve "$DB" || { bad "kfarm serve did not start"; cat "$T/serve.err"; finish; exit 1; }
 JOB=$(curl -s "$URL/api/history?arch=x86_64&test=flaky&limit=1" | jq -r '.[0].job')
 start=$(date +%s)
-node "$BROWSER/dashboard.mjs" --url "$URL" --screenshot "$SHOT" --job-shot "$TOP/tests/out/dashboard-job.png" \
+timeout 120 node "$BROWSER/dashboard.mjs" --url "$URL" --screenshot "$SHOT" --job-shot "$TOP/tests/out/dashboard-job.png" \
 	--cell x86_64:sysinfo:PASS --cell x86_64:clone3:PASS --cell x86_64:getrandom:PASS \
 	--cell x86_64:harness:SKIP --cell x86_64:flaky:FAIL \
 	--cell arm64:sysinfo:PASS --cell arm64:harness:MISSING --cell arm64:flaky:MISSING \
