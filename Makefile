@@ -15,7 +15,7 @@ CC ?= cc
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-PKGS = jansson sqlite3 libmicrohttpd libcrypto
+PKGS = jansson sqlite3 libmicrohttpd libcrypto libvirt libssh
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 KFARM_CPPFLAGS = -D_GNU_SOURCE -DKFARM_ARCHES_DIR='"$(CURDIR)/arches"' \
@@ -44,7 +44,7 @@ $(BUILD)/runner/%.o: runner/%.c
 images: kernels initramfs
 
 # --- Debian 12 packages ---
-DEPS = build-essential pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils \
+DEPS = build-essential patch pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils \
 	jq curl sqlite3 python3 \
 	qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-sparc \
 	gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu gcc-sparc64-linux-gnu gcc-alpha-linux-gnu \
