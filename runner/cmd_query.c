@@ -127,7 +127,11 @@ static void print_status(json_t *v)
 		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
 }
 
-int cmd_status(int argc, char **argv)
+typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct api_err *e);
+
+/* The common shape of status/history/regressions: options, read-only open,
+ * one query, printed as a table or JSON. */
+static int run_query(int argc, char **argv, query_fn query, void (*print)(json_t *))
 {
 	struct qopts q;
 	struct api_err e = { 0 };
@@ -138,9 +142,20 @@ int cmd_status(int argc, char **argv)
 		return ret == 1 ? 0 : ret;
 	if (!(st = open_ro(&q)))
 		return 3;
-	ret = finish(api_status(store_db(st), &e), &e, q.json, print_status);
+	ret = finish(query(store_db(st), &q, &e), &e, q.json, print);
 	store_close(st);
 	return ret;
+}
+
+static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
+{
+	(void)q;
+	return api_status(db, e);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	return run_query(argc, argv, q_status, print_status);
 }
 
 static void print_history(json_t *v)
@@ -157,21 +172,14 @@ static void print_history(json_t *v)
 		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
 }
 
+static json_t *q_history(sqlite3 *db, const struct qopts *q, struct api_err *e)
+{
+	return api_history(db, q->arch, q->test, (int)q->limit, e);
+}
+
 int cmd_history(int argc, char **argv)
 {
-	struct qopts q;
-	struct api_err e = { 0 };
-	struct store *st;
-	int ret = parse(argc, argv, &q, 0, NULL);
-
-	if (ret)
-		return ret == 1 ? 0 : ret;
-	if (!(st = open_ro(&q)))
-		return 3;
-	ret = finish(api_history(store_db(st), q.arch, q.test, (int)q.limit, &e), &e, q.json,
-		     print_history);
-	store_close(st);
-	return ret;
+	return run_query(argc, argv, q_history, print_history);
 }
 
 static void print_job(json_t *v)
@@ -241,30 +249,23 @@ static void print_regressions(json_t *v)
 	}
 }
 
+/* exit 1 when a regression is open, so scripts can gate on it */
+static int open_regressions;
+
+static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err *e)
+{
+	json_t *v = regress_query(db, q->tree, 0, e), *o;
+	size_t i;
+
+	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o)
+		open_regressions |= !strcmp(json_string_value(json_object_get(o, "kind")),
+					    "regression");
+	return v;
+}
+
 int cmd_regressions(int argc, char **argv)
 {
-	struct qopts q;
-	struct api_err e = { 0 };
-	struct store *st;
-	int ret = parse(argc, argv, &q, 0, NULL);
-	json_t *v;
+	int ret = run_query(argc, argv, q_regressions, print_regressions);
 
-	if (ret)
-		return ret == 1 ? 0 : ret;
-	if (!(st = open_ro(&q)))
-		return 3;
-	v = regress_query(store_db(st), q.tree, 0, &e);
-	ret = finish(json_incref(v), &e, q.json, print_regressions);
-	/* exit 1 when a regression is open, so scripts can gate on it */
-	if (!ret && v) {
-		json_t *o;
-		size_t i;
-
-		json_array_foreach(json_object_get(v, "regressions"), i, o)
-			if (!strcmp(json_string_value(json_object_get(o, "kind")), "regression"))
-				ret = 1;
-	}
-	json_decref(v);
-	store_close(st);
-	return ret;
+	return ret ? ret : open_regressions;
 }

@@ -36,6 +36,14 @@ enum change_kind regress_kind(const char *from, const char *to)
 	return CH_OTHER;
 }
 
+static json_t *query_failed(sqlite3 *db, json_t *partial, struct api_err *e)
+{
+	json_decref(partial);
+	e->code = 500;
+	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	return NULL;
+}
+
 /* One row per candidate x arch x test: the candidate's agreed status, or
  * FLAKY when its jobs disagree on pass/skip/fail; rk 1 = latest candidate of
  * that tree and arch. */
@@ -114,10 +122,7 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	json_object_set_new(root, "regressions", arr);
 	return root;
 dberr:
-	json_decref(arr);
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
-	return NULL;
+	return query_failed(db, arr, e);
 }
 
 json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
@@ -161,8 +166,5 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 	json_object_set_new(root, "cells", cells);
 	return root;
 dberr:
-	json_decref(cells);
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
-	return NULL;
+	return query_failed(db, cells, e);
 }
