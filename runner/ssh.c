@@ -1,0 +1,495 @@
+/* SSH to farm hosts with libssh: strict host keys, key/agent auth, quoted
+ * remote commands, content-addressed SFTP uploads (invariants in ssh.h). */
+#include "ssh.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libssh/libssh.h>
+#include <libssh/sftp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CACHE_REL ".cache/kfarm-remote/sha256"
+#define MAX_CAPTURE (256u << 10)
+#define CMD_TIMEOUT_S 120
+
+struct kssh {
+	ssh_session s;
+	sftp_session sftp;
+	char *name;		/* "NAME (ADDR:PORT)" for messages */
+	char *fp;
+	char *home;
+	char *cache;		/* HOME/CACHE_REL, created */
+	unsigned long seq;
+};
+
+void shell_quote(struct sb *sb, const char *arg)
+{
+	int plain = *arg != '\0';
+
+	for (const char *s = arg; *s && plain; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%",
+			    *s))
+			plain = 0;
+	if (plain) {
+		sb_adds(sb, arg);
+		return;
+	}
+	sb_adds(sb, "'");
+	for (const char *s = arg; *s; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_add(sb, s, 1);
+	}
+	sb_adds(sb, "'");
+}
+
+char *shell_join(const char *const *argv)
+{
+	struct sb sb;
+
+	sb_init(&sb);
+	for (const char *const *a = argv; *a; a++) {
+		if (a != argv)
+			sb_adds(&sb, " ");
+		shell_quote(&sb, *a);
+	}
+	return sb_detach(&sb);
+}
+
+static char *home_path(const char *rel)
+{
+	const char *home = getenv("HOME");
+
+	return xasprintf("%s/%s", home && *home ? home : "/", rel);
+}
+
+/* The server's key as "TYPE SHA256:..." (type and fingerprint separately). */
+static void server_key(ssh_session s, char **type, char **fp)
+{
+	ssh_key key = NULL;
+	unsigned char *hash = NULL;
+	size_t hlen = 0;
+	char *f;
+
+	*type = xstrdup("unknown");
+	*fp = xstrdup("SHA256:?");
+	if (ssh_get_server_publickey(s, &key) != SSH_OK)
+		return;
+	free(*type);
+	*type = xstrdup(ssh_key_type_to_char(ssh_key_type(key)));
+	if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0) {
+		f = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+		if (f) {
+			free(*fp);
+			*fp = xstrdup(f);
+			ssh_string_free_char(f);
+		}
+		ssh_clean_pubkey_hash(&hash);
+	}
+	ssh_key_free(key);
+}
+
+static int check_host_key(struct kssh *k, const struct ssh_target *t, const char *kh,
+			  unsigned int flags, char *err, size_t errlen)
+{
+	char *type, *fp;
+	int ret = -1;
+
+	server_key(k->s, &type, &fp);
+	k->fp = xasprintf("%s %s", type, fp);
+	switch (ssh_session_is_known_server(k->s)) {
+	case SSH_KNOWN_HOSTS_OK:
+		ret = 0;
+		break;
+	case SSH_KNOWN_HOSTS_CHANGED:
+		snprintf(err, errlen,
+			 "host key of %s has CHANGED: it offers %s %s, not the key recorded in %s; "
+			 "refusing to connect (possible man-in-the-middle). If the host was "
+			 "reinstalled, remove the old entry (ssh-keygen -R '[%s]:%u' -f %s) and "
+			 "run 'kfarm hosts --trust %s'", k->name, type, fp, kh, t->address,
+			 t->port ? t->port : 22, kh, t->name);
+		break;
+	case SSH_KNOWN_HOSTS_OTHER:
+		snprintf(err, errlen,
+			 "host key of %s has CHANGED type: it offers %s %s, but %s holds a key of "
+			 "another type for it; refusing to connect", k->name, type, fp, kh);
+		break;
+	case SSH_KNOWN_HOSTS_UNKNOWN:
+	case SSH_KNOWN_HOSTS_NOT_FOUND:
+		if (flags & KSSH_TRUST) {
+			char *copy = xstrdup(kh);
+
+			mkdir_p(dirname(copy), 0700);
+			free(copy);
+			if (ssh_session_update_known_hosts(k->s) != SSH_OK) {
+				snprintf(err, errlen, "cannot add the host key of %s to %s: %s",
+					 k->name, kh, ssh_get_error(k->s));
+				break;
+			}
+			fprintf(stderr, "kfarm: trusted host key of %s: %s %s (added to %s)\n",
+				k->name, type, fp, kh);
+			ret = 0;
+			break;
+		}
+		snprintf(err, errlen,
+			 "host key of %s is unknown: %s %s is not in %s; refusing to connect. "
+			 "Check the fingerprint on the host (ssh-keygen -lf on its host key), "
+			 "then run 'kfarm hosts --trust %s'", k->name, type, fp, kh, t->name);
+		break;
+	default:
+		snprintf(err, errlen, "cannot check the host key of %s against %s: %s", k->name,
+			 kh, ssh_get_error(k->s));
+		break;
+	}
+	free(type);
+	free(fp);
+	return ret;
+}
+
+static int authenticate(struct kssh *k, const struct ssh_target *t, char *err, size_t errlen)
+{
+	const char *user = t->user ? t->user : (getenv("USER") ? getenv("USER") : "root");
+	int rc;
+
+	if (t->key) {
+		ssh_key pk = NULL;
+
+		if (access(t->key, R_OK) < 0) {
+			snprintf(err, errlen, "cannot read SSH key '%s' for %s: %s", t->key,
+				 k->name, strerror(errno));
+			return -1;
+		}
+		if (ssh_pki_import_privkey_file(t->key, NULL, NULL, NULL, &pk) != SSH_OK) {
+			snprintf(err, errlen,
+				 "cannot load SSH key '%s' for %s (a passphrase-protected key "
+				 "must be loaded into ssh-agent instead)", t->key, k->name);
+			return -1;
+		}
+		rc = ssh_userauth_publickey(k->s, NULL, pk);
+		ssh_key_free(pk);
+		if (rc == SSH_AUTH_SUCCESS)
+			return 0;
+		snprintf(err, errlen, "%s refused key '%s' for user '%s'%s%s", k->name, t->key,
+			 user, rc == SSH_AUTH_ERROR ? ": " : "",
+			 rc == SSH_AUTH_ERROR ? ssh_get_error(k->s) : "");
+		return -1;
+	}
+	if (getenv("SSH_AUTH_SOCK") && ssh_userauth_agent(k->s, NULL) == SSH_AUTH_SUCCESS)
+		return 0;
+	if (ssh_userauth_publickey_auto(k->s, NULL, NULL) == SSH_AUTH_SUCCESS)
+		return 0;
+	snprintf(err, errlen,
+		 "%s accepted no key for user '%s' (tried ssh-agent and ~/.ssh/id_*; set "
+		 "\"key\" in the hosts file)", k->name, user);
+	return -1;
+}
+
+struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, char *err,
+		       size_t errlen)
+{
+	struct kssh *k = xcalloc(1, sizeof(*k));
+	int port = t->port ? (int)t->port : 22, verbosity = SSH_LOG_NOLOG;
+	long timeout = t->timeout ? t->timeout : 5;
+	bool no = false;
+	char *kh = t->known_hosts ? xstrdup(t->known_hosts) : home_path(".ssh/known_hosts");
+
+	k->name = xasprintf("host '%s' (%s:%d)", t->name, t->address, port);
+	k->s = ssh_new();
+	if (!k->s)
+		die("out of memory");
+	ssh_options_set(k->s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	ssh_options_set(k->s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+	if (ssh_options_set(k->s, SSH_OPTIONS_HOST, t->address) < 0 ||
+	    ssh_options_set(k->s, SSH_OPTIONS_PORT, &port) < 0 ||
+	    (t->user && ssh_options_set(k->s, SSH_OPTIONS_USER, t->user) < 0) ||
+	    ssh_options_set(k->s, SSH_OPTIONS_KNOWNHOSTS, kh) < 0 ||
+	    ssh_options_set(k->s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, kh) < 0 ||
+	    ssh_options_set(k->s, SSH_OPTIONS_TIMEOUT, &timeout) < 0) {
+		snprintf(err, errlen, "bad SSH settings for %s: %s", k->name, ssh_get_error(k->s));
+		goto fail;
+	}
+	if (ssh_connect(k->s) != SSH_OK) {
+		snprintf(err, errlen, "cannot connect to %s: %s", k->name, ssh_get_error(k->s));
+		goto fail;
+	}
+	if (check_host_key(k, t, kh, flags, err, errlen) < 0)
+		goto fail;
+	if (authenticate(k, t, err, errlen) < 0)
+		goto fail;
+	free(kh);
+	return k;
+fail:
+	free(kh);
+	kssh_close(k);
+	return NULL;
+}
+
+void kssh_close(struct kssh *k)
+{
+	if (!k)
+		return;
+	if (k->sftp)
+		sftp_free(k->sftp);
+	if (k->s) {
+		if (ssh_is_connected(k->s))
+			ssh_disconnect(k->s);
+		ssh_free(k->s);
+	}
+	free(k->name);
+	free(k->fp);
+	free(k->home);
+	free(k->cache);
+	free(k);
+}
+
+const char *kssh_fingerprint(const struct kssh *k)
+{
+	return k->fp;
+}
+
+int kssh_alive(struct kssh *k)
+{
+	return k && k->s && ssh_is_connected(k->s);
+}
+
+static void capture(struct sb *sb, const char *buf, int n)
+{
+	if (n > 0 && sb->len < MAX_CAPTURE)
+		sb_add(sb, buf, sb->len + n > MAX_CAPTURE ? MAX_CAPTURE - sb->len : (size_t)n);
+}
+
+int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout, char *err,
+	     size_t errlen)
+{
+	char *cmd = shell_join(argv), buf[16384];
+	ssh_channel ch = ssh_channel_new(k->s);
+	struct sb so, se;
+	double deadline = now_mono() + CMD_TIMEOUT_S;
+	int status = -1, n;
+
+	sb_init(&so);
+	sb_init(&se);
+	if (!ch || ssh_channel_open_session(ch) != SSH_OK ||
+	    ssh_channel_request_exec(ch, cmd) != SSH_OK) {
+		snprintf(err, errlen, "cannot run '%s' on %s: %s", argv[0], k->name,
+			 ssh_get_error(k->s));
+		goto out;
+	}
+	while (!ssh_channel_is_eof(ch)) {
+		n = ssh_channel_read_timeout(ch, buf, sizeof(buf), 0, 200);
+		if (n == SSH_ERROR)
+			break;
+		capture(&so, buf, n);
+		while ((n = ssh_channel_read_nonblocking(ch, buf, sizeof(buf), 1)) > 0)
+			capture(&se, buf, n);
+		if (n == SSH_ERROR)
+			break;
+		if (now_mono() > deadline) {
+			snprintf(err, errlen, "'%s' on %s: no end after %ds", argv[0], k->name,
+				 CMD_TIMEOUT_S);
+			goto out;
+		}
+	}
+	if (!ssh_channel_is_eof(ch)) {
+		snprintf(err, errlen, "connection to %s lost while running '%s': %s", k->name,
+			 argv[0], ssh_get_error(k->s));
+		goto out;
+	}
+	while ((n = ssh_channel_read_nonblocking(ch, buf, sizeof(buf), 1)) > 0)
+		capture(&se, buf, n);
+	status = ssh_channel_get_exit_status(ch);
+	if (status < 0)
+		snprintf(err, errlen, "'%s' on %s ended without an exit status", argv[0],
+			 k->name);
+out:
+	if (ch) {
+		ssh_channel_close(ch);
+		ssh_channel_free(ch);
+	}
+	free(cmd);
+	if (out)
+		*out = sb_detach(&so);
+	else
+		sb_release(&so);
+	if (errout)
+		*errout = sb_detach(&se);
+	else
+		sb_release(&se);
+	return status;
+}
+
+static int sftp_ready(struct kssh *k, char *err, size_t errlen)
+{
+	char *home;
+
+	if (k->sftp)
+		return 0;
+	k->sftp = sftp_new(k->s);
+	if (!k->sftp || sftp_init(k->sftp) != SSH_OK) {
+		snprintf(err, errlen, "cannot start SFTP on %s: %s", k->name, ssh_get_error(k->s));
+		if (k->sftp)
+			sftp_free(k->sftp);
+		k->sftp = NULL;
+		return -1;
+	}
+	home = sftp_canonicalize_path(k->sftp, ".");
+	if (!home) {
+		snprintf(err, errlen, "cannot find the home directory on %s: %s", k->name,
+			 ssh_get_error(k->s));
+		return -1;
+	}
+	k->home = xstrdup(home);
+	ssh_string_free_char(home);
+	return 0;
+}
+
+const char *kssh_home(struct kssh *k)
+{
+	char err[256];
+
+	if (sftp_ready(k, err, sizeof(err)) < 0)
+		return NULL;
+	return k->home;
+}
+
+/* Creates the cache directory once per session; drops temporary files left
+ * by uploads that were cut off more than an hour ago. */
+static int cache_ready(struct kssh *k, char *err, size_t errlen)
+{
+	char *dir, *e = NULL;
+	int st;
+
+	if (k->cache)
+		return 0;
+	if (sftp_ready(k, err, errlen) < 0)
+		return -1;
+	dir = xasprintf("%s/%s", k->home, CACHE_REL);
+	const char *mk[] = { "mkdir", "-p", "--", dir, NULL };
+	st = kssh_run(k, mk, NULL, &e, err, errlen);
+	if (st != 0) {
+		if (st > 0)
+			snprintf(err, errlen, "cannot create '%s' on %s: %s", dir, k->name,
+				 e && *e ? e : "mkdir failed");
+		free(e);
+		free(dir);
+		return -1;
+	}
+	free(e);
+	const char *clean[] = { "find", dir, "-maxdepth", "1", "-name", "*.part-*", "-mmin", "+60",
+				"-delete", NULL };
+	kssh_run(k, clean, NULL, NULL, err, errlen);
+	k->cache = dir;
+	return 0;
+}
+
+int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
+		char *err, size_t errlen)
+{
+	char *final = NULL, *tmp = NULL, *e = NULL, host[64] = "local";
+	sftp_attributes a;
+	sftp_file f = NULL;
+	struct stat st;
+	int fd = -1, rc;
+
+	if (cache_ready(k, err, errlen) < 0)
+		return -1;
+	final = xasprintf("%s/%s", k->cache, sha256);
+	fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
+		goto fail;
+	}
+	a = sftp_stat(k->sftp, final);
+	if (a) {
+		int same = a->type == SSH_FILEXFER_TYPE_REGULAR && a->size == (uint64_t)st.st_size;
+
+		sftp_attributes_free(a);
+		if (same) {
+			close(fd);
+			*remote = final;
+			return 0;
+		}
+	} else if (sftp_get_error(k->sftp) != SSH_FX_NO_SUCH_FILE) {
+		snprintf(err, errlen, "cannot look for '%s' on %s: %s", final, k->name,
+			 ssh_is_connected(k->s) ? "SFTP error" : ssh_get_error(k->s));
+		goto fail;
+	}
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, "/ ")] = '\0';
+	tmp = xasprintf("%s.part-%s-%d-%lu", final, host, (int)getpid(), ++k->seq);
+	f = sftp_open(k->sftp, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (!f) {
+		snprintf(err, errlen, "cannot create '%s' on %s: %s", tmp, k->name,
+			 ssh_get_error(k->s));
+		goto fail;
+	}
+	for (;;) {
+		char buf[65536];
+		ssize_t n = read(fd, buf, sizeof(buf)), off = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		while (off < n) {
+			ssize_t w = sftp_write(f, buf + off, n - off);
+
+			if (w <= 0) {
+				snprintf(err, errlen, "upload of '%s' to %s cut off: %s", local,
+					 k->name, ssh_get_error(k->s));
+				goto fail;
+			}
+			off += w;
+		}
+	}
+	rc = sftp_close(f);
+	f = NULL;
+	if (rc != SSH_NO_ERROR) {
+		snprintf(err, errlen, "upload of '%s' to %s cut off at close: %s", local, k->name,
+			 ssh_get_error(k->s));
+		goto fail;
+	}
+	/* checked on the host, then renamed: the cache name only ever holds a
+	 * complete file with the right contents */
+	static const char verify[] =
+		"h=$(sha256sum < \"$1\") || exit 3; h=${h%% *}; "
+		"if [ \"$h\" != \"$2\" ]; then rm -f -- \"$1\"; "
+		"echo \"checksum mismatch after upload (got $h)\" >&2; exit 3; fi; "
+		"chmod 0644 -- \"$1\" && mv -f -- \"$1\" \"$3\"";
+	const char *argv[] = { "sh", "-c", verify, "kfarm-upload", tmp, sha256, final, NULL };
+	rc = kssh_run(k, argv, NULL, &e, err, errlen);
+	if (rc != 0) {
+		if (rc > 0)
+			snprintf(err, errlen, "upload of '%s' to %s rejected: %s", local, k->name,
+				 e && *e ? e : "verification failed");
+		goto fail;
+	}
+	free(e);
+	free(tmp);
+	close(fd);
+	*remote = final;
+	return 0;
+fail:
+	if (f)
+		sftp_close(f);
+	if (tmp && k->sftp && ssh_is_connected(k->s))
+		sftp_unlink(k->sftp, tmp);
+	if (fd >= 0)
+		close(fd);
+	free(e);
+	free(tmp);
+	free(final);
+	return -1;
+}
