@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-static const struct backend *const backends[] = { &backend_qemu, NULL };
+static const struct backend *const backends[] = { &backend_qemu, &backend_libvirt, NULL };
 
 const struct backend *backend_find(const char *name)
 {

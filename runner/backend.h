@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 struct profile;
+struct host;
 
 /* What to boot. */
 struct vm_spec {
@@ -15,6 +16,7 @@ struct vm_spec {
 	const char *kernel;
 	const char *initrd;
 	const char *append;	/* kernel command line */
+	struct host *host;	/* where (hosts.h); NULL: this machine */
 };
 
 /* A running VM as the scheduler watches it. */
@@ -24,6 +26,8 @@ struct vm {
 	int exit_fd;		/* readable once the VM has ended (a pidfd), or -1 */
 	char *cmdline;		/* the exact command, for the record */
 	char *version;		/* hypervisor version, for the record */
+	int host_down;		/* the host failed (connection lost, files not placed),
+				 * not this VM: retry elsewhere */
 	void *priv;
 };
 
@@ -33,6 +37,7 @@ struct vm_exit {
 	int status;		/* exit code */
 	int signal;		/* killed by this signal (0: none) */
 	int by_us;		/* we ended it (stop was called) */
+	char why[256];		/* the backend's own account of an abnormal end, or "" */
 };
 
 struct backend {
@@ -53,6 +58,7 @@ struct backend {
 #define BACKEND_WAIT_BLOCK 1u
 
 extern const struct backend backend_qemu;
+extern const struct backend backend_libvirt;
 
 /* NULL-terminated list of compiled-in backends; lookup by name. */
 const struct backend *backend_find(const char *name);

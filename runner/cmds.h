@@ -10,5 +10,6 @@ int cmd_history(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_regressions(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_hosts(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct cmd {
 	{ "regressions", cmd_regressions, "changes between each tree's last two candidates" },
 	{ "export", cmd_export, "a run as JUnit XML or KCIDB v5 JSON" },
 	{ "serve", cmd_serve, "serve the JSON API and dashboard over HTTP" },
+	{ "hosts", cmd_hosts, "probe the remote hosts: arches, free slots, problems" },
 };
 
 static void usage(FILE *f)

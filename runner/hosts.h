@@ -1,0 +1,92 @@
+/* The hosts inventory: machines that run kfarm's VMs through libvirt, reached
+ * for files and probes over SSH (ssh.h). One JSON file (docs/hosts.example.json):
+ *
+ *   { "known_hosts": "~/.ssh/known_hosts",
+ *     "hosts": [ { "name": "lab-a", "address": "10.0.0.5", "port": 22,
+ *                  "user": "kfarm", "key": "~/.ssh/kfarm_ed25519",
+ *                  "libvirt": "qemu+libssh://kfarm@10.0.0.5/system", "slots": 4 } ] }
+ *
+ * A loaded inventory is validated: names unique, no password fields, every
+ * host has an address or a local libvirt URI. A host whose "libvirt" is
+ * omitted gets qemu+libssh://USER@ADDRESS:PORT/system with the same key and
+ * known_hosts file, so libvirt checks the same host key kfarm does. A host is
+ * usable once probed: SSH up, libvirt reachable, and which arch profiles'
+ * QEMU binaries exist there. */
+#ifndef KFARM_HOSTS_H
+#define KFARM_HOSTS_H
+
+#include <stddef.h>
+
+struct kssh;
+
+struct host_arch {
+	char *arch;		/* kfarm arch name */
+	char *binary;		/* the profile's qemu binary */
+	char *path;		/* absolute path on the host; NULL: not there */
+	char *version;		/* first line of BINARY --version */
+	char *why;		/* why not usable (NULL: usable) */
+};
+
+struct host {
+	char *name, *uri, *address, *user, *key;
+	unsigned int port, slots;
+	int local;		/* no SSH: the libvirt URI is on this machine */
+	const char *known_hosts;	/* the inventory's (NULL: ~/.ssh/known_hosts) */
+
+	/* what host_probe found */
+	int probed, up;
+	char *why;		/* why unusable (NULL: usable) */
+	struct host_arch *arches;
+	size_t narches;
+	char *libvirt_version, *hv_version;
+	unsigned int busy;	/* kfarm domains already running there */
+
+	/* live connections during a run */
+	struct kssh *ssh;
+	void *lv;		/* the libvirt backend's connection state */
+	int down;		/* dropped out during this run */
+};
+
+struct hosts {
+	char *known_hosts;
+	struct host *v;
+	size_t n;
+};
+
+/* Loads and validates FILE; prints the file and the problem on error. */
+int hosts_load(const char *path, struct hosts *hs);
+/* Same from memory, errors into err (for tests); base resolves relative key
+ * paths (NULL: the current directory). */
+int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs, char *err,
+		size_t errlen);
+/* A one-host inventory for a libvirt URI (kfarm run --libvirt-uri): SSH
+ * settings from the URI's user, server, port and keyfile/known_hosts
+ * parameters; a local host when the URI names no server. */
+int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, char *err,
+		   size_t errlen);
+void hosts_release(struct hosts *hs);
+struct host *hosts_find(struct hosts *hs, const char *name);
+
+#define HOST_TRUST 1u	/* accept (and record) an unknown SSH host key */
+
+/* Connects to h (SSH unless local, then libvirt) and probes it; fills the
+ * probe fields. Returns 0 if usable, else -1 with h->why set. The
+ * connections stay open for a run (host_disconnect closes them). */
+int host_probe(struct host *h, unsigned int flags);
+void host_disconnect(struct host *h);
+/* h's QEMU for this arch, or NULL if it cannot run it. */
+const struct host_arch *host_arch(const struct host *h, const char *arch);
+
+/* Implemented by the libvirt backend: opens (or reuses) h->lv and fills
+ * libvirt_version, hv_version and busy; -1 with the reason in err. */
+int libvirt_probe(struct host *h, char *err, size_t errlen);
+/* Closes h->lv. */
+void libvirt_disconnect(struct host *h);
+
+/* $KFARM_HOSTS, else $XDG_CONFIG_HOME/kfarm/hosts.json (~/.config/...). */
+char *hosts_default_path(void);
+
+/* Percent-encodes s for a URI query value. */
+char *uri_escape(const char *s);
+
+#endif
