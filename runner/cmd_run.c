@@ -1,8 +1,10 @@
 /* kfarm run: builds the job list (default matrix or --kernel candidates),
  * checks every input before anything starts, runs the scheduler, stores each
  * finished job, prints progress and a summary. */
+#include "backend.h"
 #include "cache.h"
 #include "cmds.h"
+#include "hosts.h"
 #include "job.h"
 #include "profile.h"
 #include "regress.h"
@@ -53,6 +55,11 @@ static const char run_usage[] =
 	"                                  default kernels, linux-X.Y from the guest's release)\n"
 	"      --confirm N                 re-runs of a job whose results regressed (default 2)\n"
 	"      --db PATH                   history database (default $XDG_DATA_HOME/kfarm/kfarm.db)\n"
+	"      --backend qemu|libvirt      how VMs are run (default qemu: QEMU children here)\n"
+	"      --libvirt-uri URI           libvirt connection for --backend libvirt (default\n"
+	"                                  $LIBVIRT_DEFAULT_URI or qemu:///session)\n"
+	"      --hosts FILE                spread the jobs over these hosts (libvirt + SSH;\n"
+	"                                  see 'kfarm hosts' and docs/hosts.example.json)\n"
 	"      --json                      print a machine-readable summary on stdout\n"
 	"  -h, --help                      this text\n"
 	"\n"
@@ -300,17 +307,94 @@ static void on_tick(void *data)
 	progress_draw(data);
 }
 
+static const char *job_host(const struct job *j)
+{
+	static char here[256];
+
+	if (j->host)
+		return j->host->name;
+	if (!*here && gethostname(here, sizeof(here) - 1) < 0)
+		strcpy(here, "localhost");
+	return here;
+}
+
 static void on_done(struct job *j, int will_retry, void *data)
 {
 	struct run_ctx *c = data;
-	char host[256] = "localhost";
 
-	gethostname(host, sizeof(host) - 1);
 	if (will_retry && !c->tty)
-		fprintf(stderr, "[%7.1fs] %s %s: infrastructure error, retrying: %s\n",
-			now_mono() - c->t0, j->arch, j->label, j->reason ? j->reason : "");
-	if (store_job(c->st, c->run, j, host) < 0)
+		fprintf(stderr, "[%7.1fs] %s %s: infrastructure error on %s, retrying: %s\n",
+			now_mono() - c->t0, j->arch, j->label, job_host(j),
+			j->reason ? j->reason : "");
+	if (store_job(c->st, c->run, j, job_host(j)) < 0)
 		c->store_failed = 1;
+}
+
+static void on_pool_down(struct sched_pool *p, const char *why, void *data)
+{
+	struct run_ctx *c = data;
+
+	fprintf(stderr, "[%7.1fs] host %s is down for this run (%s); its jobs go elsewhere\n",
+		now_mono() - c->t0, p->name, why);
+}
+
+static int pool_accepts(const struct sched_pool *p, const struct job *j)
+{
+	return host_arch(p->host, j->arch) != NULL;
+}
+
+/* Connects to and probes every host; the usable ones become the
+ * scheduler's pools. Every job must be runnable on one of them. */
+static int setup_hosts(struct run_ctx *c, struct hosts *hs, struct sched_opts *so,
+		       int jobs_given)
+{
+	unsigned int total = 0;
+	size_t up = 0;
+
+	so->pools = xcalloc(hs->n, sizeof(*so->pools));
+	for (size_t i = 0; i < hs->n; i++) {
+		struct host *h = &hs->v[i];
+		struct sb arches;
+
+		if (host_probe(h, 0) < 0) {
+			warning("host %s is unusable: %s", h->name, h->why);
+			host_disconnect(h);
+			continue;
+		}
+		sb_init(&arches);
+		for (size_t a = 0; a < h->narches; a++)
+			if (host_arch(h, h->arches[a].arch))
+				sb_addf(&arches, " %s", h->arches[a].arch);
+		if (h->busy >= h->slots) {
+			warning("host %s: all %u slots taken by other kfarm VMs", h->name, h->slots);
+			sb_release(&arches);
+			continue;
+		}
+		fprintf(stderr, "kfarm: host %s: %u of %u slots free, arches:%s\n", h->name,
+			h->slots - h->busy, h->slots, arches.buf);
+		sb_release(&arches);
+		so->pools[up++] = (struct sched_pool){
+			.name = h->name, .slots = h->slots - h->busy, .host = h,
+			.accepts = pool_accepts,
+		};
+		total += h->slots - h->busy;
+	}
+	so->npools = up;
+	if (!up)
+		return error("no usable host");
+	for (size_t i = 0; i < c->n; i++) {
+		int ok = 0;
+
+		for (size_t p = 0; p < up && !ok; p++)
+			ok = pool_accepts(&so->pools[p], c->jobs[i]);
+		if (!ok)
+			return error("no usable host can run %s (%s): no %s on any of them",
+				     c->jobs[i]->arch, c->jobs[i]->label,
+				     c->jobs[i]->profile.qemu_binary);
+	}
+	if (!jobs_given || so->jobs > total)
+		so->jobs = total;
+	return 0;
 }
 
 static void count(const struct job *j, int cnt[4])
@@ -391,6 +475,7 @@ static void print_json(struct run_ctx *c, json_t *changes)
 		json_object_set_new(o, "boot_s", j->t_header ? json_real(j->boot_s) : json_null());
 		json_object_set_new(o, "duration_s", json_real(j->duration_s));
 		json_object_set_new(o, "attempts", json_integer(j->attempt));
+		json_object_set_new(o, "host", json_string(job_host(j)));
 		json_object_set_new(o, "pass", json_integer(cnt[RS_PASS]));
 		json_object_set_new(o, "fail", json_integer(cnt[RS_FAIL]));
 		json_object_set_new(o, "skip", json_integer(cnt[RS_SKIP]));
@@ -509,6 +594,9 @@ int cmd_run(int argc, char **argv)
 		{ "confirm", required_argument, NULL, 'C' },
 		{ "db", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "libvirt-uri", required_argument, NULL, 'U' },
+		{ "hosts", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -517,7 +605,10 @@ int cmd_run(int argc, char **argv)
 		.infra_retries = 1,
 	};
 	char **kernels = NULL, **arches = NULL, **tests = NULL, *db = NULL, *append = NULL;
-	char *tree = NULL;
+	char *tree = NULL, *uri = NULL, *hosts_file = NULL;
+	const struct backend *be = &backend_qemu;
+	int be_given = 0;
+	struct hosts hs = { 0 };
 	unsigned long confirm = 2;
 	struct initrd_override *ovr = NULL;
 	size_t nk = 0, novr = 0;
@@ -615,6 +706,22 @@ int cmd_run(int argc, char **argv)
 		case 'J':
 			json = 1;
 			break;
+		case 'b':
+			be = backend_find(optarg);
+			be_given = 1;
+			if (!be) {
+				error("unknown backend '%s' (known: qemu, libvirt)", optarg);
+				goto out;
+			}
+			break;
+		case 'U':
+			free(uri);
+			uri = xstrdup(optarg);
+			break;
+		case 'H':
+			free(hosts_file);
+			hosts_file = xstrdup(optarg);
+			break;
 		case 'h':
 			fputs(run_usage, stdout);
 			ret = 0;
@@ -628,9 +735,38 @@ int cmd_run(int argc, char **argv)
 		error("unexpected argument '%s' (see kfarm run --help)", argv[optind]);
 		goto out;
 	}
+	int jobs_given = so.jobs != 0;
 	if (!so.jobs) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		so.jobs = n > 0 ? n : 1;
+	}
+	if (hosts_file && uri) {
+		error("--hosts and --libvirt-uri exclude each other (a host's URI is in the file)");
+		goto out;
+	}
+	if (hosts_file && be == &backend_qemu) {
+		if (be_given) {
+			error("--hosts runs VMs through libvirt; it cannot go with --backend qemu");
+			goto out;
+		}
+		be = &backend_libvirt;
+	}
+	if (uri && be != &backend_libvirt) {
+		error("--libvirt-uri needs --backend libvirt");
+		goto out;
+	}
+	if (hosts_file) {
+		if (hosts_load(hosts_file, &hs))
+			goto out;
+	} else if (be == &backend_libvirt) {
+		char err[256];
+		const char *u = uri ? uri : getenv("LIBVIRT_DEFAULT_URI");
+
+		if (hosts_from_uri(u && *u ? u : "qemu:///session", so.jobs, &hs, err,
+				   sizeof(err))) {
+			error("%s", err);
+			goto out;
+		}
 	}
 	if (so.boot_timeout > so.total_timeout)
 		so.boot_timeout = so.total_timeout;
@@ -659,6 +795,12 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!c.n) {
 		error("nothing to run (no matching kernels)");
+		goto out;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		c.jobs[i]->be = be;
+	if (hs.n && setup_hosts(&c, &hs, &so, jobs_given)) {
+		ret = 3;
 		goto out;
 	}
 
@@ -708,6 +850,7 @@ int cmd_run(int argc, char **argv)
 	c.t0 = now_mono();
 	so.on_state = on_state;
 	so.on_done = on_done;
+	so.on_pool_down = on_pool_down;
 	so.on_tick = c.tty ? on_tick : NULL;
 	so.data = &c;
 	interrupted = sched_run(c.jobs, c.n, &so);
@@ -760,5 +903,9 @@ out:
 	free(db);
 	free(append);
 	free(tree);
+	free(uri);
+	free(hosts_file);
+	free(so.pools);
+	hosts_release(&hs);
 	return ret;
 }

@@ -20,6 +20,8 @@ struct watch {
 
 struct slot {
 	struct job *job;
+	size_t idx;		/* the job's index in the run */
+	struct sched_pool *pool;
 	struct watch w[3];
 	int open_console, open_err, exited;
 };
@@ -28,6 +30,10 @@ struct sched {
 	int ep, sfd;
 	const struct sched_opts *o;
 	struct slot *slots;
+	unsigned int nslots;
+	struct sched_pool here, *pools;
+	size_t npools;
+	unsigned int *lost;	/* per job: attempts lost with their host */
 	unsigned int running;
 	int interrupted;
 };
@@ -52,10 +58,16 @@ static void unwatch_fd(struct sched *s, int fd)
 		epoll_ctl(s->ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
-static int start_job(struct sched *s, struct slot *sl, struct job *j)
+static int start_job(struct sched *s, struct slot *sl, struct job *j, size_t idx)
 {
+	struct sched_pool *pool = sl->pool;
+
 	memset(sl, 0, sizeof(*sl));
+	sl->pool = pool;
+	sl->idx = idx;
 	sl->job = j;
+	j->host = pool->host;
+	pool->placed++;
 	if (job_start(j) < 0) {
 		sl->job = NULL;
 		return -1;
@@ -74,7 +86,7 @@ static int start_job(struct sched *s, struct slot *sl, struct job *j)
 
 static struct slot *slot_of(struct sched *s, struct job *j)
 {
-	for (unsigned int i = 0; i < s->o->jobs; i++)
+	for (unsigned int i = 0; i < s->nslots; i++)
 		if (s->slots[i].job == j)
 			return &s->slots[i];
 	return NULL;
@@ -104,6 +116,34 @@ static int drain(struct job *j, int fd, enum src src)
 	return 1;
 }
 
+static void pool_down(struct sched *s, struct sched_pool *p, const char *why)
+{
+	if (p->down)
+		return;
+	p->down = 1;
+	if (s->o->on_pool_down)
+		s->o->on_pool_down(p, why ? why : "host lost", s->o->data);
+}
+
+/* After a failed attempt: the host's fault takes the pool out and does not
+ * count against the job's retries. Returns whether to retry. */
+static int after_failure(struct sched *s, struct sched_pool *pool, struct job *j, size_t idx)
+{
+	if (j->vm.host_down) {
+		pool_down(s, pool, j->reason);
+		s->lost[idx]++;
+		/* what it saw there comes again from the retry: keep no duplicates */
+		for (size_t i = 0; j->outcome == JOB_INFRA_ERROR && i < j->nres; i++) {
+			free(j->res[i].test);
+			free(j->res[i].reason);
+		}
+		if (j->outcome == JOB_INFRA_ERROR)
+			j->nres = 0;
+	}
+	return j->outcome == JOB_INFRA_ERROR &&
+	       (unsigned)j->attempt - s->lost[idx] <= s->o->infra_retries;
+}
+
 /* The VM has exited (or its console closed with no pidfd): collect it. */
 static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 {
@@ -125,7 +165,7 @@ static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 	job_finish(j, &ex);
 	sl->job = NULL;
 	s->running--;
-	retry = j->outcome == JOB_INFRA_ERROR && (unsigned)j->attempt <= s->o->infra_retries;
+	retry = after_failure(s, sl->pool, j, sl->idx);
 	if (s->o->on_done)
 		s->o->on_done(j, retry, s->o->data);
 	state(s, j);
@@ -143,7 +183,7 @@ static void check_deadlines(struct sched *s, double now, double *next)
 {
 	const struct sched_opts *o = s->o;
 
-	for (unsigned int i = 0; i < o->jobs; i++) {
+	for (unsigned int i = 0; i < s->nslots; i++) {
 		struct job *j = s->slots[i].job;
 		double d;
 
@@ -181,6 +221,68 @@ static void check_deadlines(struct sched *s, double now, double *next)
 	}
 }
 
+/* The free slot for j: in the up pool that accepts it with the most free
+ * slots. NULL if none is free now; *runnable = 0 if no up pool accepts j. */
+static struct slot *place(struct sched *s, struct job *j, int *runnable)
+{
+	struct sched_pool *best = NULL;
+	unsigned int best_free = 0;
+
+	*runnable = 0;
+	for (size_t p = 0; p < s->npools; p++) {
+		struct sched_pool *pool = &s->pools[p];
+		unsigned int nfree = 0;
+
+		if (pool->down || (pool->accepts && !pool->accepts(pool, j)))
+			continue;
+		*runnable = 1;
+		for (unsigned int i = 0; i < s->nslots; i++)
+			nfree += s->slots[i].pool == pool && !s->slots[i].job;
+		if (nfree > best_free)
+			best = pool, best_free = nfree;
+	}
+	for (unsigned int i = 0; best && i < s->nslots; i++)
+		if (s->slots[i].pool == best && !s->slots[i].job)
+			return &s->slots[i];
+	return NULL;
+}
+
+/* No host left that can run j: its final outcome. */
+static void unrunnable(struct sched *s, struct job *j)
+{
+	if (!j->attempt)
+		j->t_start = now_mono();
+	j->t_end = now_mono();
+	j->duration_s = j->t_end - j->t_start;
+	j->outcome = JOB_INFRA_ERROR;
+	free(j->reason);
+	j->reason = xasprintf("no host that is still up can run %s", j->arch);
+	j->state = JS_DONE;
+	if (s->o->on_done)
+		s->o->on_done(j, 0, s->o->data);
+	state(s, j);
+}
+
+static void init_slots(struct sched *s, const struct sched_opts *o)
+{
+	unsigned int k = 0;
+
+	if (o->npools) {
+		s->pools = o->pools;
+		s->npools = o->npools;
+	} else {
+		s->here = (struct sched_pool){ .name = "here", .slots = o->jobs };
+		s->pools = &s->here;
+		s->npools = 1;
+	}
+	for (size_t p = 0; p < s->npools; p++)
+		s->nslots += s->pools[p].slots;
+	s->slots = xcalloc(s->nslots ? s->nslots : 1, sizeof(*s->slots));
+	for (size_t p = 0; p < s->npools; p++)
+		for (unsigned int i = 0; i < s->pools[p].slots; i++)
+			s->slots[k++].pool = &s->pools[p];
+}
+
 int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 {
 	struct sched s = { .o = o };
@@ -190,7 +292,8 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 	sigset_t mask, old;
 	double last_tick = 0;
 
-	s.slots = xcalloc(o->jobs, sizeof(*s.slots));
+	init_slots(&s, o);
+	s.lost = xcalloc(n ? n : 1, sizeof(*s.lost));
 	s.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s.ep < 0)
 		die("epoll_create1: %s", strerror(errno));
@@ -207,22 +310,31 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 		double now, next;
 		int nev, tmo;
 
-		/* fill free slots; a start failure is a finished job */
-		for (unsigned int i = 0; i < o->jobs && s.running < o->jobs; i++) {
+		/* fill free slots, queued jobs in turn, each where it fits; a
+		 * start failure is a finished attempt */
+		while (left && s.running < o->jobs) {
+			struct slot *sl = NULL;
 			struct job *j = NULL;
+			size_t idx = 0;
 
-			if (s.slots[i].job)
-				continue;
-			for (size_t k = 0; k < n && !j; k++) {
-				size_t idx = (next_job + k) % n;
+			for (size_t k = 0; k < n && !sl; k++) {
+				int runnable;
 
-				if (jobs[idx]->state == JS_QUEUED)
-					j = jobs[idx], next_job = idx + 1;
+				idx = (next_job + k) % n;
+				j = jobs[idx];
+				if (j->state != JS_QUEUED)
+					continue;
+				sl = place(&s, j, &runnable);
+				if (!runnable) {
+					unrunnable(&s, j);
+					left--;
+				}
 			}
-			if (!j)
+			if (!sl)
 				break;
-			if (start_job(&s, &s.slots[i], j) < 0) {
-				int retry = (unsigned)j->attempt <= o->infra_retries;
+			next_job = idx + 1;
+			if (start_job(&s, sl, j, idx) < 0) {
+				int retry = after_failure(&s, sl->pool, j, idx);
 
 				if (o->on_done)
 					o->on_done(j, retry, o->data);
@@ -234,9 +346,6 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 					j->be->release(&j->vm);
 					j->vm_started = 0;
 				}
-				i--;	/* try this slot again */
-				if (!left)
-					break;
 			}
 		}
 		if (!left)
@@ -286,7 +395,7 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 		}
 	}
 	/* interrupted: end every VM we started, report nothing for them */
-	for (unsigned int i = 0; i < o->jobs; i++) {
+	for (unsigned int i = 0; i < s.nslots; i++) {
 		struct job *j = s.slots[i].job;
 
 		if (!j)
@@ -298,6 +407,7 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 	close(s.sfd);
 	close(s.ep);
 	free(s.slots);
+	free(s.lost);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return s.interrupted;
 }

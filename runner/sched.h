@@ -7,8 +7,27 @@
 
 #include "job.h"
 
+struct host;
+
+/* A set of slots that run VMs: one host. Each queued job goes to an up pool
+ * that accepts it, the one with the most free slots. A pool whose host
+ * dropped out (the backend says so: vm.host_down) is marked down for the
+ * rest of the run; its in-flight jobs come back as infrastructure retries,
+ * which do not use up the job's retry budget. */
+struct sched_pool {
+	const char *name;
+	unsigned int slots;
+	struct host *host;		/* handed to each job placed here (job->host) */
+	/* may this pool run j? NULL: any job */
+	int (*accepts)(const struct sched_pool *p, const struct job *j);
+	int down;			/* set by the scheduler */
+	unsigned int placed;		/* attempts started here */
+};
+
 struct sched_opts {
-	unsigned int jobs;		/* parallel VMs */
+	unsigned int jobs;		/* parallel VMs (at most) */
+	struct sched_pool *pools;	/* NULL: one pool of `jobs` slots, here */
+	size_t npools;
 	double boot_timeout;		/* no KTAP header by then */
 	double silence_timeout;		/* no console output for this long */
 	double total_timeout;		/* whole job */
@@ -17,6 +36,8 @@ struct sched_opts {
 	void (*on_state)(struct job *j, void *data);
 	/* every finished attempt, retried or not, before any retry */
 	void (*on_done)(struct job *j, int will_retry, void *data);
+	/* a pool's host dropped out; may be NULL */
+	void (*on_pool_down)(struct sched_pool *p, const char *why, void *data);
 	/* about once a second, for progress; may be NULL */
 	void (*on_tick)(void *data);
 	void *data;
