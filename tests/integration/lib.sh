@@ -42,11 +42,12 @@ jcheck() {
 	if [ -s "$3" ] && jq -e "$2" "$3" >/dev/null 2>&1; then ok "$1"; else bad "$1"; fi
 }
 
-# Peak RSS (VmHWM, KiB) of PID, sampled until it exits; printed at the end.
-peak_rss() {
+# Peak anonymous memory (RssAnon, KiB: heap and stacks, what input can grow;
+# shared library text excluded) of PID, sampled until it exits.
+peak_anon() {
 	local pid=$1 peak=0 v
 	while kill -0 "$pid" 2>/dev/null; do
-		v=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+		v=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
 		sleep 0.2
 	done
