@@ -198,8 +198,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)version;
 	(void)upload;
 	if (!*state) {
-		/* first call: headers only; refuse bodies (the API is read-only) */
+		/* first call, headers only: anything but GET/HEAD is refused now,
+		 * before its body is read (the API is read-only) */
 		*state = (void *)1;
+		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+			return send_error(c, 405, "method not allowed (the API is read-only)");
 		return MHD_YES;
 	}
 	if (*upload_size) {

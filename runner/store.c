@@ -89,8 +89,9 @@ static int db_error(struct store *st, const char *what)
 	if (code == SQLITE_READONLY)
 		return error("database '%s' is read-only: %s", st->path,
 			     sqlite3_errmsg(st->db));
-	if (code == SQLITE_FULL)
-		return error("database '%s': disk full: %s", st->path, sqlite3_errmsg(st->db));
+	if (code == SQLITE_FULL || sqlite3_system_errno(st->db) == ENOSPC)
+		return error("database '%s': disk full (no space left on device): %s", st->path,
+			     sqlite3_errmsg(st->db));
 	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
 		return error("database '%s' is locked by another writer: %s", st->path,
 			     sqlite3_errmsg(st->db));
