@@ -19,7 +19,7 @@ PKGS = jansson sqlite3 libmicrohttpd libcrypto libvirt libssh
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 KFARM_CPPFLAGS = -D_GNU_SOURCE -DKFARM_ARCHES_DIR='"$(CURDIR)/arches"' \
-	-DKFARM_WEB_DIR='"$(CURDIR)/web"'
+	-DKFARM_WEB_DIR='"$(CURDIR)/web"' -DKFARM_KNOWN_DIR='"$(CURDIR)/known"'
 ALL_CFLAGS = -std=gnu11 $(WARN) $(KFARM_CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 
 RUNNER_SRC := $(filter-out runner/main.c,$(wildcard runner/*.c))

@@ -31,30 +31,12 @@ static json_t *load_json(const char *path)
 	return o;
 }
 
-/* "6.12" after "6.1": compare numerically */
-static int vercmp(const char *a, const char *b)
-{
-	while (*a || *b) {
-		long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
-
-		if (x != y)
-			return x < y ? -1 : 1;
-		if (*a == '.')
-			a++;
-		if (*b == '.')
-			b++;
-		if (!*a || !*b)
-			return (*a != 0) - (*b != 0);
-	}
-	return 0;
-}
-
 static int cmp_default(const void *x, const void *y)
 {
 	const struct default_kernel *a = x, *b = y;
 	int c = strcmp(a->arch, b->arch);
 
-	return c ? c : vercmp(a->version, b->version);
+	return c ? c : version_cmp(a->version, b->version);
 }
 
 int cache_defaults(struct default_kernel **out, size_t *n)

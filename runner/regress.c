@@ -1,4 +1,5 @@
 #include "regress.h"
+#include "known.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -9,6 +10,7 @@ const char *change_kind_name(enum change_kind k)
 	static const char *const n[] = {
 		[CH_NONE] = "none", [CH_REGRESSION] = "regression", [CH_FIX] = "fix",
 		[CH_SUPPORT] = "support_change", [CH_FLAKY] = "flaky", [CH_OTHER] = "change",
+		[CH_KNOWN] = "known",
 	};
 	return n[k];
 }
@@ -68,7 +70,7 @@ static json_t *query_failed(sqlite3 *db, json_t *partial, struct api_err *e)
 json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *arr = json_array(), *root;
+	json_t *arr = json_array(), *root, *known = known_load();
 	int rc;
 
 	/* each candidate against its predecessor: the candidates of one run, or
@@ -97,9 +99,16 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 		const char *to = (const char *)sqlite3_column_text(s, 9);
 		enum change_kind k = regress_kind(from, to);
 		const char *reason = (const char *)sqlite3_column_text(s, 11);
+		const char *expected = known_match(known, (const char *)sqlite3_column_text(s, 1),
+						   (const char *)sqlite3_column_text(s, 2), to,
+						   (const char *)sqlite3_column_text(s, 8));
 
 		if (k == CH_NONE)
 			continue;
+		if (expected && k != CH_FIX && k != CH_FLAKY) {
+			k = CH_KNOWN;	/* expected: reported, never a regression */
+			reason = expected;
+		}
 		json_array_append_new(arr, json_pack(
 			"{s:s, s:s, s:s, s:s, s:{s:s?, s:s?, s:s, s:I}, s:{s:s?, s:s?, s:s, s:I},"
 			" s:s?}",
@@ -116,12 +125,14 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 			"reason", reason));
 	}
 	sqlite3_finalize(s);
+	json_decref(known);
 	if (rc != SQLITE_DONE)
-		goto dberr;
+		return query_failed(db, arr, e);
 	root = json_object();
 	json_object_set_new(root, "regressions", arr);
 	return root;
 dberr:
+	json_decref(known);
 	return query_failed(db, arr, e);
 }
 

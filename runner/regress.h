@@ -15,6 +15,7 @@ enum change_kind {
 	CH_SUPPORT,		/* SKIP <-> PASS */
 	CH_FLAKY,		/* either side FLAKY */
 	CH_OTHER,		/* any other change (SKIP -> FAIL, ...) */
+	CH_KNOWN,		/* a change to an outcome the known-failures files expect */
 };
 
 enum change_kind regress_kind(const char *from, const char *to);

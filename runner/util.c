@@ -420,3 +420,24 @@ void strv_free(char **v)
 		free(*p);
 	free(v);
 }
+
+int version_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		char *ea, *eb;
+		long x = strtol(a, &ea, 10), y = strtol(b, &eb, 10);
+
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (ea == a || eb == b)
+			return strcmp(a, b);
+		a = ea + (*ea == '.');
+		b = eb + (*eb == '.');
+		if (*ea && *ea != '.')
+			break;
+		if (*eb && *eb != '.')
+			break;
+	}
+	/* a prefix sorts first: "6.1" < "6.1.192" */
+	return (*a != 0) - (*b != 0);
+}

@@ -50,6 +50,9 @@ const char *cache_dir(void);	/* $KFARM_CACHE or XDG cache dir + /kfarm */
 const char *data_dir(void);	/* $XDG_DATA_HOME/kfarm */
 const char *arches_dir(void);	/* $KFARM_ARCHES or the install's arches/ */
 
+/* Numeric dotted-version order: "6.12" after "6.9", "6.1.192" after "6.1". */
+int version_cmp(const char *a, const char *b);
+
 /* Frees a NULL-terminated array of strings. */
 void strv_free(char **v);
 

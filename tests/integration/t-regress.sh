@@ -32,6 +32,16 @@ jcheck "D: the failure was confirmed by 2 re-runs (3 jobs)" '[.jobs[] | select(.
 jcheck "D: reported as a regression" '[.changes[] | .kind] == ["regression"]' "$T/d.json"
 "$KFARM" regressions --db "$DB" --tree flk >/dev/null
 check "kfarm regressions exits 1 with an open regression" test $? -eq 1
+# the same failure, declared expected in a known-failures file: known, not a regression
+mkdir "$T/known"
+echo '[{"arch": "x86_64", "test": "flaky", "status": "FAIL", "min": "6.12", "reason": "fails on purpose"}]' >"$T/known/k.json"
+KFARM_KNOWN=$T/known "$KFARM" regressions --db "$DB" --tree flk --json >"$T/known.json"
+check "known failure: kfarm regressions exits 0" test $? -eq 0
+jcheck "known failure: reported as known, with the file's reason" \
+	'[.regressions[] | "\(.kind) \(.reason)"] == ["known fails on purpose"]' "$T/known.json"
+echo '[{"arch": "x86_64", "test": "flaky", "status": "FAIL", "max": "6.1", "reason": "old kernels only"}]' >"$T/known/k.json"
+KFARM_KNOWN=$T/known "$KFARM" regressions --db "$DB" --tree flk --json >"$T/known.json"
+jcheck "known failure outside its kernel range: still a regression" '[.regressions[] | .kind] == ["regression"]' "$T/known.json"
 # the same candidate now passes: its outcome differs between runs -> FLAKY
 run --tree flk --tests flaky --append "kfarm.opt=flaky.fail_pct=0" --kernel "x86_64=$X612:D" >"$T/d2.json"
 "$KFARM" regressions --db "$DB" --tree flk --json >"$T/reg.json"
