@@ -1,21 +1,22 @@
 /* libvirt backend: each job is a transient domain (virDomainCreateXML) with
  * direct kernel boot, on the host the scheduler placed it (spec->host).
  *
- * - Files: on a remote host the kernel and initramfs are first uploaded into
- *   the host's content-addressed cache over SFTP (ssh.h); a local URI boots
- *   the local paths.
- * - Console: <serial type='pty'> read through virDomainOpenConsole. The
- *   domain is created paused, its console opened, then resumed, so no early
- *   output is lost. One reader thread per VM pulls the stream (blocking
- *   virStreamRecv) into a pipe: the scheduler's epoll loop only ever sees
- *   that pipe, which hits EOF when the domain is gone. When the console
- *   ends without us having stopped the domain, the thread waits briefly for
- *   libvirt's lifecycle event to tell a guest shutdown from QEMU failing,
- *   from the connection to the host being lost; its account goes on the
- *   err pipe before both pipes close.
+ * - start only checks and prepares (domain XML, pipes); everything that talks
+ *   to the host runs in one thread per VM, so the scheduler's epoll loop
+ *   never waits on the network: upload the kernel and initramfs into the
+ *   host's content-addressed cache over SFTP (ssh.h; a local URI boots the
+ *   local paths), create the domain paused, watch its lifecycle events, open
+ *   its console (<serial type='pty'> through virDomainOpenConsole), resume
+ *   it, then copy the console stream (blocking virStreamRecv) into a pipe.
+ *   The scheduler only sees that pipe, which hits EOF when the VM is over.
+ * - When the console ends without us having stopped the domain, the thread
+ *   waits briefly for libvirt's lifecycle event to tell a guest shutdown
+ *   from QEMU failing, from the connection to the host being lost; its
+ *   account goes on the err pipe (and to wait) before both pipes close.
  * - libvirt's event loop (keepalives, lifecycle events, close callbacks)
- *   runs in one helper thread; every thread here blocks all signals, so
- *   SIGINT/SIGTERM still reach the scheduler's signalfd.
+ *   runs in one helper thread while a connection is open; every thread here
+ *   blocks all signals, so SIGINT/SIGTERM still reach the scheduler's
+ *   signalfd.
  * - Domains are started with VIR_DOMAIN_START_AUTODESTROY: if kfarm dies or
  *   its connection drops, the daemon destroys them (the remote analogue of
  *   PR_SET_PDEATHSIG). */
@@ -31,6 +32,7 @@
 #include <libvirt/virterror.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,41 +40,54 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEEPALIVE_INTERVAL 5
+#define KEEPALIVE_INTERVAL 2
 #define KEEPALIVE_COUNT 3
 #define EVENT_WAIT_S 5.0
+#define POLL_MS 10	/* console stream polling while it is quiet */
 #define DOMAIN_PREFIX "kfarm-"
 
-/* One open connection per host (host->lv). */
+/* One open connection per host (host->lv). Never freed: a late close
+ * callback or VM thread may still look at it. */
 struct lv_conn {
 	virConnectPtr conn;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;	/* lost, lost_why, nthreads, files */
 	int lost;
 	char lost_why[128];
-	/* local file -> remote cache path, for this host */
-	struct { char *local, *remote; } *files;
+	int nthreads;		/* VM threads using this host */
+	/* local files known to be in the host's cache this run */
+	char **files;
 	size_t nfiles;
+	pthread_mutex_t ssh_mu;	/* one SFTP/command user of the SSH session at a time */
 };
 
-/* Shared by the VM, its reader thread and its event callback. */
+struct upload {
+	char *local, *hash;
+};
+
+/* Shared by the VM (main thread), its thread and its event callback. */
 struct lv_shared {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int refs;
+	/* set before the thread starts, then read-only */
 	struct lv_conn *c;
-	virConnectPtr conn;	/* c->conn (the domain and stream hold references) */
+	struct kssh *ssh;	/* NULL: local host */
+	char *host, *name, *xml, *xml_cpu_arg, *emulator, *version;
+	struct upload up[2];
+	size_t nup;
+	int out_w, err_w;	/* the thread's ends of the pipes */
+	/* under mu */
 	virDomainPtr dom;
 	virStreamPtr st;
-	int out_w, err_w;
-	char *host;
+	int cb_id;
 	int stop_event;		/* VIR_DOMAIN_EVENT_STOPPED_* + 1, 0: none yet */
 	int by_us, ended, host_down, infra;
 	char why[256];
+	char *cmdline;
 };
 
 struct lv_vm {
 	struct lv_shared *sh;
-	int cb_id;
 	int stopped;
 };
 
@@ -87,7 +102,8 @@ static int ev_running, nconns;
 static volatile int ev_quit;
 static pthread_mutex_t readers_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t readers_cv = PTHREAD_COND_INITIALIZER;
-static int nreaders;
+static int nreaders;		/* VM threads alive, all hosts */
+static pthread_mutex_t cpu_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void quiet(void *data, virErrorPtr e)
 {
@@ -122,6 +138,23 @@ static int spawn(void *(*fn)(void *), void *arg, pthread_t *t)
 	return r ? -1 : 0;
 }
 
+static void wake(int timer, void *opaque)
+{
+	(void)opaque;
+	virEventRemoveTimeout(timer);
+}
+
+/* After the last connection closed (or at exit): the loop ends. */
+static void event_loop_stop(void)
+{
+	if (!ev_running)
+		return;
+	ev_quit = 1;
+	virEventAddTimeout(0, wake, NULL, NULL);
+	pthread_join(ev_thread, NULL);
+	ev_running = ev_quit = 0;
+}
+
 static void lv_init(void)
 {
 	if (virInitialize() < 0) {
@@ -131,23 +164,8 @@ static void lv_init(void)
 	virSetErrorFunc(NULL, quiet);
 	if (virEventRegisterDefaultImpl() < 0)
 		init_failed = 1;
-}
-
-static void wake(int timer, void *opaque)
-{
-	(void)opaque;
-	virEventRemoveTimeout(timer);
-}
-
-/* After the last connection closed: the loop ends. */
-static void event_loop_stop(void)
-{
-	if (!ev_running)
-		return;
-	ev_quit = 1;
-	virEventAddTimeout(0, wake, NULL, NULL);
-	pthread_join(ev_thread, NULL);
-	ev_running = ev_quit = 0;
+	/* runs before the crypto libraries' exit handlers (registered earlier) */
+	atexit(event_loop_stop);
 }
 
 static const char *lverr(void)
@@ -211,11 +229,15 @@ static struct lv_conn *conn_get(struct host *h, char *err, size_t errlen)
 	}
 	c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->ssh_mu, NULL);
 	c->conn = virConnectOpen(h->uri);
 	if (!c->conn) {
 		snprintf(err, errlen, "cannot connect to '%s': %s", h->uri, lverr());
 		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->ssh_mu);
 		free(c);
+		if (!nconns)
+			event_loop_stop();
 		return NULL;
 	}
 	/* both only work with a remote driver; a local one needs neither */
@@ -226,36 +248,39 @@ static struct lv_conn *conn_get(struct host *h, char *err, size_t errlen)
 	return c;
 }
 
-void libvirt_disconnect(struct host *h)
+int libvirt_disconnect(struct host *h)
 {
 	struct lv_conn *c = h->lv;
+	int busy;
 
 	if (!c)
-		return;
-	if (nconns == 1) {
-		/* let readers finish with the connection before it goes */
-		pthread_mutex_lock(&readers_mu);
-		for (double until = now_mono() + 5; nreaders && now_mono() < until;) {
-			struct timespec ts;
+		return 0;
+	/* let this host's VM threads finish (bounded) before the connection
+	 * and the SSH session go */
+	pthread_mutex_lock(&readers_mu);
+	for (double until = now_mono() + 5; now_mono() < until;) {
+		struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec++;
-			pthread_cond_timedwait(&readers_cv, &readers_mu, &ts);
-		}
-		pthread_mutex_unlock(&readers_mu);
+		pthread_mutex_lock(&c->mu);
+		busy = c->nthreads;
+		pthread_mutex_unlock(&c->mu);
+		if (!busy)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec++;
+		pthread_cond_timedwait(&readers_cv, &readers_mu, &ts);
 	}
+	pthread_mutex_unlock(&readers_mu);
+	pthread_mutex_lock(&c->mu);
+	busy = c->nthreads;
+	pthread_mutex_unlock(&c->mu);
 	virConnectUnregisterCloseCallback(c->conn, on_close);
 	/* a VM still referencing the connection keeps it alive until released */
 	virConnectClose(c->conn);
-	for (size_t i = 0; i < c->nfiles; i++) {
-		free(c->files[i].local);
-		free(c->files[i].remote);
-	}
-	free(c->files);
-	/* c->mu may still be used by a late close callback: leak the struct */
 	h->lv = NULL;
-	if (--nconns == 0)
+	if (--nconns == 0 && !busy)
 		event_loop_stop();
+	return busy;
 }
 
 static char *version_text(unsigned long v)
@@ -316,9 +341,19 @@ static void sh_unref(void *p)
 		close(sh->out_w);
 	if (sh->err_w >= 0)
 		close(sh->err_w);
+	for (size_t i = 0; i < sh->nup; i++) {
+		free(sh->up[i].local);
+		free(sh->up[i].hash);
+	}
 	pthread_cond_destroy(&sh->cv);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh->host);
+	free(sh->name);
+	free(sh->xml);
+	free(sh->xml_cpu_arg);
+	free(sh->emulator);
+	free(sh->version);
+	free(sh->cmdline);
 	free(sh);
 }
 
@@ -357,6 +392,24 @@ static int write_all(int fd, const char *p, size_t n)
 		n -= w;
 	}
 	return 0;
+}
+
+/* Infrastructure failure seen by the VM thread; host: the host's fault. */
+static void fail(struct lv_shared *sh, int host, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(struct lv_shared *sh, int host, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&sh->mu);
+	if (!sh->infra) {
+		va_start(ap, fmt);
+		vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+		va_end(ap);
+		sh->infra = 1;
+		sh->host_down = host;
+	}
+	pthread_mutex_unlock(&sh->mu);
 }
 
 /* After the console ended on its own: why? Called with sh->mu held. */
@@ -412,35 +465,218 @@ static void classify_end(struct lv_shared *sh, const char *stream_err)
 	sh->infra = 1;
 }
 
-static void *reader(void *arg)
+static int stopping(struct lv_shared *sh)
 {
-	struct lv_shared *sh = arg;
-	char buf[65536], serr[160] = "end of stream";
-	int n, out_ok = 1;
+	int r;
 
-	for (;;) {
-		n = virStreamRecv(sh->st, buf, sizeof(buf));
-		if (n > 0) {
-			if (out_ok && write_all(sh->out_w, buf, n) < 0)
-				out_ok = 0;	/* the job is gone; keep draining */
-			if (!out_ok)
-				break;
-			continue;
+	pthread_mutex_lock(&sh->mu);
+	r = sh->by_us;
+	pthread_mutex_unlock(&sh->mu);
+	return r;
+}
+
+/* Arches whose CPU libvirt's CPU driver does not model (sparc64...): their
+ * -cpu goes to QEMU as a pass-through argument. */
+static char *cpu_passthrough[16];
+
+static int cpu_by_arg(const char *arch)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&cpu_mu);
+	for (size_t i = 0; i < ARRAY_SIZE(cpu_passthrough) && cpu_passthrough[i] && !r; i++)
+		r = !strcmp(cpu_passthrough[i], arch);
+	pthread_mutex_unlock(&cpu_mu);
+	return r;
+}
+
+static void cpu_by_arg_set(const char *arch)
+{
+	pthread_mutex_lock(&cpu_mu);
+	for (size_t i = 0; i < ARRAY_SIZE(cpu_passthrough); i++)
+		if (!cpu_passthrough[i] || !strcmp(cpu_passthrough[i], arch)) {
+			if (!cpu_passthrough[i])
+				cpu_passthrough[i] = xstrdup(arch);
+			break;
 		}
-		break;
+	pthread_mutex_unlock(&cpu_mu);
+}
+
+/* Puts the files in the host's cache (once per run and host). */
+static int upload_files(struct lv_shared *sh)
+{
+	struct lv_conn *c = sh->c;
+	char err[512];
+
+	for (size_t i = 0; i < sh->nup; i++) {
+		int known = 0;
+		char *remote = NULL;
+
+		pthread_mutex_lock(&c->ssh_mu);
+		pthread_mutex_lock(&c->mu);
+		for (size_t k = 0; k < c->nfiles && !known; k++)
+			known = !strcmp(c->files[k], sh->up[i].hash);
+		pthread_mutex_unlock(&c->mu);
+		if (!known && !stopping(sh) &&
+		    kssh_upload(sh->ssh, sh->up[i].local, sh->up[i].hash, &remote, err,
+				sizeof(err)) < 0) {
+			pthread_mutex_unlock(&c->ssh_mu);
+			fail(sh, 1, "host '%s': %s", sh->host, err);
+			return -1;
+		}
+		if (remote) {
+			pthread_mutex_lock(&c->mu);
+			c->files = xrealloc(c->files, (c->nfiles + 1) * sizeof(*c->files));
+			c->files[c->nfiles++] = xstrdup(sh->up[i].hash);
+			pthread_mutex_unlock(&c->mu);
+			free(remote);
+		}
+		pthread_mutex_unlock(&c->ssh_mu);
 	}
-	if (n == 0) {
-		virStreamFinish(sh->st);
-	} else {
-		if (n < 0)
-			snprintf(serr, sizeof(serr), "%s", lverr());
-		virStreamAbort(sh->st);
+	return 0;
+}
+
+/* Creates the domain paused, watches it, opens its console, resumes it. */
+static int boot(struct lv_shared *sh, const char *arch)
+{
+	virConnectPtr conn = sh->c->conn;
+	unsigned int fl = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY;
+	virDomainPtr dom;
+	virStreamPtr st;
+	int by_us, cb;
+
+	dom = virDomainCreateXML(conn, sh->xml_cpu_arg && cpu_by_arg(arch) ? sh->xml_cpu_arg
+									     : sh->xml, fl);
+	if (!dom && sh->xml_cpu_arg && virGetLastErrorCode() == VIR_ERR_NO_SUPPORT &&
+	    !cpu_by_arg(arch)) {
+		cpu_by_arg_set(arch);
+		dom = virDomainCreateXML(conn, sh->xml_cpu_arg, fl);
+	}
+	if (!dom) {
+		fail(sh, conn_lost(sh->c, NULL, 0), "libvirt on host '%s' cannot start the domain: %s",
+		     sh->host, lverr());
+		return -1;
 	}
 	pthread_mutex_lock(&sh->mu);
-	if (out_ok)
+	sh->dom = dom;
+	by_us = sh->by_us;
+	pthread_mutex_unlock(&sh->mu);
+	if (by_us) {
+		virDomainDestroy(dom);
+		return -1;
+	}
+	{
+		char *native = virConnectDomainXMLToNative(conn, "qemu-argv", sh->xml, 0);
+		/* from the emulator on: the environment libvirt sets is noise */
+		const char *from = native ? strstr(native, sh->emulator) : NULL;
+		char *cmd = xstrdup(from ? from : native ? native : sh->xml);
+
+		cmd[strcspn(cmd, "\n")] = '\0';
+		free(native);
+		pthread_mutex_lock(&sh->mu);
+		sh->cmdline = cmd;
+		pthread_mutex_unlock(&sh->mu);
+	}
+	sh_ref(sh);
+	cb = virConnectDomainEventRegisterAny(conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+					      VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), sh, sh_unref);
+	if (cb < 0) {
+		sh_unref(sh);
+		fail(sh, conn_lost(sh->c, NULL, 0), "libvirt on host '%s': cannot watch the domain: %s",
+		     sh->host, lverr());
+		return -1;
+	}
+	pthread_mutex_lock(&sh->mu);
+	sh->cb_id = cb;
+	pthread_mutex_unlock(&sh->mu);
+	st = virStreamNew(conn, VIR_STREAM_NONBLOCK);
+	if (!st || virDomainOpenConsole(dom, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
+		if (!stopping(sh))
+			fail(sh, conn_lost(sh->c, NULL, 0),
+			     "libvirt on host '%s': cannot open the console: %s", sh->host, lverr());
+		if (st)
+			virStreamFree(st);
+		return -1;
+	}
+	pthread_mutex_lock(&sh->mu);
+	sh->st = st;
+	pthread_mutex_unlock(&sh->mu);
+	if (virDomainResume(dom) < 0) {
+		if (!stopping(sh))
+			fail(sh, conn_lost(sh->c, NULL, 0),
+			     "libvirt on host '%s' cannot resume the domain: %s", sh->host, lverr());
+		return -1;
+	}
+	return 0;
+}
+
+struct vm_thread_arg {
+	struct lv_shared *sh;
+	char arch[32];
+};
+
+/* One per VM: files, domain, then the console into the pipe until the end;
+ * the account of an abnormal end goes on the err pipe. */
+static void *vm_thread(void *p)
+{
+	struct vm_thread_arg *a = p;
+	struct lv_shared *sh = a->sh;
+	struct lv_conn *c = sh->c;
+	char buf[65536], serr[160] = "end of stream";
+	int n = 0, out_ok = 1, booted = 0;
+
+	if ((!sh->ssh || upload_files(sh) == 0) && !stopping(sh))
+		booted = boot(sh, a->arch) == 0;
+	/* Non-blocking reads: the event loop thread queues what arrives; a
+	 * blocked virStreamRecv is not reliably woken when the connection
+	 * drops, this loop sees the loss at once. */
+	while (booted) {
+		n = virStreamRecv(sh->st, buf, sizeof(buf));
+		if (n > 0) {
+			if (write_all(sh->out_w, buf, n) < 0) {
+				out_ok = 0;	/* the job is gone */
+				break;
+			}
+			continue;
+		}
+		if (n != -2 || conn_lost(c, NULL, 0))
+			break;
+		pthread_mutex_lock(&sh->mu);
+		if (!sh->by_us) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += POLL_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L)
+				ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+			pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+	if (booted) {
+		if (n == 0) {
+			virStreamFinish(sh->st);
+		} else {
+			if (n == -1)
+				snprintf(serr, sizeof(serr), "%s", lverr());
+			virStreamAbort(sh->st);
+		}
+	} else if (sh->dom && !sh->by_us) {
+		virDomainDestroy(sh->dom);	/* half set up: not ours to keep */
+	}
+	pthread_mutex_lock(&sh->mu);
+	if (booted && out_ok)
 		classify_end(sh, serr);
+	if (sh->cb_id >= 0) {
+		int cb = sh->cb_id;
+
+		sh->cb_id = -1;
+		pthread_mutex_unlock(&sh->mu);
+		virConnectDomainEventDeregisterAny(c->conn, cb);
+		pthread_mutex_lock(&sh->mu);
+	}
 	sh->ended = 1;
-	if (sh->why[0]) {
+	if (sh->why[0] && !sh->by_us) {
 		char line[300];
 		int len = snprintf(line, sizeof(line), "%s\n", sh->why);
 
@@ -452,7 +688,11 @@ static void *reader(void *arg)
 	pthread_cond_broadcast(&sh->cv);
 	pthread_mutex_unlock(&sh->mu);
 	sh_unref(sh);
+	free(a);
 	pthread_mutex_lock(&readers_mu);
+	pthread_mutex_lock(&c->mu);
+	c->nthreads--;
+	pthread_mutex_unlock(&c->mu);
 	nreaders--;
 	pthread_cond_broadcast(&readers_cv);
 	pthread_mutex_unlock(&readers_mu);
@@ -482,18 +722,6 @@ static const char *guest_arch(const struct profile *p)
 	return strncmp(b, "qemu-system-", 12) ? NULL : b + 12;
 }
 
-/* Arches whose CPU libvirt's CPU driver does not model (sparc64...): their
- * -cpu goes to QEMU as a pass-through argument. */
-static char *cpu_passthrough[16];
-
-static int cpu_by_arg(const char *arch)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(cpu_passthrough) && cpu_passthrough[i]; i++)
-		if (!strcmp(cpu_passthrough[i], arch))
-			return 1;
-	return 0;
-}
-
 static void qemu_arg(struct sb *x, const char *a)
 {
 	sb_adds(x, "    <qemu:arg value='");
@@ -501,13 +729,13 @@ static void qemu_arg(struct sb *x, const char *a)
 	sb_adds(x, "'/>\n");
 }
 
+/* cpu_arg: -cpu as a pass-through argument instead of <cpu>. */
 static char *domain_xml(const char *name, const struct vm_spec *spec, const char *emulator,
-			const char *kernel, const char *initrd)
+			const char *kernel, const char *initrd, int cpu_arg)
 {
 	const struct profile *p = spec->profile;
 	const char *arch = guest_arch(p);
 	int x86 = !strcmp(arch, "x86_64") || !strcmp(arch, "i386");
-	int cpu_arg = p->cpu && cpu_by_arg(arch);
 	struct sb x;
 
 	sb_init(&x);
@@ -583,38 +811,34 @@ static int file_hash(const char *path, char out[65])
 	return 0;
 }
 
-/* Where local file is on host h (uploading it once per run). */
-static int place_file(struct host *h, struct lv_conn *c, const char *local, const char **remote,
-		      char *err, size_t errlen)
+/* Where local file will be on host h; for a remote host, adds the upload. */
+static char *file_on_host(struct host *h, struct lv_shared *sh, const char *local, char *err,
+			  size_t errlen)
 {
-	char hash[65], *r;
+	char hash[65];
+	const char *home;
 
-	if (h->local) {
-		*remote = local;
-		return 0;
-	}
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (!strcmp(c->files[i].local, local)) {
-			*remote = c->files[i].remote;
-			return 0;
-		}
+	if (h->local)
+		return xstrdup(local);
 	if (file_hash(local, hash) < 0) {
 		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
-		return -1;
+		return NULL;
 	}
-	if (!h->ssh) {
-		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
-		return -2;
+	pthread_mutex_lock(&sh->c->ssh_mu);
+	home = kssh_home(h->ssh);
+	pthread_mutex_unlock(&sh->c->ssh_mu);
+	if (!home) {
+		snprintf(err, errlen, "host '%s' lost: its SSH session does not answer", h->name);
+		return NULL;
 	}
-	if (kssh_upload(h->ssh, local, hash, &r, err, errlen) < 0)
-		return -2;
-	c->files = xrealloc(c->files, (c->nfiles + 1) * sizeof(*c->files));
-	c->files[c->nfiles].local = xstrdup(local);
-	c->files[c->nfiles++].remote = r;
-	*remote = r;
-	return 0;
+	sh->up[sh->nup].local = xstrdup(local);
+	sh->up[sh->nup++].hash = xstrdup(hash);
+	return kssh_cache_path(h->ssh, hash);
 }
 
+/* Checks what it can right away; everything that talks to the host (upload,
+ * domain, console) happens in the VM's thread, so the scheduler's loop never
+ * waits on the network. */
 static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
 		    unsigned int flags)
 {
@@ -622,11 +846,11 @@ static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t
 	struct host *h = spec->host;
 	const struct host_arch *ha;
 	struct lv_conn *c;
-	struct lv_shared *sh = NULL;
-	struct lv_vm *lv = NULL;
-	const char *kernel, *initrd;
-	char *xml = NULL, *name = NULL, hostname[64] = "kfarm", lost[128];
-	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, r;
+	struct lv_shared *sh;
+	struct lv_vm *lv;
+	struct vm_thread_arg *ta;
+	char *kernel = NULL, *initrd = NULL, hostname[64] = "kfarm", lost[128];
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
 
 	(void)flags;
 	memset(vm, 0, sizeof(*vm));
@@ -635,7 +859,7 @@ static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t
 		snprintf(err, errlen, "the libvirt backend needs a host (--libvirt-uri or --hosts)");
 		return -1;
 	}
-	if (!guest_arch(spec->profile)) {
+	if (!guest_arch(spec->profile) || strlen(guest_arch(spec->profile)) >= 32) {
 		snprintf(err, errlen, "arch %s: cannot tell libvirt's arch from QEMU binary '%s'",
 			 spec->profile->arch, spec->profile->qemu_binary);
 		return -1;
@@ -653,84 +877,46 @@ static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t
 		vm->host_down = 1;
 		return -1;
 	}
-	r = place_file(h, c, spec->kernel, &kernel, err, errlen);
-	if (!r)
-		r = place_file(h, c, spec->initrd, &initrd, err, errlen);
-	if (r) {
-		vm->host_down = r == -2;
+	if (!h->local && !h->ssh) {
+		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
+		vm->host_down = 1;
 		return -1;
 	}
-	gethostname(hostname, sizeof(hostname) - 1);
-	hostname[strcspn(hostname, ". ")] = '\0';
-	name = xasprintf(DOMAIN_PREFIX "%s-%d-%lu", hostname, (int)getpid(), ++seq);
-	xml = domain_xml(name, spec, ha->path, kernel, initrd);
 
 	sh = xcalloc(1, sizeof(*sh));
 	pthread_mutex_init(&sh->mu, NULL);
 	pthread_cond_init(&sh->cv, NULL);
 	sh->refs = 1;
 	sh->c = c;
+	sh->ssh = h->local ? NULL : h->ssh;
 	sh->out_w = sh->err_w = -1;
+	sh->cb_id = -1;
 	sh->host = xstrdup(h->name);
-	sh->conn = c->conn;
+	sh->emulator = xstrdup(ha->path);
+	sh->version = xasprintf("%s (libvirt %s, host %s)", ha->version ? ha->version : "QEMU",
+				h->libvirt_version ? h->libvirt_version : "?", h->name);
 	lv = xcalloc(1, sizeof(*lv));
 	lv->sh = sh;
-	lv->cb_id = -1;
 	vm->priv = lv;
 
-	sh->dom = virDomainCreateXML(c->conn, xml,
-				     VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
-	if (!sh->dom && spec->profile->cpu && virGetLastErrorCode() == VIR_ERR_NO_SUPPORT &&
-	    !cpu_by_arg(guest_arch(spec->profile))) {
-		for (size_t i = 0; i < ARRAY_SIZE(cpu_passthrough); i++)
-			if (!cpu_passthrough[i]) {
-				cpu_passthrough[i] = xstrdup(guest_arch(spec->profile));
-				break;
-			}
-		free(xml);
-		xml = domain_xml(name, spec, ha->path, kernel, initrd);
-		sh->dom = virDomainCreateXML(c->conn, xml, VIR_DOMAIN_START_PAUSED |
-					     VIR_DOMAIN_START_AUTODESTROY);
-	}
-	if (!sh->dom) {
-		snprintf(err, errlen, "libvirt on host '%s' cannot start the domain: %s", h->name,
-			 lverr());
-		vm->host_down = conn_lost(c, NULL, 0);
+	kernel = file_on_host(h, sh, spec->kernel, err, errlen);
+	initrd = kernel ? file_on_host(h, sh, spec->initrd, err, errlen) : NULL;
+	if (!initrd) {
+		vm->host_down = !h->local;
 		goto fail;
 	}
-	{
-		char *native = virConnectDomainXMLToNative(c->conn, "qemu-argv", xml, 0);
+	gethostname(hostname, sizeof(hostname) - 1);
+	hostname[strcspn(hostname, ". ")] = '\0';
+	sh->name = xasprintf(DOMAIN_PREFIX "%s-%d-%lu", hostname, (int)getpid(), ++seq);
+	sh->xml = domain_xml(sh->name, spec, ha->path, kernel, initrd, 0);
+	if (spec->profile->cpu)
+		sh->xml_cpu_arg = domain_xml(sh->name, spec, ha->path, kernel, initrd, 1);
+	vm->cmdline = xstrdup("(domain not created)");
+	vm->version = xstrdup(sh->version);
 
-		/* from the emulator on: the environment libvirt sets is noise */
-		const char *from = native ? strstr(native, ha->path) : NULL;
-
-		vm->cmdline = xstrdup(from ? from : native ? native : xml);
-		free(native);
-		vm->cmdline[strcspn(vm->cmdline, "\n")] = '\0';
-	}
-	vm->version = xasprintf("%s (libvirt %s, host %s)",
-				ha->version ? ha->version : "QEMU", h->libvirt_version ?
-				h->libvirt_version : "?", h->name);
-	sh_ref(sh);
-	lv->cb_id = virConnectDomainEventRegisterAny(c->conn, sh->dom,
-						     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-						     VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), sh,
-						     sh_unref);
-	if (lv->cb_id < 0) {
-		sh_unref(sh);
-		snprintf(err, errlen, "libvirt on host '%s': cannot watch the domain: %s", h->name,
-			 lverr());
-		goto fail_destroy;
-	}
-	sh->st = virStreamNew(c->conn, 0);
-	if (!sh->st || virDomainOpenConsole(sh->dom, NULL, sh->st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
-		snprintf(err, errlen, "libvirt on host '%s': cannot open the console: %s", h->name,
-			 lverr());
-		goto fail_destroy;
-	}
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		goto fail_destroy;
+		goto fail;
 	}
 	sh->out_w = out[1];
 	sh->err_w = errp[1];
@@ -739,42 +925,44 @@ static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t
 	out[0] = out[1] = errp[0] = errp[1] = -1;
 	fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
 	fcntl(vm->err_fd, F_SETFL, O_NONBLOCK);
+
+	ta = xcalloc(1, sizeof(*ta));
+	ta->sh = sh;
+	snprintf(ta->arch, sizeof(ta->arch), "%s", guest_arch(spec->profile));
 	sh_ref(sh);
 	pthread_mutex_lock(&readers_mu);
 	nreaders++;
+	pthread_mutex_lock(&c->mu);
+	c->nthreads++;
+	pthread_mutex_unlock(&c->mu);
 	pthread_mutex_unlock(&readers_mu);
-	if (spawn(reader, sh, NULL) < 0) {
+	if (spawn(vm_thread, ta, NULL) < 0) {
 		pthread_mutex_lock(&readers_mu);
 		nreaders--;
+		pthread_mutex_lock(&c->mu);
+		c->nthreads--;
+		pthread_mutex_unlock(&c->mu);
 		pthread_mutex_unlock(&readers_mu);
+		free(ta);
 		sh_unref(sh);
-		snprintf(err, errlen, "cannot start the console reader thread");
-		goto fail_destroy;
+		snprintf(err, errlen, "cannot start a thread for the VM");
+		goto fail;
 	}
-	if (virDomainResume(sh->dom) < 0) {
-		snprintf(err, errlen, "libvirt on host '%s' cannot resume the domain: %s", h->name,
-			 lverr());
-		vm->host_down = conn_lost(c, NULL, 0);
-		goto fail_destroy;
-	}
-	free(xml);
-	free(name);
+	free(kernel);
+	free(initrd);
 	return 0;
-fail_destroy:
-	lv->stopped = 1;
-	pthread_mutex_lock(&sh->mu);
-	sh->by_us = 1;
-	pthread_mutex_unlock(&sh->mu);
-	virDomainDestroy(sh->dom);
 fail:
+	/* no thread: ended as far as wait and release are concerned */
+	sh->ended = 1;
+	lv->stopped = 1;
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
 			close(out[i]);
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
-	free(xml);
-	free(name);
+	free(kernel);
+	free(initrd);
 	return -1;
 }
 
@@ -782,7 +970,7 @@ static int lv_stop(struct vm *vm, unsigned int flags)
 {
 	struct lv_vm *lv = vm->priv;
 	struct lv_shared *sh;
-	int ended;
+	virDomainPtr dom = NULL;
 
 	(void)flags;
 	if (!lv || lv->stopped)
@@ -791,11 +979,18 @@ static int lv_stop(struct vm *vm, unsigned int flags)
 	lv->stopped = 1;
 	pthread_mutex_lock(&sh->mu);
 	sh->by_us = 1;
-	ended = sh->ended;
+	if (!sh->ended && sh->dom) {
+		dom = sh->dom;
+		virDomainRef(dom);
+	}
 	pthread_cond_broadcast(&sh->cv);
 	pthread_mutex_unlock(&sh->mu);
-	if (!ended && sh->dom && !conn_lost(sh->c, NULL, 0))
-		virDomainDestroy(sh->dom);
+	/* not created yet: the thread sees by_us and destroys it itself */
+	if (dom) {
+		if (!conn_lost(sh->c, NULL, 0))
+			virDomainDestroy(dom);
+		virDomainFree(dom);
+	}
 	return 0;
 }
 
@@ -821,7 +1016,11 @@ static int lv_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 		ex->status = 1;
 		snprintf(ex->why, sizeof(ex->why), "%s", sh->why);
 	}
-	vm->host_down = sh->host_down;
+	vm->host_down = sh->host_down && !sh->by_us;
+	if (sh->cmdline) {
+		free(vm->cmdline);
+		vm->cmdline = xstrdup(sh->cmdline);
+	}
 	pthread_mutex_unlock(&sh->mu);
 	return 0;
 }
@@ -831,12 +1030,8 @@ static void lv_release(struct vm *vm)
 	struct lv_vm *lv = vm->priv;
 
 	if (lv) {
-		struct lv_shared *sh = lv->sh;
-
 		lv_stop(vm, 0);
-		if (lv->cb_id >= 0)
-			virConnectDomainEventDeregisterAny(sh->conn, lv->cb_id);
-		sh_unref(sh);
+		sh_unref(lv->sh);
 		free(lv);
 	}
 	if (vm->console_fd >= 0)

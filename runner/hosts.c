@@ -4,6 +4,7 @@
 #include "ssh.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -85,10 +86,9 @@ static char *uri_unescape(const char *s, size_t n)
 
 	sb_init(&sb);
 	for (size_t i = 0; i < n; i++) {
-		unsigned int c;
-
-		if (s[i] == '%' && i + 2 < n + 1 && sscanf(s + i + 1, "%2x", &c) == 1) {
-			char ch = (char)c;
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = { s[i + 1], s[i + 2], 0 }, ch = (char)strtol(hex, NULL, 16);
 
 			sb_add(&sb, &ch, 1);
 			i += 2;
@@ -434,8 +434,8 @@ const struct host_arch *host_arch(const struct host *h, const char *arch)
 
 void host_disconnect(struct host *h)
 {
-	libvirt_disconnect(h);
-	kssh_close(h->ssh);
+	if (!libvirt_disconnect(h))
+		kssh_close(h->ssh);	/* else a stuck VM thread may still use it */
 	h->ssh = NULL;
 }
 
@@ -610,6 +610,9 @@ int host_probe(struct host *h, unsigned int flags)
 		probe_local(h);
 	else if (probe_remote(h, err, sizeof(err)) < 0) {
 		h->why = xasprintf("ssh: %s", err);
+		return -1;
+	} else if (!kssh_home(h->ssh)) {
+		h->why = xstrdup("ssh: the SFTP subsystem does not work (needed for uploads)");
 		return -1;
 	}
 	for (size_t i = 0; i < h->narches; i++) {

@@ -80,8 +80,9 @@ const struct host_arch *host_arch(const struct host *h, const char *arch);
 /* Implemented by the libvirt backend: opens (or reuses) h->lv and fills
  * libvirt_version, hv_version and busy; -1 with the reason in err. */
 int libvirt_probe(struct host *h, char *err, size_t errlen);
-/* Closes h->lv. */
-void libvirt_disconnect(struct host *h);
+/* Closes h->lv, after waiting (bounded) for the VM threads still using the
+ * host; returns nonzero if some still do (h->ssh must then stay open). */
+int libvirt_disconnect(struct host *h);
 
 /* $KFARM_HOSTS, else $XDG_CONFIG_HOME/kfarm/hosts.json (~/.config/...). */
 char *hosts_default_path(void);

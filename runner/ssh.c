@@ -360,6 +360,11 @@ const char *kssh_home(struct kssh *k)
 	return k->home;
 }
 
+char *kssh_cache_path(struct kssh *k, const char *sha256)
+{
+	return xasprintf("%s/%s/%s", k->home ? k->home : "~", CACHE_REL, sha256);
+}
+
 /* Creates the cache directory once per session; drops temporary files left
  * by uploads that were cut off more than an hour ago. */
 static int cache_ready(struct kssh *k, char *err, size_t errlen)

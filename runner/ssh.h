@@ -50,8 +50,11 @@ int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout,
  * cache, uploading it first unless already there. 0 or -1 with err set. */
 int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
 		char *err, size_t errlen);
-/* The remote user's home directory (absolute). */
+/* The remote user's home directory (absolute; NULL if SFTP fails). */
 const char *kssh_home(struct kssh *k);
+/* Where the file with this hash is (or goes) in the host's cache; needs
+ * kssh_home to have succeeded. */
+char *kssh_cache_path(struct kssh *k, const char *sha256);
 
 /* POSIX-shell quoting: one argument, and a whole argv joined by spaces. */
 void shell_quote(struct sb *sb, const char *arg);
