@@ -222,8 +222,8 @@ static void check_deadlines(struct sched *s, double now, double *next)
 }
 
 /* The free slot for j: in the up pool that accepts it with the most free
- * slots. NULL if none is free now; *runnable = 0 if no up pool accepts j. */
-static struct slot *place(struct sched *s, struct job *j, int *runnable)
+ * slots. NULL if none is free now; *runnable = how many up pools accept j. */
+static struct slot *place(struct sched *s, struct job *j, unsigned int *runnable)
 {
 	struct sched_pool *best = NULL;
 	unsigned int best_free = 0;
@@ -235,7 +235,7 @@ static struct slot *place(struct sched *s, struct job *j, int *runnable)
 
 		if (pool->down || (pool->accepts && !pool->accepts(pool, j)))
 			continue;
-		*runnable = 1;
+		(*runnable)++;
 		for (unsigned int i = 0; i < s->nslots; i++)
 			nfree += s->slots[i].pool == pool && !s->slots[i].job;
 		if (nfree > best_free)
@@ -310,24 +310,28 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 		double now, next;
 		int nev, tmo;
 
-		/* fill free slots, queued jobs in turn, each where it fits; a
-		 * start failure is a finished attempt */
+		/* fill free slots, queued jobs in turn, each where it fits, the
+		 * ones fewest hosts can run first; a start failure is a finished
+		 * attempt */
 		while (left && s.running < o->jobs) {
 			struct slot *sl = NULL;
 			struct job *j = NULL;
 			size_t idx = 0;
+			unsigned int fewest = ~0u;
 
-			for (size_t k = 0; k < n && !sl; k++) {
-				int runnable;
+			for (size_t k = 0; k < n; k++) {
+				size_t kx = (next_job + k) % n;
+				unsigned int runnable;
+				struct slot *cand;
 
-				idx = (next_job + k) % n;
-				j = jobs[idx];
-				if (j->state != JS_QUEUED)
+				if (jobs[kx]->state != JS_QUEUED)
 					continue;
-				sl = place(&s, j, &runnable);
+				cand = place(&s, jobs[kx], &runnable);
 				if (!runnable) {
-					unrunnable(&s, j);
+					unrunnable(&s, jobs[kx]);
 					left--;
+				} else if (cand && runnable < fewest) {
+					sl = cand, j = jobs[kx], idx = kx, fewest = runnable;
 				}
 			}
 			if (!sl)
