@@ -51,7 +51,8 @@ DEPS = build-essential patch pkg-config bc bison flex libelf-dev libssl-dev cpio
 	libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-sparc64-cross \
 	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
-	valgrind libxml2-utils wrk chromium cppcheck clang libclang-rt-14-dev
+	valgrind libxml2-utils wrk chromium cppcheck \
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients openssh-server iproute2 clang libclang-rt-14-dev
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
