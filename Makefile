@@ -133,9 +133,15 @@ build-asan/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
 .PHONY: check-asan
 
 # --- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=N ---
-FUZZ_TARGETS = ktap profile route
+FUZZ_TARGETS = ktap profile route hosts
 FUZZ_SECONDS ?= 10
 FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c
+# the hosts loader lives with the SSH and libvirt code: link the whole runner
+$(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c $(RUNNER_SRC)
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(KFARM_CPPFLAGS) $(PKG_CFLAGS) \
+		-o $@ $< $(RUNNER_SRC) $(PKG_LIBS) -lpthread
+
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(KFARM_CPPFLAGS) $(PKG_CFLAGS) \

@@ -1,0 +1,16 @@
+/* libFuzzer: the hosts inventory loader on arbitrary JSON. */
+#include "../../runner/hosts.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct hosts hs;
+	char err[256];
+
+	if (hosts_parse((const char *)data, size, "/nonexistent", &hs, err, sizeof(err)) == 0)
+		hosts_release(&hs);
+	return 0;
+}
