@@ -46,8 +46,8 @@
 #define POLL_MS 10	/* console stream polling while it is quiet */
 #define DOMAIN_PREFIX "kfarm-"
 
-/* One open connection per host (host->lv). Never freed: a late close
- * callback or VM thread may still look at it. */
+/* One open connection per host (host->lv). Freed on disconnect unless a VM
+ * thread is stuck using it. */
 struct lv_conn {
 	virConnectPtr conn;
 	pthread_mutex_t mu;	/* lost, lost_why, nthreads, files */
@@ -278,6 +278,16 @@ int libvirt_disconnect(struct host *h)
 	/* a VM still referencing the connection keeps it alive until released */
 	virConnectClose(c->conn);
 	h->lv = NULL;
+	if (!busy) {
+		/* no VM thread left (seen under readers_mu, which each releases
+		 * last) and no close callback running: nothing uses c any more */
+		for (size_t i = 0; i < c->nfiles; i++)
+			free(c->files[i]);
+		free(c->files);
+		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->ssh_mu);
+		free(c);
+	}
 	if (--nconns == 0 && !busy)
 		event_loop_stop();
 	return busy;

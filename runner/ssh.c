@@ -216,8 +216,14 @@ struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, char *err
 		snprintf(err, errlen, "bad SSH settings for %s: %s", k->name, ssh_get_error(k->s));
 		goto fail;
 	}
+	double t0 = now_mono();
 	if (ssh_connect(k->s) != SSH_OK) {
-		snprintf(err, errlen, "cannot connect to %s: %s", k->name, ssh_get_error(k->s));
+		if (now_mono() - t0 >= timeout - 0.5)
+			snprintf(err, errlen, "cannot connect to %s: no answer within %lds (%s)",
+				 k->name, timeout, ssh_get_error(k->s));
+		else
+			snprintf(err, errlen, "cannot connect to %s: %s", k->name,
+				 ssh_get_error(k->s));
 		goto fail;
 	}
 	if (check_host_key(k, t, kh, flags, err, errlen) < 0)
