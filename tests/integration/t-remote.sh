@@ -268,9 +268,32 @@ host_start 2 nolibvirt || bad "host B did not come back"
 check "libvirt unreachable: host unusable, libvirt named" grep -q "hostB: unusable: libvirt: cannot connect to 'qemu+libssh://" "$T/out"
 host_kill 2
 
+# --- host B cut off the network mid-run (no RST: only keepalives tell) ---
+phase "host B cut off the network mid-run (no RST: only keepalives tell)"
+host_start 2 qemu-system-aarch64 || bad "host B did not come back"
+"$KFARM" run --db "$T/part.db" --hosts "$T/h22.json" "${M6[@]}" --append "$TOKEN kfit.phase=partition" \
+	--json >"$T/part.json" 2>"$T/part.err" &
+kp=$!
+for _ in $(seq 300); do [ "$(ns_qemus 2 kfit.phase=partition)" -ge 2 ] && break; sleep 0.1; done
+sleep 2
+inflight=$(ns_qemus 2 kfit.phase=partition)
+ip link set "${NSP}o2" down
+cut=$(date +%s.%N)
+for _ in $(seq 300); do grep -q "host hostB is down" "$T/part.err" && break; sleep 0.1; done
+noticed=$(echo "$(date +%s.%N) - $cut" | bc)
+wait $kp; rc=$?
+ip link set "${NSP}o2" up
+grep -E "down|lost" "$T/part.err" | sed 's/^/    /'
+check "partition with $inflight VM(s) in flight on B: noticed in $(printf %.1f "$noticed")s (keepalive), exit 0 (rc=$rc)" \
+	test $rc = 0 -a "$inflight" -ge 1 -a "$(echo "$noticed < 20" | bc)" = 1
+check "partition: B marked down for want of keepalive answers" grep -q "host hostB is down.*keepalive" "$T/part.err"
+jcheck "partition: every job COMPLETE" "[.jobs[] | select(.outcome == \"COMPLETE\")] | length == $nm" "$T/part.json"
+check "partition: exactly one non-infrastructure attempt per job, no results from lost attempts" \
+	test "$(sql "$T/part.db" "SELECT count(DISTINCT candidate_id) || '/' || count(*) FROM jobs WHERE outcome != 'INFRA_ERROR'")" = "$nm/$nm" \
+	-a "$(sql "$T/part.db" "SELECT count(*) FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.outcome = 'INFRA_ERROR'")" = 0
+
 # --- an upload cut off half way: re-queued, nothing half-written used ---
 phase "an upload cut off half way: re-queued, nothing half-written used"
-host_start 2 qemu-system-aarch64 || bad "host B did not come back"
 make_initrd "$T/small.cpio.gz" <<'C'
 #include <stdio.h>
 #include <sys/reboot.h>
@@ -310,7 +333,9 @@ check "host B's cached copy is complete (sha256 matches)" \
 
 # --- session mode: an unprivileged user, qemu:///session on host A ---
 phase "session mode: an unprivileged user, qemu:///session on host A"
-mkdir -p "$T/sess/run"; cp "$IMG" "$T/sess/kernel"; cp "$T/small.cpio.gz" "$T/sess/initrd"
+mkdir -p "$T/sess/run" "$T/sess/.cache/libvirt/qemu/cache/capabilities"
+cp "$IMG" "$T/sess/kernel"; cp "$T/small.cpio.gz" "$T/sess/initrd"
+cp "$CAPS"/*.xml "$T/sess/.cache/libvirt/qemu/cache/capabilities/" 2>/dev/null	# else a 40 s probe
 chown -R 64999:64999 "$T/sess"; chmod 711 "$T"
 nsenter -t "$(cat "$T/host1/sshd.pid")" -n -m -- setpriv --reuid 64999 --regid 64999 --clear-groups \
 	env -i HOME="$T/sess" PATH=/usr/bin:/bin:/usr/sbin XDG_RUNTIME_DIR="$T/sess/run" \
