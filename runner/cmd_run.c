@@ -298,8 +298,9 @@ static void on_state(struct job *j, void *data)
 			j->arch, j->label, job_outcome_name(j->outcome),
 			j->reason ? ": " : "", j->reason ? j->reason : "", j->duration_s);
 	else
-		fprintf(stderr, "[%7.1fs] %s %s: %s\n", now_mono() - c->t0, j->arch, j->label,
-			job_state_name(j->state));
+		fprintf(stderr, "[%7.1fs] %s %s: %s%s%s\n", now_mono() - c->t0, j->arch, j->label,
+			job_state_name(j->state), j->host && j->state == JS_BOOTING ? " on " : "",
+			j->host && j->state == JS_BOOTING ? j->host->name : "");
 }
 
 static void on_tick(void *data)

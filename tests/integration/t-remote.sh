@@ -257,6 +257,9 @@ check "the $lost lost attempt(s): INFRA_ERROR on hostB, 'lost', no results kept"
 check "no test result duplicated or missing" \
 	test "$(sql "$T/kill.db" "SELECT count(*) FROM (SELECT j.candidate_id, r.test, count(*) n FROM results r JOIN jobs j ON j.id = r.job_id WHERE r.depth = 0 GROUP BY 1, 2) WHERE n != 1")" = 0 \
 	-a "$(sql "$T/kill.db" "SELECT count(*) FROM results WHERE depth = 0")" = $((nm * ntests))
+start_serve "$T/kill.db" && curl -s "$URL/api/runs/1" >"$T/api.json"; stop_serve
+jcheck "the API says which host ran each job" \
+	'[.. | objects | select(has("host")) | .host] | (length > 0 and all(. == "hostA" or . == "hostB"))' "$T/api.json"
 check "re-queued jobs ran on host A" \
 	test "$(sql "$T/kill.db" "SELECT count(*) FROM jobs WHERE attempt > 1 AND host != 'hostA'")" = 0
 check "no QEMU left" no_qemu_left
