@@ -228,6 +228,20 @@ jcheck "two hosts: both did work" '[.jobs[] | .host] | unique == ["hostA", "host
 check "two hosts faster than one ($(printf %.1f "$two")s vs $(printf %.1f "$one")s)" \
 	test "$(echo "$two < 0.85 * $one" | bc)" = 1
 
+# --- kfarm SIGKILLed: the hosts' libvirtd destroy its domains (auto-destroy) ---
+phase "kfarm SIGKILLed: the hosts' libvirtd destroy its domains"
+"$KFARM" run --db "$T/k9.db" --hosts "$T/h2.json" --kernel "x86_64=$IMG:k9a" --kernel "x86_64=$IMG:k9b" \
+	--append "$TOKEN kfit.phase=k9" >/dev/null 2>&1 &
+kp=$!
+for _ in $(seq 300); do [ $(( $(ns_qemus 1 kfit.phase=k9) + $(ns_qemus 2 kfit.phase=k9) )) -ge 2 ] && break; sleep 0.1; done
+k9n=$(( $(ns_qemus 1 kfit.phase=k9) + $(ns_qemus 2 kfit.phase=k9) ))
+kill -9 $kp; wait $kp 2>/dev/null
+for _ in $(seq 100); do
+	[ $(( $(ns_qemus 1 kfit.phase=k9) + $(ns_qemus 2 kfit.phase=k9) )) = 0 ] && break; sleep 0.1
+done
+check "kfarm killed with $k9n VMs on the hosts: none left there" \
+	test "$k9n" -ge 2 -a $(( $(ns_qemus 1 kfit.phase=k9) + $(ns_qemus 2 kfit.phase=k9) )) = 0
+
 # --- host B killed mid-run: every job completes exactly once ---
 phase "host B killed mid-run: every job completes exactly once"
 # the whole suite this time, so that jobs are in flight on B when it dies
