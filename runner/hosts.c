@@ -202,7 +202,7 @@ static char *derive_uri(const struct host *h, const char *known_hosts)
 		sb_addf(&sb, "keyfile=%s&sshauth=privkey", e);
 		free(e);
 	} else {
-		sb_adds(&sb, "sshauth=agent,privkey");
+		sb_adds(&sb, "sshauth=agent");	/* libvirt needs a keyfile for privkey */
 	}
 	if (known_hosts) {
 		e = uri_escape(known_hosts);

@@ -26,7 +26,10 @@ PATH=$PATH:/usr/sbin
 IMG=$(default_image x86_64 6.1)
 [ -n "$IMG" ] || { bad "no x86_64 6.1 default kernel (make images)"; finish; exit 1; }
 
-NET=10.$((100 + $$ % 100))
+# a 10.N.0.0/16 no route on this machine uses yet (other runs of this test too)
+for n in $(seq $((100 + $$ % 100)) 250) $(seq 100 250); do
+	ip route | grep -q "^10\.$n\." || { NET=10.$n; break; }
+done
 NSP=kft$$
 CAPS=${XDG_CACHE_HOME:-$HOME/.cache}/kfarm-it/libvirt-qemu-caps	# libvirtd's QEMU probe results
 mkdir -p "$CAPS" /root/.cache /run/sshd
@@ -113,6 +116,7 @@ ns_qemus() { # ns_qemus I WORD: QEMU processes in host I's namespace with WORD i
 T0=$(date +%s)
 phase() { echo "  -- $* (at $(( $(date +%s) - T0 ))s)"; }
 remote_cleanup() {
+	[ -n "${SSH_AGENT_PID:-}" ] && kill "$SSH_AGENT_PID" 2>/dev/null
 	cp -n "$T"/host1/var-cache/qemu/capabilities/*.xml "$CAPS/" 2>/dev/null
 	host_kill 1; host_kill 2
 }
@@ -163,6 +167,17 @@ check "host B cannot run arm64, says why" grep -q "hostB: cannot run arm64: qemu
 "$KFARM" hosts --hosts "$T/h2.json" --json >"$T/hosts.json"
 jcheck "kfarm hosts --json: both up, free slots, QEMU versions" \
 	'[.hosts[] | .up] == [true, true] and (.hosts[0].free == 1) and (.hosts[0].arches[0].version | test("QEMU"))' "$T/hosts.json"
+
+# no "key": ssh-agent (for kfarm's libssh and libvirt's alike)
+eval "$(ssh-agent -s)" >/dev/null && ssh-add -q "$T/client_key" 2>/dev/null
+sed 's/"key": "[^"]*", //' "$T/h2.json" >"$T/agent.json"
+"$KFARM" run --db "$T/agent.db" --hosts "$T/agent.json" --kernel "x86_64=$IMG:agent" --tests sysinfo \
+	--append "$TOKEN" --json >"$T/agent.out" 2>"$T/agent.err"; rc=$?
+ssh-agent -k >/dev/null 2>&1; unset SSH_AUTH_SOCK SSH_AGENT_PID
+[ $rc = 0 ] || sed "s/^/    /" "$T/agent.err"
+check "no key file: ssh-agent authenticates SSH and libvirt, job COMPLETE (rc=$rc)" \
+	test $rc = 0 -a "$(jq -r '.jobs[0].outcome' "$T/agent.out")" = COMPLETE
+check "the hosts file really had no key" bash -c '! grep -q "\"key\"" "$1"' - "$T/agent.json"
 
 ssh-keygen -q -t ed25519 -N '' -f "$T/impostor"
 echo "$A $(cut -d' ' -f1,2 "$T/impostor.pub")" >"$T/kh-changed"

@@ -58,7 +58,7 @@ static void test_good(void **state)
 			    "&sshauth=privkey&known_hosts=/home/u/kh");
 	assert_int_equal(hs.v[1].slots, 1);
 	assert_string_equal(hs.v[1].uri, "qemu+libssh://[fd00::7]:2222/system?"
-			    "sshauth=agent,privkey&known_hosts=/home/u/kh");
+			    "sshauth=agent&known_hosts=/home/u/kh");
 	assert_string_equal(hs.v[2].uri, "qemu+tls://c.example/system");	/* verbatim */
 	assert_false(hs.v[2].local);
 	assert_true(hs.v[3].local);
