@@ -96,9 +96,9 @@ host_start() {
 host_kill() { # everything in the namespace, ssh side first (like a crash)
 	local ns=$NSP-$1 p
 	p=$(ip netns pids "$ns" 2>/dev/null) || return 0
-	for x in $p; do case $(cat /proc/$x/comm 2>/dev/null) in sshd|sftp-server|virt-ssh-helpe*) kill -9 "$x";; esac; done
+	for x in $p; do case $(cat /proc/$x/comm 2>/dev/null) in sshd|sftp-server|virt-ssh-helpe*) kill -9 "$x" 2>/dev/null;; esac; done
 	sleep 0.2
-	p=$(ip netns pids "$ns" 2>/dev/null); [ -n "$p" ] && kill -9 $p
+	p=$(ip netns pids "$ns" 2>/dev/null); [ -n "$p" ] && kill -9 $p 2>/dev/null
 	for _ in $(seq 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
 	ip netns del "$ns" 2>/dev/null
 	ip link del "${NSP}o$1" 2>/dev/null
