@@ -825,8 +825,7 @@ static int file_hash(const char *path, char out[65])
 static char *file_on_host(struct host *h, struct lv_shared *sh, const char *local, char *err,
 			  size_t errlen)
 {
-	char hash[65];
-	const char *home;
+	char hash[65], *remote;
 
 	if (h->local)
 		return xstrdup(local);
@@ -834,16 +833,16 @@ static char *file_on_host(struct host *h, struct lv_shared *sh, const char *loca
 		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
 		return NULL;
 	}
-	pthread_mutex_lock(&sh->c->ssh_mu);
-	home = kssh_home(h->ssh);
-	pthread_mutex_unlock(&sh->c->ssh_mu);
-	if (!home) {
-		snprintf(err, errlen, "host '%s' lost: its SSH session does not answer", h->name);
+	/* no I/O (the home directory was found by the probe), so no waiting
+	 * for the session's lock while a VM thread uploads */
+	remote = kssh_cache_path(h->ssh, hash);
+	if (!remote) {
+		snprintf(err, errlen, "host '%s': its SSH session has no SFTP", h->name);
 		return NULL;
 	}
 	sh->up[sh->nup].local = xstrdup(local);
 	sh->up[sh->nup++].hash = xstrdup(hash);
-	return kssh_cache_path(h->ssh, hash);
+	return remote;
 }
 
 /* Checks what it can right away; everything that talks to the host (upload,

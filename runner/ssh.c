@@ -368,7 +368,7 @@ const char *kssh_home(struct kssh *k)
 
 char *kssh_cache_path(struct kssh *k, const char *sha256)
 {
-	return xasprintf("%s/%s/%s", k->home ? k->home : "~", CACHE_REL, sha256);
+	return k->home ? xasprintf("%s/%s/%s", k->home, CACHE_REL, sha256) : NULL;
 }
 
 /* Creates the cache directory once per session; drops temporary files left

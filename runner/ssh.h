@@ -52,8 +52,8 @@ int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **re
 		char *err, size_t errlen);
 /* The remote user's home directory (absolute; NULL if SFTP fails). */
 const char *kssh_home(struct kssh *k);
-/* Where the file with this hash is (or goes) in the host's cache; needs
- * kssh_home to have succeeded. */
+/* Where the file with this hash is (or goes) in the host's cache; NULL
+ * unless kssh_home succeeded before. No I/O. */
 char *kssh_cache_path(struct kssh *k, const char *sha256);
 
 /* POSIX-shell quoting: one argument, and a whole argv joined by spaces. */
