@@ -122,7 +122,7 @@ bench: bin/kfarm $(BUILD)/bench/standin-guest $(BUILD)/bench/bench-store
 
 # --- sanitizers: the unit and integration tests against an ASan+UBSan build ---
 check-asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-format-truncation" \
 		LDFLAGS="-fsanitize=address,undefined" build-asan/kfarm unit
 	KFARM_BIN=$(CURDIR)/build-asan/kfarm ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/run-integration.sh t-badinput.sh t-faults.sh
