@@ -45,7 +45,7 @@ images: kernels initramfs
 
 # --- Debian 12 packages ---
 DEPS = build-essential patch pkg-config bc bison flex libelf-dev libssl-dev cpio xz-utils \
-	jq curl sqlite3 python3 \
+	jq curl sqlite3 python3 ccache rsync libxml2-dev \
 	qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-sparc \
 	gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu gcc-sparc64-linux-gnu gcc-alpha-linux-gnu \
 	libc6-dev-arm64-cross libc6-dev-riscv64-cross libc6-dev-sparc64-cross \

@@ -273,7 +273,14 @@ build_one() {
 	mkdir -p "$bdir"
 	echo "$src" >"$bdir/.kfarm-srctree"
 
+	# ccache behind the compiler: a rebuild under a new key (a script or
+	# fragment change) of unchanged sources is mostly cache hits. BASEDIR
+	# makes the cache independent of where the cache directory lives.
 	local -a mk=(make -C "$src" O="$bdir" ARCH="$karch" CROSS_COMPILE="$cross" LOCALVERSION=)
+	if command -v ccache >/dev/null; then
+		mk+=(CC="ccache ${cross}gcc" HOSTCC="ccache gcc")
+		export CCACHE_DIR="$CACHE/ccache" CCACHE_BASEDIR="$CACHE" CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+	fi
 	target=$(basename "$image")
 	{
 		echo "# kfarm kernel build: $arch $ver key $key"
