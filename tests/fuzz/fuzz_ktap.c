@@ -43,7 +43,10 @@ static void on_result(void *data, const struct ktap_result *r)
 	s->n++;
 	s->top += r->depth == 0;
 	s->out += nl + rl;
-	s->hash = fnv(s->hash, r, offsetof(struct ktap_result, name));
+	/* field by field: the struct's padding is not part of the result */
+	s->hash = fnv(s->hash, &r->depth, sizeof(r->depth));
+	s->hash = fnv(s->hash, &r->num, sizeof(r->num));
+	s->hash = fnv(s->hash, &r->status, sizeof(r->status));
 	s->hash = fnv(fnv(s->hash, r->name, nl + 1), r->reason, rl + 1);
 }
 
