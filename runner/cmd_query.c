@@ -2,14 +2,20 @@
  * (or as the same JSON with --json). */
 #include "api.h"
 #include "cmds.h"
+#include "logdir.h"
 #include "regress.h"
 #include "store.h"
 #include "util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_LOG_BYTES (64u << 20)
 
 struct qopts {
 	char *db, *arch, *test, *tree;
@@ -194,12 +200,49 @@ static void print_job(json_t *v)
 	       json_is_string(json_object_get(v, "reason")) ? ": " : "",
 	       json_is_string(json_object_get(v, "reason")) ? s(v, "reason") : "");
 	printf("qemu: %s\ncommand: %s\n\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
-	json_array_foreach(json_object_get(v, "results"), i, o)
-		printf("%*s%-*s %-8s %s\n",
-		       2 * (int)json_integer_value(json_object_get(o, "depth")), "",
-		       40 - 2 * (int)json_integer_value(json_object_get(o, "depth")),
-		       s(o, "test"), s(o, "status"),
+	json_array_foreach(json_object_get(v, "results"), i, o) {
+		/* the depth comes from the database: bounded before it is a width */
+		json_int_t d = json_integer_value(json_object_get(o, "depth"));
+		int depth = d < 0 ? 0 : d > 16 ? 16 : (int)d;
+
+		printf("%*s%-*s %-8s %s\n", 2 * depth, "", 40 - 2 * depth, s(o, "test"),
+		       s(o, "status"),
 		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+	}
+}
+
+/* Prints the tail of the job's console log, opened confined to the
+ * database's logs directory; returns 0, or 3 when the row names a file
+ * kfarm refuses to open. */
+static int print_log(struct store *st, int64_t job, const char *name)
+{
+	const char *why;
+	char buf[65536];
+	struct stat sb;
+	ssize_t n;
+	int code, fd = logdir_open(store_path(st), name, &code, &why);
+
+	printf("\n--- console log of job %lld ---\n", (long long)job);
+	fflush(stdout);
+	if (fd < 0) {
+		error("job %lld: %s", (long long)job, why);
+		return code == 404 ? 0 : 3;
+	}
+	if (fstat(fd, &sb) == 0 && (size_t)sb.st_size > MAX_LOG_BYTES)
+		lseek(fd, sb.st_size - (off_t)MAX_LOG_BYTES, SEEK_SET);
+	for (size_t left = MAX_LOG_BYTES; left && (n = read(fd, buf, sizeof(buf))) != 0;) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_errno("job %lld: cannot read console log", (long long)job);
+			break;
+		}
+		n = (size_t)n > left ? (ssize_t)left : n;
+		fwrite(buf, 1, n, stdout);
+		left -= n;
+	}
+	close(fd);
+	return 0;
 }
 
 int cmd_show(int argc, char **argv)
@@ -208,25 +251,16 @@ int cmd_show(int argc, char **argv)
 	struct api_err e = { 0 };
 	struct store *st;
 	int nolog = 0, ret = parse(argc, argv, &q, 1, &nolog);
-	char *log;
+	char *name;
 
 	if (ret)
 		return ret == 1 ? 0 : ret;
 	if (!(st = open_ro(&q)))
 		return 3;
 	ret = finish(api_job(store_db(st), q.id, &e), &e, q.json, print_job);
-	if (!ret && !q.json && !nolog && (log = api_job_log_path(store_db(st), q.id, &e))) {
-		char *buf;
-		size_t len;
-
-		printf("\n--- console log %s ---\n", log);
-		if (read_file(log, 64u << 20, &buf, &len) == 0) {
-			fwrite(buf, 1, len, stdout);
-			free(buf);
-		} else {
-			error_errno("cannot read console log '%s'", log);
-		}
-		free(log);
+	if (!ret && !q.json && !nolog && (name = api_job_log_path(store_db(st), q.id, &e))) {
+		ret = print_log(st, q.id, name);
+		free(name);
 	}
 	store_close(st);
 	return ret;
@@ -257,9 +291,11 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 	json_t *v = regress_query(db, q->tree, 0, e), *o;
 	size_t i;
 
-	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o)
-		open_regressions |= !strcmp(json_string_value(json_object_get(o, "kind")),
-					    "regression");
+	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o) {
+		const char *k = json_string_value(json_object_get(o, "kind"));
+
+		open_regressions |= k && !strcmp(k, "regression");
+	}
 	return v;
 }
 

@@ -6,6 +6,7 @@
 #include "cmds.h"
 #include "hosts.h"
 #include "job.h"
+#include "logdir.h"
 #include "profile.h"
 #include "regress.h"
 #include "sched.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,15 +500,6 @@ static void print_json(struct run_ctx *c, json_t *changes)
 	json_decref(root);
 }
 
-static char *logdir_of(const char *db, int64_t run)
-{
-	char *copy = xstrdup(db);
-	char *dir = xasprintf("%s/logs/run-%lld", dirname(copy), (long long)run);
-
-	free(copy);
-	return dir;
-}
-
 /* Regression/fix/support/flaky changes this run's candidates brought. */
 static json_t *run_changes(struct run_ctx *c)
 {
@@ -823,11 +814,8 @@ int cmd_run(int argc, char **argv)
 	if (c.run < 0)
 		goto out;
 
-	char *dbcopy = xstrdup(db);
-	char *logdir = xasprintf("%s/logs/run-%lld", dirname(dbcopy), (long long)c.run);
-	free(dbcopy);
-	if (mkdir_p(logdir, 0755) < 0)
-		warning("cannot create log directory '%s': %s", logdir, strerror(errno));
+	/* the database's own log directory, made by store_run_begin */
+	char *logdir = logdir_run(db, c.run);
 	for (size_t i = 0; i < c.n; i++) {
 		struct job *j = c.jobs[i];
 
@@ -856,7 +844,7 @@ int cmd_run(int argc, char **argv)
 	so.data = &c;
 	interrupted = sched_run(c.jobs, c.n, &so);
 	if (!interrupted && confirm)
-		interrupted = confirm_runs(&c, &so, confirm, logdir_of(db, c.run));
+		interrupted = confirm_runs(&c, &so, confirm, logdir_run(db, c.run));
 	progress_draw(&c);
 	store_run_end(c.st, c.run, interrupted ? "interrupted" : "complete");
 

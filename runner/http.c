@@ -1,8 +1,10 @@
 #include "http.h"
 #include "api.h"
+#include "logdir.h"
 #include "metrics.h"
 #include "regress.h"
 #include "route.h"
+#include "store.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -31,8 +33,9 @@ struct server {
 	size_t nconns;
 };
 
-/* One read-only connection per MHD thread, plus its cached /api/status. */
+/* One read-only store per MHD thread, plus its cached /api/status. */
 struct tconn {
+	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *data_version;
 	long long cached_version;
@@ -48,12 +51,12 @@ static sqlite3 *thread_db(struct server *s)
 	if (tc)
 		return tc->db;
 	t = xcalloc(1, sizeof(*t));
-	if (sqlite3_open_v2(s->o->db_path, &t->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
-		sqlite3_close(t->db);
+	/* through the store: hardened against an edited file like every open */
+	if (!(t->st = store_open(s->o->db_path, STORE_READONLY))) {
 		free(t);
 		return NULL;
 	}
+	t->db = store_db(t->st);
 	sqlite3_busy_timeout(t->db, 2000);
 	sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->data_version, NULL);
 	t->cached_version = -1;
@@ -130,16 +133,13 @@ static const char *mime(const char *file)
 	return "application/octet-stream";
 }
 
-static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, const char *type,
-				 size_t max)
+/* Sends the tail (at most max bytes) of a regular file; consumes fd. */
+static enum MHD_Result send_fd(struct MHD_Connection *c, int fd, const char *type, size_t max)
 {
 	struct MHD_Response *r;
 	struct stat sb;
 	enum MHD_Result ret;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return send_error(c, 404, "file not found");
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
 		return send_error(c, 404, "file not found");
@@ -156,6 +156,36 @@ static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, con
 	ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, const char *type,
+				 size_t max)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return send_error(c, 404, "file not found");
+	return send_fd(c, fd, type, max);
+}
+
+/* The job's console log, confined to the database's logs directory. */
+static enum MHD_Result send_log(struct MHD_Connection *c, struct server *s, sqlite3 *db,
+				int64_t job)
+{
+	struct api_err e = { 0 };
+	char *name = api_job_log_path(db, job, &e), msg[160];
+	const char *why;
+	int fd, code;
+
+	if (!name)
+		return send_error(c, e.code, e.msg);
+	fd = logdir_open(s->o->db_path, name, &code, &why);
+	free(name);
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "job %lld: %s", (long long)job, why);
+		return send_error(c, code, msg);
+	}
+	return send_fd(c, fd, "text/plain; charset=utf-8", MAX_LOG_BYTES);
 }
 
 static const char *get_arg(void *data, const char *name)
@@ -261,16 +291,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return send_buf(c, 200, "text/plain; version=0.0.4", text, strlen(text),
 				MHD_RESPMEM_MUST_FREE);
 	}
-	case RT_JOB_LOG: {
-		char *path = api_job_log_path(db, rt.id, &e);
-		enum MHD_Result r;
-
-		if (!path)
-			return send_error(c, e.code, e.msg);
-		r = send_file(c, path, "text/plain; charset=utf-8", MAX_LOG_BYTES);
-		free(path);
-		return r;
-	}
+	case RT_JOB_LOG:
+		return send_log(c, s, db, rt.id);
 	default:
 		return send_error(c, 500, "unhandled route");
 	}
@@ -384,7 +406,7 @@ int http_serve(const struct http_opts *o)
 	close(fd);
 	for (size_t i = 0; i < s.nconns; i++) {
 		sqlite3_finalize(s.conns[i]->data_version);
-		sqlite3_close(s.conns[i]->db);
+		store_close(s.conns[i]->st);
 		free(s.conns[i]->status_json);
 		free(s.conns[i]);
 	}

@@ -1,17 +1,22 @@
 #include "store.h"
 #include "job.h"
+#include "logdir.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 struct store {
 	sqlite3 *db;
 	char *path;
+	char *logs;		/* logdir_of(path) */
+	int lock_fd;		/* the flock of this process's run, or -1 */
 };
 
 /* Each entry moves the schema from version i to i + 1. Never edit a
@@ -75,6 +80,10 @@ static const char *const migrations[] = {
 	"  test TEXT NOT NULL,"
 	"  result_id INTEGER NOT NULL REFERENCES results(id),"
 	"  PRIMARY KEY (arch, test)) WITHOUT ROWID;",
+	/* 2 (issue 10, stale runs): the run's lock file, relative to the logs
+	 * directory, flocked by its kfarm for the run's life; NULL for runs of
+	 * kfarms before it */
+	"ALTER TABLE runs ADD COLUMN lock TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -159,6 +168,31 @@ rollback:
 	return -1;
 }
 
+/* A database can be shared, copied or edited: nothing in the file may run
+ * code or get around the schema (defensive mode, untrusted schema), and no
+ * value is large enough to exhaust memory. Readers also ignore the file's
+ * triggers and views: kfarm reads tables only. */
+static int harden(struct store *st, unsigned int flags)
+{
+	int ro = !!(flags & STORE_READONLY), ok = 1;
+
+	ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL) == SQLITE_OK;
+	ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL) ==
+	      SQLITE_OK;
+	ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL) ==
+	      SQLITE_OK;
+	if (ro) {
+		ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL) ==
+		      SQLITE_OK;
+		ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, (int *)NULL) ==
+		      SQLITE_OK;
+	}
+	if (!ok)
+		return error("database '%s': cannot enable SQLite's defensive mode", st->path);
+	sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, 16 << 20);
+	return exec_sql(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema");
+}
+
 struct store *store_open(const char *path, unsigned int flags)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
@@ -166,6 +200,8 @@ struct store *store_open(const char *path, unsigned int flags)
 					      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
 	st->path = xstrdup(path);
+	st->logs = logdir_of(path);
+	st->lock_fd = -1;
 	if (sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		error("cannot open database '%s': %s", path,
 		      st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -173,6 +209,8 @@ struct store *store_open(const char *path, unsigned int flags)
 	}
 	sqlite3_extended_result_codes(st->db, 0);
 	sqlite3_busy_timeout(st->db, 5000);
+	if (harden(st, flags))
+		goto err;
 	if (!(flags & STORE_READONLY) && sqlite3_db_readonly(st->db, "main") == 1) {
 		error("database '%s' is read-only", path);
 		goto err;
@@ -200,7 +238,10 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
 	free(st->path);
+	free(st->logs);
 	free(st);
 }
 
@@ -244,68 +285,154 @@ static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
+/* A run is alive while its kfarm holds the flock on the run's lock file: the
+ * kernel drops it when the process dies, however it dies, and a lock knows
+ * nothing of PIDs, so neither a recycled PID nor a container sharing the
+ * database (PIDs repeat across namespaces) keeps a dead run 'running'. A
+ * lock file that cannot be examined (permissions) counts as alive. Runs of
+ * kfarms before locks (lock IS NULL) have only /proc/PID/comm to go by. */
+static int run_alive(struct store *st, const char *lock, pid_t pid)
+{
+	char path[64], comm[32] = "";
+	const char *why;
+	int code, fd, busy;
+	FILE *f;
+
+	if (lock) {
+		fd = logdir_open(st->path, lock, &code, &why);
+		if (fd < 0)
+			return code != 404;
+		busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+		return busy;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = pid > 0 ? fopen(path, "r") : NULL;
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	return pid > 0 && !strncmp(comm, "kfarm", 5);
+}
+
 int store_mark_stale_runs(struct store *st)
 {
-	sqlite3_stmt *s = prep(st, "SELECT id, pid FROM runs WHERE status = 'running'");
 	int64_t stale[64];
+	sqlite3_stmt *s;
 	int n = 0;
 
-	if (!s)
+	/* one write transaction: a run that ends meanwhile (its status written
+	 * before its lock is dropped) is never overwritten as interrupted */
+	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
-	while (sqlite3_step(s) == SQLITE_ROW && n < (int)ARRAY_SIZE(stale)) {
-		pid_t pid = sqlite3_column_int(s, 1);
-		char path[64], comm[32] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = '\0';
-			fclose(f);
-		}
-		if (pid <= 0 || strncmp(comm, "kfarm", 5))
+	if (!(s = prep(st, "SELECT id, pid, lock FROM runs WHERE status = 'running'")))
+		goto rollback;
+	while (sqlite3_step(s) == SQLITE_ROW && n < (int)ARRAY_SIZE(stale))
+		if (!run_alive(st, (const char *)sqlite3_column_text(s, 2),
+			       (pid_t)sqlite3_column_int(s, 1)))
 			stale[n++] = sqlite3_column_int64(s, 0);
-	}
 	sqlite3_finalize(s);
 	for (int i = 0; i < n; i++) {
-		s = prep(st, "UPDATE runs SET status = 'interrupted' WHERE id = ?");
+		s = prep(st, "UPDATE runs SET status = 'interrupted' WHERE id = ?"
+			     " AND status = 'running'");
 		if (!s)
-			return -1;
+			goto rollback;
 		sqlite3_bind_int64(s, 1, stale[i]);
 		if (step_done(st, s, "cannot mark run interrupted"))
-			return -1;
+			goto rollback;
+	}
+	if (exec_sql(st, "COMMIT", "cannot commit"))
+		goto rollback;
+	for (int i = 0; i < n; i++)
 		warning("run %lld was interrupted (its kfarm is gone); marked as such",
 			(long long)stale[i]);
-	}
 	return 0;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Creates the run's log directory and takes its lock for this process's
+ * life (O_CLOEXEC: a leftover child must not keep a dead run alive). */
+static char *take_run_lock(struct store *st, int64_t run)
+{
+	char *dir = logdir_run(st->path, run), *path = xasprintf("%s/run.lock", dir);
+	char *name = NULL;
+	int fd = -1;
+
+	if (mkdir_p(dir, 0755) < 0)
+		error_errno("cannot create log directory '%s'", dir);
+	else if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
+		error_errno("cannot create run lock '%s'", path);
+	else if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		error_errno("cannot lock '%s'", path);
+	else
+		name = xasprintf("run-%lld/run.lock", (long long)run);
+	if (!name && fd >= 0)
+		close(fd);
+	else if (name)
+		st->lock_fd = fd;
+	free(dir);
+	free(path);
+	return name;
 }
 
 int64_t store_run_begin(struct store *st, const char *argv_text)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO runs (started, status, pid, argv) "
-				   "VALUES (?, 'running', ?, ?)");
+	sqlite3_stmt *s;
+	int64_t run;
+	char *lock;
 
-	if (!s)
+	/* the row becomes visible with its lock already held */
+	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
+	s = prep(st, "INSERT INTO runs (started, status, pid, argv) VALUES (?, 'running', ?, ?)");
+	if (!s)
+		goto rollback;
 	sqlite3_bind_double(s, 1, now_wall());
 	sqlite3_bind_int(s, 2, getpid());
 	bind_text(s, 3, argv_text);
 	if (step_done(st, s, "cannot record run"))
-		return -1;
-	return sqlite3_last_insert_rowid(st->db);
+		goto rollback;
+	run = sqlite3_last_insert_rowid(st->db);
+	if (!(lock = take_run_lock(st, run)))
+		goto rollback;
+	s = prep(st, "UPDATE runs SET lock = ? WHERE id = ?");
+	if (s) {
+		bind_text(s, 1, lock);
+		sqlite3_bind_int64(s, 2, run);
+	}
+	free(lock);
+	if (!s || step_done(st, s, "cannot record run lock") ||
+	    exec_sql(st, "COMMIT", "cannot commit run"))
+		goto rollback;
+	return run;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	st->lock_fd = -1;
+	return -1;
 }
 
 int store_run_end(struct store *st, int64_t run, const char *status)
 {
 	sqlite3_stmt *s = prep(st, "UPDATE runs SET status = ?, finished = ? WHERE id = ?");
+	int ret;
 
 	if (!s)
 		return -1;
 	bind_text(s, 1, status);
 	sqlite3_bind_double(s, 2, now_wall());
 	sqlite3_bind_int64(s, 3, run);
-	return step_done(st, s, "cannot finish run");
+	ret = step_done(st, s, "cannot finish run");
+	/* only after the status is committed: see store_mark_stale_runs */
+	if (!ret && st->lock_fd >= 0) {
+		close(st->lock_fd);
+		st->lock_fd = -1;
+	}
+	return ret;
 }
 
 int64_t store_candidate(struct store *st, const char *arch, const char *label,
@@ -368,7 +495,8 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	bind_text(s, 14, j->be ? j->be->name : NULL);
 	bind_text(s, 15, j->vm.version);
 	bind_text(s, 16, j->vm.cmdline);
-	bind_text(s, 17, j->log_path);
+	/* relative to the logs directory: the only place a log is read from */
+	bind_text(s, 17, logdir_name(st->logs, j->log_path));
 	if (step_done(st, s, "cannot store job"))
 		goto rollback;
 	id = sqlite3_last_insert_rowid(st->db);
