@@ -46,6 +46,16 @@ static json_t *query_failed(sqlite3 *db, json_t *partial, struct api_err *e)
 	return NULL;
 }
 
+/* A row a kfarm never writes: the query fails, naming it, rather than
+ * dropping it or crashing. Returns SQLITE_ABORT. */
+static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char *what)
+{
+	e->code = 500;
+	snprintf(e->msg, sizeof(e->msg), "database '%s' is damaged: a result of job %lld %s",
+		 sqlite3_db_filename(sqlite3_db_handle(s), "main"), job, what);
+	return SQLITE_ABORT;
+}
+
 /* One row per candidate x arch x test: the candidate's agreed status, or
  * FLAKY when its jobs disagree on pass/skip/fail; rk 1 = latest candidate of
  * that tree and arch. */
@@ -97,6 +107,12 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *from = (const char *)sqlite3_column_text(s, 5);
 		const char *to = (const char *)sqlite3_column_text(s, 9);
+
+		/* NOT NULL in kfarm's schema, but the file may have been edited */
+		if (!from || !to) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, from ? 10 : 6), "has no status");
+			break;
+		}
 		enum change_kind k = regress_kind(from, to);
 		const char *reason = (const char *)sqlite3_column_text(s, 11);
 		const char *expected = known_match(known, (const char *)sqlite3_column_text(s, 1),
@@ -109,7 +125,7 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 			k = CH_KNOWN;	/* expected: reported, never a regression */
 			reason = expected;
 		}
-		json_array_append_new(arr, json_pack(
+		json_t *row = json_pack(
 			"{s:s, s:s, s:s, s:s, s:{s:s?, s:s?, s:s, s:I}, s:{s:s?, s:s?, s:s, s:I},"
 			" s:s?}",
 			"tree", (const char *)sqlite3_column_text(s, 0),
@@ -122,10 +138,20 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 			"to", "kernel", (const char *)sqlite3_column_text(s, 7),
 			"release", (const char *)sqlite3_column_text(s, 8), "status", to,
 			"job", (json_int_t)sqlite3_column_int64(s, 10),
-			"reason", reason));
+			"reason", reason);
+
+		if (!row || json_array_append_new(arr, row)) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, 10),
+				     "has text that is NULL or not UTF-8");
+			break;
+		}
 	}
 	sqlite3_finalize(s);
 	json_decref(known);
+	if (rc == SQLITE_ABORT) {
+		json_decref(arr);
+		return NULL;
+	}
 	if (rc != SQLITE_DONE)
 		return query_failed(db, arr, e);
 	root = json_object();
@@ -158,8 +184,8 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (kernel)
 		sqlite3_bind_text(s, 2, kernel, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(cells, json_pack(
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *cell = json_pack(
 			"{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:s?, s:f}",
 			"tree", (const char *)sqlite3_column_text(s, 0),
 			"arch", (const char *)sqlite3_column_text(s, 1),
@@ -169,12 +195,28 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 			"job", (json_int_t)sqlite3_column_int64(s, 5),
 			"kernel", (const char *)sqlite3_column_text(s, 6),
 			"release", (const char *)sqlite3_column_text(s, 7),
-			"flake_rate", sqlite3_column_double(s, 8)));
+			"flake_rate", sqlite3_column_double(s, 8));
+
+		if (!cell || json_array_append_new(cells, cell)) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, 5),
+				     "has a status or text that is NULL or not UTF-8");
+			break;
+		}
+	}
 	sqlite3_finalize(s);
+	if (rc == SQLITE_ABORT) {
+		json_decref(cells);
+		return NULL;
+	}
 	if (rc != SQLITE_DONE)
 		goto dberr;
 	root = json_pack("{s:s?, s:s?}", "tree", tree, "kernel", kernel);
-	json_object_set_new(root, "cells", cells);
+	if (!root || json_object_set_new(root, "cells", cells)) {
+		json_decref(root);
+		e->code = 500;
+		snprintf(e->msg, sizeof(e->msg), "out of memory");
+		return NULL;
+	}
 	return root;
 dberr:
 	return query_failed(db, cells, e);
