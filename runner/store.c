@@ -193,6 +193,106 @@ static int harden(struct store *st, unsigned int flags)
 	return exec_sql(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema");
 }
 
+/* A name from the file, safe to print: [A-Za-z0-9_] kept, the rest '?'. */
+static const char *safe_name(const unsigned char *v, char out[48])
+{
+	size_t i;
+
+	for (i = 0; v && v[i] && i < 47; i++)
+		out[i] = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+			 (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ? v[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *v = sqlite3_column_text(s, i);
+
+	return v ? xstrdup((const char *)v) : NULL;
+}
+
+static int same(const char *x, const unsigned char *y)
+{
+	return (!x && !y) || (x && y && !strcmp(x, (const char *)y));
+}
+
+#define SCHEMA_QUERY \
+	"SELECT type, name, tbl_name, sql FROM sqlite_master" \
+	" WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+#define MAX_OBJECTS 256
+
+/* kfarm's schema as its migrations make it, afresh in memory: 4 strings
+ * per object (type, name, table, sql); returns the count or -1. */
+static int reference_schema(char *(*ref)[4])
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int n = -1;
+
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		goto out;
+	for (size_t v = 0; v < ARRAY_SIZE(migrations); v++)
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK)
+			goto out;
+	if (sqlite3_prepare_v2(db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	for (n = 0; n < MAX_OBJECTS && sqlite3_step(s) == SQLITE_ROW; n++)
+		for (int i = 0; i < 4; i++)
+			ref[n][i] = col_dup(s, i);
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+/* The file's schema must be exactly kfarm's: an edited database (a view or
+ * trigger of the attacker's, a table rebuilt without its constraints) is
+ * refused, naming the object. Data edits are the column readers' concern. */
+static int check_schema(struct store *st)
+{
+	char *(*ref)[4] = xcalloc(MAX_OBJECTS, sizeof(*ref));
+	int seen[MAX_OBJECTS] = { 0 }, n = reference_schema(ref), rc, ret = 0, k;
+	sqlite3_stmt *s = NULL;
+	char t[48], nm[48];
+
+	if (n < 0) {
+		free(ref);
+		return error("cannot build kfarm's schema in memory");
+	}
+	if (sqlite3_prepare_v2(st->db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK) {
+		ret = db_error(st, "cannot read schema");
+		goto out;
+	}
+	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		for (k = 0; k < n; k++)
+			if (same(ref[k][0], sqlite3_column_text(s, 0)) &&
+			    same(ref[k][1], sqlite3_column_text(s, 1)))
+				break;
+		if (k < n && same(ref[k][2], sqlite3_column_text(s, 2)) &&
+		    same(ref[k][3], sqlite3_column_text(s, 3)))
+			seen[k] = 1;
+		else
+			ret = error("database '%s' was edited outside kfarm: its %s '%s' is not "
+				    "kfarm's (refused)", st->path,
+				    safe_name(sqlite3_column_text(s, 0), t),
+				    safe_name(sqlite3_column_text(s, 1), nm));
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = db_error(st, "cannot read schema");
+	for (k = 0; !ret && k < n; k++)
+		if (!seen[k])
+			ret = error("database '%s' was edited outside kfarm: kfarm's %s '%s' is "
+				    "missing (refused)", st->path, ref[k][0], ref[k][1]);
+out:
+	sqlite3_finalize(s);
+	for (k = 0; k < n; k++)
+		for (int i = 0; i < 4; i++)
+			free(ref[k][i]);
+	free(ref);
+	return ret;
+}
+
 struct store *store_open(const char *path, unsigned int flags)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
@@ -225,7 +325,7 @@ struct store *store_open(const char *path, unsigned int flags)
 		    exec_sql(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"))
 			goto err;
 	}
-	if (migrate(st, flags))
+	if (migrate(st, flags) || check_schema(st))
 		goto err;
 	return st;
 err:

@@ -231,21 +231,39 @@ static void test_hardened_and_log_names(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "run-1/01-x.log");
 	sqlite3_finalize(s);
-	/* the attacker's view, and a writable_schema edit defensive mode refuses */
-	assert_int_equal(sqlite3_exec(store_db(st), "CREATE VIEW v AS SELECT 1", NULL, NULL, NULL),
-			 SQLITE_OK);
-	assert_int_not_equal(sqlite3_exec(store_db(st), "PRAGMA writable_schema = ON; "
-					  "UPDATE sqlite_master SET sql = 'x'", NULL, NULL, NULL),
-			     SQLITE_OK);
 	store_run_end(st, run, "complete");
 	store_close(st);
 	st = store_open(p, STORE_READONLY);
 	assert_non_null(st);
-	assert_int_not_equal(sqlite3_prepare_v2(store_db(st), "SELECT * FROM v", -1, &s, NULL),
-			     SQLITE_OK);
 	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &v);
 	assert_int_equal(v, 0);
+	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_ENABLE_VIEW, -1, &v);
+	assert_int_equal(v, 0);
 	store_close(st);
+	/* a writable_schema edit: defensive mode refuses it */
+	st = store_open(p, 0);
+	assert_int_not_equal(sqlite3_exec(store_db(st), "PRAGMA writable_schema = ON; "
+					  "UPDATE sqlite_master SET sql = 'x'", NULL, NULL, NULL),
+			     SQLITE_OK);
+	store_close(st);
+	/* an object kfarm did not create (as sqlite3 would add it), or a table
+	 * rebuilt without its constraints: the file is refused, read or write */
+	sqlite3 *raw;
+	assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "CREATE VIEW v AS SELECT 1", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(raw);
+	assert_null(store_open(p, STORE_READONLY));
+	assert_null(store_open(p, 0));
+	assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "DROP VIEW v; CREATE TABLE r2 AS SELECT * FROM results;"
+				      " DROP TABLE results; ALTER TABLE r2 RENAME TO results;"
+				      " CREATE INDEX results_job ON results(job_id);"
+				      " CREATE INDEX results_test ON results(test, job_id)"
+				      " WHERE depth = 0;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	assert_null(store_open(p, STORE_READONLY));
+	st = NULL;
 	job_free(j);
 	free(p);
 	free(logs);
