@@ -53,6 +53,13 @@ craft() {
 # code URL: HTTP status (000 when no answer within 5 s); body in $T/body
 code() { curl -s -m 5 -o "$T/body" -w '%{http_code}' "$1"; }
 alive() { kill -0 "$SERVE_PID" 2>/dev/null; }
+# SIGTERM, then SIGKILL if it did not end within 5 s (a stuck server is a failure)
+stop() {
+	kill -TERM "$SERVE_PID" 2>/dev/null
+	for _ in $(seq 50); do alive || break; sleep 0.1; done
+	alive && { bad "kfarm serve ignored SIGTERM for 5 s ($1)"; kill -KILL "$SERVE_PID"; }
+	wait "$SERVE_PID" 2>/dev/null; SERVE_PID=
+}
 
 # --- console log rows naming files outside the logs directory ---
 LOGS=$T/logs.db.logs
@@ -93,19 +100,30 @@ timeout 10 "$KFARM" show 1 --db "$DB" >/dev/null 2>"$T/show.err"; rc=$?
 check "kfarm show on the FIFO: refused at once, exit 3 ($rc)" \
 	bash -c "[ $rc = 3 ] && grep -q 'not a regular file' '$T/show.err'"
 
-# --- a tree name that is invalid UTF-8 ---
-craft utf "UPDATE candidates SET tree = CAST(X'ff6878' AS TEXT);"
+# --- a tree name that is invalid UTF-8 (after a valid one) ---
+craft utf "UPDATE candidates SET tree = CAST(X'ff6878' AS TEXT) WHERE label = 'B';"
 start_serve "$DB" || bad "serve did not start"
 c=$(code "$URL/api/trees")
 check "invalid UTF-8 tree: /api/trees answers 200 ($c), the name repaired (U+FFFD), not dropped" \
-	bash -c "[ $c = 200 ] && jq -e '.trees | length == 1 and .[0].tree == \"\\ufffdhx\" and (.[0].candidates | length == 2)' '$T/body' >/dev/null"
-c=$(code "$URL/api/regressions")
-check "invalid UTF-8 tree: /api/regressions a clear 500 ($c), not a silently dropped row" \
-	bash -c "[ $c = 500 ] && jq -e '.error | test(\"damaged\")' '$T/body' >/dev/null"
+	bash -c "[ $c = 200 ] && jq -e '[.trees[] | \"\\(.tree)=\\(.candidates | length)\"] == [\"hx=1\", \"\\ufffdhx=1\"]' '$T/body' >/dev/null"
 c=$(code "$URL/api/status")
 check "invalid UTF-8 tree: /api/status still 200 ($c)" test "$c" = 200
 check "invalid UTF-8 tree: server alive" alive
-stop_serve
+stop "invalid UTF-8 tree"
+
+# --- a reason that is invalid UTF-8 (as older kfarms cut it mid-character) ---
+craft utfr "UPDATE results SET reason = CAST(X'6375742061742063e2' AS TEXT)
+	WHERE job_id = 2 AND test = 'beta';"
+start_serve "$DB" || bad "serve did not start"
+c=$(code "$URL/api/regressions")
+check "invalid UTF-8 reason: /api/regressions keeps the regression ($c), reason repaired" \
+	bash -c "[ $c = 200 ] && jq -e '[.regressions[] | \"\\(.kind) \\(.test) \\(.reason)\"] == [\"regression beta cut at c\\ufffd\"]' '$T/body' >/dev/null"
+c=$(code "$URL/metrics")
+check "invalid UTF-8 reason: /metrics counts the open regression ($c)" \
+	bash -c "[ $c = 200 ] && grep -qx 'kfarm_open_regressions 1' '$T/body'"
+stop "invalid UTF-8 reason"
+"$KFARM" regressions --db "$DB" >/dev/null 2>&1; rc=$?
+check "invalid UTF-8 reason: kfarm regressions exits 1, a regression is open ($rc)" test "$rc" = 1
 
 # --- NULL statuses: the schema left as kfarm made it, the data edited (a
 # writable_schema detour, as a hex editor would) ---
@@ -124,7 +142,7 @@ done
 c=$(code "$URL/api/jobs/2")
 check "NULL status: /api/jobs/2 shows it as null ($c)" \
 	bash -c "[ $c = 200 ] && jq -e '[.results[] | select(.test == \"beta\") | .status] == [null]' '$T/body' >/dev/null"
-stop_serve
+stop "NULL status"
 "$KFARM" regressions --db "$DB" >/dev/null 2>"$T/reg.err"; rc=$?
 check "NULL status: kfarm regressions exits 3 ($rc) with a clear error, no crash" \
 	bash -c "[ $rc = 3 ] && grep -q 'damaged' '$T/reg.err'"
@@ -140,7 +158,7 @@ c=$(code "$URL/api/status")
 check "attacker's view: /api/status refused at once ($c), the view named in serve's log" \
 	bash -c "[ $c = 503 ] && grep -q \"view 'latest' is not kfarm's\" '$T/serve.err'"
 check "attacker's view: server alive" alive
-stop_serve
+stop "attacker's view"
 timeout 10 "$KFARM" status --db "$DB" >/dev/null 2>"$T/st.err"; rc=$?
 check "attacker's view: kfarm status exits 3 ($rc) at once, naming the view" \
 	bash -c "[ $rc = 3 ] && grep -q \"view 'latest' is not kfarm's\" '$T/st.err'"
