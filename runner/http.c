@@ -369,13 +369,17 @@ int http_serve(const struct http_opts *o)
 {
 	struct server s = { .o = o };
 	struct MHD_Daemon *d;
+	struct store *st;
 	sigset_t mask;
 	int fd, sig;
 	struct stat sb;
 
-	/* fail early and clearly on a database we cannot read */
+	/* fail early and clearly on a database we cannot read or must refuse */
 	if (stat(o->db_path, &sb) < 0)
 		return error_errno("cannot open database '%s'", o->db_path), 2;
+	if (!(st = store_open(o->db_path, STORE_READONLY)))
+		return 2;
+	store_close(st);
 	fd = listen_on(o->listen);
 	if (fd < 0)
 		return 2;
@@ -402,6 +406,12 @@ int http_serve(const struct http_opts *o)
 	}
 	fprintf(stderr, "kfarm: serving %s on http://%s/\n", o->db_path, o->listen);
 	sigwait(&mask, &sig);
+	/* a query still running (a huge or hostile database) must not hold up
+	 * the exit: MHD_stop_daemon waits for every thread */
+	pthread_mutex_lock(&s.lock);
+	for (size_t i = 0; i < s.nconns; i++)
+		sqlite3_interrupt(s.conns[i]->db);
+	pthread_mutex_unlock(&s.lock);
 	MHD_stop_daemon(d);
 	close(fd);
 	for (size_t i = 0; i < s.nconns; i++) {
