@@ -175,5 +175,22 @@ timeout 10 "$KFARM" status --db "$DB" >/dev/null 2>"$T/st.err"; rc=$?
 check "attacker's view: kfarm status exits 3 ($rc) at once, naming the view" \
 	bash -c "[ $rc = 3 ] && grep -q \"view 'latest' is not kfarm's\" '$T/st.err'"
 
+# --- issue 10: a dead run whose PID now belongs to a live kfarm serve ---
+DB=$T/stale.db
+"$KFARM" run --db "$DB" --initramfs "x86_64=$T/guest.cpio.gz" --tests alpha,beta,never \
+	--kernel "x86_64=$IMG:S" --confirm 0 --append "$TOKEN" >/dev/null 2>&1 &
+kp=$!
+for _ in $(seq 100); do pgrep -f "$TOKEN" >/dev/null && break; sleep 0.1; done
+sleep 2
+kill -9 $kp; wait $kp 2>/dev/null
+start_serve "$BASE" || bad "serve did not start"
+sql "$DB" "UPDATE runs SET pid = $SERVE_PID WHERE id = 1"	# as if the PID were recycled
+check "stale run: its PID is now a live process named kfarm" grep -q '^kfarm' "/proc/$SERVE_PID/comm"
+"$KFARM" run --db "$DB" --initramfs "x86_64=$T/guest.cpio.gz" --tests alpha,beta \
+	--kernel "x86_64=$IMG:S2" --confirm 0 --append "$TOKEN" >/dev/null 2>"$T/stale.err"
+check "stale run: the next kfarm run marks it interrupted ($(sql "$DB" "SELECT status FROM runs WHERE id = 1"))" \
+	test "$(sql "$DB" "SELECT status FROM runs WHERE id = 1")" = interrupted
+stop "stale run"
+
 check "no QEMU left" no_qemu_left
 finish
