@@ -88,23 +88,43 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
+/* SQLite's message can quote the file's schema text: controls (C0, DEL,
+ * C1) become '?' before it reaches a terminal. */
+static const char *errmsg(struct store *st, char out[512])
+{
+	const unsigned char *m = (const unsigned char *)sqlite3_errmsg(st->db);
+	size_t i, o = 0;
+
+	for (i = 0; m && m[i] && o < 511; i++) {
+		if (m[i] == 0xc2 && m[i + 1] >= 0x80 && m[i + 1] <= 0x9f) {
+			i++;
+			out[o++] = '?';
+		} else {
+			out[o++] = m[i] < 0x20 || m[i] == 0x7f ? '?' : (char)m[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static int db_error(struct store *st, const char *what)
 {
 	int code = sqlite3_errcode(st->db);
+	char m[512];
 
 	if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
 		return error("database '%s' is corrupt or not a database: %s", st->path,
-			     sqlite3_errmsg(st->db));
+			     errmsg(st, m));
 	if (code == SQLITE_READONLY)
 		return error("database '%s' is read-only: %s", st->path,
-			     sqlite3_errmsg(st->db));
+			     errmsg(st, m));
 	if (code == SQLITE_FULL || sqlite3_system_errno(st->db) == ENOSPC)
 		return error("database '%s': disk full (no space left on device): %s", st->path,
-			     sqlite3_errmsg(st->db));
+			     errmsg(st, m));
 	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
 		return error("database '%s' is locked by another writer: %s", st->path,
-			     sqlite3_errmsg(st->db));
-	return error("database '%s': %s: %s", st->path, what, sqlite3_errmsg(st->db));
+			     errmsg(st, m));
+	return error("database '%s': %s: %s", st->path, what, errmsg(st, m));
 }
 
 static int exec_sql(struct store *st, const char *sql, const char *what)
