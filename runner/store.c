@@ -1,4 +1,5 @@
 #include "store.h"
+#include "dbtext.h"
 #include "job.h"
 #include "logdir.h"
 #include "util.h"
@@ -89,19 +90,18 @@ static const char *const migrations[] = {
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
 /* SQLite's message can quote the file's schema text: controls (C0, DEL,
- * C1) become '?' before it reaches a terminal. */
+ * C1) and bytes that are not UTF-8 become '?' before a terminal sees them. */
 static const char *errmsg(struct store *st, char out[512])
 {
 	const unsigned char *m = (const unsigned char *)sqlite3_errmsg(st->db);
-	size_t i, o = 0;
+	size_t n = m ? strlen((const char *)m) : 0, o = 0, k;
 
-	for (i = 0; m && m[i] && o < 511; i++) {
-		if (m[i] == 0xc2 && m[i + 1] >= 0x80 && m[i + 1] <= 0x9f) {
-			i++;
+	for (size_t i = 0; i < n && o + 4 < 512; i += k ? k : 1) {
+		k = dbtext_seq(m + i, n - i);
+		if (!k || m[i] < 0x20 || m[i] == 0x7f || (k == 2 && m[i] == 0xc2 && m[i + 1] < 0xa0))
 			out[o++] = '?';
-		} else {
-			out[o++] = m[i] < 0x20 || m[i] == 0x7f ? '?' : (char)m[i];
-		}
+		else
+			memcpy(out + o, m + i, k), o += k;
 	}
 	out[o] = '\0';
 	return out;
