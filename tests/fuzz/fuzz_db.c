@@ -1,7 +1,7 @@
 /* libFuzzer: a mutated kfarm database (a real SQLite file on tmpfs), opened
  * read-only as kfarm serve opens it, and every API route's query run on it:
  * /api/status, runs, run, job, job log, history, regressions, matrix, trend,
- * trees and /metrics. Seed: a real kfarm database (tests/fuzz/corpus/db).
+ * trees and /metrics. Seed: a real kfarm database (tests/fuzz/corpus/db/kfarm-2runs.sqlite).
  * Invariants: no crash or leak; each route gives JSON that dumps and parses
  * back, or an error with a 4xx/5xx code and a message; a job's log opens
  * only as a regular file. */
