@@ -83,17 +83,11 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 	return 0;
 }
 
-static struct store *open_ro(struct qopts *q)
+/* The store of the command's table entry (read-only), at --db or the default. */
+static struct store *open_ro(struct cmd_ctx *c, const struct qopts *q)
 {
-	char *def = NULL;
-	struct store *st;
-
-	if (!q->db)
-		q->db = def = xasprintf("%s/kfarm.db", data_dir());
-	st = store_open(q->db, STORE_READONLY);
-	free(def);
-	q->db = NULL;
-	return st;
+	c->db = q->db;
+	return cmd_store(c);
 }
 
 static const char *s(json_t *o, const char *k)
@@ -137,7 +131,8 @@ typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct api_err *
 
 /* The common shape of status/history/regressions: options, read-only open,
  * one query, printed as a table or JSON. */
-static int run_query(int argc, char **argv, query_fn query, void (*print)(json_t *))
+static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
+		     void (*print)(json_t *))
 {
 	struct qopts q;
 	struct api_err e = { 0 };
@@ -146,11 +141,9 @@ static int run_query(int argc, char **argv, query_fn query, void (*print)(json_t
 
 	if (ret)
 		return ret == 1 ? 0 : ret;
-	if (!(st = open_ro(&q)))
+	if (!(st = open_ro(c, &q)))
 		return 3;
-	ret = finish(query(store_db(st), &q, &e), &e, q.json, print);
-	store_close(st);
-	return ret;
+	return finish(query(store_db(st), &q, &e), &e, q.json, print);
 }
 
 static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
@@ -159,9 +152,9 @@ static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
 	return api_status(db, e);
 }
 
-int cmd_status(int argc, char **argv)
+int cmd_status(struct cmd_ctx *c, int argc, char **argv)
 {
-	return run_query(argc, argv, q_status, print_status);
+	return run_query(c, argc, argv, q_status, print_status);
 }
 
 static void print_history(json_t *v)
@@ -183,9 +176,9 @@ static json_t *q_history(sqlite3 *db, const struct qopts *q, struct api_err *e)
 	return api_history(db, q->arch, q->test, (int)q->limit, e);
 }
 
-int cmd_history(int argc, char **argv)
+int cmd_history(struct cmd_ctx *c, int argc, char **argv)
 {
-	return run_query(argc, argv, q_history, print_history);
+	return run_query(c, argc, argv, q_history, print_history);
 }
 
 static void print_job(json_t *v)
@@ -245,7 +238,7 @@ static int print_log(struct store *st, int64_t job, const char *name)
 	return 0;
 }
 
-int cmd_show(int argc, char **argv)
+int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct api_err e = { 0 };
@@ -255,14 +248,13 @@ int cmd_show(int argc, char **argv)
 
 	if (ret)
 		return ret == 1 ? 0 : ret;
-	if (!(st = open_ro(&q)))
+	if (!(st = open_ro(c, &q)))
 		return 3;
 	ret = finish(api_job(store_db(st), q.id, &e), &e, q.json, print_job);
 	if (!ret && !q.json && !nolog && (name = api_job_log_path(store_db(st), q.id, &e))) {
 		ret = print_log(st, q.id, name);
 		free(name);
 	}
-	store_close(st);
 	return ret;
 }
 
@@ -299,9 +291,9 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 	return v;
 }
 
-int cmd_regressions(int argc, char **argv)
+int cmd_regressions(struct cmd_ctx *c, int argc, char **argv)
 {
-	int ret = run_query(argc, argv, q_regressions, print_regressions);
+	int ret = run_query(c, argc, argv, q_regressions, print_regressions);
 
 	return ret ? ret : open_regressions;
 }

@@ -66,11 +66,6 @@ static const char run_usage[] =
 	"Exit status: 0 every job completed and no test failed; 1 a kernel or test\n"
 	"failure; 2 bad usage or input; 3 an infrastructure error; 130 interrupted.\n";
 
-static char *db_default(void)
-{
-	return xasprintf("%s/kfarm.db", data_dir());
-}
-
 /* "ARCH=PATH[:LABEL]" */
 static int split_kernel(const char *arg, char **arch, char **path, char **label)
 {
@@ -568,7 +563,7 @@ static char *argv_text(int argc, char **argv)
 	return sb_detach(&sb);
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -796,14 +791,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
-	if (!db) {
-		db = db_default();
-		if (mkdir_p(data_dir(), 0755) < 0) {
-			error_errno("cannot create '%s'", data_dir());
-			goto out;
-		}
-	}
-	c.st = store_open(db, 0);
+	cx->db = db;
+	c.st = cmd_store(cx);
 	if (!c.st)
 		goto out;
 	if (store_mark_stale_runs(c.st))
@@ -815,7 +804,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 
 	/* the database's own log directory, made by store_run_begin */
-	char *logdir = logdir_run(db, c.run);
+	char *logdir = logdir_run(store_path(c.st), c.run);
 	for (size_t i = 0; i < c.n; i++) {
 		struct job *j = c.jobs[i];
 
@@ -844,7 +833,7 @@ int cmd_run(int argc, char **argv)
 	so.data = &c;
 	interrupted = sched_run(c.jobs, c.n, &so);
 	if (!interrupted && confirm)
-		interrupted = confirm_runs(&c, &so, confirm, logdir_run(db, c.run));
+		interrupted = confirm_runs(&c, &so, confirm, logdir_run(store_path(c.st), c.run));
 	progress_draw(&c);
 	store_run_end(c.st, c.run, interrupted ? "interrupted" : "complete");
 
@@ -871,7 +860,7 @@ int cmd_run(int argc, char **argv)
 	if (!ret && infra)
 		ret = 3;
 	if (c.store_failed) {
-		error("some results could not be stored in '%s'", db);
+		error("some results could not be stored in '%s'", store_path(c.st));
 		ret = 3;
 	}
 	if (interrupted) {
@@ -882,7 +871,6 @@ out:
 	for (size_t i = 0; i < c.n; i++)
 		job_free(c.jobs[i]);
 	free(c.jobs);
-	store_close(c.st);
 	strv_free(kernels);
 	strv_free(arches);
 	strv_free(tests);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef KFARM_WEB_DIR
@@ -24,7 +25,7 @@ static void serve_usage(FILE *f)
 	routes_usage(f);
 }
 
-int cmd_serve(int argc, char **argv)
+int cmd_serve(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -40,6 +41,7 @@ int cmd_serve(int argc, char **argv)
 	};
 	char *db = NULL;
 	unsigned long n;
+	struct stat sb;
 	int opt, ret;
 
 	optind = 1;
@@ -77,13 +79,18 @@ int cmd_serve(int argc, char **argv)
 		return error("unexpected argument '%s'", argv[optind]), 2;
 	}
 	if (!o.threads) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		o.threads = c > 0 ? c : 1;
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		o.threads = cpus > 0 ? cpus : 1;
 	}
-	if (!db)
-		db = xasprintf("%s/kfarm.db", data_dir());
-	o.db_path = db;
-	ret = http_serve(&o);
+	/* fail early and clearly on a database we cannot read or must refuse */
+	c->db = db;
+	o.db_path = cmd_db_path(c);
+	if (stat(o.db_path, &sb) < 0) {
+		error_errno("cannot open database '%s'", o.db_path);
+		ret = 2;
+	} else {
+		ret = cmd_store(c) ? http_serve(&o) : 2;
+	}
 	free(db);
 	return ret;
 }

@@ -283,17 +283,9 @@ int http_serve(const struct http_opts *o)
 {
 	struct server s = { .o = o };
 	struct MHD_Daemon *d;
-	struct store *st;
 	sigset_t mask;
 	int fd, sig;
-	struct stat sb;
 
-	/* fail early and clearly on a database we cannot read or must refuse */
-	if (stat(o->db_path, &sb) < 0)
-		return error_errno("cannot open database '%s'", o->db_path), 2;
-	if (!(st = store_open(o->db_path, STORE_READONLY)))
-		return 2;
-	store_close(st);
 	fd = listen_on(o->listen);
 	if (fd < 0)
 		return 2;
