@@ -1,4 +1,5 @@
 #include "store.h"
+#include "store_int.h"
 #include "dbtext.h"
 #include "job.h"
 #include "logdir.h"
@@ -12,82 +13,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
-
-struct store {
-	sqlite3 *db;
-	char *path;
-	char *logs;		/* logdir_of(path) */
-	int lock_fd;		/* the flock of this process's run, or -1 */
-};
-
-/* Each entry moves the schema from version i to i + 1. Never edit a
- * released entry: add a new one. */
-static const char *const migrations[] = {
-	/* 1: candidates, runs, jobs, results */
-	"CREATE TABLE candidates ("
-	"  id INTEGER PRIMARY KEY,"
-	"  arch TEXT NOT NULL,"
-	"  label TEXT NOT NULL,"
-	"  tree TEXT,"
-	"  image_sha256 TEXT NOT NULL,"
-	"  image_path TEXT,"
-	"  release TEXT,"
-	"  created REAL NOT NULL,"
-	"  UNIQUE (arch, label, image_sha256));"
-	"CREATE TABLE runs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  started REAL NOT NULL,"
-	"  finished REAL,"
-	"  status TEXT NOT NULL CHECK (status IN"
-	"    ('running', 'complete', 'interrupted', 'failed')),"
-	"  pid INTEGER,"
-	"  argv TEXT);"
-	"CREATE TABLE jobs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
-	"  candidate_id INTEGER NOT NULL REFERENCES candidates(id),"
-	"  arch TEXT NOT NULL,"
-	"  attempt INTEGER NOT NULL,"
-	"  outcome TEXT NOT NULL CHECK (outcome IN ('COMPLETE', 'BOOT_FAIL',"
-	"    'PANIC', 'TIMEOUT', 'INFRA_ERROR')),"
-	"  reason TEXT,"
-	"  warning TEXT,"
-	"  release TEXT,"
-	"  boot_s REAL,"
-	"  duration_s REAL,"
-	"  started REAL NOT NULL,"
-	"  finished REAL NOT NULL,"
-	"  host TEXT,"
-	"  backend TEXT,"
-	"  qemu_version TEXT,"
-	"  qemu_cmdline TEXT,"
-	"  log_path TEXT);"
-	"CREATE TABLE results ("
-	"  id INTEGER PRIMARY KEY,"
-	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
-	"  test TEXT NOT NULL,"
-	"  depth INTEGER NOT NULL,"
-	"  status TEXT NOT NULL CHECK (status IN ('PASS', 'FAIL', 'SKIP', 'MISSING')),"
-	"  reason TEXT,"
-	"  duration_s REAL);"
-	"CREATE INDEX jobs_run ON jobs(run_id);"
-	"CREATE INDEX jobs_arch ON jobs(arch, id);"
-	"CREATE INDEX results_job ON results(job_id);"
-	"CREATE INDEX results_test ON results(test, job_id) WHERE depth = 0;"
-	/* the latest top-level result per arch x test, kept by store_job so
-	 * /api/status never scans the history */
-	"CREATE TABLE latest ("
-	"  arch TEXT NOT NULL,"
-	"  test TEXT NOT NULL,"
-	"  result_id INTEGER NOT NULL REFERENCES results(id),"
-	"  PRIMARY KEY (arch, test)) WITHOUT ROWID;",
-	/* 2 (issue 10, stale runs): the run's lock file, relative to the logs
-	 * directory, flocked by its kfarm for the run's life; NULL for runs of
-	 * kfarms before it */
-	"ALTER TABLE runs ADD COLUMN lock TEXT;",
-};
-
-#define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
 /* SQLite's message can quote the file's schema text: controls (C0, DEL,
  * C1) and bytes that are not UTF-8 become '?' before a terminal sees them. */
@@ -107,7 +32,7 @@ static const char *errmsg(struct store *st, char out[512])
 	return out;
 }
 
-static int db_error(struct store *st, const char *what)
+int store_db_error(struct store *st, const char *what)
 {
 	int code = sqlite3_errcode(st->db);
 	char m[512];
@@ -127,65 +52,27 @@ static int db_error(struct store *st, const char *what)
 	return error("database '%s': %s: %s", st->path, what, errmsg(st, m));
 }
 
-static int exec_sql(struct store *st, const char *sql, const char *what)
+int store_exec(struct store *st, const char *sql, const char *what)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_error(st, what);
+		return store_db_error(st, what);
 	return 0;
 }
 
-static int get_int(struct store *st, const char *sql, int *out)
+int store_get_int(struct store *st, const char *sql, int *out)
 {
 	sqlite3_stmt *s;
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, "cannot read schema");
+		return store_db_error(st, "cannot read schema");
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW)
-		return db_error(st, "cannot read schema");
+		return store_db_error(st, "cannot read schema");
 	return 0;
-}
-
-static int migrate(struct store *st, unsigned int flags)
-{
-	int version;
-	char pragma[64];
-
-	if (get_int(st, "PRAGMA user_version", &version))
-		return -1;
-	if (version > SCHEMA_VERSION)
-		return error("database '%s' has schema version %d, newer than this kfarm's %d",
-			     st->path, version, SCHEMA_VERSION);
-	if (version == SCHEMA_VERSION)
-		return 0;
-	if (flags & STORE_READONLY)
-		return error("database '%s' has schema version %d; run kfarm once to "
-			     "migrate it to %d", st->path, version, SCHEMA_VERSION);
-	if (version == 0) {
-		int ntables;
-
-		if (get_int(st, "SELECT count(*) FROM sqlite_master", &ntables))
-			return -1;
-		if (ntables)
-			return error("database '%s' is not a kfarm database (it has tables but "
-				     "no kfarm schema version)", st->path);
-	}
-	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start migration"))
-		return -1;
-	for (int v = version; v < SCHEMA_VERSION; v++)
-		if (exec_sql(st, migrations[v], "migration failed"))
-			goto rollback;
-	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-	if (exec_sql(st, pragma, "migration failed") || exec_sql(st, "COMMIT", "commit"))
-		goto rollback;
-	return 0;
-rollback:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
 }
 
 /* A database can be shared, copied or edited: nothing in the file may run
@@ -210,107 +97,7 @@ static int harden(struct store *st, unsigned int flags)
 	if (!ok)
 		return error("database '%s': cannot enable SQLite's defensive mode", st->path);
 	sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, 16 << 20);
-	return exec_sql(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema");
-}
-
-/* A name from the file, safe to print: [A-Za-z0-9_] kept, the rest '?'. */
-static const char *safe_name(const unsigned char *v, char out[48])
-{
-	size_t i;
-
-	for (i = 0; v && v[i] && i < 47; i++)
-		out[i] = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-			 (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ? v[i] : '?';
-	out[i] = '\0';
-	return out;
-}
-
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *v = sqlite3_column_text(s, i);
-
-	return v ? xstrdup((const char *)v) : NULL;
-}
-
-static int same(const char *x, const unsigned char *y)
-{
-	return (!x && !y) || (x && y && !strcmp(x, (const char *)y));
-}
-
-#define SCHEMA_QUERY \
-	"SELECT type, name, tbl_name, sql FROM sqlite_master" \
-	" WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-#define MAX_OBJECTS 256
-
-/* kfarm's schema as its migrations make it, afresh in memory: 4 strings
- * per object (type, name, table, sql); returns the count or -1. */
-static int reference_schema(char *(*ref)[4])
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	int n = -1;
-
-	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-		goto out;
-	for (size_t v = 0; v < ARRAY_SIZE(migrations); v++)
-		if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK)
-			goto out;
-	if (sqlite3_prepare_v2(db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	for (n = 0; n < MAX_OBJECTS && sqlite3_step(s) == SQLITE_ROW; n++)
-		for (int i = 0; i < 4; i++)
-			ref[n][i] = col_dup(s, i);
-out:
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return n;
-}
-
-/* The file's schema must be exactly kfarm's: an edited database (a view or
- * trigger of the attacker's, a table rebuilt without its constraints) is
- * refused, naming the object. Data edits are the column readers' concern. */
-static int check_schema(struct store *st)
-{
-	char *(*ref)[4] = xcalloc(MAX_OBJECTS, sizeof(*ref));
-	int seen[MAX_OBJECTS] = { 0 }, n = reference_schema(ref), rc, ret = 0, k;
-	sqlite3_stmt *s = NULL;
-	char t[48], nm[48];
-
-	if (n < 0) {
-		free(ref);
-		return error("cannot build kfarm's schema in memory");
-	}
-	if (sqlite3_prepare_v2(st->db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK) {
-		ret = db_error(st, "cannot read schema");
-		goto out;
-	}
-	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		for (k = 0; k < n; k++)
-			if (same(ref[k][0], sqlite3_column_text(s, 0)) &&
-			    same(ref[k][1], sqlite3_column_text(s, 1)))
-				break;
-		if (k < n && same(ref[k][2], sqlite3_column_text(s, 2)) &&
-		    same(ref[k][3], sqlite3_column_text(s, 3)))
-			seen[k] = 1;
-		else
-			ret = error("database '%s' was edited outside kfarm: its %s '%s' is not "
-				    "kfarm's (refused)", st->path,
-				    safe_name(sqlite3_column_text(s, 0), t),
-				    safe_name(sqlite3_column_text(s, 1), nm));
-	}
-	if (!ret && rc != SQLITE_DONE)
-		ret = db_error(st, "cannot read schema");
-	for (k = 0; !ret && k < n; k++)
-		if (!seen[k])
-			ret = error("database '%s' was edited outside kfarm: kfarm's %s '%s' is "
-				    "missing (refused)", st->path, ref[k][0], ref[k][1]);
-out:
-	sqlite3_finalize(s);
-	for (k = 0; k < n; k++)
-		for (int i = 0; i < 4; i++)
-			free(ref[k][i]);
-	free(ref);
-	return ret;
+	return store_exec(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema");
 }
 
 struct store *store_open(const char *path, unsigned int flags)
@@ -337,15 +124,15 @@ struct store *store_open(const char *path, unsigned int flags)
 	}
 	/* touch the file: a corrupt header shows up here, before anything else */
 	int dummy;
-	if (get_int(st, "PRAGMA schema_version", &dummy))
+	if (store_get_int(st, "PRAGMA schema_version", &dummy))
 		goto err;
 	if (!(flags & STORE_READONLY)) {
-		if (exec_sql(st, "PRAGMA journal_mode = WAL", "cannot enable WAL") ||
-		    exec_sql(st, "PRAGMA synchronous = NORMAL", "cannot set synchronous") ||
-		    exec_sql(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"))
+		if (store_exec(st, "PRAGMA journal_mode = WAL", "cannot enable WAL") ||
+		    store_exec(st, "PRAGMA synchronous = NORMAL", "cannot set synchronous") ||
+		    store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"))
 			goto err;
 	}
-	if (migrate(st, flags) || check_schema(st))
+	if (store_schema_migrate(st, flags) || store_schema_check(st))
 		goto err;
 	return st;
 err:
@@ -380,7 +167,7 @@ static sqlite3_stmt *prep(struct store *st, const char *sql)
 	sqlite3_stmt *s;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		db_error(st, "cannot prepare statement");
+		store_db_error(st, "cannot prepare statement");
 		return NULL;
 	}
 	return s;
@@ -401,7 +188,7 @@ static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
 
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
-		return db_error(st, what);
+		return store_db_error(st, what);
 	return 0;
 }
 
@@ -444,7 +231,7 @@ int store_mark_stale_runs(struct store *st)
 
 	/* one write transaction: a run that ends meanwhile (its status written
 	 * before its lock is dropped) is never overwritten as interrupted */
-	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start transaction"))
+	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
 	if (!(s = prep(st, "SELECT id, pid, lock FROM runs WHERE status = 'running'")))
 		goto rollback;
@@ -462,7 +249,7 @@ int store_mark_stale_runs(struct store *st)
 		if (step_done(st, s, "cannot mark run interrupted"))
 			goto rollback;
 	}
-	if (exec_sql(st, "COMMIT", "cannot commit"))
+	if (store_exec(st, "COMMIT", "cannot commit"))
 		goto rollback;
 	for (int i = 0; i < n; i++)
 		warning("run %lld was interrupted (its kfarm is gone); marked as such",
@@ -505,7 +292,7 @@ int64_t store_run_begin(struct store *st, const char *argv_text)
 	char *lock;
 
 	/* the row becomes visible with its lock already held */
-	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start transaction"))
+	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
 	s = prep(st, "INSERT INTO runs (started, status, pid, argv) VALUES (?, 'running', ?, ?)");
 	if (!s)
@@ -525,7 +312,7 @@ int64_t store_run_begin(struct store *st, const char *argv_text)
 	}
 	free(lock);
 	if (!s || step_done(st, s, "cannot record run lock") ||
-	    exec_sql(st, "COMMIT", "cannot commit run"))
+	    store_exec(st, "COMMIT", "cannot commit run"))
 		goto rollback;
 	return run;
 rollback:
@@ -578,7 +365,7 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 		id = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	if (id < 0)
-		db_error(st, "cannot record candidate");
+		store_db_error(st, "cannot record candidate");
 	return id;
 }
 
@@ -587,7 +374,7 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	sqlite3_stmt *s = NULL;
 	int64_t id;
 
-	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start transaction"))
+	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
 	s = prep(st, "INSERT INTO jobs (run_id, candidate_id, arch, attempt, outcome, reason,"
 		     " warning, release, boot_s, duration_s, started, finished, host, backend,"
@@ -640,7 +427,7 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 			sqlite3_bind_null(s, 6);
 		if (sqlite3_step(s) != SQLITE_DONE) {
 			sqlite3_finalize(s);
-			db_error(st, "cannot store result");
+			store_db_error(st, "cannot store result");
 			goto rollback;
 		}
 	}
@@ -675,7 +462,7 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 		if (step_done(st, s, "cannot update candidate"))
 			goto rollback;
 	}
-	if (exec_sql(st, "COMMIT", "cannot commit job"))
+	if (store_exec(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;
 rollback:
