@@ -297,6 +297,59 @@ static void test_refusals(void **state)
 	free(ro);
 }
 
+/* The quoted names of "COLUMN IN (...)" in a table's CREATE text. */
+static int check_list(struct store *st, const char *table, const char *column,
+		      char names[8][16])
+{
+	sqlite3_stmt *s;
+	const char *sql, *p, *end;
+	char *in = xasprintf("%s IN", column);
+	int n = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT sql FROM sqlite_master"
+					    " WHERE type = 'table' AND name = ?", -1, &s, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	sql = (const char *)sqlite3_column_text(s, 0);
+	assert_non_null(p = strstr(sql, in));
+	assert_non_null(end = strchr(p, ')'));
+	while ((p = strchr(p, '\'')) && p < end && n < 8) {
+		const char *q = strchr(p + 1, '\'');
+
+		assert_true(q - p - 1 < 16);
+		memcpy(names[n], p + 1, q - p - 1);
+		names[n++][q - p - 1] = '\0';
+		p = q + 1;
+	}
+	sqlite3_finalize(s);
+	free(in);
+	return n;
+}
+
+/* The C names of outcomes and result statuses are exactly what the schema's
+ * CHECK constraints allow: the migrations are frozen text, so the two are
+ * kept in step here rather than generated from one table. */
+static void test_check_names(void **state)
+{
+	char *p = path("names.db"), names[8][16];
+	struct store *st = store_open(p, 0);
+	int n;
+
+	(void)state;
+	assert_non_null(st);
+	n = check_list(st, "jobs", "outcome", names);
+	assert_int_equal(n, JOB_INFRA_ERROR - JOB_COMPLETE + 1);
+	for (int o = JOB_COMPLETE; o <= JOB_INFRA_ERROR; o++)
+		assert_string_equal(names[o - JOB_COMPLETE], job_outcome_name(o));
+	n = check_list(st, "results", "status", names);
+	assert_int_equal(n, RS_MISSING - RS_PASS + 1);
+	for (int r = RS_PASS; r <= RS_MISSING; r++)
+		assert_string_equal(names[r - RS_PASS], res_status_name(r));
+	store_close(st);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_stale_runs),
 		cmocka_unit_test(test_hardened_and_log_names),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_check_names),
 	};
 	int ret;
 
