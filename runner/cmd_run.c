@@ -817,7 +817,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 						  j->image_sha256, j->kernel);
 		if (j->candidate_id < 0) {
 			free(logdir);
-			store_run_end(c.st, c.run, "failed");
+			store_run_end(c.st, c.run, RUN_FAILED);
 			goto out;
 		}
 		j->log_path = xasprintf("%s/%02d-%s-%s.log", logdir, j->seq, j->arch, j->label);
@@ -835,7 +835,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	if (!interrupted && confirm)
 		interrupted = confirm_runs(&c, &so, confirm, logdir_run(store_path(c.st), c.run));
 	progress_draw(&c);
-	store_run_end(c.st, c.run, interrupted ? "interrupted" : "complete");
+	store_run_end(c.st, c.run, interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
 
 	json_t *changes = run_changes(&c);
 

@@ -162,6 +162,15 @@ const char *store_path(struct store *st)
 	return st->path;
 }
 
+const char *run_status_name(enum run_status s)
+{
+	static const char *const n[] = {
+		[RUN_RUNNING] = "running", [RUN_COMPLETE] = "complete",
+		[RUN_INTERRUPTED] = "interrupted", [RUN_FAILED] = "failed",
+	};
+	return n[s];
+}
+
 static sqlite3_stmt *prep(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s;
@@ -233,19 +242,21 @@ int store_mark_stale_runs(struct store *st)
 	 * before its lock is dropped) is never overwritten as interrupted */
 	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
-	if (!(s = prep(st, "SELECT id, pid, lock FROM runs WHERE status = 'running'")))
+	if (!(s = prep(st, "SELECT id, pid, lock FROM runs WHERE status = ?")))
 		goto rollback;
+	bind_text(s, 1, run_status_name(RUN_RUNNING));
 	while (sqlite3_step(s) == SQLITE_ROW && n < (int)ARRAY_SIZE(stale))
 		if (!run_alive(st, (const char *)sqlite3_column_text(s, 2),
 			       (pid_t)sqlite3_column_int(s, 1)))
 			stale[n++] = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	for (int i = 0; i < n; i++) {
-		s = prep(st, "UPDATE runs SET status = 'interrupted' WHERE id = ?"
-			     " AND status = 'running'");
+		s = prep(st, "UPDATE runs SET status = ? WHERE id = ? AND status = ?");
 		if (!s)
 			goto rollback;
-		sqlite3_bind_int64(s, 1, stale[i]);
+		bind_text(s, 1, run_status_name(RUN_INTERRUPTED));
+		sqlite3_bind_int64(s, 2, stale[i]);
+		bind_text(s, 3, run_status_name(RUN_RUNNING));
 		if (step_done(st, s, "cannot mark run interrupted"))
 			goto rollback;
 	}
@@ -294,12 +305,13 @@ int64_t store_run_begin(struct store *st, const char *argv_text)
 	/* the row becomes visible with its lock already held */
 	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
-	s = prep(st, "INSERT INTO runs (started, status, pid, argv) VALUES (?, 'running', ?, ?)");
+	s = prep(st, "INSERT INTO runs (started, status, pid, argv) VALUES (?, ?, ?, ?)");
 	if (!s)
 		goto rollback;
 	sqlite3_bind_double(s, 1, now_wall());
-	sqlite3_bind_int(s, 2, getpid());
-	bind_text(s, 3, argv_text);
+	bind_text(s, 2, run_status_name(RUN_RUNNING));
+	sqlite3_bind_int(s, 3, getpid());
+	bind_text(s, 4, argv_text);
 	if (step_done(st, s, "cannot record run"))
 		goto rollback;
 	run = sqlite3_last_insert_rowid(st->db);
@@ -323,14 +335,14 @@ rollback:
 	return -1;
 }
 
-int store_run_end(struct store *st, int64_t run, const char *status)
+int store_run_end(struct store *st, int64_t run, enum run_status status)
 {
 	sqlite3_stmt *s = prep(st, "UPDATE runs SET status = ?, finished = ? WHERE id = ?");
 	int ret;
 
 	if (!s)
 		return -1;
-	bind_text(s, 1, status);
+	bind_text(s, 1, run_status_name(status));
 	sqlite3_bind_double(s, 2, now_wall());
 	sqlite3_bind_int64(s, 3, run);
 	ret = step_done(st, s, "cannot finish run");

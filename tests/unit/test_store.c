@@ -95,7 +95,7 @@ static void test_roundtrip_and_atomicity(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "COMPLETE");
 	sqlite3_finalize(s);
-	assert_int_equal(store_run_end(st, run, "complete"), 0);
+	assert_int_equal(store_run_end(st, run, RUN_COMPLETE), 0);
 	job_free(good);
 	job_free(bad);
 	store_close(st);
@@ -190,7 +190,7 @@ static void test_stale_runs(void **state)
 	int64_t run = store_run_begin(st, "own run");
 	assert_int_equal(store_mark_stale_runs(st), 0);
 	assert_string_equal(run_status(st, run), "running");
-	assert_int_equal(store_run_end(st, run, "complete"), 0);
+	assert_int_equal(store_run_end(st, run, RUN_COMPLETE), 0);
 	assert_int_equal(store_mark_stale_runs(st), 0);
 	assert_string_equal(run_status(st, run), "complete");
 	/* a run of a kfarm before locks, with a PID no process has */
@@ -231,7 +231,7 @@ static void test_hardened_and_log_names(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "run-1/01-x.log");
 	sqlite3_finalize(s);
-	store_run_end(st, run, "complete");
+	store_run_end(st, run, RUN_COMPLETE);
 	store_close(st);
 	st = store_open(p, STORE_READONLY);
 	assert_non_null(st);
@@ -327,7 +327,7 @@ static int check_list(struct store *st, const char *table, const char *column,
 	return n;
 }
 
-/* The C names of outcomes and result statuses are exactly what the schema's
+/* The C names of outcomes, result and run statuses are exactly what the schema's
  * CHECK constraints allow: the migrations are frozen text, so the two are
  * kept in step here rather than generated from one table. */
 static void test_check_names(void **state)
@@ -346,6 +346,10 @@ static void test_check_names(void **state)
 	assert_int_equal(n, RS_MISSING - RS_PASS + 1);
 	for (int r = RS_PASS; r <= RS_MISSING; r++)
 		assert_string_equal(names[r - RS_PASS], res_status_name(r));
+	n = check_list(st, "runs", "status", names);
+	assert_int_equal(n, RUN_FAILED - RUN_RUNNING + 1);
+	for (int r = RUN_RUNNING; r <= RUN_FAILED; r++)
+		assert_string_equal(names[r - RUN_RUNNING], run_status_name(r));
 	store_close(st);
 	free(p);
 }
