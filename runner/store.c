@@ -381,6 +381,74 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 	return id;
 }
 
+/* The job's results, in the job's transaction. */
+static int store_results(struct store *st, int64_t id, const struct job *j)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO results (job_id, test, depth, status, reason,"
+				   " duration_s) VALUES (?, ?, ?, ?, ?, ?)");
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < j->nres; i++) {
+		const struct result *r = &j->res[i];
+
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, id);
+		bind_text(s, 2, r->test);
+		sqlite3_bind_int(s, 3, r->depth);
+		bind_text(s, 4, res_status_name(r->status));
+		bind_text(s, 5, r->reason && *r->reason ? r->reason : NULL);
+		if (r->depth == 0)
+			sqlite3_bind_double(s, 6, r->duration_s);
+		else
+			sqlite3_bind_null(s, 6);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sqlite3_finalize(s);
+			return store_db_error(st, "cannot store result");
+		}
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/* The latest table and the candidate's release, in the job's transaction. */
+static int store_job_after(struct store *st, int64_t id, const struct job *j)
+{
+	sqlite3_stmt *s;
+
+	/* infrastructure errors say nothing about the kernel: not "latest" */
+	if (j->outcome != JOB_INFRA_ERROR) {
+		s = prep(st, "INSERT OR REPLACE INTO latest (arch, test, result_id)"
+			     " SELECT ?, test, id FROM results WHERE job_id = ? AND depth = 0");
+		if (!s)
+			return -1;
+		bind_text(s, 1, j->arch);
+		sqlite3_bind_int64(s, 2, id);
+		if (step_done(st, s, "cannot update latest results"))
+			return -1;
+	}
+	if (j->release) {
+		/* a candidate without --tree belongs to its release's series */
+		char tree[64];
+		int major = 0, minor = 0;
+
+		if (sscanf(j->release, "%d.%d", &major, &minor) == 2)
+			snprintf(tree, sizeof(tree), "linux-%d.%d", major, minor);
+		else
+			snprintf(tree, sizeof(tree), "linux-unknown");
+		s = prep(st, "UPDATE candidates SET release = ?, tree = COALESCE(tree, ?)"
+			     " WHERE id = ?");
+		if (!s)
+			return -1;
+		bind_text(s, 1, j->release);
+		bind_text(s, 2, tree);
+		sqlite3_bind_int64(s, 3, j->candidate_id);
+		if (step_done(st, s, "cannot update candidate"))
+			return -1;
+	}
+	return 0;
+}
+
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host)
 {
 	sqlite3_stmt *s = NULL;
@@ -419,62 +487,8 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	if (step_done(st, s, "cannot store job"))
 		goto rollback;
 	id = sqlite3_last_insert_rowid(st->db);
-
-	s = prep(st, "INSERT INTO results (job_id, test, depth, status, reason, duration_s)"
-		     " VALUES (?, ?, ?, ?, ?, ?)");
-	if (!s)
-		goto rollback;
-	for (size_t i = 0; i < j->nres; i++) {
-		const struct result *r = &j->res[i];
-
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, id);
-		bind_text(s, 2, r->test);
-		sqlite3_bind_int(s, 3, r->depth);
-		bind_text(s, 4, res_status_name(r->status));
-		bind_text(s, 5, r->reason && *r->reason ? r->reason : NULL);
-		if (r->depth == 0)
-			sqlite3_bind_double(s, 6, r->duration_s);
-		else
-			sqlite3_bind_null(s, 6);
-		if (sqlite3_step(s) != SQLITE_DONE) {
-			sqlite3_finalize(s);
-			store_db_error(st, "cannot store result");
-			goto rollback;
-		}
-	}
-	sqlite3_finalize(s);
-	/* infrastructure errors say nothing about the kernel: not "latest" */
-	if (j->outcome != JOB_INFRA_ERROR) {
-		s = prep(st, "INSERT OR REPLACE INTO latest (arch, test, result_id)"
-			     " SELECT ?, test, id FROM results WHERE job_id = ? AND depth = 0");
-		if (!s)
-			goto rollback;
-		bind_text(s, 1, j->arch);
-		sqlite3_bind_int64(s, 2, id);
-		if (step_done(st, s, "cannot update latest results"))
-			goto rollback;
-	}
-	if (j->release) {
-		/* a candidate without --tree belongs to its release's series */
-		char tree[64];
-		int major = 0, minor = 0;
-
-		if (sscanf(j->release, "%d.%d", &major, &minor) == 2)
-			snprintf(tree, sizeof(tree), "linux-%d.%d", major, minor);
-		else
-			snprintf(tree, sizeof(tree), "linux-unknown");
-		s = prep(st, "UPDATE candidates SET release = ?, tree = COALESCE(tree, ?)"
-			     " WHERE id = ?");
-		if (!s)
-			goto rollback;
-		bind_text(s, 1, j->release);
-		bind_text(s, 2, tree);
-		sqlite3_bind_int64(s, 3, j->candidate_id);
-		if (step_done(st, s, "cannot update candidate"))
-			goto rollback;
-	}
-	if (store_exec(st, "COMMIT", "cannot commit job"))
+	if (store_results(st, id, j) || store_job_after(st, id, j) ||
+	    store_exec(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;
 rollback:
