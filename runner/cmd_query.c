@@ -1,6 +1,8 @@
 /* kfarm status / history / show: the API's queries, printed for a terminal
  * (or as the same JSON with --json). */
 #include "api.h"
+#include "build_db.h"
+#include "build_regress.h"
 #include "cmds.h"
 #include "logdir.h"
 #include "regress.h"
@@ -111,6 +113,23 @@ static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *
 	return 0;
 }
 
+static void print_builds(json_t *a)
+{
+	json_t *o;
+	size_t i;
+
+	if (!json_array_size(a))
+		return;
+	printf("\n%-9s %-16s %-20s %-6s %7s %5s  %s\n", "ARCH", "TREE", "KERNEL", "BUILD", "SECS",
+	       "WARN", "RELEASE / FIRST ERROR");
+	json_array_foreach(a, i, o)
+		printf("%-9s %-16.16s %-20.20s %-6s %6.1fs %5lld  %s\n", s(o, "arch"), s(o, "tree"),
+		       s(o, "kernel"), s(o, "status"),
+		       json_number_value(json_object_get(o, "duration_s")),
+		       (long long)json_integer_value(json_object_get(o, "warnings")),
+		       json_is_string(json_object_get(o, "error")) ? s(o, "error") : s(o, "release"));
+}
+
 static void print_status(json_t *v)
 {
 	json_t *o;
@@ -121,6 +140,7 @@ static void print_status(json_t *v)
 		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(o, "arch"), s(o, "kernel"),
 		       s(o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
 		       s(o, "release"));
+	print_builds(json_object_get(v, "builds"));
 	printf("\n%-9s %-20s %-8s %s\n", "ARCH", "TEST", "STATUS", "REASON");
 	json_array_foreach(json_object_get(v, "results"), i, o)
 		printf("%-9s %-20s %-8s %s\n", s(o, "arch"), s(o, "test"), s(o, "status"),
@@ -148,8 +168,12 @@ static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
 
 static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
 {
+	json_t *v = api_status(db, e), *b;
+
 	(void)q;
-	return api_status(db, e);
+	if (v && (b = builds_latest(db, e)))	/* source candidates' builds */
+		json_object_set_new(v, "builds", b);
+	return v;
 }
 
 int cmd_status(struct cmd_ctx *c, int argc, char **argv)
@@ -192,7 +216,16 @@ static void print_job(json_t *v)
 	       s(v, "kernel"), s(v, "release"), s(v, "outcome"),
 	       json_is_string(json_object_get(v, "reason")) ? ": " : "",
 	       json_is_string(json_object_get(v, "reason")) ? s(v, "reason") : "");
-	printf("qemu: %s\ncommand: %s\n\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
+	printf("qemu: %s\ncommand: %s\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
+	json_array_foreach(json_object_get(v, "build"), i, o)	/* a source candidate's */
+		printf("build: %s in %.1fs%s, %lld warnings, %s, log %s%s%s\n", s(o, "status"),
+		       json_number_value(json_object_get(o, "duration_s")),
+		       json_integer_value(json_object_get(o, "cached")) ? " (cached)" : "",
+		       (long long)json_integer_value(json_object_get(o, "warnings")),
+		       s(o, "compiler"), s(o, "log"), json_is_string(json_object_get(o, "error")) ?
+		       "\nfirst error: " : "", json_is_string(json_object_get(o, "error")) ?
+		       s(o, "error") : "");
+	putchar('\n');
 	json_array_foreach(json_object_get(v, "results"), i, o) {
 		/* the depth comes from the database: bounded before it is a width */
 		json_int_t d = json_integer_value(json_object_get(o, "depth"));
@@ -250,7 +283,11 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 		return ret == 1 ? 0 : ret;
 	if (!(st = open_ro(c, &q)))
 		return 3;
-	ret = finish(api_job(store_db(st), q.id, &e), &e, q.json, print_job);
+	json_t *job = api_job(store_db(st), q.id, &e), *b;
+
+	if (job && (b = builds_of_job(store_db(st), q.id, &e)))
+		json_object_set_new(job, "build", b);
+	ret = finish(job, &e, q.json, print_job);
 	if (!ret && !q.json && !nolog && (name = api_job_log_path(store_db(st), q.id, &e))) {
 		ret = print_log(st, q.id, name);
 		free(name);
@@ -272,6 +309,8 @@ static void print_regressions(json_t *v)
 		       s(f, "status"), (long long)json_integer_value(json_object_get(f, "job")),
 		       s(t, "kernel"), s(t, "status"),
 		       (long long)json_integer_value(json_object_get(t, "job")));
+		if (json_is_string(json_object_get(t, "error")))	/* a build's first error */
+			printf("%-14s first error: %s\n", "", s(t, "error"));
 	}
 }
 
@@ -282,6 +321,9 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 {
 	json_t *v = regress_query(db, q->tree, 0, e), *o;
 	size_t i;
+
+	if (v && build_regress_append(db, q->tree, 0, json_object_get(v, "regressions")))
+		warning("cannot compare builds: %s", sqlite3_errmsg(db));
 
 	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o) {
 		const char *k = json_string_value(json_object_get(o, "kind"));

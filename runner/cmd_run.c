@@ -2,6 +2,7 @@
  * checks every input before anything starts, runs the scheduler, stores each
  * finished job, prints progress and a summary. */
 #include "backend.h"
+#include "build_regress.h"
 #include "cache.h"
 #include "cmds.h"
 #include "hosts.h"
@@ -10,6 +11,7 @@
 #include "profile.h"
 #include "regress.h"
 #include "sched.h"
+#include "srcset.h"
 #include "store.h"
 #include "util.h"
 
@@ -41,6 +43,12 @@ static const char run_usage[] =
 	"by 'make images').\n"
 	"\n"
 	"  -k, --kernel ARCH=PATH[:LABEL]  a candidate kernel (repeatable)\n"
+	"  -s, --source SPEC               build and boot a source candidate: git REPO[@REV],\n"
+	"                                  a source directory or a tarball (repeatable; see\n"
+	"                                  kfarm build --help); arches that fail to build\n"
+	"                                  have their tests MISSING \"not built\"\n"
+	"      --patches PATH              a quilt series dir or mbox on top of each --source\n"
+	"      --label NAME                the --source candidate's name\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
 	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite)\n"
 	"      --suite smoke               the default suite (the only one for now)\n"
@@ -254,6 +262,43 @@ static int default_jobs(struct run_ctx *c, char **arches, char **tests,
 	cache_defaults_free(d, nd);
 	free(d);
 	return ret;
+}
+
+/* --source: build every candidate for the selected arches, then a job for
+ * each arch that built (the others are recorded by srcset_record). */
+static int source_jobs(struct run_ctx *c, struct srcset *ss, char **specs, const char *patches,
+		       char **arches, const char *tree, const char *label, char **tests,
+		       struct initrd_override *ovr, size_t novr, const char *append)
+{
+	if (srcset_resolve(ss, specs, patches, arches, tree, label))
+		return -1;
+	for (size_t a = 0; a < ss->narch; a++) {	/* bootable once built? */
+		char *initrd = NULL, **suite = NULL;
+		int given = 0;
+
+		for (size_t k = 0; k < novr; k++)
+			given |= !strcmp(ovr[k].arch, ss->arches[a]);
+		if (!given && cache_initramfs(ss->arches[a], &initrd, &suite))
+			return -1;
+		free(initrd);
+		strv_free(suite);
+	}
+	if (srcset_build(ss))
+		return -1;
+	for (size_t i = 0; i < ss->n * ss->narch; i++) {
+		const struct source *s = &ss->src[i / ss->narch];
+		struct job *j;
+
+		if (strcmp(ss->b[i].status, "PASS"))
+			continue;
+		j = job_new();
+		add_job(c, j);
+		if (make_job(j, ss->b[i].arch, ss->b[i].image, s->label, tests, ovr, novr, append))
+			return -1;
+		j->tree = xstrdup(s->tree);
+		ss->job[i] = j;
+	}
+	return 0;
 }
 
 static void progress_draw(struct run_ctx *c)
@@ -507,6 +552,8 @@ static json_t *run_changes(struct run_ctx *c)
 	}
 	all = json_incref(json_object_get(r, "regressions"));
 	json_decref(r);
+	if (build_regress_append(store_db(c->st), NULL, c->run, all))
+		error("cannot compare builds: %s", sqlite3_errmsg(store_db(c->st)));
 	return all;
 }
 
@@ -567,6 +614,9 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
+		{ "source", required_argument, NULL, 's' },
+		{ "patches", required_argument, NULL, 'P' },
+		{ "label", required_argument, NULL, 'L' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "tests", required_argument, NULL, 't' },
 		{ "suite", required_argument, NULL, 'S' },
@@ -602,10 +652,26 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	int json = 0, opt, ret = 2, interrupted;
 	unsigned long ul;
 	struct run_ctx c = { 0 };
+	char **sources = NULL, *patches = NULL, *src_label = NULL;	/* --source candidates */
+	size_t nsrc = 0;
+	struct srcset ss = { 0 };
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "k:a:t:j:d:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:s:a:t:j:d:h", opts, NULL)) != -1) {
 		switch (opt) {
+		case 's':
+			sources = xrealloc(sources, (nsrc + 2) * sizeof(char *));
+			sources[nsrc++] = xstrdup(optarg);
+			sources[nsrc] = NULL;
+			break;
+		case 'P':
+			free(patches);
+			patches = xstrdup(optarg);
+			break;
+		case 'L':
+			free(src_label);
+			src_label = xstrdup(optarg);
+			break;
 		case 'k':
 			kernels = xrealloc(kernels, (nk + 2) * sizeof(char *));
 			kernels[nk++] = xstrdup(optarg);
@@ -759,7 +825,19 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		so.boot_timeout = so.total_timeout;
 
 	/* every input is checked before anything starts or is written */
-	if (nk) {
+	if (nk && nsrc) {
+		error("--kernel and --source exclude each other");
+		goto out;
+	}
+	if ((patches || src_label) && !nsrc) {
+		error("--patches and --label go with --source");
+		goto out;
+	}
+	if (nsrc) {
+		if (source_jobs(&c, &ss, sources, patches, arches, tree, src_label, tests, ovr, novr,
+				append))
+			goto out;
+	} else if (nk) {
 		for (size_t i = 0; i < nk; i++) {
 			char *arch = NULL, *path = NULL, *label = NULL;
 			struct job *j;
@@ -780,7 +858,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	} else if (default_jobs(&c, arches, tests, ovr, novr, append)) {
 		goto out;
 	}
-	if (!c.n) {
+	if (!c.n && !ss.n) {
 		error("nothing to run (no matching kernels)");
 		goto out;
 	}
@@ -823,6 +901,11 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		j->log_path = xasprintf("%s/%02d-%s-%s.log", logdir, j->seq, j->arch, j->label);
 	}
 	free(logdir);
+	if (ss.n && srcset_record(&ss, c.st, c.run, cmd_db_path(cx), 1, tests)) {
+		store_run_end(c.st, c.run, RUN_FAILED);
+		ret = 3;
+		goto out;
+	}
 
 	c.tty = isatty(2);
 	c.t0 = now_mono();
@@ -831,7 +914,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	so.on_pool_down = on_pool_down;
 	so.on_tick = c.tty ? on_tick : NULL;
 	so.data = &c;
-	interrupted = sched_run(c.jobs, c.n, &so);
+	interrupted = c.n ? sched_run(c.jobs, c.n, &so) : 0;
 	if (!interrupted && confirm)
 		interrupted = confirm_runs(&c, &so, confirm, logdir_run(store_path(c.st), c.run));
 	progress_draw(&c);
@@ -847,6 +930,12 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 
 	ret = 0;
 	int infra = 0;
+	if (ss.n) {
+		int b = srcset_report(&ss, json ? stderr : stdout);
+
+		ret = b == 1;
+		infra = b == 3;
+	}
 	for (size_t i = 0; i < c.n; i++) {
 		struct job *j = c.jobs[i];
 		int cnt[4];
@@ -884,5 +973,9 @@ out:
 	free(hosts_file);
 	free(so.pools);
 	hosts_release(&hs);
+	srcset_release(&ss);
+	strv_free(sources);
+	free(patches);
+	free(src_label);
 	return ret;
 }

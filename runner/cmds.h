@@ -27,6 +27,7 @@ struct store *cmd_store(struct cmd_ctx *c);
 void cmd_ctx_close(struct cmd_ctx *c);
 
 int cmd_run(struct cmd_ctx *c, int argc, char **argv);
+int cmd_build(struct cmd_ctx *c, int argc, char **argv);
 int cmd_serve(struct cmd_ctx *c, int argc, char **argv);
 int cmd_status(struct cmd_ctx *c, int argc, char **argv);
 int cmd_history(struct cmd_ctx *c, int argc, char **argv);

@@ -17,6 +17,7 @@ static const struct cmd {
 	const char *help;
 } cmds[] = {
 	{ "run", cmd_run, CMD_STORE_RW, "boot candidate kernels and record their results" },
+	{ "build", cmd_build, CMD_STORE_RW, "build source candidates and record the builds" },
 	{ "status", cmd_status, CMD_STORE_RO, "latest outcome per arch and test" },
 	{ "history", cmd_history, CMD_STORE_RO, "past results of a test or arch" },
 	{ "show", cmd_show, CMD_STORE_RO, "one job's results and console log" },

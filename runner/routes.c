@@ -1,6 +1,7 @@
 /* The table of routes and their handlers. To add a route: one entry here
  * (and its query in api.c); first match wins, the dashboard's files last. */
 #include "routes.h"
+#include "build_db.h"
 #include "logdir.h"
 #include "metrics.h"
 #include "regress.h"
@@ -121,6 +122,11 @@ static int h_trees(const struct route_env *env, const struct route *r, struct re
 	return json_reply(out, api_trees(env->db, &out->err));
 }
 
+static int h_builds(const struct route_env *env, const struct route *r, struct reply *out)
+{
+	return json_reply(out, api_builds(env->db, r->limit, &out->err));
+}
+
 static int h_metrics(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	(void)r;
@@ -200,6 +206,8 @@ const struct route_def routes[] = {
 	  "arch x test results of a candidate (?tree=&kernel=)" },
 	{ "GET", "/api/trend", route_limit, h_trend, 0, "boot times of the last jobs (?limit=)" },
 	{ "GET", "/api/trees", NULL, h_trees, 0, "the trees and their candidates" },
+	{ "GET", "/api/builds", route_limit, h_builds, 0,
+	  "source candidates' builds, newest first (?limit=)" },
 	{ "GET", "/metrics", NULL, h_metrics, 0, "Prometheus metrics" },
 	{ "GET", "/", NULL, h_file, RF_NODB, "the dashboard" },
 	{ "GET", "/{file}", NULL, h_file, RF_NODB, "the dashboard's files" },

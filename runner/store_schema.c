@@ -73,6 +73,43 @@ static const char *const migrations[] = {
 	 * directory, flocked by its kfarm for the run's life; NULL for runs of
 	 * kfarms before it */
 	"ALTER TABLE runs ADD COLUMN lock TEXT;",
+	/* 3: source candidates and their builds (kfarm build / run --source):
+	 * a build is a result per (source, arch, config) */
+	"CREATE TABLE sources ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('git', 'dir', 'tarball')),"
+	"  spec TEXT NOT NULL,"
+	"  identity TEXT NOT NULL,"
+	"  commit_id TEXT,"
+	"  sha256 TEXT,"
+	"  patches TEXT,"
+	"  patches_hash TEXT NOT NULL,"
+	"  tree TEXT NOT NULL,"
+	"  label TEXT NOT NULL,"
+	"  version TEXT,"
+	"  created REAL NOT NULL,"
+	"  UNIQUE (identity, tree, label));"
+	"CREATE TABLE builds ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  source_id INTEGER NOT NULL REFERENCES sources(id),"
+	"  candidate_id INTEGER REFERENCES candidates(id),"
+	"  arch TEXT NOT NULL,"
+	"  config TEXT NOT NULL,"
+	"  config_sha256 TEXT,"
+	"  status TEXT NOT NULL CHECK (status IN ('PASS', 'FAIL', 'ERROR')),"
+	"  error TEXT,"
+	"  warnings INTEGER,"
+	"  duration_s REAL,"
+	"  cached INTEGER NOT NULL DEFAULT 0,"
+	"  compiler TEXT,"
+	"  release TEXT,"
+	"  kernel_key TEXT,"
+	"  log_path TEXT,"
+	"  started REAL NOT NULL,"
+	"  finished REAL NOT NULL);"
+	"CREATE INDEX builds_source ON builds(source_id, arch);"
+	"ALTER TABLE candidates ADD COLUMN source_id INTEGER REFERENCES sources(id);",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
