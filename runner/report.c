@@ -259,7 +259,8 @@ static int gather_builds(struct gather *g)
 }
 
 /* The changes against each candidate's predecessor (regress.h), one entry
- * per test x kind x from/to with the arches it happened on. */
+ * per test x kind x from/to (statuses, kernels, releases) with the arches it
+ * happened on. */
 static int gather_changes(struct gather *g)
 {
 	json_t *q = regress_query(g->db, g->run > 0 ? NULL : g->tree, g->run, g->e);
@@ -272,9 +273,10 @@ static int gather_changes(struct gather *g)
 		json_t *from = json_object_get(c, "from"), *to = json_object_get(c, "to"), *e;
 		char *key;
 
-		key = xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", js(c, "kind"),
+		key = xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", js(c, "kind"),
 				js(c, "test"), js(from, "status"), js(to, "status"),
-				js(from, "kernel"), js(to, "kernel"), js(c, "tree"));
+				js(from, "kernel"), js(to, "kernel"), js(c, "tree"),
+				js(from, "release"), js(to, "release"));
 		e = json_object_get(index, key);
 		if (!e) {
 			e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o?, s:s, s:o?, s:o?, s:[]}",

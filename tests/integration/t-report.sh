@@ -1,0 +1,137 @@
+#!/bin/bash
+# kfarm report on a real history: x86_64 and arm64 kernels, 6.1 then 6.12
+# (arm64 6.1 again when its 6.12 is not built), a test failing on both arches
+# (one regression entry), a flaky candidate; totals checked against the
+# database by sqlite3, the email form parsed by Python's email module.
+. "$(dirname "$0")/lib.sh"
+echo "t-report: kfarm report text, markdown and email"
+
+X61=$(default_image x86_64 6.1) X612=$(default_image x86_64 6.12)
+A61=$(default_image arm64 6.1) A612=$(default_image arm64 6.12)
+for v in X61 A61; do
+	[ -n "${!v}" ] || { bad "default kernel $v missing (make images)"; finish; exit 1; }
+done
+if [ -z "$X612" ] || [ -z "$A612" ]; then
+	# the report does not depend on the version; said, not hidden
+	echo "    NOTE: 6.12 kernels not built (make images): candidate B boots 6.1 again"
+	X612=$X61 A612=$A61
+fi
+DB=$T/r.db
+TESTS=clone3,futex,getrandom,flaky
+run() { nice -n 10 "$KFARM" run --db "$DB" --append "$TOKEN" --json "$@" 2>>"$T/err"; }
+rep() { "$KFARM" report --db "$DB" "$@"; }
+
+run --tree rel --tests $TESTS --append kfarm.opt=flaky.fail_pct=0 \
+	--kernel "x86_64=$X61:A" --kernel "arm64=$A61:A" >"$T/a.json"
+check "candidate A (6.1) runs clean" test $? -eq 0
+run --tree rel --tests $TESTS --append kfarm.opt=flaky.fail_pct=100 --confirm 1 \
+	--kernel "x86_64=$X612:B" --kernel "arm64=$A612:B" >"$T/b.json"
+check "candidate B: exit 1, flaky fails on both arches" test $? -eq 1
+RB=$(jq .run "$T/b.json")
+# a flaky candidate in its own tree: the same kernel failing, then passing
+run --tree flk --tests flaky --append kfarm.opt=flaky.fail_pct=0 --kernel "x86_64=$X612:E" >/dev/null
+run --tree flk --tests flaky --append kfarm.opt=flaky.fail_pct=100 --confirm 0 --kernel "x86_64=$X612:F" >/dev/null
+run --tree flk --tests flaky --append kfarm.opt=flaky.fail_pct=0 --kernel "x86_64=$X612:F" >/dev/null
+
+# totals computed here from the database, by another formulation: a test's
+# statuses over its candidate's jobs in the run, as a set
+totals() { # RUN -> "total pass fail skip flaky"
+	sql "$DB" "WITH e AS (SELECT group_concat(DISTINCT r.status) AS s FROM results r
+		JOIN jobs j ON j.id = r.job_id WHERE j.run_id = $1 AND r.depth = 0
+		AND j.outcome != 'INFRA_ERROR' GROUP BY j.candidate_id, j.arch, r.test)
+		SELECT count(*), sum(s = 'PASS'), sum(s NOT LIKE '%PASS%' AND s NOT LIKE '%SKIP%'),
+		sum(s = 'SKIP') FROM e" | tr '|' ' '
+}
+read -r t p f s <<<"$(totals "$RB")"
+fl=$((t - p - f - s))
+boots=$(sql "$DB" "SELECT count(*) FROM jobs WHERE run_id = $RB AND outcome != 'INFRA_ERROR'")
+bpass=$(sql "$DB" "SELECT count(*) FROM jobs WHERE run_id = $RB AND outcome = 'COMPLETE'")
+echo "    run $RB in the DB: tests total $t pass $p fail $f skip $s flaky $fl; boots $boots ($bpass complete)"
+extra=""; [ "$fl" -gt 0 ] && extra=" flaky: $fl"
+rep --run "$RB" >"$T/b.txt"
+check "text: exit 0" test $? -eq 0
+sed 's/^/    | /' "$T/b.txt"
+check "text: test totals match the DB (total: $t pass: $p fail: $f skip: $s)" \
+	grep -qxF "$(printf '\ttotal: %s pass: %s fail: %s skip: %s%s' "$t" "$p" "$f" "$s" "$extra")" "$T/b.txt"
+check "text: totals come first (Qemu test results on line 5, after the 2 kernels)" \
+	test "$(sed -n 5p "$T/b.txt")" = "Qemu test results:"
+check "text: boot totals match the DB (total: $boots pass: $bpass)" \
+	grep -qxF "$(printf '\ttotal: %s pass: %s fail: %s' "$boots" "$bpass" $((boots - bpass)))" "$T/b.txt"
+nfail=$(sql "$DB" "SELECT count(DISTINCT j.arch || '/' || r.test) FROM results r JOIN jobs j ON j.id = r.job_id
+	WHERE j.run_id = $RB AND r.depth = 0 AND r.status IN ('FAIL', 'MISSING')")
+check "text: one line per failed test ($nfail)" \
+	test "$(sed -n '/^Failed tests:/,/^$/p' "$T/b.txt" | grep -c $'^\t')" = "$nfail"
+check "text: the regression on both arches is one entry" \
+	grep -qxF "$(printf '\tflaky: PASS -> FAIL on arm64, x86_64 (6.1.192 -> %s)' \
+		"$(sql "$DB" "SELECT release FROM jobs WHERE run_id = $RB AND arch = 'x86_64' LIMIT 1")")" "$T/b.txt"
+check "text: QEMU versions named" grep -q $'^\tx86_64: QEMU emulator version' "$T/b.txt"
+
+rep --run "$RB" --format markdown >"$T/b.md"
+check "markdown: same totals" grep -qxF "**Test results:** total: $t pass: $p fail: $f skip: $s$extra" "$T/b.md"
+check "markdown: a table row per arch" test "$(grep -c '^| [^|]* | B | ' "$T/b.md")" = \
+	"$(sql "$DB" "SELECT count(DISTINCT arch) FROM jobs WHERE run_id = $RB")"
+check "markdown: regression grouped" grep -qF -- '- flaky: PASS -> FAIL on arm64, x86\_64' "$T/b.md"
+
+# tree form: the flaky candidate with its rate, from the DB
+rep --tree flk >"$T/flk.txt"
+fr=$(sql "$DB" "SELECT sum(r.status != 'PASS') || ' of ' || count(*) FROM results r JOIN jobs j ON j.id = r.job_id
+	JOIN candidates c ON c.id = j.candidate_id WHERE c.tree = 'flk' AND c.label = 'F' AND r.test = 'flaky'")
+check "tree form: flaky test with its rate ($fr runs)" grep -qF "x86_64 flaky: failed $fr runs" "$T/flk.txt"
+
+# email: parses, carries the headers given, Subject "Re: ..."
+SUBJ='[PATCH 6.12 000/042] 6.12.118-rc1 review'
+rep --run "$RB" --format email --to 'Greg Kroah-Hartman <gregkh@linuxfoundation.org>' \
+	--cc stable@vger.kernel.org --cc 'patches@lists.linux.dev' \
+	--in-reply-to '20261201120000.123456789@linuxfoundation.org' --subject "$SUBJ" >"$T/mail"
+check "email: exit 0" test $? -eq 0
+check "email: parses with Python's email module, headers and body as given" python3 - "$T/mail" "$T/b.txt" "$SUBJ" <<'EOF'
+import email, email.policy, sys
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
+want = {'In-Reply-To': '<20261201120000.123456789@linuxfoundation.org>',
+        'References': '<20261201120000.123456789@linuxfoundation.org>',
+        'To': 'Greg Kroah-Hartman <gregkh@linuxfoundation.org>',
+        'Cc': 'stable@vger.kernel.org, patches@lists.linux.dev', 'Subject': 'Re: ' + sys.argv[3]}
+bad = [(k, m[k], v) for k, v in want.items() if m[k] != v]
+body = m.get_content()
+bad += [] if body == open(sys.argv[2]).read() else [('body', 'differs from the text form')]
+bad += [] if m['Date'] and m['Message-ID'] and not m.defects else [('defects', m.defects)]
+print('    ' + ('; '.join(map(str, bad)) or 'headers: ' + ', '.join(m.keys())))
+sys.exit(1 if bad else 0)
+EOF
+rep --run "$RB" --format email --to a@example.org --cc $'x@example.org\r\nBcc: victim@example.org' >"$T/inj" 2>"$T/inj.err"
+check "email: CR/LF in --cc refused (exit 2, nothing written)" test $? -eq 2 -a ! -s "$T/inj"
+check "email: the refusal names the option and the byte" grep -q -- "--cc contains byte 0x0d" "$T/inj.err"
+rep --run "$RB" --format email --to a@example.org --in-reply-to 'no message id' >"$T/inj" 2>/dev/null
+check "email: a malformed In-Reply-To refused" test $? -eq 2 -a ! -s "$T/inj"
+
+# build results: the builds table of source candidates (kfarm build) is not
+# on this branch; a stand-in table with its columns, rows named as such
+cp "$DB" "$T/b.db"
+sql "$T/b.db" "CREATE TABLE builds (id INTEGER PRIMARY KEY, run_id INTEGER, candidate_id INTEGER,
+	arch TEXT, config TEXT, status TEXT, error TEXT);
+	INSERT INTO builds (run_id, candidate_id, arch, config, status, error)
+	SELECT run_id, candidate_id, arch, 'tinyconfig+' || arch, 'PASS', NULL FROM jobs WHERE run_id = $RB GROUP BY arch;
+	INSERT INTO builds (run_id, arch, config, status, error) VALUES ($RB, 'alpha', 'tinyconfig+alpha', 'FAIL',
+	'arch/alpha/mm/fault.c:242:9: error: implicit declaration of function ' || char(27) || '[31mshow_signal_msg');
+	INSERT INTO builds (run_id, arch, config, status, error) VALUES ($RB, 'sparc64', 'tinyconfig+sparc64', 42, x'00ff');"
+"$KFARM" report --db "$T/b.db" --run "$RB" >"$T/bb.txt"
+sed "s/^/    | /" "$T/bb.txt"
+read -r bt bp bf <<<"$(sql "$T/b.db" "SELECT count(*), sum(status = 'PASS'), sum(status = 'FAIL') FROM builds WHERE run_id = $RB" | tr '|' ' ')"
+check "builds: totals first, from the table (total: $bt pass: $bp fail: $bf error: 1)" \
+	test "$(sed -n '5,6p' "$T/bb.txt" | tr '\n' '|')" = "Build results:|$(printf '\ttotal: %s pass: %s fail: %s error: 1' "$bt" "$bp" "$bf")|"
+check "builds: the failed build named with its first error" \
+	grep -qF "alpha:tinyconfig+alpha: arch/alpha/mm/fault.c:242:9: error:" "$T/bb.txt"
+check "builds: a status of the wrong type is an ERROR, not a crash" grep -qF "sparc64:tinyconfig+sparc64 (ERROR" "$T/bb.txt"
+check "no control byte reaches the terminal (only tab and newline)" python3 -c '
+import sys; d = open(sys.argv[1], "rb").read()
+sys.exit(any(b < 0x20 and b not in (9, 10) or b == 0x7f for b in d))' "$T/bb.txt"
+check "the ESC in a stored error shown as \\x1b" grep -qF '\x1b[31mshow_signal_msg' "$T/bb.txt"
+check "no report without builds table has a Build results section" sh -c "! grep -q '^Build results' '$T/b.txt'"
+
+rep --run 999999 >/dev/null 2>"$T/e"
+rc=$?
+check "unknown run: exit 1, the run named" sh -c "test $rc -eq 1 && grep -q 'run 999999' '$T/e'"
+rep --format pdf >/dev/null 2>&1
+check "unknown format: exit 2" test $? -eq 2
+check "no QEMU left" no_qemu_left
+finish
