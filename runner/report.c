@@ -1,6 +1,7 @@
 /* kfarm report, gathering: the store's rows for one scope as one JSON value
  * (rendering is in report_render.c). */
 #include "report.h"
+#include "dbtext.h"
 #include "known.h"
 #include "regress.h"
 #include "util.h"
@@ -25,11 +26,20 @@ struct gather {
 };
 
 /* Column readers: a value of the wrong type (a hand-edited or hostile
- * database) reads as NULL / 0, never as garbage. */
-static const char *col_text(sqlite3_stmt *s, int i)
+ * database) reads as NULL / 0, never as garbage; text is valid UTF-8
+ * (repaired, dbtext.h), which jansson needs to keep it at all. */
+static const char *col_text(sqlite3_stmt *s, int i, struct dbtext_keep *k)
 {
-	return sqlite3_column_type(s, i) == SQLITE_TEXT ? (const char *)sqlite3_column_text(s, i)
-							 : NULL;
+	return sqlite3_column_type(s, i) == SQLITE_TEXT ? dbtext_col(s, i, k) : NULL;
+}
+
+static json_t *jcol(sqlite3_stmt *s, int i)
+{
+	json_t *v = NULL;
+
+	if (sqlite3_column_type(s, i) == SQLITE_TEXT)
+		v = dbtext_json(sqlite3_column_text(s, i), (size_t)sqlite3_column_bytes(s, i));
+	return v ? v : json_null();
 }
 
 static json_int_t col_int(sqlite3_stmt *s, int i)
@@ -89,9 +99,9 @@ static int gather_arches(struct gather *g)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(arr, json_pack(
 			"{s:o, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:i, s:i, s:i, s:i, s:i}",
-			"arch", jstr(col_text(s, 0)), "cand", col_int(s, 1),
-			"tree", jstr(col_text(s, 2)), "kernel", jstr(col_text(s, 3)),
-			"release", jstr(col_text(s, 4)), "boots", col_int(s, 5),
+			"arch", jcol(s, 0), "cand", col_int(s, 1),
+			"tree", jcol(s, 2), "kernel", jcol(s, 3),
+			"release", jcol(s, 4), "boots", col_int(s, 5),
 			"complete", col_int(s, 6), "infra", col_int(s, 7),
 			"total", 0, "pass", 0, "fail", 0, "skip", 0, "flaky", 0));
 	json_object_set_new(g->r, "arches", arr);
@@ -122,6 +132,42 @@ static void bump(json_t *a, const char *k)
 	json_object_set_new(a, k, json_integer(json_integer_value(json_object_get(a, k)) + 1));
 }
 
+/* One row of gather_tests: counted on its arch, listed unless it passed. */
+static void tests_row(struct gather *g, sqlite3_stmt *s, json_t *fails, json_t *flakes,
+		      json_t *known)
+{
+	struct dbtext_keep k = { 0 };
+	const char *arch = col_text(s, 1, &k), *test = col_text(s, 2, &k), *st = col_text(s, 3, &k);
+	json_t *a = arch_entry(g, col_int(s, 0), arch), *item;
+	const char *why;
+
+	if (!a || !st || !test)
+		goto out;
+	bump(a, "total");
+	if (!strcmp(st, "PASS") || !strcmp(st, "SKIP")) {
+		bump(a, !strcmp(st, "PASS") ? "pass" : "skip");
+		goto out;
+	}
+	item = json_pack("{s:o, s:s, s:s, s:o, s:I, s:I}", "arch", jstr(arch), "test", test,
+			 "status", st, "reason", jcol(s, 4), "fails", col_int(s, 5),
+			 "runs", col_int(s, 6));
+	if (!strcmp(st, "FLAKY")) {
+		bump(a, "flaky");
+		json_array_append_new(flakes, item);
+		goto out;
+	}
+	bump(a, "fail");
+	why = known_match(g->known, arch ? arch : "", test, st, col_text(s, 7, &k));
+	if (why) {
+		json_object_set_new(item, "reason", json_string(why));
+		json_array_append_new(known, item);
+	} else {
+		json_array_append_new(fails, item);
+	}
+out:
+	dbtext_keep_release(&k);
+}
+
 /* Each top-level test's status in the scope, agreed over its jobs (FLAKY
  * when they disagree), counted per arch; failures, known failures and
  * flakes listed. */
@@ -142,35 +188,8 @@ static int gather_tests(struct gather *g)
 
 	if (!s)
 		return json_decref(fails), json_decref(flakes), json_decref(known), -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *arch = col_text(s, 1), *test = col_text(s, 2), *st = col_text(s, 3);
-		json_t *a = arch_entry(g, col_int(s, 0), arch), *item;
-		const char *why;
-
-		if (!a || !st || !test)
-			continue;
-		bump(a, "total");
-		if (!strcmp(st, "PASS") || !strcmp(st, "SKIP")) {
-			bump(a, !strcmp(st, "PASS") ? "pass" : "skip");
-			continue;
-		}
-		item = json_pack("{s:o, s:s, s:s, s:o, s:I, s:I}", "arch", jstr(arch),
-				 "test", test, "status", st, "reason", jstr(col_text(s, 4)),
-				 "fails", col_int(s, 5), "runs", col_int(s, 6));
-		if (!strcmp(st, "FLAKY")) {
-			bump(a, "flaky");
-			json_array_append_new(flakes, item);
-			continue;
-		}
-		bump(a, "fail");
-		why = known_match(g->known, arch ? arch : "", test, st, col_text(s, 7));
-		if (why) {
-			json_object_set_new(item, "reason", json_string(why));
-			json_array_append_new(known, item);
-		} else {
-			json_array_append_new(fails, item);
-		}
-	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		tests_row(g, s, fails, flakes, known);
 	json_object_set_new(g->r, "failures", fails);
 	json_object_set_new(g->r, "flakes", flakes);
 	json_object_set_new(g->r, "known", known);
@@ -191,8 +210,8 @@ static int gather_boots(struct gather *g)
 		return json_decref(arr), -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:I}",
-			"arch", jstr(col_text(s, 0)), "kernel", jstr(col_text(s, 1)),
-			"outcome", jstr(col_text(s, 2)), "reason", jstr(col_text(s, 3)),
+			"arch", jcol(s, 0), "kernel", jcol(s, 1),
+			"outcome", jcol(s, 2), "reason", jcol(s, 3),
 			"count", col_int(s, 4)));
 	json_object_set_new(g->r, "bad_boots", arr);
 	return done(g, s, rc, "boots");
@@ -208,8 +227,8 @@ static int gather_qemu(struct gather *g)
 	if (!s)
 		return json_decref(arr), -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:o, s:o}", "arch", jstr(col_text(s, 0)),
-						     "version", jstr(col_text(s, 1))));
+		json_array_append_new(arr, json_pack("{s:o, s:o}", "arch", jcol(s, 0),
+						     "version", jcol(s, 1)));
 	json_object_set_new(g->r, "qemu", arr);
 	return done(g, s, rc, "qemu");
 }
@@ -241,7 +260,8 @@ static int gather_builds(struct gather *g)
 	failed = json_array();
 	b = json_pack("{s:i, s:i, s:i, s:i}", "total", 0, "pass", 0, "fail", 0, "error", 0);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *st = col_text(s, 2);
+		const char *st = sqlite3_column_type(s, 2) == SQLITE_TEXT
+				 ? (const char *)sqlite3_column_text(s, 2) : NULL;
 		const char *k = !st ? "error" : !strcmp(st, "PASS") ? "pass"
 				: !strcmp(st, "FAIL") ? "fail" : "error";
 
@@ -249,9 +269,9 @@ static int gather_builds(struct gather *g)
 		bump(b, k);
 		if (strcmp(k, "pass"))
 			json_array_append_new(failed, json_pack("{s:o, s:o, s:s, s:o}",
-				"arch", jstr(col_text(s, 0)), "config", jstr(col_text(s, 1)),
+				"arch", jcol(s, 0), "config", jcol(s, 1),
 				"status", st && !strcmp(st, "FAIL") ? "FAIL" : "ERROR",
-				"error", jstr(col_text(s, 3))));
+				"error", jcol(s, 3)));
 	}
 	json_object_set_new(b, "failed", failed);
 	json_object_set_new(g->r, "builds", b);
@@ -324,7 +344,8 @@ json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct api_err 
 {
 	struct gather g = { .db = db, .run = run, .tree = tree, .e = e };
 
-	g.r = json_pack("{s:I, s:o}", "run", (json_int_t)(run > 0 ? run : 0), "tree", jstr(tree));
+	g.r = json_pack("{s:I, s:o}", "run", (json_int_t)(run > 0 ? run : 0), "tree",
+			tree ? dbtext_json((const unsigned char *)tree, strlen(tree)) : json_null());
 	g.known = known_load();
 	if (scope_exists(&g) || gather_arches(&g) || gather_tests(&g) || gather_boots(&g) ||
 	    gather_qemu(&g) || gather_builds(&g) || gather_changes(&g)) {
