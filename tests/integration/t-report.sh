@@ -1,8 +1,10 @@
 #!/bin/bash
 # kfarm report on a real history: x86_64 and arm64 kernels, 6.1 then 6.12
-# (arm64 6.1 again when its 6.12 is not built), a test failing on both arches
-# (one regression entry), a flaky candidate; totals checked against the
-# database by sqlite3, the email form parsed by Python's email module.
+# (6.1 again, said, while the 6.12 ones are not built), a test failing on
+# both arches (one regression entry), a flaky candidate, a stand-in guest's
+# hostile reason; totals checked against the database by sqlite3, the email
+# form parsed by Python's email module. (The builds section needs kfarm
+# build's table: tests/unit/test_report.c covers it.)
 . "$(dirname "$0")/lib.sh"
 echo "t-report: kfarm report text, markdown and email"
 
@@ -64,6 +66,7 @@ check "text: one line per failed test ($nfail)" \
 check "text: the regression on both arches is one entry" \
 	grep -qxF "$(printf '\tflaky: PASS -> FAIL on arm64, x86_64 (6.1.192 -> %s)' \
 		"$(sql "$DB" "SELECT release FROM jobs WHERE run_id = $RB AND arch = 'x86_64' LIMIT 1")")" "$T/b.txt"
+check "text: no Build results section without a builds table" sh -c "! grep -q '^Build results' '$T/b.txt'"
 check "text: QEMU versions named" grep -q $'^\tx86_64: QEMU emulator version' "$T/b.txt"
 
 rep --run "$RB" --format markdown >"$T/b.md"
@@ -104,29 +107,29 @@ check "email: the refusal names the option and the byte" grep -q -- "--cc contai
 rep --run "$RB" --format email --to a@example.org --in-reply-to 'no message id' >"$T/inj" 2>/dev/null
 check "email: a malformed In-Reply-To refused" test $? -eq 2 -a ! -s "$T/inj"
 
-# build results: the builds table of source candidates (kfarm build) is not
-# on this branch; a stand-in table with its columns, rows named as such
-cp "$DB" "$T/b.db"
-sql "$T/b.db" "CREATE TABLE builds (id INTEGER PRIMARY KEY, run_id INTEGER, candidate_id INTEGER,
-	arch TEXT, config TEXT, status TEXT, error TEXT);
-	INSERT INTO builds (run_id, candidate_id, arch, config, status, error)
-	SELECT run_id, candidate_id, arch, 'tinyconfig+' || arch, 'PASS', NULL FROM jobs WHERE run_id = $RB GROUP BY arch;
-	INSERT INTO builds (run_id, arch, config, status, error) VALUES ($RB, 'alpha', 'tinyconfig+alpha', 'FAIL',
-	'arch/alpha/mm/fault.c:242:9: error: implicit declaration of function ' || char(27) || '[31mshow_signal_msg');
-	INSERT INTO builds (run_id, arch, config, status, error) VALUES ($RB, 'sparc64', 'tinyconfig+sparc64', 42, x'00ff');"
-"$KFARM" report --db "$T/b.db" --run "$RB" >"$T/bb.txt"
-sed "s/^/    | /" "$T/bb.txt"
-read -r bt bp bf <<<"$(sql "$T/b.db" "SELECT count(*), sum(status = 'PASS'), sum(status = 'FAIL') FROM builds WHERE run_id = $RB" | tr '|' ' ')"
-check "builds: totals first, from the table (total: $bt pass: $bp fail: $bf error: 1)" \
-	test "$(sed -n '5,6p' "$T/bb.txt" | tr '\n' '|')" = "Build results:|$(printf '\ttotal: %s pass: %s fail: %s error: 1' "$bt" "$bp" "$bf")|"
-check "builds: the failed build named with its first error" \
-	grep -qF "alpha:tinyconfig+alpha: arch/alpha/mm/fault.c:242:9: error:" "$T/bb.txt"
-check "builds: a status of the wrong type is an ERROR, not a crash" grep -qF "sparc64:tinyconfig+sparc64 (ERROR" "$T/bb.txt"
-check "no control byte reaches the terminal (only tab and newline)" python3 -c '
+# guest-derived text: a stand-in guest (not kfarm's /init) whose failure
+# reason carries terminal escapes, a C1 CSI, a bidi override and a stray byte
+make_initrd "$T/evil.cpio.gz" <<'C'
+#include <stdio.h>
+#include <sys/reboot.h>
+#include <unistd.h>
+int main(void) {
+	printf("KTAP version 1\n# kfarm-init: stand-in guest\n1..1\n"
+	       "not ok 1 evil # \033]0;owned\007\033[2J \302\233 \342\200\256 \377 end\n");
+	fflush(stdout); sleep(1); reboot(RB_AUTOBOOT); return 0; }
+C
+run --tree evl --tests evil --kernel "x86_64=$X61:V" --initramfs "x86_64=$T/evil.cpio.gz" >/dev/null
+rep --tree evl >"$T/evil.txt"
+sed 's/^/    | /' "$T/evil.txt"
+check "hostile reason: no control byte reaches the terminal (only tab and newline)" python3 -c '
 import sys; d = open(sys.argv[1], "rb").read()
-sys.exit(any(b < 0x20 and b not in (9, 10) or b == 0x7f for b in d))' "$T/bb.txt"
-check "the ESC in a stored error shown as \\x1b" grep -qF '\x1b[31mshow_signal_msg' "$T/bb.txt"
-check "no report without builds table has a Build results section" sh -c "! grep -q '^Build results' '$T/b.txt'"
+sys.exit(any(b < 0x20 and b not in (9, 10) or b == 0x7f for b in d) or b"\xc2\x9b" in d or b"\xe2\x80\xae" in d)' "$T/evil.txt"
+check "hostile reason: shown escaped, on its failure line" \
+	grep -qF 'x86_64 evil: FAIL (\x1b]0;owned\x07\x1b[2J \u009b \u202e' "$T/evil.txt"
+rep --tree evl --format email --to a@example.org >"$T/evil.mail"
+check "hostile reason: the email body is as safe" python3 -c '
+import sys; d = open(sys.argv[1], "rb").read()
+sys.exit(any(b < 0x20 and b not in (9, 10) or b == 0x7f for b in d))' "$T/evil.mail"
 
 rep --run 999999 >/dev/null 2>"$T/e"
 rc=$?
