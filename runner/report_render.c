@@ -331,8 +331,10 @@ static void flakes_known(struct out *o, json_t *r)
 	json_t *a;
 	size_t i;
 
-	if (json_array_size(json_object_get(r, "flakes")))
+	if (json_array_size(json_object_get(r, "flakes"))) {
+		lit(o, o->md ? "" : "\n");
 		head(o, "Flaky tests");
+	}
 	json_array_foreach(json_object_get(r, "flakes"), i, a) {
 		item(o);
 		put(o, js(a, "arch"));
@@ -341,8 +343,10 @@ static void flakes_known(struct out *o, json_t *r)
 		sb_addf(&o->sb, ": failed %lld of %lld runs (%.0f%%)\n", ji(a, "fails"),
 			ji(a, "runs"), ji(a, "runs") ? 100.0 * ji(a, "fails") / ji(a, "runs") : 0.0);
 	}
-	if (json_array_size(json_object_get(r, "known")))
+	if (json_array_size(json_object_get(r, "known"))) {
+		lit(o, o->md ? "" : "\n");
 		head(o, "Known issues");
+	}
 	json_array_foreach(json_object_get(r, "known"), i, a) {
 		item(o);
 		put(o, js(a, "arch"));
@@ -361,6 +365,7 @@ static void qemu(struct out *o, json_t *r)
 	json_t *a;
 	size_t i;
 
+	lit(o, o->md ? "" : "\n");
 	head(o, "QEMU");
 	json_array_foreach(json_object_get(r, "qemu"), i, a) {
 		item(o);
