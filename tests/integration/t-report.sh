@@ -59,13 +59,22 @@ check "text: totals come first (Qemu test results on line 5, after the 2 kernels
 	test "$(sed -n 5p "$T/b.txt")" = "Qemu test results:"
 check "text: boot totals match the DB (total: $boots pass: $bpass)" \
 	grep -qxF "$(printf '\ttotal: %s pass: %s fail: %s' "$boots" "$bpass" $((boots - bpass)))" "$T/b.txt"
-nfail=$(sql "$DB" "SELECT count(DISTINCT j.arch || '/' || r.test) FROM results r JOIN jobs j ON j.id = r.job_id
-	WHERE j.run_id = $RB AND r.depth = 0 AND r.status IN ('FAIL', 'MISSING')")
-check "text: one line per failed test ($nfail)" \
-	test "$(sed -n '/^Failed tests:/,/^$/p' "$T/b.txt" | grep -c $'^\t')" = "$nfail"
-check "text: the regression on both arches is one entry" \
-	grep -qxF "$(printf '\tflaky: PASS -> FAIL on arm64, x86_64 (6.1.192 -> %s)' \
-		"$(sql "$DB" "SELECT release FROM jobs WHERE run_id = $RB AND arch = 'x86_64' LIMIT 1")")" "$T/b.txt"
+check "text: one line per failed test ($f; flaky ones are listed as flaky)" \
+	test "$(sed -n '/^Failed tests:/,/^$/p' "$T/b.txt" | grep -c $'^\t')" = "$f"
+# the regressions expected, grouped here from kfarm regressions' JSON
+"$KFARM" regressions --db "$DB" --tree rel --json | jq -r '[.regressions[] | select(.kind == "regression")]
+	| group_by([.test, .from.status, .to.status, .from.release, .to.release]) | .[]
+	| "\t\(.[0].test): \(.[0].from.status) -> \(.[0].to.status) on \([.[].arch] | join(", "))" +
+	  " (\(.[0].from.release) -> \(.[0].to.release))"' | sort >"$T/want"
+sed -n '/^Regressions/,/^$/p' "$T/b.txt" | grep $'^\t' | sort >"$T/got"
+check "text: the regressions, one entry per test and change ($(wc -l <"$T/want"))" \
+	sh -c "test -s '$T/want' && cmp -s '$T/want' '$T/got'"
+nbad=$(sql "$DB" "SELECT count(*) FROM jobs WHERE run_id = $RB AND outcome != 'COMPLETE'")
+if [ "$nbad" = 0 ]; then
+	check "text: the regression on both arches is one entry" grep -qF "$(printf '\tflaky: PASS -> FAIL on arm64, x86_64 (')" "$T/b.txt"
+else	# a real boot failure (seen: x86_64 "IO-APIC + timer doesn't work" under load)
+	echo "    NOTE: $nbad of run $RB's boots failed for real; the two-arch grouping was not exercised"
+fi
 check "text: no Build results section without a builds table" sh -c "! grep -q '^Build results' '$T/b.txt'"
 check "text: QEMU versions named" grep -q $'^\tx86_64: QEMU emulator version' "$T/b.txt"
 
@@ -73,7 +82,8 @@ rep --run "$RB" --format markdown >"$T/b.md"
 check "markdown: same totals" grep -qxF "**Test results:** total: $t pass: $p fail: $f skip: $s$extra" "$T/b.md"
 check "markdown: a table row per arch" test "$(grep -c '^| [^|]* | B | ' "$T/b.md")" = \
 	"$(sql "$DB" "SELECT count(DISTINCT arch) FROM jobs WHERE run_id = $RB")"
-check "markdown: regression grouped" grep -qF -- '- flaky: PASS -> FAIL on arm64, x86\_64' "$T/b.md"
+check "markdown: the same regression entries" \
+	test "$(sed -n '/^### Regressions/,/^### [^R]/p' "$T/b.md" | grep -c '^- ')" = "$(wc -l <"$T/want")"
 
 # tree form: the flaky candidate with its rate, from the DB
 rep --tree flk >"$T/flk.txt"
