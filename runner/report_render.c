@@ -297,11 +297,14 @@ static int changes_of(struct out *o, json_t *r, const char *kind, const char *na
 		put(o, js(c, "to"));
 		lit(o, " on ");
 		arches_list(o, json_object_get(c, "arches"));
-		lit(o, " (");
-		put(o, js(c, "from_release"));
-		lit(o, " -> ");
-		put(o, js(c, "to_release"));
-		lit(o, ")");
+		if (json_is_string(json_object_get(c, "from_release")) ||
+		    json_is_string(json_object_get(c, "to_release"))) {
+			lit(o, " (");
+			put(o, js(c, "from_release"));
+			lit(o, " -> ");
+			put(o, js(c, "to_release"));
+			lit(o, ")");
+		}
 		if (!strcmp(kind, "known") && json_is_string(json_object_get(c, "reason"))) {
 			lit(o, ", expected: ");
 			put(o, js(c, "reason"));
