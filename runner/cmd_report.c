@@ -158,6 +158,10 @@ static char *email(struct ropts *o, json_t *r, const char *body)
 		free(title);
 		return NULL;
 	}
+	/* the default names a guest-reported release: ASCII only, as headers are */
+	for (char *p = title; *p; p++)
+		if ((unsigned char)*p >= 0x7f)
+			*p = '?';
 	subj = id && strncasecmp(base, "Re:", 3) ? xasprintf("Re: %s", base) : xstrdup(base);
 	free(title);
 	if (check_header("subject", subj)) {
