@@ -83,6 +83,7 @@ static void clear_outcome(struct job *j)
 	j->log_truncated = 0;
 	ktap_release(&j->ktap);
 	ktap_init(&j->ktap, on_result, j);
+	j->init_doc = 0;
 }
 
 void job_reset(struct job *j)
@@ -243,6 +244,16 @@ static void on_result(void *data, const struct ktap_result *r)
 }
 
 static const char uname_tag[] = "# kfarm-init: uname ";
+static const char init_tag[] = "# kfarm-init: ";
+
+/* /init prints its notes between its version line and its plan, unindented
+ * and without a printk prefix; a kernel's KUnit document has none. */
+static void note_init_doc(struct job *j, const char *line, size_t len)
+{
+	if (!j->init_doc && j->ktap.seen_header && j->ktap.plan < 0 && !j->ktap.ntop &&
+	    len >= sizeof(init_tag) - 1 && !memcmp(line, init_tag, sizeof(init_tag) - 1))
+		j->init_doc = j->ktap.ndocs;
+}
 
 static void on_line(void *data, const char *line, size_t len)
 {
@@ -269,6 +280,7 @@ static void on_line(void *data, const char *line, size_t len)
 		}
 	}
 	ktap_feed(&j->ktap, line, len);
+	note_init_doc(j, line, len);
 	if (j->ktap.seen_header && !j->t_header) {
 		j->t_header = now_mono();
 		j->boot_s = j->t_header - j->t_start;
@@ -303,7 +315,8 @@ void job_stderr(struct job *j, const char *data, size_t n)
 
 int job_suite_done(const struct job *j)
 {
-	return j->ktap.plan >= 0 && j->ktap.ntop >= (unsigned long)j->ktap.plan;
+	return j->init_doc && j->init_doc == j->ktap.ndocs && j->ktap.plan >= 0 &&
+	       j->ktap.ntop >= (unsigned long)j->ktap.plan;
 }
 
 void job_timeout(struct job *j, const char *why)
@@ -384,6 +397,9 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	} else if (!j->ktap.seen_header) {
 		j->outcome = JOB_BOOT_FAIL;
 		j->reason = xstrdup("VM ended before /init reported (no KTAP header)");
+	} else if (!j->init_doc) {
+		j->outcome = JOB_BOOT_FAIL;
+		j->reason = xstrdup("VM ended before /init reported (only the kernel's own KTAP)");
 	} else {
 		j->outcome = JOB_BOOT_FAIL;
 		j->reason = xasprintf("guest ended after %lu of %ld results",

@@ -53,6 +53,7 @@ struct job {
 	struct vm vm;
 	int vm_started;
 	struct ktap ktap;
+	unsigned long init_doc;	/* ktap.ndocs of /init's document, 0 before its header */
 	struct linebuf *lb, *lberr;	/* only while the VM runs */
 	int log_fd;
 	size_t log_bytes;
@@ -85,7 +86,10 @@ int job_start(struct job *j);
 /* Feeds console bytes (console) or hypervisor stderr bytes (err). */
 void job_console(struct job *j, const char *data, size_t n);
 void job_stderr(struct job *j, const char *data, size_t n);
-/* True once the suite's last expected result is in. */
+/* True once the last result of /init's document is in: the top-level KTAP
+ * document whose header (before its plan) carries "# kfarm-init:" lines.
+ * Another document (a kernel's KUnit run, printed before /init starts) never
+ * counts, complete or not. */
 int job_suite_done(const struct job *j);
 /* Records a timeout and ends the VM. */
 void job_timeout(struct job *j, const char *why);

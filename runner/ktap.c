@@ -493,6 +493,7 @@ void ktap_feed(struct ktap *k, const char *s, size_t len)
 	}
 	if (kind == L_VERSION) {
 		if (lvl == 0) {
+			k->ndocs++;
 			k->seen_header = 1;
 			k->plan = -1;
 			k->ntop = 0;

@@ -60,6 +60,7 @@ struct ktap {
 	size_t npend, cappend, pend_bytes;
 	int base;		/* indentation of the document's version line */
 	int seen_header;	/* a top-level "KTAP version"/"TAP version" line */
+	unsigned long ndocs;	/* top-level documents begun (version lines at level 0) */
 	long plan;		/* current top-level document's plan N, or -1 */
 	unsigned long ntop;	/* its top-level results seen */
 	int bailed;		/* "Bail out!" seen */

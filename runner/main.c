@@ -23,6 +23,8 @@ static const struct cmd {
 	{ "show", cmd_show, CMD_STORE_RO, "one job's results and console log" },
 	{ "regressions", cmd_regressions, CMD_STORE_RO,
 	  "changes between each tree's last two candidates" },
+	{ "report", cmd_report, CMD_STORE_RO,
+	  "a run's results as a review reply: text, Markdown or email" },
 	{ "export", cmd_export, CMD_STORE_RO, "a run as JUnit XML or KCIDB v5 JSON" },
 	{ "serve", cmd_serve, CMD_STORE_RO, "serve the JSON API and dashboard over HTTP" },
 	{ "hosts", cmd_hosts, 0, "probe the remote hosts: arches, free slots, problems" },

@@ -1,12 +1,14 @@
 /* libFuzzer: a mutated kfarm database (a real SQLite file on tmpfs), opened
  * read-only as kfarm serve opens it, and every route of the routes table
  * that reads the database run on it (routes.c: /api/status, runs, run, job,
- * job log, history, regressions, matrix, trend, trees, /metrics...).
+ * job log, history, regressions, matrix, trend, trees, /metrics...), and
+ * kfarm report's text and Markdown (no control byte in them).
  * Seed: a real kfarm database (tests/fuzz/corpus/db/kfarm-2runs.sqlite).
  * Invariants: no crash or leak; each route gives JSON that dumps and parses
  * back, or an error with a 4xx/5xx code and a message; a job's log opens
  * only as a regular file. */
 #include "../../runner/regress.h"
+#include "../../runner/report.h"
 #include "../../runner/routes.h"
 #include "../../runner/store.h"
 
@@ -64,6 +66,27 @@ static void check_reply(int rc, struct reply *out)
 
 /* Every route of the table that reads the database, so a new route is
  * fuzzed without touching this file: ids 1..3, without and with filters. */
+/* kfarm report: built or refused with a reason; rendered without a control
+ * byte (C0 but tab and newline, DEL, C1) whatever the database holds. */
+static void report_ok(json_t *r, const struct api_err *e)
+{
+	if (!r) {
+		if (e->code < 400 || e->code > 599 || !e->msg[0])
+			abort();
+		return;
+	}
+	for (int f = RF_TEXT; f <= RF_MARKDOWN; f++) {
+		unsigned char *t = (unsigned char *)report_render(r, (enum report_format)f);
+
+		for (size_t i = 0; t[i]; i++)
+			if ((t[i] < 0x20 && t[i] != '\t' && t[i] != '\n') || t[i] == 0x7f ||
+			    (t[i] == 0xc2 && t[i + 1] >= 0x80 && t[i + 1] <= 0x9f))
+				abort();	/* a control byte would reach the terminal */
+		free(t);
+	}
+	json_decref(r);
+}
+
 static void routes_all(struct store *st)
 {
 	struct route_env env = { .db = store_db(st), .db_path = store_path(st) };
@@ -89,6 +112,11 @@ static void routes_all(struct store *st)
 	/* not a route: the regressions of one run, as kfarm run reports them */
 	memset(&e, 0, sizeof(e));
 	check(regress_query(store_db(st), NULL, 2, &e), &e);
+	/* not a route either: kfarm report, of runs 1..3 and of tree hx */
+	for (int64_t id = 0; id <= 3; id++) {
+		memset(&e, 0, sizeof(e));
+		report_ok(report_build(store_db(st), id, id ? NULL : "hx", &e), &e);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -12,7 +12,7 @@ DB=$T/f.db
 make_initrd "$T/hang.cpio.gz" <<'C'
 #include <stdio.h>
 #include <unistd.h>
-int main(void) { printf("KTAP version 1\n1..2\nok 1 first\n"); fflush(stdout); for (;;) pause(); }
+int main(void) { printf("KTAP version 1\n# kfarm-init: stand-in guest\n1..2\nok 1 first\n"); fflush(stdout); for (;;) pause(); }
 C
 "$KFARM" run --db "$DB" --kernel "x86_64=$IMG:hang" --initramfs "x86_64=$T/hang.cpio.gz" \
 	--tests first,second --silence-timeout 5 --append "$TOKEN" --json >"$T/out" 2>/dev/null
@@ -44,7 +44,7 @@ make_initrd "$T/flood.cpio.gz" <<'C'
 int main(void) {
 	static char line[1024];
 	memset(line, 'x', sizeof(line) - 1); line[sizeof(line) - 2] = '\n';
-	printf("KTAP version 1\n1..1\n"); fflush(stdout);
+	printf("KTAP version 1\n# kfarm-init: stand-in guest\n1..1\n"); fflush(stdout);
 	for (long i = 0; i < 40L * 1024; i++) fputs(line, stdout);   /* 40 MB */
 	printf("ok 1 flood\n"); fflush(stdout);
 	for (;;) pause();

@@ -331,7 +331,7 @@ make_initrd "$T/small.cpio.gz" <<'C'
 #include <sys/reboot.h>
 #include <unistd.h>
 int main(void) {
-	printf("KTAP version 1\n1..2\nok 1 alpha\nnot ok 2 beta # fails on purpose\n");
+	printf("KTAP version 1\n# kfarm-init: stand-in guest\n1..2\nok 1 alpha\nnot ok 2 beta # fails on purpose\n");
 	fflush(stdout); sleep(1); reboot(RB_AUTOBOOT); return 0; }
 C
 { cat "$T/small.cpio.gz"; head -c $((24 << 20)) /dev/zero; } >"$T/big.cpio.gz"	# zeros: cpio padding
