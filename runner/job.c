@@ -86,14 +86,21 @@ static void clear_outcome(struct job *j)
 	j->init_doc = 0;
 }
 
+/* The log belongs to one attempt: closed as soon as it ends, so a run's open
+ * files stay bounded by its concurrency, not by how many jobs it finished. */
+static void log_close(struct job *j)
+{
+	if (j->log_fd >= 0)
+		close(j->log_fd);
+	j->log_fd = -1;
+}
+
 void job_reset(struct job *j)
 {
 	if (j->vm_started && j->be)
 		j->be->release(&j->vm);
 	j->vm_started = 0;
-	if (j->log_fd >= 0)
-		close(j->log_fd);
-	j->log_fd = -1;
+	log_close(j);
 	clear_outcome(j);
 	j->state = JS_QUEUED;
 }
@@ -205,6 +212,7 @@ int job_start(struct job *j)
 		log_write(j, "[kfarm: ", 8);
 		log_write(j, err, strlen(err));
 		log_write(j, "]\n", 2);
+		log_close(j);
 		j->state = JS_DONE;
 		j->t_end = now_mono();
 		return -1;
@@ -365,6 +373,7 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	linebuf_flush(j->lberr, on_err_line, j);
 	ktap_end(&j->ktap);
 	note_truncation(j);
+	log_close(j);
 	free(j->lb);
 	free(j->lberr);
 	j->lb = j->lberr = NULL;
