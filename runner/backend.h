@@ -16,6 +16,8 @@ struct vm_spec {
 	const char *kernel;
 	const char *initrd;
 	const char *append;	/* kernel command line */
+	/* hex SHA-256 of the kernel's and initrd's bytes, or NULL: unknown */
+	const char *kernel_sha256, *initrd_sha256;
 	struct host *host;	/* where (hosts.h); NULL: this machine */
 };
 

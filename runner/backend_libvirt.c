@@ -821,15 +821,18 @@ static int file_hash(const char *path, char out[65])
 	return 0;
 }
 
-/* Where local file will be on host h; for a remote host, adds the upload. */
-static char *file_on_host(struct host *h, struct lv_shared *sh, const char *local, char *err,
-			  size_t errlen)
+/* Where local file will be on host h; for a remote host, adds the upload.
+ * sha: the file's hash as the run recorded it (pinned, pin.h), or NULL. */
+static char *file_on_host(struct host *h, struct lv_shared *sh, const char *local,
+			  const char *sha, char *err, size_t errlen)
 {
 	char hash[65], *remote;
 
 	if (h->local)
 		return xstrdup(local);
-	if (file_hash(local, hash) < 0) {
+	if (sha && strlen(sha) == 64)
+		memcpy(hash, sha, 65);
+	else if (file_hash(local, hash) < 0) {
 		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
 		return NULL;
 	}
@@ -908,8 +911,9 @@ static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t
 	lv->sh = sh;
 	vm->priv = lv;
 
-	kernel = file_on_host(h, sh, spec->kernel, err, errlen);
-	initrd = kernel ? file_on_host(h, sh, spec->initrd, err, errlen) : NULL;
+	kernel = file_on_host(h, sh, spec->kernel, spec->kernel_sha256, err, errlen);
+	initrd = kernel ? file_on_host(h, sh, spec->initrd, spec->initrd_sha256, err, errlen)
+			: NULL;
 	if (!initrd) {
 		vm->host_down = !h->local;
 		goto fail;

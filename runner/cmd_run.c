@@ -8,6 +8,7 @@
 #include "hosts.h"
 #include "job.h"
 #include "logdir.h"
+#include "pin.h"
 #include "profile.h"
 #include "regress.h"
 #include "sched.h"
@@ -148,7 +149,7 @@ static int valid_test_name(const char *t)
 static int make_job(struct job *j, const char *arch, const char *image, const char *label,
 		    char **tests, struct initrd_override *ovr, size_t novr, const char *append)
 {
-	char sha[65];
+	char sha[65], isha[65];
 	char **suite = NULL;
 	char *initrd = NULL;
 	struct sb cmd;
@@ -180,8 +181,9 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 		strv_free(suite);
 		return -1;
 	}
-	if (sha256_file(image, sha) < 0) {
-		error_errno("cannot read kernel image '%s'", image);
+	/* hashed once, from the bytes that boot (pin.h) */
+	if (pin_file(image, sha, &j->boot_kernel) < 0 ||
+	    pin_file(initrd, isha, &j->initrd) < 0) {
 		free(initrd);
 		strv_free(suite);
 		return -1;
@@ -189,8 +191,8 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	j->arch = xstrdup(arch);
 	j->label = xstrdup(label);
 	j->kernel = abspath(image);
-	j->initrd = abspath(initrd);
 	j->image_sha256 = xstrdup(sha);
+	j->initrd_sha256 = xstrdup(isha);
 	free(initrd);
 	if (tests) {
 		size_t n = 0;
@@ -812,7 +814,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		if (hosts_load(hosts_file, &hs))
 			goto out;
 	} else if (be == &backend_libvirt) {
-		char err[256];
+		char err[1024];
 		const char *u = uri ? uri : getenv("LIBVIRT_DEFAULT_URI");
 
 		if (hosts_from_uri(u && *u ? u : "qemu:///session", so.jobs, &hs, err,

@@ -117,6 +117,8 @@ void job_free(struct job *j)
 	free(j->initrd);
 	free(j->append);
 	free(j->image_sha256);
+	free(j->boot_kernel);
+	free(j->initrd_sha256);
 	free(j->tree);
 	free(j->log_path);
 	strv_free(j->tests);
@@ -140,6 +142,8 @@ struct job *job_clone(const struct job *j)
 	c->initrd = xstrdup(j->initrd);
 	c->append = xstrdup(j->append);
 	c->image_sha256 = xstrdup(j->image_sha256);
+	c->boot_kernel = dup_or_null(j->boot_kernel);
+	c->initrd_sha256 = dup_or_null(j->initrd_sha256);
 	c->tree = dup_or_null(j->tree);
 	while (j->tests && j->tests[n])
 		n++;
@@ -190,8 +194,9 @@ int job_start(struct job *j)
 {
 	char err[512];
 	struct vm_spec spec = {
-		.profile = &j->profile, .kernel = j->kernel, .initrd = j->initrd,
-		.append = j->append, .host = j->host,
+		.profile = &j->profile, .kernel = j->boot_kernel ? j->boot_kernel : j->kernel,
+		.initrd = j->initrd, .append = j->append, .host = j->host,
+		.kernel_sha256 = j->image_sha256, .initrd_sha256 = j->initrd_sha256,
 	};
 
 	j->attempt++;

@@ -37,6 +37,9 @@ struct result {
 struct job {
 	/* what to run (owned) */
 	char *arch, *label, *kernel, *initrd, *append, *image_sha256, *tree;
+	/* what boots: pinned copies of kernel and initrd (pin.h), whose bytes
+	 * image_sha256 and initrd_sha256 are; kernel stays the path as given */
+	char *boot_kernel, *initrd_sha256;
 	char **tests;		/* expected top-level tests, in order */
 	struct profile profile;
 	const struct backend *be;

@@ -1,0 +1,129 @@
+/* Content-addressed copies of boot inputs (contract in pin.h). */
+#include "pin.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
+
+/* Copies in to out, hashing exactly the bytes copied. -1 with errno set;
+ * *which says whose error it was (0: reading, 1: writing). */
+static int copy_hashed(int in, int out, char sha[65], int *which)
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ret = -1;
+
+	if (!ctx)
+		die("out of memory");
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*which = 0;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(ctx, buf, n);
+		if (write_all(out, buf, n) < 0) {
+			*which = 1;
+			goto out;
+		}
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		sprintf(sha + 2 * i, "%02x", md[i]);
+	sha[64] = '\0';
+	ret = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+int pin_file(const char *path, char sha[65], char **pinned)
+{
+	static unsigned long seq;
+	char *dir = xasprintf("%s/pinned", cache_dir()), *tmp = NULL, *final = NULL;
+	int in = -1, out = -1, which = 0, ret = -1;
+	struct stat st;
+
+	*pinned = NULL;
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0) {
+		error_errno("cannot read '%s'", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error("'%s' is not a regular file", path);
+		goto out;
+	}
+	if (mkdir_p(dir, 0755) < 0) {
+		error_errno("cannot create '%s'", dir);
+		goto out;
+	}
+	tmp = xasprintf("%s/.part-%d-%lu", dir, (int)getpid(), ++seq);
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (out < 0) {
+		error_errno("cannot create '%s'", tmp);
+		goto out;
+	}
+	if (copy_hashed(in, out, sha, &which) < 0) {
+		if (which)
+			error_errno("cannot write '%s'", tmp);
+		else
+			error_errno("cannot read '%s'", path);
+		goto out;
+	}
+	if (close(out) < 0) {
+		out = -1;
+		error_errno("cannot write '%s'", tmp);
+		goto out;
+	}
+	out = -1;
+	final = xasprintf("%s/%s", dir, sha);
+	/* same name, same bytes: replacing an existing copy changes nothing for
+	 * a VM that has it open */
+	if (rename(tmp, final) < 0) {
+		error_errno("cannot rename '%s' to '%s'", tmp, final);
+		goto out;
+	}
+	*pinned = final;
+	final = NULL;
+	ret = 0;
+out:
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	if (tmp && ret)
+		unlink(tmp);
+	free(tmp);
+	free(final);
+	free(dir);
+	return ret;
+}

@@ -1,0 +1,13 @@
+/* Boot inputs pinned by content. A kernel or initramfs is opened once, and
+ * the bytes read from that one descriptor are both hashed and copied into
+ * $KFARM_CACHE/pinned/SHA256 (temporary name, then rename): the copy is what
+ * boots, so the sha256 kfarm records is always the booted image, even when
+ * the original is replaced or rewritten meanwhile (make kernels FORCE=1). */
+#ifndef KFARM_PIN_H
+#define KFARM_PIN_H
+
+/* Hashes and pins path; *pinned (malloc'd) is the copy to boot. Returns 0,
+ * or -1 with the file and the problem printed. */
+int pin_file(const char *path, char sha[65], char **pinned);
+
+#endif
