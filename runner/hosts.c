@@ -180,10 +180,104 @@ static char *query_get(const char *q, const char *key)
 	return NULL;
 }
 
+/* The transport of a libvirt URI: "libssh" in qemu+libssh://, "" for none. */
+static char *uri_transport(const char *uri)
+{
+	const char *sep = strstr(uri, "://"), *plus = memchr(uri, '+', sep - uri);
+
+	return plus ? xstrndup(plus + 1, sep - plus - 1) : xstrdup("");
+}
+
+/* Refuses a remote URI that would let libvirt accept a host key kfarm did
+ * not check, and makes a libssh(2) URI check the known_hosts file kfarm
+ * checks (kh, NULL: the default): added when missing, refused when other. */
+static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errlen)
+{
+	char *user, *server, *path, *query, *tr = NULL, *mine = kssh_known_hosts(kh);
+	char *theirs = NULL;
+	unsigned int port;
+	int ret = -1, nkh = 0;
+
+	if (uri_split(*uri, &user, &server, &port, &path, &query) < 0) {
+		snprintf(err, errlen, "not a URI: '%s'", *uri);
+		goto out;
+	}
+	tr = uri_transport(*uri);
+	if (!*server) {
+		ret = 0;	/* local: no SSH */
+		goto out;
+	}
+	for (const char *q = query; *q;) {
+		size_t n = strcspn(q, "&"), kl = strcspn(q, "=");
+		char *k = uri_unescape(q, kl < n ? kl : n);
+		char *v = kl < n ? uri_unescape(q + kl + 1, n - kl - 1) : xstrdup("");
+		int refuse = 0;
+
+		/* libvirt reads parameter names without regard to case */
+		if (!strcasecmp(k, "known_hosts_verify"))
+			refuse = strcasecmp(v, "normal") != 0;
+		else if (!strcasecmp(k, "no_verify"))
+			refuse = strcmp(v, "0") != 0;
+		else if (!strcasecmp(k, "known_hosts") && !nkh++)
+			theirs = xstrdup(v);
+		else if (!strcasecmp(k, "known_hosts"))
+			refuse = 1;
+		if (refuse)
+			snprintf(err, errlen,
+				 "libvirt URI '%s': \"%s=%s\" would let libvirt accept host keys "
+				 "kfarm has not checked; refusing (remove it; 'kfarm hosts --trust "
+				 "NAME' records a new key)", *uri, k, v);
+		free(k);
+		free(v);
+		if (refuse)
+			goto out;
+		q += n + (q[n] == '&');
+	}
+	if (!strcmp(tr, "libssh") || !strcmp(tr, "libssh2")) {
+		if (theirs && strcmp(theirs, mine)) {
+			snprintf(err, errlen,
+				 "libvirt URI '%s' checks host keys against '%s', but kfarm checks "
+				 "'%s': use the same file", *uri, theirs, mine);
+		} else {
+			if (!theirs) {
+				char *e = uri_escape(mine), *u;
+
+				u = xasprintf("%s%sknown_hosts=%s", *uri,
+					      strchr(*uri, '?') ? (*query ? "&" : "") : "?", e);
+				free(e);
+				free(*uri);
+				*uri = u;
+			}
+			ret = 0;
+		}
+	} else if (!strcmp(tr, "ssh") || !strcmp(tr, "ext")) {
+		char *def = kssh_known_hosts(NULL);
+
+		/* the ssh program reads ~/.ssh/known_hosts (and ~/.ssh/config);
+		 * libvirt cannot point it at another file */
+		if (theirs || strcmp(mine, def))
+			snprintf(err, errlen,
+				 "libvirt URI '%s': the %s transport cannot be told to check host "
+				 "keys against '%s' as kfarm does; use qemu+libssh://", *uri, tr,
+				 mine);
+		else
+			ret = 0;
+		free(def);
+	} else {
+		ret = 0;	/* tls, tcp, unix: no SSH host key */
+	}
+out:
+	free(user), free(server), free(path), free(query);
+	free(tr);
+	free(mine);
+	free(theirs);
+	return ret;
+}
+
 static char *derive_uri(const struct host *h, const char *known_hosts)
 {
 	struct sb sb;
-	char *e;
+	char *e, *kh;
 	int v6 = strchr(h->address, ':') != NULL;
 
 	sb_init(&sb);
@@ -204,11 +298,13 @@ static char *derive_uri(const struct host *h, const char *known_hosts)
 	} else {
 		sb_adds(&sb, "sshauth=agent");	/* libvirt needs a keyfile for privkey */
 	}
-	if (known_hosts) {
-		e = uri_escape(known_hosts);
-		sb_addf(&sb, "&known_hosts=%s", e);
-		free(e);
-	}
+	/* the file kfarm checks, also when it is the default: libvirt's own
+	 * default is another one ($XDG_CONFIG_HOME/libvirt/known_hosts) */
+	kh = kssh_known_hosts(known_hosts);
+	e = uri_escape(kh);
+	sb_addf(&sb, "&known_hosts=%s", e);
+	free(e);
+	free(kh);
 	return sb_detach(&sb);
 }
 
@@ -312,6 +408,12 @@ static int parse_host(json_t *o, struct host *h, const char *base, const char *k
 			   "VMs would not run where the files are uploaded%s", name, "");
 	if (!h->uri)
 		h->uri = derive_uri(h, kh);
+	else {
+		char why[768];
+
+		if (uri_pin_host_keys(&h->uri, kh, why, sizeof(why)))
+			return bad(err, errlen, "host '%s': %s", name, why);
+	}
 	return 0;
 }
 
@@ -421,6 +523,10 @@ int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, char *
 		h->known_hosts = hs->known_hosts;
 	}
 	free(user), free(server), free(path), free(query);
+	if (uri_pin_host_keys(&h->uri, h->known_hosts, err, errlen)) {
+		hosts_release(hs);
+		return -1;
+	}
 	return 0;
 }
 

@@ -9,7 +9,10 @@
  * A loaded inventory is validated: names unique, no password fields, every
  * host has an address or a local libvirt URI. A host whose "libvirt" is
  * omitted gets qemu+libssh://USER@ADDRESS:PORT/system with the same key and
- * known_hosts file, so libvirt checks the same host key kfarm does. A host is
+ * known_hosts file, so libvirt checks the same host key kfarm does; a given
+ * remote URI gets that file added (libssh), and one that turns libvirt's
+ * host-key check off (known_hosts_verify=ignore|auto, no_verify) or points it
+ * at another file is refused. A host is
  * usable once probed: SSH up, libvirt reachable, and which arch profiles'
  * QEMU binaries exist there. */
 #ifndef KFARM_HOSTS_H

@@ -71,6 +71,11 @@ static char *home_path(const char *rel)
 	return xasprintf("%s/%s", home && *home ? home : "/", rel);
 }
 
+char *kssh_known_hosts(const char *given)
+{
+	return given ? xstrdup(given) : home_path(".ssh/known_hosts");
+}
+
 /* The server's key as "TYPE SHA256:..." (type and fingerprint separately). */
 static void server_key(ssh_session s, char **type, char **fp)
 {
@@ -199,7 +204,7 @@ struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, char *err
 	int port = t->port ? (int)t->port : 22, verbosity = SSH_LOG_NOLOG;
 	long timeout = t->timeout ? t->timeout : 5;
 	bool no = false;
-	char *kh = t->known_hosts ? xstrdup(t->known_hosts) : home_path(".ssh/known_hosts");
+	char *kh = kssh_known_hosts(t->known_hosts);
 
 	k->name = xasprintf("host '%s' (%s:%d)", t->name, t->address, port);
 	k->s = ssh_new();
@@ -401,6 +406,25 @@ static int cache_ready(struct kssh *k, char *err, size_t errlen)
 	return 0;
 }
 
+/* 1 if the remote file hashes to sha256, 0 if not, -1 with err set when
+ * the check could not run. */
+static int remote_hash_is(struct kssh *k, const char *path, const char *sha256, char *err,
+			  size_t errlen)
+{
+	static const char check[] =
+		"h=$(sha256sum < \"$1\") || exit 3; [ \"${h%% *}\" = \"$2\" ] && exit 0; "
+		"echo \"cached file does not match its name (got ${h%% *})\" >&2; exit 1";
+	const char *argv[] = { "sh", "-c", check, "kfarm-cached", path, sha256, NULL };
+	char *e = NULL;
+	int rc = kssh_run(k, argv, NULL, &e, err, errlen);
+
+	if (rc > 1)
+		snprintf(err, errlen, "cannot check '%s' on %s: %s", path, k->name,
+			 e && *e ? e : "sha256sum failed");
+	free(e);
+	return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+}
+
 int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
 		char *err, size_t errlen)
 {
@@ -423,6 +447,10 @@ int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **re
 		int same = a->type == SSH_FILEXFER_TYPE_REGULAR && a->size == (uint64_t)st.st_size;
 
 		sftp_attributes_free(a);
+		/* the same size is not the same bytes: a cached file is used only
+		 * if it hashes to its name; otherwise it is uploaded again */
+		if (same && (same = remote_hash_is(k, final, sha256, err, errlen)) < 0)
+			goto fail;
 		if (same) {
 			close(fd);
 			*remote = final;

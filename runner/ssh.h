@@ -7,7 +7,8 @@
  *   shell, so no argument can inject shell syntax;
  * - uploads land in a content-addressed cache (~/.cache/kfarm-remote/
  *   sha256/HASH) under a temporary name, are checked remotely against the
- *   hash and only then renamed into place: a partial upload is never used.
+ *   hash and only then renamed into place: a partial upload is never used;
+ *   a file already there is used only if it hashes (remotely) to its name.
  * A session is used by one thread at a time. */
 #ifndef KFARM_SSH_H
 #define KFARM_SSH_H
@@ -55,6 +56,9 @@ const char *kssh_home(struct kssh *k);
 /* Where the file with this hash is (or goes) in the host's cache; NULL
  * unless kssh_home succeeded before. No I/O. */
 char *kssh_cache_path(struct kssh *k, const char *sha256);
+
+/* The known_hosts file kfarm checks: given, else ~/.ssh/known_hosts. */
+char *kssh_known_hosts(const char *given);
 
 /* POSIX-shell quoting: one argument, and a whole argv joined by spaces. */
 void shell_quote(struct sb *sb, const char *arg);

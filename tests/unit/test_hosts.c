@@ -129,6 +129,88 @@ static void test_from_uri(void **state)
 	assert_int_equal(hosts_from_uri("qemu+ssh://h:99999/system", 1, &hs, err, sizeof(err)), -1);
 }
 
+static void from_uri_bad(const char *uri, const char *want)
+{
+	struct hosts hs;
+	char err[1024] = "";
+
+	assert_int_equal(hosts_from_uri(uri, 1, &hs, err, sizeof(err)), -1);
+	if (!strstr(err, want))
+		fail_msg("'%s': error '%s' does not mention '%s'", uri, err, want);
+}
+
+static void from_uri_is(const char *uri, const char *want)
+{
+	struct hosts hs;
+	char err[1024] = "";
+
+	if (hosts_from_uri(uri, 1, &hs, err, sizeof(err)))
+		fail_msg("'%s' rejected: %s", uri, err);
+	assert_string_equal(hs.v[0].uri, want);
+	hosts_release(&hs);
+}
+
+/* libvirt checks the host key against the file kfarm checked, and no URI
+ * may turn libvirt's check off. */
+static void test_uri_host_keys(void **state)
+{
+	struct hosts hs;
+
+	(void)state;
+	setenv("HOME", "/home/u", 1);
+	/* derived, no known_hosts in the inventory: kfarm's default, named */
+	parse_ok("{\"hosts\": [{\"name\": \"a\", \"address\": \"10.0.0.1\"}]}", &hs);
+	assert_string_equal(hs.v[0].uri, "qemu+libssh://10.0.0.1/system?sshauth=agent"
+			    "&known_hosts=/home/u/.ssh/known_hosts");
+	hosts_release(&hs);
+	/* user-supplied libssh URI: the inventory's file added */
+	parse_ok("{\"known_hosts\": \"/kh\", \"hosts\": [{\"name\": \"a\", \"address\": \"h\","
+		 " \"libvirt\": \"qemu+libssh://h/system?sshauth=agent\"}]}", &hs);
+	assert_string_equal(hs.v[0].uri, "qemu+libssh://h/system?sshauth=agent&known_hosts=/kh");
+	hosts_release(&hs);
+	parse_ok("{\"known_hosts\": \"/kh\", \"hosts\": [{\"name\": \"a\", \"address\": \"h\","
+		 " \"libvirt\": \"qemu+libssh2://h/system?known_hosts=/kh&known_hosts_verify=normal\"}]}",
+		 &hs);
+	assert_string_equal(hs.v[0].uri,
+			    "qemu+libssh2://h/system?known_hosts=/kh&known_hosts_verify=normal");
+	hosts_release(&hs);
+	expect_bad("{\"known_hosts\": \"/kh\", \"hosts\": [{\"name\": \"a\", \"address\": \"h\","
+		   " \"libvirt\": \"qemu+libssh://h/system?known_hosts=/other\"}]}",
+		   "checks host keys against '/other', but kfarm checks '/kh'");
+	expect_bad("{\"hosts\": [{\"name\": \"a\", \"address\": \"h\","
+		   " \"libvirt\": \"qemu+libssh://h/system?known_hosts_verify=ignore\"}]}",
+		   "host 'a': libvirt URI 'qemu+libssh://h/system?known_hosts_verify=ignore': "
+		   "\"known_hosts_verify=ignore\" would let libvirt accept host keys");
+	expect_bad("{\"known_hosts\": \"/kh\", \"hosts\": [{\"name\": \"a\", \"address\": \"h\","
+		   " \"libvirt\": \"qemu+ssh://h/system\"}]}",
+		   "the ssh transport cannot be told to check host keys against '/kh'");
+
+	/* --libvirt-uri */
+	from_uri_is("qemu+libssh://kf@h/system",
+		    "qemu+libssh://kf@h/system?known_hosts=/home/u/.ssh/known_hosts");
+	from_uri_is("qemu+libssh://h/system?",
+		    "qemu+libssh://h/system?known_hosts=/home/u/.ssh/known_hosts");
+	from_uri_is("qemu+libssh://h/system?keyfile=/k&known_hosts=/kh",
+		    "qemu+libssh://h/system?keyfile=/k&known_hosts=/kh");
+	from_uri_is("qemu+libssh://h/system?known_hosts_verify=NORMAL&no_verify=0",
+		    "qemu+libssh://h/system?known_hosts_verify=NORMAL&no_verify=0"
+		    "&known_hosts=/home/u/.ssh/known_hosts");
+	from_uri_is("qemu+ssh://h/system", "qemu+ssh://h/system");
+	from_uri_is("qemu+tls://h/system", "qemu+tls://h/system");
+	from_uri_is("qemu:///system?no_verify=1", "qemu:///system?no_verify=1");	/* local */
+	from_uri_bad("qemu+libssh://h/system?known_hosts_verify=ignore", "known_hosts_verify=ignore");
+	from_uri_bad("qemu+libssh://h/system?known_hosts_verify=auto", "known_hosts_verify=auto");
+	from_uri_bad("qemu+libssh://h/system?KNOWN_HOSTS_VERIFY=Ignore", "KNOWN_HOSTS_VERIFY=Ignore");
+	from_uri_bad("qemu+libssh://h/system?known%5Fhosts%5Fverify=%69gnore",
+		     "known_hosts_verify=ignore");
+	from_uri_bad("qemu+ssh://h/system?no_verify=1", "\"no_verify=1\" would let libvirt");
+	from_uri_bad("qemu+libssh2://h/system?no_verify=yes", "no_verify=yes");
+	from_uri_bad("qemu+libssh://h/system?known_hosts=/kh&known_hosts=/dev/null",
+		     "known_hosts=/dev/null");
+	from_uri_bad("qemu+ssh://h/system?known_hosts=/kh",
+		     "the ssh transport cannot be told to check host keys against '/kh'");
+}
+
 /* What /bin/sh makes of the quoted argv, one "[arg]" per argument. */
 static char *through_shell(const char *const *argv)
 {
@@ -192,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_from_uri),
+		cmocka_unit_test(test_uri_host_keys),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_uri_escape),
 	};
