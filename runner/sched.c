@@ -1,4 +1,5 @@
 #include "sched.h"
+#include "hosts.h"
 #include "util.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@ struct slot {
 	struct sched_pool *pool;
 	struct watch w[3];
 	int open_console, open_err, exited;
+	double t_stop;		/* when the VM was first told to stop, 0: not yet */
 };
 
 struct sched {
@@ -145,11 +147,13 @@ static int after_failure(struct sched *s, struct sched_pool *pool, struct job *j
 }
 
 /* The VM has exited (or its console closed with no pidfd): collect it. */
+static void finish_attempt(struct sched *s, struct slot *sl, unsigned int *left,
+			   const struct vm_exit *ex);
+
 static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 {
 	struct job *j = sl->job;
 	struct vm_exit ex = { 0 };
-	int retry;
 
 	/* read whatever is still buffered in the pipes */
 	if (sl->open_console)
@@ -162,7 +166,18 @@ static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 	unwatch_fd(s, j->vm.err_fd);
 	unwatch_fd(s, j->vm.exit_fd);
 	j->be->wait(&j->vm, &ex, BACKEND_WAIT_BLOCK);
-	job_finish(j, &ex);
+	finish_attempt(s, sl, left, &ex);
+}
+
+/* The attempt is over (ex: how the VM ended): outcome, report, retry or
+ * release. */
+static void finish_attempt(struct sched *s, struct slot *sl, unsigned int *left,
+			   const struct vm_exit *ex)
+{
+	struct job *j = sl->job;
+	int retry;
+
+	job_finish(j, ex);
 	sl->job = NULL;
 	s->running--;
 	retry = after_failure(s, sl->pool, j, sl->idx);
@@ -179,19 +194,60 @@ static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 	}
 }
 
-static void check_deadlines(struct sched *s, double now, double *next)
+static double abandon_after(const struct sched *s)
+{
+	return s->o->abandon_after > 0 ? s->o->abandon_after : 30;
+}
+
+/* The VM did not end abandon_after seconds after it was told to: its backend
+ * is stuck. Ends the attempt without waiting on the backend again (release
+ * must not block: a backend thread keeps what it still uses). */
+static void abandon(struct sched *s, struct slot *sl, unsigned int *left)
+{
+	struct job *j = sl->job;
+	struct host *h = sl->pool->host;
+
+	unwatch_fd(s, j->vm.console_fd);
+	unwatch_fd(s, j->vm.err_fd);
+	unwatch_fd(s, j->vm.exit_fd);
+	if (!job_suite_done(j)) {
+		j->outcome = JOB_INFRA_ERROR;
+		j->reason = xasprintf("the VM did not end %.0fs after it was stopped%s%s%s; "
+				      "gave up on its backend%s%s", abandon_after(s),
+				      j->timeout_reason ? " (" : "",
+				      j->timeout_reason ? j->timeout_reason : "",
+				      j->timeout_reason ? ")" : "", h ? " on host " : "",
+				      h ? h->name : "");
+		/* a host that cannot end its VMs takes no more of them */
+		j->vm.host_down = h && !h->local;
+	}
+	finish_attempt(s, sl, left, &(struct vm_exit){ .by_us = 1 });
+}
+
+static void check_deadlines(struct sched *s, double now, double *next, unsigned int *left)
 {
 	const struct sched_opts *o = s->o;
 
 	for (unsigned int i = 0; i < s->nslots; i++) {
-		struct job *j = s->slots[i].job;
+		struct slot *sl = &s->slots[i];
+		struct job *j = sl->job;
 		double d;
 
-		if (!j || j->timed_out)
+		if (!j)
+			continue;
+		if (sl->t_stop && now - sl->t_stop >= abandon_after(s)) {
+			abandon(s, sl, left);
+			continue;
+		}
+		if (sl->t_stop && sl->t_stop + abandon_after(s) < *next)
+			*next = sl->t_stop + abandon_after(s);
+		if (j->timed_out)
 			continue;
 		if (job_suite_done(j)) {
 			/* last result is in: no need to wait for the guest */
 			j->be->stop(&j->vm, 0);
+			if (!sl->t_stop)
+				sl->t_stop = now;
 			continue;
 		}
 		if (!j->t_header && now - j->t_start >= o->boot_timeout) {
@@ -208,8 +264,12 @@ static void check_deadlines(struct sched *s, double now, double *next)
 			job_timeout(j, why);
 			free(why);
 		}
-		if (j->timed_out)
+		if (j->timed_out) {
+			sl->t_stop = now;
+			if (now + abandon_after(s) < *next)
+				*next = now + abandon_after(s);
 			continue;
+		}
 		d = j->t_header ? j->t_start + o->total_timeout
 				: j->t_start + o->boot_timeout;
 		if (j->t_last_out + o->silence_timeout < d)
@@ -356,7 +416,9 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 			break;
 		now = now_mono();
 		next = now + 1;
-		check_deadlines(&s, now, &next);
+		check_deadlines(&s, now, &next, &left);
+		if (!left)
+			break;
 		tmo = next > now ? (int)((next - now) * 1000) + 1 : 0;
 		nev = epoll_wait(s.ep, ev, ARRAY_SIZE(ev), tmo);
 		if (nev < 0 && errno != EINTR)

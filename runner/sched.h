@@ -31,6 +31,11 @@ struct sched_opts {
 	double boot_timeout;		/* no KTAP header by then */
 	double silence_timeout;		/* no console output for this long */
 	double total_timeout;		/* whole job */
+	/* a VM told to stop (timeout, last result) that has not ended this
+	 * long after is given up on: its backend is hung (an SFTP write to a
+	 * dead host...). Its job ends as INFRA_ERROR (COMPLETE if every result
+	 * was in), a remote host's pool goes down. 0: 30 s */
+	double abandon_after;
 	unsigned int infra_retries;	/* extra attempts after INFRA_ERROR */
 	/* state changes (for progress); may be NULL */
 	void (*on_state)(struct job *j, void *data);

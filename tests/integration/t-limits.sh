@@ -1,0 +1,138 @@
+#!/bin/bash
+# t-limits: kfarm under hostile conditions on this machine.
+# - open files: 60 jobs at --jobs 2 under `ulimit -n 48` all complete, and
+#   kfarm's open descriptors stay bounded by the concurrency (console logs
+#   are closed when an attempt ends, not when the run does);
+# - hash what you boot: the kernel image is replaced (renamed over) again and
+#   again while a run plans and boots; every job's recorded sha256 is the
+#   image that booted (the guest reports which one it got);
+# - libvirt URIs that turn host-key checking off are refused up front.
+# The guest here is a stand-in (a fake qemu-system built below that reports
+# the release written in the "kernel" file it was given), plus real x86_64
+# kernels for the swap test when `make images` has built 6.1 and 6.12.
+. "$(dirname "$0")/lib.sh"
+echo "t-limits: open files, booted bytes = hashed bytes, host-key URIs"
+
+# --- the stand-in guest ---
+mkdir -p "$T/arches" "$T/sb"
+cat >"$T/sb/standin.c" <<'C'
+/* Stand-in for qemu-system-*: reads the file given as -kernel as a real QEMU
+ * would at boot, reports the release written in it, one KTAP result, then
+ * waits to be killed. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	const char *kernel = "";
+	char line[256] = "", rel[64] = "unreadable";
+	if (argc == 2 && !strcmp(argv[1], "--version")) { puts("QEMU emulator version 0.0 (t-limits stand-in)"); return 0; }
+	for (int i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], "-kernel")) kernel = argv[i + 1];
+	FILE *f = fopen(kernel, "r");
+	if (f && fgets(line, sizeof(line), f)) sscanf(line, "KFARM stand-in kernel %63s", rel);
+	if (f) fclose(f);
+	printf("KTAP version 1\n# kfarm-init: uname Linux %s #1 standin\n1..1\nok 1 t1\n", rel);
+	fflush(stdout);
+	for (;;) pause();
+}
+C
+gcc -O2 -o "$T/sb/qemu-system-standin" "$T/sb/standin.c" || { bad "cannot build the stand-in"; finish; exit 1; }
+cat >"$T/arches/standin.json" <<J
+{ "arch": "standin", "console": "ttyS0",
+  "image_magic": [ { "offset": 0, "hex": "4b4641524d" } ],
+  "qemu": { "binary": "$T/sb/qemu-system-standin", "machine": "none", "memory_mb": 64 } }
+J
+: >"$T/initrd"
+printf 'KFARM stand-in kernel A\n' >"$T/A"
+printf 'KFARM stand-in kernel B\n' >"$T/B"
+cp "$T/A" "$T/image"
+REAL_CACHE=$KFARM_CACHE
+export KFARM_CACHE=$T/cache	# pinned copies go here, not into the shared cache
+standin() { KFARM_ARCHES=$T/arches "$KFARM" run --initramfs "standin=$T/initrd" --tests t1 --confirm 0 "$@"; }
+
+# --- open files under ulimit -n 48 ---
+kargs=(); for i in $(seq 60); do kargs+=(--kernel "standin=$T/image:j$i"); done
+( ulimit -n 48; KFARM_ARCHES=$T/arches exec "$KFARM" run --db "$T/fd.db" --jobs 2 \
+	--initramfs "standin=$T/initrd" --tests t1 --confirm 0 "${kargs[@]}" ) >/dev/null 2>"$T/fd.err" &
+pid=$!
+maxfd=0
+while kill -0 $pid 2>/dev/null; do
+	n=$(ls /proc/$pid/fd 2>/dev/null | wc -l)
+	[ "$n" -gt "$maxfd" ] && maxfd=$n
+	sleep 0.02
+done
+wait $pid; rc=$?
+complete=$(sql "$T/fd.db" "SELECT count(*) FROM jobs WHERE outcome = 'COMPLETE'")
+echo "    ulimit -n 48, 60 jobs at --jobs 2: $complete COMPLETE, at most $maxfd descriptors open (rc=$rc)"
+check "ulimit -n 48: all 60 jobs COMPLETE, exit 0 (got $complete, rc=$rc)" test "$complete" = 60 -a $rc = 0
+absent() { ! grep -q "$@"; }
+check "no 'Too many open files'" absent "Too many open files" "$T/fd.err"
+# stdio, the database (db, -wal, -shm), epoll, signalfd, and per running job
+# its console pipe, stderr pipe, pidfd and log: 3 + 3 + 2 + 2 * 4 = 16, and a few for a moment while a job starts
+check "open descriptors bounded by the concurrency (at most $maxfd, bound 24)" test "$maxfd" -le 24
+
+# --- hash what you boot: the image replaced while the run plans and boots ---
+( while :; do
+	cp "$T/A" "$T/image.new"; mv -f "$T/image.new" "$T/image"
+	cp "$T/B" "$T/image.new"; mv -f "$T/image.new" "$T/image"
+done ) &
+swapper=$!
+kargs=(); for i in $(seq 40); do kargs+=(--kernel "standin=$T/image:s$i"); done
+standin --db "$T/swap.db" --jobs 2 "${kargs[@]}" >/dev/null 2>"$T/swap.err"; rc=$?
+kill $swapper; wait $swapper 2>/dev/null
+shaA=$(sha256sum <"$T/A" | cut -c1-64) shaB=$(sha256sum <"$T/B" | cut -c1-64)
+q="SELECT j.release || ' ' || c.image_sha256 FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+sql "$T/swap.db" "$q" >"$T/swap.pairs"
+nA=$(grep -c "^A $shaA$" "$T/swap.pairs") nB=$(grep -c "^B $shaB$" "$T/swap.pairs")
+echo "    40 jobs while the image is swapped: booted A and recorded A: $nA, B and B: $nB, of $(wc -l <"$T/swap.pairs")"
+check "every job recorded the sha256 of the image it booted ($nA + $nB of 40; rc=$rc)" \
+	test $((nA + nB)) = 40 -a "$(wc -l <"$T/swap.pairs")" = 40
+sql "$T/swap.db" "SELECT qemu_cmdline FROM jobs" >"$T/swap.cmd"
+check "QEMU was given the pinned, content-addressed copy (every job)" \
+	test "$(grep -cE -- "-kernel $KFARM_CACHE/pinned/[0-9a-f]{64} " "$T/swap.cmd")" = 40
+pinned=$(ls "$KFARM_CACHE/pinned")
+pinned_ok() {
+	local f
+	[ -n "$pinned" ] || return 1
+	for f in $pinned; do
+		[ "$(sha256sum <"$KFARM_CACHE/pinned/$f" | cut -c1-64)" = "$f" ] || return 1
+		[ "$(stat -c %a "$KFARM_CACHE/pinned/$f")" = 444 ] || return 1
+	done
+}
+check "pinned copies: named by their hash, read-only" pinned_ok
+check "no temporary pinning leftovers" test -z "$(find "$KFARM_CACHE/pinned" -name '.part-*')"
+
+# the same with real kernels: 6.1 and 6.12 swapped under one path
+img61=$(KFARM_CACHE=$REAL_CACHE default_image x86_64 6.1)
+img612=$(KFARM_CACHE=$REAL_CACHE default_image x86_64 6.12)
+if [ -n "$img61" ] && [ -n "$img612" ]; then
+	cp "$img61" "$T/k61"; cp "$img612" "$T/k612"; cp "$T/k61" "$T/bz"
+	( while :; do
+		cp "$T/k61" "$T/bz.new"; mv -f "$T/bz.new" "$T/bz"; sleep 0.3
+		cp "$T/k612" "$T/bz.new"; mv -f "$T/bz.new" "$T/bz"; sleep 0.3
+	done ) &
+	swapper=$!
+	kargs=(); for i in $(seq 6); do kargs+=(--kernel "x86_64=$T/bz:r$i"); done
+	nice -n 10 "$KFARM" run --db "$T/real.db" --jobs 2 --tests sysinfo --confirm 0 \
+		--initramfs "x86_64=$(KFARM_CACHE=$REAL_CACHE default_initrd x86_64)" \
+		--append "$TOKEN" "${kargs[@]}" >/dev/null 2>"$T/real.err"; rc=$?
+	kill $swapper; wait $swapper 2>/dev/null
+	s61=$(sha256sum <"$T/k61" | cut -c1-64) s612=$(sha256sum <"$T/k612" | cut -c1-64)
+	sql "$T/real.db" "$q" >"$T/real.pairs"
+	n61=$(grep -c "^6\.1\.[0-9]* $s61$" "$T/real.pairs") n612=$(grep -c "^6\.12\.[0-9]* $s612$" "$T/real.pairs")
+	echo "    real x86_64 kernels swapped: 6.1 booted and recorded: $n61, 6.12: $n612, of $(wc -l <"$T/real.pairs")"
+	check "real kernels: each job's recorded sha256 is the kernel whose release the guest reported (rc=$rc)" \
+		test $((n61 + n612)) = 6 -a "$(wc -l <"$T/real.pairs")" = 6
+else
+	echo "    (real-kernel swap skipped: x86_64 6.1 and 6.12 are not both built yet)"
+fi
+
+# --- libvirt URIs that would skip the host-key check: refused up front ---
+for u in "qemu+libssh://root@192.0.2.1/system?known_hosts_verify=ignore" \
+	 "qemu+ssh://root@192.0.2.1/system?no_verify=1"; do
+	standin --db "$T/uri.db" --backend libvirt --libvirt-uri "$u" --kernel "standin=$T/A" \
+		>/dev/null 2>"$T/uri.err"; rc=$?
+	check "refused with exit 2, the URI and the parameter named: $u (rc=$rc)" \
+		test $rc = 2 -a -n "$(grep "would let libvirt accept host keys" "$T/uri.err" | grep -F "$u")"
+done
+check "nothing written for the refused URIs" test ! -e "$T/uri.db"
+finish
