@@ -118,30 +118,32 @@ if [ "$link" = dynamic ]; then
 	done
 fi
 
+# NUL-terminated fields (mkcpio -0): a cache path may hold spaces
+ent() { printf '%s\0' "$@"; }
 {
-	echo "dir /dev 0755"
-	echo "nod /dev/console 0600 c 5 1"
-	echo "nod /dev/null 0666 c 1 3"
-	echo "dir /proc 0555"
-	echo "dir /sys 0555"
-	echo "dir /tmp 1777"
-	echo "dir /kfarm 0755"
-	echo "dir /kfarm/user 0755"
-	echo "file /init $tmp/init 0755"
+	ent dir /dev 0755
+	ent nod /dev/console 0600 c 5 1
+	ent nod /dev/null 0666 c 1 3
+	ent dir /proc 0555
+	ent dir /sys 0555
+	ent dir /tmp 1777
+	ent dir /kfarm 0755
+	ent dir /kfarm/user 0755
+	ent file /init "$tmp/init" 0755
 	declare -A dirs=()
 	for l in "${libs[@]}"; do
 		d=$(dirname "/$l")
 		while [ "$d" != / ] && [ -z "${dirs[$d]:-}" ]; do dirs[$d]=1; d=$(dirname "$d"); done
 	done
-	for d in $(printf '%s\n' "${!dirs[@]}" | LC_ALL=C sort); do echo "dir $d 0755"; done
+	while IFS= read -r d; do [ -n "$d" ] && ent dir "$d" 0755; done < <(printf '%s\n' "${!dirs[@]}" | LC_ALL=C sort)
 	for l in "${libs[@]}"; do
 		[ -f "$sysroot/$l" ] || die "$arch: $sysroot/$l missing"
-		echo "file /$l $sysroot/$l 0755"
+		ent file "/$l" "$sysroot/$l" 0755
 	done
-	for f in "${user_progs[@]}"; do echo "file /kfarm/user/$f $user_dir/$f 0755"; done
+	for f in "${user_progs[@]}"; do ent file "/kfarm/user/$f" "$user_dir/$f" 0755; done
 } > "$tmp/list"
 
-"$tmp/mkcpio" "$tmp/list" | gzip -9 -n > "$tmp/initramfs.cpio.gz"
+"$tmp/mkcpio" -0 "$tmp/list" | gzip -9 -n > "$tmp/initramfs.cpio.gz"
 mv -f "$tmp/initramfs.cpio.gz" "$out"
 
 all_tests=("${tests[@]}")

@@ -571,6 +571,33 @@ static int probe(int argc, char **argv)
 	return t->probe(argc, argv);
 }
 
+/* Host mode: the arguments stand for the kernel command line. Only whole
+ * arguments are kept (a cut one could read as another option); the first
+ * that does not fit and everything after it are dropped, and said so. */
+static void host_cmdline(char *buf, size_t size, int argc, char **argv)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 1; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+
+		if (len + 2 > size - n) {
+			size_t k = strlen(setup_notes);
+
+			snprintf(setup_notes + k, sizeof(setup_notes) - k,
+				 "# kfarm-init: command line over %zu bytes: "
+				 "argument %d and the %d after it ignored\n",
+				 size - 1, i, argc - 1 - i);
+			return;
+		}
+		memcpy(buf + n, argv[i], len);
+		n += len;
+		buf[n++] = ' ';
+		buf[n] = '\0';
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static char cmdline[8192];
@@ -591,10 +618,7 @@ int main(int argc, char **argv)
 		if (kt_read_file("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
 			note("cannot read", "/proc/cmdline");
 	} else {
-		size_t n = 0;
-		for (int i = 1; i < argc; i++)
-			n += (size_t)snprintf(cmdline + n, sizeof(cmdline) - n,
-					      "%s ", argv[i]);
+		host_cmdline(cmdline, sizeof(cmdline), argc, argv);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);

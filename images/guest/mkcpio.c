@@ -4,13 +4,18 @@
  * that a non-root build can still create device nodes (/dev/console).
  * Output is reproducible: uid/gid 0, mtime 0, inodes numbered in order.
  *
- * usage: mkcpio [LIST] > out.cpio      (LIST defaults to stdin)
- * list lines (blank lines and "#" comments ignored):
+ * usage: mkcpio [-0] [LIST] > out.cpio      (LIST defaults to stdin)
+ * entries:
  *   dir   PATH MODE
  *   file  PATH SOURCE MODE        SOURCE is read following symlinks
  *   nod   PATH MODE c|b MAJOR MINOR
  *   slink PATH TARGET MODE
  * MODE is octal permission bits.  Paths are archive paths ("/init").
+ * Text lists: one entry a line, fields split on blanks (so no field may
+ * hold one), blank lines and "#" comments ignored.  With -0 every field,
+ * whatever it holds (spaces, newlines: a cache under "/home/a b/"), ends
+ * with a NUL byte, and each entry has exactly the fields its kind names:
+ *   printf '%s\0' file /init "$src" 0755
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,10 +27,26 @@
 static unsigned long ino = 721;
 static unsigned long long offset;
 static int lineno;
+static const char *unit = "line";	/* "entry" with -0 */
+
+#define MAX_FIELDS 6
+#define MAX_FIELD 4096
+
+static int nfields(const char *kind)
+{
+	static const struct { const char *kind; int n; } k[] = {
+		{ "dir", 3 }, { "file", 4 }, { "nod", 6 }, { "slink", 4 },
+	};
+
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (!strcmp(kind, k[i].kind))
+			return k[i].n;
+	return 0;
+}
 
 static void die(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "mkcpio: line %d: ", lineno);
+	fprintf(stderr, "mkcpio: %s %d: ", unit, lineno);
 	fprintf(stderr, fmt, arg);
 	fputc('\n', stderr);
 	exit(1);
@@ -106,59 +127,116 @@ static void add_file(const char *path, const char *src, unsigned int mode)
 	pad4();
 }
 
+/* One entry; f[0] is its kind, missing fields are NULL. */
+static void entry(char **f)
+{
+	const char *kind = f[0], *path = f[1];
+
+	if (!path)
+		die("missing path", "");
+	if (!strcmp(kind, "dir")) {
+		header(path, S_IFDIR | parse_mode(f[2]), 0, 0, 0, 2);
+	} else if (!strcmp(kind, "file")) {
+		if (!f[2])
+			die("missing source", "");
+		add_file(path, f[2], parse_mode(f[3]));
+	} else if (!strcmp(kind, "nod")) {
+		unsigned int mode = parse_mode(f[2]);
+
+		if (!f[3] || !f[4] || !f[5] || (strcmp(f[3], "c") && strcmp(f[3], "b")))
+			die("nod needs: MODE c|b MAJOR MINOR", "");
+		header(path, (f[3][0] == 'c' ? S_IFCHR : S_IFBLK) | mode, 0,
+		       (unsigned int)atoi(f[4]), (unsigned int)atoi(f[5]), 1);
+	} else if (!strcmp(kind, "slink")) {
+		unsigned int mode;
+
+		if (!f[2])
+			die("missing target", "");
+		mode = parse_mode(f[3]);
+		header(path, S_IFLNK | mode, (unsigned long)strlen(f[2]), 0, 0, 1);
+		out(f[2], strlen(f[2]));
+		pad4();
+	} else {
+		die("unknown entry '%s'", kind);
+	}
+}
+
+static void read_text(FILE *in)
+{
+	char line[8192];
+
+	while (fgets(line, sizeof(line), in)) {
+		char *f[MAX_FIELDS] = { 0 }, *save;
+
+		lineno++;
+		line[strcspn(line, "\n")] = 0;
+		f[0] = strtok_r(line, " \t", &save);
+		if (!f[0] || f[0][0] == '#')
+			continue;
+		for (int i = 1; i < MAX_FIELDS; i++)
+			f[i] = strtok_r(NULL, " \t", &save);
+		entry(f);
+	}
+}
+
+/* Reads one NUL-terminated field into buf; 0 at a clean end of input. */
+static int read_field(FILE *in, char *buf, int first)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc(in)) != EOF && c != '\0') {
+		if (n + 1 >= MAX_FIELD)
+			die("field longer than %s bytes", "4095");
+		buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	if (c == EOF && (n || !first))
+		die("%s", "list ends inside an entry (every field must end with a NUL)");
+	return c != EOF;
+}
+
+static void read_nul(FILE *in)
+{
+	static char buf[MAX_FIELDS][MAX_FIELD];
+
+	while (read_field(in, buf[0], 1)) {
+		char *f[MAX_FIELDS] = { buf[0] };
+		int n;
+
+		lineno++;
+		n = nfields(buf[0]);
+		if (!n)
+			die("unknown entry '%s'", buf[0]);
+		for (int i = 1; i < n; i++) {
+			read_field(in, buf[i], 0);
+			f[i] = buf[i];
+		}
+		entry(f);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	FILE *in = stdin;
-	char line[8192];
+	int nul = argc > 1 && !strcmp(argv[1], "-0");
 
+	argc -= nul;
+	argv += nul;
 	if (argc > 2 || (argc == 2 && !strcmp(argv[1], "--help"))) {
-		fprintf(stderr, "usage: mkcpio [LIST] > out.cpio\n");
+		fprintf(stderr, "usage: mkcpio [-0] [LIST] > out.cpio\n");
 		return 2;
 	}
 	if (argc == 2 && !(in = fopen(argv[1], "r"))) {
 		perror(argv[1]);
 		return 1;
 	}
-	while (fgets(line, sizeof(line), in)) {
-		char *kind, *path, *save;
-
-		lineno++;
-		line[strcspn(line, "\n")] = 0;
-		kind = strtok_r(line, " \t", &save);
-		if (!kind || kind[0] == '#')
-			continue;
-		path = strtok_r(NULL, " \t", &save);
-		if (!path)
-			die("missing path", "");
-		if (!strcmp(kind, "dir")) {
-			unsigned int mode = parse_mode(strtok_r(NULL, " \t", &save));
-			header(path, S_IFDIR | mode, 0, 0, 0, 2);
-		} else if (!strcmp(kind, "file")) {
-			char *src = strtok_r(NULL, " \t", &save);
-			if (!src)
-				die("missing source", "");
-			add_file(path, src, parse_mode(strtok_r(NULL, " \t", &save)));
-		} else if (!strcmp(kind, "nod")) {
-			unsigned int mode = parse_mode(strtok_r(NULL, " \t", &save));
-			char *type = strtok_r(NULL, " \t", &save);
-			char *maj = strtok_r(NULL, " \t", &save);
-			char *min = strtok_r(NULL, " \t", &save);
-			if (!type || !maj || !min || (strcmp(type, "c") && strcmp(type, "b")))
-				die("nod needs: MODE c|b MAJOR MINOR", "");
-			header(path, (type[0] == 'c' ? S_IFCHR : S_IFBLK) | mode, 0,
-			       (unsigned int)atoi(maj), (unsigned int)atoi(min), 1);
-		} else if (!strcmp(kind, "slink")) {
-			char *target = strtok_r(NULL, " \t", &save);
-			if (!target)
-				die("missing target", "");
-			unsigned int mode = parse_mode(strtok_r(NULL, " \t", &save));
-			header(path, S_IFLNK | mode, (unsigned long)strlen(target), 0, 0, 1);
-			out(target, strlen(target));
-			pad4();
-		} else {
-			die("unknown entry '%s'", kind);
-		}
+	if (nul) {
+		unit = "entry";
+		read_nul(in);
 	}
+	else
+		read_text(in);
 	header("TRAILER!!!", 0, 0, 0, 0, 1);
 	/* pad the archive to a 512-byte multiple like cpio(1) does */
 	while (offset % 512)

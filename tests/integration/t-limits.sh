@@ -99,7 +99,7 @@ pinned_ok() {
 	done
 }
 check "pinned copies: named by their hash, read-only" pinned_ok
-check "no temporary pinning leftovers" test -z "$(find "$KFARM_CACHE/pinned" -name '.part-*')"
+check "no temporary pinning leftovers" test -z "$(find "$KFARM_CACHE/pinned" -name '.part-*' 2>/dev/null)"
 
 # the same with real kernels: 6.1 and 6.12 swapped under one path
 img61=$(KFARM_CACHE=$REAL_CACHE default_image x86_64 6.1)
@@ -125,6 +125,43 @@ if [ -n "$img61" ] && [ -n "$img612" ]; then
 else
 	echo "    (real-kernel swap skipped: x86_64 6.1 and 6.12 are not both built yet)"
 fi
+
+# --- guest side: a cache path with spaces; host-mode /init's command line ---
+sp="$T/with space/ca che"
+KFARM_CACHE=$sp nice -n 10 make -s -C "$TOP" initramfs ARCH=x86_64 >"$T/mk.out" 2>&1; rc=$?
+irf=$(jq -r .path "$sp/initramfs/x86_64.json" 2>/dev/null)
+check "make initramfs into '$sp': built (rc=$rc)" test $rc = 0 -a -s "$irf"
+if [ -n "$img61" ] && [ -s "$irf" ]; then
+	nice -n 10 "$KFARM" run --db "$T/sp.db" --kernel "x86_64=$img61:space" --initramfs "x86_64=$irf" \
+		--tests sysinfo --confirm 0 --append "$TOKEN" --json >"$T/sp.json" 2>"$T/sp.err"
+	jcheck "that initramfs boots the x86_64 6.1 kernel: COMPLETE, sysinfo PASS" \
+		'.jobs[0].outcome == "COMPLETE" and .jobs[0].pass == 1' "$T/sp.json"
+else
+	echo "    (boot of it skipped: no x86_64 6.1 kernel or no initramfs)"
+fi
+# mkcpio -0 keeps any byte but NUL in a field: spaces, a newline
+src="$T/a source"$'\n'"file"; echo hello >"$src"
+gcc -O2 -o "$T/mkcpio" "$TOP/images/guest/mkcpio.c"
+printf '%s\0' dir "/a dir" 0755 file "/a dir/f g" "$src" 0644 | "$T/mkcpio" -0 >"$T/l.cpio"
+check "mkcpio -0: names with spaces and a source path with a newline packed as given" \
+	test "$(cpio -it --quiet <"$T/l.cpio" | tr '\n' '|')" = "a dir|a dir/f g|" -a \
+	"$(cd "$T" && mkdir -p x && cd x && cpio -id --quiet <"$T/l.cpio" && cat "a dir/f g")" = hello
+printf '%s\0' file /x "$src" | "$T/mkcpio" -0 >/dev/null 2>"$T/mkcpio.err"; rc=$?
+check "mkcpio -0: a cut-off entry is refused with the reason (rc=$rc)" \
+	test $rc = 1 -a -n "$(grep "entry 1: list ends inside an entry" "$T/mkcpio.err")"
+
+# host mode (/init not PID 1): a command line over /init's 8 KiB buffer
+gcc -O1 -g -std=gnu11 -fsanitize=address,undefined -o "$T/init-asan" "$TOP"/images/guest/{init,kt}.c \
+	"$TOP"/images/guest/tests/*.c
+long=$(head -c 8200 /dev/zero | tr '\0' x)
+"$T/init-asan" kfarm.tests=sysinfo "$long" kfarm.opt=y >"$T/host.out" 2>"$T/host.err"; rc=$?
+check "host-mode /init, 8 KiB argument: no overflow (ASan quiet), rc=$rc" \
+	test $rc = 0 -a -z "$(grep AddressSanitizer "$T/host.err")"
+check "the arguments that did not fit are dropped whole, and said so; the first still applies" \
+	test -n "$(grep -x "# kfarm-init: command line over 8191 bytes: argument 2 and the 1 after it ignored" "$T/host.out")" \
+	-a -n "$(grep -x "ok 1 sysinfo" "$T/host.out")" -a -z "$(grep "opt y" "$T/host.out")"
+"$T/init-asan" kfarm.tests=sysinfo kfarm.opt=y >"$T/host2.out" 2>&1
+check "arguments that fit are all kept" grep -q "^# kfarm-init: opt y" "$T/host2.out"
 
 # --- libvirt URIs that would skip the host-key check: refused up front ---
 for u in "qemu+libssh://root@192.0.2.1/system?known_hosts_verify=ignore" \
