@@ -39,6 +39,8 @@ struct vm_exit {
 	int status;		/* exit code */
 	int signal;		/* killed by this signal (0: none) */
 	int by_us;		/* we ended it (stop was called) */
+	int not_started;	/* it never ran: stopped (or failed) while being set up
+				 * (files still uploading...): never the kernel's doing */
 	char why[256];		/* the backend's own account of an abnormal end, or "" */
 };
 

@@ -82,6 +82,7 @@ struct lv_shared {
 	int cb_id;
 	int stop_event;		/* VIR_DOMAIN_EVENT_STOPPED_* + 1, 0: none yet */
 	int by_us, ended, host_down, infra;
+	int created;		/* the domain was created */
 	char why[256];
 	char *cmdline;
 };
@@ -569,6 +570,7 @@ static int boot(struct lv_shared *sh, const char *arch)
 	}
 	pthread_mutex_lock(&sh->mu);
 	sh->dom = dom;
+	sh->created = 1;
 	by_us = sh->by_us;
 	pthread_mutex_unlock(&sh->mu);
 	if (by_us) {
@@ -1025,11 +1027,14 @@ static int lv_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 	memset(ex, 0, sizeof(*ex));
 	ex->exited = 1;
 	ex->by_us = sh->by_us;
-	if (sh->infra && !sh->by_us) {
+	/* stopped before the domain existed: a timeout that ran out while
+	 * the files were uploading says nothing about the kernel */
+	ex->not_started = !sh->created;
+	if (sh->infra && (!sh->by_us || ex->not_started)) {
 		ex->status = 1;
 		snprintf(ex->why, sizeof(ex->why), "%s", sh->why);
 	}
-	vm->host_down = sh->host_down && !sh->by_us;
+	vm->host_down = sh->host_down && (!sh->by_us || ex->not_started);
 	if (sh->cmdline) {
 		free(vm->cmdline);
 		vm->cmdline = xstrdup(sh->cmdline);

@@ -387,7 +387,12 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	j->state = JS_DONE;
 	if (j->outcome != JOB_PENDING)
 		goto missing;
-	if (j->trouble_line) {
+	if (ex->not_started) {
+		j->outcome = JOB_INFRA_ERROR;
+		j->reason = xasprintf("%s before the VM started%s%s",
+				      j->timed_out ? j->timeout_reason : "ended",
+				      ex->why[0] ? ": " : "", ex->why);
+	} else if (j->trouble_line) {
 		j->outcome = JOB_PANIC;
 		j->reason = xstrdup(j->trouble_line);
 	} else if (j->timed_out) {

@@ -363,6 +363,44 @@ jcheck "next run: uploaded in full to host B, job COMPLETE there" '.jobs[0].outc
 check "host B's cached copy is complete (sha256 matches)" \
 	test "$(sha256sum <"$T/host2/home-cache/kfarm-remote/sha256/$bighash" | cut -c1-64)" = "$bighash"
 
+# --- a cached file of the right size but other bytes: uploaded again ---
+phase "a cached file of the right size but other bytes: uploaded again"
+cached=$T/host2/home-cache/kfarm-remote/sha256/$bighash
+printf 'kfarm' | dd of="$cached" bs=1 conv=notrunc status=none	# the gzip magic gone, size kept
+"$KFARM" run --db "$T/up.db" --hosts "$T/onlyB.json" --kernel "x86_64=$IMG:upload" \
+	--initramfs "x86_64=$T/big.cpio.gz" --tests alpha,beta --append "$TOKEN" --json >"$T/up3.json" 2>/dev/null
+jcheck "same size, other bytes in host B's cache: the job still boots the right initramfs (COMPLETE)" \
+	'.jobs[0].outcome == "COMPLETE" and .jobs[0].host == "hostB"' "$T/up3.json"
+check "host B's cached copy hashes to its name again" \
+	test "$(sha256sum <"$cached" | cut -c1-64)" = "$bighash"
+
+# --- a host that stops answering mid-upload: given up on by a second deadline ---
+phase "a host that stops answering mid-upload: the run still ends"
+{ cat "$T/small.cpio.gz"; head -c $((32 << 20)) /dev/zero; echo hang; } >"$T/hang.cpio.gz"
+hanghash=$(sha256sum "$T/hang.cpio.gz" | cut -c1-64)
+tc qdisc add dev "${NSP}o2" root tbf rate 40mbit burst 64kb latency 500ms
+s=$(date +%s.%N)
+"$KFARM" run --db "$T/hang.db" --hosts "$T/onlyB.json" --kernel "x86_64=$IMG:hang" --boot-timeout 3 \
+	--initramfs "x86_64=$T/hang.cpio.gz" --tests alpha,beta --append "$TOKEN" --json >"$T/hang.json" 2>"$T/hang.err" &
+kp=$!
+for _ in $(seq 200); do
+	[ -n "$(find "$T/host2/home-cache/kfarm-remote/sha256" -name "$hanghash.part-*" -size +2M 2>/dev/null)" ] && break
+	sleep 0.05
+done
+tc qdisc replace dev "${NSP}o2" root netem loss 100%	# nothing gets through any more, no RST
+for _ in $(seq 1500); do kill -0 $kp 2>/dev/null || break; sleep 0.1; done
+hung=0; kill -0 $kp 2>/dev/null && { hung=1; kill -9 $kp; }
+wait $kp; rc=$?
+el=$(echo "$(date +%s.%N) - $s" | bc)
+tc qdisc del dev "${NSP}o2" root
+echo "    $(jq -r '.jobs[0] | "\(.outcome): \(.reason)"' "$T/hang.json" 2>/dev/null)"
+check "kfarm ended by itself in $(printf %.0f "$el")s (boot timeout 3 s, then at most 30 s more; rc=$rc)" \
+	test $hung = 0 -a "$(echo "$el < 60" | bc)" = 1
+check "the stuck attempt is an infrastructure error on host B, never a kernel TIMEOUT" \
+	test "$(sql "$T/hang.db" "SELECT count(*) FROM jobs WHERE host = 'hostB' AND outcome = 'INFRA_ERROR'")" -ge 1 \
+	-a "$(sql "$T/hang.db" "SELECT count(*) FROM jobs WHERE outcome != 'INFRA_ERROR'")" = 0
+check "host B given up on for this run" grep -q "host hostB is down for this run" "$T/hang.err"
+
 # --- session mode: an unprivileged user, qemu:///session on host A ---
 phase "session mode: an unprivileged user, qemu:///session on host A"
 mkdir -p "$T/sess/run" "$T/sess/.cache/libvirt/qemu/cache/capabilities"
