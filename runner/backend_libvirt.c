@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -796,35 +795,8 @@ static char *domain_xml(const char *name, const struct vm_spec *spec, const char
 	return sb_detach(&x);
 }
 
-/* sha256 of a local file, remembered by (path, size, mtime). */
-static int file_hash(const char *path, char out[65])
-{
-	static struct { char *path; off_t size; struct timespec mtime; char hash[65]; } memo[64];
-	static size_t n;
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(memo[i].path, path) && memo[i].size == st.st_size &&
-		    memo[i].mtime.tv_sec == st.st_mtim.tv_sec &&
-		    memo[i].mtime.tv_nsec == st.st_mtim.tv_nsec) {
-			memcpy(out, memo[i].hash, 65);
-			return 0;
-		}
-	if (sha256_file(path, out) < 0)
-		return -1;
-	if (n < ARRAY_SIZE(memo)) {
-		memo[n].path = xstrdup(path);
-		memo[n].size = st.st_size;
-		memo[n].mtime = st.st_mtim;
-		memcpy(memo[n++].hash, out, 65);
-	}
-	return 0;
-}
-
 /* Where local file will be on host h; for a remote host, adds the upload.
- * sha: the file's hash as the run recorded it (pinned, pin.h), or NULL. */
+ * sha: the file's hash as the run recorded it (pinned, pin.h). */
 static char *file_on_host(struct host *h, struct lv_shared *sh, const char *local,
 			  const char *sha, char *err, size_t errlen)
 {
@@ -832,12 +804,13 @@ static char *file_on_host(struct host *h, struct lv_shared *sh, const char *loca
 
 	if (h->local)
 		return xstrdup(local);
-	if (sha && strlen(sha) == 64)
-		memcpy(hash, sha, 65);
-	else if (file_hash(local, hash) < 0) {
-		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
+	/* hashed once, when the run pinned it: no second read that could see
+	 * other bytes */
+	if (!sha || strlen(sha) != 64) {
+		snprintf(err, errlen, "'%s' has no recorded sha256 to upload it by", local);
 		return NULL;
 	}
+	memcpy(hash, sha, 65);
 	/* no I/O (the home directory was found by the probe), so no waiting
 	 * for the session's lock while a VM thread uploads */
 	remote = kssh_cache_path(h->ssh, hash);

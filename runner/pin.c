@@ -2,6 +2,7 @@
 #include "pin.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -9,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#define PRUNE_AFTER_S (30 * 86400)
 
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
@@ -65,6 +69,32 @@ out:
 	return ret;
 }
 
+/* Once per process: copies unused for PRUNE_AFTER_S go (every pin renames a
+ * fresh copy into place, so a file's mtime is its last use), as do
+ * temporaries left by a kfarm that died mid-copy. */
+static void prune(const char *dir)
+{
+	static int done;
+	DIR *d;
+	struct dirent *e;
+	time_t now = time(NULL);
+
+	if (done++ || !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		int part = !strncmp(e->d_name, ".part-", 6);
+
+		if ((strlen(e->d_name) != 64 && !part) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (now - st.st_mtime > (part ? 86400 : PRUNE_AFTER_S))
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 int pin_file(const char *path, char sha[65], char **pinned)
 {
 	static unsigned long seq;
@@ -86,6 +116,7 @@ int pin_file(const char *path, char sha[65], char **pinned)
 		error_errno("cannot create '%s'", dir);
 		goto out;
 	}
+	prune(dir);
 	tmp = xasprintf("%s/.part-%d-%lu", dir, (int)getpid(), ++seq);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (out < 0) {

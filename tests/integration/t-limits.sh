@@ -71,6 +71,9 @@ check "no 'Too many open files'" absent "Too many open files" "$T/fd.err"
 check "open descriptors bounded by the concurrency (at most $maxfd, bound 24)" test "$maxfd" -le 24
 
 # --- hash what you boot: the image replaced while the run plans and boots ---
+old=$KFARM_CACHE/pinned/$(printf '%064d' 0) young=$KFARM_CACHE/pinned/$(printf '%064d' 1)
+echo old >"$old"; echo young >"$young"; echo part >"$KFARM_CACHE/pinned/.part-1-1"
+touch -d '40 days ago' "$old"; touch -d '2 days ago' "$KFARM_CACHE/pinned/.part-1-1"; touch -d '20 days ago' "$young"
 ( while :; do
 	cp "$T/A" "$T/image.new"; mv -f "$T/image.new" "$T/image"
 	cp "$T/B" "$T/image.new"; mv -f "$T/image.new" "$T/image"
@@ -89,6 +92,9 @@ check "every job recorded the sha256 of the image it booted ($nA + $nB of 40; rc
 sql "$T/swap.db" "SELECT qemu_cmdline FROM jobs" >"$T/swap.cmd"
 check "QEMU was given the pinned, content-addressed copy (every job)" \
 	test "$(grep -cE -- "-kernel $KFARM_CACHE/pinned/[0-9a-f]{64} " "$T/swap.cmd")" = 40
+check "a pinned copy unused for 40 days and a stale temporary are pruned, one used 20 days ago kept" \
+	test ! -e "$old" -a ! -e "$KFARM_CACHE/pinned/.part-1-1" -a -e "$young"
+rm -f "$young"
 pinned=$(ls "$KFARM_CACHE/pinned")
 pinned_ok() {
 	local f
