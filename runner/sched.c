@@ -146,10 +146,10 @@ static int after_failure(struct sched *s, struct sched_pool *pool, struct job *j
 	       (unsigned)j->attempt - s->lost[idx] <= s->o->infra_retries;
 }
 
-/* The VM has exited (or its console closed with no pidfd): collect it. */
 static void finish_attempt(struct sched *s, struct slot *sl, unsigned int *left,
 			   const struct vm_exit *ex);
 
+/* The VM has exited (or its console closed with no pidfd): collect it. */
 static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 {
 	struct job *j = sl->job;
