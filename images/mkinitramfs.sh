@@ -135,7 +135,7 @@ ent() { printf '%s\0' "$@"; }
 		d=$(dirname "/$l")
 		while [ "$d" != / ] && [ -z "${dirs[$d]:-}" ]; do dirs[$d]=1; d=$(dirname "$d"); done
 	done
-	while IFS= read -r d; do [ -n "$d" ] && ent dir "$d" 0755; done < <(printf '%s\n' "${!dirs[@]}" | LC_ALL=C sort)
+	while IFS= read -r d; do [ -z "$d" ] || ent dir "$d" 0755; done < <(printf '%s\n' "${!dirs[@]}" | LC_ALL=C sort)
 	for l in "${libs[@]}"; do
 		[ -f "$sysroot/$l" ] || die "$arch: $sysroot/$l missing"
 		ent file "/$l" "$sysroot/$l" 0755
