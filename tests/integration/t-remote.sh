@@ -394,7 +394,7 @@ wait $kp; rc=$?
 el=$(echo "$(date +%s.%N) - $s" | bc)
 ip link set "${NSP}o2" up
 tc qdisc del dev "${NSP}o2" root
-echo "    $(jq -r '.jobs[0] | "\(.outcome): \(.reason)"' "$T/hang.json" 2>/dev/null)"
+sql "$T/hang.db" "SELECT host || ': ' || outcome || ': ' || reason FROM jobs ORDER BY id" | sed 's/^/    /'
 check "kfarm ended by itself in $(printf %.0f "$el")s (boot timeout 3 s, then at most 30 s more; rc=$rc)" \
 	test $hung = 0 -a "$(echo "$el < 60" | bc)" = 1
 check "the stuck attempt is an infrastructure error on host B, never a kernel TIMEOUT" \
