@@ -211,6 +211,22 @@ static void test_uri_host_keys(void **state)
 		     "the ssh transport cannot be told to check host keys against '/kh'");
 }
 
+/* The documented example loads, and its given URI gets the inventory's
+ * known_hosts file. */
+static void test_example(void **state)
+{
+	struct hosts hs;
+
+	(void)state;
+	setenv("HOME", "/home/me", 1);
+	assert_int_equal(hosts_load(KFARM_ARCHES_DIR "/../docs/hosts.example.json", &hs), 0);
+	assert_int_equal(hs.n, 3);
+	assert_string_equal(hs.v[1].uri, "qemu+libssh://kfarm@lab-b.example.org:2222/system?"
+			    "keyfile=/home/me/.ssh/kfarm_ed25519&sshauth=privkey"
+			    "&known_hosts=/home/me/.config/kfarm/known_hosts");
+	hosts_release(&hs);
+}
+
 /* What /bin/sh makes of the quoted argv, one "[arg]" per argument. */
 static char *through_shell(const char *const *argv)
 {
@@ -275,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_from_uri),
 		cmocka_unit_test(test_uri_host_keys),
+		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_uri_escape),
 	};
