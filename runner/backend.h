@@ -16,6 +16,8 @@ struct vm_spec {
 	const char *kernel;
 	const char *initrd;
 	const char *append;	/* kernel command line */
+	unsigned smp, memory_mb;	/* 0: the profile's default */
+	const char *accel;	/* "kvm" or "tcg"; NULL: QEMU's default */
 	struct host *host;	/* where (hosts.h); NULL: this machine */
 };
 

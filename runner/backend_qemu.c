@@ -39,11 +39,20 @@ static char **qemu_argv(const struct vm_spec *spec)
 	argv_push(&argv, &n, p->qemu_binary);
 	argv_push(&argv, &n, "-M");
 	argv_push(&argv, &n, p->machine);
+	if (spec->accel) {
+		argv_push(&argv, &n, "-accel");
+		argv_push(&argv, &n, spec->accel);
+	}
+	if (spec->smp > 1) {
+		snprintf(buf, sizeof(buf), "%u", spec->smp);
+		argv_push(&argv, &n, "-smp");
+		argv_push(&argv, &n, buf);
+	}
 	if (p->cpu) {
 		argv_push(&argv, &n, "-cpu");
 		argv_push(&argv, &n, p->cpu);
 	}
-	snprintf(buf, sizeof(buf), "%u", p->memory_mb);
+	snprintf(buf, sizeof(buf), "%u", spec->memory_mb ? spec->memory_mb : p->memory_mb);
 	argv_push(&argv, &n, "-m");
 	argv_push(&argv, &n, buf);
 	for (char **f = p->firmware; f && *f; f++)

@@ -110,6 +110,7 @@ void job_free(struct job *j)
 	free(j->append);
 	free(j->image_sha256);
 	free(j->tree);
+	free(j->accel_reason);
 	free(j->log_path);
 	strv_free(j->tests);
 	profile_release(&j->profile);
@@ -142,6 +143,10 @@ struct job *job_clone(const struct job *j)
 		job_free(c);
 		return NULL;
 	}
+	c->machine = j->machine;
+	memcpy(c->accel, j->accel, sizeof(c->accel));
+	c->accel_reason = dup_or_null(j->accel_reason);
+	memcpy(c->machine_key, j->machine_key, sizeof(c->machine_key));
 	c->be = j->be;
 	c->candidate_id = j->candidate_id;
 	c->log_max = j->log_max;
@@ -183,7 +188,8 @@ int job_start(struct job *j)
 	char err[512];
 	struct vm_spec spec = {
 		.profile = &j->profile, .kernel = j->kernel, .initrd = j->initrd,
-		.append = j->append, .host = j->host,
+		.append = j->append, .host = j->host, .smp = j->machine.smp,
+		.memory_mb = j->machine.memory_mb, .accel = *j->accel ? j->accel : NULL,
 	};
 
 	j->attempt++;

@@ -75,6 +75,15 @@ static const char *const migrations[] = {
 	"  test TEXT NOT NULL,"
 	"  result_id INTEGER NOT NULL REFERENCES results(id),"
 	"  PRIMARY KEY (arch, test)) WITHOUT ROWID;",
+	/* machine variants and KVM: the machine each job booted (variant name,
+	 * vCPUs, memory, accelerator and why), and each candidate's comparison
+	 * key (profile.h machine_key; '' = the default machine under TCG) */
+	"ALTER TABLE jobs ADD COLUMN variant TEXT;"
+	"ALTER TABLE jobs ADD COLUMN smp INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN memory_mb INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN accel TEXT;"
+	"ALTER TABLE jobs ADD COLUMN accel_reason TEXT;"
+	"ALTER TABLE candidates ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -335,6 +344,31 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 	return id;
 }
 
+/* The machine the job booted, and its candidate's comparison key. */
+static int store_job_machine(struct store *st, int64_t id, const struct job *j)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE jobs SET variant = ?, smp = ?, memory_mb = ?,"
+				   " accel = ?, accel_reason = ? WHERE id = ?");
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, *j->machine.variant ? j->machine.variant : NULL);
+	sqlite3_bind_int(s, 2, j->machine.smp ? (int)j->machine.smp : 1);
+	sqlite3_bind_int(s, 3, (int)(j->machine.memory_mb ? j->machine.memory_mb
+							  : j->profile.memory_mb));
+	bind_text(s, 4, *j->accel ? j->accel : NULL);
+	bind_text(s, 5, j->accel_reason);
+	sqlite3_bind_int64(s, 6, id);
+	if (step_done(st, s, "cannot store job machine"))
+		return -1;
+	s = prep(st, "UPDATE candidates SET machine = ? WHERE id = ?");
+	if (!s)
+		return -1;
+	bind_text(s, 1, j->machine_key);
+	sqlite3_bind_int64(s, 2, j->candidate_id);
+	return step_done(st, s, "cannot store candidate machine");
+}
+
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host)
 {
 	sqlite3_stmt *s = NULL;
@@ -427,6 +461,8 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 		if (step_done(st, s, "cannot update candidate"))
 			goto rollback;
 	}
+	if (store_job_machine(st, id, j))
+		goto rollback;
 	if (exec_sql(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;
