@@ -17,5 +17,12 @@ int accel_decide(const char *arch, enum accel_req req, const char *host_machine,
 /* Same for this machine (uname, /dev/kvm). */
 int accel_choose(const char *arch, enum accel_req req, char accel[8], char *reason,
 		 size_t len);
+/* An open /dev/kvm is not proof that KVM runs a kernel (seen: a nested host
+ * where firmware runs under -accel kvm but Linux never prints). So KVM is
+ * used only once `kernel` printed its banner under -accel kvm within
+ * timeout_s; the answer is remembered for this host boot and QEMU version
+ * in $KFARM_CACHE/kvm-probe-ARCH. Returns 0 if it did, else -1 with why. */
+int accel_probe_kvm(const struct profile *p, const char *kernel, double timeout_s,
+		    char *why, size_t len);
 
 #endif

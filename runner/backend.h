@@ -62,6 +62,9 @@ struct backend {
 extern const struct backend backend_qemu;
 extern const struct backend backend_libvirt;
 
+/* First line of "BINARY --version" (run without a shell, remembered). */
+char *qemu_binary_version(const char *binary);
+
 /* NULL-terminated list of compiled-in backends; lookup by name. */
 const struct backend *backend_find(const char *name);
 

@@ -106,7 +106,7 @@ static char *render_argv(char **argv)
 }
 
 /* Runs "BINARY --version" (no shell) and returns its first line. */
-static char *qemu_version(const char *binary)
+char *qemu_binary_version(const char *binary)
 {
 	static struct cache { char *bin, *ver; } cache[16];
 	static size_t ncache;
@@ -196,7 +196,7 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	}
 	argv = qemu_argv(spec);
 	vm->cmdline = render_argv(argv);
-	vm->version = qemu_version(spec->profile->qemu_binary);
+	vm->version = qemu_binary_version(spec->profile->qemu_binary);
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(st, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));

@@ -285,6 +285,11 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 			 j->be->name);
 	} else if (accel_choose(j->arch, req, j->accel, reason, sizeof(reason))) {
 		return error("%s: --accel kvm is impossible here: %s", j->arch, reason);
+	} else if (!strcmp(j->accel, "kvm") &&
+		   accel_probe_kvm(&j->profile, j->kernel, 20, reason, sizeof(reason))) {
+		if (req == ACCEL_KVM)
+			return error("%s: --accel kvm is impossible here: %s", j->arch, reason);
+		snprintf(j->accel, sizeof(j->accel), "tcg");
 	}
 	j->accel_reason = xstrdup(reason);
 	machine_key(&j->profile, &j->machine, !strcmp(j->accel, "kvm"), j->machine_key,
