@@ -262,7 +262,7 @@ struct machine_opts {
 };
 
 /* The job's machine (variant, vCPUs, accelerator) and its comparison key,
- * which joins the candidate's label so that only like machines compare. */
+ * part of the candidate's identity so that only like machines compare. */
 static int set_machine(struct job *j, const struct machine_opts *mo)
 {
 	const char *smp_s = per_arch_get(mo->smp, mo->nsmp, j->arch);
@@ -294,12 +294,6 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 	j->accel_reason = xstrdup(reason);
 	machine_key(&j->profile, &j->machine, !strcmp(j->accel, "kvm"), j->machine_key,
 		    sizeof(j->machine_key));
-	if (*j->machine_key) {
-		char *l = xasprintf("%s@%s", j->label, j->machine_key);
-
-		free(j->label);
-		j->label = l;
-	}
 	return 0;
 }
 
@@ -565,6 +559,9 @@ static void print_json(struct run_ctx *c, json_t *changes)
 		json_object_set_new(o, "duration_s", json_real(j->duration_s));
 		json_object_set_new(o, "attempts", json_integer(j->attempt));
 		json_object_set_new(o, "host", json_string(job_host(j)));
+		json_object_set_new(o, "machine", json_string(j->machine_key));
+		json_object_set_new(o, "variant", *j->machine.variant ? json_string(j->machine.variant)
+								     : json_null());
 		json_object_set_new(o, "smp", json_integer(j->machine.smp));
 		json_object_set_new(o, "memory_mb", json_integer(j->machine.memory_mb));
 		json_object_set_new(o, "accel", json_string(j->accel));
@@ -951,8 +948,9 @@ int cmd_run(int argc, char **argv)
 			free(j->tree);
 			j->tree = xstrdup(tree);
 		}
-		j->candidate_id = store_candidate(c.st, j->arch, j->label, j->tree,
-						  j->image_sha256, j->kernel);
+		j->candidate_id = store_candidate_machine(c.st, j->arch, j->label,
+							  j->machine_key, j->tree,
+							  j->image_sha256, j->kernel);
 		if (j->candidate_id < 0) {
 			free(logdir);
 			store_run_end(c.st, c.run, "failed");

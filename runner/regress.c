@@ -146,8 +146,9 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 
 	/* flake rate: share of this arch x test's candidates that were FLAKY */
 	rc = sqlite3_prepare_v2(db, EFFECTIVE
-		", pick AS (SELECT r.tree, r.arch, r.cand FROM ranked r JOIN candidates c"
-		"   ON c.id = r.cand WHERE (?2 IS NULL AND r.rk = 1) OR c.label = ?2)"
+		", pick AS (SELECT r.tree, r.arch, max(r.cand) AS cand FROM ranked r"
+		"   JOIN candidates c ON c.id = r.cand WHERE (?2 IS NULL AND r.rk = 1)"
+		"   OR c.label = ?2 GROUP BY r.tree, r.arch)"
 		"SELECT e.tree, e.arch, e.test, e.status, e.reason, e.job, e.kernel, e.release,"
 		" (SELECT avg(f.status = 'FLAKY') FROM eff f WHERE f.arch = e.arch"
 		"   AND f.test = e.test AND f.tree = e.tree) AS flake_rate"

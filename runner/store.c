@@ -77,13 +77,30 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (arch, test)) WITHOUT ROWID;",
 	/* machine variants and KVM: the machine each job booted (variant name,
 	 * vCPUs, memory, accelerator and why), and each candidate's comparison
-	 * key (profile.h machine_key; '' = the default machine under TCG) */
+	 * key (profile.h machine_key; '' = the default machine under TCG), part
+	 * of the candidate's identity: the table is rebuilt for the new UNIQUE
+	 * (migrate() runs with foreign keys off, checked before commit) */
 	"ALTER TABLE jobs ADD COLUMN variant TEXT;"
 	"ALTER TABLE jobs ADD COLUMN smp INTEGER;"
 	"ALTER TABLE jobs ADD COLUMN memory_mb INTEGER;"
 	"ALTER TABLE jobs ADD COLUMN accel TEXT;"
 	"ALTER TABLE jobs ADD COLUMN accel_reason TEXT;"
-	"ALTER TABLE candidates ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
+	"CREATE TABLE candidates_m ("
+	"  id INTEGER PRIMARY KEY,"
+	"  arch TEXT NOT NULL,"
+	"  label TEXT NOT NULL,"
+	"  tree TEXT,"
+	"  image_sha256 TEXT NOT NULL,"
+	"  image_path TEXT,"
+	"  release TEXT,"
+	"  created REAL NOT NULL,"
+	"  machine TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (arch, label, image_sha256, machine));"
+	"INSERT INTO candidates_m (id, arch, label, tree, image_sha256, image_path, release,"
+	"  created) SELECT id, arch, label, tree, image_sha256, image_path, release, created"
+	"  FROM candidates;"
+	"DROP TABLE candidates;"
+	"ALTER TABLE candidates_m RENAME TO candidates;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -132,7 +149,7 @@ static int get_int(struct store *st, const char *sql, int *out)
 
 static int migrate(struct store *st, unsigned int flags)
 {
-	int version;
+	int version, fk_bad = 0;
 	char pragma[64];
 
 	if (get_int(st, "PRAGMA user_version", &version))
@@ -154,17 +171,25 @@ static int migrate(struct store *st, unsigned int flags)
 			return error("database '%s' is not a kfarm database (it has tables but "
 				     "no kfarm schema version)", st->path);
 	}
-	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start migration"))
+	/* a step may rebuild a table that others reference: foreign keys off
+	 * (only possible outside a transaction), checked before the commit */
+	if (exec_sql(st, "PRAGMA foreign_keys = OFF", "cannot start migration") ||
+	    exec_sql(st, "BEGIN IMMEDIATE", "cannot start migration"))
 		return -1;
 	for (int v = version; v < SCHEMA_VERSION; v++)
 		if (exec_sql(st, migrations[v], "migration failed"))
 			goto rollback;
+	if (get_int(st, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad) || fk_bad) {
+		error("database '%s': migration would break %d reference(s)", st->path, fk_bad);
+		goto rollback;
+	}
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
 	if (exec_sql(st, pragma, "migration failed") || exec_sql(st, "COMMIT", "commit"))
 		goto rollback;
-	return 0;
+	return exec_sql(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
 rollback:
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	return -1;
 }
 
@@ -320,10 +345,17 @@ int store_run_end(struct store *st, int64_t run, const char *status)
 int64_t store_candidate(struct store *st, const char *arch, const char *label,
 			const char *tree, const char *sha256, const char *image_path)
 {
+	return store_candidate_machine(st, arch, label, "", tree, sha256, image_path);
+}
+
+int64_t store_candidate_machine(struct store *st, const char *arch, const char *label,
+				const char *machine, const char *tree, const char *sha256,
+				const char *image_path)
+{
 	sqlite3_stmt *s = prep(st, "INSERT INTO candidates "
-				   "(arch, label, tree, image_sha256, image_path, created) "
-				   "VALUES (?, ?, ?, ?, ?, ?) "
-				   "ON CONFLICT (arch, label, image_sha256) DO UPDATE SET "
+				   "(arch, label, tree, image_sha256, image_path, created, machine) "
+				   "VALUES (?, ?, ?, ?, ?, ?, ?) "
+				   "ON CONFLICT (arch, label, image_sha256, machine) DO UPDATE SET "
 				   "image_path = excluded.image_path, "
 				   "tree = COALESCE(excluded.tree, tree) RETURNING id");
 	int64_t id = -1;
@@ -336,6 +368,7 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 	bind_text(s, 4, sha256);
 	bind_text(s, 5, image_path);
 	sqlite3_bind_double(s, 6, now_wall());
+	bind_text(s, 7, machine ? machine : "");
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -344,7 +377,7 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 	return id;
 }
 
-/* The machine the job booted, and its candidate's comparison key. */
+/* The machine the job booted (its key is in the candidate). */
 static int store_job_machine(struct store *st, int64_t id, const struct job *j)
 {
 	sqlite3_stmt *s = prep(st, "UPDATE jobs SET variant = ?, smp = ?, memory_mb = ?,"
@@ -359,14 +392,7 @@ static int store_job_machine(struct store *st, int64_t id, const struct job *j)
 	bind_text(s, 4, *j->accel ? j->accel : NULL);
 	bind_text(s, 5, j->accel_reason);
 	sqlite3_bind_int64(s, 6, id);
-	if (step_done(st, s, "cannot store job machine"))
-		return -1;
-	s = prep(st, "UPDATE candidates SET machine = ? WHERE id = ?");
-	if (!s)
-		return -1;
-	bind_text(s, 1, j->machine_key);
-	sqlite3_bind_int64(s, 2, j->candidate_id);
-	return step_done(st, s, "cannot store candidate machine");
+	return step_done(st, s, "cannot store job machine");
 }
 
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host)
