@@ -133,11 +133,16 @@ build-asan/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
 .PHONY: check-asan
 
 # --- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=N ---
-FUZZ_TARGETS = ktap profile route hosts
+FUZZ_TARGETS = ktap profile route hosts db pipeline
 FUZZ_SECONDS ?= 10
+# a blowup is a finding too: memory and per-input time are bounded
+FUZZ_FLAGS = -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=2 -max_len=8192
+# fuzz_db: a seed database is ~10 KiB, SQLite and ASan hold more memory
+FUZZ_FLAGS_db = -max_len=65536 -rss_limit_mb=1024
 FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c
-# the hosts loader lives with the SSH and libvirt code: link the whole runner
-$(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c $(RUNNER_SRC)
+# these reach the SSH, libvirt and store code: they link the whole runner
+$(BUILD)/fuzz/fuzz_hosts $(BUILD)/fuzz/fuzz_db $(BUILD)/fuzz/fuzz_pipeline $(BUILD)/fuzz/fuzz_route: \
+		$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(RUNNER_SRC)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(KFARM_CPPFLAGS) $(PKG_CFLAGS) \
 		-o $@ $< $(RUNNER_SRC) $(PKG_LIBS) -lpthread
@@ -151,9 +156,12 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 		echo "== fuzz $$t ($(FUZZ_SECONDS)s)"; \
-		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
-			$(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | \
-			grep -E 'stat::number_of_executed_units|cov:|ERROR|SUMMARY' | tail -3; \
+		case $$t in db) extra='$(FUZZ_FLAGS_db)';; *) extra=;; esac; \
+		rc=0; $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) $$extra \
+			-print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$t- \
+			$(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t >$(BUILD)/fuzz/$$t.log 2>&1 || rc=$$?; \
+		grep -E 'stat::number_of_executed_units|cov:|ERROR|SUMMARY|invariant' $(BUILD)/fuzz/$$t.log | tail -3; \
+		[ $$rc = 0 ] || { echo "fuzz $$t: finding (exit $$rc): $(BUILD)/fuzz/$$t.log"; exit 1; }; \
 	done
 
 .PHONY: fuzz

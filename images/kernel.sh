@@ -5,17 +5,25 @@
 #
 #   src/linux-VER-PKEY/            unpacked tarball + images/patches/VER/*.patch
 #   build/ARCH-VER/                O= build tree (incremental, disposable)
-#   kernels/ARCH-VER-KEY/          image config build.log release build.json
-#   kernels/ARCH-VER-KEY.failed.json (+ .failed.log)   failure record
+#   kernels/ARCH-KEY/              image config build.log release build.json
+#   kernels/ARCH-KEY.failed.json (+ .failed.log)   failure record
 #   defaults/ARCH-VER.json         what `kfarm run` boots by default
 #
-# KEY = sha256(tarball identity, arch profile build fields, arches/common.config,
-# arches/ARCH.config, the patches, `${CROSS_COMPILE}gcc --version`, this script).
+# KEY = sha256(RECIPE, the source identity ID, arch profile build fields,
+# arches/common.config, arches/ARCH.config, `${CROSS_COMPILE}gcc --version`).
+# ID = "tar:SHA256(tarball)+patches:PHASH" for a tarball (PHASH = sha256 of
+# the patches' sha256s, one a line, in series order; "none" without patches),
+# the same string `kfarm build --source` computes, so a source candidate of
+# Debian's tarball + images/patches/VER hits the default kernel's entry.
 # A kernel (or a failure) already recorded under its KEY is not rebuilt unless
 # --force.  Every output is made under a temporary name and renamed into place.
 #
 # usage: images/kernel.sh [--force] [--nopatch] [--config-only] ARCH:VER...
 #        images/kernel.sh [options] ARCH VER
+#        images/kernel.sh [--force] --src DIR --id ID --bdir NAME --result FILE ARCH
+#   --src ...      build ARCH from the prepared source tree DIR (kfarm's source
+#                  candidates): ID is its identity, build/ARCH-NAME its O= tree,
+#                  FILE receives the result record (JSON)
 #   --force        rebuild even if a kernel or failure record exists for the key
 #   --nopatch      build without images/patches/VER (separately keyed source,
 #                  build tree and outputs; defaults/ is not touched) - shows the
@@ -35,6 +43,11 @@ CACHE=$(realpath -m -- "${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}")
 SOURCES=$(realpath -m -- "${KFARM_LINUX_SOURCES:-/usr/src}")
 JOBS=${JOBS:-$(nproc)}
 FORCE=0 NOPATCH=0 CONFIG_ONLY=0
+SRC_DIR= SRC_ID= SRC_BDIR= RESULT_FILE=
+# The build recipe's version: bump it when a change to this script changes
+# what a build produces (the key hashes it, not the script's bytes, so
+# editing usage text or the source preparation rebuilds nothing).
+RECIPE=2
 
 # A make that calls us must not leak its flags (jobserver, V=, variables
 # given on its command line) into the kernel's make.
@@ -64,6 +77,8 @@ first_error() {
 	[ -n "$l" ] || l=$(grep -v '^[[:space:]]*$' "$1" | tail -n1 || true)
 	l=${l:-unknown error (empty log)}
 	[ -z "${2:-}" ] || l=${l//"$2/"/}
+	# kbuild names sources relative to the O= tree when it can (../../src/...)
+	[ -z "${3:-}" ] || { local rel; rel=$(realpath -m --relative-to="$3" "$2"); l=${l//"$rel/"/}; }
 	[ -z "${3:-}" ] || l=${l//"$3/"/}
 	printf '%s' "$l"
 }
@@ -174,14 +189,18 @@ write_default() {
 
 # ---------------------------------------------------------------- one kernel
 
-# Sets RESULT (built|cached|failed|failed-cached|configured), RELEASE, KEY, ERR, SECS.
-build_one() {
-	local arch=$1 ver=$2
-	local profile="$ROOT/arches/$arch.json" karch cross image cfrag tarball gcc gccver
-	local tarid patches=() pkey_in pkey key_in out failed flog bdir src log target t0
-	RESULT= RELEASE= KEY= ERR= SECS=0
-	t0=$(date +%s)
+# PHASH of patch files: sha256 of their sha256s, one a line ("none" if no
+# patch is applied). runner/source.c computes the same.
+patches_hash() {
+	[ $# -gt 0 ] || { echo none; return; }
+	local p
+	for p in "$@"; do sha256sum <"$p" | cut -c1-64; done | sha 64
+}
 
+# Reads the arch profile into karch cross image cfrag gcc gccver (dies on a
+# missing profile or compiler: an infrastructure problem).
+load_profile() {
+	local arch=$1 profile="$ROOT/arches/$1.json"
 	[ -f "$profile" ] || die "no arch profile $profile"
 	karch=$(jq -er '.kernel_arch' "$profile") || die "$profile: no kernel_arch"
 	cross=$(jq -er '.cross_compile // ""' "$profile") || die "$profile: bad cross_compile"
@@ -189,12 +208,37 @@ build_one() {
 	cfrag="$ROOT/arches/$(jq -er '.config' "$profile")" || die "$profile: no config"
 	[ -f "$cfrag" ] || die "$profile: config fragment $cfrag missing"
 	[ -f "$ROOT/arches/common.config" ] || die "arches/common.config missing"
-	tarball="$SOURCES/linux-source-$ver.tar.xz"
-	[ -f "$tarball" ] || die "no $tarball (apt-get install linux-source-$ver)"
 	gcc="${cross}gcc"
 	gccver=$("$gcc" --version 2>/dev/null | head -n1) || die "no compiler $gcc for $arch"
 	[ -n "$gccver" ] || die "no compiler $gcc for $arch"
+}
 
+# KEY of (arch, source identity $1) under this recipe
+kernel_key() {
+	{
+		printf 'kfarm-kernel recipe %s\narch %s\n' "$RECIPE" "$arch"
+		printf 'profile %s|%s|%s\n' "$karch" "$cross" "$image"
+		printf 'source %s\n' "$1"
+		printf 'compiler %s\n' "$gccver"
+		echo "--- common.config"; cat "$ROOT/arches/common.config"
+		echo "--- $(basename "$cfrag")"; cat "$cfrag"
+	} | sha 16
+}
+
+# Default mode: Debian's tarball + images/patches/VER (unless --nopatch).
+# Sets RESULT (built|cached|failed|failed-cached|configured), RELEASE, KEY, ERR, SECS.
+build_one() {
+	local arch=$1 ver=$2
+	local karch cross image cfrag tarball gcc gccver tarid patches=() pkey_in pkey id
+	RESULT= RELEASE= KEY= ERR= SECS=0 ARCH=$arch VER=$ver BDIR=
+	T0=$(date +%s)
+
+	load_profile "$arch"
+	tarball="$SOURCES/linux-source-$ver.tar.xz"
+	[ -f "$tarball" ] || die "no $tarball (apt-get install linux-source-$ver)"
+
+	# PKEY names the unpacked tree (kept from recipe 1, so the trees, O=
+	# build dirs and ccache entries of existing caches stay valid).
 	tarid="$(basename "$tarball") $(stat -c '%s %Y' "$tarball")"
 	if [ "$NOPATCH" = 1 ]; then
 		pkey_in="tarball $tarid"$'\n'"nopatch"$'\n'
@@ -209,61 +253,76 @@ build_one() {
 	fi
 	pkey=$(printf '%s' "$pkey_in" | sha 12)
 	[ "$NOPATCH" = 1 ] && pkey="nopatch-$pkey"
-	key_in=$(
-		printf 'kfarm-kernel 1\narch %s\nversion %s\n' "$arch" "$ver"
-		printf 'profile %s|%s|%s\n' "$karch" "$cross" "$image"
-		printf '%s' "$pkey_in"
-		printf 'compiler %s\n' "$gccver"
-		echo "--- common.config"; cat "$ROOT/arches/common.config"
-		echo "--- $(basename "$cfrag")"; cat "$cfrag"
-		echo "--- kernel.sh"; cat "$SELF"
-	)
-	key=$(printf '%s' "$key_in" | sha 16)
-	KEY=$key
-	out="$CACHE/kernels/$arch-$ver-$key"
-	failed="$out.failed.json"
-	flog="$out.failed.log"
+	id="tar:$(sha256sum <"$tarball" | cut -c1-64)+patches:$(patches_hash "${patches[@]}")"
+	KEY=$(kernel_key "$id")
+	if check_cached "$arch" "$ver"; then return 0; fi
 
-	if [ "$CONFIG_ONLY" = 0 ] && [ "$FORCE" = 0 ]; then
-		if [ -f "$out/image" ]; then
-			RESULT=cached RELEASE=$(cat "$out/release")
-			[ "$NOPATCH" = 1 ] || write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$key" "" "$out/build.log"
-			return 0
-		fi
-		if [ -f "$failed" ]; then
-			RESULT=failed-cached ERR=$(jq -r '.error' "$failed") RELEASE=$(jq -r '.release // ""' "$failed")
-			[ "$NOPATCH" = 1 ] || write_default "$arch" "$ver" failed "" "$RELEASE" "$key" "$ERR" "$(jq -r '.log' "$failed")"
-			return 0
-		fi
-	fi
-
-	mkdir -p "$CACHE/build" "$CACHE/kernels"
-	bdir="$CACHE/build/$arch-$ver"
+	local bdir="$CACHE/build/$arch-$ver" src
 	[ "$NOPATCH" = 1 ] && bdir+="-nopatch"
+	mkdir -p "$CACHE/build" "$CACHE/kernels"
 	exec 9>"$bdir.lock"
 	flock 9
-
-	log="$bdir.log"
-	: >"$log"
-	fail() {   # record a failure: $1 = error line
-		ERR=$1 RESULT=failed
-		SECS=$(( $(date +%s) - t0 ))
-		[ "$CONFIG_ONLY" = 1 ] && { exec 9>&-; return 0; }
-		cp "$log" "$flog.tmp.$$" && mv -f "$flog.tmp.$$" "$flog"
-		jq -n --arg arch "$arch" --arg version "$ver" --arg key "$key" --arg error "$ERR" \
-			--arg log "$flog" --arg release "$RELEASE" --arg compiler "$gccver" \
-			--argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
-			'{arch: $arch, version: $version, key: $key, error: $error, log: $log,
-			  release: $release, compiler: $compiler, nopatch: $nopatch}' | put "$failed"
-		[ "$NOPATCH" = 1 ] || write_default "$arch" "$ver" failed "" "$RELEASE" "$key" "$ERR" "$flog"
-		exec 9>&-
-	}
-
+	LOG="$bdir.log"
+	: >"$LOG"
 	[ -d "$CACHE/src/linux-$ver-$pkey" ] ||
 		say "unpacking $(basename "$tarball") (+${#patches[@]} patches) into src/linux-$ver-$pkey"
-	if ! src=$(ensure_source "$ver" "$pkey" "$tarball" "${patches[@]}" 2>>"$log"); then
-		fail "$(grep -m1 '^kfarm: error: ' "$log" | sed 's/^kfarm: error: //')"; return 0
+	if ! src=$(ensure_source "$ver" "$pkey" "$tarball" "${patches[@]}" 2>>"$LOG"); then
+		fail "$(grep -m1 '^kfarm: error: ' "$LOG" | sed 's/^kfarm: error: //')"; return 0
 	fi
+	build_tree "$arch" "$ver" "$src" "$bdir" "tarball $tarid" "$id"
+}
+
+# A kernel or failure already recorded under KEY? (sets RESULT etc.; with
+# $2 = VER also refreshes defaults/ARCH-VER.json)
+check_cached() {
+	local arch=$1 ver=$2 out="$CACHE/kernels/$1-$KEY"
+	[ "$CONFIG_ONLY" = 0 ] && [ "$FORCE" = 0 ] || return 1
+	if [ -f "$out/image" ]; then
+		RESULT=cached RELEASE=$(cat "$out/release")
+		[ "$NOPATCH" = 1 ] || [ -z "$ver" ] ||
+			write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$KEY" "" "$out/build.log"
+		return 0
+	fi
+	if [ -f "$out.failed.json" ]; then
+		RESULT=failed-cached ERR=$(jq -r '.error' "$out.failed.json")
+		RELEASE=$(jq -r '.release // ""' "$out.failed.json")
+		[ "$NOPATCH" = 1 ] || [ -z "$ver" ] ||
+			write_default "$arch" "$ver" failed "" "$RELEASE" "$KEY" "$ERR" "$out.failed.log"
+		return 0
+	fi
+	return 1
+}
+
+# Records a failure ($1 = error line) under KEY. Globals from build_tree.
+fail() {
+	local out="$CACHE/kernels/$ARCH-$KEY" csha=
+	ERR=$1 RESULT=failed
+	SECS=$(( $(date +%s) - T0 ))
+	[ "$CONFIG_ONLY" = 1 ] && { exec 9>&-; return 0; }
+	[ -f "${BDIR:-/nonexistent}/.config" ] && csha=$(sha256sum <"$BDIR/.config" | cut -c1-64)
+	cp "$LOG" "$out.failed.log.tmp.$$" && mv -f "$out.failed.log.tmp.$$" "$out.failed.log"
+	jq -n --arg arch "$ARCH" --arg version "${VER:-}" --arg key "$KEY" --arg error "$ERR" \
+		--arg log "$out.failed.log" --arg release "$RELEASE" --arg compiler "${gccver:-}" \
+		--arg config_sha256 "$csha" --argjson seconds "$SECS" \
+		--argjson warnings "$(grep -c ': warning:' "$LOG" || true)" \
+		--argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
+		'{arch: $arch, version: $version, key: $key, error: $error, log: $log,
+		  release: $release, compiler: $compiler, config_sha256: $config_sha256,
+		  build_seconds: $seconds, warnings: $warnings, nopatch: $nopatch}' |
+		put "$out.failed.json"
+	[ "$NOPATCH" = 1 ] || [ -z "${VER:-}" ] ||
+		write_default "$ARCH" "$VER" failed "" "$RELEASE" "$KEY" "$ERR" "$out.failed.log"
+	exec 9>&-
+}
+
+# The recipe: tinyconfig + common.config + ARCH.config (every option
+# verified), then the image, from source tree $3 in O= tree $4 (locked by
+# the caller on fd 9; log in $LOG). $5 = a description of the source for
+# build.json, $6 = its identity. Uses load_profile's variables and KEY.
+build_tree() {
+	ARCH=$1 VER=$2 BDIR=$4
+	local arch=$1 ver=$2 src=$3 bdir=$4 srcdesc=$5 id=$6 target
+	local out="$CACHE/kernels/$arch-$KEY"
 	RELEASE=$(makefile_version "$src")
 
 	# An O= tree belongs to one source tree; start afresh if that changed.
@@ -283,58 +342,92 @@ build_one() {
 	fi
 	target=$(basename "$image")
 	{
-		echo "# kfarm kernel build: $arch $ver key $key"
-		echo "# source $src ($RELEASE), compiler: $gccver"
+		echo "# kfarm kernel build: $arch ${ver:-} key $KEY"
+		echo "# source $src ($RELEASE, $id), compiler: $gccver"
 		echo "# $(date -u +%FT%TZ)"
-	} >>"$log"
+	} >>"$LOG"
 
 	cat "$ROOT/arches/common.config" "$cfrag" >"$bdir/kfarm.fragment"
 	if ! { "${mk[@]}" tinyconfig &&
 	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "$bdir/kfarm.fragment") &&
-	       "${mk[@]}" olddefconfig; } >>"$log" 2>&1; then
-		fail "$(first_error "$log" "$src" "$bdir")"; return 0
+	       "${mk[@]}" olddefconfig; } >>"$LOG" 2>&1; then
+		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
 	fi
 	local problems
-	if ! problems=$(verify_config "$src" "$karch" "$bdir/.config" "$bdir/kfarm.fragment" "$ver" 2>>"$log"); then
-		printf '%s\n' "$problems" >>"$log"
+	if ! problems=$(verify_config "$src" "$karch" "$bdir/.config" "$bdir/kfarm.fragment" "${ver:-$RELEASE}" 2>>"$LOG"); then
+		printf '%s\n' "$problems" >>"$LOG"
 		printf '%s\n' "$problems" | sed 's/^kfarm: error: /kernel:   /' >&2
 		fail "$(head -n1 <<<"$problems" | sed 's/^kfarm: error: //')"; return 0
 	fi
-	grep '^kernel:   note: ' "$log" >&2 || true
+	grep '^kernel:   note: ' "$LOG" >&2 || true
 	if [ "$CONFIG_ONLY" = 1 ]; then
-		RESULT=configured SECS=$(( $(date +%s) - t0 )); exec 9>&-; return 0
+		RESULT=configured SECS=$(( $(date +%s) - T0 )); exec 9>&-; return 0
 	fi
 
-	say "building $arch $ver ($RELEASE, key $key, make -j$JOBS $target), log: $log"
-	if ! "${mk[@]}" -j"$JOBS" "$target" >>"$log" 2>&1; then
-		fail "$(first_error "$log" "$src" "$bdir")"; return 0
+	say "building $arch ${ver:-} ($RELEASE, key $KEY, make -j$JOBS $target), log: $LOG"
+	if ! "${mk[@]}" -j"$JOBS" "$target" >>"$LOG" 2>&1; then
+		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
 	fi
 	if [ ! -s "$bdir/$image" ]; then
-		echo "kfarm: error: build finished but $image is missing" >>"$log"
+		echo "kfarm: error: build finished but $image is missing" >>"$LOG"
 		fail "build finished but $image is missing"; return 0
 	fi
-	RELEASE=$("${mk[@]}" -s kernelrelease 2>>"$log") || { fail "make kernelrelease failed"; return 0; }
-	SECS=$(( $(date +%s) - t0 ))
+	RELEASE=$("${mk[@]}" -s kernelrelease 2>>"$LOG") || { fail "make kernelrelease failed"; return 0; }
+	SECS=$(( $(date +%s) - T0 ))
 
-	local tmp="$CACHE/kernels/.tmp-$arch-$ver-$key.$$"
+	local tmp="$CACHE/kernels/.tmp-$arch-$KEY.$$"
 	rm -rf "$tmp"; mkdir -p "$tmp"
 	cp "$bdir/$image" "$tmp/image"
 	cp "$bdir/.config" "$tmp/config"
-	cp "$log" "$tmp/build.log"
+	cp "$LOG" "$tmp/build.log"
 	echo "$RELEASE" >"$tmp/release"
-	jq -n --arg arch "$arch" --arg version "$ver" --arg key "$key" --arg release "$RELEASE" \
-		--arg compiler "$gccver" --arg tarball "$tarid" --arg source "$src" \
+	jq -n --arg arch "$arch" --arg version "$ver" --arg key "$KEY" --arg release "$RELEASE" \
+		--arg compiler "$gccver" --arg tarball "$srcdesc" --arg source "$src" --arg id "$id" \
+		--arg config_sha256 "$(sha256sum <"$bdir/.config" | cut -c1-64)" \
+		--argjson warnings "$(grep -c ': warning:' "$LOG" || true)" \
 		--argjson seconds "$SECS" --argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
 		--arg built "$(date -u +%FT%TZ)" \
 		'{arch: $arch, version: $version, key: $key, release: $release, compiler: $compiler,
-		  tarball: $tarball, source: $source, build_seconds: $seconds, nopatch: $nopatch,
+		  tarball: $tarball, source: $source, id: $id, config_sha256: $config_sha256,
+		  warnings: $warnings, build_seconds: $seconds, nopatch: $nopatch,
 		  built: $built}' >"$tmp/build.json"
 	rm -rf "$out"
 	mv -T "$tmp" "$out"
-	rm -f "$failed" "$flog"
-	[ "$NOPATCH" = 1 ] || write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$key" "" "$out/build.log"
+	rm -f "$out.failed.json" "$out.failed.log"
+	[ "$NOPATCH" = 1 ] || [ -z "$ver" ] ||
+		write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$KEY" "" "$out/build.log"
 	RESULT=built
 	exec 9>&-
+}
+
+# --src mode: one arch from a tree kfarm prepared; the result record goes to
+# RESULT_FILE: build.json or failed.json plus {"status": RESULT, "image"}.
+build_src() {
+	local arch=$1 karch cross image cfrag gcc gccver
+	RESULT= RELEASE= KEY= ERR= SECS=0 T0=$(date +%s)
+	[ -f "$SRC_DIR/Makefile" ] || die "$SRC_DIR is not a kernel source tree (no Makefile)"
+	[[ $SRC_BDIR =~ ^[A-Za-z0-9._-]+$ ]] || die "--bdir wants a plain name, got '$SRC_BDIR'"
+	load_profile "$arch"
+	KEY=$(kernel_key "$SRC_ID")
+	if ! check_cached "$arch" ""; then
+		local bdir="$CACHE/build/$arch-$SRC_BDIR"
+		mkdir -p "$CACHE/build" "$CACHE/kernels"
+		exec 9>"$bdir.lock"
+		flock 9
+		LOG="$bdir.log"
+		: >"$LOG"
+		build_tree "$arch" "" "$SRC_DIR" "$bdir" "$SRC_DIR" "$SRC_ID"
+	fi
+	local out="$CACHE/kernels/$arch-$KEY" rec
+	case $RESULT in
+	built|cached) rec="$out/build.json" ;;
+	*) rec="$out.failed.json" ;;
+	esac
+	jq --arg status "$RESULT" --arg image "$([ -f "$out/image" ] && echo "$out/image")" \
+		--arg log "$([ -f "$out/build.log" ] && echo "$out/build.log" || echo "$out.failed.log")" \
+		'. + {status: $status, image: (if $image == "" then null else $image end), log: $log}' \
+		"$rec" | put "$RESULT_FILE"
+	say "$arch: $RESULT${ERR:+: $ERR} (kernels/$arch-$KEY)"
 }
 
 # ---------------------------------------------------------------- main
@@ -345,13 +438,26 @@ while [ $# -gt 0 ]; do
 	--force) FORCE=1 ;;
 	--nopatch) NOPATCH=1 ;;
 	--config-only) CONFIG_ONLY=1 ;;
+	--src|--id|--bdir|--result)
+		[ $# -ge 2 ] || usage
+		case $1 in
+		--src) SRC_DIR=$2 ;; --id) SRC_ID=$2 ;; --bdir) SRC_BDIR=$2 ;; --result) RESULT_FILE=$2 ;;
+		esac
+		shift ;;
 	-h|--help) usage ;;
 	-*) usage ;;
 	*:*) targets+=("$1") ;;
-	*) [ $# -ge 2 ] || usage; targets+=("$1:$2"); shift ;;
+	*)	if [ -n "$SRC_DIR" ]; then [ -z "${SRC_ARCH:-}" ] || usage; SRC_ARCH=$1
+		else [ $# -ge 2 ] || usage; targets+=("$1:$2"); shift; fi ;;
 	esac
 	shift
 done
+if [ -n "$SRC_DIR" ]; then
+	[ -n "$SRC_ID" ] && [ -n "$SRC_BDIR" ] && [ -n "$RESULT_FILE" ] || usage
+	[ ${#targets[@]} = 0 ] && [ -n "${SRC_ARCH:-}" ] || usage
+	build_src "$SRC_ARCH"
+	exit 0
+fi
 [ ${#targets[@]} -gt 0 ] || usage
 
 summary=() nfail=0
@@ -359,10 +465,10 @@ for t in "${targets[@]}"; do
 	arch=${t%%:*} ver=${t#*:}
 	build_one "$arch" "$ver"
 	case $RESULT in
-	built)         say "$arch $ver: built $RELEASE in ${SECS}s -> kernels/$arch-$ver-$KEY/image" ;;
-	cached)        say "$arch $ver: up to date (kernels/$arch-$ver-$KEY)" ;;
+	built)         say "$arch $ver: built $RELEASE in ${SECS}s -> kernels/$arch-$KEY/image" ;;
+	cached)        say "$arch $ver: up to date (kernels/$arch-$KEY)" ;;
 	configured)    say "$arch $ver: configuration OK (${SECS}s)" ;;
-	failed)        say "$arch $ver: FAILED: $ERR (record: kernels/$arch-$ver-$KEY.failed.json)"; nfail=$((nfail+1)) ;;
+	failed)        say "$arch $ver: FAILED: $ERR (record: kernels/$arch-$KEY.failed.json)"; nfail=$((nfail+1)) ;;
 	failed-cached) say "$arch $ver: FAILED (recorded earlier, FORCE=1 to retry): $ERR"; nfail=$((nfail+1)) ;;
 	esac
 	summary+=("$(printf '%-8s %-5s %-13s %5s  %-10s %s' "$arch" "$ver" "$RESULT" "$SECS" "${RELEASE:--}" "$KEY${ERR:+  $ERR}")")

@@ -1,4 +1,5 @@
 #include "api.h"
+#include "dbtext.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -21,9 +22,12 @@ static json_t *col(sqlite3_stmt *s, int i)
 		return json_integer(sqlite3_column_int64(s, i));
 	case SQLITE_FLOAT:
 		return json_real(sqlite3_column_double(s, i));
-	case SQLITE_TEXT:
-		return json_stringn((const char *)sqlite3_column_text(s, i),
-				    sqlite3_column_bytes(s, i));
+	case SQLITE_TEXT: {
+		/* an edited database may hold invalid UTF-8: repaired, never dropped */
+		const unsigned char *t = sqlite3_column_text(s, i);
+
+		return dbtext_json(t, t ? (size_t)sqlite3_column_bytes(s, i) : 0);
+	}
 	default:
 		return json_null();
 	}
@@ -39,9 +43,13 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
 		json_t *o = json_object();
 
 		for (int i = 0; i < sqlite3_column_count(s); i++)
-			json_object_set_new(o, sqlite3_column_name(s, i), col(s, i));
-		json_array_append_new(arr, o);
+			if (json_object_set_new(o, sqlite3_column_name(s, i), col(s, i)))
+				rc = SQLITE_NOMEM;
+		if (json_array_append_new(arr, o) || rc != SQLITE_ROW)
+			break;
 	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_NOMEM;
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
@@ -251,7 +259,9 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 	sqlite3_bind_int(s, 1, limit);
 	if (!(v = rows(db, s, e)))
 		return NULL;
-	return json_pack("{s:o}", "points", v);
+	if (!(v = json_pack("{s:o}", "points", v)))
+		return fail(e, 500, "out of memory", NULL);
+	return v;
 }
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)
@@ -268,15 +278,26 @@ json_t *api_trees(sqlite3 *db, struct api_err *e)
 		return NULL;
 	}
 	json_array_foreach(rowsv, i, o) {
-		const char *t = json_string_value(json_object_get(o, "tree"));
+		/* compared as JSON values: an edited database's tree may be any type */
+		json_t *t = json_object_get(o, "tree");
 
-		if (!cur || strcmp(json_string_value(json_object_get(cur, "tree")), t)) {
-			cur = json_pack("{s:s, s:[]}", "tree", t, "candidates");
-			json_array_append_new(trees, cur);
+		if (!cur || !json_equal(json_object_get(cur, "tree"), t)) {
+			cur = json_pack("{s:O?, s:[]}", "tree", t, "candidates");
+			if (json_array_append_new(trees, cur))
+				break;
 		}
 		json_object_del(o, "tree");
-		json_array_append(json_object_get(cur, "candidates"), o);
+		if (json_array_append(json_object_get(cur, "candidates"), o))
+			break;
 	}
+	int broken = i < json_array_size(rowsv);
+
 	json_decref(rowsv);
-	return json_pack("{s:o}", "trees", trees);
+	if (broken) {
+		json_decref(trees);
+		return fail(e, 500, "out of memory", NULL);
+	}
+	if (!(cur = json_pack("{s:o}", "trees", trees)))
+		return fail(e, 500, "out of memory", NULL);
+	return cur;
 }

@@ -83,7 +83,7 @@ static json_t *host_json(const struct host *h)
 	return o;
 }
 
-int cmd_hosts(int argc, char **argv)
+int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "hosts", required_argument, NULL, 'H' },
@@ -96,6 +96,7 @@ int cmd_hosts(int argc, char **argv)
 	struct hosts hs = { 0 };
 	int json = 0, opt, ret = 2, bad = 0;
 
+	(void)c;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {

@@ -1,15 +1,23 @@
 /* kfarm status / history / show: the API's queries, printed for a terminal
  * (or as the same JSON with --json). */
 #include "api.h"
+#include "build_db.h"
+#include "build_regress.h"
 #include "cmds.h"
+#include "logdir.h"
 #include "regress.h"
 #include "store.h"
 #include "util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_LOG_BYTES (64u << 20)
 
 struct qopts {
 	char *db, *arch, *test, *tree;
@@ -77,17 +85,11 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 	return 0;
 }
 
-static struct store *open_ro(struct qopts *q)
+/* The store of the command's table entry (read-only), at --db or the default. */
+static struct store *open_ro(struct cmd_ctx *c, const struct qopts *q)
 {
-	char *def = NULL;
-	struct store *st;
-
-	if (!q->db)
-		q->db = def = xasprintf("%s/kfarm.db", data_dir());
-	st = store_open(q->db, STORE_READONLY);
-	free(def);
-	q->db = NULL;
-	return st;
+	c->db = q->db;
+	return cmd_store(c);
 }
 
 static const char *s(json_t *o, const char *k)
@@ -111,6 +113,23 @@ static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *
 	return 0;
 }
 
+static void print_builds(json_t *a)
+{
+	json_t *o;
+	size_t i;
+
+	if (!json_array_size(a))
+		return;
+	printf("\n%-9s %-16s %-20s %-6s %7s %5s  %s\n", "ARCH", "TREE", "KERNEL", "BUILD", "SECS",
+	       "WARN", "RELEASE / FIRST ERROR");
+	json_array_foreach(a, i, o)
+		printf("%-9s %-16.16s %-20.20s %-6s %6.1fs %5lld  %s\n", s(o, "arch"), s(o, "tree"),
+		       s(o, "kernel"), s(o, "status"),
+		       json_number_value(json_object_get(o, "duration_s")),
+		       (long long)json_integer_value(json_object_get(o, "warnings")),
+		       json_is_string(json_object_get(o, "error")) ? s(o, "error") : s(o, "release"));
+}
+
 static void print_status(json_t *v)
 {
 	json_t *o;
@@ -121,6 +140,7 @@ static void print_status(json_t *v)
 		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(o, "arch"), s(o, "kernel"),
 		       s(o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
 		       s(o, "release"));
+	print_builds(json_object_get(v, "builds"));
 	printf("\n%-9s %-20s %-8s %s\n", "ARCH", "TEST", "STATUS", "REASON");
 	json_array_foreach(json_object_get(v, "results"), i, o)
 		printf("%-9s %-20s %-8s %s\n", s(o, "arch"), s(o, "test"), s(o, "status"),
@@ -131,7 +151,8 @@ typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct api_err *
 
 /* The common shape of status/history/regressions: options, read-only open,
  * one query, printed as a table or JSON. */
-static int run_query(int argc, char **argv, query_fn query, void (*print)(json_t *))
+static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
+		     void (*print)(json_t *))
 {
 	struct qopts q;
 	struct api_err e = { 0 };
@@ -140,22 +161,24 @@ static int run_query(int argc, char **argv, query_fn query, void (*print)(json_t
 
 	if (ret)
 		return ret == 1 ? 0 : ret;
-	if (!(st = open_ro(&q)))
+	if (!(st = open_ro(c, &q)))
 		return 3;
-	ret = finish(query(store_db(st), &q, &e), &e, q.json, print);
-	store_close(st);
-	return ret;
+	return finish(query(store_db(st), &q, &e), &e, q.json, print);
 }
 
 static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
 {
+	json_t *v = api_status(db, e), *b;
+
 	(void)q;
-	return api_status(db, e);
+	if (v && (b = builds_latest(db, e)))	/* source candidates' builds */
+		json_object_set_new(v, "builds", b);
+	return v;
 }
 
-int cmd_status(int argc, char **argv)
+int cmd_status(struct cmd_ctx *c, int argc, char **argv)
 {
-	return run_query(argc, argv, q_status, print_status);
+	return run_query(c, argc, argv, q_status, print_status);
 }
 
 static void print_history(json_t *v)
@@ -177,9 +200,9 @@ static json_t *q_history(sqlite3 *db, const struct qopts *q, struct api_err *e)
 	return api_history(db, q->arch, q->test, (int)q->limit, e);
 }
 
-int cmd_history(int argc, char **argv)
+int cmd_history(struct cmd_ctx *c, int argc, char **argv)
 {
-	return run_query(argc, argv, q_history, print_history);
+	return run_query(c, argc, argv, q_history, print_history);
 }
 
 static void print_job(json_t *v)
@@ -199,42 +222,82 @@ static void print_job(json_t *v)
 	       json_is_string(json_object_get(v, "variant")) ? ", variant " : "",
 	       json_is_string(json_object_get(v, "variant")) ? s(v, "variant") : "",
 	       s(v, "accel"), s(v, "accel_reason"));
-	printf("qemu: %s\ncommand: %s\n\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
-	json_array_foreach(json_object_get(v, "results"), i, o)
-		printf("%*s%-*s %-8s %s\n",
-		       2 * (int)json_integer_value(json_object_get(o, "depth")), "",
-		       40 - 2 * (int)json_integer_value(json_object_get(o, "depth")),
-		       s(o, "test"), s(o, "status"),
+	printf("qemu: %s\ncommand: %s\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
+	json_array_foreach(json_object_get(v, "build"), i, o)	/* a source candidate's */
+		printf("build: %s in %.1fs%s, %lld warnings, %s, log %s%s%s\n", s(o, "status"),
+		       json_number_value(json_object_get(o, "duration_s")),
+		       json_integer_value(json_object_get(o, "cached")) ? " (cached)" : "",
+		       (long long)json_integer_value(json_object_get(o, "warnings")),
+		       s(o, "compiler"), s(o, "log"), json_is_string(json_object_get(o, "error")) ?
+		       "\nfirst error: " : "", json_is_string(json_object_get(o, "error")) ?
+		       s(o, "error") : "");
+	putchar('\n');
+	json_array_foreach(json_object_get(v, "results"), i, o) {
+		/* the depth comes from the database: bounded before it is a width */
+		json_int_t d = json_integer_value(json_object_get(o, "depth"));
+		int depth = d < 0 ? 0 : d > 16 ? 16 : (int)d;
+
+		printf("%*s%-*s %-8s %s\n", 2 * depth, "", 40 - 2 * depth, s(o, "test"),
+		       s(o, "status"),
 		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+	}
 }
 
-int cmd_show(int argc, char **argv)
+/* Prints the tail of the job's console log, opened confined to the
+ * database's logs directory; returns 0, or 3 when the row names a file
+ * kfarm refuses to open. */
+static int print_log(struct store *st, int64_t job, const char *name)
+{
+	const char *why;
+	char buf[65536];
+	struct stat sb;
+	ssize_t n;
+	int code, fd = logdir_open(store_path(st), name, &code, &why);
+
+	printf("\n--- console log of job %lld ---\n", (long long)job);
+	fflush(stdout);
+	if (fd < 0) {
+		error("job %lld: %s", (long long)job, why);
+		return code == 404 ? 0 : 3;
+	}
+	if (fstat(fd, &sb) == 0 && (size_t)sb.st_size > MAX_LOG_BYTES)
+		lseek(fd, sb.st_size - (off_t)MAX_LOG_BYTES, SEEK_SET);
+	for (size_t left = MAX_LOG_BYTES; left && (n = read(fd, buf, sizeof(buf))) != 0;) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_errno("job %lld: cannot read console log", (long long)job);
+			break;
+		}
+		n = (size_t)n > left ? (ssize_t)left : n;
+		fwrite(buf, 1, n, stdout);
+		left -= n;
+	}
+	close(fd);
+	return 0;
+}
+
+int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct api_err e = { 0 };
 	struct store *st;
 	int nolog = 0, ret = parse(argc, argv, &q, 1, &nolog);
-	char *log;
+	char *name;
 
 	if (ret)
 		return ret == 1 ? 0 : ret;
-	if (!(st = open_ro(&q)))
+	if (!(st = open_ro(c, &q)))
 		return 3;
-	ret = finish(api_job(store_db(st), q.id, &e), &e, q.json, print_job);
-	if (!ret && !q.json && !nolog && (log = api_job_log_path(store_db(st), q.id, &e))) {
-		char *buf;
-		size_t len;
+	json_t *job = api_job(store_db(st), q.id, &e), *b;
 
-		printf("\n--- console log %s ---\n", log);
-		if (read_file(log, 64u << 20, &buf, &len) == 0) {
-			fwrite(buf, 1, len, stdout);
-			free(buf);
-		} else {
-			error_errno("cannot read console log '%s'", log);
-		}
-		free(log);
+	if (job && (b = builds_of_job(store_db(st), q.id, &e)))
+		json_object_set_new(job, "build", b);
+	ret = finish(job, &e, q.json, print_job);
+	if (!ret && !q.json && !nolog && (name = api_job_log_path(store_db(st), q.id, &e))) {
+		ret = print_log(st, q.id, name);
+		free(name);
 	}
-	store_close(st);
 	return ret;
 }
 
@@ -252,6 +315,8 @@ static void print_regressions(json_t *v)
 		       s(f, "status"), (long long)json_integer_value(json_object_get(f, "job")),
 		       s(t, "kernel"), s(t, "status"),
 		       (long long)json_integer_value(json_object_get(t, "job")));
+		if (json_is_string(json_object_get(t, "error")))	/* a build's first error */
+			printf("%-14s first error: %s\n", "", s(t, "error"));
 	}
 }
 
@@ -263,15 +328,20 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 	json_t *v = regress_query(db, q->tree, 0, e), *o;
 	size_t i;
 
-	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o)
-		open_regressions |= !strcmp(json_string_value(json_object_get(o, "kind")),
-					    "regression");
+	if (v && build_regress_append(db, q->tree, 0, json_object_get(v, "regressions")))
+		warning("cannot compare builds: %s", sqlite3_errmsg(db));
+
+	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o) {
+		const char *k = json_string_value(json_object_get(o, "kind"));
+
+		open_regressions |= k && !strcmp(k, "regression");
+	}
 	return v;
 }
 
-int cmd_regressions(int argc, char **argv)
+int cmd_regressions(struct cmd_ctx *c, int argc, char **argv)
 {
-	int ret = run_query(argc, argv, q_regressions, print_regressions);
+	int ret = run_query(c, argc, argv, q_regressions, print_regressions);
 
 	return ret ? ret : open_regressions;
 }

@@ -3,20 +3,22 @@
  * finished job, prints progress and a summary. */
 #include "accel.h"
 #include "backend.h"
+#include "build_regress.h"
 #include "cache.h"
 #include "cmds.h"
 #include "hosts.h"
 #include "job.h"
+#include "logdir.h"
 #include "profile.h"
 #include "regress.h"
 #include "sched.h"
+#include "srcset.h"
 #include "store.h"
 #include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,12 @@ static const char run_usage[] =
 	"by 'make images').\n"
 	"\n"
 	"  -k, --kernel ARCH=PATH[:LABEL]  a candidate kernel (repeatable)\n"
+	"  -s, --source SPEC               build and boot a source candidate: git REPO[@REV],\n"
+	"                                  a source directory or a tarball (repeatable; see\n"
+	"                                  kfarm build --help); arches that fail to build\n"
+	"                                  have their tests MISSING \"not built\"\n"
+	"      --patches PATH              a quilt series dir or mbox on top of each --source\n"
+	"      --label NAME                the --source candidate's name\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
 	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite)\n"
 	"      --suite smoke               the default suite (the only one for now)\n"
@@ -70,11 +78,6 @@ static const char run_usage[] =
 	"\n"
 	"Exit status: 0 every job completed and no test failed; 1 a kernel or test\n"
 	"failure; 2 bad usage or input; 3 an infrastructure error; 130 interrupted.\n";
-
-static char *db_default(void)
-{
-	return xasprintf("%s/kfarm.db", data_dir());
-}
 
 /* "ARCH=PATH[:LABEL]" */
 static int split_kernel(const char *arg, char **arch, char **path, char **label)
@@ -343,6 +346,43 @@ static int default_jobs(struct run_ctx *c, char **arches, char **tests,
 	return ret;
 }
 
+/* --source: build every candidate for the selected arches, then a job for
+ * each arch that built (the others are recorded by srcset_record). */
+static int source_jobs(struct run_ctx *c, struct srcset *ss, char **specs, const char *patches,
+		       char **arches, const char *tree, const char *label, char **tests,
+		       struct initrd_override *ovr, size_t novr, const char *append)
+{
+	if (srcset_resolve(ss, specs, patches, arches, tree, label))
+		return -1;
+	for (size_t a = 0; a < ss->narch; a++) {	/* bootable once built? */
+		char *initrd = NULL, **suite = NULL;
+		int given = 0;
+
+		for (size_t k = 0; k < novr; k++)
+			given |= !strcmp(ovr[k].arch, ss->arches[a]);
+		if (!given && cache_initramfs(ss->arches[a], &initrd, &suite))
+			return -1;
+		free(initrd);
+		strv_free(suite);
+	}
+	if (srcset_build(ss))
+		return -1;
+	for (size_t i = 0; i < ss->n * ss->narch; i++) {
+		const struct source *s = &ss->src[i / ss->narch];
+		struct job *j;
+
+		if (strcmp(ss->b[i].status, "PASS"))
+			continue;
+		j = job_new();
+		add_job(c, j);
+		if (make_job(j, ss->b[i].arch, ss->b[i].image, s->label, tests, ovr, novr, append))
+			return -1;
+		j->tree = xstrdup(s->tree);
+		ss->job[i] = j;
+	}
+	return 0;
+}
+
 static void progress_draw(struct run_ctx *c)
 {
 	double now = now_mono();
@@ -590,15 +630,6 @@ static void print_json(struct run_ctx *c, json_t *changes)
 	json_decref(root);
 }
 
-static char *logdir_of(const char *db, int64_t run)
-{
-	char *copy = xstrdup(db);
-	char *dir = xasprintf("%s/logs/run-%lld", dirname(copy), (long long)run);
-
-	free(copy);
-	return dir;
-}
-
 /* Regression/fix/support/flaky changes this run's candidates brought. */
 static json_t *run_changes(struct run_ctx *c)
 {
@@ -611,6 +642,8 @@ static json_t *run_changes(struct run_ctx *c)
 	}
 	all = json_incref(json_object_get(r, "regressions"));
 	json_decref(r);
+	if (build_regress_append(store_db(c->st), NULL, c->run, all))
+		error("cannot compare builds: %s", sqlite3_errmsg(store_db(c->st)));
 	return all;
 }
 
@@ -669,10 +702,13 @@ static char *argv_text(int argc, char **argv)
 	return sb_detach(&sb);
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
+		{ "source", required_argument, NULL, 's' },
+		{ "patches", required_argument, NULL, 'P' },
+		{ "label", required_argument, NULL, 'L' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "tests", required_argument, NULL, 't' },
 		{ "suite", required_argument, NULL, 'S' },
@@ -690,7 +726,7 @@ int cmd_run(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "libvirt-uri", required_argument, NULL, 'U' },
 		{ "hosts", required_argument, NULL, 'H' },
-		{ "smp", required_argument, NULL, 'P' },
+		{ "smp", required_argument, NULL, 'p' },
 		{ "variant", required_argument, NULL, 'V' },
 		{ "accel", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
@@ -712,10 +748,26 @@ int cmd_run(int argc, char **argv)
 	unsigned long ul;
 	struct run_ctx c = { 0 };
 	struct machine_opts mo = { 0 };
+	char **sources = NULL, *patches = NULL, *src_label = NULL;	/* --source candidates */
+	size_t nsrc = 0;
+	struct srcset ss = { 0 };
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "k:a:t:j:d:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:s:a:t:j:d:h", opts, NULL)) != -1) {
 		switch (opt) {
+		case 's':
+			sources = xrealloc(sources, (nsrc + 2) * sizeof(char *));
+			sources[nsrc++] = xstrdup(optarg);
+			sources[nsrc] = NULL;
+			break;
+		case 'P':
+			free(patches);
+			patches = xstrdup(optarg);
+			break;
+		case 'L':
+			free(src_label);
+			src_label = xstrdup(optarg);
+			break;
 		case 'k':
 			kernels = xrealloc(kernels, (nk + 2) * sizeof(char *));
 			kernels[nk++] = xstrdup(optarg);
@@ -819,7 +871,7 @@ int cmd_run(int argc, char **argv)
 			free(hosts_file);
 			hosts_file = xstrdup(optarg);
 			break;
-		case 'P':
+		case 'p':
 			per_arch_add(&mo.smp, &mo.nsmp, optarg);
 			break;
 		case 'V':
@@ -882,7 +934,19 @@ int cmd_run(int argc, char **argv)
 		so.boot_timeout = so.total_timeout;
 
 	/* every input is checked before anything starts or is written */
-	if (nk) {
+	if (nk && nsrc) {
+		error("--kernel and --source exclude each other");
+		goto out;
+	}
+	if ((patches || src_label) && !nsrc) {
+		error("--patches and --label go with --source");
+		goto out;
+	}
+	if (nsrc) {
+		if (source_jobs(&c, &ss, sources, patches, arches, tree, src_label, tests, ovr, novr,
+				append))
+			goto out;
+	} else if (nk) {
 		for (size_t i = 0; i < nk; i++) {
 			char *arch = NULL, *path = NULL, *label = NULL;
 			struct job *j;
@@ -903,7 +967,7 @@ int cmd_run(int argc, char **argv)
 	} else if (default_jobs(&c, arches, tests, ovr, novr, append)) {
 		goto out;
 	}
-	if (!c.n) {
+	if (!c.n && !ss.n) {
 		error("nothing to run (no matching kernels)");
 		goto out;
 	}
@@ -917,14 +981,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
-	if (!db) {
-		db = db_default();
-		if (mkdir_p(data_dir(), 0755) < 0) {
-			error_errno("cannot create '%s'", data_dir());
-			goto out;
-		}
-	}
-	c.st = store_open(db, 0);
+	cx->db = db;
+	c.st = cmd_store(cx);
 	if (!c.st)
 		goto out;
 	if (store_mark_stale_runs(c.st))
@@ -935,11 +993,8 @@ int cmd_run(int argc, char **argv)
 	if (c.run < 0)
 		goto out;
 
-	char *dbcopy = xstrdup(db);
-	char *logdir = xasprintf("%s/logs/run-%lld", dirname(dbcopy), (long long)c.run);
-	free(dbcopy);
-	if (mkdir_p(logdir, 0755) < 0)
-		warning("cannot create log directory '%s': %s", logdir, strerror(errno));
+	/* the database's own log directory, made by store_run_begin */
+	char *logdir = logdir_run(store_path(c.st), c.run);
 	for (size_t i = 0; i < c.n; i++) {
 		struct job *j = c.jobs[i];
 
@@ -953,12 +1008,17 @@ int cmd_run(int argc, char **argv)
 							  j->image_sha256, j->kernel);
 		if (j->candidate_id < 0) {
 			free(logdir);
-			store_run_end(c.st, c.run, "failed");
+			store_run_end(c.st, c.run, RUN_FAILED);
 			goto out;
 		}
 		j->log_path = xasprintf("%s/%02d-%s-%s.log", logdir, j->seq, j->arch, j->label);
 	}
 	free(logdir);
+	if (ss.n && srcset_record(&ss, c.st, c.run, cmd_db_path(cx), 1, tests)) {
+		store_run_end(c.st, c.run, RUN_FAILED);
+		ret = 3;
+		goto out;
+	}
 
 	c.tty = isatty(2);
 	c.t0 = now_mono();
@@ -967,11 +1027,11 @@ int cmd_run(int argc, char **argv)
 	so.on_pool_down = on_pool_down;
 	so.on_tick = c.tty ? on_tick : NULL;
 	so.data = &c;
-	interrupted = sched_run(c.jobs, c.n, &so);
+	interrupted = c.n ? sched_run(c.jobs, c.n, &so) : 0;
 	if (!interrupted && confirm)
-		interrupted = confirm_runs(&c, &so, confirm, logdir_of(db, c.run));
+		interrupted = confirm_runs(&c, &so, confirm, logdir_run(store_path(c.st), c.run));
 	progress_draw(&c);
-	store_run_end(c.st, c.run, interrupted ? "interrupted" : "complete");
+	store_run_end(c.st, c.run, interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
 
 	json_t *changes = run_changes(&c);
 
@@ -983,6 +1043,12 @@ int cmd_run(int argc, char **argv)
 
 	ret = 0;
 	int infra = 0;
+	if (ss.n) {
+		int b = srcset_report(&ss, json ? stderr : stdout);
+
+		ret = b == 1;
+		infra = b == 3;
+	}
 	for (size_t i = 0; i < c.n; i++) {
 		struct job *j = c.jobs[i];
 		int cnt[4];
@@ -996,7 +1062,7 @@ int cmd_run(int argc, char **argv)
 	if (!ret && infra)
 		ret = 3;
 	if (c.store_failed) {
-		error("some results could not be stored in '%s'", db);
+		error("some results could not be stored in '%s'", store_path(c.st));
 		ret = 3;
 	}
 	if (interrupted) {
@@ -1007,7 +1073,6 @@ out:
 	for (size_t i = 0; i < c.n; i++)
 		job_free(c.jobs[i]);
 	free(c.jobs);
-	store_close(c.st);
 	strv_free(kernels);
 	strv_free(arches);
 	strv_free(tests);
@@ -1023,5 +1088,9 @@ out:
 	per_arch_free(mo.smp, mo.nsmp);
 	per_arch_free(mo.variant, mo.nvariant);
 	hosts_release(&hs);
+	srcset_release(&ss);
+	strv_free(sources);
+	free(patches);
+	free(src_label);
 	return ret;
 }

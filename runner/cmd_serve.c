@@ -1,26 +1,31 @@
 /* kfarm serve: the read-only JSON API and dashboard. */
 #include "cmds.h"
 #include "http.h"
+#include "routes.h"
 #include "util.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef KFARM_WEB_DIR
 #define KFARM_WEB_DIR "web"
 #endif
 
-static const char serve_usage[] =
-	"usage: kfarm serve [--listen HOST:PORT] [--db PATH] [--web DIR] [--threads N]\n"
-	"\n"
-	"Serves the JSON API (/api/status, /api/runs, /api/runs/ID, /api/jobs/ID,\n"
-	"/api/jobs/ID/log, /api/history) and the dashboard (/). Read-only.\n"
-	"Listens on 127.0.0.1:8080 unless told otherwise.\n";
+/* the route list comes from the routes' table: it cannot fall behind */
+static void serve_usage(FILE *f)
+{
+	fputs("usage: kfarm serve [--listen HOST:PORT] [--db PATH] [--web DIR] [--threads N]\n"
+	      "\n"
+	      "Serves the JSON API and the dashboard, read-only, on 127.0.0.1:8080 unless\n"
+	      "told otherwise:\n", f);
+	routes_usage(f);
+}
 
-int cmd_serve(int argc, char **argv)
+int cmd_serve(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -36,6 +41,7 @@ int cmd_serve(int argc, char **argv)
 	};
 	char *db = NULL;
 	unsigned long n;
+	struct stat sb;
 	int opt, ret;
 
 	optind = 1;
@@ -59,11 +65,11 @@ int cmd_serve(int argc, char **argv)
 			o.threads = n;
 			break;
 		case 'h':
-			fputs(serve_usage, stdout);
+			serve_usage(stdout);
 			free(db);
 			return 0;
 		default:
-			fputs(serve_usage, stderr);
+			serve_usage(stderr);
 			free(db);
 			return 2;
 		}
@@ -73,13 +79,18 @@ int cmd_serve(int argc, char **argv)
 		return error("unexpected argument '%s'", argv[optind]), 2;
 	}
 	if (!o.threads) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		o.threads = c > 0 ? c : 1;
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		o.threads = cpus > 0 ? cpus : 1;
 	}
-	if (!db)
-		db = xasprintf("%s/kfarm.db", data_dir());
-	o.db_path = db;
-	ret = http_serve(&o);
+	/* fail early and clearly on a database we cannot read or must refuse */
+	c->db = db;
+	o.db_path = cmd_db_path(c);
+	if (stat(o.db_path, &sb) < 0) {
+		error_errno("cannot open database '%s'", o.db_path);
+		ret = 2;
+	} else {
+		ret = cmd_store(c) ? http_serve(&o) : 2;
+	}
 	free(db);
 	return ret;
 }

@@ -31,30 +31,62 @@ int con_kind_fatal(enum con_kind k)
 	return k != CON_NONE && k != CON_WARNING;
 }
 
-/* Skips "[    1.234567] " and "<4>" prefixes the kernel may print. */
+/* Length of one "[ spaces (T|C)? digits (.digits)? ]" field of the shape
+ * wanted (time: digits.digits; caller: T or C then digits), else 0. */
+static size_t bracket_field(const char *s, size_t len, int caller)
+{
+	size_t i = 1, d = 0;
+
+	if (!len || s[0] != '[')
+		return 0;
+	while (i < len && i < 24 && s[i] == ' ')
+		i++;
+	if (caller) {
+		if (i >= len || (s[i] != 'T' && s[i] != 'C'))
+			return 0;
+		i++;
+	}
+	for (; i < len && s[i] >= '0' && s[i] <= '9' && d < 20; i++)
+		d++;
+	if (!d)
+		return 0;
+	if (!caller) {
+		if (i >= len || s[i++] != '.')
+			return 0;
+		for (d = 0; i < len && s[i] >= '0' && s[i] <= '9' && d < 20; i++)
+			d++;
+		if (!d)
+			return 0;
+	}
+	return i < len && s[i] == ']' ? i + 1 : 0;
+}
+
+size_t console_prefix_len(const char *s, size_t len)
+{
+	size_t t = bracket_field(s, len, 0);
+	size_t c = bracket_field(s + t, len - t, 1);
+
+	if (!t && !c)
+		return 0;
+	return t + c + (t + c < len && s[t + c] == ' ');
+}
+
+/* Skips a "<4>" log level (kmsg style) and printk's prefix. */
 static void skip_prefix(const char **s, size_t *len)
 {
-	for (int round = 0; round < 2; round++) {
-		const char *p = *s;
-		size_t n = *len;
-		char close = 0;
+	size_t n;
 
-		if (n && *p == '[')
-			close = ']';
-		else if (n && *p == '<')
-			close = '>';
-		if (!close)
-			return;
-		while (n && *p != close)
-			p++, n--;
-		if (!n)
-			return;
-		p++, n--;
-		while (n && *p == ' ')
-			p++, n--;
-		*s = p;
-		*len = n;
+	if (*len > 2 && **s == '<') {
+		size_t i = 1;
+
+		while (i < *len && i < 4 && (*s)[i] >= '0' && (*s)[i] <= '9')
+			i++;
+		if (i > 1 && i < *len && (*s)[i] == '>')
+			*s += i + 1, *len -= i + 1;
 	}
+	n = console_prefix_len(*s, *len);
+	*s += n;
+	*len -= n;
 }
 
 enum con_kind console_classify(const char *line, size_t len)

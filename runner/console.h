@@ -18,8 +18,13 @@ enum con_kind {
 	CON_WARNING,	/* "WARNING:" */
 };
 
-/* Classifies one line (no newline), ignoring a printk timestamp prefix. */
+/* Classifies one line (no newline), ignoring a "<N>" log level and a printk
+ * prefix (console_prefix_len). */
 enum con_kind console_classify(const char *line, size_t len);
+/* Length of printk's line prefix: a timestamp "[    0.123456]", a caller id
+ * "[    T1]" / "[     C0]" (CONFIG_PRINTK_CALLER), or both, plus the one space
+ * printk puts after it; 0 when the line has none of that exact shape. */
+size_t console_prefix_len(const char *line, size_t len);
 const char *con_kind_name(enum con_kind k);
 /* True for the kinds that mean the kernel is broken (all but WARNING). */
 int con_kind_fatal(enum con_kind k);

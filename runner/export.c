@@ -222,7 +222,7 @@ static char *kcidb(json_t **jobs, size_t n)
 	return out;
 }
 
-int cmd_export(int argc, char **argv)
+int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "junit", required_argument, NULL, 'j' },
@@ -233,7 +233,8 @@ int cmd_export(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *junit_out = NULL, *kcidb_out = NULL;
-	char *db = NULL, *text = NULL;
+	const char *db = NULL;
+	char *text = NULL;
 	unsigned long run_id = 0;
 	struct api_err e = { 0 };
 	struct store *st = NULL;
@@ -259,10 +260,8 @@ int cmd_export(int argc, char **argv)
 		fputs(export_usage, stderr);
 		return 2;
 	}
-	char *def = db ? NULL : xasprintf("%s/kfarm.db", data_dir());
-	st = store_open(db ? db : def, STORE_READONLY);
-	free(def);
-	if (!st)
+	c->db = db;
+	if (!(st = cmd_store(c)))
 		return 3;
 	if (!run_id) {
 		json_t *runs = api_runs(store_db(st), 1, &e);
@@ -305,6 +304,5 @@ out:
 	free(jobs);
 	free(text);
 	json_decref(run);
-	store_close(st);
 	return ret;
 }

@@ -1,8 +1,6 @@
 #include "http.h"
-#include "api.h"
-#include "metrics.h"
-#include "regress.h"
-#include "route.h"
+#include "routes.h"
+#include "store.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -21,7 +19,6 @@
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 8192
-#define MAX_LOG_BYTES (64u << 20)
 
 struct server {
 	const struct http_opts *o;
@@ -31,13 +28,19 @@ struct server {
 	size_t nconns;
 };
 
-/* One read-only connection per MHD thread, plus its cached /api/status. */
+struct cached {
+	char *json;
+	size_t len;
+	long long version;	/* PRAGMA data_version it was made at */
+};
+
+/* One read-only store per MHD thread, plus its RF_CACHE routes' replies
+ * (one slot per route). */
 struct tconn {
+	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *data_version;
-	long long cached_version;
-	char *status_json;
-	size_t status_len;
+	struct cached *cache;
 };
 static __thread struct tconn *tc;
 
@@ -48,15 +51,17 @@ static sqlite3 *thread_db(struct server *s)
 	if (tc)
 		return tc->db;
 	t = xcalloc(1, sizeof(*t));
-	if (sqlite3_open_v2(s->o->db_path, &t->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
-		sqlite3_close(t->db);
+	/* through the store: hardened against an edited file like every open */
+	if (!(t->st = store_open(s->o->db_path, STORE_READONLY))) {
 		free(t);
 		return NULL;
 	}
+	t->db = store_db(t->st);
 	sqlite3_busy_timeout(t->db, 2000);
 	sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->data_version, NULL);
-	t->cached_version = -1;
+	t->cache = xcalloc(nroutes, sizeof(*t->cache));
+	for (size_t i = 0; i < nroutes; i++)
+		t->cache[i].version = -1;
 	pthread_mutex_lock(&s->lock);
 	s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
 	s->conns[s->nconns++] = t;
@@ -111,35 +116,13 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int code, const char
 	return send_json(c, code, json_pack("{s:s,s:i}", "error", msg, "status", code));
 }
 
-static const char *mime(const char *file)
-{
-	const char *dot = strrchr(file, '.');
-
-	if (!dot)
-		return "application/octet-stream";
-	if (!strcmp(dot, ".html"))
-		return "text/html; charset=utf-8";
-	if (!strcmp(dot, ".js"))
-		return "text/javascript; charset=utf-8";
-	if (!strcmp(dot, ".css"))
-		return "text/css; charset=utf-8";
-	if (!strcmp(dot, ".svg"))
-		return "image/svg+xml";
-	if (!strcmp(dot, ".png"))
-		return "image/png";
-	return "application/octet-stream";
-}
-
-static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, const char *type,
-				 size_t max)
+/* Sends the tail (at most max bytes) of a regular file; consumes fd. */
+static enum MHD_Result send_fd(struct MHD_Connection *c, int fd, const char *type, size_t max)
 {
 	struct MHD_Response *r;
 	struct stat sb;
 	enum MHD_Result ret;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return send_error(c, 404, "file not found");
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
 		return send_error(c, 404, "file not found");
@@ -163,26 +146,37 @@ static const char *get_arg(void *data, const char *name)
 	return MHD_lookup_connection_value(data, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static enum MHD_Result serve_status(struct MHD_Connection *c, sqlite3 *db)
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *out)
 {
-	long long v = db_version();
-	struct api_err e = { 0 };
-	json_t *j;
+	if (out->fd >= 0)
+		return send_fd(c, out->fd, out->type, out->max);
+	if (out->text)
+		return send_buf(c, 200, out->type, out->text, strlen(out->text),
+				MHD_RESPMEM_MUST_FREE);
+	return send_json(c, 200, out->json);
+}
 
-	if (v < 0 || v != tc->cached_version || !tc->status_json) {
-		j = api_status(db, &e);
-		if (!j)
-			return send_error(c, e.code, e.msg);
-		free(tc->status_json);
-		tc->status_json = json_dumps(j, JSON_COMPACT);
-		tc->status_len = tc->status_json ? strlen(tc->status_json) : 0;
-		tc->cached_version = v;
-		json_decref(j);
-		if (!tc->status_json)
+/* An RF_CACHE route's JSON, kept per thread until another connection
+ * commits (PRAGMA data_version moves). */
+static enum MHD_Result serve_cached(struct MHD_Connection *c, const struct route_env *env,
+				    const struct route *rt)
+{
+	struct cached *k = &tc->cache[rt->def - routes];
+	long long v = db_version();
+	struct reply out = { .fd = -1 };
+
+	if (v < 0 || v != k->version || !k->json) {
+		if (rt->def->handler(env, rt, &out))
+			return send_error(c, out.err.code, out.err.msg);
+		free(k->json);
+		k->json = json_dumps(out.json, JSON_COMPACT);
+		k->len = k->json ? strlen(k->json) : 0;
+		k->version = v;
+		json_decref(out.json);
+		if (!k->json)
 			return MHD_NO;
 	}
-	return send_buf(c, 200, "application/json", tc->status_json, tc->status_len,
-			MHD_RESPMEM_MUST_COPY);
+	return send_buf(c, 200, "application/json", k->json, k->len, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -191,9 +185,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 {
 	struct server *s = cls;
 	struct route rt;
-	struct api_err e = { 0 };
-	sqlite3 *db;
-	json_t *j = NULL;
+	struct route_env env = { .db_path = s->o->db_path, .web_dir = s->o->web_dir,
+				 .files = s->files };
+	struct reply out = { .fd = -1 };
 
 	(void)version;
 	(void)upload;
@@ -209,74 +203,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*upload_size = 0;
 		return send_error(c, 413, "request bodies are not accepted");
 	}
-	route_parse(method, url, get_arg, c, &rt);
-	if (rt.kind == RT_ERROR)
+	route_parse(routes, nroutes, method, url, get_arg, c, &rt);
+	if (!rt.def)
 		return send_error(c, rt.code, rt.error);
-	if (rt.kind == RT_STATIC) {
-		for (char **f = s->files; f && *f; f++)
-			if (!strcmp(*f, rt.file)) {
-				char *path = xasprintf("%s/%s", s->o->web_dir, *f);
-				enum MHD_Result r = send_file(c, path, mime(*f), 16u << 20);
-
-				free(path);
-				return r;
-			}
-		return send_error(c, 404, "not found");
-	}
-	db = thread_db(s);
-	if (!db)
+	if (!(rt.def->flags & RF_NODB) && !(env.db = thread_db(s)))
 		return send_error(c, 503, "database unavailable");
-	switch (rt.kind) {
-	case RT_STATUS:
-		return serve_status(c, db);
-	case RT_RUNS:
-		j = api_runs(db, rt.limit, &e);
-		break;
-	case RT_RUN:
-		j = api_run(db, rt.id, &e);
-		break;
-	case RT_JOB:
-		j = api_job(db, rt.id, &e);
-		break;
-	case RT_HISTORY:
-		j = api_history(db, rt.arch, rt.test, rt.limit, &e);
-		break;
-	case RT_REGRESSIONS:
-		j = regress_query(db, rt.tree, 0, &e);
-		break;
-	case RT_MATRIX:
-		j = regress_matrix(db, rt.tree, rt.kernel, &e);
-		break;
-	case RT_TREND:
-		j = api_trend(db, rt.limit, &e);
-		break;
-	case RT_TREES:
-		j = api_trees(db, &e);
-		break;
-	case RT_METRICS: {
-		char *text = metrics_text(db, &e);
-
-		if (!text)
-			return send_error(c, e.code, e.msg);
-		return send_buf(c, 200, "text/plain; version=0.0.4", text, strlen(text),
-				MHD_RESPMEM_MUST_FREE);
-	}
-	case RT_JOB_LOG: {
-		char *path = api_job_log_path(db, rt.id, &e);
-		enum MHD_Result r;
-
-		if (!path)
-			return send_error(c, e.code, e.msg);
-		r = send_file(c, path, "text/plain; charset=utf-8", MAX_LOG_BYTES);
-		free(path);
-		return r;
-	}
-	default:
-		return send_error(c, 500, "unhandled route");
-	}
-	if (!j)
-		return send_error(c, e.code, e.msg);
-	return send_json(c, 200, j);
+	if (rt.def->flags & RF_CACHE)
+		return serve_cached(c, &env, &rt);
+	if (rt.def->handler(&env, &rt, &out))
+		return send_error(c, out.err.code, out.err.msg);
+	return send_reply(c, &out);
 }
 
 static char **list_files(const char *dir)
@@ -349,11 +285,7 @@ int http_serve(const struct http_opts *o)
 	struct MHD_Daemon *d;
 	sigset_t mask;
 	int fd, sig;
-	struct stat sb;
 
-	/* fail early and clearly on a database we cannot read */
-	if (stat(o->db_path, &sb) < 0)
-		return error_errno("cannot open database '%s'", o->db_path), 2;
 	fd = listen_on(o->listen);
 	if (fd < 0)
 		return 2;
@@ -380,12 +312,20 @@ int http_serve(const struct http_opts *o)
 	}
 	fprintf(stderr, "kfarm: serving %s on http://%s/\n", o->db_path, o->listen);
 	sigwait(&mask, &sig);
+	/* a query still running (a huge or hostile database) must not hold up
+	 * the exit: MHD_stop_daemon waits for every thread */
+	pthread_mutex_lock(&s.lock);
+	for (size_t i = 0; i < s.nconns; i++)
+		sqlite3_interrupt(s.conns[i]->db);
+	pthread_mutex_unlock(&s.lock);
 	MHD_stop_daemon(d);
 	close(fd);
 	for (size_t i = 0; i < s.nconns; i++) {
 		sqlite3_finalize(s.conns[i]->data_version);
-		sqlite3_close(s.conns[i]->db);
-		free(s.conns[i]->status_json);
+		store_close(s.conns[i]->st);
+		for (size_t k = 0; k < nroutes; k++)
+			free(s.conns[i]->cache[k].json);
+		free(s.conns[i]->cache);
 		free(s.conns[i]);
 	}
 	free(s.conns);

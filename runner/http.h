@@ -11,7 +11,8 @@ struct http_opts {
 	unsigned int threads;
 };
 
-/* Serves until SIGINT or SIGTERM; returns the exit status. */
+/* Serves until SIGINT or SIGTERM; returns the exit status. The caller has
+ * opened db_path read-only once (kfarm serve fails early on a bad file). */
 int http_serve(const struct http_opts *o);
 
 #endif

@@ -330,12 +330,34 @@ static int have_top(const struct job *j, const char *name)
 	return 0;
 }
 
+/* Whatever the KTAP bounds or MAX_RESULTS cost is said with the job (its
+ * warning), never dropped silently. */
+static void note_truncation(struct job *j)
+{
+	char note[384], cap[96] = "";
+	unsigned long over = j->ktap.nemitted > j->nres ? j->ktap.nemitted - j->nres : 0;
+	int any = ktap_trunc_note(&j->ktap, note, sizeof(note));
+	char *w;
+
+	if (!any && !over)
+		return;
+	if (over)
+		snprintf(cap, sizeof(cap), "%sresult cap %d (%lu results dropped)",
+			 any ? ", " : "", MAX_RESULTS, over);
+	w = xasprintf("%s%sKTAP output truncated: %s%s", j->warning ? j->warning : "",
+		      j->warning ? "; " : "", note, cap);
+	free(j->warning);
+	j->warning = w;
+}
+
 void job_finish(struct job *j, const struct vm_exit *ex)
 {
 	int done = job_suite_done(j);
 
 	linebuf_flush(j->lb, on_line, j);
 	linebuf_flush(j->lberr, on_err_line, j);
+	ktap_end(&j->ktap);
+	note_truncation(j);
 	free(j->lb);
 	free(j->lberr);
 	j->lb = j->lberr = NULL;

@@ -1,28 +1,38 @@
 #include "ktap.h"
+#include "console.h"
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* A bound on buffered children so a garbage stream cannot grow us forever. */
-#define MAX_PENDING 4096
+/* A result below the top level waits here until the top-level result line
+ * gives its path a root. Each one holds only its own (clipped) name; paths
+ * are joined once, when emitted, so nesting costs no copies. */
+enum fate { ALIVE, DEAD_ORPHAN, DEAD_BUDGET };
+#define TOP (-2)		/* parent: the top-level result being emitted */
 
-struct pending {
-	int depth;		/* below the level holding it */
+struct ktap_pend {
+	char *name, *reason;	/* NULL once dead */
 	unsigned long num;
+	int level;
+	int parent;		/* index of the parent's entry, TOP, or -1 (waiting) */
+	int next;		/* next entry waiting at the same level, or -1 */
 	enum test_status status;
-	char *name;
-	char *reason;
+	enum fate dead;
 };
 
 struct ktap_level {
 	int key;		/* "# " prefixes * 256 + indentation */
-	unsigned long count;	/* results seen at this level */
-	struct pending *pend;	/* results of this level waiting for their parent */
-	size_t npend, cappend;
+	unsigned long count;	/* results seen in this level's current subtest */
+	int waiting;		/* newest entry of this level without a parent, or -1 */
+	size_t end;		/* npend just after this level's newest entry */
 };
+
+enum line_kind { L_NONE, L_VERSION, L_PLAN, L_RESULT, L_BAIL };
 
 const char *test_status_name(enum test_status s)
 {
@@ -34,34 +44,118 @@ const char *test_status_name(enum test_status s)
 	return "?";
 }
 
+static void levels_reset(struct ktap *k, int from)
+{
+	for (int i = from; i < KTAP_MAX_DEPTH; i++) {
+		k->lv[i].waiting = -1;
+		k->lv[i].end = 0;
+	}
+}
+
 void ktap_init(struct ktap *k, ktap_cb cb, void *data)
 {
 	memset(k, 0, sizeof(*k));
 	k->cb = cb;
 	k->data = data;
 	k->plan = -1;
-	k->cap = 4;
-	k->lv = xcalloc(k->cap, sizeof(*k->lv));
+	k->lv = xcalloc(KTAP_MAX_DEPTH, sizeof(*k->lv));
+	levels_reset(k, 0);
 	k->nlv = 1;
 }
 
-static void level_clear(struct ktap_level *l)
+static void pend_free(struct ktap *k, struct ktap_pend *p)
 {
-	for (size_t i = 0; i < l->npend; i++) {
-		free(l->pend[i].name);
-		free(l->pend[i].reason);
-	}
-	l->npend = 0;
+	if (!p->name)
+		return;
+	k->pend_bytes -= strlen(p->name) + strlen(p->reason) + 2;
+	free(p->name);
+	free(p->reason);
+	p->name = p->reason = NULL;
 }
 
 void ktap_release(struct ktap *k)
 {
-	for (int i = 0; i < k->cap; i++) {
-		level_clear(&k->lv[i]);
-		free(k->lv[i].pend);
-	}
+	for (size_t i = 0; i < k->npend; i++)
+		pend_free(k, &k->pend[i]);
+	free(k->pend);
 	free(k->lv);
+	k->pend = NULL;
 	k->lv = NULL;
+	k->npend = k->cappend = k->pend_bytes = 0;
+}
+
+static void count_fate(struct ktap *k, enum fate f)
+{
+	if (f == DEAD_BUDGET)
+		k->trunc.budget++;
+	else
+		k->trunc.orphaned++;
+}
+
+/* What became of entry i: ALIVE when its chain of parents reaches the top
+ * result, else why not (the first dead ancestor's reason, or orphaned). */
+static enum fate fate_of(const struct ktap *k, int i)
+{
+	for (int hops = 0; i >= 0 && hops <= KTAP_MAX_DEPTH; hops++) {
+		if (k->pend[i].dead != ALIVE)
+			return k->pend[i].dead;
+		i = k->pend[i].parent;
+	}
+	return i == TOP ? ALIVE : DEAD_ORPHAN;
+}
+
+/* Entries waiting at levels >= from will never get a parent. */
+static void kill_waiting(struct ktap *k, int from, enum fate why)
+{
+	for (int l = from; l < KTAP_MAX_DEPTH; l++) {
+		for (int i = k->lv[l].waiting; i >= 0; i = k->pend[i].next) {
+			k->pend[i].dead = why;
+			pend_free(k, &k->pend[i]);
+			count_fate(k, why);
+		}
+		k->lv[l].waiting = -1;
+	}
+}
+
+/* Drops entries [cut, npend), counting each not already counted. */
+static void drop_from(struct ktap *k, size_t cut)
+{
+	for (size_t i = cut; i < k->npend; i++) {
+		struct ktap_pend *p = &k->pend[i];
+
+		if (p->dead == ALIVE)
+			count_fate(k, fate_of(k, (int)i));
+	}
+	for (size_t i = cut; i < k->npend; i++)
+		pend_free(k, &k->pend[i]);
+	k->npend = cut;
+}
+
+/* A version line at level l opens a subtest: whatever still waits at l or
+ * deeper belonged to a subtest whose result line was lost. Everything after
+ * the newest entry of a shallower level is such a leftover (children precede
+ * their parents), so it is cut off the end. */
+static void new_subtest(struct ktap *k, int l)
+{
+	size_t cut = 0;
+
+	for (int i = 1; i < l; i++)
+		if (k->lv[i].end > cut)
+			cut = k->lv[i].end;
+	for (int i = l < 1 ? 1 : l; i < KTAP_MAX_DEPTH; i++) {
+		k->lv[i].waiting = -1;
+		if (k->lv[i].end > cut)
+			k->lv[i].end = cut;
+	}
+	drop_from(k, cut);
+	k->lv[l].count = 0;
+}
+
+void ktap_end(struct ktap *k)
+{
+	kill_waiting(k, 1, DEAD_ORPHAN);
+	drop_from(k, 0);
+	levels_reset(k, 0);
 }
 
 static int starts(const char *s, size_t len, const char *p)
@@ -71,15 +165,48 @@ static int starts(const char *s, size_t len, const char *p)
 	return len >= n && !memcmp(s, p, n);
 }
 
-static int is_ktap_body(const char *s, size_t len)
+/* Digits from s[*i], at least one; returns 0 if none. */
+static int digits(const char *s, size_t len, size_t *i)
 {
-	return starts(s, len, "ok") || starts(s, len, "not ok") || starts(s, len, "1..") ||
-	       starts(s, len, "KTAP version") || starts(s, len, "TAP version");
+	size_t j = *i;
+
+	while (j < len && isdigit((unsigned char)s[j]))
+		j++;
+	if (j == *i)
+		return 0;
+	*i = j;
+	return 1;
 }
 
-/* Finds or opens the level for key. Returning to a level keeps the pending
- * results one level down (they await this level's next result) and drops
- * anything deeper, which a well-formed stream has already consumed. */
+/* Only whole KTAP lines count; "okay", "ok:", "1..x", "KTAP versionX" are
+ * unknown lines, which change nothing. */
+static enum line_kind classify(const char *s, size_t len)
+{
+	size_t i;
+
+	if (starts(s, len, "ok") || starts(s, len, "not ok")) {
+		i = s[0] == 'o' ? 2 : 6;
+		return i == len || isspace((unsigned char)s[i]) ? L_RESULT : L_NONE;
+	}
+	if (starts(s, len, "KTAP version ") || starts(s, len, "TAP version ")) {
+		i = s[0] == 'K' ? 13 : 12;
+		if (!digits(s, len, &i))
+			return L_NONE;
+		while (i < len && isspace((unsigned char)s[i]))
+			i++;
+		return i == len ? L_VERSION : L_NONE;
+	}
+	if (starts(s, len, "1..")) {
+		i = 3;
+		if (!digits(s, len, &i))
+			return L_NONE;
+		return i == len || isspace((unsigned char)s[i]) ? L_PLAN : L_NONE;
+	}
+	return starts(s, len, "Bail out!") ? L_BAIL : L_NONE;
+}
+
+/* Finds or opens the level for key; -1 past the depth cap. Leaving a level
+ * keeps what waits there: only a result or version line decides its fate. */
 static int level_for(struct ktap *k, int key)
 {
 	int i;
@@ -87,48 +214,25 @@ static int level_for(struct ktap *k, int key)
 	for (i = k->nlv - 1; i > 0 && k->lv[i].key > key; i--)
 		;
 	if (k->lv[i].key < key) {
-		i++;
-		if (i + 1 >= k->cap) {
-			k->lv = xrealloc(k->lv, 2 * k->cap * sizeof(*k->lv));
-			memset(k->lv + k->cap, 0, k->cap * sizeof(*k->lv));
-			k->cap *= 2;
-		}
-		if (k->lv[i].key != key || i >= k->nlv) {
-			level_clear(&k->lv[i]);
-			k->lv[i].count = 0;
+		if (++i >= KTAP_MAX_DEPTH)
+			return -1;
+		if (i >= k->nlv || k->lv[i].key != key) {
 			k->lv[i].key = key;
+			k->lv[i].count = 0;
 		}
 	}
-	for (int j = i + 2; j < k->cap; j++)
-		level_clear(&k->lv[j]);
-	if (i + 1 < k->cap && k->lv[i + 1].key <= key)
-		level_clear(&k->lv[i + 1]);
 	k->nlv = i + 1;
 	return i;
 }
 
-static void add_pending(struct ktap_level *l, int depth, unsigned long num,
-			enum test_status st, char *name, char *reason)
+/* Bytes of s[0..len) that fit in max without splitting a UTF-8 sequence. */
+static size_t clip_len(const char *s, size_t len, size_t max)
 {
-	if (l->npend >= MAX_PENDING) {
-		free(name);
-		free(reason);
-		return;
-	}
-	if (l->npend == l->cappend) {
-		l->cappend = l->cappend ? 2 * l->cappend : 16;
-		l->pend = xrealloc(l->pend, l->cappend * sizeof(*l->pend));
-	}
-	l->pend[l->npend++] = (struct pending){ depth, num, st, name, reason };
-}
-
-static void emit(struct ktap *k, int depth, unsigned long num, enum test_status st,
-		 const char *name, const char *reason)
-{
-	struct ktap_result r = { depth, num, st, name, reason };
-
-	if (k->cb)
-		k->cb(k->data, &r);
+	if (len <= max)
+		return len;
+	for (int b = 0; b < 3 && max && ((unsigned char)s[max] & 0xc0) == 0x80; b++)
+		max--;
+	return max;
 }
 
 static void trim(const char **s, size_t *len)
@@ -139,104 +243,226 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-static void handle_result(struct ktap *k, int lvl, const char *s, size_t len)
-{
-	enum test_status st = TS_PASS;
-	unsigned long num = 0;
-	const char *name, *hash = NULL, *reason = "";
-	size_t namelen;
-	char *full, *why;
-	struct ktap_level *l = &k->lv[lvl];
-	int is_not = starts(s, len, "not ok");
-	size_t i = is_not ? 6 : 2;
+struct parsed {
+	unsigned long num;
+	enum test_status st;
+	const char *name, *reason;
+	size_t namelen, rlen;
+};
 
-	if (i < len && !isspace((unsigned char)s[i]))
-		return;		/* "okay", "oknot": not a result */
-	if (is_not)
-		st = TS_FAIL;
+static enum test_status directive(const char *r, size_t n, enum test_status st)
+{
+	if ((n >= 4 && !strncasecmp(r, "SKIP", 4)) || (n >= 4 && !strncasecmp(r, "TODO", 4)))
+		return TS_SKIP;
+	if (n >= 5 && !strncasecmp(r, "XFAIL", 5))
+		return TS_PASS;
+	if ((n >= 7 && !strncasecmp(r, "TIMEOUT", 7)) || (n >= 5 && !strncasecmp(r, "ERROR", 5)))
+		return TS_FAIL;
+	return st;
+}
+
+/* "ok|not ok [N] [- ]name [# directive]"; only a "- " separator is not part
+ * of the name ("ok 1 -EINVAL" is named "-EINVAL"). */
+static void parse_result(const char *s, size_t len, unsigned long count, struct parsed *p)
+{
+	int is_not = s[0] == 'n';
+	size_t i = is_not ? 6 : 2, j;
+	const char *hash = NULL;
+
+	p->st = is_not ? TS_FAIL : TS_PASS;
+	p->num = 0;
 	while (i < len && isspace((unsigned char)s[i]))
 		i++;
 	if (i < len && isdigit((unsigned char)s[i])) {
-		while (i < len && isdigit((unsigned char)s[i])) {
-			if (num < 100000000)
-				num = num * 10 + (s[i] - '0');
-			i++;
-		}
+		for (; i < len && isdigit((unsigned char)s[i]); i++)
+			if (p->num < 100000000)
+				p->num = p->num * 10 + (s[i] - '0');
 	} else {
-		num = l->count + 1;
+		p->num = count;
 	}
-	while (i < len && (isspace((unsigned char)s[i]) || s[i] == '-'))
+	while (i < len && isspace((unsigned char)s[i]))
 		i++;
-	name = s + i;
-	namelen = len - i;
-	/* the directive starts at the first unescaped '#' */
-	for (size_t j = i; j < len; j++) {
-		if (s[j] == '\\' && j + 1 < len) {
+	if (i + 1 < len && s[i] == '-' && isspace((unsigned char)s[i + 1]))
+		i += 2;
+	for (j = i; j < len; j++) {	/* the directive: the first unescaped '#' */
+		if (s[j] == '\\' && j + 1 < len)
 			j++;
+		else if (s[j] == '#')
+			break;
+	}
+	if (j < len)
+		hash = s + j;
+	p->name = s + i;
+	p->namelen = (hash ? (size_t)(hash - s) : len) - i;
+	p->reason = hash ? hash + 1 : "";
+	p->rlen = hash ? (size_t)(s + len - p->reason) : 0;
+	trim(&p->name, &p->namelen);
+	trim(&p->reason, &p->rlen);
+	p->st = directive(p->reason, p->rlen, p->st);
+}
+
+static void emit(struct ktap *k, int depth, unsigned long num, enum test_status st,
+		 const char *name, const char *reason)
+{
+	struct ktap_result r = { depth, num, st, name, reason };
+
+	k->nemitted++;
+	if (k->cb)
+		k->cb(k->data, &r);
+}
+
+/* Appends "/" (unless first) and s to path, clipped to KTAP_PATH_MAX. */
+static int path_add(char *path, size_t *n, const char *s)
+{
+	size_t len = strlen(s), room;
+
+	if (*n) {
+		if (*n + 1 >= KTAP_PATH_MAX)
+			return 1;
+		path[(*n)++] = '/';
+	}
+	room = KTAP_PATH_MAX - *n;
+	size_t take = clip_len(s, len, room);
+
+	memcpy(path + *n, s, take);
+	*n += take;
+	path[*n] = '\0';
+	return take < len;
+}
+
+/* The top-level result is in: every entry whose parents lead to it is
+ * emitted, in stream order, with its path joined now; the rest is counted. */
+static void flush(struct ktap *k, const char *top)
+{
+	char path[KTAP_PATH_MAX + 1];
+
+	for (size_t i = 0; i < k->npend; i++) {
+		struct ktap_pend *p = &k->pend[i];
+		const char *chain[KTAP_MAX_DEPTH];
+		int nc = 0, clipped = 0;
+		size_t n = 0;
+		enum fate f;
+
+		if (p->dead != ALIVE)
+			continue;
+		f = fate_of(k, (int)i);
+		if (f != ALIVE) {
+			count_fate(k, f);
 			continue;
 		}
-		if (s[j] == '#') {
-			hash = s + j;
-			break;
-		}
+		for (int a = (int)i; a >= 0 && nc < KTAP_MAX_DEPTH; a = k->pend[a].parent)
+			chain[nc++] = k->pend[a].name;
+		clipped = path_add(path, &n, top);
+		while (nc)
+			clipped |= path_add(path, &n, chain[--nc]);
+		k->trunc.clipped += clipped;
+		emit(k, p->level, p->num, p->status, path, p->reason);
 	}
-	if (hash) {
-		namelen = hash - name;
-		reason = hash + 1;
-	}
-	trim(&name, &namelen);
-	size_t rlen = hash ? (size_t)(s + len - reason) : 0;
-	trim(&reason, &rlen);
-	if (rlen >= 4 && !strncasecmp(reason, "SKIP", 4)) {
-		st = TS_SKIP;
-	} else if (rlen >= 4 && !strncasecmp(reason, "TODO", 4)) {
-		st = TS_SKIP;
-	} else if (rlen >= 5 && !strncasecmp(reason, "XFAIL", 5)) {
-		st = TS_PASS;
-	} else if (rlen >= 7 && !strncasecmp(reason, "TIMEOUT", 7)) {
-		st = TS_FAIL;
-	} else if (rlen >= 5 && !strncasecmp(reason, "ERROR", 5)) {
-		st = TS_FAIL;
-	}
-	why = xstrndup(reason, rlen);
-	l->count++;
+	for (size_t i = 0; i < k->npend; i++)
+		pend_free(k, &k->pend[i]);
+	k->npend = 0;
+	levels_reset(k, 0);
+	k->lv[1].count = 0;
+}
 
-	/* the results pending one level down are this result's children */
-	struct ktap_level *child = &k->lv[lvl + 1];
-	char *base = namelen ? xstrndup(name, namelen) : xasprintf("test %lu", num);
+/* Keeps a result below the top level until its parent's line; -1 when over
+ * budget. */
+static int keep(struct ktap *k, int lvl, const struct parsed *r, const char *name)
+{
+	size_t bytes = strlen(name) + r->rlen + 2;
 
-	for (size_t c = 0; c < child->npend; c++) {
-		struct pending *p = &child->pend[c];
-
-		full = xasprintf("%s/%s", base, p->name);
-		if (lvl == 0)
-			emit(k, p->depth + 1, p->num, p->status, full, p->reason);
-		else
-			add_pending(l, p->depth + 1, p->num, p->status, xstrdup(full),
-				    xstrdup(p->reason));
-		free(full);
+	if (k->npend >= KTAP_MAX_PENDING ||
+	    k->pend_bytes + bytes + sizeof(struct ktap_pend) * (k->npend + 1) > KTAP_PENDING_BYTES)
+		return -1;
+	if (k->npend == k->cappend) {
+		k->cappend = k->cappend ? 2 * k->cappend : 64;
+		k->pend = xrealloc(k->pend, k->cappend * sizeof(*k->pend));
 	}
-	level_clear(child);
+	k->pend[k->npend] = (struct ktap_pend){
+		.name = xstrdup(name), .reason = xstrndup(r->reason, r->rlen), .num = r->num,
+		.level = lvl, .parent = -1, .next = k->lv[lvl].waiting, .status = r->st,
+	};
+	k->pend_bytes += bytes;
+	k->lv[lvl].waiting = (int)k->npend;
+	k->lv[lvl].end = ++k->npend;
+	return (int)k->npend - 1;
+}
+
+static void handle_result(struct ktap *k, int lvl, const char *s, size_t len)
+{
+	struct ktap_level *l = &k->lv[lvl];
+	struct parsed r;
+	char name[KTAP_NAME_MAX + 1];
+	size_t n;
+	int idx;
+
+	k->nresults++;
+	parse_result(s, len, ++l->count, &r);
+	n = clip_len(r.name, r.namelen, KTAP_NAME_MAX);
+	k->trunc.clipped += (n < r.namelen) + (r.rlen > KTAP_REASON_MAX);
+	if (n)
+		memcpy(name, r.name, n), name[n] = '\0';
+	else
+		snprintf(name, sizeof(name), "test %lu", r.num);
+	r.rlen = strnlen(r.reason, clip_len(r.reason, r.rlen, KTAP_REASON_MAX));
+
+	/* deeper than the children: their own parents' lines never came */
+	if (lvl + 2 < KTAP_MAX_DEPTH)
+		kill_waiting(k, lvl + 2, DEAD_ORPHAN);
 	if (lvl == 0) {
+		for (int c = k->lv[1].waiting; c >= 0; c = k->pend[c].next)
+			k->pend[c].parent = TOP;
+		k->lv[1].waiting = -1;
+		flush(k, name);
 		k->ntop++;
-		emit(k, 0, num, st, base, why);
-		free(base);
+		char *why = xstrndup(r.reason, r.rlen);
+
+		emit(k, 0, r.num, r.st, name, why);
 		free(why);
-	} else {
-		add_pending(l, 0, num, st, base, why);
+		return;
 	}
+	idx = keep(k, lvl, &r, name);
+	if (idx < 0) {
+		k->trunc.budget++;
+		kill_waiting(k, lvl + 1, DEAD_BUDGET);
+		return;
+	}
+	if (lvl + 1 < KTAP_MAX_DEPTH) {
+		for (int c = k->lv[lvl + 1].waiting; c >= 0; c = k->pend[c].next)
+			k->pend[c].parent = idx;
+		k->lv[lvl + 1].waiting = -1;
+		k->lv[lvl + 1].count = 0;
+	}
+}
+
+/* Removes printk's prefix and the document's base indentation; returns the
+ * indentation left (tabs count 8). */
+static int strip_prefix(struct ktap *k, const char **s, size_t *len)
+{
+	size_t p = console_prefix_len(*s, *len);
+	int indent = 0;
+
+	*s += p, *len -= p;
+	while (*len && (**s == ' ' || **s == '\t')) {
+		indent += **s == '\t' ? 8 : 1;
+		(*s)++, (*len)--;
+	}
+	/* a version line outside any document starts one: its indentation
+	 * is the document's prefix, as kunit_tool takes it */
+	if ((!k->seen_header || (k->plan >= 0 && k->ntop >= (unsigned long)k->plan)) &&
+	    classify(*s, *len) == L_VERSION)
+		k->base = indent;
+	return indent > k->base ? indent - k->base : 0;
 }
 
 void ktap_feed(struct ktap *k, const char *s, size_t len)
 {
-	int indent = 0, hashes = 0, lvl;
+	int indent, hashes = 0, lvl;
+	enum line_kind kind;
 
 	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
 		len--;
-	while (len && (*s == ' ' || *s == '\t')) {
-		indent += *s == '\t' ? 8 : 1;
-		s++, len--;
-	}
+	indent = strip_prefix(k, &s, &len);
 	/* kselftest nests by prefixing "# " to a child's whole output */
 	while (starts(s, len, "# ") || starts(s, len, "#\t")) {
 		const char *r = s + 2;
@@ -245,40 +471,79 @@ void ktap_feed(struct ktap *k, const char *s, size_t len)
 
 		while (rl && *r == ' ')
 			r++, rl--, extra++;
-		if (!is_ktap_body(r, rl) && !starts(r, rl, "# "))
+		if (classify(r, rl) == L_NONE && !starts(r, rl, "# ") && !starts(r, rl, "#\t"))
 			break;
 		hashes++;
 		indent += extra;
 		s = r;
 		len = rl;
 	}
-	if (hashes > 100 || indent > 200)
+	kind = classify(s, len);
+	if (kind == L_NONE)
 		return;
-	if (starts(s, len, "Bail out!")) {
+	if (kind == L_BAIL) {
 		k->bailed = 1;
 		return;
 	}
-	if (!is_ktap_body(s, len))
+	lvl = hashes >= KTAP_MAX_DEPTH || indent > 4096 ? -1 : level_for(k, hashes * 256 + indent);
+	if (lvl < 0) {
+		if (kind == L_RESULT)
+			k->nresults++, k->trunc.deep++;
 		return;
-	int key = hashes * 256 + indent;
-
-	lvl = level_for(k, key);
-	if (starts(s, len, "KTAP version") || starts(s, len, "TAP version")) {
-		if (lvl == 0)
+	}
+	if (kind == L_VERSION) {
+		if (lvl == 0) {
 			k->seen_header = 1;
-		return;
-	}
-	if (starts(s, len, "1..")) {
-		unsigned long n;
-		char buf[16];
-		size_t i = 3, j = 0;
+			k->plan = -1;
+			k->ntop = 0;
+		}
+		new_subtest(k, lvl);
+	} else if (kind == L_PLAN) {
+		unsigned long n = 0;
 
-		while (i < len && j < sizeof(buf) - 1 && isdigit((unsigned char)s[i]))
-			buf[j++] = s[i++];
-		buf[j] = '\0';
-		if (lvl == 0 && !parse_uint(buf, 1000000, &n))
-			k->plan = n;
-		return;
+		for (size_t i = 3; i < len && isdigit((unsigned char)s[i]) && n <= 1000000; i++)
+			n = n * 10 + (s[i] - '0');
+		if (lvl == 0 && n <= 1000000)
+			k->plan = (long)n;
+	} else {
+		handle_result(k, lvl, s, len);
 	}
-	handle_result(k, lvl, s, len);
+}
+
+static void part(char *buf, size_t n, size_t *o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void part(char *buf, size_t n, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (*o + 3 >= n)
+		return;
+	if (*o)
+		*o += snprintf(buf + *o, n - *o, ", ");
+	va_start(ap, fmt);
+	w = vsnprintf(buf + *o, n - *o, fmt, ap);
+	va_end(ap);
+	*o = w < 0 ? *o : *o + (size_t)w < n ? *o + (size_t)w : n - 1;
+}
+
+int ktap_trunc_note(const struct ktap *k, char *buf, size_t n)
+{
+	const struct ktap_trunc *t = &k->trunc;
+	size_t o = 0;
+
+	if (!n)
+		return 0;
+	buf[0] = '\0';
+	if (t->deep)
+		part(buf, n, &o, "depth cap %d (%lu results dropped)", KTAP_MAX_DEPTH, t->deep);
+	if (t->budget)
+		part(buf, n, &o, "budget of %d results / %u MiB exceeded (%lu results dropped)",
+		     KTAP_MAX_PENDING, KTAP_PENDING_BYTES >> 20, t->budget);
+	if (t->orphaned)
+		part(buf, n, &o, "parent result line missing (%lu results dropped)", t->orphaned);
+	if (t->clipped)
+		part(buf, n, &o, "%lu names clipped (name %d, path %d, reason %d bytes)",
+		     t->clipped, KTAP_NAME_MAX, KTAP_PATH_MAX, KTAP_REASON_MAX);
+	return t->deep || t->budget || t->orphaned || t->clipped;
 }

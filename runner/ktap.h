@@ -1,40 +1,81 @@
 /* Streaming KTAP v1 / TAP 13-14 parser. Feed it console lines one at a time;
  * it calls back once per test result, children before their parent, with
  * names joined into a path ("clone3/size_lt_64"). Lines that are not KTAP
- * (kernel log noise, garbage) are ignored, as ktap.rst allows. Nesting may be
- * by indentation or by kselftest's "# " prefixes. The parser never fails. */
+ * (kernel log noise, garbage, lines that merely start like KTAP: "okay",
+ * "ok:", "1..x") are ignored and change nothing, as ktap.rst says. Nesting
+ * may be by indentation or by kselftest's "# " prefixes. A printk prefix
+ * ("[    0.123456] ", "[    T1] " or both) is removed from every line, and
+ * the leading spaces of a document's version line from the lines after it,
+ * so KTAP printed through printk parses like KTAP printed by /init.
+ *
+ * Bounded whatever the input, and never silently: results nested
+ * KTAP_MAX_DEPTH levels or deeper are dropped, names and reasons are clipped
+ * while parsed, paths when joined, and results waiting for their parent's
+ * line are capped in number and bytes; every drop and clip is counted in
+ * k->trunc. A subtest's children whose parent result line never comes (the
+ * next subtest's "KTAP version" line, a shallower result, or ktap_end shows
+ * it lost) are dropped and counted as orphaned, never credited to another
+ * test. After ktap_end, nresults == nemitted + deep + budget + orphaned.
+ * The parser never fails and allocates at most about KTAP_PENDING_BYTES. */
 #ifndef KFARM_KTAP_H
 #define KFARM_KTAP_H
 
 #include <stddef.h>
 
+#define KTAP_MAX_DEPTH 16		/* levels 0..15 */
+#define KTAP_NAME_MAX 256		/* bytes of one test's own name */
+#define KTAP_PATH_MAX 512		/* bytes of a joined path */
+#define KTAP_REASON_MAX 512		/* bytes of a directive/diagnostic */
+#define KTAP_MAX_PENDING 16384		/* results waiting for their parent */
+#define KTAP_PENDING_BYTES (4u << 20)	/* ... and their bytes */
+
 enum test_status { TS_PASS, TS_FAIL, TS_SKIP };
 
 struct ktap_result {
-	int depth;		/* 0 = top level */
+	int depth;		/* 0 = top level, < KTAP_MAX_DEPTH */
 	unsigned long num;	/* number as printed (or assigned in order) */
 	enum test_status status;
-	const char *name;	/* path, parents first, '/'-separated */
+	const char *name;	/* path, parents first, '/'-separated, <= KTAP_PATH_MAX */
 	const char *reason;	/* directive text or diagnostic after '#', or "" */
 };
 
 typedef void (*ktap_cb)(void *data, const struct ktap_result *r);
 
+/* What the bounds cost, in results (clipped: in names/paths/reasons). */
+struct ktap_trunc {
+	unsigned long deep;	/* nested KTAP_MAX_DEPTH levels or deeper */
+	unsigned long budget;	/* over KTAP_MAX_PENDING or KTAP_PENDING_BYTES */
+	unsigned long orphaned;	/* their parent's result line never came */
+	unsigned long clipped;	/* names, paths or reasons cut to their bound */
+};
+
 struct ktap_level;
+struct ktap_pend;
 struct ktap {
 	ktap_cb cb;
 	void *data;
-	struct ktap_level *lv;	/* stack of nesting levels, lv[0] = top */
-	int nlv, cap;
+	struct ktap_level *lv;	/* nesting levels, lv[0] = top */
+	int nlv;
+	struct ktap_pend *pend;	/* results waiting for the top-level result, in stream order */
+	size_t npend, cappend, pend_bytes;
+	int base;		/* indentation of the document's version line */
 	int seen_header;	/* a top-level "KTAP version"/"TAP version" line */
-	long plan;		/* top-level plan N, or -1 */
-	unsigned long ntop;	/* top-level results seen */
+	long plan;		/* current top-level document's plan N, or -1 */
+	unsigned long ntop;	/* its top-level results seen */
 	int bailed;		/* "Bail out!" seen */
+	unsigned long nresults;	/* result lines recognised, at any depth */
+	unsigned long nemitted;	/* results passed to cb */
+	struct ktap_trunc trunc;
 };
 
 void ktap_init(struct ktap *k, ktap_cb cb, void *data);
 void ktap_feed(struct ktap *k, const char *line, size_t len);
+/* End of stream: results still waiting for a parent are counted orphaned. */
+void ktap_end(struct ktap *k);
 void ktap_release(struct ktap *k);
+/* Writes what was truncated ("depth cap 16 (3 results dropped), ...") into
+ * buf; returns 0 (buf "") when nothing was. */
+int ktap_trunc_note(const struct ktap *k, char *buf, size_t n);
 
 const char *test_status_name(enum test_status s);
 

@@ -9,20 +9,33 @@
 #define KFARM_VERSION "0.1"
 #endif
 
+/* flags: the store the command needs (cmds.h), opened through its context */
 static const struct cmd {
 	const char *name;
-	int (*fn)(int argc, char **argv);
+	int (*fn)(struct cmd_ctx *c, int argc, char **argv);
+	unsigned int flags;
 	const char *help;
 } cmds[] = {
-	{ "run", cmd_run, "boot candidate kernels and record their results" },
-	{ "status", cmd_status, "latest outcome per arch and test" },
-	{ "history", cmd_history, "past results of a test or arch" },
-	{ "show", cmd_show, "one job's results and console log" },
-	{ "regressions", cmd_regressions, "changes between each tree's last two candidates" },
-	{ "export", cmd_export, "a run as JUnit XML or KCIDB v5 JSON" },
-	{ "serve", cmd_serve, "serve the JSON API and dashboard over HTTP" },
-	{ "hosts", cmd_hosts, "probe the remote hosts: arches, free slots, problems" },
+	{ "run", cmd_run, CMD_STORE_RW, "boot candidate kernels and record their results" },
+	{ "build", cmd_build, CMD_STORE_RW, "build source candidates and record the builds" },
+	{ "status", cmd_status, CMD_STORE_RO, "latest outcome per arch and test" },
+	{ "history", cmd_history, CMD_STORE_RO, "past results of a test or arch" },
+	{ "show", cmd_show, CMD_STORE_RO, "one job's results and console log" },
+	{ "regressions", cmd_regressions, CMD_STORE_RO,
+	  "changes between each tree's last two candidates" },
+	{ "export", cmd_export, CMD_STORE_RO, "a run as JUnit XML or KCIDB v5 JSON" },
+	{ "serve", cmd_serve, CMD_STORE_RO, "serve the JSON API and dashboard over HTTP" },
+	{ "hosts", cmd_hosts, 0, "probe the remote hosts: arches, free slots, problems" },
 };
+
+static int dispatch(const struct cmd *cmd, int argc, char **argv)
+{
+	struct cmd_ctx c = { .flags = cmd->flags };
+	int ret = cmd->fn(&c, argc, argv);
+
+	cmd_ctx_close(&c);
+	return ret;
+}
 
 static void usage(FILE *f)
 {
@@ -50,7 +63,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+			return dispatch(&cmds[i], argc - 1, argv + 1);
 	error("unknown command '%s' (see kfarm --help)", argv[1]);
 	return 2;
 }

@@ -75,8 +75,8 @@ char *metrics_text(sqlite3 *db, struct api_err *e)
 	json_array_foreach(json_object_get(reg, "regressions"), i, o) {
 		const char *k = json_string_value(json_object_get(o, "kind"));
 
-		open_regs += !strcmp(k, "regression");
-		flaky += !strcmp(k, "flaky");
+		open_regs += k && !strcmp(k, "regression");
+		flaky += k && !strcmp(k, "flaky");
 	}
 	json_decref(reg);
 	sb_addf(&sb, "# HELP kfarm_open_regressions Regressions of each tree's latest candidate.\n"

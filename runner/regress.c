@@ -1,4 +1,5 @@
 #include "regress.h"
+#include "dbtext.h"
 #include "known.h"
 #include "util.h"
 
@@ -44,6 +45,16 @@ static json_t *query_failed(sqlite3 *db, json_t *partial, struct api_err *e)
 	e->code = 500;
 	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
+}
+
+/* A row a kfarm never writes: the query fails, naming it, rather than
+ * dropping it or crashing. Returns SQLITE_ABORT. */
+static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char *what)
+{
+	e->code = 500;
+	snprintf(e->msg, sizeof(e->msg), "database '%s' is damaged: a result of job %lld %s",
+		 sqlite3_db_filename(sqlite3_db_handle(s), "main"), job, what);
+	return SQLITE_ABORT;
 }
 
 /* One row per candidate x arch x test: the candidate's agreed status, or
@@ -96,14 +107,21 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (run > 0)
 		sqlite3_bind_int64(s, 3, run);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *from = (const char *)sqlite3_column_text(s, 5);
-		const char *to = (const char *)sqlite3_column_text(s, 9);
+	/* text columns as valid UTF-8 (repaired): older kfarms cut reasons
+	 * mid-character, and jansson refuses such text */
+	struct dbtext_keep kp = { { 0 }, 0 };
+#define T(i) dbtext_col(s, (i), &kp)
+	while (dbtext_keep_release(&kp), (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *from = T(5), *to = T(9);
+
+		/* NOT NULL in kfarm's schema, but the file may have been edited */
+		if (!from || !to) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, from ? 10 : 6), "has no status");
+			break;
+		}
 		enum change_kind k = regress_kind(from, to);
-		const char *reason = (const char *)sqlite3_column_text(s, 11);
-		const char *expected = known_match(known, (const char *)sqlite3_column_text(s, 1),
-						   (const char *)sqlite3_column_text(s, 2), to,
-						   (const char *)sqlite3_column_text(s, 8));
+		const char *reason = T(11);
+		const char *expected = known_match(known, T(1), T(2), to, T(8));
 
 		if (k == CH_NONE)
 			continue;
@@ -111,23 +129,29 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 			k = CH_KNOWN;	/* expected: reported, never a regression */
 			reason = expected;
 		}
-		json_array_append_new(arr, json_pack(
+		json_t *row = json_pack(
 			"{s:s, s:s, s:s, s:s, s:{s:s?, s:s?, s:s, s:I}, s:{s:s?, s:s?, s:s, s:I},"
 			" s:s?}",
-			"tree", (const char *)sqlite3_column_text(s, 0),
-			"arch", (const char *)sqlite3_column_text(s, 1),
-			"test", (const char *)sqlite3_column_text(s, 2),
+			"tree", T(0), "arch", T(1), "test", T(2),
 			"kind", change_kind_name(k),
-			"from", "kernel", (const char *)sqlite3_column_text(s, 3),
-			"release", (const char *)sqlite3_column_text(s, 4), "status", from,
+			"from", "kernel", T(3), "release", T(4), "status", from,
 			"job", (json_int_t)sqlite3_column_int64(s, 6),
-			"to", "kernel", (const char *)sqlite3_column_text(s, 7),
-			"release", (const char *)sqlite3_column_text(s, 8), "status", to,
+			"to", "kernel", T(7), "release", T(8), "status", to,
 			"job", (json_int_t)sqlite3_column_int64(s, 10),
-			"reason", reason));
+			"reason", reason);
+
+		if (!row || json_array_append_new(arr, row)) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, 10), "has a NULL name");
+			break;
+		}
 	}
+	dbtext_keep_release(&kp);
 	sqlite3_finalize(s);
 	json_decref(known);
+	if (rc == SQLITE_ABORT) {
+		json_decref(arr);
+		return NULL;
+	}
 	if (rc != SQLITE_DONE)
 		return query_failed(db, arr, e);
 	root = json_object();
@@ -161,23 +185,36 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (kernel)
 		sqlite3_bind_text(s, 2, kernel, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(cells, json_pack(
+	struct dbtext_keep kp = { { 0 }, 0 };
+	while (dbtext_keep_release(&kp), (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *cell = json_pack(
 			"{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:s?, s:f}",
-			"tree", (const char *)sqlite3_column_text(s, 0),
-			"arch", (const char *)sqlite3_column_text(s, 1),
-			"test", (const char *)sqlite3_column_text(s, 2),
-			"status", (const char *)sqlite3_column_text(s, 3),
-			"reason", (const char *)sqlite3_column_text(s, 4),
+			"tree", T(0), "arch", T(1), "test", T(2), "status", T(3), "reason", T(4),
 			"job", (json_int_t)sqlite3_column_int64(s, 5),
-			"kernel", (const char *)sqlite3_column_text(s, 6),
-			"release", (const char *)sqlite3_column_text(s, 7),
-			"flake_rate", sqlite3_column_double(s, 8)));
+			"kernel", T(6), "release", T(7),
+			"flake_rate", sqlite3_column_double(s, 8));
+
+		if (!cell || json_array_append_new(cells, cell)) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
+			break;
+		}
+	}
+	dbtext_keep_release(&kp);
 	sqlite3_finalize(s);
+	if (rc == SQLITE_ABORT) {
+		json_decref(cells);
+		return NULL;
+	}
 	if (rc != SQLITE_DONE)
 		goto dberr;
+#undef T
 	root = json_pack("{s:s?, s:s?}", "tree", tree, "kernel", kernel);
-	json_object_set_new(root, "cells", cells);
+	if (!root || json_object_set_new(root, "cells", cells)) {
+		json_decref(root);
+		e->code = 500;
+		snprintf(e->msg, sizeof(e->msg), "out of memory");
+		return NULL;
+	}
 	return root;
 dberr:
 	return query_failed(db, cells, e);

@@ -1,16 +1,19 @@
 #include "route.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 1000
+#define FILE_MAX 126
 
-static void err(struct route *r, int code, const char *msg)
+int route_fail(struct route *r, int code, const char *msg)
 {
-	r->kind = RT_ERROR;
+	r->def = NULL;
 	r->code = code;
 	r->error = msg;
+	return -1;
 }
 
 /* A decimal id 1..2^53 with nothing else; returns 0 if invalid. */
@@ -28,7 +31,7 @@ static int64_t parse_id(const char *s, size_t len)
 	return v;
 }
 
-static int name_ok(const char *s, size_t max)
+int route_name(const char *s, size_t max)
 {
 	size_t n = 0;
 
@@ -39,97 +42,96 @@ static int name_ok(const char *s, size_t max)
 	return n > 0;
 }
 
-static int parse_limit(const char *v, int *out)
+int route_limit(struct route *r, query_get get, void *data)
 {
+	const char *v = get(data, "limit");
 	int64_t n;
 
-	if (!v) {
-		*out = LIMIT_DEFAULT;
+	r->limit = LIMIT_DEFAULT;
+	if (!v)
 		return 0;
-	}
 	n = parse_id(v, strlen(v));
 	if (n < 1 || n > LIMIT_MAX)
-		return -1;
-	*out = (int)n;
+		return route_fail(r, 400, "limit must be an integer 1..1000");
+	r->limit = (int)n;
 	return 0;
 }
 
-static int is_prefix(const char *path, const char *p, const char **rest)
+/* Matches path against pattern; a "{name}" takes one segment (possibly
+ * empty), returned in cap and caplen with its name in name and namelen. */
+static int match(const char *pat, const char *path, const char **name, size_t *namelen,
+		 const char **cap, size_t *caplen)
 {
-	size_t n = strlen(p);
+	while (*pat) {
+		if (*pat == '{') {
+			const char *close = strchr(pat, '}');
 
-	if (strncmp(path, p, n))
-		return 0;
-	*rest = path + n;
-	return 1;
+			if (!close)
+				return 0;
+			*name = pat + 1;
+			*namelen = close - pat - 1;
+			*cap = path;
+			*caplen = strcspn(path, "/");
+			path += *caplen;
+			pat = close + 1;
+		} else if (*pat++ != *path++) {
+			return 0;
+		}
+	}
+	return !*path;
 }
 
-void route_parse(const char *method, const char *path, query_get get, void *data,
-		 struct route *r)
+/* Checks the captured segment: a dashboard file name or a positive id. */
+static int capture(struct route *r, const char *name, size_t namelen, const char *cap,
+		   size_t len)
 {
-	const char *rest;
+	if (namelen == 4 && !strncmp(name, "file", 4)) {
+		if (!len || len > FILE_MAX || cap[0] == '.')
+			return route_fail(r, 404, "not found");
+		r->file = cap;
+		return 0;
+	}
+	if (!(r->id = parse_id(cap, len))) {
+		snprintf(r->msg, sizeof(r->msg), "%.*s id must be a positive integer",
+			 (int)(namelen > 16 ? 16 : namelen), name);
+		return route_fail(r, 400, r->msg);
+	}
+	return 0;
+}
+
+static int method_ok(const char *want, const char *method)
+{
+	return !strcmp(want, method) || (!strcmp(want, "GET") && !strcmp(method, "HEAD"));
+}
+
+void route_parse(const struct route_def *tab, size_t n, const char *method, const char *path,
+		 query_get get, void *data, struct route *r)
+{
+	const char *name = NULL, *cap = NULL;
+	size_t namelen = 0, caplen = 0, i, served = 0;
 
 	memset(r, 0, sizeof(*r));
-	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return err(r, 405, "method not allowed (the API is read-only)");
-	if (!strcmp(path, "/api/status"))
-		r->kind = RT_STATUS;
-	else if (!strcmp(path, "/api/runs")) {
-		r->kind = RT_RUNS;
-		if (parse_limit(get(data, "limit"), &r->limit))
-			return err(r, 400, "limit must be an integer 1..1000");
-	} else if (!strcmp(path, "/api/history")) {
-		r->kind = RT_HISTORY;
-		r->arch = get(data, "arch");
-		r->test = get(data, "test");
-		if (r->arch && !name_ok(r->arch, 64))
-			return err(r, 400, "arch must be a short name of [A-Za-z0-9_.-]");
-		if (r->test && !name_ok(r->test, 256))
-			return err(r, 400, "test must be a name of [A-Za-z0-9_.:/-]");
-		if (parse_limit(get(data, "limit"), &r->limit))
-			return err(r, 400, "limit must be an integer 1..1000");
-	} else if (!strcmp(path, "/api/regressions") || !strcmp(path, "/api/matrix")) {
-		r->kind = path[5] == 'r' ? RT_REGRESSIONS : RT_MATRIX;
-		r->tree = get(data, "tree");
-		r->kernel = get(data, "kernel");
-		if (r->tree && !name_ok(r->tree, 128))
-			return err(r, 400, "tree must be a name of [A-Za-z0-9_.:/-]");
-		if (r->kernel && (r->kind != RT_MATRIX || !name_ok(r->kernel, 256)))
-			return err(r, 400, "kernel must be a name of [A-Za-z0-9_.:/-]");
-	} else if (!strcmp(path, "/api/trend")) {
-		r->kind = RT_TREND;
-		if (parse_limit(get(data, "limit"), &r->limit))
-			return err(r, 400, "limit must be an integer 1..1000");
-	} else if (!strcmp(path, "/api/trees")) {
-		r->kind = RT_TREES;
-	} else if (!strcmp(path, "/metrics")) {
-		r->kind = RT_METRICS;
-	} else if (is_prefix(path, "/api/runs/", &rest)) {
-		r->kind = RT_RUN;
-		if (!(r->id = parse_id(rest, strlen(rest))))
-			return err(r, 400, "run id must be a positive integer");
-	} else if (is_prefix(path, "/api/jobs/", &rest)) {
-		const char *slash = strchr(rest, '/');
-		size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
-
-		r->kind = RT_JOB;
-		if (slash) {
-			if (strcmp(slash, "/log"))
-				return err(r, 404, "no such route");
-			r->kind = RT_JOB_LOG;
-		}
-		if (!(r->id = parse_id(rest, len)))
-			return err(r, 400, "job id must be a positive integer");
-	} else if (is_prefix(path, "/api/", &rest) || !strcmp(path, "/api")) {
-		return err(r, 404, "no such route");
-	} else if (!strcmp(path, "/")) {
-		r->kind = RT_STATIC;
-		r->file = "index.html";
-	} else if (path[0] == '/' && path[1] && !strchr(path + 1, '/') &&
-		   path[1] != '.' && strlen(path) < 128) {
-		r->kind = RT_STATIC;
-		r->file = path + 1;
-	} else {
-		return err(r, 404, "not found");
+	for (i = 0; i < n; i++)
+		served |= method_ok(tab[i].method, method);
+	if (!served)
+		return (void)route_fail(r, 405, "method not allowed (the API is read-only)");
+	for (i = 0; i < n; i++) {
+		name = cap = NULL;
+		if (match(tab[i].pattern, path, &name, &namelen, &cap, &caplen))
+			break;
 	}
+	if (i == n) {
+		if (!strncmp(path, "/api/", 5) || !strcmp(path, "/api"))
+			route_fail(r, 404, "no such route");
+		else
+			route_fail(r, 404, "not found");
+		return;
+	}
+	if (!method_ok(tab[i].method, method))
+		return (void)route_fail(r, 405, "method not allowed (the API is read-only)");
+	if (cap && capture(r, name, namelen, cap, caplen))
+		return;
+	if (tab[i].params && tab[i].params(r, get, data))
+		return;
+	r->def = &tab[i];
 }

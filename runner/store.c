@@ -1,196 +1,103 @@
 #include "store.h"
+#include "store_int.h"
+#include "dbtext.h"
 #include "job.h"
+#include "logdir.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
-struct store {
-	sqlite3 *db;
-	char *path;
-};
+/* SQLite's message can quote the file's schema text: controls (C0, DEL,
+ * C1) and bytes that are not UTF-8 become '?' before a terminal sees them. */
+static const char *errmsg(struct store *st, char out[512])
+{
+	const unsigned char *m = (const unsigned char *)sqlite3_errmsg(st->db);
+	size_t n = m ? strlen((const char *)m) : 0, o = 0, k;
 
-/* Each entry moves the schema from version i to i + 1. Never edit a
- * released entry: add a new one. */
-static const char *const migrations[] = {
-	/* 1: candidates, runs, jobs, results */
-	"CREATE TABLE candidates ("
-	"  id INTEGER PRIMARY KEY,"
-	"  arch TEXT NOT NULL,"
-	"  label TEXT NOT NULL,"
-	"  tree TEXT,"
-	"  image_sha256 TEXT NOT NULL,"
-	"  image_path TEXT,"
-	"  release TEXT,"
-	"  created REAL NOT NULL,"
-	"  UNIQUE (arch, label, image_sha256));"
-	"CREATE TABLE runs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  started REAL NOT NULL,"
-	"  finished REAL,"
-	"  status TEXT NOT NULL CHECK (status IN"
-	"    ('running', 'complete', 'interrupted', 'failed')),"
-	"  pid INTEGER,"
-	"  argv TEXT);"
-	"CREATE TABLE jobs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
-	"  candidate_id INTEGER NOT NULL REFERENCES candidates(id),"
-	"  arch TEXT NOT NULL,"
-	"  attempt INTEGER NOT NULL,"
-	"  outcome TEXT NOT NULL CHECK (outcome IN ('COMPLETE', 'BOOT_FAIL',"
-	"    'PANIC', 'TIMEOUT', 'INFRA_ERROR')),"
-	"  reason TEXT,"
-	"  warning TEXT,"
-	"  release TEXT,"
-	"  boot_s REAL,"
-	"  duration_s REAL,"
-	"  started REAL NOT NULL,"
-	"  finished REAL NOT NULL,"
-	"  host TEXT,"
-	"  backend TEXT,"
-	"  qemu_version TEXT,"
-	"  qemu_cmdline TEXT,"
-	"  log_path TEXT);"
-	"CREATE TABLE results ("
-	"  id INTEGER PRIMARY KEY,"
-	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
-	"  test TEXT NOT NULL,"
-	"  depth INTEGER NOT NULL,"
-	"  status TEXT NOT NULL CHECK (status IN ('PASS', 'FAIL', 'SKIP', 'MISSING')),"
-	"  reason TEXT,"
-	"  duration_s REAL);"
-	"CREATE INDEX jobs_run ON jobs(run_id);"
-	"CREATE INDEX jobs_arch ON jobs(arch, id);"
-	"CREATE INDEX results_job ON results(job_id);"
-	"CREATE INDEX results_test ON results(test, job_id) WHERE depth = 0;"
-	/* the latest top-level result per arch x test, kept by store_job so
-	 * /api/status never scans the history */
-	"CREATE TABLE latest ("
-	"  arch TEXT NOT NULL,"
-	"  test TEXT NOT NULL,"
-	"  result_id INTEGER NOT NULL REFERENCES results(id),"
-	"  PRIMARY KEY (arch, test)) WITHOUT ROWID;",
-	/* machine variants and KVM: the machine each job booted (variant name,
-	 * vCPUs, memory, accelerator and why), and each candidate's comparison
-	 * key (profile.h machine_key; '' = the default machine under TCG), part
-	 * of the candidate's identity: the table is rebuilt for the new UNIQUE
-	 * (migrate() runs with foreign keys off, checked before commit) */
-	"ALTER TABLE jobs ADD COLUMN variant TEXT;"
-	"ALTER TABLE jobs ADD COLUMN smp INTEGER;"
-	"ALTER TABLE jobs ADD COLUMN memory_mb INTEGER;"
-	"ALTER TABLE jobs ADD COLUMN accel TEXT;"
-	"ALTER TABLE jobs ADD COLUMN accel_reason TEXT;"
-	"CREATE TABLE candidates_m ("
-	"  id INTEGER PRIMARY KEY,"
-	"  arch TEXT NOT NULL,"
-	"  label TEXT NOT NULL,"
-	"  tree TEXT,"
-	"  image_sha256 TEXT NOT NULL,"
-	"  image_path TEXT,"
-	"  release TEXT,"
-	"  created REAL NOT NULL,"
-	"  machine TEXT NOT NULL DEFAULT '',"
-	"  UNIQUE (arch, label, image_sha256, machine));"
-	"INSERT INTO candidates_m (id, arch, label, tree, image_sha256, image_path, release,"
-	"  created) SELECT id, arch, label, tree, image_sha256, image_path, release, created"
-	"  FROM candidates;"
-	"DROP TABLE candidates;"
-	"ALTER TABLE candidates_m RENAME TO candidates;",
-};
+	for (size_t i = 0; i < n && o + 4 < 512; i += k ? k : 1) {
+		k = dbtext_seq(m + i, n - i);
+		if (!k || m[i] < 0x20 || m[i] == 0x7f || (k == 2 && m[i] == 0xc2 && m[i + 1] < 0xa0))
+			out[o++] = '?';
+		else
+			memcpy(out + o, m + i, k), o += k;
+	}
+	out[o] = '\0';
+	return out;
+}
 
-#define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
-
-static int db_error(struct store *st, const char *what)
+int store_db_error(struct store *st, const char *what)
 {
 	int code = sqlite3_errcode(st->db);
+	char m[512];
 
 	if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
 		return error("database '%s' is corrupt or not a database: %s", st->path,
-			     sqlite3_errmsg(st->db));
+			     errmsg(st, m));
 	if (code == SQLITE_READONLY)
 		return error("database '%s' is read-only: %s", st->path,
-			     sqlite3_errmsg(st->db));
+			     errmsg(st, m));
 	if (code == SQLITE_FULL || sqlite3_system_errno(st->db) == ENOSPC)
 		return error("database '%s': disk full (no space left on device): %s", st->path,
-			     sqlite3_errmsg(st->db));
+			     errmsg(st, m));
 	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
 		return error("database '%s' is locked by another writer: %s", st->path,
-			     sqlite3_errmsg(st->db));
-	return error("database '%s': %s: %s", st->path, what, sqlite3_errmsg(st->db));
+			     errmsg(st, m));
+	return error("database '%s': %s: %s", st->path, what, errmsg(st, m));
 }
 
-static int exec_sql(struct store *st, const char *sql, const char *what)
+int store_exec(struct store *st, const char *sql, const char *what)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_error(st, what);
+		return store_db_error(st, what);
 	return 0;
 }
 
-static int get_int(struct store *st, const char *sql, int *out)
+int store_get_int(struct store *st, const char *sql, int *out)
 {
 	sqlite3_stmt *s;
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, "cannot read schema");
+		return store_db_error(st, "cannot read schema");
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW)
-		return db_error(st, "cannot read schema");
+		return store_db_error(st, "cannot read schema");
 	return 0;
 }
 
-static int migrate(struct store *st, unsigned int flags)
+/* A database can be shared, copied or edited: nothing in the file may run
+ * code or get around the schema (defensive mode, untrusted schema), and no
+ * value is large enough to exhaust memory. Readers also ignore the file's
+ * triggers and views: kfarm reads tables only. */
+static int harden(struct store *st, unsigned int flags)
 {
-	int version, fk_bad = 0;
-	char pragma[64];
+	int ro = !!(flags & STORE_READONLY), ok = 1;
 
-	if (get_int(st, "PRAGMA user_version", &version))
-		return -1;
-	if (version > SCHEMA_VERSION)
-		return error("database '%s' has schema version %d, newer than this kfarm's %d",
-			     st->path, version, SCHEMA_VERSION);
-	if (version == SCHEMA_VERSION)
-		return 0;
-	if (flags & STORE_READONLY)
-		return error("database '%s' has schema version %d; run kfarm once to "
-			     "migrate it to %d", st->path, version, SCHEMA_VERSION);
-	if (version == 0) {
-		int ntables;
-
-		if (get_int(st, "SELECT count(*) FROM sqlite_master", &ntables))
-			return -1;
-		if (ntables)
-			return error("database '%s' is not a kfarm database (it has tables but "
-				     "no kfarm schema version)", st->path);
+	ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL) == SQLITE_OK;
+	ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL) ==
+	      SQLITE_OK;
+	ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL) ==
+	      SQLITE_OK;
+	if (ro) {
+		ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL) ==
+		      SQLITE_OK;
+		ok &= sqlite3_db_config(st->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, (int *)NULL) ==
+		      SQLITE_OK;
 	}
-	/* a step may rebuild a table that others reference: foreign keys off
-	 * (only possible outside a transaction), checked before the commit */
-	if (exec_sql(st, "PRAGMA foreign_keys = OFF", "cannot start migration") ||
-	    exec_sql(st, "BEGIN IMMEDIATE", "cannot start migration"))
-		return -1;
-	for (int v = version; v < SCHEMA_VERSION; v++)
-		if (exec_sql(st, migrations[v], "migration failed"))
-			goto rollback;
-	if (get_int(st, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad) || fk_bad) {
-		error("database '%s': migration would break %d reference(s)", st->path, fk_bad);
-		goto rollback;
-	}
-	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-	if (exec_sql(st, pragma, "migration failed") || exec_sql(st, "COMMIT", "commit"))
-		goto rollback;
-	return exec_sql(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
-rollback:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-	return -1;
+	if (!ok)
+		return error("database '%s': cannot enable SQLite's defensive mode", st->path);
+	sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, 16 << 20);
+	return store_exec(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema");
 }
 
 struct store *store_open(const char *path, unsigned int flags)
@@ -200,6 +107,8 @@ struct store *store_open(const char *path, unsigned int flags)
 					      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
 	st->path = xstrdup(path);
+	st->logs = logdir_of(path);
+	st->lock_fd = -1;
 	if (sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		error("cannot open database '%s': %s", path,
 		      st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -207,21 +116,23 @@ struct store *store_open(const char *path, unsigned int flags)
 	}
 	sqlite3_extended_result_codes(st->db, 0);
 	sqlite3_busy_timeout(st->db, 5000);
+	if (harden(st, flags))
+		goto err;
 	if (!(flags & STORE_READONLY) && sqlite3_db_readonly(st->db, "main") == 1) {
 		error("database '%s' is read-only", path);
 		goto err;
 	}
 	/* touch the file: a corrupt header shows up here, before anything else */
 	int dummy;
-	if (get_int(st, "PRAGMA schema_version", &dummy))
+	if (store_get_int(st, "PRAGMA schema_version", &dummy))
 		goto err;
 	if (!(flags & STORE_READONLY)) {
-		if (exec_sql(st, "PRAGMA journal_mode = WAL", "cannot enable WAL") ||
-		    exec_sql(st, "PRAGMA synchronous = NORMAL", "cannot set synchronous") ||
-		    exec_sql(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"))
+		if (store_exec(st, "PRAGMA journal_mode = WAL", "cannot enable WAL") ||
+		    store_exec(st, "PRAGMA synchronous = NORMAL", "cannot set synchronous") ||
+		    store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"))
 			goto err;
 	}
-	if (migrate(st, flags))
+	if (store_schema_migrate(st, flags) || store_schema_check(st))
 		goto err;
 	return st;
 err:
@@ -234,7 +145,10 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
 	free(st->path);
+	free(st->logs);
 	free(st);
 }
 
@@ -248,12 +162,21 @@ const char *store_path(struct store *st)
 	return st->path;
 }
 
+const char *run_status_name(enum run_status s)
+{
+	static const char *const n[] = {
+		[RUN_RUNNING] = "running", [RUN_COMPLETE] = "complete",
+		[RUN_INTERRUPTED] = "interrupted", [RUN_FAILED] = "failed",
+	};
+	return n[s];
+}
+
 static sqlite3_stmt *prep(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		db_error(st, "cannot prepare statement");
+		store_db_error(st, "cannot prepare statement");
 		return NULL;
 	}
 	return s;
@@ -274,72 +197,161 @@ static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
 
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
-		return db_error(st, what);
+		return store_db_error(st, what);
 	return 0;
+}
+
+/* A run is alive while its kfarm holds the flock on the run's lock file: the
+ * kernel drops it when the process dies, however it dies, and a lock knows
+ * nothing of PIDs, so neither a recycled PID nor a container sharing the
+ * database (PIDs repeat across namespaces) keeps a dead run 'running'. A
+ * lock file that cannot be examined (permissions) counts as alive. Runs of
+ * kfarms before locks (lock IS NULL) have only /proc/PID/comm to go by. */
+static int run_alive(struct store *st, const char *lock, pid_t pid)
+{
+	char path[64], comm[32] = "";
+	const char *why;
+	int code, fd, busy;
+	FILE *f;
+
+	if (lock) {
+		fd = logdir_open(st->path, lock, &code, &why);
+		if (fd < 0)
+			return code != 404;
+		busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+		return busy;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = pid > 0 ? fopen(path, "r") : NULL;
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	return pid > 0 && !strncmp(comm, "kfarm", 5);
 }
 
 int store_mark_stale_runs(struct store *st)
 {
-	sqlite3_stmt *s = prep(st, "SELECT id, pid FROM runs WHERE status = 'running'");
 	int64_t stale[64];
+	sqlite3_stmt *s;
 	int n = 0;
 
-	if (!s)
+	/* one write transaction: a run that ends meanwhile (its status written
+	 * before its lock is dropped) is never overwritten as interrupted */
+	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
-	while (sqlite3_step(s) == SQLITE_ROW && n < (int)ARRAY_SIZE(stale)) {
-		pid_t pid = sqlite3_column_int(s, 1);
-		char path[64], comm[32] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = '\0';
-			fclose(f);
-		}
-		if (pid <= 0 || strncmp(comm, "kfarm", 5))
+	if (!(s = prep(st, "SELECT id, pid, lock FROM runs WHERE status = ?")))
+		goto rollback;
+	bind_text(s, 1, run_status_name(RUN_RUNNING));
+	while (sqlite3_step(s) == SQLITE_ROW && n < (int)ARRAY_SIZE(stale))
+		if (!run_alive(st, (const char *)sqlite3_column_text(s, 2),
+			       (pid_t)sqlite3_column_int(s, 1)))
 			stale[n++] = sqlite3_column_int64(s, 0);
-	}
 	sqlite3_finalize(s);
 	for (int i = 0; i < n; i++) {
-		s = prep(st, "UPDATE runs SET status = 'interrupted' WHERE id = ?");
+		s = prep(st, "UPDATE runs SET status = ? WHERE id = ? AND status = ?");
 		if (!s)
-			return -1;
-		sqlite3_bind_int64(s, 1, stale[i]);
+			goto rollback;
+		bind_text(s, 1, run_status_name(RUN_INTERRUPTED));
+		sqlite3_bind_int64(s, 2, stale[i]);
+		bind_text(s, 3, run_status_name(RUN_RUNNING));
 		if (step_done(st, s, "cannot mark run interrupted"))
-			return -1;
+			goto rollback;
+	}
+	if (store_exec(st, "COMMIT", "cannot commit"))
+		goto rollback;
+	for (int i = 0; i < n; i++)
 		warning("run %lld was interrupted (its kfarm is gone); marked as such",
 			(long long)stale[i]);
-	}
 	return 0;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Creates the run's log directory and takes its lock for this process's
+ * life (O_CLOEXEC: a leftover child must not keep a dead run alive). */
+static char *take_run_lock(struct store *st, int64_t run)
+{
+	char *dir = logdir_run(st->path, run), *path = xasprintf("%s/run.lock", dir);
+	char *name = NULL;
+	int fd = -1;
+
+	if (mkdir_p(dir, 0755) < 0)
+		error_errno("cannot create log directory '%s'", dir);
+	else if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
+		error_errno("cannot create run lock '%s'", path);
+	else if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		error_errno("cannot lock '%s'", path);
+	else
+		name = xasprintf("run-%lld/run.lock", (long long)run);
+	if (!name && fd >= 0)
+		close(fd);
+	else if (name)
+		st->lock_fd = fd;
+	free(dir);
+	free(path);
+	return name;
 }
 
 int64_t store_run_begin(struct store *st, const char *argv_text)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO runs (started, status, pid, argv) "
-				   "VALUES (?, 'running', ?, ?)");
+	sqlite3_stmt *s;
+	int64_t run;
+	char *lock;
 
+	/* the row becomes visible with its lock already held */
+	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
+		return -1;
+	s = prep(st, "INSERT INTO runs (started, status, pid, argv) VALUES (?, ?, ?, ?)");
 	if (!s)
-		return -1;
+		goto rollback;
 	sqlite3_bind_double(s, 1, now_wall());
-	sqlite3_bind_int(s, 2, getpid());
-	bind_text(s, 3, argv_text);
+	bind_text(s, 2, run_status_name(RUN_RUNNING));
+	sqlite3_bind_int(s, 3, getpid());
+	bind_text(s, 4, argv_text);
 	if (step_done(st, s, "cannot record run"))
-		return -1;
-	return sqlite3_last_insert_rowid(st->db);
+		goto rollback;
+	run = sqlite3_last_insert_rowid(st->db);
+	if (!(lock = take_run_lock(st, run)))
+		goto rollback;
+	s = prep(st, "UPDATE runs SET lock = ? WHERE id = ?");
+	if (s) {
+		bind_text(s, 1, lock);
+		sqlite3_bind_int64(s, 2, run);
+	}
+	free(lock);
+	if (!s || step_done(st, s, "cannot record run lock") ||
+	    store_exec(st, "COMMIT", "cannot commit run"))
+		goto rollback;
+	return run;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	st->lock_fd = -1;
+	return -1;
 }
 
-int store_run_end(struct store *st, int64_t run, const char *status)
+int store_run_end(struct store *st, int64_t run, enum run_status status)
 {
 	sqlite3_stmt *s = prep(st, "UPDATE runs SET status = ?, finished = ? WHERE id = ?");
+	int ret;
 
 	if (!s)
 		return -1;
-	bind_text(s, 1, status);
+	bind_text(s, 1, run_status_name(status));
 	sqlite3_bind_double(s, 2, now_wall());
 	sqlite3_bind_int64(s, 3, run);
-	return step_done(st, s, "cannot finish run");
+	ret = step_done(st, s, "cannot finish run");
+	/* only after the status is committed: see store_mark_stale_runs */
+	if (!ret && st->lock_fd >= 0) {
+		close(st->lock_fd);
+		st->lock_fd = -1;
+	}
+	return ret;
 }
 
 int64_t store_candidate(struct store *st, const char *arch, const char *label,
@@ -373,10 +385,41 @@ int64_t store_candidate_machine(struct store *st, const char *arch, const char *
 		id = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	if (id < 0)
-		db_error(st, "cannot record candidate");
+		store_db_error(st, "cannot record candidate");
 	return id;
 }
 
+/* The job's results, in the job's transaction. */
+static int store_results(struct store *st, int64_t id, const struct job *j)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO results (job_id, test, depth, status, reason,"
+				   " duration_s) VALUES (?, ?, ?, ?, ?, ?)");
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < j->nres; i++) {
+		const struct result *r = &j->res[i];
+
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, id);
+		bind_text(s, 2, r->test);
+		sqlite3_bind_int(s, 3, r->depth);
+		bind_text(s, 4, res_status_name(r->status));
+		bind_text(s, 5, r->reason && *r->reason ? r->reason : NULL);
+		if (r->depth == 0)
+			sqlite3_bind_double(s, 6, r->duration_s);
+		else
+			sqlite3_bind_null(s, 6);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sqlite3_finalize(s);
+			return store_db_error(st, "cannot store result");
+		}
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/* The latest table and the candidate's release, in the job's transaction. */
 /* The machine the job booted (its key is in the candidate). */
 static int store_job_machine(struct store *st, int64_t id, const struct job *j)
 {
@@ -395,12 +438,49 @@ static int store_job_machine(struct store *st, int64_t id, const struct job *j)
 	return step_done(st, s, "cannot store job machine");
 }
 
+static int store_job_after(struct store *st, int64_t id, const struct job *j)
+{
+	sqlite3_stmt *s;
+
+	/* infrastructure errors say nothing about the kernel: not "latest" */
+	if (j->outcome != JOB_INFRA_ERROR) {
+		s = prep(st, "INSERT OR REPLACE INTO latest (arch, test, result_id)"
+			     " SELECT ?, test, id FROM results WHERE job_id = ? AND depth = 0");
+		if (!s)
+			return -1;
+		bind_text(s, 1, j->arch);
+		sqlite3_bind_int64(s, 2, id);
+		if (step_done(st, s, "cannot update latest results"))
+			return -1;
+	}
+	if (j->release) {
+		/* a candidate without --tree belongs to its release's series */
+		char tree[64];
+		int major = 0, minor = 0;
+
+		if (sscanf(j->release, "%d.%d", &major, &minor) == 2)
+			snprintf(tree, sizeof(tree), "linux-%d.%d", major, minor);
+		else
+			snprintf(tree, sizeof(tree), "linux-unknown");
+		s = prep(st, "UPDATE candidates SET release = ?, tree = COALESCE(tree, ?)"
+			     " WHERE id = ?");
+		if (!s)
+			return -1;
+		bind_text(s, 1, j->release);
+		bind_text(s, 2, tree);
+		sqlite3_bind_int64(s, 3, j->candidate_id);
+		if (step_done(st, s, "cannot update candidate"))
+			return -1;
+	}
+	return 0;
+}
+
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host)
 {
 	sqlite3_stmt *s = NULL;
 	int64_t id;
 
-	if (exec_sql(st, "BEGIN IMMEDIATE", "cannot start transaction"))
+	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start transaction"))
 		return -1;
 	s = prep(st, "INSERT INTO jobs (run_id, candidate_id, arch, attempt, outcome, reason,"
 		     " warning, release, boot_s, duration_s, started, finished, host, backend,"
@@ -428,68 +508,14 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	bind_text(s, 14, j->be ? j->be->name : NULL);
 	bind_text(s, 15, j->vm.version);
 	bind_text(s, 16, j->vm.cmdline);
-	bind_text(s, 17, j->log_path);
+	/* relative to the logs directory: the only place a log is read from */
+	bind_text(s, 17, logdir_name(st->logs, j->log_path));
 	if (step_done(st, s, "cannot store job"))
 		goto rollback;
 	id = sqlite3_last_insert_rowid(st->db);
-
-	s = prep(st, "INSERT INTO results (job_id, test, depth, status, reason, duration_s)"
-		     " VALUES (?, ?, ?, ?, ?, ?)");
-	if (!s)
-		goto rollback;
-	for (size_t i = 0; i < j->nres; i++) {
-		const struct result *r = &j->res[i];
-
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, id);
-		bind_text(s, 2, r->test);
-		sqlite3_bind_int(s, 3, r->depth);
-		bind_text(s, 4, res_status_name(r->status));
-		bind_text(s, 5, r->reason && *r->reason ? r->reason : NULL);
-		if (r->depth == 0)
-			sqlite3_bind_double(s, 6, r->duration_s);
-		else
-			sqlite3_bind_null(s, 6);
-		if (sqlite3_step(s) != SQLITE_DONE) {
-			sqlite3_finalize(s);
-			db_error(st, "cannot store result");
-			goto rollback;
-		}
-	}
-	sqlite3_finalize(s);
-	/* infrastructure errors say nothing about the kernel: not "latest" */
-	if (j->outcome != JOB_INFRA_ERROR) {
-		s = prep(st, "INSERT OR REPLACE INTO latest (arch, test, result_id)"
-			     " SELECT ?, test, id FROM results WHERE job_id = ? AND depth = 0");
-		if (!s)
-			goto rollback;
-		bind_text(s, 1, j->arch);
-		sqlite3_bind_int64(s, 2, id);
-		if (step_done(st, s, "cannot update latest results"))
-			goto rollback;
-	}
-	if (j->release) {
-		/* a candidate without --tree belongs to its release's series */
-		char tree[64];
-		int major = 0, minor = 0;
-
-		if (sscanf(j->release, "%d.%d", &major, &minor) == 2)
-			snprintf(tree, sizeof(tree), "linux-%d.%d", major, minor);
-		else
-			snprintf(tree, sizeof(tree), "linux-unknown");
-		s = prep(st, "UPDATE candidates SET release = ?, tree = COALESCE(tree, ?)"
-			     " WHERE id = ?");
-		if (!s)
-			goto rollback;
-		bind_text(s, 1, j->release);
-		bind_text(s, 2, tree);
-		sqlite3_bind_int64(s, 3, j->candidate_id);
-		if (step_done(st, s, "cannot update candidate"))
-			goto rollback;
-	}
-	if (store_job_machine(st, id, j))
-		goto rollback;
-	if (exec_sql(st, "COMMIT", "cannot commit job"))
+	if (store_results(st, id, j) || store_job_after(st, id, j) ||
+	    store_job_machine(st, id, j) ||
+	    store_exec(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;
 rollback:

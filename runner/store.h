@@ -20,10 +20,14 @@ void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
 const char *store_path(struct store *st);
 
+/* A run's status as stored (runs.status; its CHECK lists the same names). */
+enum run_status { RUN_RUNNING, RUN_COMPLETE, RUN_INTERRUPTED, RUN_FAILED };
+const char *run_status_name(enum run_status s);
+
 /* Marks runs left 'running' by a kfarm that is gone as 'interrupted'. */
 int store_mark_stale_runs(struct store *st);
 int64_t store_run_begin(struct store *st, const char *argv_text);
-int store_run_end(struct store *st, int64_t run, const char *status);
+int store_run_end(struct store *st, int64_t run, enum run_status status);
 /* Finds or adds the candidate (arch, label, image sha256). */
 int64_t store_candidate(struct store *st, const char *arch, const char *label,
 			const char *tree, const char *sha256, const char *image_path);

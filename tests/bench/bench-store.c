@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 	}
 	double dt = now_mono() - t0;
 	printf("store ingest: %ld results in %.2fs = %.0f results/s\n", total, dt, total / dt);
-	store_run_end(st, run, "complete");
+	store_run_end(st, run, RUN_COMPLETE);
 	job_free(j);
 	store_close(st);
 	return 0;

@@ -1,6 +1,6 @@
-/* libFuzzer: URL routing and query validation. Input: method \0 path \0
- * query-name \0 value pairs... */
-#include "../../runner/route.h"
+/* libFuzzer: URL routing and query validation over the real routes table.
+ * Input: method \0 path \0 query-name \0 value pairs... */
+#include "../../runner/routes.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,11 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		q.kv[q.n++] = p;
 		p += strlen(p) + 1;
 	}
-	route_parse(method, path, get, &q, &r);
-	if (r.kind == RT_STATIC && (strchr(r.file, '/') || r.file[0] == '.'))
+	route_parse(routes, nroutes, method, path, get, &q, &r);
+	if (r.file && (!r.def || strchr(r.file, '/') || r.file[0] == '.'))
 		abort();	/* a static file must never leave the web directory */
-	if (r.kind == RT_ERROR && (r.code < 400 || !r.error))
+	if (!r.def && (r.code < 400 || !r.error))
 		abort();
+	if (r.def && (r.code || r.def < routes || r.def >= routes + nroutes))
+		abort();	/* a route is an entry of the table, never half an error */
 	free(buf);
 	return 0;
 }

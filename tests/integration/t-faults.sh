@@ -54,7 +54,7 @@ C
 	--initramfs "x86_64=$T/flood.cpio.gz" --tests flood --append "$TOKEN" --json >"$T/out" 2>/dev/null &
 peak_anon $! >"$T/rss"
 wait
-log=$(sql "$DB" "SELECT log_path FROM jobs ORDER BY id DESC LIMIT 1")
+log=$DB.logs/$(sql "$DB" "SELECT log_path FROM jobs ORDER BY id DESC LIMIT 1")
 jcheck "flood: COMPLETE" '.jobs[0].outcome == "COMPLETE"' "$T/out"
 check "flood: log capped at 16 MiB ($(stat -c %s "$log") bytes)" test "$(stat -c %s "$log")" -lt $((17 << 20))
 check "flood: log ends with the truncation marker" grep -q 'console log truncated here' "$log"

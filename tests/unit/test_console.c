@@ -43,6 +43,42 @@ static void test_classify(void **state)
 	assert_false(con_kind_fatal(CON_WARNING));
 }
 
+static size_t plen(const char *s)
+{
+	return console_prefix_len(s, strlen(s));
+}
+
+/* printk's prefixes: CONFIG_PRINTK_TIME, CONFIG_PRINTK_CALLER, both. */
+static void test_printk_prefix(void **state)
+{
+	(void)state;
+	assert_int_equal(plen("[    0.123456] ok 1 x"), 15);
+	assert_int_equal(plen("[12345.000001] x"), 15);
+	assert_int_equal(plen("[    T1] x"), 9);
+	assert_int_equal(plen("[     C0] x"), 10);
+	assert_int_equal(plen("[    0.123456][  T123] x"), 23);
+	assert_int_equal(plen("[    0.123456]"), 14);	/* empty message */
+	/* not printk's shape */
+	assert_int_equal(plen("[drm] x"), 0);
+	assert_int_equal(plen("[ 0.1 x"), 0);
+	assert_int_equal(plen("[.5] x"), 0);
+	assert_int_equal(plen("[    0.] x"), 0);
+	assert_int_equal(plen("[    X1] x"), 0);
+	assert_int_equal(plen("[T] x"), 0);
+	assert_int_equal(plen(" [    0.1] x"), 0);
+	assert_int_equal(plen("["), 0);
+	assert_int_equal(plen(""), 0);
+	/* the classifier sees through every form */
+	assert_int_equal(cls("[    0.123456][    T1] Kernel panic - not syncing: x"), CON_PANIC);
+	assert_int_equal(cls("[    T1] BUG: kernel NULL pointer dereference"), CON_BUG);
+	assert_int_equal(cls("[     C1] Oops: 0000 [#1] SMP"), CON_OOPS);
+	assert_int_equal(cls("<4>[    1.000000][    T1] WARNING: CPU: 0 PID: 1 at x"), CON_WARNING);
+	assert_int_equal(cls("[   12.000001] Unable to handle kernel paging request"), CON_OOPS);
+	/* ... and only through printk's own prefix */
+	assert_int_equal(cls("[drm] BUG: not the kernel's line"), CON_NONE);
+	assert_int_equal(cls("[    0.1]  BUG: indented, not a kernel BUG line"), CON_NONE);
+}
+
 struct lines {
 	int n;
 	size_t lens[8];
@@ -84,6 +120,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_printk_prefix),
 		cmocka_unit_test(test_linebuf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

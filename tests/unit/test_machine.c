@@ -50,7 +50,7 @@ static void test_identity(void **state)
 	free(p);
 }
 
-/* a database as schema version 1 left it (the tables migration 2 touches) */
+/* a database as schema version 1 left it */
 static void test_migration_keeps_references(void **state)
 {
 	char *p = xasprintf("%s/v1.db", dir);
@@ -59,14 +59,71 @@ static void test_migration_keeps_references(void **state)
 
 	(void)state;
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	/* migration 1 of runner/store_schema.c, verbatim (the schema check
+	 * compares the text) */
 	assert_int_equal(sqlite3_exec(db,
-		"CREATE TABLE candidates (id INTEGER PRIMARY KEY, arch TEXT NOT NULL,"
-		" label TEXT NOT NULL, tree TEXT, image_sha256 TEXT NOT NULL, image_path TEXT,"
-		" release TEXT, created REAL NOT NULL, UNIQUE (arch, label, image_sha256));"
-		"CREATE TABLE jobs (id INTEGER PRIMARY KEY,"
-		" candidate_id INTEGER NOT NULL REFERENCES candidates(id));"
+		"CREATE TABLE candidates ("
+		"  id INTEGER PRIMARY KEY,"
+		"  arch TEXT NOT NULL,"
+		"  label TEXT NOT NULL,"
+		"  tree TEXT,"
+		"  image_sha256 TEXT NOT NULL,"
+		"  image_path TEXT,"
+		"  release TEXT,"
+		"  created REAL NOT NULL,"
+		"  UNIQUE (arch, label, image_sha256));"
+		"CREATE TABLE runs ("
+		"  id INTEGER PRIMARY KEY,"
+		"  started REAL NOT NULL,"
+		"  finished REAL,"
+		"  status TEXT NOT NULL CHECK (status IN"
+		"    ('running', 'complete', 'interrupted', 'failed')),"
+		"  pid INTEGER,"
+		"  argv TEXT);"
+		"CREATE TABLE jobs ("
+		"  id INTEGER PRIMARY KEY,"
+		"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+		"  candidate_id INTEGER NOT NULL REFERENCES candidates(id),"
+		"  arch TEXT NOT NULL,"
+		"  attempt INTEGER NOT NULL,"
+		"  outcome TEXT NOT NULL CHECK (outcome IN ('COMPLETE', 'BOOT_FAIL',"
+		"    'PANIC', 'TIMEOUT', 'INFRA_ERROR')),"
+		"  reason TEXT,"
+		"  warning TEXT,"
+		"  release TEXT,"
+		"  boot_s REAL,"
+		"  duration_s REAL,"
+		"  started REAL NOT NULL,"
+		"  finished REAL NOT NULL,"
+		"  host TEXT,"
+		"  backend TEXT,"
+		"  qemu_version TEXT,"
+		"  qemu_cmdline TEXT,"
+		"  log_path TEXT);"
+		"CREATE TABLE results ("
+		"  id INTEGER PRIMARY KEY,"
+		"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+		"  test TEXT NOT NULL,"
+		"  depth INTEGER NOT NULL,"
+		"  status TEXT NOT NULL CHECK (status IN ('PASS', 'FAIL', 'SKIP', 'MISSING')),"
+		"  reason TEXT,"
+		"  duration_s REAL);"
+		"CREATE INDEX jobs_run ON jobs(run_id);"
+		"CREATE INDEX jobs_arch ON jobs(arch, id);"
+		"CREATE INDEX results_job ON results(job_id);"
+		"CREATE INDEX results_test ON results(test, job_id) WHERE depth = 0;"
+	/* the latest top-level result per arch x test, kept by store_job so
+	 * /api/status never scans the history */
+		"CREATE TABLE latest ("
+		"  arch TEXT NOT NULL,"
+		"  test TEXT NOT NULL,"
+		"  result_id INTEGER NOT NULL REFERENCES results(id),"
+		"  PRIMARY KEY (arch, test)) WITHOUT ROWID;", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"INSERT INTO runs (id, started, status) VALUES (1, 1, 'complete');"
 		"INSERT INTO candidates VALUES (7, 'alpha', 'k', 'tr', 'sha', '/k', '6.12.1', 1);"
-		"INSERT INTO jobs VALUES (1, 7);"
+		"INSERT INTO jobs (id, run_id, candidate_id, arch, attempt, outcome, started,"
+		" finished) VALUES (1, 1, 7, 'alpha', 1, 'COMPLETE', 1, 2);"
 		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	st = store_open(p, 0);

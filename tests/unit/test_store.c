@@ -1,5 +1,6 @@
 /* The store, on real SQLite files: schema creation, a job stored whole or
- * not at all, and clear refusals of corrupt, foreign and read-only files. */
+ * not at all, and clear refusals of corrupt, foreign and read-only files;
+ * stale runs told from live ones by their lock; hardened connections. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +10,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../runner/job.h"
@@ -91,7 +95,7 @@ static void test_roundtrip_and_atomicity(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "COMPLETE");
 	sqlite3_finalize(s);
-	assert_int_equal(store_run_end(st, run, "complete"), 0);
+	assert_int_equal(store_run_end(st, run, RUN_COMPLETE), 0);
 	job_free(good);
 	job_free(bad);
 	store_close(st);
@@ -103,26 +107,166 @@ static void test_roundtrip_and_atomicity(void **state)
 	free(p);
 }
 
-static void test_stale_run_marked_interrupted(void **state)
+static const char *run_status(struct store *st, int64_t run)
 {
-	char *p = path("b.db");
-	struct store *st = store_open(p, 0);
-	int64_t run;
+	static char buf[32];
 	sqlite3_stmt *s;
 
-	(void)state;
-	run = store_run_begin(st, "kfarm run");
-	/* pretend its kfarm is long gone */
-	assert_int_equal(sqlite3_exec(store_db(st), "UPDATE runs SET pid = 999999999", NULL, NULL,
-				      NULL), SQLITE_OK);
-	assert_int_equal(store_mark_stale_runs(st), 0);
 	sqlite3_prepare_v2(store_db(st), "SELECT status FROM runs WHERE id = ?", -1, &s, NULL);
 	sqlite3_bind_int64(s, 1, run);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(s, 0), "interrupted");
+	snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(s, 0));
 	sqlite3_finalize(s);
+	return buf;
+}
+
+/* A child that begins a run on p and then either exits without ending it
+ * (its kfarm died) or waits on fd; returns its pid. */
+static pid_t child_run(const char *p, int wait_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct store *st = store_open(p, 0);
+		char c;
+
+		if (!st || store_run_begin(st, "child run") < 0)
+			_exit(1);
+		if (wait_fd >= 0 && read(wait_fd, &c, 1) < 0)
+			_exit(1);
+		_exit(0);	/* no store_run_end: gone while 'running' */
+	}
+	return pid;
+}
+
+static void test_stale_runs(void **state)
+{
+	char *p = path("b.db");
+	struct store *st = store_open(p, 0);
+	int pfd[2], wst;
+	pid_t kid, fake;
+
+	(void)state;
+	store_close(st);
+	/* a run whose kfarm is still alive stays 'running' */
+	assert_int_equal(pipe(pfd), 0);
+	kid = child_run(p, pfd[0]);
+	for (int i = 0; i < 500; i++) {	/* until its run is recorded */
+		st = store_open(p, STORE_READONLY);
+		int n = count(st, "runs");
+		store_close(st);
+		if (n == 1)
+			break;
+		usleep(10000);
+	}
+	st = store_open(p, 0);
+	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_string_equal(run_status(st, 1), "running");
+	/* its kfarm dies: interrupted */
+	assert_int_equal(write(pfd[1], "x", 1), 1);
+	waitpid(kid, &wst, 0);
+	assert_int_equal(WEXITSTATUS(wst), 0);
+	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_string_equal(run_status(st, 1), "interrupted");
+	/* issue 10: a dead run whose PID now belongs to a live process named
+	 * "kfarm..." (a kfarm serve with the recycled PID) is still interrupted */
+	kid = child_run(p, -1);
+	waitpid(kid, &wst, 0);
+	fake = fork();
+	if (fake == 0) {
+		prctl(PR_SET_NAME, "kfarm-serve");
+		pause();
+		_exit(0);
+	}
+	usleep(50000);
+	char *sql = xasprintf("UPDATE runs SET pid = %d WHERE id = 2", (int)fake);
+	assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_string_equal(run_status(st, 2), "interrupted");
+	kill(fake, SIGKILL);
+	waitpid(fake, NULL, 0);
+	/* our own run, alive, is left alone; once ended its status is kept */
+	int64_t run = store_run_begin(st, "own run");
+	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_string_equal(run_status(st, run), "running");
+	assert_int_equal(store_run_end(st, run, RUN_COMPLETE), 0);
+	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_string_equal(run_status(st, run), "complete");
+	/* a run of a kfarm before locks, with a PID no process has */
+	assert_int_equal(sqlite3_exec(store_db(st), "INSERT INTO runs (started, status, pid) "
+				      "VALUES (0, 'running', 999999999)", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_string_equal(run_status(st, sqlite3_last_insert_rowid(store_db(st))),
+			    "interrupted");
+	close(pfd[0]);
+	close(pfd[1]);
 	store_close(st);
 	free(p);
+}
+
+/* Every connection distrusts the file; readers ignore its views and
+ * triggers; log names are stored relative to <db>.logs. */
+static void test_hardened_and_log_names(void **state)
+{
+	char *p = path("h.db"), *logs = path("h.db.logs/run-1/01-x.log");
+	struct store *st = store_open(p, 0);
+	struct job *j = fake_finished_job(JOB_COMPLETE);
+	sqlite3_stmt *s;
+	int v = -1;
+
+	(void)state;
+	assert_non_null(st);
+	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_DEFENSIVE, -1, &v);
+	assert_int_equal(v, 1);
+	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_TRUSTED_SCHEMA, -1, &v);
+	assert_int_equal(v, 0);
+	int64_t run = store_run_begin(st, "r");
+	j->candidate_id = store_candidate(st, "x86_64", "t", NULL, "abc", "/k");
+	j->log_path = xstrdup(logs);
+	assert_true(store_job(st, run, j, NULL) > 0);
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT log_path FROM jobs", -1, &s,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "run-1/01-x.log");
+	sqlite3_finalize(s);
+	store_run_end(st, run, RUN_COMPLETE);
+	store_close(st);
+	st = store_open(p, STORE_READONLY);
+	assert_non_null(st);
+	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &v);
+	assert_int_equal(v, 0);
+	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_ENABLE_VIEW, -1, &v);
+	assert_int_equal(v, 0);
+	store_close(st);
+	/* a writable_schema edit: defensive mode refuses it */
+	st = store_open(p, 0);
+	assert_int_not_equal(sqlite3_exec(store_db(st), "PRAGMA writable_schema = ON; "
+					  "UPDATE sqlite_master SET sql = 'x'", NULL, NULL, NULL),
+			     SQLITE_OK);
+	store_close(st);
+	/* an object kfarm did not create (as sqlite3 would add it), or a table
+	 * rebuilt without its constraints: the file is refused, read or write */
+	sqlite3 *raw;
+	assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "CREATE VIEW v AS SELECT 1", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(raw);
+	assert_null(store_open(p, STORE_READONLY));
+	assert_null(store_open(p, 0));
+	assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "DROP VIEW v; CREATE TABLE r2 AS SELECT * FROM results;"
+				      " DROP TABLE results; ALTER TABLE r2 RENAME TO results;"
+				      " CREATE INDEX results_job ON results(job_id);"
+				      " CREATE INDEX results_test ON results(test, job_id)"
+				      " WHERE depth = 0;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	assert_null(store_open(p, STORE_READONLY));
+	st = NULL;
+	job_free(j);
+	free(p);
+	free(logs);
 }
 
 static void test_refusals(void **state)
@@ -153,12 +297,71 @@ static void test_refusals(void **state)
 	free(ro);
 }
 
+/* The quoted names of "COLUMN IN (...)" in a table's CREATE text. */
+static int check_list(struct store *st, const char *table, const char *column,
+		      char names[8][16])
+{
+	sqlite3_stmt *s;
+	const char *sql, *p, *end;
+	char *in = xasprintf("%s IN", column);
+	int n = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT sql FROM sqlite_master"
+					    " WHERE type = 'table' AND name = ?", -1, &s, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	sql = (const char *)sqlite3_column_text(s, 0);
+	assert_non_null(p = strstr(sql, in));
+	assert_non_null(end = strchr(p, ')'));
+	while ((p = strchr(p, '\'')) && p < end && n < 8) {
+		const char *q = strchr(p + 1, '\'');
+
+		assert_true(q - p - 1 < 16);
+		memcpy(names[n], p + 1, q - p - 1);
+		names[n++][q - p - 1] = '\0';
+		p = q + 1;
+	}
+	sqlite3_finalize(s);
+	free(in);
+	return n;
+}
+
+/* The C names of outcomes, result and run statuses are exactly what the schema's
+ * CHECK constraints allow: the migrations are frozen text, so the two are
+ * kept in step here rather than generated from one table. */
+static void test_check_names(void **state)
+{
+	char *p = path("names.db"), names[8][16];
+	struct store *st = store_open(p, 0);
+	int n;
+
+	(void)state;
+	assert_non_null(st);
+	n = check_list(st, "jobs", "outcome", names);
+	assert_int_equal(n, JOB_INFRA_ERROR - JOB_COMPLETE + 1);
+	for (int o = JOB_COMPLETE; o <= JOB_INFRA_ERROR; o++)
+		assert_string_equal(names[o - JOB_COMPLETE], job_outcome_name(o));
+	n = check_list(st, "results", "status", names);
+	assert_int_equal(n, RS_MISSING - RS_PASS + 1);
+	for (int r = RS_PASS; r <= RS_MISSING; r++)
+		assert_string_equal(names[r - RS_PASS], res_status_name(r));
+	n = check_list(st, "runs", "status", names);
+	assert_int_equal(n, RUN_FAILED - RUN_RUNNING + 1);
+	for (int r = RUN_RUNNING; r <= RUN_FAILED; r++)
+		assert_string_equal(names[r - RUN_RUNNING], run_status_name(r));
+	store_close(st);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_and_atomicity),
-		cmocka_unit_test(test_stale_run_marked_interrupted),
+		cmocka_unit_test(test_stale_runs),
+		cmocka_unit_test(test_hardened_and_log_names),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_check_names),
 	};
 	int ret;
 

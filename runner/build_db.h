@@ -1,0 +1,30 @@
+/* Source candidates and their builds in the history database (schema step
+ * 2 in store.c), and the read-only queries over them (/api/builds, status). */
+#ifndef KFARM_BUILD_DB_H
+#define KFARM_BUILD_DB_H
+
+#include "api.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct build;
+struct source;
+
+/* Finds or adds the source candidate; -1 with an error printed. */
+int64_t builddb_source(sqlite3 *db, const struct source *s);
+/* Stores a build of source (log_rel: relative to the database's logs/). */
+int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct build *b,
+		      const char *log_rel);
+/* Ties a build to the candidate that boots its image. */
+int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source);
+
+/* The latest `limit` builds, newest first, with their sources. */
+json_t *api_builds(sqlite3 *db, int limit, struct api_err *e);
+/* The build behind a job's candidate ([] for a prebuilt kernel). */
+json_t *builds_of_job(sqlite3 *db, int64_t job, struct api_err *e);
+/* The latest build per tree x arch x config. */
+json_t *builds_latest(sqlite3 *db, struct api_err *e);
+
+#endif

@@ -1,0 +1,51 @@
+#include "build_regress.h"
+
+#include <string.h>
+
+static const char sql[] =
+	"WITH per AS (SELECT s.tree, b.arch, b.config, b.source_id, s.label,"
+	"  max(b.id) AS bid FROM builds b JOIN sources s ON s.id = b.source_id"
+	"  WHERE b.status != 'ERROR' GROUP BY s.tree, b.arch, b.config, b.source_id),"
+	" rk AS (SELECT per.*, row_number() OVER (PARTITION BY tree, arch, config"
+	"  ORDER BY bid DESC) AS rk FROM per)"
+	" SELECT a.tree, a.arch, a.config, p.label, bp.status, bp.id, a.label, ba.status,"
+	"  ba.id, ba.error"
+	" FROM rk a JOIN builds ba ON ba.id = a.bid"
+	" JOIN rk p ON p.tree = a.tree AND p.arch = a.arch AND p.config = a.config AND p.rk = 2"
+	" JOIN builds bp ON bp.id = p.bid"
+	" WHERE a.rk = 1 AND ba.status != bp.status AND (?1 = 0 OR ba.run_id = ?1)"
+	"  AND (?2 IS NULL OR a.tree = ?2) ORDER BY a.tree, a.arch";
+
+static json_t *side(sqlite3_stmt *st, int col)
+{
+	return json_pack("{ss ss sI}", "kernel", (const char *)sqlite3_column_text(st, col),
+			 "status", (const char *)sqlite3_column_text(st, col + 1), "build",
+			 (json_int_t)sqlite3_column_int64(st, col + 2));
+}
+
+int build_regress_append(sqlite3 *db, const char *tree, int64_t run, json_t *arr)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	if (tree)
+		sqlite3_bind_text(st, 2, tree, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(st, 7);
+		json_t *o = json_pack("{ss ss ss ss so so}", "kind",
+				      !strcmp(to, "FAIL") ? "regression" : "fix", "tree",
+				      (const char *)sqlite3_column_text(st, 0), "arch",
+				      (const char *)sqlite3_column_text(st, 1), "test", "build",
+				      "from", side(st, 3), "to", side(st, 6));
+
+		if (sqlite3_column_type(st, 9) == SQLITE_TEXT)
+			json_object_set_new(json_object_get(o, "to"), "error",
+					    json_string((const char *)sqlite3_column_text(st, 9)));
+		json_object_set_new(o, "config", json_string((const char *)
+							     sqlite3_column_text(st, 2)));
+		json_array_append_new(arr, o);
+	}
+	return sqlite3_finalize(st) == SQLITE_OK ? 0 : -1;
+}

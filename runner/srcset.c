@@ -1,0 +1,223 @@
+#include "srcset.h"
+#include "build_db.h"
+#include "cache.h"
+#include "job.h"
+#include "logdir.h"
+#include "profile.h"
+#include "store.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* tree and label names end up in paths and tables: [A-Za-z0-9_.-], 1..96 */
+static int name_ok(const char *what, const char *v)
+{
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	if (!*v || v[n] || n > 96 || *v == '.' || *v == '-')
+		return error("invalid %s '%.100s' (1..96 of [A-Za-z0-9_.-])", what, v);
+	return 0;
+}
+
+int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **arches,
+		   const char *tree, const char *label)
+{
+	size_t n = 0;
+
+	memset(ss, 0, sizeof(*ss));
+	if ((tree && name_ok("tree name", tree)) || (label && name_ok("label", label)))
+		return -1;
+	while (specs[n])
+		n++;
+	if (label && n > 1)
+		return error("--label names one candidate; give one --source with it");
+	ss->arches = arches ? arches : profile_list();
+	if (arches) {
+		char **copy = xcalloc(1, sizeof(char *));
+
+		for (size_t i = 0; arches[i]; i++) {
+			copy = xrealloc(copy, (i + 2) * sizeof(char *));
+			copy[i] = xstrdup(arches[i]);
+			copy[i + 1] = NULL;
+		}
+		ss->arches = copy;
+	}
+	while (ss->arches[ss->narch])
+		ss->narch++;
+	for (size_t a = 0; a < ss->narch; a++) {
+		struct profile p;
+
+		if (profile_load(ss->arches[a], &p))
+			return -1;
+		profile_release(&p);
+	}
+	if (!ss->narch)
+		return error("no arch to build for");
+	ss->src = xcalloc(n, sizeof(*ss->src));
+	for (size_t i = 0; i < n; i++) {
+		struct source *s = &ss->src[i];
+
+		ss->n = i + 1;
+		if (source_resolve(specs[i], patches, s))
+			return -1;
+		if (tree)
+			free(s->tree), s->tree = xstrdup(tree);
+		if (label)
+			free(s->label), s->label = xstrdup(label);
+		fprintf(stderr, "kfarm: source %s: %s %s (tree %s, label %s)\n", s->spec,
+			source_kind_name(s->kind), s->id, s->tree, s->label);
+	}
+	ss->b = xcalloc(n * ss->narch, sizeof(*ss->b));
+	ss->job = xcalloc(n * ss->narch, sizeof(*ss->job));
+	return 0;
+}
+
+int srcset_build(struct srcset *ss)
+{
+	for (size_t i = 0; i < ss->n; i++) {
+		struct source *s = &ss->src[i];
+		char why[512];
+		int rc = source_prepare(s, why, sizeof(why));
+
+		if (rc < 0)
+			return error("source '%s': %s", s->spec, why);
+		for (size_t a = 0; a < ss->narch; a++) {
+			struct build *b = &ss->b[i * ss->narch + a];
+
+			if (rc == 1)
+				build_set(b, ss->arches[a], "FAIL", why);
+			else
+				build_arch(s, ss->arches[a], b);
+		}
+		if (rc == 1)
+			fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
+	}
+	return 0;
+}
+
+/* <db>.logs/run-N/build-ARCH-LABEL.log (logdir.h); returns the name to
+ * store (relative to <db>.logs), or NULL if there is no log or no copy. */
+static char *copy_log(const struct build *b, const struct source *s, const char *db_path,
+		      int64_t run)
+{
+	char *dir = logdir_run(db_path, run), *rel, *abs, *data;
+	size_t len;
+
+	rel = xasprintf("run-%lld/build-%s-%s.log", (long long)run, b->arch, s->label);
+	abs = xasprintf("%s/build-%s-%s.log", dir, b->arch, s->label);
+	if (!b->log || read_file(b->log, 64u << 20, &data, &len) < 0) {
+		free(rel);
+		rel = NULL;
+	} else {
+		if (mkdir_p(dir, 0755) < 0 || write_file_atomic(abs, data, len) < 0) {
+			warning("cannot copy build log to '%s'", abs);
+			free(rel);
+			rel = NULL;
+		}
+		free(data);
+	}
+	free(abs);
+	free(dir);
+	return rel;
+}
+
+/* A job for an arch whose kernel did not build: every test MISSING. */
+static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
+			 const struct build *b, char **tests, int64_t source_id, int64_t build_id)
+{
+	struct job *j = job_new();
+	char **suite = NULL, *initrd = NULL, **t;
+	int64_t cand;
+	int ret = -1;
+
+	if (!tests && cache_initramfs(b->arch, &initrd, &suite) == 0)
+		free(initrd);
+	t = tests ? tests : suite;
+	j->arch = xstrdup(b->arch);
+	j->label = xstrdup(s->label);
+	j->tree = xstrdup(s->tree);
+	j->outcome = JOB_BOOT_FAIL;
+	j->reason = xasprintf("not built: %s", b->error ? b->error : b->status);
+	for (size_t i = 0; t && t[i]; i++) {
+		j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
+		j->res[j->nres++] = (struct result){ .test = xstrdup(t[i]), .status = RS_MISSING,
+						     .reason = xstrdup("not built") };
+	}
+	cand = store_candidate(st, b->arch, s->label, s->tree, "not-built", NULL);
+	if (cand >= 0) {
+		j->candidate_id = cand;
+		if (store_job(st, run, j, NULL) >= 0 &&
+		    builddb_link(store_db(st), build_id, cand, source_id) == 0)
+			ret = 0;
+	}
+	strv_free(suite);
+	job_free(j);
+	return ret;
+}
+
+int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *db_path,
+		  int tests_of_unbuilt, char **tests)
+{
+	sqlite3 *db = store_db(st);
+
+	for (size_t i = 0; i < ss->n; i++) {
+		const struct source *s = &ss->src[i];
+		int64_t sid = builddb_source(db, s);
+
+		if (sid < 0)
+			return -1;
+		for (size_t a = 0; a < ss->narch; a++) {
+			const struct build *b = &ss->b[i * ss->narch + a];
+			struct job *j = ss->job[i * ss->narch + a];
+			char *rel = copy_log(b, s, db_path, run);
+			int64_t bid = builddb_store(db, run, sid, b, rel);
+
+			free(rel);
+			if (bid < 0)
+				return -1;
+			if (j && builddb_link(db, bid, j->candidate_id, sid))
+				return -1;
+			if (!j && tests_of_unbuilt && strcmp(b->status, "PASS") &&
+			    store_unbuilt(st, run, s, b, tests, sid, bid))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int srcset_report(const struct srcset *ss, FILE *f)
+{
+	int ret = 0;
+
+	fprintf(f, "\n%-9s %-24s %-6s %7s %5s  %s\n", "ARCH", "KERNEL", "BUILD", "SECS", "WARN",
+	       "RELEASE / FIRST ERROR");
+	for (size_t i = 0; i < ss->n; i++)
+		for (size_t a = 0; a < ss->narch; a++) {
+			const struct build *b = &ss->b[i * ss->narch + a];
+
+			fprintf(f, "%-9s %-24.24s %-6s %6.1fs %5ld  %s%s\n", b->arch, ss->src[i].label,
+			       b->status, b->duration_s, b->warnings,
+			       b->error ? b->error : b->release ? b->release : "-",
+			       b->cached ? " (cached)" : "");
+			if (!strcmp(b->status, "ERROR"))
+				ret = 3;
+			else if (strcmp(b->status, "PASS") && !ret)
+				ret = 1;
+		}
+	return ret;
+}
+
+void srcset_release(struct srcset *ss)
+{
+	for (size_t i = 0; i < ss->n; i++)
+		source_release(&ss->src[i]);
+	for (size_t i = 0; ss->b && i < ss->n * ss->narch; i++)
+		build_release(&ss->b[i]);
+	free(ss->src);
+	free(ss->b);
+	free(ss->job);
+	strv_free(ss->arches);
+	memset(ss, 0, sizeof(*ss));
+}

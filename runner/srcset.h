@@ -1,0 +1,44 @@
+/* The source candidates of one kfarm build / kfarm run: every --source
+ * resolved (all inputs checked before anything is built or written), each
+ * tree prepared and built per arch, then recorded: sources, builds (logs
+ * copied next to the database), and for kfarm run the jobs of arches that did
+ * not build, their tests MISSING "not built". */
+#ifndef KFARM_SRCSET_H
+#define KFARM_SRCSET_H
+
+#include "build.h"
+#include "source.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct job;
+struct store;
+
+struct srcset {
+	struct source *src;
+	size_t n;
+	char **arches;		/* selected arches (owned) */
+	size_t narch;
+	struct build *b;	/* n x narch, [i * narch + a] */
+	struct job **job;	/* the job booting each PASS build (borrowed), or NULL */
+};
+
+/* Resolves every spec; tree/label override the defaults (label: one source
+ * only). Prints the problem and returns -1 (exit 2). */
+int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **arches,
+		   const char *tree, const char *label);
+/* Prepares and builds everything; -1 when a tree cannot be prepared
+ * (unpack failure, not a kernel tarball: bad input, exit 2). A patch that
+ * does not apply is a FAIL build for every arch of that source. */
+int srcset_build(struct srcset *ss);
+/* Stores sources and builds in run; links each build to its job's candidate
+ * (jobs already stored as candidates); with tests_of_unbuilt, also stores a
+ * job with every expected test MISSING "not built" for each unbuilt arch. */
+int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *db_path,
+		  int tests_of_unbuilt, char **tests);
+/* Prints one line per build; returns 0 all PASS, 1 a FAIL, 3 an ERROR. */
+int srcset_report(const struct srcset *ss, FILE *f);
+void srcset_release(struct srcset *ss);
+
+#endif

@@ -1,0 +1,290 @@
+/* The history's schema, its one home: the migrations (each moves the file
+ * one version on), migration on open, and the check that a file's schema is
+ * exactly what they make. */
+#include "store_int.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each entry moves the schema from version i to i + 1. Never edit a
+ * released entry: add a new one. */
+static const char *const migrations[] = {
+	/* 1: candidates, runs, jobs, results */
+	"CREATE TABLE candidates ("
+	"  id INTEGER PRIMARY KEY,"
+	"  arch TEXT NOT NULL,"
+	"  label TEXT NOT NULL,"
+	"  tree TEXT,"
+	"  image_sha256 TEXT NOT NULL,"
+	"  image_path TEXT,"
+	"  release TEXT,"
+	"  created REAL NOT NULL,"
+	"  UNIQUE (arch, label, image_sha256));"
+	"CREATE TABLE runs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  started REAL NOT NULL,"
+	"  finished REAL,"
+	"  status TEXT NOT NULL CHECK (status IN"
+	"    ('running', 'complete', 'interrupted', 'failed')),"
+	"  pid INTEGER,"
+	"  argv TEXT);"
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  candidate_id INTEGER NOT NULL REFERENCES candidates(id),"
+	"  arch TEXT NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL CHECK (outcome IN ('COMPLETE', 'BOOT_FAIL',"
+	"    'PANIC', 'TIMEOUT', 'INFRA_ERROR')),"
+	"  reason TEXT,"
+	"  warning TEXT,"
+	"  release TEXT,"
+	"  boot_s REAL,"
+	"  duration_s REAL,"
+	"  started REAL NOT NULL,"
+	"  finished REAL NOT NULL,"
+	"  host TEXT,"
+	"  backend TEXT,"
+	"  qemu_version TEXT,"
+	"  qemu_cmdline TEXT,"
+	"  log_path TEXT);"
+	"CREATE TABLE results ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  test TEXT NOT NULL,"
+	"  depth INTEGER NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('PASS', 'FAIL', 'SKIP', 'MISSING')),"
+	"  reason TEXT,"
+	"  duration_s REAL);"
+	"CREATE INDEX jobs_run ON jobs(run_id);"
+	"CREATE INDEX jobs_arch ON jobs(arch, id);"
+	"CREATE INDEX results_job ON results(job_id);"
+	"CREATE INDEX results_test ON results(test, job_id) WHERE depth = 0;"
+	/* the latest top-level result per arch x test, kept by store_job so
+	 * /api/status never scans the history */
+	"CREATE TABLE latest ("
+	"  arch TEXT NOT NULL,"
+	"  test TEXT NOT NULL,"
+	"  result_id INTEGER NOT NULL REFERENCES results(id),"
+	"  PRIMARY KEY (arch, test)) WITHOUT ROWID;",
+	/* 2 (issue 10, stale runs): the run's lock file, relative to the logs
+	 * directory, flocked by its kfarm for the run's life; NULL for runs of
+	 * kfarms before it */
+	"ALTER TABLE runs ADD COLUMN lock TEXT;",
+	/* 3: source candidates and their builds (kfarm build / run --source):
+	 * a build is a result per (source, arch, config) */
+	"CREATE TABLE sources ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('git', 'dir', 'tarball')),"
+	"  spec TEXT NOT NULL,"
+	"  identity TEXT NOT NULL,"
+	"  commit_id TEXT,"
+	"  sha256 TEXT,"
+	"  patches TEXT,"
+	"  patches_hash TEXT NOT NULL,"
+	"  tree TEXT NOT NULL,"
+	"  label TEXT NOT NULL,"
+	"  version TEXT,"
+	"  created REAL NOT NULL,"
+	"  UNIQUE (identity, tree, label));"
+	"CREATE TABLE builds ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  source_id INTEGER NOT NULL REFERENCES sources(id),"
+	"  candidate_id INTEGER REFERENCES candidates(id),"
+	"  arch TEXT NOT NULL,"
+	"  config TEXT NOT NULL,"
+	"  config_sha256 TEXT,"
+	"  status TEXT NOT NULL CHECK (status IN ('PASS', 'FAIL', 'ERROR')),"
+	"  error TEXT,"
+	"  warnings INTEGER,"
+	"  duration_s REAL,"
+	"  cached INTEGER NOT NULL DEFAULT 0,"
+	"  compiler TEXT,"
+	"  release TEXT,"
+	"  kernel_key TEXT,"
+	"  log_path TEXT,"
+	"  started REAL NOT NULL,"
+	"  finished REAL NOT NULL);"
+	"CREATE INDEX builds_source ON builds(source_id, arch);"
+	"ALTER TABLE candidates ADD COLUMN source_id INTEGER REFERENCES sources(id);",
+	/* 4: machine variants and KVM: the machine each job booted (variant
+	 * name, vCPUs, memory, accelerator and why), and each candidate's
+	 * comparison key (profile.h machine_key; '' = the default machine under
+	 * TCG), part of the candidate's identity: the table is rebuilt for the
+	 * new UNIQUE (store_schema_migrate runs with foreign keys off, checked
+	 * before commit) */
+	"ALTER TABLE jobs ADD COLUMN variant TEXT;"
+	"ALTER TABLE jobs ADD COLUMN smp INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN memory_mb INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN accel TEXT;"
+	"ALTER TABLE jobs ADD COLUMN accel_reason TEXT;"
+	"CREATE TABLE candidates_m ("
+	"  id INTEGER PRIMARY KEY,"
+	"  arch TEXT NOT NULL,"
+	"  label TEXT NOT NULL,"
+	"  tree TEXT,"
+	"  image_sha256 TEXT NOT NULL,"
+	"  image_path TEXT,"
+	"  release TEXT,"
+	"  created REAL NOT NULL,"
+	"  source_id INTEGER REFERENCES sources(id),"
+	"  machine TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (arch, label, image_sha256, machine));"
+	"INSERT INTO candidates_m (id, arch, label, tree, image_sha256, image_path, release,"
+	"  created, source_id) SELECT id, arch, label, tree, image_sha256, image_path,"
+	"  release, created, source_id FROM candidates;"
+	"DROP TABLE candidates;"
+	"ALTER TABLE candidates_m RENAME TO candidates;",
+};
+
+#define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
+
+int store_schema_migrate(struct store *st, unsigned int flags)
+{
+	int version, fk_bad = 0;
+	char pragma[64];
+
+	if (store_get_int(st, "PRAGMA user_version", &version))
+		return -1;
+	if (version > SCHEMA_VERSION)
+		return error("database '%s' has schema version %d, newer than this kfarm's %d",
+			     st->path, version, SCHEMA_VERSION);
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (flags & STORE_READONLY)
+		return error("database '%s' has schema version %d; run kfarm once to "
+			     "migrate it to %d", st->path, version, SCHEMA_VERSION);
+	if (version == 0) {
+		int ntables;
+
+		if (store_get_int(st, "SELECT count(*) FROM sqlite_master", &ntables))
+			return -1;
+		if (ntables)
+			return error("database '%s' is not a kfarm database (it has tables but "
+				     "no kfarm schema version)", st->path);
+	}
+	/* a step may rebuild a table others reference: foreign keys off (only
+	 * possible outside a transaction), checked before the commit */
+	if (store_exec(st, "PRAGMA foreign_keys = OFF", "cannot start migration") ||
+	    store_exec(st, "BEGIN IMMEDIATE", "cannot start migration"))
+		return -1;
+	for (int v = version; v < SCHEMA_VERSION; v++)
+		if (store_exec(st, migrations[v], "migration failed"))
+			goto rollback;
+	if (store_get_int(st, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad) ||
+	    fk_bad) {
+		error("database '%s': migration would break %d reference(s)", st->path, fk_bad);
+		goto rollback;
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (store_exec(st, pragma, "migration failed") || store_exec(st, "COMMIT", "commit"))
+		goto rollback;
+	return store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	return -1;
+}
+
+/* A name from the file, safe to print: [A-Za-z0-9_] kept, the rest '?'. */
+static const char *safe_name(const unsigned char *v, char out[48])
+{
+	size_t i;
+
+	for (i = 0; v && v[i] && i < 47; i++)
+		out[i] = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+			 (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ? v[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *v = sqlite3_column_text(s, i);
+
+	return v ? xstrdup((const char *)v) : NULL;
+}
+
+static int same(const char *x, const unsigned char *y)
+{
+	return (!x && !y) || (x && y && !strcmp(x, (const char *)y));
+}
+
+#define SCHEMA_QUERY \
+	"SELECT type, name, tbl_name, sql FROM sqlite_master" \
+	" WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+#define MAX_OBJECTS 256
+
+/* kfarm's schema as its migrations make it, afresh in memory: 4 strings
+ * per object (type, name, table, sql); returns the count or -1. */
+static int reference_schema(char *(*ref)[4])
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int n = -1;
+
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		goto out;
+	for (size_t v = 0; v < ARRAY_SIZE(migrations); v++)
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK)
+			goto out;
+	if (sqlite3_prepare_v2(db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	for (n = 0; n < MAX_OBJECTS && sqlite3_step(s) == SQLITE_ROW; n++)
+		for (int i = 0; i < 4; i++)
+			ref[n][i] = col_dup(s, i);
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+/* The file's schema must be exactly kfarm's: an edited database (a view or
+ * trigger of the attacker's, a table rebuilt without its constraints) is
+ * refused, naming the object. Data edits are the column readers' concern. */
+int store_schema_check(struct store *st)
+{
+	char *(*ref)[4] = xcalloc(MAX_OBJECTS, sizeof(*ref));
+	int seen[MAX_OBJECTS] = { 0 }, n = reference_schema(ref), rc, ret = 0, k;
+	sqlite3_stmt *s = NULL;
+	char t[48], nm[48];
+
+	if (n < 0) {
+		free(ref);
+		return error("cannot build kfarm's schema in memory");
+	}
+	if (sqlite3_prepare_v2(st->db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK) {
+		ret = store_db_error(st, "cannot read schema");
+		goto out;
+	}
+	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		for (k = 0; k < n; k++)
+			if (same(ref[k][0], sqlite3_column_text(s, 0)) &&
+			    same(ref[k][1], sqlite3_column_text(s, 1)))
+				break;
+		if (k < n && same(ref[k][2], sqlite3_column_text(s, 2)) &&
+		    same(ref[k][3], sqlite3_column_text(s, 3)))
+			seen[k] = 1;
+		else
+			ret = error("database '%s' was edited outside kfarm: its %s '%s' is not "
+				    "kfarm's (refused)", st->path,
+				    safe_name(sqlite3_column_text(s, 0), t),
+				    safe_name(sqlite3_column_text(s, 1), nm));
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = store_db_error(st, "cannot read schema");
+	for (k = 0; !ret && k < n; k++)
+		if (!seen[k])
+			ret = error("database '%s' was edited outside kfarm: kfarm's %s '%s' is "
+				    "missing (refused)", st->path, ref[k][0], ref[k][1]);
+out:
+	sqlite3_finalize(s);
+	for (k = 0; k < n; k++)
+		for (int i = 0; i < 4; i++)
+			free(ref[k][i]);
+	free(ref);
+	return ret;
+}

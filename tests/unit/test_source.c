@@ -1,0 +1,116 @@
+/* Source candidates: kinds, identities and default names, resolved from
+ * real files and a real git repository made here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../runner/source.h"
+#include "../../runner/spawn.h"
+#include "../../runner/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/kfarm-test-source-XXXXXX";
+
+static void put(const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+
+	assert_int_equal(write_file_atomic(p, text, strlen(text)), 0);
+	free(p);
+}
+
+static void sh_git(const char *a, const char *b, const char *c)
+{
+	char *argv[] = { "git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@t",
+			 (char *)a, (char *)b, (char *)c, NULL };
+
+	assert_int_equal(spawn_run(argv, NULL, NULL, NULL, 0), 0);
+}
+
+static void test_dir_and_git(void **state)
+{
+	struct source s;
+	char *spec;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	put("Makefile", "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\n");
+	put("Kconfig", "mainmenu \"Linux\"\n");
+	assert_int_equal(source_resolve(dir, NULL, &s), 0);
+	assert_int_equal(s.kind, SRC_DIR);
+	assert_string_equal(s.version, "6.1.192");
+	assert_true(!strncmp(s.id, "dir:", 4) && strstr(s.id, "+patches:none"));
+	assert_true(!strncmp(s.label, "dir-", 4));
+	source_release(&s);
+
+	sh_git("init", "-q", NULL);
+	{
+		char *argv[] = { "git", "-C", dir, "checkout", "-q", "-b", "topic/x", NULL };
+
+		assert_int_equal(spawn_run(argv, NULL, NULL, NULL, 0), 0);
+	}
+	sh_git("add", "-A", NULL);
+	sh_git("commit", "-qm", "one");
+	assert_int_equal(source_resolve(dir, NULL, &s), 0);
+	assert_int_equal(s.kind, SRC_GIT);
+	assert_string_equal(s.rev, "HEAD");
+	assert_int_equal(strlen(s.commit), 40);
+	assert_string_equal(s.branch, "topic/x");
+	assert_true(!strcmp(s.tree + strlen(s.tree) - 8, "-topic-x"));	/* no '/' in names */
+	assert_int_equal(strncmp(s.label, s.commit, 12), 0);
+	assert_true(!strncmp(s.id, "git:", 4) && !strncmp(s.id + 4, s.commit, 40));
+	source_release(&s);
+
+	spec = xasprintf("%s@no-such-revision", dir);
+	assert_int_equal(source_resolve(spec, NULL, &s), -1);
+	source_release(&s);
+	free(spec);
+	spec = xasprintf("%s@--output=/tmp/x", dir);	/* never an option to git */
+	assert_int_equal(source_resolve(spec, NULL, &s), -1);
+	source_release(&s);
+	free(spec);
+}
+
+static void test_tarball_names(void **state)
+{
+	struct source s;
+	char *tb = xasprintf("%s/linux-source-6.1.tar.xz", dir);
+
+	(void)state;
+	put("linux-source-6.1.tar.xz", "not really xz");
+	assert_int_equal(source_resolve(tb, NULL, &s), 0);
+	assert_int_equal(s.kind, SRC_TARBALL);
+	assert_string_equal(s.tree, "debian-6.1");
+	assert_string_equal(s.bdir, "6.1-nopatch");	/* make images' --nopatch O= tree */
+	assert_true(!strncmp(s.id, "tar:", 4) && strlen(s.sha256) == 64);
+	source_release(&s);
+	assert_int_equal(source_resolve(tb, KFARM_ARCHES_DIR "/../images/patches/6.1", &s), 0);
+	assert_string_equal(s.bdir, "6.1");		/* make images' O= tree */
+	assert_int_equal(s.patches.n, 1);
+	source_release(&s);
+	free(tb);
+	tb = xasprintf("%s/Kconfig@HEAD", dir);
+	assert_int_equal(source_resolve(tb, NULL, &s), -1);	/* @REV on a file */
+	source_release(&s);
+	free(tb);
+	{
+		char *argv[] = { "rm", "-rf", dir, NULL };
+
+		spawn_run(argv, NULL, NULL, NULL, 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dir_and_git),
+		cmocka_unit_test(test_tarball_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
