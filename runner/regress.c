@@ -59,10 +59,11 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 
 /* One row per candidate x arch x test: the candidate's agreed status, or
  * FLAKY when its jobs disagree on pass/skip/fail; rk 1 = latest candidate of
- * that tree and arch. */
+ * that tree, arch and machine (like compares with like: profile.h
+ * machine_key). */
 #define EFFECTIVE \
 	"WITH eff AS (" \
-	" SELECT c.tree, c.id AS cand, c.label AS kernel, j.arch, r.test," \
+	" SELECT c.tree, c.id AS cand, c.label AS kernel, j.arch, c.machine, r.test," \
 	"  CASE WHEN count(DISTINCT CASE r.status WHEN 'PASS' THEN 'P' WHEN 'SKIP' THEN 'S'" \
 	"   ELSE 'F' END) > 1 THEN 'FLAKY' ELSE max(r.status) END AS status," \
 	"  max(r.reason) AS reason, max(j.id) AS job," \
@@ -74,9 +75,10 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	"  AND (?3 IS NULL OR c.tree IN (SELECT c3.tree FROM jobs j3" \
 	"   JOIN candidates c3 ON c3.id = j3.candidate_id WHERE j3.run_id = ?3))" \
 	" GROUP BY c.id, j.arch, r.test)," \
-	" cands AS (SELECT DISTINCT tree, arch, cand FROM eff)," \
-	" ranked AS (SELECT tree, arch, cand," \
-	"  row_number() OVER (PARTITION BY tree, arch ORDER BY cand DESC) AS rk FROM cands) "
+	" cands AS (SELECT DISTINCT tree, arch, machine, cand FROM eff)," \
+	" ranked AS (SELECT tree, arch, machine, cand," \
+	"  row_number() OVER (PARTITION BY tree, arch, machine ORDER BY cand DESC) AS rk" \
+	"  FROM cands) "
 
 json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
 {
@@ -91,7 +93,7 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 		" prev.kernel, prev.release, prev.status, prev.job,"
 		" cur.kernel, cur.release, cur.status, cur.job, cur.reason"
 		" FROM ranked rc JOIN ranked rp ON rp.tree = rc.tree AND rp.arch = rc.arch"
-		"  AND rp.rk = rc.rk + 1"
+		"  AND rp.machine = rc.machine AND rp.rk = rc.rk + 1"
 		" JOIN eff cur ON cur.cand = rc.cand AND cur.arch = rc.arch"
 		" JOIN eff prev ON prev.cand = rp.cand AND prev.arch = rp.arch"
 		"  AND prev.test = cur.test"
@@ -168,8 +170,9 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 
 	/* flake rate: share of this arch x test's candidates that were FLAKY */
 	rc = sqlite3_prepare_v2(db, EFFECTIVE
-		", pick AS (SELECT r.tree, r.arch, r.cand FROM ranked r JOIN candidates c"
-		"   ON c.id = r.cand WHERE (?2 IS NULL AND r.rk = 1) OR c.label = ?2)"
+		", pick AS (SELECT r.tree, r.arch, max(r.cand) AS cand FROM ranked r"
+		"   JOIN candidates c ON c.id = r.cand WHERE (?2 IS NULL AND r.rk = 1)"
+		"   OR c.label = ?2 GROUP BY r.tree, r.arch)"
 		"SELECT e.tree, e.arch, e.test, e.status, e.reason, e.job, e.kernel, e.release,"
 		" (SELECT avg(f.status = 'FLAKY') FROM eff f WHERE f.arch = e.arch"
 		"   AND f.test = e.test AND f.tree = e.tree) AS flake_rate"
