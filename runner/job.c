@@ -1,4 +1,5 @@
 #include "job.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -148,9 +149,10 @@ struct job *job_clone(const struct job *j)
 	return c;
 }
 
+/* Where console text becomes results: valid UTF-8, cut at a character. */
 static char *clip(const char *s, size_t len)
 {
-	return xstrndup(s, len > MAX_REASON ? MAX_REASON : len);
+	return text_clip_utf8(s, len, MAX_REASON);
 }
 
 static void log_write(struct job *j, const char *data, size_t n)
