@@ -5,6 +5,7 @@
 #include "logdir.h"
 #include "regress.h"
 #include "store.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -90,11 +91,18 @@ static struct store *open_ro(struct cmd_ctx *c, const struct qopts *q)
 	return cmd_store(c);
 }
 
-static const char *s(json_t *o, const char *k)
+/* o's string k for the terminal ("-" when absent): the database is
+ * guest-written, so never raw. */
+static const char *s(struct text_pool *p, json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
 
-	return v ? v : "-";
+	return text_term(p, v ? v : "-");
+}
+
+static const char *reason(struct text_pool *p, json_t *o)
+{
+	return json_is_string(json_object_get(o, "reason")) ? s(p, o, "reason") : "";
 }
 
 static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *))
@@ -113,18 +121,23 @@ static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *
 
 static void print_status(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
 	printf("%-9s %-16s %-12s %6s  %s\n", "ARCH", "KERNEL", "OUTCOME", "BOOT", "RELEASE");
-	json_array_foreach(json_object_get(v, "jobs"), i, o)
-		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(o, "arch"), s(o, "kernel"),
-		       s(o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
-		       s(o, "release"));
+	json_array_foreach(json_object_get(v, "jobs"), i, o) {
+		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(&p, o, "arch"), s(&p, o, "kernel"),
+		       s(&p, o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
+		       s(&p, o, "release"));
+		text_pool_release(&p);
+	}
 	printf("\n%-9s %-20s %-8s %s\n", "ARCH", "TEST", "STATUS", "REASON");
-	json_array_foreach(json_object_get(v, "results"), i, o)
-		printf("%-9s %-20s %-8s %s\n", s(o, "arch"), s(o, "test"), s(o, "status"),
-		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+	json_array_foreach(json_object_get(v, "results"), i, o) {
+		printf("%-9s %-20s %-8s %s\n", s(&p, o, "arch"), s(&p, o, "test"),
+		       s(&p, o, "status"), reason(&p, o));
+		text_pool_release(&p);
+	}
 }
 
 typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct api_err *e);
@@ -159,16 +172,18 @@ int cmd_status(struct cmd_ctx *c, int argc, char **argv)
 
 static void print_history(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
 	printf("%-6s %-9s %-16s %-20s %-8s %s\n", "JOB", "ARCH", "KERNEL", "TEST", "STATUS",
 	       "REASON");
-	json_array_foreach(v, i, o)
+	json_array_foreach(v, i, o) {
 		printf("%-6lld %-9s %-16.16s %-20s %-8s %s\n",
-		       (long long)json_integer_value(json_object_get(o, "job")), s(o, "arch"),
-		       s(o, "kernel"), s(o, "test"), s(o, "status"),
-		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+		       (long long)json_integer_value(json_object_get(o, "job")), s(&p, o, "arch"),
+		       s(&p, o, "kernel"), s(&p, o, "test"), s(&p, o, "status"), reason(&p, o));
+		text_pool_release(&p);
+	}
 }
 
 static json_t *q_history(sqlite3 *db, const struct qopts *q, struct api_err *e)
@@ -183,24 +198,25 @@ int cmd_history(struct cmd_ctx *c, int argc, char **argv)
 
 static void print_job(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
 	printf("job %lld (run %lld): %s %s, release %s\noutcome: %s%s%s\n",
 	       (long long)json_integer_value(json_object_get(v, "id")),
-	       (long long)json_integer_value(json_object_get(v, "run_id")), s(v, "arch"),
-	       s(v, "kernel"), s(v, "release"), s(v, "outcome"),
-	       json_is_string(json_object_get(v, "reason")) ? ": " : "",
-	       json_is_string(json_object_get(v, "reason")) ? s(v, "reason") : "");
-	printf("qemu: %s\ncommand: %s\n\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
+	       (long long)json_integer_value(json_object_get(v, "run_id")), s(&p, v, "arch"),
+	       s(&p, v, "kernel"), s(&p, v, "release"), s(&p, v, "outcome"),
+	       json_is_string(json_object_get(v, "reason")) ? ": " : "", reason(&p, v));
+	printf("qemu: %s\ncommand: %s\n\n", s(&p, v, "qemu_version"), s(&p, v, "qemu_cmdline"));
+	text_pool_release(&p);
 	json_array_foreach(json_object_get(v, "results"), i, o) {
 		/* the depth comes from the database: bounded before it is a width */
 		json_int_t d = json_integer_value(json_object_get(o, "depth"));
 		int depth = d < 0 ? 0 : d > 16 ? 16 : (int)d;
 
-		printf("%*s%-*s %-8s %s\n", 2 * depth, "", 40 - 2 * depth, s(o, "test"),
-		       s(o, "status"),
-		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+		printf("%*s%-*s %-8s %s\n", 2 * depth, "", 40 - 2 * depth, s(&p, o, "test"),
+		       s(&p, o, "status"), reason(&p, o));
+		text_pool_release(&p);
 	}
 }
 
@@ -231,7 +247,9 @@ static int print_log(struct store *st, int64_t job, const char *name)
 			break;
 		}
 		n = (size_t)n > left ? (ssize_t)left : n;
-		fwrite(buf, 1, n, stdout);
+		/* rendered for the terminal, raw bytes stay in the file (a
+		 * character split between two reads shows as U+FFFD) */
+		text_term_write(stdout, buf, n);
 		left -= n;
 	}
 	close(fd);
@@ -260,6 +278,7 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 
 static void print_regressions(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
@@ -268,10 +287,12 @@ static void print_regressions(json_t *v)
 		json_t *f = json_object_get(o, "from"), *t = json_object_get(o, "to");
 
 		printf("%-14s %-14s %-9s %-20s %s %s (job %lld) -> %s %s (job %lld)\n",
-		       s(o, "kind"), s(o, "tree"), s(o, "arch"), s(o, "test"), s(f, "kernel"),
-		       s(f, "status"), (long long)json_integer_value(json_object_get(f, "job")),
-		       s(t, "kernel"), s(t, "status"),
+		       s(&p, o, "kind"), s(&p, o, "tree"), s(&p, o, "arch"), s(&p, o, "test"),
+		       s(&p, f, "kernel"), s(&p, f, "status"),
+		       (long long)json_integer_value(json_object_get(f, "job")),
+		       s(&p, t, "kernel"), s(&p, t, "status"),
 		       (long long)json_integer_value(json_object_get(t, "job")));
+		text_pool_release(&p);
 	}
 }
 
