@@ -109,7 +109,19 @@ static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *
 {
 	if (!v)
 		return error("%s", e->msg), e->code == 404 ? 1 : 3;
-	if (json) {
+	if (json && isatty(1)) {
+		/* still JSON, but DEL and C1 controls as \u escapes too: jansson
+		 * escapes only C0, and a raw DEL can only be inside a string */
+		char *out = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+
+		for (const char *c = out; c && *c; c++)
+			if (*c == 0x7f)
+				fputs("\\u007f", stdout);
+			else
+				putchar(*c);
+		putchar('\n');
+		free(out);
+	} else if (json) {
 		json_dumpf(v, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {

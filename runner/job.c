@@ -202,7 +202,7 @@ int job_start(struct job *j)
 	if (j->be->start(&j->vm, &spec, err, sizeof(err), 0) < 0) {
 		j->vm_started = j->vm.priv != NULL;
 		j->outcome = JOB_INFRA_ERROR;
-		j->reason = xstrdup(err);
+		j->reason = text_clip_utf8(err, strlen(err), sizeof(err));	/* may quote a remote host */
 		log_write(j, "[kfarm: ", 8);
 		log_write(j, err, strlen(err));
 		log_write(j, "]\n", 2);
@@ -373,7 +373,7 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	} else if (!ex->by_us && (ex->signal || (ex->exited && ex->status))) {
 		j->outcome = JOB_INFRA_ERROR;
 		if (ex->why[0])
-			j->reason = xstrdup(ex->why);
+			j->reason = text_clip_utf8(ex->why, strlen(ex->why), sizeof(ex->why));
 		else if (ex->signal)
 			j->reason = xasprintf("%s killed by signal %d (%s)",
 					      j->profile.qemu_binary, ex->signal,

@@ -113,6 +113,10 @@ check "kfarm regressions: all 3 regressed tests listed ($(grep -c '^regression '
 under_tty "$T/log.tty" "$KFARM" show "$JOB" --db "$DB"
 check "kfarm show: the console log is shown, escaped" \
 	grep -qF 'ok 1 title_\x1b]0;pwned-title\x07' "$T/log.tty"
+under_tty "$T/json.tty" "$KFARM" show "$JOB" --db "$DB" --json
+check "kfarm show --json on a terminal: no raw ESC/C1/DEL" term_clean "$T/json.tty"
+check "kfarm show --json on a terminal: still JSON, all 7 results" \
+	sh -c "tr -d '\r' <'$T/json.tty' | jq -e '.results | length == 7' >/dev/null"
 log=$(sql "$DB" "SELECT log_path FROM jobs WHERE id = $JOB")
 check "the log file keeps the raw bytes" grep -qF $'\x1b]0;pwned-title\x07' "$log"
 
