@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../runner/job.h"
 #include "../../runner/text.h"
+#include "../../runner/util.h"
 
 #define R TEXT_REPLACEMENT
 
@@ -189,6 +191,38 @@ static void test_term_random(void **state)
 	}
 }
 
+/* Console text as job.c turns it into results: names, reasons, the release
+ * and the warning line come out valid UTF-8, reasons cut at a character. */
+static void test_console_to_results(void **state)
+{
+	struct job *j = job_new();
+	struct sb in;
+
+	(void)state;
+	j->lb = xcalloc(1, sizeof(*j->lb));
+	sb_init(&in);
+	sb_adds(&in, "# kfarm-init: uname Linux 6.1.0\xff\xc0 #1\n"
+		     "WARNING: CPU: 0 PID: 1 at x.c:1 \xed\xa0\x80\n"
+		     "KTAP version 1\n1..2\nnot ok 1 bad_\xf4\x90\x80\x80 # ");
+	for (int i = 0; i < 510; i++)
+		sb_adds(&in, "r");
+	for (int i = 0; i < 30; i++)
+		sb_adds(&in, "\xe2\x82\xac");	/* bytes 510..512 are a character */
+	sb_adds(&in, "\nok 2 fine\n");
+	job_console(j, in.buf, in.len);
+	assert_int_equal(j->nres, 2);
+	assert_string_equal(j->res[0].test, "bad_" R R R R);
+	assert_int_equal(strlen(j->res[0].reason), 510);
+	assert_true(text_utf8_valid(j->res[0].reason, 510));
+	assert_string_equal(j->release, "6.1.0" R R);
+	assert_non_null(j->warning);
+	assert_true(text_utf8_valid(j->warning, strlen(j->warning)));
+	free(j->lb);
+	j->lb = NULL;
+	sb_release(&in);
+	job_free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_term),
 		cmocka_unit_test(test_term_write),
 		cmocka_unit_test(test_term_random),
+		cmocka_unit_test(test_console_to_results),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
