@@ -117,7 +117,7 @@ under_tty "$T/json.tty" "$KFARM" show "$JOB" --db "$DB" --json
 check "kfarm show --json on a terminal: no raw ESC/C1/DEL" term_clean "$T/json.tty"
 check "kfarm show --json on a terminal: still JSON, all 7 results" \
 	sh -c "tr -d '\r' <'$T/json.tty' | jq -e '.results | length == 7' >/dev/null"
-log=$(sql "$DB" "SELECT log_path FROM jobs WHERE id = $JOB")
+log=$DB.logs/$(sql "$DB" "SELECT log_path FROM jobs WHERE id = $JOB")
 check "the log file keeps the raw bytes" grep -qF $'\x1b]0;pwned-title\x07' "$log"
 
 check "the history holds valid UTF-8 only" python3 - "$DB" <<'PY'
