@@ -106,8 +106,11 @@ static int teardown(void **state)
 static int export(const char *how, const char *out)
 {
 	char *argv[] = { "export", (char *)how, (char *)out, "--db", db, NULL };
+	struct cmd_ctx c = { .flags = CMD_STORE_RO };
+	int ret = cmd_export(&c, 5, argv);
 
-	return cmd_export(5, argv);
+	cmd_ctx_close(&c);
+	return ret;
 }
 
 static int xmllint_ok(const char *path)
