@@ -15,6 +15,7 @@
 #include "sched.h"
 #include "srcset.h"
 #include "store.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -412,6 +413,7 @@ static void progress_draw(struct run_ctx *c)
 static void on_state(struct job *j, void *data)
 {
 	struct run_ctx *c = data;
+	struct text_pool p = { 0 };
 
 	if (c->tty) {
 		progress_draw(c);
@@ -420,11 +422,12 @@ static void on_state(struct job *j, void *data)
 	if (j->state == JS_DONE)
 		fprintf(stderr, "[%7.1fs] %s %s: %s%s%s (%.1fs)\n", now_mono() - c->t0,
 			j->arch, j->label, job_outcome_name(j->outcome),
-			j->reason ? ": " : "", j->reason ? j->reason : "", j->duration_s);
+			j->reason ? ": " : "", text_term(&p, j->reason), j->duration_s);
 	else
 		fprintf(stderr, "[%7.1fs] %s %s: %s%s%s\n", now_mono() - c->t0, j->arch, j->label,
 			job_state_name(j->state), j->host && j->state == JS_BOOTING ? " on " : "",
 			j->host && j->state == JS_BOOTING ? j->host->name : "");
+	text_pool_release(&p);
 }
 
 static void on_tick(void *data)
@@ -446,11 +449,13 @@ static const char *job_host(const struct job *j)
 static void on_done(struct job *j, int will_retry, void *data)
 {
 	struct run_ctx *c = data;
+	struct text_pool p = { 0 };
 
 	if (will_retry && !c->tty)
 		fprintf(stderr, "[%7.1fs] %s %s: infrastructure error on %s, retrying: %s\n",
 			now_mono() - c->t0, j->arch, j->label, job_host(j),
-			j->reason ? j->reason : "");
+			text_term(&p, j->reason));
+	text_pool_release(&p);
 	if (store_job(c->st, c->run, j, job_host(j)) < 0)
 		c->store_failed = 1;
 }
@@ -458,9 +463,11 @@ static void on_done(struct job *j, int will_retry, void *data)
 static void on_pool_down(struct sched_pool *p, const char *why, void *data)
 {
 	struct run_ctx *c = data;
+	struct text_pool tp = { 0 };
 
 	fprintf(stderr, "[%7.1fs] host %s is down for this run (%s); its jobs go elsewhere\n",
-		now_mono() - c->t0, p->name, why);
+		now_mono() - c->t0, p->name, text_term(&tp, why));
+	text_pool_release(&tp);
 }
 
 static int pool_accepts(const struct sched_pool *p, const struct job *j)
@@ -530,8 +537,11 @@ static void count(const struct job *j, int cnt[4])
 			cnt[j->res[i].status]++;
 }
 
+/* Guest text (release, reasons, test names) and the history's strings go
+ * through text_term: the summary is for a terminal. */
 static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t ci;
 
@@ -545,21 +555,24 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 		count(j, cnt);
 		fprintf(f, "%-9s %-16.16s %-12s %5.1fs %5d %5d %5d %5d  %s\n", j->arch, j->label,
 			job_outcome_name(j->outcome), j->boot_s, cnt[RS_PASS], cnt[RS_FAIL],
-			cnt[RS_SKIP], cnt[RS_MISSING], j->release ? j->release : "-");
+			cnt[RS_SKIP], cnt[RS_MISSING], j->release ? text_term(&p, j->release) : "-");
+		text_pool_release(&p);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		struct job *j = c->jobs[i];
 
 		if (j->outcome != JOB_COMPLETE)
 			fprintf(f, "  %s %s: %s: %s\n", j->arch, j->label,
-				job_outcome_name(j->outcome), j->reason ? j->reason : "");
+				job_outcome_name(j->outcome), text_term(&p, j->reason));
+		text_pool_release(&p);
 		for (size_t k = 0; k < j->nres; k++) {
 			const struct result *r = &j->res[k];
 
 			if (r->depth == 0 && (r->status == RS_FAIL || r->status == RS_MISSING))
-				fprintf(f, "  %s %s: %s %s%s%s\n", j->arch, j->label, r->test,
-					res_status_name(r->status), *r->reason ? ": " : "",
-					r->reason);
+				fprintf(f, "  %s %s: %s %s%s%s\n", j->arch, j->label,
+					text_term(&p, r->test), res_status_name(r->status),
+					*r->reason ? ": " : "", text_term(&p, r->reason));
+			text_pool_release(&p);
 		}
 	}
 	if (json_array_size(changes))
@@ -568,14 +581,15 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 		json_t *from = json_object_get(o, "from"), *to = json_object_get(o, "to");
 
 		fprintf(f, "  %-14s %-12s %-8s %-16s %s %s -> %s %s\n",
-			json_string_value(json_object_get(o, "kind")),
-			json_string_value(json_object_get(o, "tree")),
-			json_string_value(json_object_get(o, "arch")),
-			json_string_value(json_object_get(o, "test")),
-			json_string_value(json_object_get(from, "kernel")),
-			json_string_value(json_object_get(from, "status")),
-			json_string_value(json_object_get(to, "kernel")),
-			json_string_value(json_object_get(to, "status")));
+			text_term(&p, json_string_value(json_object_get(o, "kind"))),
+			text_term(&p, json_string_value(json_object_get(o, "tree"))),
+			text_term(&p, json_string_value(json_object_get(o, "arch"))),
+			text_term(&p, json_string_value(json_object_get(o, "test"))),
+			text_term(&p, json_string_value(json_object_get(from, "kernel"))),
+			text_term(&p, json_string_value(json_object_get(from, "status"))),
+			text_term(&p, json_string_value(json_object_get(to, "kernel"))),
+			text_term(&p, json_string_value(json_object_get(to, "status"))));
+		text_pool_release(&p);
 	}
 }
 
