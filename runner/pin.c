@@ -95,10 +95,39 @@ static void prune(const char *dir)
 	closedir(d);
 }
 
+/* The cache's pinned/, or, when this user cannot write the cache (a cache
+ * shared read-only by the user who built the kernels), a private per-user
+ * directory: created 0700 and used only if it is ours and not a symlink,
+ * since /tmp is shared. NULL with the problem printed. */
+static char *pin_dir(void)
+{
+	char *dir = xasprintf("%s/pinned", cache_dir());
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (mkdir_p(dir, 0755) == 0 && access(dir, W_OK) == 0)
+		return dir;
+	free(dir);
+	dir = rt && *rt == '/' ? xasprintf("%s/kfarm-pinned", rt)
+			       : xasprintf("/tmp/kfarm-pinned-%u", (unsigned)getuid());
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		error_errno("cannot create '%s'", dir);
+		free(dir);
+		return NULL;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & 077)) {
+		error("'%s' is not a private directory of this user (refused)", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 int pin_file(const char *path, char sha[65], char **pinned)
 {
 	static unsigned long seq;
-	char *dir = xasprintf("%s/pinned", cache_dir()), *tmp = NULL, *final = NULL;
+	char *dir = NULL, *tmp = NULL, *final = NULL;
 	int in = -1, out = -1, which = 0, ret = -1;
 	struct stat st;
 
@@ -112,10 +141,8 @@ int pin_file(const char *path, char sha[65], char **pinned)
 		error("'%s' is not a regular file", path);
 		goto out;
 	}
-	if (mkdir_p(dir, 0755) < 0) {
-		error_errno("cannot create '%s'", dir);
+	if (!(dir = pin_dir()))
 		goto out;
-	}
 	prune(dir);
 	tmp = xasprintf("%s/.part-%d-%lu", dir, (int)getpid(), ++seq);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);

@@ -3,7 +3,8 @@
  * $KFARM_CACHE/pinned/SHA256 (temporary name, then rename): the copy is what
  * boots, so the sha256 kfarm records is always the booted image, even when
  * the original is replaced or rewritten meanwhile (make kernels FORCE=1).
- * A copy no run has used for 30 days is removed by the next run. */
+ * A copy no run has used for 30 days is removed by the next run. A user
+ * who cannot write the cache pins into a private per-user directory. */
 #ifndef KFARM_PIN_H
 #define KFARM_PIN_H
 
