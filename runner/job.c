@@ -269,12 +269,18 @@ static const char uname_tag[] = "# kfarm-init: uname ";
 static const char init_tag[] = "# kfarm-init: ";
 
 /* /init prints its notes between its version line and its plan, unindented
- * and without a printk prefix; a kernel's KUnit document has none. */
+ * and without a printk prefix; a kernel's KUnit document has none. A note
+ * outside any open document (before the first version line, or after a
+ * kernel document's plan) names the next document as /init's. */
 static void note_init_doc(struct job *j, const char *line, size_t len)
 {
-	if (!j->init_doc && j->ktap.seen_header && j->ktap.plan < 0 && !j->ktap.ntop &&
-	    len >= sizeof(init_tag) - 1 && !memcmp(line, init_tag, sizeof(init_tag) - 1))
+	if (j->init_doc || len < sizeof(init_tag) - 1 ||
+	    memcmp(line, init_tag, sizeof(init_tag) - 1))
+		return;
+	if (j->ktap.seen_header && j->ktap.plan < 0 && !j->ktap.ntop)
 		j->init_doc = j->ktap.ndocs;
+	else
+		j->init_doc = j->ktap.ndocs + 1;
 }
 
 static void on_line(void *data, const char *line, size_t len)
