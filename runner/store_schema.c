@@ -1,6 +1,7 @@
 /* The history's schema, its one home: the migrations (each moves the file
  * one version on), migration on open, and the check that a file's schema is
  * exactly what they make. */
+#include "summary.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -110,6 +111,9 @@ static const char *const migrations[] = {
 	"  finished REAL NOT NULL);"
 	"CREATE INDEX builds_source ON builds(source_id, arch);"
 	"ALTER TABLE candidates ADD COLUMN source_id INTEGER REFERENCES sources(id);",
+	/* 4 (issue 10, scale of the read side): summaries (summary.h), built
+	 * from the history so far */
+	SUMMARY_MIGRATION,
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
