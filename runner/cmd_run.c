@@ -374,8 +374,7 @@ static void job_drop_results(struct job *j)
 	free(j->res);
 	j->res = NULL;
 	j->nres = 0;
-	ktap_release(&j->ktap);	/* leaves lv NULL: keep it releasable again */
-	j->ktap.cap = j->ktap.nlv = 0;
+	ktap_release(&j->ktap);	/* idempotent: job_free releases it again */
 	profile_release(&j->profile);	/* a confirmation clone loads its own */
 }
 
