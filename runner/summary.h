@@ -35,7 +35,10 @@ int summary_add_job(sqlite3 *db, int64_t job);
 	"  reason TEXT, job INTEGER NOT NULL," \
 	"  release TEXT, norel INTEGER NOT NULL," \
 	"  flaky INTEGER GENERATED ALWAYS AS " SUMMARY_FLAKY " VIRTUAL," \
-	"  status TEXT GENERATED ALWAYS AS (CASE WHEN " SUMMARY_FLAKY " THEN 'FLAKY'" \
+	/* NULL (a damaged row, never written by kfarm) when a count is NULL; \
+	 * the sum, as SQLite folds "col IS NULL" away for a NOT NULL column */ \
+	"  status TEXT GENERATED ALWAYS AS (CASE WHEN (npass + nskip + nfail + nmissing) IS NULL" \
+	"    THEN NULL WHEN " SUMMARY_FLAKY " THEN 'FLAKY'" \
 	"    WHEN npass > 0 THEN 'PASS' WHEN nskip > 0 THEN 'SKIP'" \
 	"    WHEN nmissing > 0 THEN 'MISSING' ELSE 'FAIL' END) VIRTUAL," \
 	"  PRIMARY KEY (cand, arch, test)) WITHOUT ROWID;" \
