@@ -5,11 +5,13 @@
  * that regress, get fixed, skip and flake, a few infrastructure errors and
  * jobs without a release. Deterministic: the same N gives the same history. */
 #include "../../runner/job.h"
+#include "../../runner/logdir.h"
 #include "../../runner/store.h"
 #include "../../runner/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #define PER_JOB 100
 #define TOP 50
@@ -69,15 +71,25 @@ static void fill(struct job *j, long run, int arch, int rep, long n, const char 
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "/tmp/kfarm-bench.db";
-	const char *log = argc > 3 ? argv[3] : "/dev/null";
 	long total = argc > 2 ? atol(argv[2]) : 1000000;
 	static const char *const trees[] = { "mainline", "stable", "next", NULL };
 	struct store *st = store_open(path, 0);
 	struct job *j = job_new();
+	char *logs = logdir_of(path), *dir = xasprintf("%s/bench", logs);
+	char *log = xasprintf("%s/job.log", dir);
 	double t0;
+	FILE *f;
 
 	if (!st)
 		return 1;
+	/* one console log for every job, where kfarm keeps logs */
+	mkdir(logs, 0755);
+	mkdir(dir, 0755);
+	f = fopen(log, "w");
+	if (!f)
+		return 1;
+	fputs("console log of a bench job\n", f);
+	fclose(f);
 	j->be = &backend_qemu;
 	j->nres = PER_JOB;
 	j->res = xcalloc(PER_JOB, sizeof(*j->res));
@@ -105,5 +117,8 @@ int main(int argc, char **argv)
 	printf("store ingest: %ld results in %.2fs = %.0f results/s\n", total, dt, total / dt);
 	job_free(j);
 	store_close(st);
+	free(log);
+	free(dir);
+	free(logs);
 	return 0;
 }

@@ -65,7 +65,7 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$NJOBS" -v rss="$rss" -v a
 mem_run() { # N -> "peak_anon_kib anon_at_quarter_kib anon_at_end_kib seconds"
 	local n=$1 args=() pid peak=0 q=0 last=0 v done s0
 	for i in $(seq "$n"); do args+=(--kernel "standin=$T/image:m$i"); done
-	rm -f "$T/mem.db"*
+	rm -rf "$T/mem.db"*
 	s0=$(now)
 	KFARM_ARCHES=$T/arches "$KFARM" run --db "$T/mem.db" --jobs 64 --initramfs "standin=$T/initrd" \
 		--tests "$TESTS" --confirm 0 "${args[@]}" >/dev/null 2>"$T/mem.err" &
@@ -92,8 +92,7 @@ awk -v n1="$MEM_SMALL" -v n2="$MEM_LARGE" -v p1="$p1" -v p2="$p2" -v q2="$q2" -v
 	printf "memory: within the %d-job run, from a quarter of the jobs finished to the end: %+.1f MiB = %.0f bytes per finished job (the rest is the plan: every job is set up before the first starts)\n", n2, (e2-q2)/1024, (e2-q2)*1024/(n2*0.75) }'
 
 # --- store ingest, and every route's latency with that history ---
-printf 'console log of a bench job\n' >"$T/job.log"
-"$B/bench-store" "$T/store.db" "$NRESULTS" "$T/job.log" 2>&1 | sed 's/^/store: /;s/^store: store/store/'
+"$B/bench-store" "$T/store.db" "$NRESULTS" 2>&1 | sed 's/^/store: /;s/^store: store/store/'
 lat=()
 for i in $(seq 21); do
 	s=$(now); "$KFARM" status --db "$T/store.db" --json >/dev/null; e=$(now)
