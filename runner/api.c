@@ -73,7 +73,8 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
 	"j.id, j.run_id, j.arch, c.label AS kernel, c.tree, c.image_sha256," \
 	" COALESCE(j.release, c.release) AS release, j.attempt, j.outcome, j.reason," \
 	" j.warning, j.boot_s, j.duration_s, j.started, j.finished, j.host, j.backend," \
-	" j.qemu_version"
+	" j.qemu_version, j.variant, j.smp, j.memory_mb, j.accel, j.accel_reason," \
+	" c.machine"
 
 /* a job's top-level tallies (summary.c) */
 #define RUN_JOB_COUNTS \

@@ -18,6 +18,8 @@ struct vm_spec {
 	const char *append;	/* kernel command line */
 	/* hex SHA-256 of the kernel's and initrd's bytes, or NULL: unknown */
 	const char *kernel_sha256, *initrd_sha256;
+	unsigned smp, memory_mb;	/* 0: the profile's default */
+	const char *accel;	/* "kvm" or "tcg"; NULL: QEMU's default */
 	struct host *host;	/* where (hosts.h); NULL: this machine */
 };
 
@@ -63,6 +65,9 @@ struct backend {
 
 extern const struct backend backend_qemu;
 extern const struct backend backend_libvirt;
+
+/* First line of "BINARY --version" (run without a shell, remembered). */
+char *qemu_binary_version(const char *binary);
 
 /* NULL-terminated list of compiled-in backends; lookup by name. */
 const struct backend *backend_find(const char *name);

@@ -753,7 +753,8 @@ static char *domain_xml(const char *name, const struct vm_spec *spec, const char
 	sb_adds(&x, "<domain type='qemu' "
 		    "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n  <name>");
 	xml_text(&x, name);
-	sb_addf(&x, "</name>\n  <memory unit='MiB'>%u</memory>\n  <vcpu>1</vcpu>\n", p->memory_mb);
+	sb_addf(&x, "</name>\n  <memory unit='MiB'>%u</memory>\n  <vcpu>%u</vcpu>\n",
+		spec->memory_mb ? spec->memory_mb : p->memory_mb, spec->smp ? spec->smp : 1);
 	sb_adds(&x, "  <os>\n    <type arch='");
 	xml_text(&x, arch);
 	sb_adds(&x, "' machine='");

@@ -39,11 +39,20 @@ static char **qemu_argv(const struct vm_spec *spec)
 	argv_push(&argv, &n, p->qemu_binary);
 	argv_push(&argv, &n, "-M");
 	argv_push(&argv, &n, p->machine);
+	if (spec->accel) {
+		argv_push(&argv, &n, "-accel");
+		argv_push(&argv, &n, spec->accel);
+	}
+	if (spec->smp > 1) {
+		snprintf(buf, sizeof(buf), "%u", spec->smp);
+		argv_push(&argv, &n, "-smp");
+		argv_push(&argv, &n, buf);
+	}
 	if (p->cpu) {
 		argv_push(&argv, &n, "-cpu");
 		argv_push(&argv, &n, p->cpu);
 	}
-	snprintf(buf, sizeof(buf), "%u", p->memory_mb);
+	snprintf(buf, sizeof(buf), "%u", spec->memory_mb ? spec->memory_mb : p->memory_mb);
 	argv_push(&argv, &n, "-m");
 	argv_push(&argv, &n, buf);
 	for (char **f = p->firmware; f && *f; f++)
@@ -97,7 +106,7 @@ static char *render_argv(char **argv)
 }
 
 /* Runs "BINARY --version" (no shell) and returns its first line. */
-static char *qemu_version(const char *binary)
+char *qemu_binary_version(const char *binary)
 {
 	static struct cache { char *bin, *ver; } cache[16];
 	static size_t ncache;
@@ -187,7 +196,7 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	}
 	argv = qemu_argv(spec);
 	vm->cmdline = render_argv(argv);
-	vm->version = qemu_version(spec->profile->qemu_binary);
+	vm->version = qemu_binary_version(spec->profile->qemu_binary);
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(st, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));

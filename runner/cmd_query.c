@@ -216,6 +216,12 @@ static void print_job(json_t *v)
 	       s(v, "kernel"), s(v, "release"), s(v, "outcome"),
 	       json_is_string(json_object_get(v, "reason")) ? ": " : "",
 	       json_is_string(json_object_get(v, "reason")) ? s(v, "reason") : "");
+	printf("machine: %lld vCPU, %lld MiB%s%s, accel %s (%s)\n",
+	       (long long)json_integer_value(json_object_get(v, "smp")),
+	       (long long)json_integer_value(json_object_get(v, "memory_mb")),
+	       json_is_string(json_object_get(v, "variant")) ? ", variant " : "",
+	       json_is_string(json_object_get(v, "variant")) ? s(v, "variant") : "",
+	       s(v, "accel"), s(v, "accel_reason"));
 	printf("qemu: %s\ncommand: %s\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
 	json_array_foreach(json_object_get(v, "build"), i, o)	/* a source candidate's */
 		printf("build: %s in %.1fs%s, %lld warnings, %s, log %s%s%s\n", s(o, "status"),

@@ -1,6 +1,7 @@
 /* kfarm run: builds the job list (default matrix or --kernel candidates),
  * checks every input before anything starts, runs the scheduler, stores each
  * finished job, prints progress and a summary. */
+#include "accel.h"
 #include "backend.h"
 #include "build_regress.h"
 #include "cache.h"
@@ -56,6 +57,10 @@ static const char run_usage[] =
 	"      --suite smoke               the default suite (the only one for now)\n"
 	"      --initramfs ARCH=PATH       use this initramfs for ARCH\n"
 	"      --append ARGS               extra kernel command-line arguments\n"
+	"      --smp [ARCH=]N              vCPUs (default 1; at most the profile's max_smp)\n"
+	"      --variant [ARCH=]NAME       a machine variant from the arch's profile\n"
+	"      --accel auto|kvm|tcg        auto (default): KVM when the guest arch is the\n"
+	"                                  host's and /dev/kvm opens, else TCG\n"
 	"  -j, --jobs N                    parallel VMs (default: number of CPUs)\n"
 	"      --timeout SECS              total time limit per job (default 600)\n"
 	"      --boot-timeout SECS         limit until /init reports (default 120)\n"
@@ -218,6 +223,83 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 		sb_addf(&cmd, " %s", append);
 	j->append = sb_detach(&cmd);
 	j->be = &backend_qemu;
+	return 0;
+}
+
+/* --smp / --variant values, each for one arch or (arch NULL) for all */
+struct per_arch {
+	char *arch, *val;
+};
+
+static void per_arch_add(struct per_arch **v, size_t *n, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[*n].arch = eq ? xstrndup(arg, eq - arg) : NULL;
+	(*v)[(*n)++].val = xstrdup(eq ? eq + 1 : arg);
+}
+
+static const char *per_arch_get(const struct per_arch *v, size_t n, const char *arch)
+{
+	const char *any = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].arch && !strcmp(v[i].arch, arch))
+			return v[i].val;
+		if (!v[i].arch)
+			any = v[i].val;
+	}
+	return any;
+}
+
+static void per_arch_free(struct per_arch *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].arch), free(v[i].val);
+	free(v);
+}
+
+struct machine_opts {
+	struct per_arch *smp, *variant;
+	size_t nsmp, nvariant;
+	enum accel_req accel;
+	int accel_given;
+};
+
+/* The job's machine (variant, vCPUs, accelerator) and its comparison key,
+ * part of the candidate's identity so that only like machines compare. */
+static int set_machine(struct job *j, const struct machine_opts *mo)
+{
+	const char *smp_s = per_arch_get(mo->smp, mo->nsmp, j->arch);
+	const char *variant = per_arch_get(mo->variant, mo->nvariant, j->arch);
+	unsigned long smp = 0;
+	enum accel_req req;
+	char err[256], reason[256];
+
+	if (smp_s && (parse_uint(smp_s, 64, &smp) || !smp))
+		return error("--smp wants a number of vCPUs 1..64, got '%s'", smp_s);
+	if (profile_machine(&j->profile, variant, smp, &j->machine, err, sizeof(err)))
+		return error("%s", err);
+	req = mo->accel_given ? mo->accel : j->machine.accel;
+	if (j->be != &backend_qemu) {
+		if (req == ACCEL_KVM)
+			return error("%s: --accel kvm needs --backend qemu (the %s backend boots "
+				     "with TCG)", j->arch, j->be->name);
+		snprintf(j->accel, sizeof(j->accel), "tcg");
+		snprintf(reason, sizeof(reason), "%s backend: domain type qemu (TCG)",
+			 j->be->name);
+	} else if (accel_choose(j->arch, req, j->accel, reason, sizeof(reason))) {
+		return error("%s: --accel kvm is impossible here: %s", j->arch, reason);
+	} else if (!strcmp(j->accel, "kvm") &&
+		   accel_probe_kvm(&j->profile, j->kernel, 20, reason, sizeof(reason))) {
+		if (req == ACCEL_KVM)
+			return error("%s: --accel kvm is impossible here: %s", j->arch, reason);
+		snprintf(j->accel, sizeof(j->accel), "tcg");
+	}
+	j->accel_reason = xstrdup(reason);
+	machine_key(&j->profile, &j->machine, !strcmp(j->accel, "kvm"), j->machine_key,
+		    sizeof(j->machine_key));
 	return 0;
 }
 
@@ -646,13 +728,18 @@ static json_t *job_json(struct run_ctx *c, sqlite3_stmt *q, sqlite3_stmt *rq, si
 			}
 		}
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:f, s:i, s:o, s:I, s:I, s:I, s:I,"
-			 " s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:f, s:i, s:o, s:s, s:o, s:i, s:i,"
+			 " s:s, s:s, s:I, s:I, s:I, s:I, s:o}",
 			 "arch", j->arch, "label", j->label, "kernel", j->kernel,
 			 "outcome", s.outcome, "reason", nstr(s.reason), "release", nstr(s.release),
 			 "boot_s", s.has_boot ? json_real(s.boot_s) : json_null(),
 			 "duration_s", s.duration_s, "attempts", s.attempt,
 			 "host", nstr(s.host ? s.host : job_host(j)),
+			 /* the machine asked for, kept in memory (never freed with the results) */
+			 "machine", j->machine_key,
+			 "variant", *j->machine.variant ? json_string(j->machine.variant) : json_null(),
+			 "smp", (int)j->machine.smp, "memory_mb", (int)j->machine.memory_mb,
+			 "accel", j->accel, "accel_reason", j->accel_reason ? j->accel_reason : "",
 			 "pass", (json_int_t)s.cnt[RS_PASS], "fail", (json_int_t)s.cnt[RS_FAIL],
 			 "skip", (json_int_t)s.cnt[RS_SKIP], "missing", (json_int_t)s.cnt[RS_MISSING],
 			 "results", res);
@@ -721,6 +808,8 @@ static int confirm_runs(struct run_ctx *c, struct sched_opts *so, unsigned long 
 		json_array_foreach(changes, k, o)
 			hit |= !strcmp(json_string_value(json_object_get(o, "kind")), "regression") &&
 			       !strcmp(json_string_value(json_object_get(o, "arch")), j->arch) &&
+			       !strcmp(json_string_value(json_object_get(json_object_get(o, "to"),
+									  "kernel")), j->label) &&
 			       json_integer_value(json_object_get(json_object_get(o, "to"), "job")) > 0 &&
 			       j->outcome != JOB_INFRA_ERROR;
 		if (!hit)
@@ -781,6 +870,9 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "libvirt-uri", required_argument, NULL, 'U' },
 		{ "hosts", required_argument, NULL, 'H' },
+		{ "smp", required_argument, NULL, 'p' },
+		{ "variant", required_argument, NULL, 'V' },
+		{ "accel", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -799,6 +891,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	int json = 0, opt, ret = 2, interrupted;
 	unsigned long ul;
 	struct run_ctx c = { 0 };
+	struct machine_opts mo = { 0 };
 	char **sources = NULL, *patches = NULL, *src_label = NULL;	/* --source candidates */
 	size_t nsrc = 0;
 	struct srcset ss = { 0 };
@@ -922,6 +1015,19 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			free(hosts_file);
 			hosts_file = xstrdup(optarg);
 			break;
+		case 'p':
+			per_arch_add(&mo.smp, &mo.nsmp, optarg);
+			break;
+		case 'V':
+			per_arch_add(&mo.variant, &mo.nvariant, optarg);
+			break;
+		case 'X':
+			if (accel_req_parse(optarg, &mo.accel)) {
+				error("--accel wants auto, kvm or tcg, got '%s'", optarg);
+				goto out;
+			}
+			mo.accel_given = 1;
+			break;
 		case 'h':
 			fputs(run_usage, stdout);
 			ret = 0;
@@ -1009,8 +1115,11 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		error("nothing to run (no matching kernels)");
 		goto out;
 	}
-	for (size_t i = 0; i < c.n; i++)
+	for (size_t i = 0; i < c.n; i++) {
 		c.jobs[i]->be = be;
+		if (set_machine(c.jobs[i], &mo))
+			goto out;
+	}
 	if (hs.n && setup_hosts(&c, &hs, &so, jobs_given)) {
 		ret = 3;
 		goto out;
@@ -1038,8 +1147,9 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			free(j->tree);
 			j->tree = xstrdup(tree);
 		}
-		j->candidate_id = store_candidate(c.st, j->arch, j->label, j->tree,
-						  j->image_sha256, j->kernel);
+		j->candidate_id = store_candidate_machine(c.st, j->arch, j->label,
+							  j->machine_key, j->tree,
+							  j->image_sha256, j->kernel);
 		if (j->candidate_id < 0) {
 			free(logdir);
 			store_run_end(c.st, c.run, RUN_FAILED);
@@ -1111,6 +1221,8 @@ out:
 	free(uri);
 	free(hosts_file);
 	free(so.pools);
+	per_arch_free(mo.smp, mo.nsmp);
+	per_arch_free(mo.variant, mo.nvariant);
 	hosts_release(&hs);
 	srcset_release(&ss);
 	strv_free(sources);

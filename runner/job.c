@@ -120,6 +120,7 @@ void job_free(struct job *j)
 	free(j->boot_kernel);
 	free(j->initrd_sha256);
 	free(j->tree);
+	free(j->accel_reason);
 	free(j->log_path);
 	strv_free(j->tests);
 	profile_release(&j->profile);
@@ -154,6 +155,10 @@ struct job *job_clone(const struct job *j)
 		job_free(c);
 		return NULL;
 	}
+	c->machine = j->machine;
+	memcpy(c->accel, j->accel, sizeof(c->accel));
+	c->accel_reason = dup_or_null(j->accel_reason);
+	memcpy(c->machine_key, j->machine_key, sizeof(c->machine_key));
 	c->be = j->be;
 	c->candidate_id = j->candidate_id;
 	c->log_max = j->log_max;
@@ -197,6 +202,8 @@ int job_start(struct job *j)
 		.profile = &j->profile, .kernel = j->boot_kernel ? j->boot_kernel : j->kernel,
 		.initrd = j->initrd, .append = j->append, .host = j->host,
 		.kernel_sha256 = j->image_sha256, .initrd_sha256 = j->initrd_sha256,
+		.smp = j->machine.smp, .memory_mb = j->machine.memory_mb,
+		.accel = *j->accel ? j->accel : NULL,
 	};
 
 	j->attempt++;

@@ -42,6 +42,10 @@ struct job {
 	char *boot_kernel, *initrd_sha256;
 	char **tests;		/* expected top-level tests, in order */
 	struct profile profile;
+	struct machine machine;	/* vCPUs, memory, accelerator asked for */
+	char accel[8];		/* "kvm" or "tcg", as decided before the boot */
+	char *accel_reason;	/* why that accelerator */
+	char machine_key[64];	/* comparison key (profile.h machine_key) */
 	const struct backend *be;
 	int64_t candidate_id;
 	int seq;		/* position in the run, for names */

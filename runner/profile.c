@@ -19,6 +19,9 @@ void profile_release(struct profile *p)
 	free(p->cpu);
 	strv_free(p->firmware);
 	strv_free(p->args);
+	for (size_t i = 0; i < p->nvariants; i++)
+		free(p->variants[i].name);
+	free(p->variants);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -114,6 +117,100 @@ static int get_magic(json_t *o, struct profile *p, char *err, size_t errlen)
 	return 0;
 }
 
+const char *accel_req_name(enum accel_req a)
+{
+	return a == ACCEL_KVM ? "kvm" : a == ACCEL_TCG ? "tcg" : "auto";
+}
+
+int accel_req_parse(const char *s, enum accel_req *out)
+{
+	static const enum accel_req all[] = { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (!strcmp(s, accel_req_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	return -1;
+}
+
+static int valid_variant_name(const char *s)
+{
+	if (!*s || strlen(s) > 32)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* {"smp": N, "memory_mb": M, "accel": "kvm"|"tcg"|"auto"}, at least one */
+static int get_variant(const char *name, json_t *o, struct profile *p, struct variant *v,
+		       char *err, size_t errlen)
+{
+	const char *key;
+	json_t *f;
+
+	memset(v, 0, sizeof(*v));
+	v->name = xstrdup(name);
+	if (!valid_variant_name(name))
+		return bad(err, errlen, "variant name '%.40s' must be 1..32 of [a-z0-9_-]", name);
+	if (!json_is_object(o) || !json_object_size(o))
+		return bad(err, errlen, "variant '%s' must be a non-empty object", name);
+	json_object_foreach(o, key, f) {
+		json_int_t n = json_is_integer(f) ? json_integer_value(f) : -1;
+
+		if (!strcmp(key, "smp")) {
+			if (n < 1 || n > p->max_smp) {
+				snprintf(err, errlen, "variant '%s': smp must be an integer in "
+					 "1..%u (qemu.max_smp)", name, p->max_smp);
+				return -1;
+			}
+			v->smp = n;
+		} else if (!strcmp(key, "memory_mb")) {
+			if (n < 16 || n > 65536)
+				return bad(err, errlen, "variant '%s': memory_mb must be an "
+					   "integer in 16..65536", name);
+			v->memory_mb = n;
+		} else if (!strcmp(key, "accel")) {
+			if (!json_is_string(f) || accel_req_parse(json_string_value(f), &v->accel))
+				return bad(err, errlen, "variant '%s': accel must be \"auto\", "
+					   "\"kvm\" or \"tcg\"", name);
+		} else {
+			snprintf(err, errlen, "variant '%s': unknown field '%.40s' (known: smp, "
+				 "memory_mb, accel)", name, key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int get_machine(json_t *root, json_t *q, struct profile *p, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(q, "max_smp"), *o;
+	const char *name;
+
+	p->max_smp = 1;
+	if (v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 64)
+			return bad(err, errlen, "%s must be an integer in 1..64", "qemu.max_smp");
+		p->max_smp = json_integer_value(v);
+	}
+	v = json_object_get(root, "variants");
+	if (!v)
+		return 0;
+	if (!json_is_object(v) || json_object_size(v) > 16)
+		return bad(err, errlen, "field '%s' must be an object of at most 16 variants",
+			   "variants");
+	p->variants = xcalloc(json_object_size(v), sizeof(*p->variants));
+	json_object_foreach(v, name, o)
+		if (get_variant(name, o, p, &p->variants[p->nvariants++], err, errlen))
+			return -1;
+	return 0;
+}
+
 int profile_parse(const char *json, size_t len, const char *want_arch, struct profile *p,
 		  char *err, size_t errlen)
 {
@@ -157,6 +254,8 @@ int profile_parse(const char *json, size_t len, const char *want_arch, struct pr
 		goto out;
 	}
 	p->memory_mb = json_integer_value(mem);
+	if (get_machine(root, q, p, err, errlen))
+		goto out;
 	ret = 0;
 out:
 	json_decref(root);
@@ -206,6 +305,60 @@ int profile_load(const char *arch, struct profile *p)
 	ret = profile_load_file(path, arch, p);
 	free(path);
 	return ret;
+}
+
+int profile_machine(const struct profile *p, const char *variant, unsigned smp,
+		    struct machine *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->smp = 1;
+	m->memory_mb = p->memory_mb;
+	if (variant) {
+		const struct variant *v = NULL;
+		struct sb known;
+
+		for (size_t i = 0; i < p->nvariants && !v; i++)
+			if (!strcmp(p->variants[i].name, variant))
+				v = &p->variants[i];
+		if (!v) {
+			sb_init(&known);
+			for (size_t i = 0; i < p->nvariants; i++)
+				sb_addf(&known, "%s%s", i ? ", " : "", p->variants[i].name);
+			snprintf(err, errlen, "%s has no machine variant '%.40s' (known: %s)",
+				 p->arch, variant, p->nvariants ? known.buf : "none");
+			sb_release(&known);
+			return -1;
+		}
+		snprintf(m->variant, sizeof(m->variant), "%s", v->name);
+		if (v->smp)
+			m->smp = v->smp;
+		if (v->memory_mb)
+			m->memory_mb = v->memory_mb;
+		m->accel = v->accel;
+	}
+	if (smp)
+		m->smp = smp;
+	if (m->smp > p->max_smp) {
+		snprintf(err, errlen, "%s: %u vCPUs asked for, but QEMU's '%s' machine takes at "
+			 "most %u (qemu.max_smp in the %s profile)", p->arch, m->smp, p->machine,
+			 p->max_smp, p->arch);
+		return -1;
+	}
+	return 0;
+}
+
+void machine_key(const struct profile *p, const struct machine *m, int kvm, char *buf,
+		 size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (m->smp != 1)
+		n += snprintf(buf + n, len - n, "smp%u", m->smp);
+	if (m->memory_mb != p->memory_mb && n < len)
+		n += snprintf(buf + n, len - n, "%sm%u", n ? "-" : "", m->memory_mb);
+	if (kvm && n < len)
+		snprintf(buf + n, len - n, "%skvm", n ? "-" : "");
 }
 
 int profile_check_image(const struct profile *p, const char *path)

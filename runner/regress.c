@@ -65,22 +65,26 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	" COALESCE(max(" s ".release, " c ".release), " c ".release)" \
 	" ELSE " s ".release END"
 
-/* A tree x arch's latest candidates with results, by sum_cand_arch_tree. */
+/* A tree x arch x machine's latest candidates with results, by
+ * sum_cand_arch_tree: like compares with like (profile.h machine_key). */
 #define NTH_LATEST(t, n) \
 	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = " t ".tree" \
-	" AND x.arch = " t ".arch ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+	" AND x.arch = " t ".arch AND x.machine = " t ".machine" \
+	" ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
 
-/* Each tree's (?1: one tree's) latest candidate per arch, with the one
- * before it (NULL if none). */
+/* Each tree's (?1: one tree's) latest candidate per arch x machine, with
+ * the one before it on that machine (NULL if none). */
 #define LATEST_PAIRS \
-	"SELECT tree, arch, cur, prev FROM (SELECT t.tree, t.arch," \
+	"SELECT tree, arch, machine, cur, prev FROM (SELECT t.tree, t.arch, t.machine," \
 	"  " NTH_LATEST("t", "0") " AS cur, " NTH_LATEST("t", "1") " AS prev" \
 	"  FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1) WHERE cur IS NOT NULL"
 
-/* The candidates of run ?3 with the one before each in its tree x arch. */
+/* The candidates of run ?3 with the one before each in its tree x arch x
+ * machine. */
 #define RUN_PAIRS \
-	"SELECT x.tree, x.arch, x.cand AS cur, (SELECT max(y.cand) FROM sum_cand_arch y" \
-	"  WHERE y.tree = x.tree AND y.arch = x.arch AND y.cand < x.cand) AS prev" \
+	"SELECT x.tree, x.arch, x.machine, x.cand AS cur, (SELECT max(y.cand)" \
+	"  FROM sum_cand_arch y WHERE y.tree = x.tree AND y.arch = x.arch" \
+	"  AND y.machine = x.machine AND y.cand < x.cand) AS prev" \
 	" FROM sum_cand_arch x WHERE x.tree IS NOT NULL AND (?1 IS NULL OR x.tree = ?1)" \
 	"  AND x.cand IN (SELECT candidate_id FROM jobs WHERE run_id = ?3)"
 
@@ -94,13 +98,16 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	"  AND prev.test = cur.test" \
 	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
 	" WHERE cur.status IS NOT prev.status"	/* the same status is no change */ \
-	" ORDER BY p.tree, p.arch, cur.test"
+	" ORDER BY p.tree, p.arch, p.machine, cur.test"
 
-/* The candidates labelled ?2 (in tree ?1), as pairs without predecessor. */
+/* The matrix's one candidate per tree x arch: the latest of its machines'
+ * latest, or of the candidates labelled ?2 (in tree ?1). */
+#define LATEST_PICK \
+	"SELECT tree, arch, max(cur) AS cur FROM (" LATEST_PAIRS ") GROUP BY tree, arch"
 #define KERNEL_PICK \
-	"SELECT x.tree, x.arch, x.cand AS cur FROM candidates c" \
+	"SELECT x.tree, x.arch, max(x.cand) AS cur FROM candidates c" \
 	" JOIN sum_cand_arch x ON x.cand = c.id WHERE c.label = ?2 AND x.tree IS NOT NULL" \
-	"  AND (?1 IS NULL OR x.tree = ?1)"
+	"  AND (?1 IS NULL OR x.tree = ?1) GROUP BY x.tree, x.arch"
 
 #define CELLS \
 	"SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
@@ -192,7 +199,7 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 	/* flake rate: share of this tree x arch x test's candidates that were
 	 * FLAKY (summary.c counts them) */
 	rc = sqlite3_prepare_v2(db, kernel ? "WITH pick AS MATERIALIZED (" KERNEL_PICK ") " CELLS
-				     : "WITH pick AS MATERIALIZED (" LATEST_PAIRS ") " CELLS, -1, &s, NULL);
+				     : "WITH pick AS MATERIALIZED (" LATEST_PICK ") " CELLS, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		goto dberr;
 	if (tree)

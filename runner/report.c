@@ -274,7 +274,11 @@ static int gather_builds(struct gather *g)
 				"error", jcol(s, 3)));
 	}
 	json_object_set_new(b, "failed", failed);
-	json_object_set_new(g->r, "builds", b);
+	/* a run of prebuilt images has no builds: no section */
+	if (json_integer_value(json_object_get(b, "total")) > 0)
+		json_object_set_new(g->r, "builds", b);
+	else
+		json_decref(b);
 	return done(g, s, rc, "builds");
 }
 

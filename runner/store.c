@@ -358,10 +358,17 @@ int store_run_end(struct store *st, int64_t run, enum run_status status)
 int64_t store_candidate(struct store *st, const char *arch, const char *label,
 			const char *tree, const char *sha256, const char *image_path)
 {
+	return store_candidate_machine(st, arch, label, "", tree, sha256, image_path);
+}
+
+int64_t store_candidate_machine(struct store *st, const char *arch, const char *label,
+				const char *machine, const char *tree, const char *sha256,
+				const char *image_path)
+{
 	sqlite3_stmt *s = prep(st, "INSERT INTO candidates "
-				   "(arch, label, tree, image_sha256, image_path, created) "
-				   "VALUES (?, ?, ?, ?, ?, ?) "
-				   "ON CONFLICT (arch, label, image_sha256) DO UPDATE SET "
+				   "(arch, label, tree, image_sha256, image_path, created, machine) "
+				   "VALUES (?, ?, ?, ?, ?, ?, ?) "
+				   "ON CONFLICT (arch, label, image_sha256, machine) DO UPDATE SET "
 				   "image_path = excluded.image_path, "
 				   "tree = COALESCE(excluded.tree, tree) RETURNING id");
 	int64_t id = -1;
@@ -374,6 +381,7 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 	bind_text(s, 4, sha256);
 	bind_text(s, 5, image_path);
 	sqlite3_bind_double(s, 6, now_wall());
+	bind_text(s, 7, machine ? machine : "");
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -413,6 +421,24 @@ static int store_results(struct store *st, int64_t id, const struct job *j)
 }
 
 /* The latest table and the candidate's release, in the job's transaction. */
+/* The machine the job booted (its key is in the candidate). */
+static int store_job_machine(struct store *st, int64_t id, const struct job *j)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE jobs SET variant = ?, smp = ?, memory_mb = ?,"
+				   " accel = ?, accel_reason = ? WHERE id = ?");
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, *j->machine.variant ? j->machine.variant : NULL);
+	sqlite3_bind_int(s, 2, j->machine.smp ? (int)j->machine.smp : 1);
+	sqlite3_bind_int(s, 3, (int)(j->machine.memory_mb ? j->machine.memory_mb
+							  : j->profile.memory_mb));
+	bind_text(s, 4, *j->accel ? j->accel : NULL);
+	bind_text(s, 5, j->accel_reason);
+	sqlite3_bind_int64(s, 6, id);
+	return step_done(st, s, "cannot store job machine");
+}
+
 static int store_job_after(struct store *st, int64_t id, const struct job *j)
 {
 	sqlite3_stmt *s;
@@ -490,7 +516,8 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	id = sqlite3_last_insert_rowid(st->db);
 	/* last in the transaction: the candidate's tree and release are final */
 	if (store_results(st, id, j) || store_job_after(st, id, j) ||
-	    summary_add_job(st->db, id) || store_exec(st, "COMMIT", "cannot commit job"))
+	    store_job_machine(st, id, j) || summary_add_job(st->db, id) ||
+	    store_exec(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;
 rollback:

@@ -31,6 +31,11 @@ int store_run_end(struct store *st, int64_t run, enum run_status status);
 /* Finds or adds the candidate (arch, label, image sha256). */
 int64_t store_candidate(struct store *st, const char *arch, const char *label,
 			const char *tree, const char *sha256, const char *image_path);
+/* Same for one machine (profile.h machine_key; store_candidate: ""), so
+ * that only candidates on like machines are compared. */
+int64_t store_candidate_machine(struct store *st, const char *arch, const char *label,
+				const char *machine, const char *tree, const char *sha256,
+				const char *image_path);
 /* Stores a finished job and its results atomically; returns the job id. */
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host);
 

@@ -111,8 +111,37 @@ static const char *const migrations[] = {
 	"  finished REAL NOT NULL);"
 	"CREATE INDEX builds_source ON builds(source_id, arch);"
 	"ALTER TABLE candidates ADD COLUMN source_id INTEGER REFERENCES sources(id);",
-	/* 4 (issue 10, scale of the read side): summaries (summary.h), built
-	 * from the history so far */
+	/* 4: machine variants and KVM: the machine each job booted (variant
+	 * name, vCPUs, memory, accelerator and why), and each candidate's
+	 * comparison key (profile.h machine_key; '' = the default machine under
+	 * TCG), part of the candidate's identity: the table is rebuilt for the
+	 * new UNIQUE (store_schema_migrate runs with foreign keys off, checked
+	 * before commit) */
+	"ALTER TABLE jobs ADD COLUMN variant TEXT;"
+	"ALTER TABLE jobs ADD COLUMN smp INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN memory_mb INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN accel TEXT;"
+	"ALTER TABLE jobs ADD COLUMN accel_reason TEXT;"
+	"CREATE TABLE candidates_m ("
+	"  id INTEGER PRIMARY KEY,"
+	"  arch TEXT NOT NULL,"
+	"  label TEXT NOT NULL,"
+	"  tree TEXT,"
+	"  image_sha256 TEXT NOT NULL,"
+	"  image_path TEXT,"
+	"  release TEXT,"
+	"  created REAL NOT NULL,"
+	"  source_id INTEGER REFERENCES sources(id),"
+	"  machine TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (arch, label, image_sha256, machine));"
+	"INSERT INTO candidates_m (id, arch, label, tree, image_sha256, image_path, release,"
+	"  created, source_id) SELECT id, arch, label, tree, image_sha256, image_path,"
+	"  release, created, source_id FROM candidates;"
+	"DROP TABLE candidates;"
+	"ALTER TABLE candidates_m RENAME TO candidates;",
+	/* 5 (issue 10, scale of the read side): summaries (summary.h), built
+	 * from the history so far, after 4 (the candidates rebuilt with their
+	 * machine, on which the summaries key their pairs) */
 	SUMMARY_MIGRATION,
 };
 
@@ -120,7 +149,7 @@ static const char *const migrations[] = {
 
 int store_schema_migrate(struct store *st, unsigned int flags)
 {
-	int version;
+	int version, fk_bad = 0;
 	char pragma[64];
 
 	if (store_get_int(st, "PRAGMA user_version", &version))
@@ -142,17 +171,26 @@ int store_schema_migrate(struct store *st, unsigned int flags)
 			return error("database '%s' is not a kfarm database (it has tables but "
 				     "no kfarm schema version)", st->path);
 	}
-	if (store_exec(st, "BEGIN IMMEDIATE", "cannot start migration"))
+	/* a step may rebuild a table others reference: foreign keys off (only
+	 * possible outside a transaction), checked before the commit */
+	if (store_exec(st, "PRAGMA foreign_keys = OFF", "cannot start migration") ||
+	    store_exec(st, "BEGIN IMMEDIATE", "cannot start migration"))
 		return -1;
 	for (int v = version; v < SCHEMA_VERSION; v++)
 		if (store_exec(st, migrations[v], "migration failed"))
 			goto rollback;
+	if (store_get_int(st, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad) ||
+	    fk_bad) {
+		error("database '%s': migration would break %d reference(s)", st->path, fk_bad);
+		goto rollback;
+	}
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
 	if (store_exec(st, pragma, "migration failed") || store_exec(st, "COMMIT", "commit"))
 		goto rollback;
-	return 0;
+	return store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
 rollback:
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	return -1;
 }
 

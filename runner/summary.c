@@ -64,14 +64,14 @@ static const char *const steps[] = {
 
 	"INSERT INTO sum_tree_label " SUMMARY_TREE_LABEL(THIS_CAND("tree"), THIS_CAND("label")),
 
-	"INSERT OR IGNORE INTO sum_cand_arch (cand, arch, tree)"
-	" SELECT j.candidate_id, j.arch, c.tree FROM jobs j"
+	"INSERT OR IGNORE INTO sum_cand_arch (cand, arch, tree, machine)"
+	" SELECT j.candidate_id, j.arch, c.tree, c.machine FROM jobs j"
 	" JOIN candidates c ON c.id = j.candidate_id WHERE j.id = ?1"
 	"  AND j.outcome != 'INFRA_ERROR'"
 	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
 
-	"INSERT OR IGNORE INTO sum_tree_arch (tree, arch)"
-	" SELECT c.tree, j.arch FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+	"INSERT OR IGNORE INTO sum_tree_arch (tree, arch, machine)"
+	" SELECT c.tree, j.arch, c.machine FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
 	" WHERE j.id = ?1 AND c.tree IS NOT NULL AND j.outcome != 'INFRA_ERROR'"
 	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
 };

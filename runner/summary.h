@@ -43,13 +43,14 @@ int summary_add_job(sqlite3 *db, int64_t job);
 	"    WHEN nmissing > 0 THEN 'MISSING' ELSE 'FAIL' END) VIRTUAL," \
 	"  PRIMARY KEY (cand, arch, test)) WITHOUT ROWID;" \
 	/* the candidates with results per arch, with their tree (the trigger \
-	 * below keeps it the candidate's), so that a tree x arch's latest two \
-	 * are one index seek; sum_tree_arch lists the pairs ever seen */ \
+	 * below keeps it the candidate's) and machine (part of the candidate's \
+	 * identity, never changed), so that a tree x arch x machine's latest \
+	 * two are one index seek; sum_tree_arch lists the triples ever seen */ \
 	"CREATE TABLE sum_cand_arch (cand INTEGER NOT NULL, arch TEXT NOT NULL, tree TEXT," \
-	"  PRIMARY KEY (cand, arch)) WITHOUT ROWID;" \
-	"CREATE INDEX sum_cand_arch_tree ON sum_cand_arch(tree, arch, cand);" \
+	"  machine TEXT NOT NULL, PRIMARY KEY (cand, arch)) WITHOUT ROWID;" \
+	"CREATE INDEX sum_cand_arch_tree ON sum_cand_arch(tree, arch, machine, cand);" \
 	"CREATE TABLE sum_tree_arch (tree TEXT NOT NULL, arch TEXT NOT NULL," \
-	"  PRIMARY KEY (tree, arch)) WITHOUT ROWID;" \
+	"  machine TEXT NOT NULL, PRIMARY KEY (tree, arch, machine)) WITHOUT ROWID;" \
 	"CREATE TABLE sum_flake (tree TEXT NOT NULL, arch TEXT NOT NULL, test TEXT NOT NULL," \
 	"  ncand INTEGER NOT NULL, nflaky INTEGER NOT NULL," \
 	"  PRIMARY KEY (tree, arch, test)) WITHOUT ROWID;" \
@@ -75,9 +76,9 @@ int summary_add_job(sqlite3 *db, int64_t job);
 	" FROM results r JOIN jobs j ON j.id = r.job_id" \
 	" WHERE r.depth = 0 AND j.outcome != 'INFRA_ERROR'" \
 	" GROUP BY j.candidate_id, j.arch, r.test;" \
-	"INSERT INTO sum_cand_arch SELECT DISTINCT s.cand, s.arch, c.tree FROM sum_cand_test s" \
-	" JOIN candidates c ON c.id = s.cand;" \
-	"INSERT INTO sum_tree_arch SELECT DISTINCT tree, arch FROM sum_cand_arch" \
+	"INSERT INTO sum_cand_arch SELECT DISTINCT s.cand, s.arch, c.tree, c.machine" \
+	" FROM sum_cand_test s JOIN candidates c ON c.id = s.cand;" \
+	"INSERT INTO sum_tree_arch SELECT DISTINCT tree, arch, machine FROM sum_cand_arch" \
 	" WHERE tree IS NOT NULL;" \
 	"INSERT INTO sum_flake SELECT c.tree, s.arch, s.test, count(*), total(s.flaky)" \
 	" FROM sum_cand_test s JOIN candidates c ON c.id = s.cand WHERE c.tree IS NOT NULL" \
@@ -101,10 +102,10 @@ int summary_add_job(sqlite3 *db, int64_t job);
 	" WHEN old.tree IS NOT new.tree BEGIN" \
 	"  UPDATE sum_cand_arch SET tree = new.tree WHERE cand = new.id;" \
 	/* no OR IGNORE in a trigger: the firing statement's policy would win */ \
-	"  INSERT INTO sum_tree_arch (tree, arch)" \
-	"   SELECT new.tree, a.arch FROM sum_cand_arch a WHERE a.cand = new.id" \
+	"  INSERT INTO sum_tree_arch (tree, arch, machine)" \
+	"   SELECT new.tree, a.arch, a.machine FROM sum_cand_arch a WHERE a.cand = new.id" \
 	"   AND new.tree IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sum_tree_arch t" \
-	"    WHERE t.tree = new.tree AND t.arch = a.arch);" \
+	"    WHERE t.tree = new.tree AND t.arch = a.arch AND t.machine = a.machine);" \
 	"  UPDATE sum_flake SET ncand = ncand - 1, nflaky = nflaky - (SELECT s.flaky" \
 	"   FROM sum_cand_test s WHERE s.cand = old.id AND s.arch = sum_flake.arch" \
 	"   AND s.test = sum_flake.test)" \

@@ -100,6 +100,18 @@ void kt_pass(const char *name)
 	emit("ok %d %s", next_number(), name);
 }
 
+void kt_pass_note(const char *name, const char *fmt, ...)
+{
+	char note[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	count(kt_sh ? &kt_sh->pass : NULL);
+	emit("ok %d %s # %s", next_number(), name, note);
+}
+
 static void vresult(const char *name, int fail, const char *fmt, va_list ap)
 {
 	char reason[512];

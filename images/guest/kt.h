@@ -66,6 +66,9 @@ struct kt_test {
 
 /* subtest results; `name` should have no spaces */
 void kt_pass(const char *name);
+/* a pass carrying a fact ("ok N name # note"), for tests that report rather
+ * than judge; the note must not start with a KTAP directive (SKIP, TODO) */
+void kt_pass_note(const char *name, const char *fmt, ...) KT_PRINTF(2, 3);
 void kt_fail(const char *name, const char *fmt, ...) KT_PRINTF(2, 3);
 void kt_skip(const char *name, const char *fmt, ...) KT_PRINTF(2, 3);
 /* pass if `cond`, else fail with the reason */

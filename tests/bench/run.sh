@@ -148,3 +148,26 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$(wc -l <"$T/cmds")" -v j=
 	printf "matrix: %d jobs, -j%d: kfarm run %.1fs, bare QEMU command lines %.1fs: ratio %.3fx (target <= 1.03x: %s)\n", n, j, b-a, d-c, (b-a)/(d-c), (b-a)/(d-c) <= 1.03 ? "met" : "MISSED" }'
 jq -r '.jobs[] | "boot: \(.arch) \(.label): boot \(.boot_s * 100 | round / 100)s, last result at \(.duration_s * 100 | round / 100)s, \(.outcome)"' "$T/m.json"
 sqlite3 "$T/m.db" "SELECT DISTINCT qemu_version FROM jobs" | sed 's/^/boot: /'
+
+# --- x86_64: KVM and TCG side by side (boot to last result); the matrix on
+# 2 vCPUs wherever the machine takes them ---
+for f in "$KFARM_CACHE"/defaults/x86_64-*.json; do
+	img=$(jq -r 'select(.status == "built") | .image' "$f" 2>/dev/null)
+	[ -n "$img" ] || continue
+	v=$(jq -r .version "$f")
+	for acc in tcg auto; do
+		"$KFARM" run --db "$T/a.db" --kernel "x86_64=$img:debian-$v" --accel "$acc" \
+			--confirm 0 --json >"$T/a-$acc.json" 2>/dev/null
+	done
+	jq -r -s --arg v "$v" '(.[0].jobs[0]) as $t | (.[1].jobs[0]) as $a |
+		"accel: x86_64 debian-\($v): TCG last result at \($t.duration_s * 100 | round / 100)s (\($t.outcome)); " +
+		(if $a.accel == "kvm" then "KVM last result at \($a.duration_s * 100 | round / 100)s (\($a.outcome)): TCG/KVM = \(($t.duration_s / $a.duration_s) * 100 | round / 100)x"
+		 else "KVM not used here: \($a.accel_reason)" end)' "$T/a-tcg.json" "$T/a-auto.json"
+done
+t0=$(now)
+"$KFARM" run --db "$T/v.db" --jobs "$J" --smp x86_64=2 --smp arm64=2 --smp riscv64=2 \
+	--smp alpha=2 --confirm 0 --json >"$T/v.json" 2>/dev/null
+t1=$(now)
+awk -v a="$t0" -v b="$t1" -v n="$(jq '.jobs | length' "$T/v.json")" \
+	-v ok="$(jq '[.jobs[] | select(.outcome == "COMPLETE")] | length' "$T/v.json")" 'BEGIN {
+	printf "variants: matrix on 2 vCPUs (sparc64: 1, sun4u takes no more), %d jobs, %d COMPLETE, -j'"$J"': %.1fs\n", n, ok, b-a }'

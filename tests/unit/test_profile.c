@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../runner/accel.h"
 #include "../../runner/profile.h"
 #include "../../runner/util.h"
 
@@ -97,12 +98,132 @@ static void test_image_check(void **state)
 	profile_release(&alpha);
 }
 
+#define HEAD "{\"arch\":\"x\",\"console\":\"c\"," OKM ","
+#define QSMP(n) "\"qemu\":{\"binary\":\"q\",\"machine\":\"m\",\"memory_mb\":256," \
+		"\"max_smp\":" #n "}"
+
+static void test_variants_parse(void **state)
+{
+	struct profile p;
+	char err[256];
+	const char *good = HEAD QSMP(4) ",\"variants\":{\"smp4\":{\"smp\":4},"
+		"\"big\":{\"memory_mb\":1024,\"accel\":\"tcg\"}}}";
+
+	(void)state;
+	assert_int_equal(profile_parse(good, strlen(good), "x", &p, err, sizeof(err)), 0);
+	assert_int_equal(p.max_smp, 4);
+	assert_int_equal(p.nvariants, 2);
+	assert_string_equal(p.variants[0].name, "smp4");
+	assert_int_equal(p.variants[0].smp, 4);
+	assert_int_equal(p.variants[1].memory_mb, 1024);
+	assert_int_equal(p.variants[1].accel, ACCEL_TCG);
+	profile_release(&p);
+	/* no max_smp: one vCPU only */
+	assert_int_equal(profile_parse(HEAD OKQ "}", strlen(HEAD OKQ "}"), "x", &p, err,
+				       sizeof(err)), 0);
+	assert_int_equal(p.max_smp, 1);
+	assert_int_equal(p.nvariants, 0);
+	profile_release(&p);
+	expect_bad(HEAD QSMP(0) "}", "qemu.max_smp");
+	expect_bad(HEAD QSMP(65) "}", "qemu.max_smp");
+	expect_bad(HEAD QSMP(2) ",\"variants\":{\"smp4\":{\"smp\":4}}}",
+		   "variant 'smp4': smp must be an integer in 1..2");
+	expect_bad(HEAD QSMP(2) ",\"variants\":{\"a\":{\"cpus\":2}}}", "unknown field 'cpus'");
+	expect_bad(HEAD QSMP(2) ",\"variants\":{\"a\":{}}}", "non-empty object");
+	expect_bad(HEAD QSMP(2) ",\"variants\":{\"A B\":{\"smp\":1}}}", "variant name");
+	expect_bad(HEAD QSMP(2) ",\"variants\":{\"a\":{\"accel\":\"hvf\"}}}", "accel must be");
+	expect_bad(HEAD QSMP(2) ",\"variants\":{\"a\":{\"memory_mb\":8}}}", "memory_mb");
+	expect_bad(HEAD QSMP(2) ",\"variants\":[1]}", "'variants'");
+}
+
+static void test_machine(void **state)
+{
+	struct profile alpha, sparc;
+	struct machine m;
+	char err[256], key[64];
+
+	(void)state;
+	assert_int_equal(profile_load("alpha", &alpha), 0);
+	assert_int_equal(profile_load("sparc64", &sparc), 0);
+	assert_int_equal(alpha.max_smp, 4);
+	assert_int_equal(sparc.max_smp, 1);
+	/* the default machine: one vCPU, the profile's memory, key "" */
+	assert_int_equal(profile_machine(&alpha, NULL, 0, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.smp, 1);
+	assert_int_equal(m.memory_mb, alpha.memory_mb);
+	machine_key(&alpha, &m, 0, key, sizeof(key));
+	assert_string_equal(key, "");
+	machine_key(&alpha, &m, 1, key, sizeof(key));
+	assert_string_equal(key, "kvm");
+	/* a variant, and --smp over it */
+	assert_int_equal(profile_machine(&alpha, "smp4", 0, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.variant, "smp4");
+	assert_int_equal(m.smp, 4);
+	machine_key(&alpha, &m, 0, key, sizeof(key));
+	assert_string_equal(key, "smp4");
+	assert_int_equal(profile_machine(&alpha, "smp4", 2, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.smp, 2);
+	m.memory_mb = 1024;
+	machine_key(&alpha, &m, 1, key, sizeof(key));
+	assert_string_equal(key, "smp2-m1024-kvm");
+	/* refusals name the limit and the machine */
+	assert_int_equal(profile_machine(&alpha, NULL, 5, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "at most 4"));
+	assert_non_null(strstr(err, "clipper"));
+	assert_int_equal(profile_machine(&sparc, NULL, 2, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sparc64: 2 vCPUs asked for"));
+	assert_non_null(strstr(err, "at most 1"));
+	assert_int_equal(profile_machine(&sparc, "smp4", 0, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no machine variant 'smp4' (known: none)"));
+	assert_int_equal(profile_machine(&alpha, "smp8", 0, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "known: smp2, smp4"));
+	profile_release(&alpha);
+	profile_release(&sparc);
+}
+
+static void test_accel(void **state)
+{
+	char accel[8], why[256];
+	enum accel_req r;
+
+	(void)state;
+	assert_int_equal(accel_req_parse("kvm", &r), 0);
+	assert_int_equal(r, ACCEL_KVM);
+	assert_int_equal(accel_req_parse("KVM", &r), -1);
+	/* another arch: TCG with the reason; --accel kvm refused */
+	assert_int_equal(accel_decide("alpha", ACCEL_AUTO, "x86_64", "/dev/null", accel, why,
+				      sizeof(why)), 0);
+	assert_string_equal(accel, "tcg");
+	assert_string_equal(why, "guest arch alpha != host x86_64");
+	assert_int_equal(accel_decide("alpha", ACCEL_KVM, "x86_64", "/dev/null", accel, why,
+				      sizeof(why)), -1);
+	/* arm64 is aarch64 to uname */
+	assert_int_equal(accel_decide("arm64", ACCEL_AUTO, "aarch64", "/dev/null", accel, why,
+				      sizeof(why)), 0);
+	assert_string_equal(accel, "kvm");
+	/* the device cannot be opened: the errno is the reason */
+	assert_int_equal(accel_decide("x86_64", ACCEL_AUTO, "x86_64", "/nonexistent/kvm", accel,
+				      why, sizeof(why)), 0);
+	assert_string_equal(accel, "tcg");
+	assert_string_equal(why, "/nonexistent/kvm: No such file or directory");
+	assert_int_equal(accel_decide("x86_64", ACCEL_KVM, "x86_64", "/nonexistent/kvm", accel,
+				      why, sizeof(why)), -1);
+	/* forced emulation wins even where KVM would work */
+	assert_int_equal(accel_decide("x86_64", ACCEL_TCG, "x86_64", "/dev/null", accel, why,
+				      sizeof(why)), 0);
+	assert_string_equal(accel, "tcg");
+	assert_string_equal(why, "--accel tcg");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_profiles),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_check),
+		cmocka_unit_test(test_variants_parse),
+		cmocka_unit_test(test_machine),
+		cmocka_unit_test(test_accel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,12 +104,15 @@ static void test_builds(void **state)
 	char *t;
 
 	(void)state;
-	exec(db, "CREATE TABLE builds (id INTEGER PRIMARY KEY, run_id INTEGER, candidate_id INTEGER,"
-		 " arch TEXT, config TEXT, status TEXT, error TEXT);"
-		 "INSERT INTO builds (run_id, candidate_id, arch, config, status, error) VALUES"
-		 " (2, 2, 'x86_64', 'tiny', 'PASS', NULL), (2, 4, 'arm64', 'tiny', 'PASS', NULL),"
-		 " (2, NULL, 'alpha', 'tiny', 'FAIL', 'fault.c:242:9: error: implicit declaration'),"
-		 " (2, NULL, 'sparc64', 'tiny', 7, x'00'), (1, 1, 'x86_64', 'tiny', 'FAIL', 'old');");
+	exec(db, "INSERT INTO sources (id, kind, spec, identity, patches_hash, tree, label, created)"
+		 " VALUES (1, 'tarball', 'x.tar.xz', 'tar:1', '', 't', 'B', 2);"
+		 "INSERT INTO builds (run_id, source_id, candidate_id, arch, config, status, error,"
+		 " started, finished) VALUES"
+		 " (2, 1, 2, 'x86_64', 'tiny', 'PASS', NULL, 2, 2),"
+		 " (2, 1, 4, 'arm64', 'tiny', 'PASS', NULL, 2, 2),"
+		 " (2, 1, NULL, 'alpha', 'tiny', 'FAIL', 'fault.c:242:9: error: implicit declaration', 2, 2),"
+		 " (2, 1, NULL, 'sparc64', 'tiny', 'ERROR', NULL, 2, 2),"
+		 " (1, 1, 1, 'x86_64', 'tiny', 'FAIL', 'old', 1, 1);");
 	t = render(db, 2, NULL, RF_TEXT);
 	assert_non_null(strstr(t, "\n\nBuild results:\n\ttotal: 4 pass: 2 fail: 1 error: 1\n"
 				  "Failed builds:\n\talpha:tiny: fault.c:242:9: error: implicit"
