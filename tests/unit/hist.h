@@ -10,12 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Stores one job of candidate (arch, label, tree) with results given as
- * "test=STATUS" strings (STATUS: PASS FAIL SKIP MISSING; "test/sub=..." is a
- * depth-1 result); returns the job id. */
-static inline int64_t hist_job(struct store *st, int64_t run, const char *arch,
-			       const char *label, const char *tree, const char *release,
-			       enum job_outcome o, double boot, const char *const *res)
+/* Stores one job of candidate (arch, label, machine key, tree) with results
+ * given as "test=STATUS" strings (STATUS: PASS FAIL SKIP MISSING;
+ * "test/sub=..." is a depth-1 result); returns the job id. */
+static inline int64_t hist_job_m(struct store *st, int64_t run, const char *arch,
+				 const char *label, const char *machine, const char *tree,
+				 const char *release, enum job_outcome o, double boot,
+				 const char *const *res)
 {
 	struct job *j = job_new();
 	size_t n = 0;
@@ -43,10 +44,19 @@ static inline int64_t hist_job(struct store *st, int64_t run, const char *arch,
 					     0.1, strchr(test, '/') ? 1 : 0 };
 	}
 	j->nres = n;
-	j->candidate_id = store_candidate(st, arch, label, tree, label, "/img");
+	snprintf(j->machine_key, sizeof(j->machine_key), "%s", machine);
+	j->candidate_id = store_candidate_machine(st, arch, label, machine, tree, label, "/img");
 	id = j->candidate_id > 0 ? store_job(st, run, j, "here") : -1;
 	job_free(j);
 	return id;
+}
+
+/* The same on the default machine (key ''). */
+static inline int64_t hist_job(struct store *st, int64_t run, const char *arch,
+			       const char *label, const char *tree, const char *release,
+			       enum job_outcome o, double boot, const char *const *res)
+{
+	return hist_job_m(st, run, arch, label, "", tree, release, o, boot, res);
 }
 
 #endif

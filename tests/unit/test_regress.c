@@ -222,6 +222,9 @@ static void history(struct store *st)
 			 seq[(i + 1) % 6]);
 		hist_job(st, r, "arm64", label, NULL, i == 2 ? NULL : "6.1.5", JOB_COMPLETE, 1,
 			 seq[i]);
+		/* another machine of the same arch: its own pairs */
+		hist_job_m(st, r, "x86_64", label, "smp4", i % 2 ? "t" : "u", "6.1.5",
+			   JOB_COMPLETE, 1, seq[(i + 3) % 6]);
 	}
 }
 
@@ -269,6 +272,45 @@ static void test_tree_move_and_migration(void **state)
 	store_close(st);
 }
 
+/* Candidates of one arch on two machines: each compared with the one before
+ * it on its own machine, whether by run or each tree's latest. */
+static void test_like_machines(void **state)
+{
+	static const char *const p[] = { "a=PASS", NULL }, *const f[] = { "a=FAIL", NULL };
+	struct store *st = fresh("mach.db");
+	int64_t r1 = store_run_begin(st, "m"), r2, r3;
+	struct api_err e = { 0 };
+	char *c;
+	json_t *m;
+
+	(void)state;
+	hist_job_m(st, r1, "x86_64", "k1", "", "t", NULL, JOB_COMPLETE, 1, p);
+	hist_job_m(st, r1, "x86_64", "k1", "smp4", "t", NULL, JOB_COMPLETE, 1, p);
+	r2 = store_run_begin(st, "m");
+	hist_job_m(st, r2, "x86_64", "k2", "", "t", NULL, JOB_COMPLETE, 1, p);
+	hist_job_m(st, r2, "x86_64", "k2", "smp4", "t", NULL, JOB_COMPLETE, 1, f);
+	assert_string_equal(c = changes(st, "t", r2), "regression x86_64 a PASS->FAIL");
+	free(c);
+	/* k3 on the default machine only: against k2 there (PASS), never
+	 * against the later-stored smp4 k2 (FAIL) */
+	r3 = store_run_begin(st, "m");
+	hist_job_m(st, r3, "x86_64", "k3", "", "t", NULL, JOB_COMPLETE, 1, f);
+	assert_string_equal(c = changes(st, "t", r3), "regression x86_64 a PASS->FAIL");
+	free(c);
+	/* each machine's latest pair: k2 -> k3 (default), k1 -> k2 (smp4) */
+	assert_string_equal(c = changes(st, NULL, 0),
+			    "regression x86_64 a PASS->FAIL, regression x86_64 a PASS->FAIL");
+	free(c);
+	/* the matrix: one cell per arch x test, the latest candidate labelled k2 */
+	m = regress_matrix(store_db(st), "t", "k2", &e);
+	assert_non_null(m);
+	assert_int_equal(json_array_size(json_object_get(m, "cells")), 1);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(m, "cells"), 0), "status")), "FAIL");
+	json_decref(m);
+	store_close(st);
+}
+
 static void test_bad_text_repaired_not_dropped(void **state)
 {
 	struct store *st = fresh("bad.db");
@@ -298,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_confirmation_runs),
 		cmocka_unit_test(test_known_failure),
 		cmocka_unit_test(test_tree_move_and_migration),
+		cmocka_unit_test(test_like_machines),
 		cmocka_unit_test(test_bad_text_repaired_not_dropped),
 	};
 	int ret;
