@@ -7,6 +7,7 @@
 #include "logdir.h"
 #include "regress.h"
 #include "store.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -92,18 +93,37 @@ static struct store *open_ro(struct cmd_ctx *c, const struct qopts *q)
 	return cmd_store(c);
 }
 
-static const char *s(json_t *o, const char *k)
+/* o's string k for the terminal ("-" when absent): the database is
+ * guest-written, so never raw. */
+static const char *s(struct text_pool *p, json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
 
-	return v ? v : "-";
+	return text_term(p, v ? v : "-");
+}
+
+static const char *reason(struct text_pool *p, json_t *o)
+{
+	return json_is_string(json_object_get(o, "reason")) ? s(p, o, "reason") : "";
 }
 
 static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *))
 {
 	if (!v)
 		return error("%s", e->msg), e->code == 404 ? 1 : 3;
-	if (json) {
+	if (json && isatty(1)) {
+		/* still JSON, but DEL and C1 controls as \u escapes too: jansson
+		 * escapes only C0, and a raw DEL can only be inside a string */
+		char *out = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+
+		for (const char *c = out; c && *c; c++)
+			if (*c == 0x7f)
+				fputs("\\u007f", stdout);
+			else
+				putchar(*c);
+		putchar('\n');
+		free(out);
+	} else if (json) {
 		json_dumpf(v, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
@@ -115,6 +135,7 @@ static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *
 
 static void print_builds(json_t *a)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
@@ -122,29 +143,36 @@ static void print_builds(json_t *a)
 		return;
 	printf("\n%-9s %-16s %-20s %-6s %7s %5s  %s\n", "ARCH", "TREE", "KERNEL", "BUILD", "SECS",
 	       "WARN", "RELEASE / FIRST ERROR");
-	json_array_foreach(a, i, o)
-		printf("%-9s %-16.16s %-20.20s %-6s %6.1fs %5lld  %s\n", s(o, "arch"), s(o, "tree"),
-		       s(o, "kernel"), s(o, "status"),
+	json_array_foreach(a, i, o) {
+		printf("%-9s %-16.16s %-20.20s %-6s %6.1fs %5lld  %s\n", s(&p, o, "arch"), s(&p, o, "tree"),
+		       s(&p, o, "kernel"), s(&p, o, "status"),
 		       json_number_value(json_object_get(o, "duration_s")),
 		       (long long)json_integer_value(json_object_get(o, "warnings")),
-		       json_is_string(json_object_get(o, "error")) ? s(o, "error") : s(o, "release"));
+		       json_is_string(json_object_get(o, "error")) ? s(&p, o, "error") : s(&p, o, "release"));
+		text_pool_release(&p);
+	}
 }
 
 static void print_status(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
 	printf("%-9s %-16s %-12s %6s  %s\n", "ARCH", "KERNEL", "OUTCOME", "BOOT", "RELEASE");
-	json_array_foreach(json_object_get(v, "jobs"), i, o)
-		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(o, "arch"), s(o, "kernel"),
-		       s(o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
-		       s(o, "release"));
+	json_array_foreach(json_object_get(v, "jobs"), i, o) {
+		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(&p, o, "arch"), s(&p, o, "kernel"),
+		       s(&p, o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
+		       s(&p, o, "release"));
+		text_pool_release(&p);
+	}
 	print_builds(json_object_get(v, "builds"));
 	printf("\n%-9s %-20s %-8s %s\n", "ARCH", "TEST", "STATUS", "REASON");
-	json_array_foreach(json_object_get(v, "results"), i, o)
-		printf("%-9s %-20s %-8s %s\n", s(o, "arch"), s(o, "test"), s(o, "status"),
-		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+	json_array_foreach(json_object_get(v, "results"), i, o) {
+		printf("%-9s %-20s %-8s %s\n", s(&p, o, "arch"), s(&p, o, "test"),
+		       s(&p, o, "status"), reason(&p, o));
+		text_pool_release(&p);
+	}
 }
 
 typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct api_err *e);
@@ -183,16 +211,18 @@ int cmd_status(struct cmd_ctx *c, int argc, char **argv)
 
 static void print_history(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
 	printf("%-6s %-9s %-16s %-20s %-8s %s\n", "JOB", "ARCH", "KERNEL", "TEST", "STATUS",
 	       "REASON");
-	json_array_foreach(v, i, o)
+	json_array_foreach(v, i, o) {
 		printf("%-6lld %-9s %-16.16s %-20s %-8s %s\n",
-		       (long long)json_integer_value(json_object_get(o, "job")), s(o, "arch"),
-		       s(o, "kernel"), s(o, "test"), s(o, "status"),
-		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+		       (long long)json_integer_value(json_object_get(o, "job")), s(&p, o, "arch"),
+		       s(&p, o, "kernel"), s(&p, o, "test"), s(&p, o, "status"), reason(&p, o));
+		text_pool_release(&p);
+	}
 }
 
 static json_t *q_history(sqlite3 *db, const struct qopts *q, struct api_err *e)
@@ -207,39 +237,45 @@ int cmd_history(struct cmd_ctx *c, int argc, char **argv)
 
 static void print_job(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
 	printf("job %lld (run %lld): %s %s, release %s\noutcome: %s%s%s\n",
 	       (long long)json_integer_value(json_object_get(v, "id")),
-	       (long long)json_integer_value(json_object_get(v, "run_id")), s(v, "arch"),
-	       s(v, "kernel"), s(v, "release"), s(v, "outcome"),
+	       (long long)json_integer_value(json_object_get(v, "run_id")), s(&p, v, "arch"),
+	       s(&p, v, "kernel"), s(&p, v, "release"), s(&p, v, "outcome"),
 	       json_is_string(json_object_get(v, "reason")) ? ": " : "",
-	       json_is_string(json_object_get(v, "reason")) ? s(v, "reason") : "");
+	       json_is_string(json_object_get(v, "reason")) ? s(&p, v, "reason") : "");
+	text_pool_release(&p);
 	printf("machine: %lld vCPU, %lld MiB%s%s, accel %s (%s)\n",
 	       (long long)json_integer_value(json_object_get(v, "smp")),
 	       (long long)json_integer_value(json_object_get(v, "memory_mb")),
 	       json_is_string(json_object_get(v, "variant")) ? ", variant " : "",
-	       json_is_string(json_object_get(v, "variant")) ? s(v, "variant") : "",
-	       s(v, "accel"), s(v, "accel_reason"));
-	printf("qemu: %s\ncommand: %s\n", s(v, "qemu_version"), s(v, "qemu_cmdline"));
-	json_array_foreach(json_object_get(v, "build"), i, o)	/* a source candidate's */
-		printf("build: %s in %.1fs%s, %lld warnings, %s, log %s%s%s\n", s(o, "status"),
+	       json_is_string(json_object_get(v, "variant")) ? s(&p, v, "variant") : "",
+	       s(&p, v, "accel"), s(&p, v, "accel_reason"));
+	text_pool_release(&p);
+	printf("qemu: %s\ncommand: %s\n", s(&p, v, "qemu_version"), s(&p, v, "qemu_cmdline"));
+	text_pool_release(&p);
+	json_array_foreach(json_object_get(v, "build"), i, o) {	/* a source candidate's */
+		printf("build: %s in %.1fs%s, %lld warnings, %s, log %s%s%s\n", s(&p, o, "status"),
 		       json_number_value(json_object_get(o, "duration_s")),
 		       json_integer_value(json_object_get(o, "cached")) ? " (cached)" : "",
 		       (long long)json_integer_value(json_object_get(o, "warnings")),
-		       s(o, "compiler"), s(o, "log"), json_is_string(json_object_get(o, "error")) ?
+		       s(&p, o, "compiler"), s(&p, o, "log"), json_is_string(json_object_get(o, "error")) ?
 		       "\nfirst error: " : "", json_is_string(json_object_get(o, "error")) ?
-		       s(o, "error") : "");
+		       s(&p, o, "error") : "");
+		text_pool_release(&p);
+	}
 	putchar('\n');
 	json_array_foreach(json_object_get(v, "results"), i, o) {
 		/* the depth comes from the database: bounded before it is a width */
 		json_int_t d = json_integer_value(json_object_get(o, "depth"));
 		int depth = d < 0 ? 0 : d > 16 ? 16 : (int)d;
 
-		printf("%*s%-*s %-8s %s\n", 2 * depth, "", 40 - 2 * depth, s(o, "test"),
-		       s(o, "status"),
-		       json_is_string(json_object_get(o, "reason")) ? s(o, "reason") : "");
+		printf("%*s%-*s %-8s %s\n", 2 * depth, "", 40 - 2 * depth, s(&p, o, "test"),
+		       s(&p, o, "status"), reason(&p, o));
+		text_pool_release(&p);
 	}
 }
 
@@ -270,7 +306,9 @@ static int print_log(struct store *st, int64_t job, const char *name)
 			break;
 		}
 		n = (size_t)n > left ? (ssize_t)left : n;
-		fwrite(buf, 1, n, stdout);
+		/* rendered for the terminal, raw bytes stay in the file (a
+		 * character split between two reads shows as U+FFFD) */
+		text_term_write(stdout, buf, n);
 		left -= n;
 	}
 	close(fd);
@@ -303,6 +341,7 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 
 static void print_regressions(json_t *v)
 {
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t i;
 
@@ -311,12 +350,14 @@ static void print_regressions(json_t *v)
 		json_t *f = json_object_get(o, "from"), *t = json_object_get(o, "to");
 
 		printf("%-14s %-14s %-9s %-20s %s %s (job %lld) -> %s %s (job %lld)\n",
-		       s(o, "kind"), s(o, "tree"), s(o, "arch"), s(o, "test"), s(f, "kernel"),
-		       s(f, "status"), (long long)json_integer_value(json_object_get(f, "job")),
-		       s(t, "kernel"), s(t, "status"),
+		       s(&p, o, "kind"), s(&p, o, "tree"), s(&p, o, "arch"), s(&p, o, "test"),
+		       s(&p, f, "kernel"), s(&p, f, "status"),
+		       (long long)json_integer_value(json_object_get(f, "job")),
+		       s(&p, t, "kernel"), s(&p, t, "status"),
 		       (long long)json_integer_value(json_object_get(t, "job")));
 		if (json_is_string(json_object_get(t, "error")))	/* a build's first error */
-			printf("%-14s first error: %s\n", "", s(t, "error"));
+			printf("%-14s first error: %s\n", "", s(&p, t, "error"));
+		text_pool_release(&p);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include "sched.h"
 #include "srcset.h"
 #include "store.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -415,6 +416,7 @@ static void progress_draw(struct run_ctx *c)
 static void on_state(struct job *j, void *data)
 {
 	struct run_ctx *c = data;
+	struct text_pool p = { 0 };
 
 	if (c->tty) {
 		progress_draw(c);
@@ -423,11 +425,12 @@ static void on_state(struct job *j, void *data)
 	if (j->state == JS_DONE)
 		fprintf(stderr, "[%7.1fs] %s %s: %s%s%s (%.1fs)\n", now_mono() - c->t0,
 			j->arch, j->label, job_outcome_name(j->outcome),
-			j->reason ? ": " : "", j->reason ? j->reason : "", j->duration_s);
+			j->reason ? ": " : "", text_term(&p, j->reason), j->duration_s);
 	else
 		fprintf(stderr, "[%7.1fs] %s %s: %s%s%s\n", now_mono() - c->t0, j->arch, j->label,
 			job_state_name(j->state), j->host && j->state == JS_BOOTING ? " on " : "",
 			j->host && j->state == JS_BOOTING ? j->host->name : "");
+	text_pool_release(&p);
 }
 
 static void on_tick(void *data)
@@ -463,11 +466,13 @@ static void job_drop_results(struct job *j)
 static void on_done(struct job *j, int will_retry, void *data)
 {
 	struct run_ctx *c = data;
+	struct text_pool p = { 0 };
 
 	if (will_retry && !c->tty)
 		fprintf(stderr, "[%7.1fs] %s %s: infrastructure error on %s, retrying: %s\n",
 			now_mono() - c->t0, j->arch, j->label, job_host(j),
-			j->reason ? j->reason : "");
+			text_term(&p, j->reason));
+	text_pool_release(&p);
 	int64_t id = store_job(c->st, c->run, j, job_host(j));
 
 	if (id < 0)
@@ -483,9 +488,11 @@ static void on_done(struct job *j, int will_retry, void *data)
 static void on_pool_down(struct sched_pool *p, const char *why, void *data)
 {
 	struct run_ctx *c = data;
+	struct text_pool tp = { 0 };
 
 	fprintf(stderr, "[%7.1fs] host %s is down for this run (%s); its jobs go elsewhere\n",
-		now_mono() - c->t0, p->name, why);
+		now_mono() - c->t0, p->name, text_term(&tp, why));
+	text_pool_release(&tp);
 }
 
 static int pool_accepts(const struct sched_pool *p, const struct job *j)
@@ -645,16 +652,22 @@ static void print_failures(struct run_ctx *c, sqlite3_stmt *rq, size_t i, FILE *
 	sqlite3_bind_int64(rq, 1, c->stored[i]);
 	while (sqlite3_step(rq) == SQLITE_ROW) {
 		const char *st = text_or(rq, 1, "?"), *reason = text_or(rq, 2, "");
+		struct text_pool p = { 0 };
 
 		if (sqlite3_column_int(rq, 3) == 0 && (!strcmp(st, "FAIL") || !strcmp(st, "MISSING")))
-			fprintf(f, "  %s %s: %s %s%s%s\n", j->arch, j->label, text_or(rq, 0, "?"), st,
-				*reason ? ": " : "", reason);
+			fprintf(f, "  %s %s: %s %s%s%s\n", j->arch, j->label,
+				text_term(&p, text_or(rq, 0, "?")), text_term(&p, st),
+				*reason ? ": " : "", text_term(&p, reason));
+		text_pool_release(&p);
 	}
 }
 
+/* Guest text (release, reasons, test names) and the history's strings go
+ * through text_term: the summary is for a terminal. */
 static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 {
 	sqlite3_stmt *q = prep_job_q(c), *rq = prep_res_q(c);
+	struct text_pool p = { 0 };
 	json_t *o;
 	size_t ci;
 
@@ -668,7 +681,8 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 		job_shown(c, q, i, &s);
 		fprintf(f, "%-9s %-16.16s %-12s %5.1fs %5lld %5lld %5lld %5lld  %s\n", j->arch,
 			j->label, s.outcome, s.boot_s, s.cnt[RS_PASS], s.cnt[RS_FAIL],
-			s.cnt[RS_SKIP], s.cnt[RS_MISSING], s.release ? s.release : "-");
+			s.cnt[RS_SKIP], s.cnt[RS_MISSING], s.release ? text_term(&p, s.release) : "-");
+		text_pool_release(&p);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		struct job *j = c->jobs[i];
@@ -677,7 +691,8 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 		job_shown(c, q, i, &s);
 		if (strcmp(s.outcome, "COMPLETE"))
 			fprintf(f, "  %s %s: %s: %s\n", j->arch, j->label, s.outcome,
-				s.reason ? s.reason : "");
+				text_term(&p, s.reason));
+		text_pool_release(&p);
 		print_failures(c, rq, i, f);
 	}
 	sqlite3_finalize(q);
@@ -688,14 +703,15 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 		json_t *from = json_object_get(o, "from"), *to = json_object_get(o, "to");
 
 		fprintf(f, "  %-14s %-12s %-8s %-16s %s %s -> %s %s\n",
-			json_string_value(json_object_get(o, "kind")),
-			json_string_value(json_object_get(o, "tree")),
-			json_string_value(json_object_get(o, "arch")),
-			json_string_value(json_object_get(o, "test")),
-			json_string_value(json_object_get(from, "kernel")),
-			json_string_value(json_object_get(from, "status")),
-			json_string_value(json_object_get(to, "kernel")),
-			json_string_value(json_object_get(to, "status")));
+			text_term(&p, json_string_value(json_object_get(o, "kind"))),
+			text_term(&p, json_string_value(json_object_get(o, "tree"))),
+			text_term(&p, json_string_value(json_object_get(o, "arch"))),
+			text_term(&p, json_string_value(json_object_get(o, "test"))),
+			text_term(&p, json_string_value(json_object_get(from, "kernel"))),
+			text_term(&p, json_string_value(json_object_get(from, "status"))),
+			text_term(&p, json_string_value(json_object_get(to, "kernel"))),
+			text_term(&p, json_string_value(json_object_get(to, "status"))));
+		text_pool_release(&p);
 	}
 }
 

@@ -1,12 +1,18 @@
 /* kfarm export: a run's results as JUnit XML (one testsuite per job, as
- * Jenkins and GitLab read it) or as KCIDB v5 JSON (checkouts, builds, tests;
- * ids "kfarm:..."), written atomically. */
+ * Jenkins and GitLab read it; written by libxml2's xmlTextWriter, text
+ * filtered to the characters XML 1.0 allows) or as KCIDB v5 JSON (checkouts,
+ * builds, tests; ids "kfarm:..."; test paths encoded as kcidb_path says),
+ * written atomically. A value that cannot be encoded fails the export. */
 #include "api.h"
 #include "cmds.h"
 #include "store.h"
+#include "text.h"
 #include "util.h"
 
 #include <getopt.h>
+#include <libxml/xmlwriter.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,26 +22,6 @@ static const char export_usage[] =
 	"usage: kfarm export (--junit FILE | --kcidb FILE) [--run ID] [--db PATH]\n"
 	"\n"
 	"Exports one run (default: the latest) as JUnit XML or KCIDB v5 JSON.\n";
-
-static void xml_escape(struct sb *sb, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		switch (c) {
-		case '<': sb_adds(sb, "&lt;"); break;
-		case '>': sb_adds(sb, "&gt;"); break;
-		case '&': sb_adds(sb, "&amp;"); break;
-		case '"': sb_adds(sb, "&quot;"); break;
-		default:
-			/* XML 1.0 forbids most control characters, even escaped */
-			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-				sb_adds(sb, "?");
-			else
-				sb_add(sb, s, 1);
-		}
-	}
-}
 
 static const char *js(json_t *o, const char *k)
 {
@@ -58,91 +44,189 @@ static void rfc3339(double t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static char *junit(json_t *run, json_t **jobs, size_t n)
+/* XML 1.0's Char production (tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD,
+ * U+10000-U+10FFFF) without DEL and the C1 controls, which XML 1.0 (2.2)
+ * discourages; everything else, and ill-formed UTF-8, becomes U+FFFD. */
+static int xml_char(uint32_t cp)
+{
+	if (cp == TEXT_INVALID || (cp >= 0x7f && cp <= 0x9f))
+		return 0;
+	return cp == 0x9 || cp == 0xa || cp == 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
+	       (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+static char *xml_chars(const char *s)
 {
 	struct sb sb;
+	size_t len = strlen(s);
 
 	sb_init(&sb);
-	sb_addf(&sb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		     "<testsuites name=\"kfarm run %lld\">\n",
-		(long long)json_integer_value(json_object_get(run, "id")));
-	for (size_t i = 0; i < n; i++) {
-		json_t *j = jobs[i], *r;
-		size_t k, tests = 0, fail = 0, err = 0, skip = 0;
-		const char *outcome = js(j, "outcome");
-		int job_bad = strcmp(outcome, "COMPLETE") != 0;
-		char ts[32];
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = text_utf8_next(s + i, len - i, &cp);
 
-		json_array_foreach(json_object_get(j, "results"), k, r) {
-			const char *st = js(r, "status");
-
-			if (json_integer_value(json_object_get(r, "depth")))
-				continue;
-			tests++;
-			fail += !strcmp(st, "FAIL");
-			err += !strcmp(st, "MISSING");
-			skip += !strcmp(st, "SKIP");
-		}
-		/* the boot itself is a test case, so a dead kernel shows up */
-		tests++;
-		if (job_bad) {
-			if (!strcmp(outcome, "INFRA_ERROR"))
-				err++;
-			else
-				fail++;
-		}
-		rfc3339(jnum(j, "started"), ts);
-		sb_adds(&sb, "  <testsuite name=\"");
-		xml_escape(&sb, js(j, "arch"));
-		sb_adds(&sb, " ");
-		xml_escape(&sb, js(j, "kernel"));
-		sb_addf(&sb, "\" id=\"%lld\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
-			     "skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\" hostname=\"",
-			(long long)json_integer_value(json_object_get(j, "id")), tests, fail, err,
-			skip, jnum(j, "duration_s"), ts);
-		xml_escape(&sb, js(j, "host"));
-		sb_adds(&sb, "\">\n    <properties>\n");
-		static const char *const props[] = { "release", "outcome", "qemu_version", "tree" };
-		for (size_t p = 0; p < ARRAY_SIZE(props); p++) {
-			sb_addf(&sb, "      <property name=\"%s\" value=\"", props[p]);
-			xml_escape(&sb, js(j, props[p]));
-			sb_adds(&sb, "\"/>\n");
-		}
-		sb_adds(&sb, "    </properties>\n    <testcase name=\"boot\" classname=\"kfarm.");
-		xml_escape(&sb, js(j, "arch"));
-		sb_addf(&sb, "\" time=\"%.3f\"", jnum(j, "boot_s"));
-		if (job_bad) {
-			sb_addf(&sb, ">\n      <%s type=\"%s\" message=\"",
-				!strcmp(outcome, "INFRA_ERROR") ? "error" : "failure", outcome);
-			xml_escape(&sb, js(j, "reason"));
-			sb_adds(&sb, "\"/>\n    </testcase>\n");
-		} else {
-			sb_adds(&sb, "/>\n");
-		}
-		json_array_foreach(json_object_get(j, "results"), k, r) {
-			const char *st = js(r, "status");
-
-			if (json_integer_value(json_object_get(r, "depth")))
-				continue;
-			sb_adds(&sb, "    <testcase name=\"");
-			xml_escape(&sb, js(r, "test"));
-			sb_adds(&sb, "\" classname=\"kfarm.");
-			xml_escape(&sb, js(j, "arch"));
-			sb_addf(&sb, "\" time=\"%.3f\"", jnum(r, "duration_s"));
-			if (!strcmp(st, "PASS")) {
-				sb_adds(&sb, "/>\n");
-				continue;
-			}
-			sb_addf(&sb, ">\n      <%s message=\"",
-				!strcmp(st, "FAIL") ? "failure" : !strcmp(st, "SKIP") ? "skipped"
-											: "error");
-			xml_escape(&sb, js(r, "reason"));
-			sb_adds(&sb, "\"/>\n    </testcase>\n");
-		}
-		sb_adds(&sb, "  </testsuite>\n");
+		if (xml_char(cp))
+			sb_add(&sb, s + i, n);
+		else
+			sb_adds(&sb, TEXT_REPLACEMENT);
+		i += n;
 	}
-	sb_adds(&sb, "</testsuites>\n");
 	return sb_detach(&sb);
+}
+
+/* xmlTextWriter calls with a sticky error: the first failure fails the
+ * export, later calls do nothing. */
+struct xw {
+	xmlTextWriterPtr w;
+	int err;
+};
+
+static void xw_check(struct xw *x, int rc)
+{
+	if (rc < 0)
+		x->err = 1;
+}
+
+static void xw_start(struct xw *x, const char *el)
+{
+	if (!x->err)
+		xw_check(x, xmlTextWriterStartElement(x->w, BAD_CAST el));
+}
+
+static void xw_end(struct xw *x)
+{
+	if (!x->err)
+		xw_check(x, xmlTextWriterEndElement(x->w));
+}
+
+static void xw_attr(struct xw *x, const char *name, const char *val)
+{
+	char *v = xml_chars(val);
+
+	if (!x->err)
+		xw_check(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST v));
+	free(v);
+}
+
+static void xw_attrf(struct xw *x, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void xw_attrf(struct xw *x, const char *name, const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	xw_attr(x, name, buf);
+}
+
+static const char *problem_element(const char *st)
+{
+	return !strcmp(st, "FAIL") ? "failure" : !strcmp(st, "SKIP") ? "skipped" : "error";
+}
+
+/* A testcase, with its problem element unless it passed (st NULL). */
+static void junit_case(struct xw *x, const char *name, const char *arch, double secs,
+		       const char *st, const char *type, const char *message)
+{
+	xw_start(x, "testcase");
+	xw_attr(x, "name", name);
+	xw_attrf(x, "classname", "kfarm.%s", arch);
+	xw_attrf(x, "time", "%.3f", secs > 0 ? secs : 0);
+	if (st) {
+		xw_start(x, problem_element(st));
+		if (type)
+			xw_attr(x, "type", type);
+		xw_attr(x, "message", message);
+		xw_end(x);
+	}
+	xw_end(x);
+}
+
+static void junit_suite(struct xw *x, json_t *j)
+{
+	size_t k, tests = 0, fail = 0, err = 0, skip = 0;
+	const char *outcome = js(j, "outcome");
+	int job_bad = strcmp(outcome, "COMPLETE") != 0, infra = !strcmp(outcome, "INFRA_ERROR");
+	static const char *const props[] = { "release", "outcome", "qemu_version", "tree" };
+	char ts[32];
+	json_t *r;
+
+	json_array_foreach(json_object_get(j, "results"), k, r) {
+		const char *st = js(r, "status");
+
+		if (json_integer_value(json_object_get(r, "depth")))
+			continue;
+		tests++;
+		fail += !strcmp(st, "FAIL");
+		err += !strcmp(st, "MISSING");
+		skip += !strcmp(st, "SKIP");
+	}
+	/* the boot itself is a test case, so a dead kernel shows up */
+	tests++;
+	if (job_bad)
+		*(infra ? &err : &fail) += 1;
+	rfc3339(jnum(j, "started"), ts);
+	xw_start(x, "testsuite");
+	xw_attrf(x, "name", "%s %s", js(j, "arch"), js(j, "kernel"));
+	xw_attrf(x, "id", "%lld", (long long)json_integer_value(json_object_get(j, "id")));
+	xw_attrf(x, "tests", "%zu", tests);
+	xw_attrf(x, "failures", "%zu", fail);
+	xw_attrf(x, "errors", "%zu", err);
+	xw_attrf(x, "skipped", "%zu", skip);
+	xw_attrf(x, "time", "%.3f", jnum(j, "duration_s") > 0 ? jnum(j, "duration_s") : 0);
+	xw_attr(x, "timestamp", ts);
+	xw_attr(x, "hostname", js(j, "host"));
+	xw_start(x, "properties");
+	for (size_t p = 0; p < ARRAY_SIZE(props); p++) {
+		xw_start(x, "property");
+		xw_attr(x, "name", props[p]);
+		xw_attr(x, "value", js(j, props[p]));
+		xw_end(x);
+	}
+	xw_end(x);
+	junit_case(x, "boot", js(j, "arch"), jnum(j, "boot_s"),
+		   job_bad ? (infra ? "ERROR" : "FAIL") : NULL, outcome, js(j, "reason"));
+	json_array_foreach(json_object_get(j, "results"), k, r) {
+		const char *st = js(r, "status");
+
+		if (json_integer_value(json_object_get(r, "depth")))
+			continue;
+		junit_case(x, js(r, "test"), js(j, "arch"), jnum(r, "duration_s"),
+			   strcmp(st, "PASS") ? st : NULL, NULL, js(r, "reason"));
+	}
+	xw_end(x);
+}
+
+static char *junit(json_t *run, json_t **jobs, size_t n)
+{
+	xmlBufferPtr buf = xmlBufferCreate();
+	struct xw x = { buf ? xmlNewTextWriterMemory(buf, 0) : NULL, 0 };
+	char *out = NULL;
+
+	if (!x.w) {
+		xmlBufferFree(buf);
+		error("JUnit export: cannot create an XML writer");
+		return NULL;
+	}
+	xw_check(&x, xmlTextWriterSetIndent(x.w, 1));
+	xw_check(&x, xmlTextWriterSetIndentString(x.w, BAD_CAST "  "));
+	xw_check(&x, xmlTextWriterStartDocument(x.w, NULL, "UTF-8", NULL));
+	xw_start(&x, "testsuites");
+	xw_attrf(&x, "name", "kfarm run %lld",
+		 (long long)json_integer_value(json_object_get(run, "id")));
+	for (size_t i = 0; i < n && !x.err; i++)
+		junit_suite(&x, jobs[i]);
+	if (!x.err)
+		xw_check(&x, xmlTextWriterEndDocument(x.w));
+	xmlFreeTextWriter(x.w);	/* flushes into buf */
+	if (x.err)
+		error("JUnit export: the XML writer failed");
+	else
+		out = xstrdup((const char *)xmlBufferContent(buf));
+	xmlBufferFree(buf);
+	return out;
 }
 
 /* KCIDB test status from kfarm's test status and job outcome. */
@@ -158,66 +242,163 @@ static const char *kcidb_status(const char *st, const char *outcome)
 	return !strcmp(outcome, "INFRA_ERROR") ? "ERROR" : "MISS";
 }
 
+#define KCIDB_PATH_MAX 300
+
+/* kfarm's test path ("a/b.c") as a KCIDB path ("kfarm.a.b-2Ec"): KCIDB
+ * allows only [A-Za-z0-9_-] in a component and splits on '.', so each '/'
+ * becomes '.', and within a component every byte outside [A-Za-z0-9_]
+ * (including '-' and '.') becomes '-' and two upper-case hex digits; an
+ * empty component is "-". The mapping is reversible. A path longer than
+ * KCIDB_PATH_MAX ends at a character of the name, followed by "--" and 12
+ * hex digits of the name's SHA-256 ("--" never occurs otherwise), so
+ * clipped paths stay distinct. */
+/* Encodes test into out, stopping before out would exceed room bytes;
+ * returns 0 when all of it fit. */
+static int kcidb_encode(const char *test, struct sb *out, size_t room)
+{
+	size_t len = strlen(test);
+	int empty = 1;
+
+	sb_adds(out, "kfarm.");
+	for (size_t i = 0, n; i <= len; i += n) {
+		char unit[16];
+		size_t u = 0;
+		uint32_t cp;
+
+		n = 1;
+		if (i == len || test[i] == '/') {
+			if (empty)
+				unit[u++] = '-';
+			if (i < len)
+				unit[u++] = '.';
+			empty = 1;
+		} else {
+			n = text_utf8_next(test + i, len - i, &cp);
+			for (size_t b = 0; b < n; b++) {
+				unsigned char c = test[i + b];
+
+				if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				    (c >= '0' && c <= '9') || c == '_')
+					unit[u++] = c;
+				else
+					u += snprintf(unit + u, sizeof(unit) - u, "-%02X", c);
+			}
+			empty = 0;
+		}
+		if (out->len + u > room)
+			return -1;
+		sb_add(out, unit, u);
+	}
+	return 0;
+}
+
+static void kcidb_path(const char *test, struct sb *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE] = { 0 };
+	unsigned int mdlen = 0;
+
+	if (!kcidb_encode(test, out, KCIDB_PATH_MAX))
+		return;
+	sb_reset(out);
+	kcidb_encode(test, out, KCIDB_PATH_MAX - 14);
+	if (!EVP_Digest(test, strlen(test), md, &mdlen, EVP_sha256(), NULL))
+		die("KCIDB export: SHA-256 is not available");
+	sb_adds(out, "--");
+	for (int i = 0; i < 6; i++)
+		sb_addf(out, "%02x", md[i]);
+}
+
+/* Appends o (NULL: it could not be built) to arr; -1 names the failure. */
+static int append(json_t *arr, json_t *o, const char *what, json_t *job)
+{
+	if (!json_array_append_new(arr, o))
+		return 0;
+	return error("KCIDB export: cannot encode the %s of job %lld", what,
+		     (long long)json_integer_value(json_object_get(job, "id")));
+}
+
+/* A candidate (image) is a checkout + a build for one arch, listed once. */
+static int kcidb_build(json_t *checkouts, json_t *builds, json_t *j, const char *co,
+		       const char *bu, const char *ts)
+{
+	size_t k;
+	json_t *o;
+
+	json_array_foreach(builds, k, o)
+		if (!strcmp(js(o, "id"), bu))
+			return 0;
+	if (append(checkouts, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", co,
+					"origin", "kfarm", "tree_name",
+					*js(j, "tree") ? js(j, "tree") : "unknown",
+					"git_commit_name", js(j, "kernel"), "start_time", ts),
+		   "checkout", j))
+		return -1;
+	return append(builds, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", bu,
+					"origin", "kfarm", "checkout_id", co, "architecture",
+					js(j, "arch"), "status", "PASS", "start_time", ts),
+		      "build", j);
+}
+
+static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j)
+{
+	const char *sha = js(j, "image_sha256"), *outcome = js(j, "outcome");
+	long long jid = (long long)json_integer_value(json_object_get(j, "id"));
+	char ts[32], co[96], bu[128], id[64];
+	struct sb path;
+	size_t k;
+	json_t *r;
+
+	rfc3339(jnum(j, "started"), ts);
+	snprintf(co, sizeof(co), "kfarm:%.16s", sha);
+	snprintf(bu, sizeof(bu), "kfarm:%.16s-%.64s", sha, js(j, "arch"));
+	if (kcidb_build(checkouts, builds, j, co, bu, ts))
+		return -1;
+	snprintf(id, sizeof(id), "kfarm:job%lld-boot", jid);
+	if (append(tests, json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:f, s:{s:s}, s:{s:s, s:s}}",
+		"id", id, "origin", "kfarm", "build_id", bu, "path", "boot",
+		"status", !strcmp(outcome, "COMPLETE") ? "PASS"
+			  : !strcmp(outcome, "INFRA_ERROR") ? "ERROR" : "FAIL",
+		"duration", jnum(j, "duration_s"),
+		"environment", "comment", js(j, "qemu_version"),
+		"misc", "outcome", outcome, "reason", js(j, "reason")), "boot test", j))
+		return -1;
+	sb_init(&path);
+	json_array_foreach(json_object_get(j, "results"), k, r) {
+		snprintf(id, sizeof(id), "kfarm:job%lld-%zu", jid, k);
+		sb_reset(&path);
+		kcidb_path(js(r, "test"), &path);
+		if (append(tests, json_pack(
+			"{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}",
+			"id", id, "origin", "kfarm", "build_id", bu, "path", path.buf,
+			"status", kcidb_status(js(r, "status"), outcome), "start_time", ts,
+			"misc", "test", js(r, "test"), "reason", js(r, "reason")), "results", j)) {
+			sb_release(&path);
+			return -1;
+		}
+	}
+	sb_release(&path);
+	return 0;
+}
+
 static char *kcidb(json_t **jobs, size_t n)
 {
 	json_t *root = json_pack("{s:{s:i,s:i}, s:[], s:[], s:[]}", "version", "major", 5,
 				 "minor", 0, "checkouts", "builds", "tests");
-	json_t *checkouts = json_object_get(root, "checkouts");
-	json_t *builds = json_object_get(root, "builds");
-	json_t *tests = json_object_get(root, "tests");
-	char *out;
+	char *out = NULL;
 
-	for (size_t i = 0; i < n; i++) {
-		json_t *j = jobs[i], *r;
-		const char *sha = js(j, "image_sha256"), *outcome = js(j, "outcome");
-		char ts[32], co[96], bu[128], id[160];
-		size_t k;
-
-		rfc3339(jnum(j, "started"), ts);
-		/* a candidate (image) is a checkout + a build for one arch */
-		snprintf(co, sizeof(co), "kfarm:%.16s", sha);
-		snprintf(bu, sizeof(bu), "kfarm:%.16s-%s", sha, js(j, "arch"));
-		int seen = 0;
-		json_t *o;
-		json_array_foreach(builds, k, o)
-			seen |= !strcmp(js(o, "id"), bu);
-		if (!seen) {
-			json_array_append_new(checkouts, json_pack(
-				"{s:s, s:s, s:s, s:s, s:s}", "id", co, "origin", "kfarm",
-				"tree_name", *js(j, "tree") ? js(j, "tree") : "unknown",
-				"git_commit_name", js(j, "kernel"), "start_time", ts));
-			json_array_append_new(builds, json_pack(
-				"{s:s, s:s, s:s, s:s, s:s, s:s}", "id", bu, "origin", "kfarm",
-				"checkout_id", co, "architecture", js(j, "arch"),
-				"status", "PASS", "start_time", ts));
-		}
-		snprintf(id, sizeof(id), "kfarm:job%lld-boot",
-			 (long long)json_integer_value(json_object_get(j, "id")));
-		json_array_append_new(tests, json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:f, s:{s:s}, s:{s:s, s:s}}",
-			"id", id, "origin", "kfarm", "build_id", bu, "path", "boot",
-			"status", !strcmp(outcome, "COMPLETE") ? "PASS"
-				  : !strcmp(outcome, "INFRA_ERROR") ? "ERROR" : "FAIL",
-			"duration", jnum(j, "duration_s"),
-			"environment", "comment", js(j, "qemu_version"),
-			"misc", "outcome", outcome, "reason", js(j, "reason")));
-		json_array_foreach(json_object_get(j, "results"), k, r) {
-			char path[300];
-
-			snprintf(id, sizeof(id), "kfarm:job%lld-%zu",
-				 (long long)json_integer_value(json_object_get(j, "id")), k);
-			snprintf(path, sizeof(path), "kfarm.%s", js(r, "test"));
-			for (char *p = path; *p; p++)
-				if (*p == '/')
-					*p = '.';
-			json_array_append_new(tests, json_pack(
-				"{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}}",
-				"id", id, "origin", "kfarm", "build_id", bu, "path", path,
-				"status", kcidb_status(js(r, "status"), outcome), "start_time", ts,
-				"misc", "reason", js(r, "reason")));
-		}
+	if (!root) {
+		error("KCIDB export: cannot build the document");
+		return NULL;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (kcidb_job(json_object_get(root, "checkouts"), json_object_get(root, "builds"),
+			      json_object_get(root, "tests"), jobs[i]))
+			goto out;
 	out = json_dumps(root, JSON_INDENT(1));
+	if (!out)
+		error("KCIDB export: cannot serialise the document");
+out:
 	json_decref(root);
 	return out;
 }
@@ -292,6 +473,10 @@ int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 		jobs[n++] = full;
 	}
 	text = junit_out ? junit(run, jobs, n) : kcidb(jobs, n);
+	if (!text) {
+		ret = 3;	/* the error is named; nothing was written */
+		goto out;
+	}
 	if (write_file_atomic(junit_out ? junit_out : kcidb_out, text, strlen(text)) < 0) {
 		error_errno("cannot write '%s'", junit_out ? junit_out : kcidb_out);
 		ret = 3;

@@ -1,4 +1,5 @@
 #include "job.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -165,9 +166,10 @@ struct job *job_clone(const struct job *j)
 	return c;
 }
 
+/* Where console text becomes results: valid UTF-8, cut at a character. */
 static char *clip(const char *s, size_t len)
 {
-	return xstrndup(s, len > MAX_REASON ? MAX_REASON : len);
+	return text_clip_utf8(s, len, MAX_REASON);
 }
 
 static void log_write(struct job *j, const char *data, size_t n)
@@ -220,7 +222,7 @@ int job_start(struct job *j)
 	if (j->be->start(&j->vm, &spec, err, sizeof(err), 0) < 0) {
 		j->vm_started = j->vm.priv != NULL;
 		j->outcome = JOB_INFRA_ERROR;
-		j->reason = xstrdup(err);
+		j->reason = text_clip_utf8(err, strlen(err), sizeof(err));	/* may quote a remote host */
 		log_write(j, "[kfarm: ", 8);
 		log_write(j, err, strlen(err));
 		log_write(j, "]\n", 2);
@@ -410,7 +412,7 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	} else if (!ex->by_us && (ex->signal || (ex->exited && ex->status))) {
 		j->outcome = JOB_INFRA_ERROR;
 		if (ex->why[0])
-			j->reason = xstrdup(ex->why);
+			j->reason = text_clip_utf8(ex->why, strlen(ex->why), sizeof(ex->why));
 		else if (ex->signal)
 			j->reason = xasprintf("%s killed by signal %d (%s)",
 					      j->profile.qemu_binary, ex->signal,

@@ -4,6 +4,7 @@
 #include "job.h"
 #include "logdir.h"
 #include "summary.h"
+#include "text.h"
 #include "util.h"
 
 #include <errno.h>
@@ -187,6 +188,15 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* Text from the guest, QEMU or a remote host: stored as valid UTF-8 only. */
+static void bind_guest(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, text_clip_utf8(v, strlen(v), SIZE_MAX), -1, free);
 	else
 		sqlite3_bind_null(s, i);
 }
@@ -403,10 +413,10 @@ static int store_results(struct store *st, int64_t id, const struct job *j)
 
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, id);
-		bind_text(s, 2, r->test);
+		bind_guest(s, 2, r->test);
 		sqlite3_bind_int(s, 3, r->depth);
 		bind_text(s, 4, res_status_name(r->status));
-		bind_text(s, 5, r->reason && *r->reason ? r->reason : NULL);
+		bind_guest(s, 5, r->reason && *r->reason ? r->reason : NULL);
 		if (r->depth == 0)
 			sqlite3_bind_double(s, 6, r->duration_s);
 		else
@@ -467,7 +477,7 @@ static int store_job_after(struct store *st, int64_t id, const struct job *j)
 			     " WHERE id = ?");
 		if (!s)
 			return -1;
-		bind_text(s, 1, j->release);
+		bind_guest(s, 1, j->release);
 		bind_text(s, 2, tree);
 		sqlite3_bind_int64(s, 3, j->candidate_id);
 		if (step_done(st, s, "cannot update candidate"))
@@ -495,9 +505,9 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	bind_text(s, 3, j->arch);
 	sqlite3_bind_int(s, 4, j->attempt);
 	bind_text(s, 5, job_outcome_name(j->outcome));
-	bind_text(s, 6, j->reason);
-	bind_text(s, 7, j->warning);
-	bind_text(s, 8, j->release);
+	bind_guest(s, 6, j->reason);
+	bind_guest(s, 7, j->warning);
+	bind_guest(s, 8, j->release);
 	if (j->t_header)
 		sqlite3_bind_double(s, 9, j->boot_s);
 	else
@@ -507,8 +517,8 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	sqlite3_bind_double(s, 12, wall_end - (mono_end - j->t_end));
 	bind_text(s, 13, host);
 	bind_text(s, 14, j->be ? j->be->name : NULL);
-	bind_text(s, 15, j->vm.version);
-	bind_text(s, 16, j->vm.cmdline);
+	bind_guest(s, 15, j->vm.version);
+	bind_guest(s, 16, j->vm.cmdline);
 	/* relative to the logs directory: the only place a log is read from */
 	bind_text(s, 17, logdir_name(st->logs, j->log_path));
 	if (step_done(st, s, "cannot store job"))
