@@ -76,6 +76,11 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
 	" j.qemu_version, j.variant, j.smp, j.memory_mb, j.accel, j.accel_reason," \
 	" c.machine"
 
+/* a job's top-level tallies (summary.c) */
+#define RUN_JOB_COUNTS \
+	"COALESCE(n.pass, 0) AS pass, COALESCE(n.fail, 0) AS fail," \
+	" COALESCE(n.skip, 0) AS skip, COALESCE(n.missing, 0) AS missing"
+
 json_t *api_status(sqlite3 *db, struct api_err *e)
 {
 	sqlite3_stmt *s;
@@ -92,7 +97,7 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 	root = json_object();
 	json_object_set_new(root, "results", v);
 	s = prep(db, "SELECT " JOB_COLS " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-		     " WHERE j.id IN (SELECT max(id) FROM jobs GROUP BY arch) ORDER BY j.arch",
+		     " JOIN sum_arch a ON a.job = j.id ORDER BY j.arch",
 		     e);
 	if (!s || !(v = rows(db, s, e))) {
 		json_decref(root);
@@ -104,7 +109,10 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 
 	json_array_foreach(v, i, o)
 		json_array_append(arches, json_object_get(o, "arch"));
-	json_object_set_new(root, "arches", arches);
+	if (json_object_set_new(root, "arches", arches)) {
+		json_decref(root);
+		return fail(e, 500, "out of memory", NULL);
+	}
 	return root;
 }
 
@@ -112,10 +120,9 @@ json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
 {
 	sqlite3_stmt *s = prep(db,
 		"SELECT r.id, r.started, r.finished, r.status, r.argv,"
-		" (SELECT count(*) FROM jobs WHERE run_id = r.id) AS jobs,"
-		" (SELECT count(*) FROM jobs WHERE run_id = r.id AND outcome = 'COMPLETE')"
-		"   AS complete"
-		" FROM runs r ORDER BY r.id DESC LIMIT ?", e);
+		" COALESCE(n.jobs, 0) AS jobs, COALESCE(n.complete, 0) AS complete"
+		" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id"
+		" ORDER BY r.id DESC LIMIT ?", e);
 
 	if (!s)
 		return NULL;
@@ -151,16 +158,9 @@ json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
 	sqlite3_bind_int64(s, 1, id);
 	if (!(run = one(db, s, "run", e)))
 		return NULL;
-	s = prep(db, "SELECT " JOB_COLS ","
-		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
-		     "   AND status = 'PASS') AS pass,"
-		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
-		     "   AND status = 'FAIL') AS fail,"
-		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
-		     "   AND status = 'SKIP') AS skip,"
-		     " (SELECT count(*) FROM results WHERE job_id = j.id AND depth = 0"
-		     "   AND status = 'MISSING') AS missing"
+	s = prep(db, "SELECT " JOB_COLS ", " RUN_JOB_COUNTS
 		     " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+		     " LEFT JOIN sum_job n ON n.job_id = j.id"
 		     " WHERE j.run_id = ? ORDER BY j.id", e);
 	if (!s) {
 		json_decref(run);
@@ -222,18 +222,32 @@ char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
 	return path;
 }
 
+/* One statement per filter combination, so that each walks an index:
+ * newest first, stopping at the limit (results are stored in job order, so
+ * (job_id, id) descending is id descending). */
 json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 		    struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db,
-		"SELECT j.arch, r.test, r.status, r.reason, r.duration_s, j.id AS job,"
-		" j.run_id AS run, c.label AS kernel, COALESCE(j.release, c.release) AS release,"
-		" j.outcome, j.finished AS time"
-		" FROM results r JOIN jobs j ON j.id = r.job_id"
+#define HISTORY_COLS \
+	"SELECT j.arch, r.test, r.status, r.reason, r.duration_s, j.id AS job," \
+	" j.run_id AS run, c.label AS kernel, COALESCE(j.release, c.release) AS release," \
+	" j.outcome, j.finished AS time"
+	static const char *const sql[] = {
+		/* neither */
+		HISTORY_COLS " FROM results r JOIN jobs j ON j.id = r.job_id"
 		" JOIN candidates c ON c.id = j.candidate_id"
-		" WHERE r.depth = 0 AND (?1 IS NULL OR j.arch = ?1)"
-		" AND (?2 IS NULL OR r.test = ?2)"
-		" ORDER BY r.id DESC LIMIT ?3", e);
+		" WHERE r.depth = 0 ORDER BY r.id DESC LIMIT ?3",
+		/* arch: that arch's jobs, newest first */
+		HISTORY_COLS " FROM jobs j JOIN results r ON r.job_id = j.id"
+		" JOIN candidates c ON c.id = j.candidate_id"
+		" WHERE j.arch = ?1 AND r.depth = 0 ORDER BY j.id DESC, r.id DESC LIMIT ?3",
+		/* test (and maybe arch): results_test */
+		HISTORY_COLS " FROM results r INDEXED BY results_test JOIN jobs j ON j.id = r.job_id"
+		" JOIN candidates c ON c.id = j.candidate_id"
+		" WHERE r.test = ?2 AND r.depth = 0 AND (?1 IS NULL OR j.arch = ?1)"
+		" ORDER BY r.job_id DESC, r.id DESC LIMIT ?3",
+	};
+	sqlite3_stmt *s = prep(db, sql[test ? 2 : arch ? 1 : 0], e);
 
 	if (!s)
 		return NULL;
@@ -243,6 +257,7 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 		sqlite3_bind_text(s, 2, test, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 3, limit);
 	return rows(db, s, e);
+#undef HISTORY_COLS
 }
 
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
@@ -266,10 +281,10 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)
 {
+	/* summary.c keeps one row per tree x candidate label */
 	sqlite3_stmt *s = prep(db,
-		"SELECT c.tree, c.label AS kernel, max(c.release) AS release,"
-		" min(j.id) AS first_job FROM candidates c JOIN jobs j ON j.candidate_id = c.id"
-		" WHERE c.tree IS NOT NULL GROUP BY c.tree, c.label ORDER BY c.tree, first_job", e);
+		"SELECT tree, label AS kernel, release, first_job FROM sum_tree_label"
+		" ORDER BY tree, first_job", e);
 	json_t *rowsv, *trees = json_array(), *cur = NULL, *o;
 	size_t i;
 

@@ -36,6 +36,7 @@ struct run_ctx {
 	int tty, drawn;
 	double t0;
 	int store_failed;
+	int64_t *stored;	/* per job (by seq): its final attempt's row, 0: none */
 };
 
 static const char run_usage[] =
@@ -306,6 +307,8 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 static void add_job(struct run_ctx *c, struct job *j)
 {
 	c->jobs = xrealloc(c->jobs, (c->n + 1) * sizeof(*c->jobs));
+	c->stored = xrealloc(c->stored, (c->n + 1) * sizeof(*c->stored));
+	c->stored[c->n] = 0;
 	c->jobs[c->n++] = j;
 }
 
@@ -446,6 +449,20 @@ static const char *job_host(const struct job *j)
 	return here;
 }
 
+/* What a stored, finished job no longer needs in memory. */
+static void job_drop_results(struct job *j)
+{
+	for (size_t i = 0; i < j->nres; i++) {
+		free(j->res[i].test);
+		free(j->res[i].reason);
+	}
+	free(j->res);
+	j->res = NULL;
+	j->nres = 0;
+	ktap_release(&j->ktap);	/* idempotent: job_free releases it again */
+	profile_release(&j->profile);	/* a confirmation clone loads its own */
+}
+
 static void on_done(struct job *j, int will_retry, void *data)
 {
 	struct run_ctx *c = data;
@@ -456,8 +473,16 @@ static void on_done(struct job *j, int will_retry, void *data)
 			now_mono() - c->t0, j->arch, j->label, job_host(j),
 			text_term(&p, j->reason));
 	text_pool_release(&p);
-	if (store_job(c->st, c->run, j, job_host(j)) < 0)
+	int64_t id = store_job(c->st, c->run, j, job_host(j));
+
+	if (id < 0)
 		c->store_failed = 1;
+	if (!will_retry && j->seq >= 1 && (size_t)j->seq <= c->n)
+		c->stored[j->seq - 1] = id > 0 ? id : 0;
+	/* the summary reads them back from the store: memory stays flat in
+	 * the number of finished jobs */
+	if (id > 0 && !will_retry)
+		job_drop_results(j);
 }
 
 static void on_pool_down(struct sched_pool *p, const char *why, void *data)
@@ -529,18 +554,119 @@ static int setup_hosts(struct run_ctx *c, struct hosts *hs, struct sched_opts *s
 	return 0;
 }
 
-static void count(const struct job *j, int cnt[4])
+/* A finished job as the summary shows it: read back from the store (by its
+ * final attempt's row), or from memory when it was never stored. */
+struct shown {
+	const char *outcome, *reason, *release, *host;
+	int has_boot, attempt;
+	double boot_s, duration_s;
+	long long cnt[4];
+};
+
+static const char *text_or(sqlite3_stmt *s, int i, const char *dflt)
 {
-	memset(cnt, 0, 4 * sizeof(int));
-	for (size_t i = 0; i < j->nres; i++)
-		if (j->res[i].depth == 0)
-			cnt[j->res[i].status]++;
+	return sqlite3_column_type(s, i) == SQLITE_TEXT ? (const char *)sqlite3_column_text(s, i)
+							 : dflt;
+}
+
+static void job_shown(struct run_ctx *c, sqlite3_stmt *q, size_t i, struct shown *o)
+{
+	struct job *j = c->jobs[i];
+
+	*o = (struct shown){ job_outcome_name(j->outcome), j->reason, j->release, job_host(j),
+			     j->t_header != 0, j->attempt, j->boot_s, j->duration_s, { 0 } };
+	for (size_t k = 0; k < j->nres; k++)	/* never stored: still in memory */
+		if (j->res[k].depth == 0)
+			o->cnt[j->res[k].status]++;
+	if (!q || !c->stored[i])
+		return;
+	memset(o->cnt, 0, sizeof(o->cnt));
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, c->stored[i]);
+	if (sqlite3_step(q) != SQLITE_ROW)
+		return;
+	o->outcome = text_or(q, 0, "?");
+	o->reason = text_or(q, 1, NULL);
+	o->release = text_or(q, 2, NULL);
+	o->has_boot = sqlite3_column_type(q, 3) != SQLITE_NULL;
+	o->boot_s = sqlite3_column_double(q, 3);
+	o->duration_s = sqlite3_column_double(q, 4);
+	o->attempt = sqlite3_column_int(q, 5);
+	o->host = text_or(q, 6, NULL);
+	for (int k = 0; k < 4; k++)
+		o->cnt[k] = sqlite3_column_int64(q, 7 + k);
+}
+
+static sqlite3_stmt *prep_q(struct run_ctx *c, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+
+	if (sqlite3_prepare_v2(store_db(c->st), sql, -1, &q, NULL) != SQLITE_OK) {
+		error("database '%s': cannot read the run back: %s", store_path(c->st),
+		      sqlite3_errmsg(store_db(c->st)));
+		q = NULL;
+	}
+	return q;
+}
+
+static sqlite3_stmt *prep_job_q(struct run_ctx *c)
+{
+	return prep_q(c, "SELECT j.outcome, j.reason, j.release, j.boot_s, j.duration_s,"
+			 " j.attempt, j.host, COALESCE(n.pass, 0), COALESCE(n.fail, 0),"
+			 " COALESCE(n.skip, 0), COALESCE(n.missing, 0)"
+			 " FROM jobs j LEFT JOIN sum_job n ON n.job_id = j.id WHERE j.id = ?");
+}
+
+static sqlite3_stmt *prep_res_q(struct run_ctx *c)
+{
+	return prep_q(c, "SELECT test, status, reason, depth FROM results WHERE job_id = ?"
+			 " ORDER BY id");
+}
+
+/* 0 all passed, 1 a kernel or test failure, 3 only infrastructure errors */
+static int run_verdict(struct run_ctx *c)
+{
+	sqlite3_stmt *q = prep_job_q(c);
+	int ret = 0, infra = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct shown o;
+
+		job_shown(c, q, i, &o);
+		if (!strcmp(o.outcome, "INFRA_ERROR"))
+			infra = 1;
+		else if (strcmp(o.outcome, "COMPLETE") || o.cnt[RS_FAIL] || o.cnt[RS_MISSING])
+			ret = 1;
+	}
+	sqlite3_finalize(q);
+	return !ret && infra ? 3 : ret;
+}
+
+static void print_failures(struct run_ctx *c, sqlite3_stmt *rq, size_t i, FILE *f)
+{
+	struct job *j = c->jobs[i];
+
+	if (!rq || !c->stored[i])
+		return;
+	sqlite3_reset(rq);
+	sqlite3_bind_int64(rq, 1, c->stored[i]);
+	while (sqlite3_step(rq) == SQLITE_ROW) {
+		const char *st = text_or(rq, 1, "?"), *reason = text_or(rq, 2, "");
+		struct text_pool p = { 0 };
+
+		if (sqlite3_column_int(rq, 3) == 0 && (!strcmp(st, "FAIL") || !strcmp(st, "MISSING")))
+			fprintf(f, "  %s %s: %s %s%s%s\n", j->arch, j->label,
+				text_term(&p, text_or(rq, 0, "?")), text_term(&p, st),
+				*reason ? ": " : "", text_term(&p, reason));
+		text_pool_release(&p);
+	}
 }
 
 /* Guest text (release, reasons, test names) and the history's strings go
  * through text_term: the summary is for a terminal. */
 static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 {
+	sqlite3_stmt *q = prep_job_q(c), *rq = prep_res_q(c);
 	struct text_pool p = { 0 };
 	json_t *o;
 	size_t ci;
@@ -550,31 +676,27 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 		"MISS", "RELEASE");
 	for (size_t i = 0; i < c->n; i++) {
 		struct job *j = c->jobs[i];
-		int cnt[4];
+		struct shown s;
 
-		count(j, cnt);
-		fprintf(f, "%-9s %-16.16s %-12s %5.1fs %5d %5d %5d %5d  %s\n", j->arch, j->label,
-			job_outcome_name(j->outcome), j->boot_s, cnt[RS_PASS], cnt[RS_FAIL],
-			cnt[RS_SKIP], cnt[RS_MISSING], j->release ? text_term(&p, j->release) : "-");
+		job_shown(c, q, i, &s);
+		fprintf(f, "%-9s %-16.16s %-12s %5.1fs %5lld %5lld %5lld %5lld  %s\n", j->arch,
+			j->label, s.outcome, s.boot_s, s.cnt[RS_PASS], s.cnt[RS_FAIL],
+			s.cnt[RS_SKIP], s.cnt[RS_MISSING], s.release ? text_term(&p, s.release) : "-");
 		text_pool_release(&p);
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		struct job *j = c->jobs[i];
+		struct shown s;
 
-		if (j->outcome != JOB_COMPLETE)
-			fprintf(f, "  %s %s: %s: %s\n", j->arch, j->label,
-				job_outcome_name(j->outcome), text_term(&p, j->reason));
+		job_shown(c, q, i, &s);
+		if (strcmp(s.outcome, "COMPLETE"))
+			fprintf(f, "  %s %s: %s: %s\n", j->arch, j->label, s.outcome,
+				text_term(&p, s.reason));
 		text_pool_release(&p);
-		for (size_t k = 0; k < j->nres; k++) {
-			const struct result *r = &j->res[k];
-
-			if (r->depth == 0 && (r->status == RS_FAIL || r->status == RS_MISSING))
-				fprintf(f, "  %s %s: %s %s%s%s\n", j->arch, j->label,
-					text_term(&p, r->test), res_status_name(r->status),
-					*r->reason ? ": " : "", text_term(&p, r->reason));
-			text_pool_release(&p);
-		}
+		print_failures(c, rq, i, f);
 	}
+	sqlite3_finalize(q);
+	sqlite3_finalize(rq);
 	if (json_array_size(changes))
 		fprintf(f, "\nchanges since the previous candidate of each tree:\n");
 	json_array_foreach(changes, ci, o) {
@@ -593,57 +715,79 @@ static void print_summary(struct run_ctx *c, json_t *changes, FILE *f)
 	}
 }
 
-static void print_json(struct run_ctx *c, json_t *changes)
+static json_t *nstr(const char *s)
 {
-	json_t *root = json_object(), *arr = json_array();
+	return s ? json_string(s) : json_null();
+}
 
-	json_object_set(root, "changes", changes);
-	json_object_set_new(root, "run", json_integer(c->run));
-	for (size_t i = 0; i < c->n; i++) {
-		struct job *j = c->jobs[i];
-		json_t *o = json_object(), *res = json_array();
-		int cnt[4];
+/* One job's summary object, its results read back from the store. */
+static json_t *job_json(struct run_ctx *c, sqlite3_stmt *q, sqlite3_stmt *rq, size_t i)
+{
+	struct job *j = c->jobs[i];
+	json_t *res = json_array();
+	struct shown s;
 
-		count(j, cnt);
-		json_object_set_new(o, "arch", json_string(j->arch));
-		json_object_set_new(o, "label", json_string(j->label));
-		json_object_set_new(o, "kernel", json_string(j->kernel));
-		json_object_set_new(o, "outcome", json_string(job_outcome_name(j->outcome)));
-		json_object_set_new(o, "reason", j->reason ? json_string(j->reason) : json_null());
-		json_object_set_new(o, "release", j->release ? json_string(j->release) : json_null());
-		json_object_set_new(o, "boot_s", j->t_header ? json_real(j->boot_s) : json_null());
-		json_object_set_new(o, "duration_s", json_real(j->duration_s));
-		json_object_set_new(o, "attempts", json_integer(j->attempt));
-		json_object_set_new(o, "host", json_string(job_host(j)));
-		json_object_set_new(o, "machine", json_string(j->machine_key));
-		json_object_set_new(o, "variant", *j->machine.variant ? json_string(j->machine.variant)
-								     : json_null());
-		json_object_set_new(o, "smp", json_integer(j->machine.smp));
-		json_object_set_new(o, "memory_mb", json_integer(j->machine.memory_mb));
-		json_object_set_new(o, "accel", json_string(j->accel));
-		json_object_set_new(o, "accel_reason", json_string(j->accel_reason ? j->accel_reason
-											: ""));
-		json_object_set_new(o, "pass", json_integer(cnt[RS_PASS]));
-		json_object_set_new(o, "fail", json_integer(cnt[RS_FAIL]));
-		json_object_set_new(o, "skip", json_integer(cnt[RS_SKIP]));
-		json_object_set_new(o, "missing", json_integer(cnt[RS_MISSING]));
-		for (size_t k = 0; k < j->nres; k++) {
-			const struct result *r = &j->res[k];
-			json_t *ro = json_object();
+	job_shown(c, q, i, &s);
+	if (rq && c->stored[i]) {
+		sqlite3_reset(rq);
+		sqlite3_bind_int64(rq, 1, c->stored[i]);
+		while (sqlite3_step(rq) == SQLITE_ROW) {
+			const char *reason = text_or(rq, 2, NULL);
+			json_t *ro = json_pack("{s:s, s:s}", "test", text_or(rq, 0, "?"),
+					       "status", text_or(rq, 1, "?"));
 
-			json_object_set_new(ro, "test", json_string(r->test));
-			json_object_set_new(ro, "status", json_string(res_status_name(r->status)));
-			if (*r->reason)
-				json_object_set_new(ro, "reason", json_string(r->reason));
-			json_array_append_new(res, ro);
+			if (ro && reason && *reason)
+				json_object_set_new(ro, "reason", nstr(reason));
+			if (!ro || json_array_append_new(res, ro)) {
+				json_decref(res);
+				return NULL;
+			}
 		}
-		json_object_set_new(o, "results", res);
-		json_array_append_new(arr, o);
 	}
-	json_object_set_new(root, "jobs", arr);
-	json_dumpf(root, stdout, JSON_INDENT(2));
-	putchar('\n');
-	json_decref(root);
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:f, s:i, s:o, s:s, s:o, s:i, s:i,"
+			 " s:s, s:s, s:I, s:I, s:I, s:I, s:o}",
+			 "arch", j->arch, "label", j->label, "kernel", j->kernel,
+			 "outcome", s.outcome, "reason", nstr(s.reason), "release", nstr(s.release),
+			 "boot_s", s.has_boot ? json_real(s.boot_s) : json_null(),
+			 "duration_s", s.duration_s, "attempts", s.attempt,
+			 "host", nstr(s.host ? s.host : job_host(j)),
+			 /* the machine asked for, kept in memory (never freed with the results) */
+			 "machine", j->machine_key,
+			 "variant", *j->machine.variant ? json_string(j->machine.variant) : json_null(),
+			 "smp", (int)j->machine.smp, "memory_mb", (int)j->machine.memory_mb,
+			 "accel", j->accel, "accel_reason", j->accel_reason ? j->accel_reason : "",
+			 "pass", (json_int_t)s.cnt[RS_PASS], "fail", (json_int_t)s.cnt[RS_FAIL],
+			 "skip", (json_int_t)s.cnt[RS_SKIP], "missing", (json_int_t)s.cnt[RS_MISSING],
+			 "results", res);
+}
+
+/* Streamed job by job, so that a long run's summary needs no memory per job. */
+static int print_json(struct run_ctx *c, json_t *changes)
+{
+	sqlite3_stmt *q = prep_job_q(c), *rq = prep_res_q(c);
+	char *ch = json_dumps(changes, JSON_INDENT(2));
+	int bad = !ch;
+
+	printf("{\n\"run\": %lld,\n\"changes\": %s,\n\"jobs\": [\n", (long long)c->run, ch ? ch : "[]");
+	free(ch);
+	for (size_t i = 0; i < c->n; i++) {
+		json_t *o = job_json(c, q, rq, i);
+
+		if (!o) {
+			bad = 1;
+			continue;
+		}
+		if (i)
+			fputs(",\n", stdout);
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		json_decref(o);
+	}
+	fputs("\n]\n}\n", stdout);
+	sqlite3_finalize(q);
+	sqlite3_finalize(rq);
+	if (bad)
+		error("some jobs could not be written to the JSON summary (a value jansson refused)");
+	return bad;
 }
 
 /* Regression/fix/support/flaky changes this run's candidates brought. */
@@ -1051,31 +1195,22 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 
 	json_t *changes = run_changes(&c);
 
+	int bad_json = 0;
+
 	if (json)
-		print_json(&c, changes);
+		bad_json = print_json(&c, changes);
 	else
 		print_summary(&c, changes, stdout);
 	json_decref(changes);
 
-	ret = 0;
-	int infra = 0;
+	ret = run_verdict(&c);	/* 0, 1 (failure) or 3 (infrastructure only) */
 	if (ss.n) {
 		int b = srcset_report(&ss, json ? stderr : stdout);
 
-		ret = b == 1;
-		infra = b == 3;
+		if (b == 1 || (b == 3 && !ret))
+			ret = b;
 	}
-	for (size_t i = 0; i < c.n; i++) {
-		struct job *j = c.jobs[i];
-		int cnt[4];
-
-		count(j, cnt);
-		if (j->outcome == JOB_INFRA_ERROR)
-			infra = 1;
-		else if (j->outcome != JOB_COMPLETE || cnt[RS_FAIL] || cnt[RS_MISSING])
-			ret = 1;
-	}
-	if (!ret && infra)
+	if (bad_json && !ret)
 		ret = 3;
 	if (c.store_failed) {
 		error("some results could not be stored in '%s'", store_path(c.st));
@@ -1089,6 +1224,7 @@ out:
 	for (size_t i = 0; i < c.n; i++)
 		job_free(c.jobs[i]);
 	free(c.jobs);
+	free(c.stored);
 	strv_free(kernels);
 	strv_free(arches);
 	strv_free(tests);

@@ -19,22 +19,33 @@ static void label(struct sb *sb, const char *v)
 	}
 }
 
+/* One sample per row: (label value, number) or (number). A NULL or
+ * non-numeric value is a crafted database: an error, never a silent 0. */
 static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 		 const char *lbl, struct api_err *e)
 {
 	sqlite3_stmt *s;
-	int rc;
+	int rc, v = lbl ? 1 : 0;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		goto err;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int t = sqlite3_column_type(s, v);
+
+		if ((lbl && sqlite3_column_type(s, 0) != SQLITE_TEXT) ||
+		    (t != SQLITE_INTEGER && t != SQLITE_FLOAT)) {
+			sqlite3_finalize(s);
+			e->code = 500;
+			snprintf(e->msg, sizeof(e->msg), "database holds a bad value for %s", name);
+			return -1;
+		}
 		sb_adds(sb, name);
 		if (lbl) {
 			sb_addf(sb, "{%s=\"", lbl);
 			label(sb, (const char *)sqlite3_column_text(s, 0));
 			sb_adds(sb, "\"}");
 		}
-		sb_addf(sb, " %.17g\n", sqlite3_column_double(s, lbl ? 1 : 0));
+		sb_addf(sb, " %.17g\n", sqlite3_column_double(s, v));
 	}
 	sqlite3_finalize(s);
 	if (rc == SQLITE_DONE)
@@ -55,7 +66,7 @@ char *metrics_text(sqlite3 *db, struct api_err *e)
 	sb_init(&sb);
 	sb_adds(&sb, "# HELP kfarm_jobs_total Jobs recorded, by outcome.\n"
 		     "# TYPE kfarm_jobs_total counter\n");
-	if (query(db, &sb, "SELECT outcome, count(*) FROM jobs GROUP BY outcome ORDER BY 1",
+	if (query(db, &sb, "SELECT outcome, n FROM sum_outcome ORDER BY 1",
 		  "kfarm_jobs_total", "outcome", e))
 		goto err;
 	sb_adds(&sb, "# HELP kfarm_last_run_timestamp_seconds Start of the latest run.\n"
@@ -65,8 +76,8 @@ char *metrics_text(sqlite3 *db, struct api_err *e)
 		goto err;
 	sb_adds(&sb, "# HELP kfarm_boot_seconds Boot to first KTAP line, latest job per arch.\n"
 		     "# TYPE kfarm_boot_seconds gauge\n");
-	if (query(db, &sb, "SELECT arch, boot_s FROM jobs WHERE id IN (SELECT max(id) FROM jobs"
-			   " WHERE boot_s IS NOT NULL GROUP BY arch) ORDER BY arch",
+	if (query(db, &sb, "SELECT j.arch, j.boot_s FROM sum_arch a JOIN jobs j ON j.id = a.boot_job"
+			   " ORDER BY j.arch",
 		  "kfarm_boot_seconds", "arch", e))
 		goto err;
 	reg = regress_query(db, NULL, 0, e);

@@ -57,28 +57,66 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	return SQLITE_ABORT;
 }
 
-/* One row per candidate x arch x test: the candidate's agreed status, or
- * FLAKY when its jobs disagree on pass/skip/fail; rk 1 = latest candidate of
- * that tree, arch and machine (like compares with like: profile.h
- * machine_key). */
-#define EFFECTIVE \
-	"WITH eff AS (" \
-	" SELECT c.tree, c.id AS cand, c.label AS kernel, j.arch, c.machine, r.test," \
-	"  CASE WHEN count(DISTINCT CASE r.status WHEN 'PASS' THEN 'P' WHEN 'SKIP' THEN 'S'" \
-	"   ELSE 'F' END) > 1 THEN 'FLAKY' ELSE max(r.status) END AS status," \
-	"  max(r.reason) AS reason, max(j.id) AS job," \
-	"  max(COALESCE(j.release, c.release)) AS release, count(*) AS runs" \
-	" FROM results r JOIN jobs j ON j.id = r.job_id" \
-	" JOIN candidates c ON c.id = j.candidate_id" \
-	" WHERE r.depth = 0 AND j.outcome != 'INFRA_ERROR' AND c.tree IS NOT NULL" \
-	"  AND (?1 IS NULL OR c.tree = ?1)" \
-	"  AND (?3 IS NULL OR c.tree IN (SELECT c3.tree FROM jobs j3" \
-	"   JOIN candidates c3 ON c3.id = j3.candidate_id WHERE j3.run_id = ?3))" \
-	" GROUP BY c.id, j.arch, r.test)," \
-	" cands AS (SELECT DISTINCT tree, arch, machine, cand FROM eff)," \
-	" ranked AS (SELECT tree, arch, machine, cand," \
-	"  row_number() OVER (PARTITION BY tree, arch, machine ORDER BY cand DESC) AS rk" \
-	"  FROM cands) "
+/* The release of a candidate x arch x test: the jobs' own, or the
+ * candidate's for the jobs that reported none (max(COALESCE(j.release,
+ * c.release)) over the jobs, as one aggregate used to compute it). */
+#define RELEASE(s, c) \
+	"CASE WHEN " s ".norel > 0 AND " c ".release IS NOT NULL THEN" \
+	" COALESCE(max(" s ".release, " c ".release), " c ".release)" \
+	" ELSE " s ".release END"
+
+/* A tree x arch x machine's latest candidates with results, by
+ * sum_cand_arch_tree: like compares with like (profile.h machine_key). */
+#define NTH_LATEST(t, n) \
+	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = " t ".tree" \
+	" AND x.arch = " t ".arch AND x.machine = " t ".machine" \
+	" ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+
+/* Each tree's (?1: one tree's) latest candidate per arch x machine, with
+ * the one before it on that machine (NULL if none). */
+#define LATEST_PAIRS \
+	"SELECT tree, arch, machine, cur, prev FROM (SELECT t.tree, t.arch, t.machine," \
+	"  " NTH_LATEST("t", "0") " AS cur, " NTH_LATEST("t", "1") " AS prev" \
+	"  FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1) WHERE cur IS NOT NULL"
+
+/* The candidates of run ?3 with the one before each in its tree x arch x
+ * machine. */
+#define RUN_PAIRS \
+	"SELECT x.tree, x.arch, x.machine, x.cand AS cur, (SELECT max(y.cand)" \
+	"  FROM sum_cand_arch y WHERE y.tree = x.tree AND y.arch = x.arch" \
+	"  AND y.machine = x.machine AND y.cand < x.cand) AS prev" \
+	" FROM sum_cand_arch x WHERE x.tree IS NOT NULL AND (?1 IS NULL OR x.tree = ?1)" \
+	"  AND x.cand IN (SELECT candidate_id FROM jobs WHERE run_id = ?3)"
+
+/* Each pair's tests seen on both sides, with what each side says. */
+#define PAIR_CHANGES \
+	"SELECT p.tree, p.arch, cur.test," \
+	" pc.label, " RELEASE("prev", "pc") ", prev.status, prev.job," \
+	" cc.label, " RELEASE("cur", "cc") ", cur.status, cur.job, cur.reason" \
+	" FROM pairs p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
+	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
+	"  AND prev.test = cur.test" \
+	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
+	" WHERE cur.status IS NOT prev.status"	/* the same status is no change */ \
+	" ORDER BY p.tree, p.arch, p.machine, cur.test"
+
+/* The matrix's one candidate per tree x arch: the latest of its machines'
+ * latest, or of the candidates labelled ?2 (in tree ?1). */
+#define LATEST_PICK \
+	"SELECT tree, arch, max(cur) AS cur FROM (" LATEST_PAIRS ") GROUP BY tree, arch"
+#define KERNEL_PICK \
+	"SELECT x.tree, x.arch, max(x.cand) AS cur FROM candidates c" \
+	" JOIN sum_cand_arch x ON x.cand = c.id WHERE c.label = ?2 AND x.tree IS NOT NULL" \
+	"  AND (?1 IS NULL OR x.tree = ?1) GROUP BY x.tree, x.arch"
+
+#define CELLS \
+	"SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
+	" " RELEASE("t", "c") "," \
+	" CAST(f.nflaky AS REAL) / f.ncand AS flake_rate" \
+	" FROM pick p JOIN sum_cand_test t ON t.cand = p.cur AND t.arch = p.arch" \
+	" JOIN candidates c ON c.id = p.cur" \
+	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
+	" ORDER BY p.tree, t.test, p.arch"
 
 json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
 {
@@ -88,19 +126,9 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 
 	/* each candidate against its predecessor: the candidates of one run, or
 	 * each tree's latest */
-	rc = sqlite3_prepare_v2(db, EFFECTIVE
-		"SELECT cur.tree, cur.arch, cur.test,"
-		" prev.kernel, prev.release, prev.status, prev.job,"
-		" cur.kernel, cur.release, cur.status, cur.job, cur.reason"
-		" FROM ranked rc JOIN ranked rp ON rp.tree = rc.tree AND rp.arch = rc.arch"
-		"  AND rp.machine = rc.machine AND rp.rk = rc.rk + 1"
-		" JOIN eff cur ON cur.cand = rc.cand AND cur.arch = rc.arch"
-		" JOIN eff prev ON prev.cand = rp.cand AND prev.arch = rp.arch"
-		"  AND prev.test = cur.test"
-		" WHERE (?3 IS NOT NULL AND rc.cand IN"
-		"   (SELECT candidate_id FROM jobs WHERE run_id = ?3))"
-		"  OR (?3 IS NULL AND rc.rk = 1)"
-		" ORDER BY cur.tree, cur.arch, cur.test", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
+					    : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES,
+				-1, &s, NULL);
 	if (rc != SQLITE_OK)
 		goto dberr;
 	if (tree)
@@ -168,17 +196,10 @@ json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct
 	json_t *cells = json_array(), *root;
 	int rc;
 
-	/* flake rate: share of this arch x test's candidates that were FLAKY */
-	rc = sqlite3_prepare_v2(db, EFFECTIVE
-		", pick AS (SELECT r.tree, r.arch, max(r.cand) AS cand FROM ranked r"
-		"   JOIN candidates c ON c.id = r.cand WHERE (?2 IS NULL AND r.rk = 1)"
-		"   OR c.label = ?2 GROUP BY r.tree, r.arch)"
-		"SELECT e.tree, e.arch, e.test, e.status, e.reason, e.job, e.kernel, e.release,"
-		" (SELECT avg(f.status = 'FLAKY') FROM eff f WHERE f.arch = e.arch"
-		"   AND f.test = e.test AND f.tree = e.tree) AS flake_rate"
-		" FROM eff e JOIN pick p ON p.cand = e.cand AND p.arch = e.arch"
-		" WHERE ?1 IS NULL OR e.tree = ?1"
-		" ORDER BY e.tree, e.test, e.arch", -1, &s, NULL);
+	/* flake rate: share of this tree x arch x test's candidates that were
+	 * FLAKY (summary.c counts them) */
+	rc = sqlite3_prepare_v2(db, kernel ? "WITH pick AS MATERIALIZED (" KERNEL_PICK ") " CELLS
+				     : "WITH pick AS MATERIALIZED (" LATEST_PICK ") " CELLS, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		goto dberr;
 	if (tree)

@@ -205,7 +205,7 @@ const struct route_def routes[] = {
 	{ "GET", "/api/matrix", p_matrix, h_matrix, 0,
 	  "arch x test results of a candidate (?tree=&kernel=)" },
 	{ "GET", "/api/trend", route_limit, h_trend, 0, "boot times of the last jobs (?limit=)" },
-	{ "GET", "/api/trees", NULL, h_trees, 0, "the trees and their candidates" },
+	{ "GET", "/api/trees", NULL, h_trees, RF_CACHE, "the trees and their candidates" },
 	{ "GET", "/api/builds", route_limit, h_builds, 0,
 	  "source candidates' builds, newest first (?limit=)" },
 	{ "GET", "/metrics", NULL, h_metrics, 0, "Prometheus metrics" },

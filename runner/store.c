@@ -3,6 +3,7 @@
 #include "dbtext.h"
 #include "job.h"
 #include "logdir.h"
+#include "summary.h"
 #include "text.h"
 #include "util.h"
 
@@ -523,8 +524,9 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	if (step_done(st, s, "cannot store job"))
 		goto rollback;
 	id = sqlite3_last_insert_rowid(st->db);
+	/* last in the transaction: the candidate's tree and release are final */
 	if (store_results(st, id, j) || store_job_after(st, id, j) ||
-	    store_job_machine(st, id, j) ||
+	    store_job_machine(st, id, j) || summary_add_job(st->db, id) ||
 	    store_exec(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;

@@ -1,6 +1,7 @@
 /* The history's schema, its one home: the migrations (each moves the file
  * one version on), migration on open, and the check that a file's schema is
  * exactly what they make. */
+#include "summary.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -138,6 +139,10 @@ static const char *const migrations[] = {
 	"  release, created, source_id FROM candidates;"
 	"DROP TABLE candidates;"
 	"ALTER TABLE candidates_m RENAME TO candidates;",
+	/* 5 (issue 10, scale of the read side): summaries (summary.h), built
+	 * from the history so far, after 4 (the candidates rebuilt with their
+	 * machine, on which the summaries key their pairs) */
+	SUMMARY_MIGRATION,
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

@@ -58,7 +58,40 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$NJOBS" -v rss="$rss" -v a
 	printf "scheduler: kfarm peak RSS with 64 concurrent jobs: %.1f MiB (target <= 16 MiB: %s), of which anonymous (heap, stacks) %.1f MiB; the rest is shared library text\n", rss/1024, rss <= 16384 ? "met" : "MISSED", anon/1024;
 }'
 
-# --- store ingest and /api/status latency with that history ---
+# --- kfarm run's anonymous memory against the number of stand-in jobs ---
+# peak RssAnon at a small and a large job count, and, within the large run,
+# its growth from a quarter of the jobs finished to the end (what a finished
+# job leaves behind in memory)
+mem_run() { # N -> "peak_anon_kib anon_at_quarter_kib anon_at_end_kib seconds"
+	local n=$1 args=() pid peak=0 q=0 last=0 v done s0
+	for i in $(seq "$n"); do args+=(--kernel "standin=$T/image:m$i"); done
+	rm -rf "$T/mem.db"*
+	s0=$(now)
+	KFARM_ARCHES=$T/arches "$KFARM" run --db "$T/mem.db" --jobs 64 --initramfs "standin=$T/initrd" \
+		--tests "$TESTS" --confirm 0 "${args[@]}" >/dev/null 2>"$T/mem.err" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		v=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+		[ -n "$v" ] || break
+		[ "$v" -gt "$peak" ] && peak=$v
+		last=$v
+		if [ "$q" = 0 ]; then
+			done=$(sqlite3 "$T/mem.db" "SELECT count(*) FROM jobs" 2>/dev/null)
+			[ "${done:-0}" -ge $((n / 4)) ] && q=$v
+		fi
+		sleep 0.2
+	done
+	wait "$pid"
+	echo "$peak $q $last $(awk -v a="$s0" -v b="$(now)" 'BEGIN{printf "%.0f", b-a}')"
+}
+MEM_SMALL=${BENCH_MEM_SMALL:-100} MEM_LARGE=${BENCH_MEM_LARGE:-10000}
+read -r p1 _ _ s1 < <(mem_run "$MEM_SMALL")
+read -r p2 q2 e2 s2 < <(mem_run "$MEM_LARGE")
+awk -v n1="$MEM_SMALL" -v n2="$MEM_LARGE" -v p1="$p1" -v p2="$p2" -v q2="$q2" -v e2="$e2" -v s1="$s1" -v s2="$s2" 'BEGIN {
+	printf "memory: kfarm run peak RssAnon: %d stand-in jobs %.1f MiB (%ds), %d jobs %.1f MiB (%ds)\n", n1, p1/1024, s1, n2, p2/1024, s2;
+	printf "memory: within the %d-job run, from a quarter of the jobs finished to the end: %+.1f MiB = %.0f bytes per finished job (the rest is the plan: every job is set up before the first starts)\n", n2, (e2-q2)/1024, (e2-q2)*1024/(n2*0.75) }'
+
+# --- store ingest, and every route's latency with that history ---
 "$B/bench-store" "$T/store.db" "$NRESULTS" 2>&1 | sed 's/^/store: /;s/^store: store/store/'
 lat=()
 for i in $(seq 21); do
@@ -70,8 +103,7 @@ P=$(port)
 "$KFARM" serve --db "$T/store.db" --listen "127.0.0.1:$P" 2>/dev/null &
 spid=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$P/api/runs" && break; sleep 0.1; done
-for i in $(seq 200); do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P/api/status"; done | sort -n |
-	awk '{v[NR]=$1*1000} END {printf "store: /api/status over HTTP with that history (curl, sequential): p50 %.2f ms, p99 %.2f ms\n", v[int(NR*0.5)+1], v[int(NR*0.99)]}'
+tests/bench/routes.sh "http://127.0.0.1:$P" "$T/store.db" "$NRESULTS" "${BENCH_REQUESTS:-200}"
 
 # --- endpoint throughput while a run writes to the same database ---
 if command -v wrk >/dev/null; then

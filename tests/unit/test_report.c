@@ -15,6 +15,7 @@
 
 #include "../../runner/report.h"
 #include "../../runner/store.h"
+#include "../../runner/summary.h"
 #include "../../runner/util.h"
 
 static char dir[] = "/tmp/kfarm-test-report.XXXXXX";
@@ -53,6 +54,9 @@ static sqlite3 *setup(struct store **st)
 	free(path);
 	assert_non_null(*st);
 	exec(store_db(*st), history);
+	/* rows written with SQL: into the read-side summaries as store_job would */
+	for (int64_t job = 1; job <= 4; job++)
+		assert_int_equal(summary_add_job(store_db(*st), job), 0);
 	return store_db(*st);
 }
 

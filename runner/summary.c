@@ -1,0 +1,94 @@
+#include "summary.h"
+#include "util.h"
+
+#define THIS_CAND(col) \
+	"(SELECT c1." col " FROM jobs j1 JOIN candidates c1 ON c1.id = j1.candidate_id" \
+	" WHERE j1.id = ?1)"
+
+/* The steps, in order, all keyed by the job id (?1). An infrastructure error
+ * counts in the job tallies only: it says nothing about the kernel. */
+static const char *const steps[] = {
+	"INSERT INTO sum_outcome (outcome, n) SELECT outcome, 1 FROM jobs WHERE id = ?1"
+	" ON CONFLICT (outcome) DO UPDATE SET n = n + 1",
+
+	"INSERT INTO sum_run (run_id, jobs, complete)"
+	" SELECT run_id, 1, outcome = 'COMPLETE' FROM jobs WHERE id = ?1"
+	" ON CONFLICT (run_id) DO UPDATE SET jobs = jobs + 1,"
+	"  complete = complete + excluded.complete",
+
+	"INSERT INTO sum_arch (arch, job, boot_job)"
+	" SELECT arch, id, CASE WHEN boot_s IS NOT NULL THEN id END FROM jobs WHERE id = ?1"
+	" ON CONFLICT (arch) DO UPDATE SET job = max(job, excluded.job),"
+	"  boot_job = COALESCE(max(boot_job, excluded.boot_job), boot_job, excluded.boot_job)",
+
+	"INSERT INTO sum_job (job_id, pass, fail, skip, missing)"
+	" SELECT ?1, total(status = 'PASS'), total(status = 'FAIL'), total(status = 'SKIP'),"
+	"  total(status = 'MISSING') FROM results WHERE job_id = ?1 AND depth = 0",
+
+	/* the flake counts of the rows this job changes: out with the old state... */
+	"UPDATE sum_flake SET ncand = ncand - 1, nflaky = nflaky - s.flaky"
+	" FROM jobs j, candidates c, sum_cand_test s"
+	" WHERE j.id = ?1 AND j.outcome != 'INFRA_ERROR' AND c.id = j.candidate_id"
+	"  AND s.cand = j.candidate_id AND s.arch = j.arch"
+	"  AND s.test IN (SELECT test FROM results WHERE job_id = ?1 AND depth = 0)"
+	"  AND sum_flake.tree = c.tree AND sum_flake.arch = s.arch AND sum_flake.test = s.test",
+
+	"INSERT INTO sum_cand_test (cand, arch, test, npass, nskip, nfail, nmissing, reason,"
+	"  job, release, norel)"
+	" SELECT j.candidate_id, j.arch, r.test, r.status = 'PASS', r.status = 'SKIP',"
+	"  r.status NOT IN ('PASS', 'SKIP', 'MISSING'), r.status = 'MISSING', r.reason, j.id,"
+	"  j.release, j.release IS NULL"
+	" FROM results r JOIN jobs j ON j.id = r.job_id"
+	" WHERE r.job_id = ?1 AND r.depth = 0 AND j.outcome != 'INFRA_ERROR'"
+	" ON CONFLICT (cand, arch, test) DO UPDATE SET"
+	"  npass = npass + excluded.npass, nskip = nskip + excluded.nskip,"
+	"  nfail = nfail + excluded.nfail, nmissing = nmissing + excluded.nmissing,"
+	"  reason = COALESCE(max(reason, excluded.reason), reason, excluded.reason),"
+	"  job = max(job, excluded.job),"
+	"  release = COALESCE(max(release, excluded.release), release, excluded.release),"
+	"  norel = norel + excluded.norel",
+
+	/* ...and in with the new */
+	"INSERT INTO sum_flake (tree, arch, test, ncand, nflaky)"
+	" SELECT c.tree, s.arch, s.test, 1, s.flaky FROM jobs j"
+	" JOIN candidates c ON c.id = j.candidate_id"
+	" JOIN sum_cand_test s ON s.cand = j.candidate_id AND s.arch = j.arch"
+	" WHERE j.id = ?1 AND j.outcome != 'INFRA_ERROR' AND c.tree IS NOT NULL"
+	"  AND s.test IN (SELECT test FROM results WHERE job_id = ?1 AND depth = 0)"
+	" ON CONFLICT (tree, arch, test) DO UPDATE SET ncand = ncand + 1,"
+	"  nflaky = nflaky + excluded.nflaky",
+
+	/* the job's tree x label row, recomputed (its release may have moved) */
+	"DELETE FROM sum_tree_label WHERE (tree, label) = (SELECT c.tree, c.label FROM jobs j"
+	" JOIN candidates c ON c.id = j.candidate_id WHERE j.id = ?1)",
+
+	"INSERT INTO sum_tree_label " SUMMARY_TREE_LABEL(THIS_CAND("tree"), THIS_CAND("label")),
+
+	"INSERT OR IGNORE INTO sum_cand_arch (cand, arch, tree, machine)"
+	" SELECT j.candidate_id, j.arch, c.tree, c.machine FROM jobs j"
+	" JOIN candidates c ON c.id = j.candidate_id WHERE j.id = ?1"
+	"  AND j.outcome != 'INFRA_ERROR'"
+	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
+
+	"INSERT OR IGNORE INTO sum_tree_arch (tree, arch, machine)"
+	" SELECT c.tree, j.arch, c.machine FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+	" WHERE j.id = ?1 AND c.tree IS NOT NULL AND j.outcome != 'INFRA_ERROR'"
+	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
+};
+
+int summary_add_job(sqlite3 *db, int64_t job)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		sqlite3_stmt *s;
+		int rc;
+
+		if (sqlite3_prepare_v2(db, steps[i], -1, &s, NULL) != SQLITE_OK)
+			return -1;
+		sqlite3_bind_int64(s, 1, job);
+		rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,125 @@
+/* Read-side summaries: what /api/regressions, /api/matrix, /metrics, /api/runs
+ * and the run summary need, kept up to date as each job is stored (in the
+ * job's own transaction), so no request scans the history. regress.c reads
+ * sum_cand_test exactly as it used to aggregate results per candidate x arch x
+ * test; SUMMARY_MIGRATION builds every table from an existing history. */
+#ifndef KFARM_SUMMARY_H
+#define KFARM_SUMMARY_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* Adds the stored job (its row and results already inserted, its candidate
+ * already updated) to every summary; 0, or -1 with the SQLite error left in db. */
+int summary_add_job(sqlite3 *db, int64_t job);
+
+/* The classification of one candidate x arch x test from its counts, as SQL:
+ * FLAKY when its jobs disagree on pass/skip/fail, else the agreed status
+ * (MISSING over FAIL, as max(status) always chose). */
+#define SUMMARY_FLAKY "(((npass > 0) + (nskip > 0) + (nfail + nmissing > 0)) > 1)"
+
+/* One tree x label row of sum_tree_label recomputed from the candidates:
+ * the tree and label are SQL expressions (old.tree in a trigger...). */
+#define SUMMARY_TREE_LABEL(tree, label) \
+	"SELECT c.tree, c.label, max(c.release)," \
+	" min((SELECT min(j.id) FROM jobs j WHERE j.candidate_id = c.id))" \
+	" FROM candidates c WHERE c.tree = " tree " AND c.label = " label \
+	"  AND EXISTS (SELECT 1 FROM jobs j WHERE j.candidate_id = c.id)" \
+	" GROUP BY c.tree, c.label"
+
+#define SUMMARY_MIGRATION \
+	"CREATE TABLE sum_cand_test (" \
+	"  cand INTEGER NOT NULL, arch TEXT NOT NULL, test TEXT NOT NULL," \
+	"  npass INTEGER NOT NULL, nskip INTEGER NOT NULL," \
+	"  nfail INTEGER NOT NULL, nmissing INTEGER NOT NULL," \
+	"  reason TEXT, job INTEGER NOT NULL," \
+	"  release TEXT, norel INTEGER NOT NULL," \
+	"  flaky INTEGER GENERATED ALWAYS AS " SUMMARY_FLAKY " VIRTUAL," \
+	/* NULL (a damaged row, never written by kfarm) when a count is NULL; \
+	 * the sum, as SQLite folds "col IS NULL" away for a NOT NULL column */ \
+	"  status TEXT GENERATED ALWAYS AS (CASE WHEN (npass + nskip + nfail + nmissing) IS NULL" \
+	"    THEN NULL WHEN " SUMMARY_FLAKY " THEN 'FLAKY'" \
+	"    WHEN npass > 0 THEN 'PASS' WHEN nskip > 0 THEN 'SKIP'" \
+	"    WHEN nmissing > 0 THEN 'MISSING' ELSE 'FAIL' END) VIRTUAL," \
+	"  PRIMARY KEY (cand, arch, test)) WITHOUT ROWID;" \
+	/* the candidates with results per arch, with their tree (the trigger \
+	 * below keeps it the candidate's) and machine (part of the candidate's \
+	 * identity, never changed), so that a tree x arch x machine's latest \
+	 * two are one index seek; sum_tree_arch lists the triples ever seen */ \
+	"CREATE TABLE sum_cand_arch (cand INTEGER NOT NULL, arch TEXT NOT NULL, tree TEXT," \
+	"  machine TEXT NOT NULL, PRIMARY KEY (cand, arch)) WITHOUT ROWID;" \
+	"CREATE INDEX sum_cand_arch_tree ON sum_cand_arch(tree, arch, machine, cand);" \
+	"CREATE TABLE sum_tree_arch (tree TEXT NOT NULL, arch TEXT NOT NULL," \
+	"  machine TEXT NOT NULL, PRIMARY KEY (tree, arch, machine)) WITHOUT ROWID;" \
+	"CREATE TABLE sum_flake (tree TEXT NOT NULL, arch TEXT NOT NULL, test TEXT NOT NULL," \
+	"  ncand INTEGER NOT NULL, nflaky INTEGER NOT NULL," \
+	"  PRIMARY KEY (tree, arch, test)) WITHOUT ROWID;" \
+	/* /api/trees: per tree x label, over its candidates that have jobs */ \
+	"CREATE TABLE sum_tree_label (tree TEXT NOT NULL, label TEXT NOT NULL, release TEXT," \
+	"  first_job INTEGER NOT NULL, PRIMARY KEY (tree, label)) WITHOUT ROWID;" \
+	"CREATE INDEX sum_tree_label_order ON sum_tree_label(tree, first_job);" \
+	"CREATE TABLE sum_outcome (outcome TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;" \
+	"CREATE TABLE sum_arch (arch TEXT PRIMARY KEY, job INTEGER NOT NULL, boot_job INTEGER)" \
+	"  WITHOUT ROWID;" \
+	"CREATE TABLE sum_run (run_id INTEGER PRIMARY KEY, jobs INTEGER NOT NULL," \
+	"  complete INTEGER NOT NULL);" \
+	"CREATE TABLE sum_job (job_id INTEGER PRIMARY KEY, pass INTEGER NOT NULL," \
+	"  fail INTEGER NOT NULL, skip INTEGER NOT NULL, missing INTEGER NOT NULL);" \
+	"CREATE INDEX jobs_candidate ON jobs(candidate_id, id);" \
+	"CREATE INDEX runs_started ON runs(started);" \
+	"CREATE INDEX candidates_label ON candidates(label);" \
+	"INSERT INTO sum_cand_test (cand, arch, test, npass, nskip, nfail, nmissing, reason," \
+	"  job, release, norel)" \
+	" SELECT j.candidate_id, j.arch, r.test, total(r.status = 'PASS'), total(r.status = 'SKIP')," \
+	"  total(r.status NOT IN ('PASS', 'SKIP', 'MISSING')), total(r.status = 'MISSING')," \
+	"  max(r.reason), max(j.id), max(j.release), total(j.release IS NULL)" \
+	" FROM results r JOIN jobs j ON j.id = r.job_id" \
+	" WHERE r.depth = 0 AND j.outcome != 'INFRA_ERROR'" \
+	" GROUP BY j.candidate_id, j.arch, r.test;" \
+	"INSERT INTO sum_cand_arch SELECT DISTINCT s.cand, s.arch, c.tree, c.machine" \
+	" FROM sum_cand_test s JOIN candidates c ON c.id = s.cand;" \
+	"INSERT INTO sum_tree_arch SELECT DISTINCT tree, arch, machine FROM sum_cand_arch" \
+	" WHERE tree IS NOT NULL;" \
+	"INSERT INTO sum_flake SELECT c.tree, s.arch, s.test, count(*), total(s.flaky)" \
+	" FROM sum_cand_test s JOIN candidates c ON c.id = s.cand WHERE c.tree IS NOT NULL" \
+	" GROUP BY c.tree, s.arch, s.test;" \
+	"INSERT INTO sum_tree_label SELECT tree, label, max(release), min(first_job)" \
+	" FROM (SELECT c.tree, c.label, c.release," \
+	"  (SELECT min(j.id) FROM jobs j WHERE j.candidate_id = c.id) AS first_job" \
+	"  FROM candidates c WHERE c.tree IS NOT NULL)" \
+	" WHERE first_job IS NOT NULL GROUP BY tree, label;" \
+	"INSERT INTO sum_outcome SELECT outcome, count(*) FROM jobs GROUP BY outcome;" \
+	"INSERT INTO sum_arch SELECT arch, max(id), max(CASE WHEN boot_s IS NOT NULL THEN id END)" \
+	" FROM jobs GROUP BY arch;" \
+	"INSERT INTO sum_run SELECT run_id, count(*), total(outcome = 'COMPLETE') FROM jobs" \
+	" GROUP BY run_id;" \
+	"INSERT INTO sum_job SELECT j.id, total(r.status = 'PASS'), total(r.status = 'FAIL')," \
+	"  total(r.status = 'SKIP'), total(r.status = 'MISSING')" \
+	" FROM jobs j LEFT JOIN results r ON r.job_id = j.id AND r.depth = 0 GROUP BY j.id;" \
+	/* a candidate's flake counts follow it when its tree changes (--tree \
+	 * given later, or the release's series filled in) */ \
+	"CREATE TRIGGER sum_tree_moved AFTER UPDATE OF tree ON candidates" \
+	" WHEN old.tree IS NOT new.tree BEGIN" \
+	"  UPDATE sum_cand_arch SET tree = new.tree WHERE cand = new.id;" \
+	/* no OR IGNORE in a trigger: the firing statement's policy would win */ \
+	"  INSERT INTO sum_tree_arch (tree, arch, machine)" \
+	"   SELECT new.tree, a.arch, a.machine FROM sum_cand_arch a WHERE a.cand = new.id" \
+	"   AND new.tree IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sum_tree_arch t" \
+	"    WHERE t.tree = new.tree AND t.arch = a.arch AND t.machine = a.machine);" \
+	"  UPDATE sum_flake SET ncand = ncand - 1, nflaky = nflaky - (SELECT s.flaky" \
+	"   FROM sum_cand_test s WHERE s.cand = old.id AND s.arch = sum_flake.arch" \
+	"   AND s.test = sum_flake.test)" \
+	"  WHERE tree = old.tree AND EXISTS (SELECT 1 FROM sum_cand_test s WHERE s.cand = old.id" \
+	"   AND s.arch = sum_flake.arch AND s.test = sum_flake.test);" \
+	"  DELETE FROM sum_tree_label WHERE tree = old.tree AND label = old.label;" \
+	"  INSERT INTO sum_tree_label " SUMMARY_TREE_LABEL("old.tree", "old.label") ";" \
+	"  DELETE FROM sum_tree_label WHERE tree = new.tree AND label = new.label;" \
+	"  INSERT INTO sum_tree_label " SUMMARY_TREE_LABEL("new.tree", "new.label") ";" \
+	"  INSERT INTO sum_flake (tree, arch, test, ncand, nflaky)" \
+	"   SELECT new.tree, arch, test, 1, flaky FROM sum_cand_test" \
+	"   WHERE cand = new.id AND new.tree IS NOT NULL" \
+	"   ON CONFLICT (tree, arch, test) DO UPDATE SET ncand = ncand + 1," \
+	"    nflaky = nflaky + excluded.nflaky;" \
+	" END;"
+
+#endif
