@@ -15,7 +15,7 @@ CC ?= cc
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-PKGS = jansson sqlite3 libmicrohttpd libcrypto libvirt libssh
+PKGS = jansson sqlite3 libmicrohttpd libcrypto libvirt libssh libcurl yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 KFARM_CPPFLAGS = -D_GNU_SOURCE -DKFARM_ARCHES_DIR='"$(CURDIR)/arches"' \

@@ -28,6 +28,8 @@ struct vm {
 	char *version;		/* hypervisor version, for the record */
 	int host_down;		/* the host failed (connection lost, files not placed),
 				 * not this VM: retry elsewhere */
+	long lava_id;		/* the LAVA job running it (backend_lava), or 0 */
+	char *lava_url;		/* and its page on the LAVA server, or NULL */
 	void *priv;
 };
 
@@ -37,6 +39,7 @@ struct vm_exit {
 	int status;		/* exit code */
 	int signal;		/* killed by this signal (0: none) */
 	int by_us;		/* we ended it (stop was called) */
+	int timed_out;		/* the backend's own time limit ended it (why says which) */
 	char why[256];		/* the backend's own account of an abnormal end, or "" */
 };
 
@@ -53,12 +56,21 @@ struct backend {
 	int (*wait)(struct vm *vm, struct vm_exit *ex, unsigned int flags);
 	/* Frees everything; ends the VM first if it still runs. */
 	void (*release)(struct vm *vm);
+	/* Optional, once before any job starts: reaches the service that runs
+	 * the VMs (url; secret_file holds its credential, or NULL) and checks it
+	 * can run every arch in the NULL-terminated arches. Returns how many VMs
+	 * it can run at once (> 0); -1 when the caller's input is wrong (URL,
+	 * credential); -2 when the service is unreachable or unfit. The reason
+	 * is in err. */
+	int (*connect)(const char *url, const char *secret_file, char **arches, char *err,
+		       size_t errlen, unsigned int flags);
 };
 
 #define BACKEND_WAIT_BLOCK 1u
 
 extern const struct backend backend_qemu;
 extern const struct backend backend_libvirt;
+extern const struct backend backend_lava;
 
 /* NULL-terminated list of compiled-in backends; lookup by name. */
 const struct backend *backend_find(const char *name);

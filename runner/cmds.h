@@ -34,5 +34,6 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv);
 int cmd_regressions(struct cmd_ctx *c, int argc, char **argv);
 int cmd_export(struct cmd_ctx *c, int argc, char **argv);
 int cmd_hosts(struct cmd_ctx *c, int argc, char **argv);
+int cmd_lava_job(struct cmd_ctx *c, int argc, char **argv);
 
 #endif
