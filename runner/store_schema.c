@@ -73,6 +73,9 @@ static const char *const migrations[] = {
 	 * directory, flocked by its kfarm for the run's life; NULL for runs of
 	 * kfarms before it */
 	"ALTER TABLE runs ADD COLUMN lock TEXT;",
+	/* 3: LAVA backend: the LAVA job behind a kfarm job, and its page */
+	"ALTER TABLE jobs ADD COLUMN lava_job_id INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN lava_url TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
