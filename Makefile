@@ -52,8 +52,21 @@ DEPS = build-essential patch pkg-config bc bison flex libelf-dev libssl-dev cpio
 	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
 	valgrind libxml2-utils wrk chromium cppcheck \
-	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients openssh-server iproute2 clang libclang-rt-14-dev
-deps:
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients openssh-server iproute2 clang libclang-rt-14-dev \
+	libcurl4-openssl-dev libyaml-dev postgresql
+# LAVA (backend_lava, t-lava.sh): its postinst creates its database, so
+# PostgreSQL must already run; without systemd (CI) nothing starts it
+LAVA_DEPS = lava-server lava-dispatcher
+deps: deps-base
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	missing=$$(for p in $(LAVA_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		pg_lsclusters -h | grep -q ' online ' || $$SUDO pg_ctlcluster 15 main start; \
+		echo "installing: $$missing"; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+deps-base:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q 'install ok installed' || echo $$p; done); \
@@ -72,7 +85,7 @@ demo: deps
 clean:
 	rm -rf $(BUILD) bin
 
-.PHONY: all images deps demo clean
+.PHONY: all images deps deps-base demo clean
 
 # --- tests ---
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

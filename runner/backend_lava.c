@@ -446,12 +446,15 @@ static void *follow(void *arg)
 				note(lv, "LAVA job %ld runs on device %s", lv->id, dev);
 			}
 			if (state && !strcmp(state, "Finished")) {
+				char h[32];
+
+				snprintf(h, sizeof(h), "%s", health ? health : "?");
+				json_decref(j);
 				pull_log(lv, &lg, err, sizeof(err));
 				pthread_mutex_lock(&lv->mu);
 				lv->finished = 1;
 				pthread_mutex_unlock(&lv->mu);
-				json_decref(j);
-				if (verdict(lv, health ? health : "?", &lg))
+				if (verdict(lv, h, &lg))
 					break;
 				end(lv, &lg);
 				return NULL;

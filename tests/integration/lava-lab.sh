@@ -83,8 +83,16 @@ lab_worker_start() {
 	LAB_WORKER_PID=${LAB_PIDS[-1]}
 }
 
+# every process below PID (lava-run, QEMU, gunicorn's workers)
+lab_descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do echo "$c"; lab_descendants "$c"; done
+}
+
 lab_worker_stop() {
+	local kids; kids=$(lab_descendants "$LAB_WORKER_PID")
 	kill "$LAB_WORKER_PID" 2>/dev/null
+	[ -n "$kids" ] && kill -9 $kids 2>/dev/null
 	wait "$LAB_WORKER_PID" 2>/dev/null
 }
 
@@ -97,14 +105,13 @@ lab_gunicorn_stop() {
 lab_job() { curl -sf -H "Authorization: Token $(cat "$LAVA_TOKEN_FILE")" "$LAVA_URL/api/v0.2/jobs/$1/"; }
 
 lab_stop() {
-	local p
+	local p kids=
+	for p in "${LAB_PIDS[@]}"; do kids+=" $(lab_descendants "$p")"; done
 	for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	# lava-run and its QEMUs do not always follow the worker out
+	[ -n "${kids// /}" ] && kill -9 $kids 2>/dev/null
 	for p in "${LAB_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	LAB_PIDS=()
-	# lava-run and its QEMUs run under the worker's job directory
-	if [ -n "${LAB:-}" ]; then
-		for p in $(pgrep -f "$LAB/worker" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-	fi
 	if [ -n "$LAB_DB" ]; then
 		runuser -u postgres -- dropdb --if-exists --force "$LAB_DB" 2>/dev/null
 		LAB_DB=
