@@ -116,9 +116,11 @@ int main(void) { printf("KTAP version 1\n1..2\nok 1 first\n"); fflush(stdout); f
 C
 hang_run() { # DB [ARGS]: kfarm's output in $T/hang.json/.err, in the background
 	local db=$1; shift
-	lava_run --lava-token-file "$LAVA_TOKEN_FILE" --kernel "x86_64=$X86:hang" \
+	# exec: $! is kfarm itself, not a subshell (which would ignore SIGINT)
+	(exec nice -n 10 "$KFARM" run --backend lava --lava-url "$LAVA_URL" \
+		--lava-token-file "$LAVA_TOKEN_FILE" --kernel "x86_64=$X86:hang" \
 		--initramfs "x86_64=$T/hang.cpio.gz" --tests first,second --confirm 0 \
-		--append "$TOKEN" --db "$db" --json "$@" >"$T/hang.json" 2>"$T/hang.err" &
+		--append "$TOKEN" --db "$db" --json "$@" >"$T/hang.json" 2>"$T/hang.err") &
 	KPID=$!
 }
 # the LAVA job of the newest run in DB once LAVA runs it ("" after 120s)
@@ -199,7 +201,13 @@ check "server down: run complete, not left running" test "$(sql "$T/down.db" "SE
 check "server down: database intact" test "$(sql "$T/down.db" "PRAGMA integrity_check")" = ok
 check "server down: no latest result from the lost job" test "$(sql "$T/down.db" "SELECT count(*) FROM latest")" = 0
 
+ours="${LAB_PIDS[*]}"
+for p in "${LAB_PIDS[@]}"; do ours+=" $(lab_descendants "$p")"; done
 lab_stop
-check "lab stopped: no LAVA process of ours left" bash -c '! pgrep -f "$1" >/dev/null' _ "$LAB"
+left=
+for p in $ours; do kill -0 "$p" 2>/dev/null && left+=" $p"; done
+check "lab stopped: none of its $(wc -w <<<"$ours") processes left${left:+ (left:$left)}" test -z "$left"
+check "lab stopped: its database dropped" \
+	bash -c '! runuser -u postgres -- psql -lqt | cut -d"|" -f1 | grep -qw "$1"' _ "kfarm_lava_$$"
 check "lab stopped: no QEMU left" no_qemu_left
 finish
