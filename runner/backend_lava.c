@@ -22,7 +22,6 @@
 
 #define POLL_S 1.0		/* between two looks at a running job */
 #define UNREACHABLE_S 30.0	/* LAVA silent this long: the attempt is lost */
-#define GRACE_DONE_S 60.0	/* stopped after the done line: LAVA finishing */
 #define GRACE_S 10.0		/* stopped before it: the done line may be in the
 				 * worker's next log batch */
 #define MAX_LOG_LINE (1u << 20)
@@ -245,8 +244,12 @@ static void *follow(void *arg)
 			end(lv, &lg);
 			return NULL;
 		}
-		if (stop && now_mono() - t_stop >= (lg.done_seen ? GRACE_DONE_S : GRACE_S)) {
-			cancel(lv);
+		/* after the done line the guest's work is over: LAVA's own
+		 * bookkeeping (power off, the worker's next ping) is no concern of
+		 * the run, and the job completes there by itself */
+		if (stop && (lg.done_seen || now_mono() - t_stop >= GRACE_S)) {
+			if (!lg.done_seen)
+				cancel(lv);
 			end(lv, &lg);
 			return NULL;
 		}

@@ -772,6 +772,10 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		}
 		be = &backend_libvirt;
 	}
+	if (hosts_file && be == &backend_lava) {
+		error("--hosts places VMs on libvirt hosts; with --backend lava, LAVA places them");
+		goto out;
+	}
 	if ((lava_url || lava_tok) != (be == &backend_lava) ||
 	    (be == &backend_lava && !lava_url)) {
 		error(be == &backend_lava ? "--backend lava needs --lava-url URL"
