@@ -74,7 +74,10 @@ static int add_context(struct sb *sb, const struct profile *p, char *err, size_t
 
 	sb_adds(sb, "context:\n  arch: ");
 	add_str(sb, p->arch);
-	sb_adds(sb, "\n  extra_options:\n");
+	/* qemu.jinja2 always adds "-net nic,MODEL,macaddr=..."; its default
+	 * model=virtio does not exist on every machine (sun4u). An id instead of
+	 * a model leaves the machine's own NIC: kfarm's guest needs no network */
+	sb_adds(sb, "\n  model: \"id=kfarm0\"\n  extra_options:\n");
 	add_opt(sb, "-machine", p->machine);
 	if (p->cpu)
 		add_opt(sb, "-cpu", p->cpu);

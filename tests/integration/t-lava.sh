@@ -111,8 +111,8 @@ ratio=$(jq -n "$(sum "$T/lava.json") / $(sum "$T/direct.json") * 100 | round / 1
 echo "  overhead: per-job duration LAVA $(jq -n "$(sum "$T/lava.json") / ${#ARCHES[@]} | round")s," \
 	"direct $(jq -n "$(sum "$T/direct.json") / ${#ARCHES[@]} | round")s: ratio $ratio;" \
 	"wall $(printf %.0f "$(echo "$t1 - $t0" | bc)")s vs $(printf %.0f "$(echo "$t2 - $t1" | bc)")s"
-jq -r '.jobs[] | "    \(.arch): LAVA boot \(.boot_s | round)s total \(.duration_s | round)s"' "$T/lava.json"
-jq -r '.jobs[] | "    \(.arch): direct boot \(.boot_s | round)s total \(.duration_s | round)s"' "$T/direct.json"
+jq -r '.jobs[] | "    \(.arch): LAVA boot \(.boot_s // 0 | round)s total \(.duration_s | round)s"' "$T/lava.json"
+jq -r '.jobs[] | "    \(.arch): direct boot \(.boot_s // 0 | round)s total \(.duration_s | round)s"' "$T/direct.json"
 check "no QEMU left" no_qemu_left
 
 # a guest that reports its plan and then hangs: the job is running when the

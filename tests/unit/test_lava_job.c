@@ -36,6 +36,8 @@ static void test_definition(void **state)
 	assert_non_null(d);
 	assert_non_null(strstr(d, "device_type: qemu\n"));
 	assert_non_null(strstr(d, "  arch: \"sparc64\"\n"));
+	/* not the template's model=virtio: sun4u has none */
+	assert_non_null(strstr(d, "  model: \"id=kfarm0\"\n"));
 	assert_non_null(strstr(d, "  - \"-machine sun4u\"\n"));
 	/* a CPU name with blanks stays one QEMU argument */
 	assert_non_null(strstr(d, "  - \"-cpu \\\"TI UltraSparc IIi\\\"\"\n"));
