@@ -124,6 +124,7 @@ int main(void) { printf("KTAP version 1\n1..2\nok 1 first\n"); fflush(stdout); f
 C
 hang_run() { # DB [ARGS]: kfarm's output in $T/hang.json/.err, in the background
 	local db=$1; shift
+	HANGLOG=$db.logs
 	# exec: $! is kfarm itself, not a subshell (which would ignore SIGINT)
 	(exec nice -n 10 "$KFARM" run --backend lava --lava-url "$LAVA_URL" \
 		--lava-token-file "$LAVA_TOKEN_FILE" --kernel "x86_64=$X86:hang" \
@@ -137,13 +138,12 @@ running_job() {
 	for _ in $(seq 240); do
 		id=$(curl -sf -H "$AUTH" "$LAVA_URL/api/v0.2/jobs/?ordering=-id&limit=1" | jq -r '.results[0].id // empty')
 		st=$(lab_job "$id" 2>/dev/null | jq -r .state)
-		[ "$st" = Running ] && grep -q "ok 1 first" "$T"/logs/run-*/*hang*.log 2>/dev/null && { echo "$id"; return; }
+		[ "$st" = Running ] && grep -qs "ok 1 first" "$HANGLOG"/run-*/*hang*.log && { echo "$id"; return; }
 		sleep 0.5
 	done
 }
 
 # --- a job canceled in LAVA: the run is interrupted, nothing recorded for it ---
-rm -rf "$T"/logs
 hang_run "$T/cancel.db" --retries 0
 id=$(running_job)
 check "cancel: the stand-in guest runs as LAVA job ${id:-?}" test -n "$id"
@@ -151,13 +151,12 @@ curl -sf -H "$AUTH" "$LAVA_URL/api/v0.2/jobs/$id/cancel/" >/dev/null
 wait "$KPID"
 rc=$?
 check "cancel: kfarm exits 130, interrupted (rc=$rc)" test $rc -eq 130
-check "cancel: says the LAVA job was canceled" grep -q "LAVA job $id was canceled in LAVA" "$T"/logs/run-*/*hang*.log
+check "cancel: says the LAVA job was canceled" grep -q "LAVA job $id was canceled in LAVA" "$HANGLOG"/run-*/*hang*.log
 check "cancel: run marked interrupted" test "$(sql "$T/cancel.db" "SELECT status FROM runs")" = interrupted
 check "cancel: no job recorded for it" test "$(sql "$T/cancel.db" "SELECT count(*) FROM jobs")" = 0
 check "cancel: LAVA calls it Canceled" test "$(lab_job "$id" | jq -r .health)" = Canceled
 
 # --- kfarm interrupted: its LAVA jobs are canceled ---
-rm -rf "$T"/logs
 hang_run "$T/int.db" --retries 0
 id=$(running_job)
 kill -INT "$KPID"
@@ -184,7 +183,6 @@ lab_worker_stop
 lab_worker_start
 
 # --- the LAVA server stopped mid-run: INFRA_ERROR, nothing half-written ---
-rm -rf "$T"/logs
 hang_run "$T/down.db" --retries 1
 id=$(running_job)
 check "server down: LAVA job ${id:-?} running when gunicorn stops" test -n "$id"
