@@ -146,13 +146,14 @@ build-asan/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
 .PHONY: check-asan
 
 # --- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=N ---
-FUZZ_TARGETS = ktap profile route hosts db pipeline
+FUZZ_TARGETS = ktap profile route hosts db pipeline lavalog
 FUZZ_SECONDS ?= 10
 # a blowup is a finding too: memory and per-input time are bounded
 FUZZ_FLAGS = -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=2 -max_len=8192
 # fuzz_db: a seed database is ~10 KiB, SQLite and ASan hold more memory
 FUZZ_FLAGS_db = -max_len=65536 -rss_limit_mb=1024
-FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c
+FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c \
+	runner/lava_job.c
 # these reach the SSH, libvirt and store code: they link the whole runner
 $(BUILD)/fuzz/fuzz_hosts $(BUILD)/fuzz/fuzz_db $(BUILD)/fuzz/fuzz_pipeline $(BUILD)/fuzz/fuzz_route: \
 		$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(RUNNER_SRC)
