@@ -77,15 +77,18 @@ check "token as an argument: the error does not echo it" \
 	bash -c '! grep -qF "$(cat "$1")" "$2"' _ "$LAVA_TOKEN_FILE" "$T/err"
 
 # --- the matrix through LAVA and directly ---
+# the same command line both ways; no_timer_check: x86's IO-APIC timer check
+# can panic a TCG guest on a starved host (seen here, direct), not a kfarm fault
+MAPPEND="$TOKEN no_timer_check"
 t0=$(date +%s.%N)
 lava_run --lava-token-file "$LAVA_TOKEN_FILE" "${KERNELS[@]}" -j "$J" --confirm 0 \
-	--append "$TOKEN" --db "$DB" --json >"$T/lava.json" 2>"$T/lava.err"
+	--append "$MAPPEND" --db "$DB" --json >"$T/lava.json" 2>"$T/lava.err"
 rc=$?
 t1=$(date +%s.%N)
 check "LAVA matrix: exit 0 (rc=$rc)" test $rc -eq 0
 jcheck "LAVA matrix: every job COMPLETE ($(jq -rc '[.jobs[] | "\(.arch)=\(.outcome)"]' "$T/lava.json"))" \
 	'[.jobs[].outcome] | length > 0 and all(. == "COMPLETE")' "$T/lava.json"
-nice -n 10 "$KFARM" run "${KERNELS[@]}" -j "$J" --confirm 0 --append "$TOKEN" --db "$DB" \
+nice -n 10 "$KFARM" run "${KERNELS[@]}" -j "$J" --confirm 0 --append "$MAPPEND" --db "$DB" \
 	--json >"$T/direct.json" 2>"$T/direct.err"
 rc=$?
 t2=$(date +%s.%N)
