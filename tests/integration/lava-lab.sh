@@ -111,6 +111,13 @@ lab_stop() {
 	# lava-run and its QEMUs do not always follow the worker out
 	[ -n "${kids// /}" ] && kill -9 $kids 2>/dev/null
 	for p in "${LAB_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	# the killed grandchildren are not ours to wait for: give them 10s to go
+	for _ in $(seq 20); do
+		local alive=
+		for p in $kids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -z "$alive" ] && break
+		sleep 0.5
+	done
 	LAB_PIDS=()
 	if [ -n "$LAB_DB" ]; then
 		runuser -u postgres -- dropdb --if-exists --force "$LAB_DB" 2>/dev/null
