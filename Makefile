@@ -15,7 +15,7 @@ CC ?= cc
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-PKGS = jansson sqlite3 libmicrohttpd libcrypto libvirt libssh libxml-2.0
+PKGS = jansson sqlite3 libmicrohttpd libcrypto libvirt libssh libxml-2.0 libcurl yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 KFARM_CPPFLAGS = -D_GNU_SOURCE -DKFARM_ARCHES_DIR='"$(CURDIR)/arches"' \
@@ -52,8 +52,21 @@ DEPS = build-essential patch pkg-config bc bison flex libelf-dev libssl-dev cpio
 	libc6.1-dev-alpha-cross linux-source-6.1 linux-source-6.12 \
 	libsqlite3-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libvirt-dev libssh-dev \
 	valgrind libxml2-utils wrk chromium cppcheck \
-	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients openssh-server iproute2 clang libclang-rt-14-dev
-deps:
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients openssh-server iproute2 clang libclang-rt-14-dev \
+	libcurl4-openssl-dev libyaml-dev postgresql
+# LAVA (backend_lava, t-lava.sh): its postinst creates its database, so
+# PostgreSQL must already run; without systemd (CI) nothing starts it
+LAVA_DEPS = lava-server lava-dispatcher
+deps: deps-base
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	missing=$$(for p in $(LAVA_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		pg_lsclusters -h | grep -q ' online ' || $$SUDO pg_ctlcluster 15 main start; \
+		echo "installing: $$missing"; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+deps-base:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q 'install ok installed' || echo $$p; done); \
@@ -72,7 +85,7 @@ demo: deps
 clean:
 	rm -rf $(BUILD) bin
 
-.PHONY: all images deps demo clean
+.PHONY: all images deps deps-base demo clean
 
 # --- tests ---
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -133,13 +146,14 @@ build-asan/kfarm: $(RUNNER_OBJ) $(BUILD)/runner/main.o
 .PHONY: check-asan
 
 # --- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=N ---
-FUZZ_TARGETS = ktap profile route hosts db pipeline
+FUZZ_TARGETS = ktap profile route hosts db pipeline lavalog
 FUZZ_SECONDS ?= 10
 # a blowup is a finding too: memory and per-input time are bounded
 FUZZ_FLAGS = -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=2 -max_len=8192
 # fuzz_db: a seed database is ~10 KiB, SQLite and ASan hold more memory
 FUZZ_FLAGS_db = -max_len=65536 -rss_limit_mb=1024
-FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c
+FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c \
+	runner/lava_job.c
 # these reach the SSH, libvirt and store code: they link the whole runner
 $(BUILD)/fuzz/fuzz_hosts $(BUILD)/fuzz/fuzz_db $(BUILD)/fuzz/fuzz_pipeline $(BUILD)/fuzz/fuzz_route: \
 		$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(RUNNER_SRC)

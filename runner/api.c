@@ -177,7 +177,7 @@ json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
 
 json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, "SELECT " JOB_COLS ", j.qemu_cmdline"
+	sqlite3_stmt *s = prep(db, "SELECT " JOB_COLS ", j.qemu_cmdline, j.lava_job_id, j.lava_url"
 				   " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
 				   " WHERE j.id = ?", e);
 	json_t *job, *res;

@@ -2,7 +2,8 @@
 
 #include <string.h>
 
-static const struct backend *const backends[] = { &backend_qemu, &backend_libvirt, NULL };
+static const struct backend *const backends[] = { &backend_qemu, &backend_libvirt, &backend_lava,
+						     NULL };
 
 const struct backend *backend_find(const char *name)
 {

@@ -32,6 +32,8 @@ struct vm {
 	char *version;		/* hypervisor version, for the record */
 	int host_down;		/* the host failed (connection lost, files not placed),
 				 * not this VM: retry elsewhere */
+	long lava_id;		/* the LAVA job running it (backend_lava), or 0 */
+	char *lava_url;		/* and its page on the LAVA server, or NULL */
 	void *priv;
 };
 
@@ -43,6 +45,7 @@ struct vm_exit {
 	int by_us;		/* we ended it (stop was called) */
 	int not_started;	/* it never ran: stopped (or failed) while being set up
 				 * (files still uploading...): never the kernel's doing */
+	int timed_out;		/* the backend's own time limit ended it (why says which) */
 	char why[256];		/* the backend's own account of an abnormal end, or "" */
 };
 
@@ -59,12 +62,21 @@ struct backend {
 	int (*wait)(struct vm *vm, struct vm_exit *ex, unsigned int flags);
 	/* Frees everything; ends the VM first if it still runs. */
 	void (*release)(struct vm *vm);
+	/* Optional, once before any job starts: reaches the service that runs
+	 * the VMs (url; secret_file holds its credential, or NULL) and checks it
+	 * can run every arch in the NULL-terminated arches. Returns how many VMs
+	 * it can run at once (> 0); -1 when the caller's input is wrong (URL,
+	 * credential); -2 when the service is unreachable or unfit. The reason
+	 * is in err. */
+	int (*connect)(const char *url, const char *secret_file, char **arches, char *err,
+		       size_t errlen, unsigned int flags);
 };
 
 #define BACKEND_WAIT_BLOCK 1u
 
 extern const struct backend backend_qemu;
 extern const struct backend backend_libvirt;
+extern const struct backend backend_lava;
 
 /* First line of "BINARY --version" (run without a shell, remembered). */
 char *qemu_binary_version(const char *binary);

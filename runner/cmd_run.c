@@ -71,11 +71,14 @@ static const char run_usage[] =
 	"                                  default kernels, linux-X.Y from the guest's release)\n"
 	"      --confirm N                 re-runs of a job whose results regressed (default 2)\n"
 	"      --db PATH                   history database (default $XDG_DATA_HOME/kfarm/kfarm.db)\n"
-	"      --backend qemu|libvirt      how VMs are run (default qemu: QEMU children here)\n"
+	"      --backend qemu|libvirt|lava how VMs are run (default qemu: QEMU children here)\n"
 	"      --libvirt-uri URI           libvirt connection for --backend libvirt (default\n"
 	"                                  $LIBVIRT_DEFAULT_URI or qemu:///session)\n"
 	"      --hosts FILE                spread the jobs over these hosts (libvirt + SSH;\n"
 	"                                  see 'kfarm hosts' and docs/hosts.example.json)\n"
+	"      --lava-url URL              LAVA server for --backend lava (its REST API)\n"
+	"      --lava-token-file FILE      the LAVA API token (else $KFARM_LAVA_TOKEN; never\n"
+	"                                  on the command line)\n"
 	"      --json                      print a machine-readable summary on stdout\n"
 	"  -h, --help                      this text\n"
 	"\n"
@@ -159,7 +162,6 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	char sha[65], isha[65];
 	char **suite = NULL;
 	char *initrd = NULL;
-	struct sb cmd;
 
 	if (profile_load(arch, &j->profile))
 		return -1;
@@ -213,16 +215,7 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	} else {
 		j->tests = suite ? suite : xcalloc(1, sizeof(char *));
 	}
-	sb_init(&cmd);
-	sb_addf(&cmd, "console=%s panic=-1", j->profile.console);
-	if (tests && tests[0]) {
-		sb_adds(&cmd, " kfarm.tests=");
-		for (char **t = tests; *t; t++)
-			sb_addf(&cmd, "%s%s", t == tests ? "" : ",", *t);
-	}
-	if (append && *append)
-		sb_addf(&cmd, " %s", append);
-	j->append = sb_detach(&cmd);
+	j->append = job_cmdline(&j->profile, tests, append);
 	j->be = &backend_qemu;
 	return 0;
 }
@@ -551,6 +544,31 @@ static int setup_hosts(struct run_ctx *c, struct hosts *hs, struct sched_opts *s
 	}
 	if (!jobs_given || so->jobs > total)
 		so->jobs = total;
+	return 0;
+}
+
+/* A backend that runs VMs through a service (LAVA): reached and probed before
+ * anything is written; by default as many parallel jobs as it has VMs. */
+static int connect_backend(struct run_ctx *c, const struct backend *be, const char *url,
+			   const char *secret_file, struct sched_opts *so, int jobs_given,
+			   int *ret)
+{
+	char **arches = xcalloc(c->n + 1, sizeof(char *)), err[512];
+	size_t na = 0;
+	int n;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (!in_list(arches, c->jobs[i]->arch))
+			arches[na++] = c->jobs[i]->arch;
+	n = be->connect(url, secret_file, arches, err, sizeof(err), 0);
+	free(arches);
+	if (n < 0) {
+		error("%s", err);
+		*ret = n == -1 ? 2 : 3;
+		return -1;
+	}
+	if (!jobs_given)
+		so->jobs = (unsigned)n;
 	return 0;
 }
 
@@ -889,6 +907,10 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		{ "smp", required_argument, NULL, 'p' },
 		{ "variant", required_argument, NULL, 'V' },
 		{ "accel", required_argument, NULL, 'X' },
+		{ "lava-url", required_argument, NULL, 'W' },
+		{ "lava-token-file", required_argument, NULL, 'F' },
+		/* exact name: else getopt takes it as an abbreviation of -file */
+		{ "lava-token", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -897,7 +919,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		.infra_retries = 1,
 	};
 	char **kernels = NULL, **arches = NULL, **tests = NULL, *db = NULL, *append = NULL;
-	char *tree = NULL, *uri = NULL, *hosts_file = NULL;
+	char *tree = NULL, *uri = NULL, *hosts_file = NULL, *lava_url = NULL, *lava_tok = NULL;
 	const struct backend *be = &backend_qemu;
 	int be_given = 0;
 	struct hosts hs = { 0 };
@@ -1019,7 +1041,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			be = backend_find(optarg);
 			be_given = 1;
 			if (!be) {
-				error("unknown backend '%s' (known: qemu, libvirt)", optarg);
+				error("unknown backend '%s' (known: qemu, libvirt, lava)", optarg);
 				goto out;
 			}
 			break;
@@ -1044,6 +1066,18 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			}
 			mo.accel_given = 1;
 			break;
+		case 'W':
+			free(lava_url);
+			lava_url = xstrdup(optarg);
+			break;
+		case 'F':
+			free(lava_tok);
+			lava_tok = xstrdup(optarg);
+			break;
+		case 'K':
+			error("--lava-token: a token on the command line is visible to every user "
+			      "(ps); use --lava-token-file FILE or KFARM_LAVA_TOKEN");
+			goto out;
 		case 'h':
 			fputs(run_usage, stdout);
 			ret = 0;
@@ -1072,6 +1106,16 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			goto out;
 		}
 		be = &backend_libvirt;
+	}
+	if (hosts_file && be == &backend_lava) {
+		error("--hosts places VMs on libvirt hosts; with --backend lava, LAVA places them");
+		goto out;
+	}
+	if ((lava_url || lava_tok) != (be == &backend_lava) ||
+	    (be == &backend_lava && !lava_url)) {
+		error(be == &backend_lava ? "--backend lava needs --lava-url URL"
+					  : "--lava-url and --lava-token-file need --backend lava");
+		goto out;
 	}
 	if (uri && be != &backend_libvirt) {
 		error("--libvirt-uri needs --backend libvirt");
@@ -1140,6 +1184,8 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		ret = 3;
 		goto out;
 	}
+	if (be->connect && connect_backend(&c, be, lava_url, lava_tok, &so, jobs_given, &ret))
+		goto out;
 
 	cx->db = db;
 	c.st = cmd_store(cx);
@@ -1236,6 +1282,8 @@ out:
 	free(tree);
 	free(uri);
 	free(hosts_file);
+	free(lava_url);
+	free(lava_tok);
 	free(so.pools);
 	per_arch_free(mo.smp, mo.nsmp);
 	per_arch_free(mo.variant, mo.nvariant);

@@ -44,6 +44,22 @@ const char *job_state_name(enum job_state s)
 
 static void on_result(void *data, const struct ktap_result *r);
 
+char *job_cmdline(const struct profile *p, char **tests, const char *append)
+{
+	struct sb cmd;
+
+	sb_init(&cmd);
+	sb_addf(&cmd, "console=%s panic=-1", p->console);
+	if (tests && tests[0]) {
+		sb_adds(&cmd, " kfarm.tests=");
+		for (char **t = tests; *t; t++)
+			sb_addf(&cmd, "%s%s", t == tests ? "" : ",", *t);
+	}
+	if (append && *append)
+		sb_addf(&cmd, " %s", append);
+	return sb_detach(&cmd);
+}
+
 struct job *job_new(void)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
@@ -413,6 +429,9 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	} else if (j->timed_out) {
 		j->outcome = JOB_TIMEOUT;
 		j->reason = xstrdup(j->timeout_reason);
+	} else if (ex->timed_out && !ex->by_us) {
+		j->outcome = JOB_TIMEOUT;
+		j->reason = xstrdup(ex->why[0] ? ex->why : "the backend's time limit was reached");
 	} else if (done) {
 		j->outcome = JOB_COMPLETE;
 	} else if (!ex->by_us && (ex->signal || (ex->exited && ex->status))) {

@@ -81,6 +81,10 @@ struct job {
 	size_t nres;
 };
 
+/* The kernel command line kfarm boots with: console, panic=-1, the test
+ * selection (NULL: the initramfs's own) and extra arguments. */
+char *job_cmdline(const struct profile *p, char **tests, const char *append);
+
 struct job *job_new(void);
 void job_free(struct job *j);
 /* A fresh queued job with the same inputs (for confirmation runs). */

@@ -28,6 +28,7 @@ static const struct cmd {
 	{ "export", cmd_export, CMD_STORE_RO, "a run as JUnit XML or KCIDB v5 JSON" },
 	{ "serve", cmd_serve, CMD_STORE_RO, "serve the JSON API and dashboard over HTTP" },
 	{ "hosts", cmd_hosts, 0, "probe the remote hosts: arches, free slots, problems" },
+	{ "lava-job", cmd_lava_job, 0, "the LAVA job definition kfarm would submit" },
 };
 
 static int dispatch(const struct cmd *cmd, int argc, char **argv)

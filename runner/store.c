@@ -524,6 +524,16 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	if (step_done(st, s, "cannot store job"))
 		goto rollback;
 	id = sqlite3_last_insert_rowid(st->db);
+	if (j->vm.lava_id > 0) {
+		s = prep(st, "UPDATE jobs SET lava_job_id = ?, lava_url = ? WHERE id = ?");
+		if (!s)
+			goto rollback;
+		sqlite3_bind_int64(s, 1, j->vm.lava_id);
+		bind_text(s, 2, j->vm.lava_url);
+		sqlite3_bind_int64(s, 3, id);
+		if (step_done(st, s, "cannot store the LAVA job"))
+			goto rollback;
+	}
 	/* last in the transaction: the candidate's tree and release are final */
 	if (store_results(st, id, j) || store_job_after(st, id, j) ||
 	    store_job_machine(st, id, j) || summary_add_job(st->db, id) ||

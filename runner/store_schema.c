@@ -139,8 +139,11 @@ static const char *const migrations[] = {
 	"  release, created, source_id FROM candidates;"
 	"DROP TABLE candidates;"
 	"ALTER TABLE candidates_m RENAME TO candidates;",
-	/* 5 (issue 10, scale of the read side): summaries (summary.h), built
-	 * from the history so far, after 4 (the candidates rebuilt with their
+	/* 5: LAVA backend: the LAVA job behind a kfarm job, and its page */
+	"ALTER TABLE jobs ADD COLUMN lava_job_id INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN lava_url TEXT;",
+	/* 6 (issue 10, scale of the read side): summaries (summary.h), built
+	 * from the history so far, after 4 and 5 (the candidates rebuilt with their
 	 * machine, on which the summaries key their pairs) */
 	SUMMARY_MIGRATION,
 };

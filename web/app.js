@@ -402,7 +402,9 @@ async function showJob(id) {
 			fact('reason', job.reason), fact('warning', job.warning), fact('boot', secs(job.boot_s)),
 			fact('duration', secs(job.duration_s)), fact('started', when(job.started)), fact('finished', when(job.finished)),
 			fact('attempt', job.attempt), fact('run', job.run_id), fact('host', `${job.host || '?'} · ${job.backend || '?'}`),
-			fact('QEMU', job.qemu_version), fact('image sha256', job.image_sha256)),
+			fact('QEMU', job.qemu_version), fact('image sha256', job.image_sha256),
+			fact('LAVA job', job.lava_job_id && /^https?:\/\//.test(job.lava_url || '')
+				? h('a', { href: job.lava_url, rel: 'noreferrer' }, `#${job.lava_job_id}`) : job.lava_job_id)),
 		job.qemu_cmdline ? h('details', {}, h('summary', {}, 'QEMU command line'), h('pre', { class: 'cmdline' }, job.qemu_cmdline)) : null,
 		h('h3', {}, 'Results ', h('span', { class: 'summary' },
 			Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(' · ')), ' ', unfold),

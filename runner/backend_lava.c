@@ -1,0 +1,476 @@
+/* LAVA backend: each VM is a LAVA job on the `qemu` device type, submitted
+ * through LAVA's REST API (/api/v0.2/). A thread per VM follows the job by
+ * polling its state and its YAML log, and writes the guest's console lines
+ * into the pipe the scheduler watches, so kfarm's own console/KTAP/outcome
+ * pipeline judges the kernel. The thread never touches the job struct. */
+#include "backend.h"
+#include "lava_job.h"
+#include "lava_rest.h"
+#include "profile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_S 1.0		/* between two looks at a running job */
+#define UNREACHABLE_S 30.0	/* LAVA silent this long: the attempt is lost */
+#define GRACE_S 10.0		/* stopped before it: the done line may be in the
+				 * worker's next log batch */
+#define MAX_LOG_LINE (1u << 20)
+
+struct lava_vm {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;
+	long id;
+	int out_w, err_w;	/* the thread's ends of the pipes */
+	int stop, ended, by_us, infra, timeout, cancelled, finished;
+	double t_stop;
+	char why[256];
+	char *boot_cmd;
+};
+
+/* --- the thread following one LAVA job --- */
+
+static void lv_unref(struct lava_vm *lv)
+{
+	int last;
+
+	pthread_mutex_lock(&lv->mu);
+	last = --lv->refs == 0;
+	pthread_mutex_unlock(&lv->mu);
+	if (!last)
+		return;
+	if (lv->out_w >= 0)
+		close(lv->out_w);
+	if (lv->err_w >= 0)
+		close(lv->err_w);
+	pthread_mutex_destroy(&lv->mu);
+	pthread_cond_destroy(&lv->cv);
+	free(lv->boot_cmd);
+	free(lv);
+}
+
+static void put_all(int fd, const char *s, size_t n)
+{
+	while (fd >= 0 && n) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;	/* kfarm stopped reading: nothing to tell */
+		s += w;
+		n -= w;
+	}
+}
+
+static void note(struct lava_vm *lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct lava_vm *lv, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	put_all(lv->err_w, line, n);
+}
+
+static void on_console(void *data, const char *line, size_t n)
+{
+	struct lava_vm *lv = data;
+
+	put_all(lv->out_w, line, n);
+	put_all(lv->out_w, "\n", 1);
+}
+
+/* New log lines since the last call, console lines into the pipe. */
+static int pull_log(struct lava_vm *lv, struct lava_log *lg, char *err, size_t errlen)
+{
+	char path[96];
+	struct sb b;
+	long code;
+
+	snprintf(path, sizeof(path), "/api/v0.2/jobs/%ld/logs/?start=%zu", lv->id, lg->lines);
+	sb_init(&b);
+	code = lava_http("GET", path, NULL, &b, 30, err, errlen);
+	if (code == 200)
+		lava_log_feed(lg, b.buf, b.len, MAX_LOG_LINE, on_console, lv);
+	sb_release(&b);
+	/* 404: no log yet (queued) */
+	return code == 200 || code == 404 ? 0 : -1;
+}
+
+static void cancel(struct lava_vm *lv)
+{
+	char path[64], err[256];
+	struct sb b;
+
+	pthread_mutex_lock(&lv->mu);
+	if (lv->cancelled || lv->finished) {
+		pthread_mutex_unlock(&lv->mu);
+		return;
+	}
+	lv->cancelled = 1;
+	pthread_mutex_unlock(&lv->mu);
+	snprintf(path, sizeof(path), "/api/v0.2/jobs/%ld/cancel/", lv->id);
+	sb_init(&b);
+	if (lava_http("GET", path, NULL, &b, 10, err, sizeof(err)) != 200)
+		note(lv, "LAVA job %ld: cancel failed: %s", lv->id, err);
+	sb_release(&b);
+}
+
+/* LAVA's verdict on a finished job, in kfarm's terms. Returns 1 when the run
+ * is to be interrupted (someone else canceled it in LAVA). */
+static int verdict(struct lava_vm *lv, const char *health, const struct lava_log *lg)
+{
+	const char *t = lg->error_type, *m = lg->error_msg;
+	int stop;
+
+	pthread_mutex_lock(&lv->mu);
+	stop = lv->stop;
+	pthread_mutex_unlock(&lv->mu);
+	if (*t)
+		note(lv, "LAVA job %ld finished: %s (%s error: %s)", lv->id, health, t, m);
+	else
+		note(lv, "LAVA job %ld finished: %s", lv->id, health);
+	if (!strcmp(health, "Complete"))
+		return 0;
+	if (!strcmp(health, "Canceled"))
+		return !stop;
+	if (!strcmp(t, "LAVATimeout") || strstr(m, "timed out")) {
+		lv->timeout = 1;
+		snprintf(lv->why, sizeof(lv->why), "LAVA job %ld: %.200s", lv->id, m);
+	} else if (!strcmp(t, "Infrastructure") && strstr(m, "Connection closed")) {
+		/* QEMU ended before the done line: the console says why */
+	} else if (strcmp(t, "Job") && strcmp(t, "Test")) {
+		lv->infra = 1;
+		snprintf(lv->why, sizeof(lv->why), "LAVA job %ld %s: %s error: %.160s", lv->id,
+			 health, *t ? t : "unknown", *m ? m : "(no message)");
+	}
+	return 0;
+}
+
+static void end(struct lava_vm *lv, const struct lava_log *lg)
+{
+	pthread_mutex_lock(&lv->mu);
+	if (*lg->boot_cmd && !lv->boot_cmd)
+		lv->boot_cmd = xstrdup(lg->boot_cmd);
+	lv->ended = 1;
+	pthread_cond_broadcast(&lv->cv);
+	pthread_mutex_unlock(&lv->mu);
+	close(lv->out_w);
+	close(lv->err_w);
+	lv->out_w = lv->err_w = -1;
+}
+
+/* Sleeps POLL_S, less if stop is called; returns the stop flag. */
+static int nap(struct lava_vm *lv, double *t_stop)
+{
+	struct timespec ts;
+	int stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)(POLL_S * 1e9);
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&lv->mu);
+	if (!lv->stop)
+		pthread_cond_timedwait(&lv->cv, &lv->mu, &ts);
+	stop = lv->stop;
+	*t_stop = lv->t_stop;
+	pthread_mutex_unlock(&lv->mu);
+	return stop;
+}
+
+static void *follow(void *arg)
+{
+	struct lava_vm *lv = arg;
+	struct lava_log lg = { 0 };
+	char path[64], err[256] = "", dev[64] = "";
+	double last_ok = now_mono(), t_stop = 0;
+	int stop = 0;
+
+	snprintf(path, sizeof(path), "/api/v0.2/jobs/%ld/", lv->id);
+	for (;;) {
+		long code;
+		json_t *j;
+		const char *state, *health, *d;
+
+		if (pull_log(lv, &lg, err, sizeof(err)) == 0 &&
+		    (j = lava_get_json(path, &code, err, sizeof(err)))) {
+			last_ok = now_mono();
+			state = json_string_value(json_object_get(j, "state"));
+			health = json_string_value(json_object_get(j, "health"));
+			d = json_string_value(json_object_get(j, "actual_device"));
+			if (d && !*dev) {
+				snprintf(dev, sizeof(dev), "%s", d);
+				note(lv, "LAVA job %ld runs on device %s", lv->id, dev);
+			}
+			if (state && !strcmp(state, "Finished")) {
+				char h[32];
+
+				snprintf(h, sizeof(h), "%s", health ? health : "?");
+				json_decref(j);
+				pull_log(lv, &lg, err, sizeof(err));
+				pthread_mutex_lock(&lv->mu);
+				lv->finished = 1;
+				pthread_mutex_unlock(&lv->mu);
+				if (verdict(lv, h, &lg))
+					break;
+				end(lv, &lg);
+				return NULL;
+			}
+			json_decref(j);
+		} else if (now_mono() - last_ok > UNREACHABLE_S) {
+			lv->infra = 1;
+			snprintf(lv->why, sizeof(lv->why), "LAVA server unreachable for %.0fs "
+				 "(LAVA job %ld may still run): %.150s", UNREACHABLE_S, lv->id, err);
+			end(lv, &lg);
+			return NULL;
+		}
+		/* after the done line the guest's work is over: LAVA's own
+		 * bookkeeping (power off, the worker's next ping) is no concern of
+		 * the run, and the job completes there by itself */
+		if (stop && (lg.done_seen || now_mono() - t_stop >= GRACE_S)) {
+			if (!lg.done_seen)
+				cancel(lv);
+			end(lv, &lg);
+			return NULL;
+		}
+		stop = nap(lv, &t_stop);
+	}
+	/* canceled in LAVA, not by kfarm: the lab stopped the run, as ^C would.
+	 * The VM stays "running" so nothing is recorded for it. */
+	note(lv, "LAVA job %ld was canceled in LAVA: interrupting the run", lv->id);
+	kill(getpid(), SIGINT);
+	pthread_mutex_lock(&lv->mu);
+	while (!lv->stop)
+		pthread_cond_wait(&lv->cv, &lv->mu);
+	pthread_mutex_unlock(&lv->mu);
+	end(lv, &lg);
+	return NULL;
+}
+
+/* --- the backend table --- */
+
+static char *job_name(const struct vm_spec *spec)
+{
+	char *dir = xstrdup(spec->kernel), *slash = strrchr(dir, '/'), *base, *name;
+
+	if (slash)
+		*slash = '\0';
+	base = strrchr(dir, '/');
+	name = xasprintf("kfarm %s %s", spec->profile->arch, base ? base + 1 : dir);
+	free(dir);
+	return name;
+}
+
+/* POSTs the definition; the LAVA job id, or -1 with err. */
+static long submit(const char *def, char *err, size_t errlen)
+{
+	json_t *body = json_pack("{s:s}", "definition", def), *r;
+	char *text = json_dumps(body, 0);
+	struct sb b;
+	long code, id = -1;
+
+	sb_init(&b);
+	code = lava_http("POST", "/api/v0.2/jobs/", text, &b, 30, err, errlen);
+	r = code > 0 ? json_loadb(b.buf, b.len, 0, NULL) : NULL;
+	if (code == 201)
+		id = (long)json_integer_value(json_array_get(json_object_get(r, "job_ids"), 0));
+	if (code == 201 && id <= 0)
+		snprintf(err, errlen, "LAVA at %s accepted the job but named no job id", lava_server_url());
+	else if (code > 0 && code != 201)
+		snprintf(err, errlen, "LAVA at %s refused the job (HTTP %ld): %.160s", lava_server_url(),
+			 code, json_string_value(json_object_get(r, "message"))
+			 ? json_string_value(json_object_get(r, "message")) : b.buf);
+	else if (code < 0) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "cannot submit to LAVA: %s", why);
+	}
+	json_decref(r);
+	json_decref(body);
+	free(text);
+	sb_release(&b);
+	return code == 201 ? id : -1;
+}
+
+static int spawn(struct lava_vm *lv)
+{
+	sigset_t all, old;
+	pthread_t t;
+	pthread_attr_t at;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &at, follow, lv);
+	pthread_attr_destroy(&at);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r ? -1 : 0;
+}
+
+static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+		      unsigned int flags)
+{
+	struct lava_vm *lv;
+	char *def, *name;
+	int out[2], errp[2];
+	long id;
+
+	(void)flags;
+	memset(vm, 0, sizeof(*vm));
+	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+	if (!lava_server_url()) {
+		snprintf(err, errlen, "the LAVA backend needs --lava-url");
+		return -1;
+	}
+	name = job_name(spec);
+	def = lava_job_definition(spec, name, err, errlen);
+	free(name);
+	if (!def)
+		return -1;
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		free(def);
+		return -1;
+	}
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(out[0]);
+		close(out[1]);
+		free(def);
+		return -1;
+	}
+	id = submit(def, err, errlen);
+	free(def);
+	if (id < 0) {
+		close(out[0]);
+		close(out[1]);
+		close(errp[0]);
+		close(errp[1]);
+		return -1;
+	}
+	vm->lava_id = id;
+	vm->lava_url = xasprintf("%s/scheduler/job/%ld", lava_server_url(), id);
+	vm->cmdline = xasprintf("(LAVA job %ld, %s)", id, vm->lava_url);
+	vm->version = xstrdup(lava_server_version());
+	lv = xcalloc(1, sizeof(*lv));
+	pthread_mutex_init(&lv->mu, NULL);
+	pthread_cond_init(&lv->cv, NULL);
+	lv->refs = 2;
+	lv->id = id;
+	lv->out_w = out[1];
+	lv->err_w = errp[1];
+	vm->priv = lv;
+	vm->console_fd = out[0];
+	vm->err_fd = errp[0];
+	fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
+	fcntl(vm->err_fd, F_SETFL, O_NONBLOCK);
+	note(lv, "LAVA job %ld: %s", id, vm->lava_url);
+	if (spawn(lv) < 0) {
+		lv->refs = 1;
+		lv->ended = lv->infra = 1;
+		snprintf(err, errlen, "cannot start a thread to follow LAVA job %ld", id);
+		cancel(lv);
+		return -1;
+	}
+	return 0;
+}
+
+static int lava_stop(struct vm *vm, unsigned int flags)
+{
+	struct lava_vm *lv = vm->priv;
+
+	(void)flags;
+	if (!lv)
+		return 0;
+	pthread_mutex_lock(&lv->mu);
+	if (!lv->stop) {
+		lv->stop = 1;
+		lv->by_us = !lv->ended;
+		lv->t_stop = now_mono();
+		pthread_cond_broadcast(&lv->cv);
+	}
+	pthread_mutex_unlock(&lv->mu);
+	return 0;
+}
+
+static int lava_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
+{
+	struct lava_vm *lv = vm->priv;
+
+	if (!lv)
+		return -1;
+	pthread_mutex_lock(&lv->mu);
+	if (!lv->ended && !(flags & BACKEND_WAIT_BLOCK)) {
+		pthread_mutex_unlock(&lv->mu);
+		return -1;
+	}
+	while (!lv->ended)
+		pthread_cond_wait(&lv->cv, &lv->mu);
+	memset(ex, 0, sizeof(*ex));
+	ex->exited = 1;
+	ex->by_us = lv->by_us;
+	ex->status = lv->infra && !lv->by_us;
+	ex->timed_out = lv->timeout;
+	if ((lv->infra || lv->timeout) && !lv->by_us)
+		snprintf(ex->why, sizeof(ex->why), "%s", lv->why);
+	if (lv->boot_cmd) {
+		free(vm->cmdline);
+		vm->cmdline = xstrdup(lv->boot_cmd);
+	}
+	pthread_mutex_unlock(&lv->mu);
+	return 0;
+}
+
+static void lava_release(struct vm *vm)
+{
+	struct lava_vm *lv = vm->priv;
+
+	if (lv) {
+		lava_stop(vm, 0);
+		/* now, not in the thread: kfarm may be about to exit */
+		if (!lv->ended)
+			cancel(lv);
+		lv_unref(lv);
+	}
+	if (vm->console_fd >= 0)
+		close(vm->console_fd);
+	if (vm->err_fd >= 0)
+		close(vm->err_fd);
+	free(vm->cmdline);
+	free(vm->version);
+	free(vm->lava_url);
+	memset(vm, 0, sizeof(*vm));
+	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+}
+
+const struct backend backend_lava = {
+	.name = "lava",
+	.start = lava_start,
+	.stop = lava_stop,
+	.wait = lava_wait,
+	.release = lava_release,
+	.connect = lava_connect,
+};
