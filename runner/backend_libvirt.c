@@ -389,21 +389,6 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= w;
-	}
-	return 0;
-}
-
 /* Infrastructure failure seen by the VM thread; host: the host's fault. */
 static void fail(struct lv_shared *sh, int host, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -445,13 +445,7 @@ static const char *job_host(const struct job *j)
 /* What a stored, finished job no longer needs in memory. */
 static void job_drop_results(struct job *j)
 {
-	for (size_t i = 0; i < j->nres; i++) {
-		free(j->res[i].test);
-		free(j->res[i].reason);
-	}
-	free(j->res);
-	j->res = NULL;
-	j->nres = 0;
+	job_free_results(j);
 	ktap_release(&j->ktap);	/* idempotent: job_free releases it again */
 	profile_release(&j->profile);	/* a confirmation clone loads its own */
 }

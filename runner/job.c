@@ -71,7 +71,7 @@ struct job *job_new(void)
 	return j;
 }
 
-static void clear_outcome(struct job *j)
+void job_free_results(struct job *j)
 {
 	for (size_t i = 0; i < j->nres; i++) {
 		free(j->res[i].test);
@@ -80,6 +80,11 @@ static void clear_outcome(struct job *j)
 	free(j->res);
 	j->res = NULL;
 	j->nres = 0;
+}
+
+static void clear_outcome(struct job *j)
+{
+	job_free_results(j);
 	free(j->reason);
 	free(j->release);
 	free(j->trouble_line);

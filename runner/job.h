@@ -89,6 +89,8 @@ struct job *job_new(void);
 void job_free(struct job *j);
 /* A fresh queued job with the same inputs (for confirmation runs). */
 struct job *job_clone(const struct job *j);
+/* Frees the results (a stored job no longer needs them in memory). */
+void job_free_results(struct job *j);
 /* Back to queued for another attempt (results and outcome dropped). */
 void job_reset(struct job *j);
 

@@ -15,21 +15,6 @@
 
 #define PRUNE_AFTER_S (30 * 86400)
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= w;
-	}
-	return 0;
-}
-
 /* Copies in to out, hashing exactly the bytes copied. -1 with errno set;
  * *which says whose error it was (0: reading, 1: writing). */
 static int copy_hashed(int in, int out, char sha[65], int *which)

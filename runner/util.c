@@ -441,3 +441,20 @@ int version_cmp(const char *a, const char *b)
 	/* a prefix sorts first: "6.1" < "6.1.192" */
 	return (*a != 0) - (*b != 0);
 }
+
+int write_all(int fd, const void *data, size_t n)
+{
+	const char *p = data;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}

@@ -40,6 +40,8 @@ double now_wall(void);	/* seconds since the epoch */
 
 /* Reads a whole file (at most max bytes, else fails with EFBIG). */
 int read_file(const char *path, size_t max, char **out, size_t *len);
+/* Writes all n bytes to fd (retrying short writes and EINTR); -1 on error. */
+int write_all(int fd, const void *data, size_t n);
 /* Writes data to path atomically (tmp + fsync + rename). */
 int write_file_atomic(const char *path, const void *data, size_t len);
 int mkdir_p(const char *path, int mode);
