@@ -81,6 +81,10 @@ extern const struct backend backend_lava;
 /* First line of "BINARY --version" (run without a shell, remembered). */
 char *qemu_binary_version(const char *binary);
 
+/* The release tail every backend shares, once its own state is gone: closes
+ * the console and diagnostics fds, frees the record strings, resets vm. */
+void vm_clear(struct vm *vm);
+
 /* NULL-terminated list of compiled-in backends; lookup by name. */
 const struct backend *backend_find(const char *name);
 

@@ -455,15 +455,7 @@ static void lava_release(struct vm *vm)
 			cancel(lv);
 		lv_unref(lv);
 	}
-	if (vm->console_fd >= 0)
-		close(vm->console_fd);
-	if (vm->err_fd >= 0)
-		close(vm->err_fd);
-	free(vm->cmdline);
-	free(vm->version);
-	free(vm->lava_url);
-	memset(vm, 0, sizeof(*vm));
-	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+	vm_clear(vm);
 }
 
 const struct backend backend_lava = {

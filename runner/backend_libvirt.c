@@ -1011,14 +1011,7 @@ static void lv_release(struct vm *vm)
 		sh_unref(lv->sh);
 		free(lv);
 	}
-	if (vm->console_fd >= 0)
-		close(vm->console_fd);
-	if (vm->err_fd >= 0)
-		close(vm->err_fd);
-	free(vm->cmdline);
-	free(vm->version);
-	memset(vm, 0, sizeof(*vm));
-	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+	vm_clear(vm);
 }
 
 const struct backend backend_libvirt = {

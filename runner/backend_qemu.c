@@ -319,17 +319,10 @@ static void qemu_release(struct vm *vm)
 		qemu_stop(vm, 0);
 		qemu_wait(vm, &ex, BACKEND_WAIT_BLOCK);
 	}
-	if (vm->console_fd >= 0)
-		close(vm->console_fd);
-	if (vm->err_fd >= 0)
-		close(vm->err_fd);
-	if (vm->exit_fd >= 0)
+	if (vm->exit_fd >= 0)	/* the pidfd is ours, not the shared record's */
 		close(vm->exit_fd);
-	free(vm->cmdline);
-	free(vm->version);
 	free(q);
-	memset(vm, 0, sizeof(*vm));
-	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+	vm_clear(vm);
 }
 
 const struct backend backend_qemu = {
