@@ -1,43 +1,54 @@
 /*
  * compaction: user pages must survive memory compaction intact.
  *
- * Worker processes (by default twice as many as CPUs), each with several
- * threads (one mm on several CPUs), fill a private anonymous region with
- * pages whose every word is derived from (page index, generation) and whose
- * last word is a checksum, faulting in a filler page after each one, then
- * unmap the filler so every other physical page is free: memory is
- * fragmented.  While the test writes /proc/sys/vm/compact_memory
- * repeatedly (and raises vm.compaction_proactiveness so kcompactd works
- * too), every thread keeps verifying its pages and rewriting them with the
- * next generation, publishing how far it got; before each pass it forces
- * its TLB to reload (sched_yield and an mprotect round trip).  A checker
- * process reads the workers' pages through process_vm_readv (or
- * /proc/PID/mem without CONFIG_CROSS_MEMORY_ATTACH) -- the page
- * tables, not the writer's TLB -- and compares them with the published
- * generation.  At the end every page is verified once more.
- * (The alpha "user-space corruption during memory compaction" bug,
- * CVE-2026-43258, was a missing TLB flush on migration: writes landed in
- * the old copy, seen by the writer only once its TLB reloads, but at once
- * through the page tables.)
+ * Worker processes fill private anonymous regions with pages whose every
+ * word is derived from (page index, generation) and whose last word is a
+ * checksum, faulting in a filler page after each one, then unmap the
+ * filler so every other physical page is free: memory is fragmented.
+ * While compaction runs, every worker thread keeps verifying its pages and
+ * rewriting them with the next generation, publishing each page's
+ * generation in a per-page seqlock.  A checker process reads the workers'
+ * pages through process_vm_readv (or /proc/PID/mem without
+ * CONFIG_CROSS_MEMORY_ATTACH) -- the page tables, not the writer's TLB --
+ * and compares each with its published generation.  Each thread also runs
+ * code from anonymous executable pages it rewrites every pass (VM_EXEC
+ * pages migrate too).  At the end every page is verified once more.
+ *
+ * Why it is built this way (the alpha "user-space corruption during memory
+ * compaction" bug, CVE-2026-43258, was a missing TLB shootdown on
+ * migration): a write through a stale translation lands in the old copy,
+ * so it is lost only if the writer touches a page again after the copy
+ * and before its CPU drops the translation.  Under QEMU a context switch
+ * drops all of them (Debian's alpha PALcode has no ASNs), so writers must
+ * keep running: an epoch of compaction.sweeps passes over the same pages
+ * without a TLB reload (warm-up makes QEMU's TLB big enough to hold them),
+ * then a forced reload (yield + mprotect round trip), after which the
+ * writer itself sees what it lost.
+ *
+ * Two phases, each its own fill, compaction and check:
+ *  - "pinned" (2+ CPUs): one writer thread per CPU but the first, each
+ *    pinned to its CPU, in workers of two threads (one mm on two CPUs);
+ *    the parent compacts and the checker reads on CPU 0.  Nothing else
+ *    runs on the writers' CPUs, so their translations live a whole epoch.
+ *  - "crowd": more workers than CPUs (2 x CPUs, 2 threads each), unpinned,
+ *    with vm.compaction_proactiveness raised (kcompactd, which runs on a
+ *    borrowed mm) and each worker writing compact_memory itself once (its
+ *    own pages migrated while its mm is current).
  *
  * A mismatch fails with the first bad page's address, index, generation
  * and checksum, expected and got.  Migration evidence is reported from
- * /proc/vmstat (before/after deltas) and from /proc/self/pagemap (how many
- * of the workers' pages changed physical frame); with no evidence that any
- * page moved the run is inconclusive: SKIP.
+ * /proc/vmstat (before/after deltas per phase) and from /proc/self/pagemap
+ * (how many of the workers' pages changed physical frame); with no
+ * evidence that any page moved the run is inconclusive: SKIP.
  *
- * The fill is bounded twice so the test stays fast under emulation: at
+ * Each phase's fill is bounded so the test stays fast under emulation: at
  * most compaction.mb MiB (default 1024, and never more than 55% of
  * MemAvailable), and only as much as the workers write in
- * compaction.fill_ms milliseconds (default 1500); the rest is unmapped.
- * Other options (kfarm.opt): compaction.workers (2 x CPUs, 2..8),
- * compaction.threads (2, 1..4), compaction.rounds (3),
- * compaction.seconds (time budget for the rounds, default 3 * scale),
- * compaction.reload=0 (no forced TLB reloads), compaction.proactive=0
- * (leave vm.compaction_proactiveness alone); for testing the test,
- * compaction.corrupt=1 (worker 0 damages one page itself) or =2 (once
- * the checker runs, worker 0 stops writing one page but keeps publishing,
- * as writes into a stale translation would look).
+ * compaction.fill_ms milliseconds (default 1500).  Options (kfarm.opt) are
+ * in images/guest/README.md; for testing the test, compaction.corrupt=1
+ * (a worker damages one page itself) or =2 (once the checker runs, a
+ * worker stops writing one page but keeps publishing, as writes into a
+ * stale translation would look).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -59,10 +70,11 @@
 #define PROACTIVE "/proc/sys/vm/compaction_proactiveness"
 #define MAX_WORKERS 8
 #define MAX_THREADS 4
+#define EXEC_PAGES 4		/* executable pages per thread */
 #define K_STEP 0x9e3779b97f4a7c15ULL
 
 /* where a bad page was seen */
-enum { SEEN_WORKER, SEEN_FINAL, SEEN_CHECKER };
+enum { SEEN_WORKER, SEEN_FINAL, SEEN_CHECKER, SEEN_EXEC };
 
 struct bad {
 	int set;
@@ -79,28 +91,44 @@ struct bad {
 struct slice {
 	uintptr_t base;		/* in the worker's address space */
 	long pages, first_index;
-	uint64_t seq;		/* generation << 32 | pages rewritten this pass */
-	long rounds, mismatches, final_mismatches;
+	uint32_t *pub;		/* per page: generation << 1 | writing */
+	int cpu;		/* pinned to, or -1 */
+	long passes, mismatches, final_mismatches, exec_mismatches, exec_calls;
 };
 
 struct ctl {
-	int ready, stop, checker_stop;
+	int ready, warm, stop, checker_stop, check_started;
 	struct {
 		pid_t pid;
+		int nthreads;
 		long pages;		/* kept (mapped) pages */
 		long pfn_known, moved;	/* from pagemap; -1 = unavailable */
 		int failed;		/* setup error, errno */
+		int self_compacted;	/* 1 = wrote compact_memory itself */
 	} w[MAX_WORKERS];
 	struct slice t[MAX_WORKERS][MAX_THREADS];
 	long checked, check_mismatches, check_passes;
-	int check_via_procmem, check_started;
+	int check_via_procmem;
 	struct bad bad;
+};
+
+/* what one phase does differently */
+struct phase {
+	const char *name;
+	int pinned;		/* writers one per CPU 1..n-1; needs 2+ CPUs */
+	int crowd;		/* 2 x CPUs workers, kcompactd, self-compaction */
+};
+
+static const struct phase phases[] = {
+	{ "pinned", 1, 0 },
+	{ "crowd", 0, 1 },
 };
 
 static struct ctl *ctl;
 static size_t psz;
 static size_t words;
-static int nthreads = 2, reload = 1;
+static int reload = 1, sweeps = 4, use_exec = 1;
+
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 31;
@@ -209,24 +237,164 @@ static long read_pfns(char *region, long n, uint64_t *pfn)
 	return known;
 }
 
-/* Makes this CPU drop its translations of the slice: a yield (a context
- * switch if anything else is runnable) and an mprotect round trip (a TLB
- * flush of the range on every CPU running this mm). */
-static void tlb_reload(struct slice *t)
+/* ---- code in anonymous executable pages ---- */
+
+/*
+ * A function "return IMM" as machine code at p, for the arches kfarm
+ * boots; 0 where unknown (the exec part is then left out).  IMM < 2048
+ * fits every encoding used.
+ */
+static int emit_ret_imm(void *p, unsigned imm)
 {
+	uint32_t *u = p;
+	unsigned char *b = p;
+
+#if defined(__x86_64__)
+	b[0] = 0xb8;			/* mov $imm, %eax */
+	memcpy(b + 1, &imm, 4);
+	b[5] = 0xc3;			/* ret */
+	(void)u;
+	return 1;
+#elif defined(__aarch64__)
+	u[0] = 0x52800000u | imm << 5;	/* movz w0, #imm */
+	u[1] = 0xd65f03c0u;		/* ret */
+	(void)b;
+	return 1;
+#elif defined(__riscv) && __riscv_xlen == 64
+	u[0] = imm << 20 | 10 << 7 | 0x13;	/* addi a0, zero, imm */
+	u[1] = 0x00008067u;			/* ret */
+	(void)b;
+	return 1;
+#elif defined(__sparc__) && defined(__arch64__)
+	u[0] = 0x81c3e008u;		/* retl */
+	u[1] = 0x90102000u | imm;	/* mov imm, %o0 (delay slot) */
+	(void)b;
+	return 1;
+#elif defined(__alpha__)
+	u[0] = 0x201f0000u | imm;	/* lda $0, imm($31) */
+	u[1] = 0x6bfa8001u;		/* ret $31, ($26), 1 */
+	(void)b;
+	return 1;
+#else
+	(void)u;
+	(void)b;
+	(void)imm;
+	return 0;
+#endif
+}
+
+static unsigned exec_value(uint64_t index, uint64_t gen)
+{
+	return (unsigned)(mix(index ^ gen << 20) & 0x7ff);
+}
+
+/* writes the code for (index, gen) into page p and makes it fetchable */
+static void exec_write(char *p, uint64_t index, uint64_t gen)
+{
+	emit_ret_imm(p, exec_value(index, gen));
+	__builtin___clear_cache(p, p + 16);
+}
+
+static unsigned exec_call(char *p)
+{
+	unsigned (*f)(void);
+
+	memcpy(&f, &p, sizeof(f));	/* object to function pointer */
+	return f();
+}
+
+/* ---- the writers ---- */
+
+struct thread_arg {
+	int worker, self_compact;
+	struct slice *t;
+	char *exec;		/* EXEC_PAGES pages, or NULL */
+};
+
+static int compact_once(void);
+
+/*
+ * Makes this CPU drop its translations of the slice: a yield (a context
+ * switch if anything else is runnable) and an mprotect round trip (a TLB
+ * flush on every CPU running this mm).
+ */
+static void tlb_reload(struct thread_arg *a)
+{
+	struct slice *t = a->t;
+
 	sched_yield();
 	if (!reload)
 		return;
 	mprotect((void *)t->base, (size_t)t->pages * psz, PROT_READ);
 	mprotect((void *)t->base, (size_t)t->pages * psz, PROT_READ | PROT_WRITE);
+	if (a->exec) {
+		mprotect(a->exec, EXEC_PAGES * psz, PROT_READ);
+		mprotect(a->exec, EXEC_PAGES * psz, PROT_READ | PROT_WRITE | PROT_EXEC);
+	}
 }
 
-struct thread_arg {
-	int worker;
-	struct slice *t;
-};
+/*
+ * Grow the emulator's TLB to hold the slice: touch every page, then force a
+ * full flush, a few times (QEMU doubles a busy TLB at each flush).  A real
+ * CPU's TLB is what it is; this only costs a few reads there.
+ */
+static void tlb_warmup(struct thread_arg *a)
+{
+	volatile uint64_t sink = 0;
 
-/* verify + rewrite passes over one slice until told to stop */
+	for (int r = 0; r < 8; r++) {
+		for (long i = 0; i < a->t->pages; i++)
+			sink += *(volatile uint64_t *)(a->t->base + (size_t)i * psz);
+		tlb_reload(a);
+	}
+	(void)sink;
+}
+
+static void publish(uint32_t *pub, uint64_t gen, int writing)
+{
+	if (writing) {
+		__atomic_store_n(pub, (uint32_t)(gen << 1 | 1), __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	} else {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		__atomic_store_n(pub, (uint32_t)(gen << 1), __ATOMIC_RELEASE);
+	}
+}
+
+/* one verify + rewrite pass at generation gen (pages hold gen, get gen + 1) */
+static void pass(struct thread_arg *a, uint64_t gen, long corrupt)
+{
+	struct slice *t = a->t;
+
+	if (corrupt == 1 && gen == 2)
+		((uint64_t *)t->base)[5] ^= 1;
+	for (long i = 0; i < t->pages; i++) {
+		uint64_t *w = (uint64_t *)(t->base + (size_t)i * psz);
+		uint64_t idx = (uint64_t)(t->first_index + i);
+
+		if (!page_ok(w, idx, gen)) {
+			t->mismatches++;
+			record_bad(a->worker, SEEN_WORKER, w, (uintptr_t)w, idx, gen);
+		}
+		publish(&t->pub[i], gen + 1, 1);
+		if (!(corrupt == 2 && i == 0 && ctl->check_started))
+			write_page(w, idx, gen + 1);
+		publish(&t->pub[i], gen + 1, 0);
+	}
+	for (int e = 0; a->exec && e < EXEC_PAGES; e++) {
+		char *p = a->exec + (size_t)e * psz;
+		uint64_t idx = (uint64_t)(t->first_index + e);
+		unsigned got = exec_call(p);
+
+		t->exec_calls++;
+		if (got != exec_value(idx, gen))
+			t->exec_mismatches++;
+		exec_write(p, idx, gen + 1);
+	}
+	t->passes++;
+}
+
+/* epochs of `sweeps` passes between TLB reloads, until told to stop */
 static void *slice_loop(void *arg)
 {
 	struct thread_arg *a = arg;
@@ -234,28 +402,31 @@ static void *slice_loop(void *arg)
 	uint64_t gen = 1;
 	long corrupt = a->worker == 0 && t == &ctl->t[0][0] ?
 		       kt_opt_long("compaction.corrupt", 0) : 0;
+	long epoch = 0;
 
-	while (!__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST)) {
-		tlb_reload(t);
-		if (corrupt == 1 && gen == 2)
-			((uint64_t *)t->base)[5] ^= 1;
-		for (long i = 0; i < t->pages; i++) {
-			uint64_t *w = (uint64_t *)(t->base + (size_t)i * psz);
-			uint64_t idx = (uint64_t)(t->first_index + i);
+	if (t->cpu >= 0) {
+		cpu_set_t set;
 
-			if (!page_ok(w, idx, gen)) {
-				t->mismatches++;
-				record_bad(a->worker, SEEN_WORKER, w, (uintptr_t)w, idx, gen);
-			}
-			if (!(corrupt == 2 && i == 0 && ctl->check_started))
-				write_page(w, idx, gen + 1);
-			__atomic_store_n(&t->seq, gen << 32 | (uint64_t)(i + 1), __ATOMIC_RELEASE);
-		}
-		gen++;
-		__atomic_store_n(&t->seq, gen << 32, __ATOMIC_RELEASE);
-		t->rounds++;
+		CPU_ZERO(&set);
+		CPU_SET(t->cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
 	}
-	tlb_reload(t);
+	tlb_warmup(a);
+	__atomic_add_fetch(&ctl->warm, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST)) {
+		tlb_reload(a);
+		for (int s = 0; s < sweeps; s++) {
+			pass(a, gen, corrupt);
+			gen++;
+			/* the mm's own compaction, mid-epoch: its TLB is not reloaded */
+			if (a->self_compact && epoch == 1 && s == 0 &&
+			    !__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST) &&
+			    compact_once() == 0)
+				ctl->w[a->worker].self_compacted = 1;
+		}
+		epoch++;
+	}
+	tlb_reload(a);
 	for (long i = 0; i < t->pages; i++) {
 		uint64_t *w = (uint64_t *)(t->base + (size_t)i * psz);
 		uint64_t idx = (uint64_t)(t->first_index + i);
@@ -265,6 +436,10 @@ static void *slice_loop(void *arg)
 			record_bad(a->worker, SEEN_FINAL, w, (uintptr_t)w, idx, gen);
 		}
 	}
+	for (int e = 0; a->exec && e < EXEC_PAGES; e++)
+		if (exec_call(a->exec + (size_t)e * psz) !=
+		    exec_value((uint64_t)(t->first_index + e), gen))
+			t->exec_mismatches++;
 	return NULL;
 }
 
@@ -272,17 +447,26 @@ static void *slice_loop(void *arg)
  * Fault in the kept region and a filler region alternately, page by page,
  * so their physical pages interleave; then one munmap() of the filler
  * frees every other physical page.  Stops at `fill_end` (emulation is slow).
- * Then nthreads threads share the kept pages.
+ * Then the worker's threads share the kept pages.
  */
-static void worker(int id, long max, long first_index, double fill_end)
+static void worker(int id, long max, long first_index, double fill_end,
+		   uint32_t *pub, int self_compact)
 {
-	char *keep, *filler;
+	int nthreads = ctl->w[id].nthreads;
+	char *keep, *filler, *exec = NULL;
 	uint64_t *pfn0, *pfn1;
 	long n = max, per;
 	pthread_t th[MAX_THREADS];
 	struct thread_arg args[MAX_THREADS];
 	int started = 0;
 
+	if (ctl->t[id][0].cpu >= 0) {	/* fill where the first thread runs */
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(ctl->t[id][0].cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
 	keep = mmap(NULL, (size_t)max * psz, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	filler = mmap(NULL, (size_t)max * psz, PROT_READ | PROT_WRITE,
@@ -294,6 +478,13 @@ static void worker(int id, long max, long first_index, double fill_end)
 		__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
 		_exit(1);
 	}
+	if (use_exec) {
+		exec = mmap(NULL, (size_t)nthreads * EXEC_PAGES * psz,
+			    PROT_READ | PROT_WRITE | PROT_EXEC,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (exec == MAP_FAILED)
+			exec = NULL;	/* W^X policies: the data pages still count */
+	}
 	for (long i = 0; i < max; i++) {
 		if (i % 32 == 0 && i >= 32 * nthreads && kt_now() > fill_end) {
 			n = i;	/* out of time: drop the rest */
@@ -302,6 +493,7 @@ static void worker(int id, long max, long first_index, double fill_end)
 		}
 		write_page((uint64_t *)(keep + (size_t)i * psz),
 			   (uint64_t)(first_index + i), 1);
+		pub[i] = 1 << 1;
 		filler[(size_t)i * psz] = 1;
 	}
 	munmap(filler, (size_t)max * psz);	/* the holes */
@@ -314,14 +506,18 @@ static void worker(int id, long max, long first_index, double fill_end)
 		t->base = (uintptr_t)keep + (size_t)(k * per) * psz;
 		t->pages = k == nthreads - 1 ? n - k * per : per;
 		t->first_index = first_index + k * per;
-		t->seq = 1ULL << 32;
+		t->pub = pub + k * per;
+		args[k] = (struct thread_arg){ id, self_compact && k == 0, t,
+					       exec ? exec + (size_t)k * EXEC_PAGES * psz : NULL };
+		for (int e = 0; args[k].exec && e < EXEC_PAGES; e++)
+			exec_write(args[k].exec + (size_t)e * psz,
+				   (uint64_t)(t->first_index + e), 1);
 	}
 	__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
-	for (int k = 0; k < nthreads; k++) {
-		args[k] = (struct thread_arg){ id, &ctl->t[id][k] };
-		if (k > 0 && pthread_create(&th[k], NULL, slice_loop, &args[k]) == 0)
+	for (int k = 1; k < nthreads; k++) {
+		if (pthread_create(&th[k], NULL, slice_loop, &args[k]) == 0)
 			started |= 1 << k;
-		else if (k > 0)	/* run it ourselves after slice 0 */
+		else
 			ctl->w[id].failed = EAGAIN;
 	}
 	slice_loop(&args[0]);
@@ -340,12 +536,8 @@ static void worker(int id, long max, long first_index, double fill_end)
 	_exit(0);
 }
 
-/*
- * The independent path: each page read through the worker's page tables
- * (process_vm_readv), checked against the generation its thread published.
- * Pages rewritten while being read are left out: seq before and after the
- * read tell which generation every other page must hold.
- */
+/* ---- the checker: the independent path ---- */
+
 #define CHUNK 32	/* pages per read */
 
 /* len bytes of worker w at addr into buf: process_vm_readv, or /proc/PID/mem
@@ -375,57 +567,57 @@ static int read_remote(long w, uintptr_t addr, void *buf, size_t len, int *memfd
 	return pread(memfd[w], buf, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
 }
 
-/* CHUNK pages (or fewer) of a slice from i, checked against what was published */
+/*
+ * CHUNK pages (or fewer) of a slice from i, each checked against its
+ * published generation: a seqlock read (even and unchanged across the read
+ * = no write overlapped, so the page must hold exactly that generation).
+ */
 static void check_chunk(long w, struct slice *t, long i, uint64_t *buf, int *memfd)
 {
 	long n = t->pages - i < CHUNK ? t->pages - i : CHUNK;
-	uint64_t s1, s2, c1, c2, g = 0;
+	uint32_t p1[CHUNK];
 
-	s1 = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
+	for (long k = 0; k < n; k++)
+		p1[k] = __atomic_load_n(&t->pub[i + k], __ATOMIC_ACQUIRE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (read_remote(w, t->base + (size_t)i * psz, buf, (size_t)n * psz, memfd))
 		return;
-	s2 = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
-	if (s1 >> 32 != s2 >> 32)
-		return;		/* a pass ended meanwhile */
-	g = s1 >> 32;
-	c1 = s1 & 0xffffffffu;
-	c2 = s2 & 0xffffffffu;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (long k = 0; k < n; k++) {
-		uint64_t j = (uint64_t)(i + k), gen, *p = buf + (size_t)k * words;
+		uint32_t p2 = __atomic_load_n(&t->pub[i + k], __ATOMIC_ACQUIRE);
+		uint64_t *p = buf + (size_t)k * words, idx = (uint64_t)(t->first_index + i + k);
 
-		/* pages c1..c2 may have been written while we read */
-		if (j < c1)
-			gen = g + 1;
-		else if (j > c2)
-			gen = g;
-		else
-			continue;
+		if ((p1[k] & 1) || p1[k] != p2)
+			continue;	/* written while we read */
 		ctl->checked++;
-		if (!page_ok(p, (uint64_t)t->first_index + j, gen)) {
+		if (!page_ok(p, idx, p1[k] >> 1)) {
 			ctl->check_mismatches++;
-			record_bad((int)w, SEEN_CHECKER, p, t->base + (size_t)j * psz,
-				   (uint64_t)t->first_index + j, gen);
+			record_bad((int)w, SEEN_CHECKER, p, t->base + (size_t)(i + k) * psz,
+				   idx, p1[k] >> 1);
 		}
 	}
 }
 
-/*
- * The independent path: each page read through the worker's page tables,
- * checked against the generation its thread published.
- */
-static void checker(long nworkers)
+static void checker(long nworkers, int cpu)
 {
 	uint64_t *buf = malloc(CHUNK * psz);
 	int memfd[MAX_WORKERS];
 
 	if (!buf)
 		_exit(1);
+	if (cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
 	for (long w = 0; w < MAX_WORKERS; w++)
 		memfd[w] = -1;
 	__atomic_store_n(&ctl->check_started, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&ctl->checker_stop, __ATOMIC_SEQ_CST)) {
 		for (long w = 0; w < nworkers; w++)
-			for (int k = 0; k < nthreads; k++)
+			for (int k = 0; k < ctl->w[w].nthreads; k++)
 				for (long i = 0; i < ctl->t[w][k].pages; i += CHUNK)
 					check_chunk(w, &ctl->t[w][k], i, buf, memfd);
 		ctl->check_passes++;
@@ -515,6 +707,7 @@ static void report_bad(void)
 		[SEEN_WORKER] = "by its writer while compacting",
 		[SEEN_FINAL] = "by its writer in the final check",
 		[SEEN_CHECKER] = "through the page tables (process_vm_readv)",
+		[SEEN_EXEC] = "running its code",
 	};
 	struct bad *b = &ctl->bad;
 
@@ -531,16 +724,30 @@ static void report_bad(void)
 		b->word, (unsigned long long)b->want_word, (unsigned long long)b->got_word);
 }
 
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (cpu >= 0)
+		CPU_SET(cpu, &set);
+	else
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			CPU_SET(c, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 /* the compaction rounds, with the checker reading alongside */
-static int compact_phase(long nworkers, long rounds, double budget, int *done)
+static int compact_phase(const struct phase *ph, long nworkers, long rounds,
+			 double budget, int *done)
 {
 	double t0 = kt_now();
-	long old = kt_opt_long("compaction.proactive", 1) ? proactive(100) : -1;
+	long old = ph->crowd && kt_opt_long("compaction.proactive", 1) ? proactive(100) : -1;
 	pid_t chk = fork();
 	int err = 0, st;
 
 	if (chk == 0)
-		checker(nworkers);
+		checker(nworkers, ph->pinned ? 0 : -1);
 	*done = 0;
 	while (*done < rounds && (*done < 1 || kt_now() - t0 < budget)) {
 		err = compact_once();
@@ -549,11 +756,13 @@ static int compact_phase(long nworkers, long rounds, double budget, int *done)
 		(*done)++;
 		usleep(20000);	/* let the workers touch everything again */
 	}
-	usleep(20000);
+	/* let every writer end an epoch after the last migration */
+	usleep((useconds_t)(200000 * kt_scale()));
 	if (old >= 0)
 		proactive(old);
-	kt_diag("%d compaction rounds in %.2f s; vm.compaction_proactiveness %s", *done,
-		kt_now() - t0, old >= 0 ? "raised to 100 meanwhile" : "left alone or absent");
+	kt_diag("%s: %d compaction rounds in %.2f s; vm.compaction_proactiveness %s",
+		ph->name, *done, kt_now() - t0,
+		old >= 0 ? "raised to 100 meanwhile" : "left alone or absent");
 	__atomic_store_n(&ctl->checker_stop, 1, __ATOMIC_SEQ_CST);
 	if (chk > 0 && (waitpid(chk, &st, 0) != chk || !WIFEXITED(st) || WEXITSTATUS(st)))
 		kt_fail("checker_exit", "checker: wait status 0x%x", st);
@@ -562,42 +771,188 @@ static int compact_phase(long nworkers, long rounds, double budget, int *done)
 	return err;
 }
 
+/* totals over the phases */
+struct totals {
+	long kept, moved, known, mism, fmism, emism, ecalls, checked, cmism;
+	long long migrated;
+	int have_vmstat, have_pagemap, compact_err, via_procmem, self;
+};
+
+static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct totals *tot)
+{
+	long mb = kt_opt_long("compaction.mb", 1024);
+	double fill_s = (double)kt_opt_long("compaction.fill_ms", 1500) / 1000;
+	long rounds = kt_opt_long("compaction.rounds", 3);
+	double budget = (double)kt_opt_long("compaction.seconds", 3) * kt_scale();
+	long nworkers, nthreads_all = 0, per, total_pages, kept = 0, moved = 0, known = 0;
+	long mism = 0, fmism = 0, emism = 0, ecalls = 0, wpasses = -1;
+	long long before[NCOUNTERS], after[NCOUNTERS];
+	pid_t pids[MAX_WORKERS];
+	uint32_t *pub;
+	int done = 0, err, pagemap = 1;
+	double t0, t_fill;
+
+	memset(ctl, 0, sizeof(*ctl));
+	if (ph->pinned) {
+		/* one writer per CPU but CPU 0, in workers of two threads */
+		long nt = ncpu - 1;
+
+		if (nt > 2 * MAX_WORKERS)
+			nt = 2 * MAX_WORKERS;
+		nworkers = (nt + 1) / 2;
+		for (long i = 0; i < nworkers; i++) {
+			ctl->w[i].nthreads = i == nworkers - 1 && nt % 2 ? 1 : 2;
+			for (int k = 0; k < ctl->w[i].nthreads; k++)
+				ctl->t[i][k].cpu = (int)(1 + nthreads_all++);
+		}
+	} else {
+		long th = kt_opt_long("compaction.threads", 2);
+
+		nworkers = kt_opt_long("compaction.workers", 2 * ncpu);
+		if (nworkers < 2)
+			nworkers = 2;
+		if (nworkers > MAX_WORKERS)
+			nworkers = MAX_WORKERS;
+		if (th < 1 || th > MAX_THREADS)
+			th = 2;
+		for (long i = 0; i < nworkers; i++) {
+			ctl->w[i].nthreads = (int)th;
+			for (int k = 0; k < th; k++)
+				ctl->t[i][k].cpu = -1;
+			nthreads_all += th;
+		}
+	}
+	if (avail_kb > 0 && mb * 1024 > avail_kb * 55 / 100)
+		mb = avail_kb * 55 / 100 / 1024;
+	total_pages = mb * 1024 * 1024 / (long)psz;
+	per = total_pages / 2 / nworkers;	/* kept pages; as many holes */
+	pub = mmap(NULL, (size_t)(nworkers * per) * sizeof(*pub) + 1, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (pub == MAP_FAILED)
+		kt_brok("mmap: %s", kt_errname(errno));
+	kt_diag("%s: filling up to %ld MiB for up to %.1f s in %ld workers, %ld threads%s%s, "
+		"every other page a filler freed afterwards; %d passes per epoch, then a TLB "
+		"reload (%s)", ph->name, mb, fill_s, nworkers, nthreads_all,
+		ph->pinned ? " pinned to CPUs 1.., checker and compaction on CPU 0" : " unpinned",
+		ph->crowd ? "; each worker also compacts once itself" : "", sweeps,
+		reload ? "yield + mprotect" : "yield only");
+
+	t0 = kt_now();
+	for (long i = 0; i < nworkers; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			kt_brok("fork: %s", kt_errname(errno));
+		if (pids[i] == 0)
+			worker((int)i, per, i * per, t0 + fill_s, pub + i * per, ph->crowd);
+		ctl->w[i].pid = pids[i];
+	}
+	while (__atomic_load_n(&ctl->ready, __ATOMIC_SEQ_CST) < nworkers)
+		usleep(10000);
+	t_fill = kt_now() - t0;
+	for (long i = 0; i < nworkers; i++) {
+		if (ctl->w[i].failed)
+			kt_brok("worker %ld could not map its memory or start its threads: %s", i,
+				kt_errname(ctl->w[i].failed));
+		kept += ctl->w[i].pages;
+		if (ctl->w[i].pfn_known <= 0)
+			pagemap = 0;
+	}
+	/* migrations before the writers hold their pages in the TLB test nothing */
+	while (__atomic_load_n(&ctl->warm, __ATOMIC_SEQ_CST) < nthreads_all &&
+	       kt_now() - t0 < 10 * kt_scale())
+		usleep(10000);
+	kt_diag("%s: filled %ld MiB in %.2f s; %ld pages kept mapped; writers warm after %.2f s",
+		ph->name, kept * 2 * (long)psz >> 20, t_fill, kept, kt_now() - t0);
+
+	if (ph->pinned)
+		pin_self(0);
+	vmstat(before);
+	err = compact_phase(ph, nworkers, rounds, budget, &done);
+	vmstat(after);
+	if (ph->pinned)
+		pin_self(-1);
+	if (err && !tot->compact_err)
+		tot->compact_err = err;
+
+	__atomic_store_n(&ctl->stop, 1, __ATOMIC_SEQ_CST);
+	for (long i = 0; i < nworkers; i++) {
+		int st;
+		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st))
+			kt_fail("worker_exit", "%s: worker %ld: wait status 0x%x", ph->name, i, st);
+		for (int k = 0; k < ctl->w[i].nthreads; k++) {
+			struct slice *t = &ctl->t[i][k];
+
+			mism += t->mismatches;
+			fmism += t->final_mismatches;
+			emism += t->exec_mismatches;
+			ecalls += t->exec_calls;
+			if (wpasses < 0 || t->passes < wpasses)
+				wpasses = t->passes;
+		}
+		if (ctl->w[i].moved < 0)
+			pagemap = 0;
+		else
+			moved += ctl->w[i].moved;
+		known += ctl->w[i].pfn_known;
+		tot->self += ctl->w[i].self_compacted;
+	}
+	kt_diag("%s: threads: at least %ld verify+rewrite passes each, then a final verify; "
+		"checker: %ld passes, %ld page reads compared (%s); %ld calls into "
+		"rewritten code pages", ph->name, wpasses, ctl->check_passes, ctl->checked,
+		ctl->check_via_procmem ? "/proc/PID/mem" : "process_vm_readv", ecalls);
+	for (size_t i = 0; i < NCOUNTERS; i++) {
+		if (before[i] < 0)
+			continue;
+		if (!strcmp(counters[i], "pgmigrate_success")) {
+			tot->have_vmstat = 1;
+			tot->migrated += after[i] - before[i];
+		}
+		kt_diag("%s: vmstat %s %lld -> %lld (+%lld)", ph->name, counters[i],
+			before[i], after[i], after[i] - before[i]);
+	}
+	if (pagemap)
+		kt_diag("%s: pagemap: %ld of %ld kept pages changed physical frame",
+			ph->name, moved, known);
+	else
+		tot->have_pagemap = 0;
+	kt_diag("%s: mismatches: %ld by the writers, %ld through the page tables, %ld in "
+		"the final check, %ld in code pages", ph->name, mism, ctl->check_mismatches,
+		fmism, emism);
+	report_bad();
+	tot->kept += kept;
+	tot->moved += moved;
+	tot->known += known;
+	tot->mism += mism;
+	tot->fmism += fmism;
+	tot->emism += emism;
+	tot->ecalls += ecalls;
+	tot->checked += ctl->checked;
+	tot->cmism += ctl->check_mismatches;
+	tot->via_procmem |= ctl->check_via_procmem;
+	munmap(pub, (size_t)(nworkers * per) * sizeof(*pub) + 1);
+}
+
 static void run(void)
 {
 	long avail_kb = mem_available_kb(), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	long mb = kt_opt_long("compaction.mb", 1024);
-	double fill_s = (double)kt_opt_long("compaction.fill_ms", 1500) / 1000;
-	long nworkers = kt_opt_long("compaction.workers", 2 * (ncpu > 1 ? ncpu : 1));
-	long rounds = kt_opt_long("compaction.rounds", 3);
-	double budget = (double)kt_opt_long("compaction.seconds", 3) * kt_scale();
-	long long before[NCOUNTERS], after[NCOUNTERS];
-	long total_pages, per, kept = 0, moved = 0, known = 0, mism = 0, fmism = 0;
-	long wrounds_min = -1;
-	pid_t pids[MAX_WORKERS];
-	int err = 0, done = 0, have_vmstat = 0, have_pagemap = 1;
-	double t0, t_fill;
+	const char *which = kt_opt("compaction.phases", "pinned,crowd");
+	struct totals tot = { .have_pagemap = 1 };
+	int err, ran = 0;
 
 	psz = (size_t)sysconf(_SC_PAGESIZE);
 	words = psz / sizeof(uint64_t);
-	nthreads = (int)kt_opt_long("compaction.threads", 2);
-	if (nthreads < 1 || nthreads > MAX_THREADS)
-		nthreads = 2;
 	reload = kt_opt_long("compaction.reload", 1) != 0;
-	if (nworkers < 1)
-		nworkers = 2;
-	if (nworkers > MAX_WORKERS)
-		nworkers = MAX_WORKERS;
-	if (avail_kb > 0 && mb * 1024 > avail_kb * 55 / 100)
-		mb = avail_kb * 55 / 100 / 1024;
-	if (mb < 1)
+	sweeps = (int)kt_opt_long("compaction.sweeps", 4);
+	if (sweeps < 1)
+		sweeps = 1;
+	use_exec = kt_opt_long("compaction.exec", 1) != 0 && emit_ret_imm(&(uint64_t[2]){0}, 0);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (avail_kb > 0 && avail_kb < 2 * 1024)
 		kt_skip_all("not enough memory available (%ld kB)", avail_kb);
-	total_pages = mb * 1024 * 1024 / (long)psz;
-	per = total_pages / 2 / nworkers;	/* kept pages; as many holes */
-	kt_diag("MemAvailable %ld kB; filling up to %ld MiB = %ld pages of %zu bytes "
-		"for up to %.1f s in %ld workers x %d threads on %ld CPUs, every other "
-		"page a filler freed afterwards; TLB reload before each pass: %s",
-		avail_kb, mb, total_pages, psz, fill_s, nworkers, nthreads, ncpu,
-		reload ? "yield + mprotect" : "yield only");
+	kt_diag("MemAvailable %ld kB, %ld CPUs, page size %zu, phases %s", avail_kb, ncpu,
+		psz, which);
 
 	err = compact_once();
 	if (err == -EACCES || err == -EROFS || err == -EPERM)
@@ -608,103 +963,52 @@ static void run(void)
 	if (ctl == MAP_FAILED)
 		kt_brok("mmap: %s", kt_errname(errno));
 
-	t0 = kt_now();
-	for (long i = 0; i < nworkers; i++) {
-		pids[i] = fork();
-		if (pids[i] < 0)
-			kt_brok("fork: %s", kt_errname(errno));
-		if (pids[i] == 0)
-			worker((int)i, per, i * per, t0 + fill_s);
-		ctl->w[i].pid = pids[i];
-	}
-	while (__atomic_load_n(&ctl->ready, __ATOMIC_SEQ_CST) < nworkers)
-		usleep(10000);
-	t_fill = kt_now() - t0;
-	for (long i = 0; i < nworkers; i++) {
-		if (ctl->w[i].failed)
-			kt_brok("worker %ld could not map its memory: %s", i,
-				kt_errname(ctl->w[i].failed));
-		kept += ctl->w[i].pages;
-		if (ctl->w[i].pfn_known <= 0)
-			have_pagemap = 0;
-	}
-	kt_pass("fill_and_fragment");
-	kt_diag("filled %ld MiB in %.2f s; %ld pages kept mapped", kept * 2 * (long)psz >> 20,
-		t_fill, kept);
+	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		const struct phase *ph = &phases[i];
+		size_t n = strlen(ph->name);
+		const char *p = strstr(which, ph->name);
 
-	vmstat(before);
-	err = compact_phase(nworkers, rounds, budget, &done);
-	vmstat(after);
-	kt_check(!err, "compact_memory_write", "write %s: %s", COMPACT,
-		 kt_errname(-err));
-
-	__atomic_store_n(&ctl->stop, 1, __ATOMIC_SEQ_CST);
-	for (long i = 0; i < nworkers; i++) {
-		int st;
-		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
-		    WEXITSTATUS(st))
-			kt_fail("worker_exit", "worker %ld: wait status 0x%x", i, st);
-		for (int k = 0; k < nthreads; k++) {
-			struct slice *t = &ctl->t[i][k];
-
-			mism += t->mismatches;
-			fmism += t->final_mismatches;
-			if (wrounds_min < 0 || t->rounds < wrounds_min)
-				wrounds_min = t->rounds;
-		}
-		if (ctl->w[i].moved < 0)
-			have_pagemap = 0;
-		else
-			moved += ctl->w[i].moved;
-		known += ctl->w[i].pfn_known;
-	}
-	kt_diag("threads: at least %ld full verify+rewrite passes each, then a final verify; "
-		"checker: %ld passes, %ld page reads compared (%s)", wrounds_min,
-		ctl->check_passes, ctl->checked,
-		ctl->check_via_procmem ? "/proc/PID/mem" : "process_vm_readv");
-
-	for (size_t i = 0; i < NCOUNTERS; i++) {
-		if (before[i] < 0)
+		if (!p || (p != which && p[-1] != ',') || (p[n] && p[n] != ','))
 			continue;
-		if (!strcmp(counters[i], "pgmigrate_success"))
-			have_vmstat = 1;
-		kt_diag("vmstat %s %lld -> %lld (+%lld)", counters[i], before[i],
-			after[i], after[i] - before[i]);
+		if (ph->pinned && ncpu < 2) {
+			kt_diag("%s: left out: one CPU (nothing to pin writers away from)", ph->name);
+			continue;
+		}
+		run_phase(ph, ncpu, mem_available_kb(), &tot);
+		ran++;
 	}
-	if (!have_vmstat)
-		kt_diag("vmstat: no pgmigrate_success (CONFIG_VM_EVENT_COUNTERS off)");
-	if (have_pagemap)
-		kt_diag("pagemap: %ld of %ld kept pages changed physical frame",
-			moved, known);
-	else
-		kt_diag("pagemap: PFNs unavailable (CONFIG_PROC_PAGE_MONITOR, or no CAP_SYS_ADMIN)");
+	if (!ran)
+		kt_brok("no phase to run (compaction.phases=%s, %ld CPUs)", which, ncpu);
 
-	report_bad();
-	kt_check(mism == 0, "pages_intact_while_compacting",
-		 "%ld page mismatches (first: addr 0x%lx index %ld gen want %llu got %llu)",
-		 mism, (unsigned long)ctl->bad.addr, ctl->bad.index,
-		 (unsigned long long)ctl->bad.want_gen,
-		 (unsigned long long)ctl->bad.got_gen);
-	if (ctl->checked)
-		kt_check(ctl->check_mismatches == 0, "pages_intact_through_page_tables",
+	kt_check(!tot.compact_err, "compact_memory_write", "write %s: %s", COMPACT,
+		 kt_errname(-tot.compact_err));
+	if (tot.self)
+		kt_diag("%d workers compacted from their own mm", tot.self);
+	kt_check(tot.mism == 0, "pages_intact_while_compacting",
+		 "%ld page mismatches seen by their writers (first bad page above)", tot.mism);
+	if (tot.checked)
+		kt_check(tot.cmism == 0, "pages_intact_through_page_tables",
 			 "%ld of %ld pages read through the page tables (%s) held another "
-			 "generation than their writer had published", ctl->check_mismatches,
-			 ctl->checked, ctl->check_via_procmem ? "/proc/PID/mem"
-							       : "process_vm_readv");
+			 "generation than their writer had published", tot.cmism, tot.checked,
+			 tot.via_procmem ? "/proc/PID/mem" : "process_vm_readv");
 	else
 		kt_skip("pages_intact_through_page_tables", "no page could be read through "
 			"the page tables (process_vm_readv and /proc/PID/mem both failed)");
-	kt_check(fmism == 0, "pages_intact_final",
-		 "%ld of %ld pages bad at the end (first: addr 0x%lx index %ld gen want %llu got %llu)",
-		 fmism, kept, (unsigned long)ctl->bad.addr, ctl->bad.index,
-		 (unsigned long long)ctl->bad.want_gen,
-		 (unsigned long long)ctl->bad.got_gen);
+	kt_check(tot.fmism == 0, "pages_intact_final",
+		 "%ld of %ld pages bad at the end", tot.fmism, tot.kept);
+	if (tot.ecalls)
+		kt_check(tot.emism == 0, "code_intact_while_compacting",
+			 "%ld of %ld calls into rewritten code pages returned another "
+			 "generation's value", tot.emism, tot.ecalls);
+	else
+		kt_skip("code_intact_while_compacting", "no executable anonymous pages (%s)",
+			use_exec ? "mmap PROT_EXEC refused" : "no code template for this arch "
+			"or compaction.exec=0");
 
-	long long migrated = have_vmstat ? after[0] - before[0] : -1;
-	if (migrated > 0 || moved > 0) {
+	if (tot.migrated > 0 || tot.moved > 0) {
 		kt_pass("migration_observed");
 	} else {
-		const char *why = !have_vmstat && !have_pagemap
+		const char *why = !tot.have_vmstat && !tot.have_pagemap
 			? "no evidence available: /proc/vmstat lacks pgmigrate_success "
 			  "(CONFIG_VM_EVENT_COUNTERS) and pagemap PFNs are unavailable "
 			  "(CONFIG_PROC_PAGE_MONITOR)"
@@ -714,6 +1018,6 @@ static void run(void)
 	}
 }
 
-KT_TEST(.name = "compaction", .run = run, .timeout = 120, .order = 10,
+KT_TEST(.name = "compaction", .run = run, .timeout = 150, .order = 10,
 	.needs = KT_NEEDS({ COMPACT, "CONFIG_COMPACTION" }),
 	.desc = "pages keep their contents while compact_memory migrates them");
