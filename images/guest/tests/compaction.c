@@ -93,6 +93,7 @@ struct slice {
 	long pages, first_index;
 	uint32_t *pub;		/* per page: generation << 1 | writing */
 	int cpu;		/* pinned to, or -1 */
+	int hop;		/* CPU visited at each epoch's start, or -1 */
 	long passes, mismatches, final_mismatches, exec_mismatches, exec_calls;
 };
 
@@ -117,11 +118,13 @@ struct phase {
 	const char *name;
 	int pinned;		/* writers one per CPU 1..n-1; needs 2+ CPUs */
 	int crowd;		/* 2 x CPUs workers, kcompactd, self-compaction */
+	int lazy;		/* kcompactd on a CPU lazily on a writer's mm */
 };
 
 static const struct phase phases[] = {
-	{ "pinned", 1, 0 },
-	{ "crowd", 0, 1 },
+	{ "pinned", 1, 0, 0 },
+	{ "lazy", 0, 0, 1 },
+	{ "crowd", 0, 1, 0 },
 };
 
 static struct ctl *ctl;
@@ -350,6 +353,19 @@ static void tlb_warmup(struct thread_arg *a)
 	(void)sink;
 }
 
+static void set_cpu(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (cpu >= 0)
+		CPU_SET(cpu, &set);
+	else
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			CPU_SET(c, &set);
+	sched_setaffinity(pid, sizeof(set), &set);
+}
+
 static void publish(uint32_t *pub, uint64_t gen, int writing)
 {
 	if (writing) {
@@ -404,16 +420,16 @@ static void *slice_loop(void *arg)
 		       kt_opt_long("compaction.corrupt", 0) : 0;
 	long epoch = 0;
 
-	if (t->cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(t->cpu, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-	}
+	if (t->cpu >= 0)
+		set_cpu(0, t->cpu);
 	tlb_warmup(a);
 	__atomic_add_fetch(&ctl->warm, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST)) {
+		if (t->hop >= 0) {
+			/* leave our mm on the hop CPU, lazily, for kcompactd */
+			set_cpu(0, t->hop);
+			set_cpu(0, t->cpu);
+		}
 		tlb_reload(a);
 		for (int s = 0; s < sweeps; s++) {
 			pass(a, gen, corrupt);
@@ -460,13 +476,8 @@ static void worker(int id, long max, long first_index, double fill_end,
 	struct thread_arg args[MAX_THREADS];
 	int started = 0;
 
-	if (ctl->t[id][0].cpu >= 0) {	/* fill where the first thread runs */
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(ctl->t[id][0].cpu, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-	}
+	if (ctl->t[id][0].cpu >= 0)	/* fill where the first thread runs */
+		set_cpu(0, ctl->t[id][0].cpu);
 	keep = mmap(NULL, (size_t)max * psz, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	filler = mmap(NULL, (size_t)max * psz, PROT_READ | PROT_WRITE,
@@ -605,13 +616,8 @@ static void checker(long nworkers, int cpu)
 
 	if (!buf)
 		_exit(1);
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-	}
+	if (cpu >= 0)
+		set_cpu(0, cpu);
 	for (long w = 0; w < MAX_WORKERS; w++)
 		memfd[w] = -1;
 	__atomic_store_n(&ctl->check_started, 1, __ATOMIC_SEQ_CST);
@@ -724,31 +730,39 @@ static void report_bad(void)
 		b->word, (unsigned long long)b->want_word, (unsigned long long)b->got_word);
 }
 
-static void pin_self(int cpu)
+/* pid of the kernel thread named `comm`, or -1 */
+static pid_t find_kthread(const char *comm)
 {
-	cpu_set_t set;
+	char path[64], buf[64];
 
-	CPU_ZERO(&set);
-	if (cpu >= 0)
-		CPU_SET(cpu, &set);
-	else
-		for (int c = 0; c < CPU_SETSIZE; c++)
-			CPU_SET(c, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	for (pid_t pid = 2; pid < 4096; pid++) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		if (kt_read_file(path, buf, sizeof(buf)) > 0 &&
+		    !strncmp(buf, comm, strlen(comm)) && buf[strlen(comm)] == '\n')
+			return pid;
+	}
+	return -1;
 }
 
 /* the compaction rounds, with the checker reading alongside */
 static int compact_phase(const struct phase *ph, long nworkers, long rounds,
-			 double budget, int *done)
+			 double budget, int *done, int side_cpu)
 {
 	double t0 = kt_now();
-	long old = ph->crowd && kt_opt_long("compaction.proactive", 1) ? proactive(100) : -1;
-	pid_t chk = fork();
-	int err = 0, st;
+	long old = (ph->crowd || ph->lazy) && kt_opt_long("compaction.proactive", 1)
+		   ? proactive(100) : -1;
+	/* lazy on 2 CPUs: no checker on the writer's CPU */
+	pid_t chk = ph->lazy && side_cpu < 0 ? -2 : fork();
+	int err = 0, st = 0;
 
 	if (chk == 0)
-		checker(nworkers, ph->pinned ? 0 : -1);
+		checker(nworkers, side_cpu);
 	*done = 0;
+	if (ph->lazy) {
+		/* kcompactd alone migrates; one sleep, no wake-ups meanwhile */
+		usleep((useconds_t)(budget * 1e6));
+		rounds = 0;
+	}
 	while (*done < rounds && (*done < 1 || kt_now() - t0 < budget)) {
 		err = compact_once();
 		if (err)
@@ -766,7 +780,7 @@ static int compact_phase(const struct phase *ph, long nworkers, long rounds,
 	__atomic_store_n(&ctl->checker_stop, 1, __ATOMIC_SEQ_CST);
 	if (chk > 0 && (waitpid(chk, &st, 0) != chk || !WIFEXITED(st) || WEXITSTATUS(st)))
 		kt_fail("checker_exit", "checker: wait status 0x%x", st);
-	if (chk < 0)
+	if (chk == -1)
 		kt_diag("checker: fork failed: %s", kt_errname(errno));
 	return err;
 }
@@ -792,8 +806,29 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	int done = 0, err, pagemap = 1;
 	double t0, t_fill;
 
+	int side_cpu = -1;	/* parent and checker */
+	pid_t kcd = -1;
+
 	memset(ctl, 0, sizeof(*ctl));
-	if (ph->pinned) {
+	if (ph->lazy) {
+		/* CPU 0: kcompactd, visited by each writer at each epoch's start,
+		 * so that kcompactd runs there on a writer's mm (lazy TLB);
+		 * writers single-threaded (mm_users 1) on CPUs 1..n-2; parent
+		 * and checker on CPU n-1 (3+ CPUs; on 2, no checker) */
+		kcd = find_kthread("kcompactd0");
+		nworkers = ncpu >= 3 ? ncpu - 2 : 1;
+		if (nworkers > MAX_WORKERS)
+			nworkers = MAX_WORKERS;
+		side_cpu = ncpu >= 3 ? (int)ncpu - 1 : -1;
+		for (long i = 0; i < nworkers; i++) {
+			ctl->w[i].nthreads = 1;
+			ctl->t[i][0].cpu = (int)(1 + i);
+			ctl->t[i][0].hop = 0;
+			nthreads_all++;
+		}
+		if (kcd > 0)
+			set_cpu(kcd, 0);
+	} else if (ph->pinned) {
 		/* one writer per CPU but CPU 0, in workers of two threads */
 		long nt = ncpu - 1;
 
@@ -802,9 +837,12 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		nworkers = (nt + 1) / 2;
 		for (long i = 0; i < nworkers; i++) {
 			ctl->w[i].nthreads = i == nworkers - 1 && nt % 2 ? 1 : 2;
-			for (int k = 0; k < ctl->w[i].nthreads; k++)
+			for (int k = 0; k < ctl->w[i].nthreads; k++) {
 				ctl->t[i][k].cpu = (int)(1 + nthreads_all++);
+				ctl->t[i][k].hop = -1;
+			}
 		}
+		side_cpu = 0;
 	} else {
 		long th = kt_opt_long("compaction.threads", 2);
 
@@ -815,11 +853,14 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 			nworkers = MAX_WORKERS;
 		if (th < 1 || th > MAX_THREADS)
 			th = 2;
+		/* odd workers single-threaded: mm_users 1 takes other paths */
 		for (long i = 0; i < nworkers; i++) {
-			ctl->w[i].nthreads = (int)th;
-			for (int k = 0; k < th; k++)
+			ctl->w[i].nthreads = i % 2 ? 1 : (int)th;
+			for (int k = 0; k < ctl->w[i].nthreads; k++) {
 				ctl->t[i][k].cpu = -1;
-			nthreads_all += th;
+				ctl->t[i][k].hop = -1;
+			}
+			nthreads_all += ctl->w[i].nthreads;
 		}
 	}
 	if (avail_kb > 0 && mb * 1024 > avail_kb * 55 / 100)
@@ -833,9 +874,12 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	kt_diag("%s: filling up to %ld MiB for up to %.1f s in %ld workers, %ld threads%s%s, "
 		"every other page a filler freed afterwards; %d passes per epoch, then a TLB "
 		"reload (%s)", ph->name, mb, fill_s, nworkers, nthreads_all,
-		ph->pinned ? " pinned to CPUs 1.., checker and compaction on CPU 0" : " unpinned",
-		ph->crowd ? "; each worker also compacts once itself" : "", sweeps,
-		reload ? "yield + mprotect" : "yield only");
+		ph->pinned ? " pinned to CPUs 1.., checker and compaction on CPU 0" :
+		ph->lazy ? " pinned to CPUs 1.., each visiting CPU 0 (kcompactd's) at each "
+			   "epoch's start; only kcompactd compacts" : " unpinned",
+		ph->crowd ? "; each worker also compacts once itself" :
+		ph->lazy ? (kcd > 0 ? "; kcompactd0 pinned to CPU 0" : "; kcompactd0 not found") : "",
+		sweeps, reload ? "yield + mprotect" : "yield only");
 
 	t0 = kt_now();
 	for (long i = 0; i < nworkers; i++) {
@@ -864,13 +908,15 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	kt_diag("%s: filled %ld MiB in %.2f s; %ld pages kept mapped; writers warm after %.2f s",
 		ph->name, kept * 2 * (long)psz >> 20, t_fill, kept, kt_now() - t0);
 
-	if (ph->pinned)
-		pin_self(0);
+	if (side_cpu >= 0 || ph->lazy)
+		set_cpu(0, side_cpu >= 0 ? side_cpu : 1);
 	vmstat(before);
-	err = compact_phase(ph, nworkers, rounds, budget, &done);
+	err = compact_phase(ph, nworkers, rounds, budget, &done, side_cpu);
 	vmstat(after);
-	if (ph->pinned)
-		pin_self(-1);
+	if (side_cpu >= 0 || ph->lazy)
+		set_cpu(0, -1);
+	if (kcd > 0)
+		set_cpu(kcd, -1);
 	if (err && !tot->compact_err)
 		tot->compact_err = err;
 
@@ -936,7 +982,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 static void run(void)
 {
 	long avail_kb = mem_available_kb(), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *which = kt_opt("compaction.phases", "pinned,crowd");
+	const char *which = kt_opt("compaction.phases", "pinned,lazy,crowd");
 	struct totals tot = { .have_pagemap = 1 };
 	int err, ran = 0;
 
@@ -970,7 +1016,7 @@ static void run(void)
 
 		if (!p || (p != which && p[-1] != ',') || (p[n] && p[n] != ','))
 			continue;
-		if (ph->pinned && ncpu < 2) {
+		if ((ph->pinned || ph->lazy) && ncpu < 2) {
 			kt_diag("%s: left out: one CPU (nothing to pin writers away from)", ph->name);
 			continue;
 		}
