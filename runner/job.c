@@ -302,6 +302,16 @@ static void note_init_doc(struct job *j, const char *line, size_t len)
 		j->init_doc = j->ktap.ndocs;
 	else
 		j->init_doc = j->ktap.ndocs + 1;
+	/* every result so far came from an earlier document: the kernel's own
+	 * KUnit run, nested under kunit:SUITE (only once /init is known, so a
+	 * guest that never names its document keeps its names) */
+	for (size_t i = 0; i < j->nres; i++) {
+		char *name = xasprintf("kunit:%s", j->res[i].test);
+
+		free(j->res[i].test);
+		j->res[i].test = clip(name, strlen(name));
+		free(name);
+	}
 }
 
 static void on_line(void *data, const char *line, size_t len)

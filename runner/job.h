@@ -27,7 +27,8 @@ enum job_state { JS_QUEUED, JS_BOOTING, JS_RUNNING, JS_DONE };
 enum res_status { RS_PASS, RS_FAIL, RS_SKIP, RS_MISSING };
 
 struct result {
-	char *test;		/* path: "clone3" or "clone3/size_lt_64" */
+	char *test;		/* path: "clone3" or "clone3/size_lt_64"; the kernel's
+			 * own KUnit run before /init: "kunit:SUITE/case" */
 	enum res_status status;
 	char *reason;
 	double duration_s;	/* top-level tests only, else 0 */

@@ -10,6 +10,7 @@
 #   environment: KIND=fixed|reverted|control (how to name a FAIL; default
 #   "FAIL"); INITRAMFS=PATH (alpha initramfs, default kfarm's own);
 #   OPTS, guest options (kfarm.opt=compaction.phases=pinned,...);
+#   DEADLINE=EPOCH-SECONDS: start no run after it (a budget for slow hosts);
 #   DB=PATH: only summarise that earlier database (RUNS 0)
 set -u
 [ $# -ge 4 ] || { echo "usage: $0 LABEL IMAGE SMP RUNS [JOBS]" >&2; exit 2; }
@@ -28,6 +29,7 @@ esac
 t0=$(date +%s)
 left=$runs
 while [ "$left" -gt 0 ]; do
+	[ -z "${DEADLINE:-}" ] || [ "$(date +%s)" -lt "$DEADLINE" ] || { echo "  deadline reached: $left runs not started" >&2; break; }
 	n=$(( left < jobs ? left : jobs ))
 	args=()
 	for _ in $(seq "$n"); do args+=(--kernel "alpha=$image:$label"); done

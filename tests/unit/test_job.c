@@ -72,6 +72,14 @@ static void test_kunit_then_init(void **state)
 	feed(j, init_tail);
 	assert_true(job_suite_done(j));
 	assert_string_equal(j->release, "6.12.117");
+	/* KUnit's results nest under kunit:SUITE, /init's keep their names */
+	assert_true(j->nres >= 6);
+	assert_string_equal(j->res[0].test, "kunit:example/example_simple_test");
+	assert_string_equal(j->res[1].test, "kunit:example");
+	assert_int_equal(j->res[1].depth, 0);
+	assert_string_equal(j->res[3].test, "kunit:list-kunit-test");
+	assert_string_equal(j->res[4].test, "clone3/child_exit_status");
+	assert_string_equal(j->res[5].test, "clone3");
 	job_finish(j, &ex);
 	assert_int_equal(j->outcome, JOB_COMPLETE);
 	job_free(j);
