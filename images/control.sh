@@ -1,6 +1,8 @@
 #!/bin/bash
 # images/control.sh - test-only kernels: a default kernel plus one extra patch
-# series, images/control/NAME/VER/*.patch, on top of images/patches/VER/.
+# series, images/control/NAME/VER/*.patch, on top of images/patches/VER/,
+# and/or an extra config fragment, images/control/NAME/config, appended to
+# every arch's fragment (e.g. the KUnit variant, images/control/kunit).
 # Built by images/kernel.sh itself (unchanged) from a shadow tree whose
 # images/patches/VER holds both series, into a cache of its own,
 # $KFARM_CACHE/control/NAME/: its own source and kernel keys (the extra
@@ -24,17 +26,30 @@ out=$CACHE/control/$name
 shadow=$out/root
 
 # the shadow tree: everything kernel.sh reads, by symlink, but the patches
+# (and, with a config fragment, the arch fragments: copies with it appended)
 mkdir -p "$shadow/images"
-ln -sfn "$ROOT/arches" "$shadow/arches"
 ln -sfn "$ROOT/images/kernel.sh" "$shadow/images/kernel.sh"
+if [ -f "$series/config" ]; then
+	rm -rf "$shadow/arches"; mkdir -p "$shadow/arches"
+	for f in "$ROOT/arches/"*; do
+		case $f in
+		*/common.config) ln -s "$f" "$shadow/arches/" ;;
+		*.config) cat "$f" "$series/config" >"$shadow/arches/$(basename "$f")" ;;
+		*) ln -s "$f" "$shadow/arches/" ;;
+		esac
+	done
+else
+	rm -rf "$shadow/arches"
+	ln -sfn "$ROOT/arches" "$shadow/arches"
+fi
 for av in "$@"; do
 	ver=${av#*:}
 	case $ver in *[!0-9.]*|'') die "bad version in '$av'" ;; esac
-	[ -d "$series/$ver" ] || die "$series has no patches for $ver"
+	[ -d "$series/$ver" ] || [ -f "$series/config" ] || die "$series has no patches for $ver"
 	rm -rf "$shadow/images/patches/$ver"
 	mkdir -p "$shadow/images/patches/$ver"
 	shopt -s nullglob
-	for p in "$ROOT/images/patches/$ver/"*.patch "$series/$ver/"*.patch; do
+	for p in "$ROOT/images/patches/$ver/"*.patch "$series/$ver/"*.patch; do	# (none: fine)
 		ln -s "$p" "$shadow/images/patches/$ver/$(basename "$p")"
 	done
 	shopt -u nullglob
