@@ -46,9 +46,9 @@ skip=$(q "SELECT count(*) FROM results WHERE test = 'compaction' AND status = 'S
 echo "compaction control: $label (${KIND:-?}) at -smp $smp${OPTS:+ ($OPTS)}: $nruns runs ($complete COMPLETE), $det $what (compaction FAIL), $skip inconclusive (SKIP), $(( $(date +%s) - t0 )) s in all"
 q "SELECT '  ' || test || ': ' || count(*) || ' FAIL' FROM results WHERE test LIKE 'compaction/%' AND status = 'FAIL' GROUP BY test"
 q "SELECT printf('  wall per run: mean %.1fs, min %.1fs, max %.1fs', avg(duration_s), min(duration_s), max(duration_s)) FROM jobs"
-logs=$(q "SELECT log_path FROM jobs")
+logs=$(q "SELECT log_path FROM jobs" | sed "s#^\([^/]\)#$DB.logs/\1#")
 # per phase: runs in which that phase saw a mismatch, and its counters
-for ph in pinned crowd; do
+for ph in pinned lazy crowd; do
 	seen=0 ran=0
 	for f in $logs; do
 		line=$(grep -a -o "# $ph: mismatches: .*" "$f" | head -n1)
