@@ -192,7 +192,7 @@ static int h_file(const struct route_env *env, const struct route *r, struct rep
 
 const struct route_def routes[] = {
 	{ "GET", "/api", NULL, h_index, RF_NODB, "this list of routes, as JSON" },
-	{ "GET", "/api/status", NULL, h_status, RF_CACHE,
+	{ "GET", "/api/status", NULL, h_status, 0,
 	  "latest result per arch x test and job per arch" },
 	{ "GET", "/api/runs", route_limit, h_runs, 0, "the latest runs (?limit=1..1000)" },
 	{ "GET", "/api/runs/{run}", NULL, h_run, 0, "one run and its jobs" },
@@ -205,7 +205,7 @@ const struct route_def routes[] = {
 	{ "GET", "/api/matrix", p_matrix, h_matrix, 0,
 	  "arch x test results of a candidate (?tree=&kernel=)" },
 	{ "GET", "/api/trend", route_limit, h_trend, 0, "boot times of the last jobs (?limit=)" },
-	{ "GET", "/api/trees", NULL, h_trees, RF_CACHE, "the trees and their candidates" },
+	{ "GET", "/api/trees", NULL, h_trees, 0, "the trees and their candidates" },
 	{ "GET", "/api/builds", route_limit, h_builds, 0,
 	  "source candidates' builds, newest first (?limit=)" },
 	{ "GET", "/metrics", NULL, h_metrics, 0, "Prometheus metrics" },

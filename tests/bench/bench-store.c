@@ -114,7 +114,8 @@ int main(int argc, char **argv)
 		store_run_end(st, rid, RUN_COMPLETE);
 	}
 	double dt = now_mono() - t0;
-	printf("store ingest: %ld results in %.2fs = %.0f results/s\n", total, dt, total / dt);
+	printf("store ingest: %ld results (%ld jobs) in %.2fs = %.0f results/s = %.1f jobs/s\n",
+	       total, total / PER_JOB, dt, total / dt, total / PER_JOB / dt);
 	job_free(j);
 	store_close(st);
 	free(log);
