@@ -1,4 +1,5 @@
 #include "api.h"
+#include "build_db.h"
 #include "dbtext.h"
 #include "util.h"
 
@@ -81,6 +82,72 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
 	"COALESCE(n.pass, 0) AS pass, COALESCE(n.fail, 0) AS fail," \
 	" COALESCE(n.skip, 0) AS skip, COALESCE(n.missing, 0) AS missing"
 
+/* Each tree x arch's latest job: of the tree's latest candidate with
+ * results on that arch (any machine: summary.h's sum_cand_arch), its latest
+ * job there; with the job's top-level tallies. */
+#define TREE_LATEST \
+	"WITH lt AS (SELECT t.tree, t.arch, (SELECT max(j.id) FROM jobs j WHERE j.arch = t.arch" \
+	"  AND j.candidate_id = (SELECT max(x.cand) FROM sum_cand_arch x WHERE x.tree = t.tree" \
+	"   AND x.arch = t.arch)) AS job FROM (SELECT DISTINCT tree, arch FROM sum_tree_arch) t)" \
+	" SELECT lt.tree AS card_tree, " JOB_COLS ", " RUN_JOB_COUNTS " FROM lt" \
+	" JOIN jobs j ON j.id = lt.job JOIN candidates c ON c.id = j.candidate_id" \
+	" LEFT JOIN sum_job n ON n.job_id = j.id ORDER BY lt.tree, lt.arch"
+
+static int same_key(json_t *o, const char *tk, json_t *tree, json_t *arch)
+{
+	return json_equal(json_object_get(o, tk), tree) &&
+	       json_equal(json_object_get(o, "arch"), arch);
+}
+
+/* The card of tree x arch in cards, made (with no job) if there is none. */
+static json_t *card_of(json_t *cards, json_t *tree, json_t *arch)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(cards, i, o)
+		if (same_key(o, "tree", tree, arch))
+			return o;
+	o = json_pack("{s:O, s:O, s:n, s:[]}", "tree", tree, "arch", arch, "job", "builds");
+	if (!o || json_array_append_new(cards, o))
+		return NULL;
+	return o;
+}
+
+/* One card per tree x arch: the latest boot job (or null) and the latest
+ * builds (builds_latest, one per config) side by side. Sorted by tree then
+ * arch as both queries are; a tree with builds only comes after. */
+static json_t *status_trees(sqlite3 *db, json_t *builds, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, TREE_LATEST, e);
+	json_t *jobs, *cards = json_array(), *o, *c;
+	size_t i;
+
+	if (!s || !(jobs = rows(db, s, e))) {
+		json_decref(cards);
+		return NULL;
+	}
+	json_array_foreach(jobs, i, o) {
+		json_t *tree = json_incref(json_object_get(o, "card_tree"));
+
+		json_object_del(o, "card_tree");
+		c = card_of(cards, tree, json_object_get(o, "arch"));
+		json_decref(tree);
+		if (!c || json_object_set(c, "job", o))
+			goto oom;
+	}
+	json_array_foreach(builds, i, o)
+		if (!(c = card_of(cards, json_object_get(o, "tree"), json_object_get(o, "arch"))) ||
+		    json_array_append(json_object_get(c, "builds"), o))
+			goto oom;
+	json_decref(jobs);
+	return cards;
+oom:
+	json_decref(jobs);
+	json_decref(cards);
+	return fail(e, 500, "out of memory", NULL);
+}
+
 json_t *api_status(sqlite3 *db, struct api_err *e)
 {
 	sqlite3_stmt *s;
@@ -109,9 +176,11 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 
 	json_array_foreach(v, i, o)
 		json_array_append(arches, json_object_get(o, "arch"));
-	if (json_object_set_new(root, "arches", arches)) {
+	if (json_object_set_new(root, "arches", arches) ||
+	    !(v = builds_latest(db, e)) || json_object_set_new(root, "builds", v) ||
+	    !(v = status_trees(db, v, e)) || json_object_set_new(root, "trees", v)) {
 		json_decref(root);
-		return fail(e, 500, "out of memory", NULL);
+		return e->code ? NULL : fail(e, 500, "out of memory", NULL);
 	}
 	return root;
 }

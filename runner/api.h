@@ -13,6 +13,9 @@ struct api_err {
 	char msg[256];
 };
 
+/* The latest result per arch x test, job per arch, build per tree x arch x
+ * config, and "trees": one card per tree x arch with its latest job (the
+ * tree's latest candidate there; null if it has none) and builds. */
 json_t *api_status(sqlite3 *db, struct api_err *e);
 json_t *api_runs(sqlite3 *db, int limit, struct api_err *e);
 json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e);

@@ -159,11 +159,25 @@ static void print_status(json_t *v)
 	json_t *o;
 	size_t i;
 
-	printf("%-9s %-16s %-12s %6s  %s\n", "ARCH", "KERNEL", "OUTCOME", "BOOT", "RELEASE");
-	json_array_foreach(json_object_get(v, "jobs"), i, o) {
-		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(&p, o, "arch"), s(&p, o, "kernel"),
-		       s(&p, o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
-		       s(&p, o, "release"));
+	/* per tree x arch: the 6.1 and 6.12 candidates of one run side by side */
+	printf("%-16s %-9s %-16s %-12s %6s %-14s %-6s %s\n", "TREE", "ARCH", "KERNEL", "OUTCOME",
+	       "BOOT", "PASS/FAIL/SKIP", "BUILD", "RELEASE");
+	json_array_foreach(json_object_get(v, "trees"), i, o) {
+		json_t *j = json_object_get(o, "job"), *b = json_array_get(json_object_get(o, "builds"), 0);
+		char counts[48] = "-";
+
+		if (json_is_object(j))
+			snprintf(counts, sizeof(counts), "%lld/%lld/%lld",
+				 (long long)json_integer_value(json_object_get(j, "pass")),
+				 (long long)json_integer_value(json_object_get(j, "fail")) +
+				 json_integer_value(json_object_get(j, "missing")),
+				 (long long)json_integer_value(json_object_get(j, "skip")));
+		printf("%-16.16s %-9s %-16.16s %-12s %5.1fs %-14s %-6s %s\n", s(&p, o, "tree"),
+		       s(&p, o, "arch"), json_is_object(j) ? s(&p, j, "kernel") : s(&p, b, "kernel"),
+		       json_is_object(j) ? s(&p, j, "outcome") : "-",
+		       json_number_value(json_object_get(j, "boot_s")), counts,
+		       b ? s(&p, b, "status") : "-",
+		       json_is_object(j) ? s(&p, j, "release") : s(&p, b, "release"));
 		text_pool_release(&p);
 	}
 	print_builds(json_object_get(v, "builds"));
@@ -196,12 +210,8 @@ static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
 
 static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
 {
-	json_t *v = api_status(db, e), *b;
-
 	(void)q;
-	if (v && (b = builds_latest(db, e)))	/* source candidates' builds */
-		json_object_set_new(v, "builds", b);
-	return v;
+	return api_status(db, e);	/* with the source candidates' builds */
 }
 
 int cmd_status(struct cmd_ctx *c, int argc, char **argv)

@@ -113,18 +113,40 @@ const state = {
 	selected: null, // {arch, test} of the cell whose history is shown
 };
 
-// ---------- header: latest job per arch ----------
+// ---------- header: latest job per tree x arch, builds beside boots ----------
+
+// a build's line on a card: its status, and the first error when it failed
+function buildLine(b) {
+	if (!b) return null;
+	return h('span', { class: `small build build-${b.status}`, 'data-build': b.status,
+		title: [`build ${b.status} (${b.config || ''})`, b.error, b.compiler].filter(Boolean).join('\n') },
+	'build ', badge(b.status), b.error ? ` ${trunc(b.error, 40)}` : '');
+}
 
 function renderLatest() {
-	const jobs = state.status.jobs || [];
-	if (!jobs.length) return $('latest').replaceChildren(h('span', { class: 'muted' }, 'no jobs yet'));
-	$('latest').replaceChildren(...jobs.map((j) => h('a', {
-		class: 'job-card', href: `#job/${j.id}`, 'data-arch': j.arch, 'data-outcome': j.outcome,
-		title: [`job ${j.id}, ${j.tree || ''} ${j.kernel || ''}`, j.reason, j.warning && `warning: ${j.warning}`,
-			j.qemu_version, `finished ${when(j.finished)}`].filter(Boolean).join('\n'),
-	}, h('b', {}, j.arch), badge(j.outcome), h('span', { class: 'rel' }, j.release || 'no release'),
-	h('span', { class: 'small' }, `${j.kernel || ''} · QEMU ${qemuShort(j.qemu_version)}`),
-	h('span', { class: 'small muted' }, ago(j.finished)))));
+	// older servers have no "trees": one card per arch as before
+	const cards = state.status.trees || (state.status.jobs || []).map((j) => ({ tree: j.tree, arch: j.arch, job: j, builds: [] }));
+	if (!cards.length) return $('latest').replaceChildren(h('span', { class: 'muted' }, 'no jobs yet'));
+	$('latest').replaceChildren(...cards.map((c) => {
+		const j = c.job, b = (c.builds || [])[0];
+		const head = [h('b', {}, c.arch), h('span', { class: 'tree' }, c.tree || '')];
+		if (!j) {  // built (or failed to) but never booted
+			return h('a', {
+				class: 'job-card build-only', href: b && b.log ? `#builds` : '#', 'data-arch': c.arch, 'data-tree': c.tree || '',
+				'data-outcome': 'NOT_BOOTED', title: `${c.tree} ${c.arch}: no boot yet`,
+			}, ...head, badge(b ? `BUILD_${b.status}` : 'none'), h('span', { class: 'rel' }, b?.release || b?.kernel || ''),
+			buildLine(b));
+		}
+		return h('a', {
+			class: 'job-card', href: `#job/${j.id}`, 'data-arch': c.arch, 'data-tree': c.tree || '', 'data-outcome': j.outcome,
+			title: [`job ${j.id}, ${j.tree || ''} ${j.kernel || ''}`, j.reason, j.warning && `warning: ${j.warning}`,
+				j.qemu_version, `finished ${when(j.finished)}`].filter(Boolean).join('\n'),
+		}, ...head, badge(j.outcome), h('span', { class: 'rel' }, j.release || 'no release'),
+		h('span', { class: 'small' }, `${j.kernel || ''} · QEMU ${qemuShort(j.qemu_version)}`),
+		j.pass !== undefined ? h('span', { class: 'small counts' }, `${j.pass} pass · ${j.fail + j.missing} fail · ${j.skip} skip`) : null,
+		buildLine(b),
+		h('span', { class: 'small muted' }, ago(j.finished)));
+	}));
 }
 
 // ---------- regressions ----------
