@@ -174,6 +174,16 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(KFARM_CPPFLAGS) $(PKG_CFLAGS) \
 		-o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
 
+# fuzz_db's seed at the current schema: make fuzz-seed after a new migration
+$(BUILD)/fuzz/mkseed_db: tests/fuzz/mkseed_db.c $(RUNNER_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(RUNNER_OBJ) $(PKG_LIBS) -lpthread
+fuzz-seed: $(BUILD)/fuzz/mkseed_db
+	$(BUILD)/fuzz/mkseed_db tests/fuzz/corpus/db/kfarm-2runs.sqlite
+	rm -rf tests/fuzz/corpus/db/kfarm-2runs.sqlite.logs
+
+.PHONY: fuzz-seed
+
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
