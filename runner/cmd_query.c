@@ -383,9 +383,8 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 		warning("cannot compare builds: %s", sqlite3_errmsg(db));
 
 	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o) {
-		const char *k = json_string_value(json_object_get(o, "kind"));
-
-		open_regressions |= k && !strcmp(k, "regression");
+		open_regressions |= change_kind_parse(json_string_value(json_object_get(o, "kind"))) ==
+				    CH_REGRESSION;
 	}
 	return v;
 }

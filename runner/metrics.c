@@ -84,10 +84,10 @@ char *metrics_text(sqlite3 *db, struct api_err *e)
 	if (!reg)
 		goto err;
 	json_array_foreach(json_object_get(reg, "regressions"), i, o) {
-		const char *k = json_string_value(json_object_get(o, "kind"));
+		int k = change_kind_parse(json_string_value(json_object_get(o, "kind")));
 
-		open_regs += k && !strcmp(k, "regression");
-		flaky += k && !strcmp(k, "flaky");
+		open_regs += k == CH_REGRESSION;
+		flaky += k == CH_FLAKY;
 	}
 	json_decref(reg);
 	sb_addf(&sb, "# HELP kfarm_open_regressions Regressions of each tree's latest candidate.\n"

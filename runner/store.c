@@ -167,15 +167,6 @@ const char *store_path(struct store *st)
 	return st->path;
 }
 
-const char *run_status_name(enum run_status s)
-{
-	static const char *const n[] = {
-		[RUN_RUNNING] = "running", [RUN_COMPLETE] = "complete",
-		[RUN_INTERRUPTED] = "interrupted", [RUN_FAILED] = "failed",
-	};
-	return n[s];
-}
-
 /* The store's statements, prepared once per store and kept: a run stores
  * thousands of jobs with the same dozen statements. Keyed by the SQL text's
  * address (each a literal at one call site). STORE_PREPARE_EACH builds the

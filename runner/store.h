@@ -5,6 +5,8 @@
 #ifndef KFARM_STORE_H
 #define KFARM_STORE_H
 
+#include "history.h"
+
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -20,9 +22,7 @@ void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
 const char *store_path(struct store *st);
 
-/* A run's status as stored (runs.status; its CHECK lists the same names). */
-enum run_status { RUN_RUNNING, RUN_COMPLETE, RUN_INTERRUPTED, RUN_FAILED };
-const char *run_status_name(enum run_status s);
+/* enum run_status and its names: history.h */
 
 /* Marks runs left 'running' by a kfarm that is gone as 'interrupted'. */
 int store_mark_stale_runs(struct store *st);
