@@ -48,8 +48,6 @@ struct cached {
 /* One read-only store per MHD thread, plus its cached replies. */
 struct tconn {
 	struct store *st;
-	sqlite3 *db;
-	sqlite3_stmt *data_version;
 	long long version;	/* of every entry in cache */
 	struct cached cache[CACHE_SLOTS];
 	size_t bytes;
@@ -80,41 +78,25 @@ static void add_timing(struct MHD_Response *r)
 		MHD_add_response_header(r, "X-Kfarm-Cache", req_cache);
 }
 
-static sqlite3 *thread_db(struct server *s)
+static struct store *thread_store(struct server *s)
 {
 	struct tconn *t;
 
 	if (tc)
-		return tc->db;
+		return tc->st;
 	t = xcalloc(1, sizeof(*t));
 	/* through the store: hardened against an edited file like every open */
-	if (!(t->st = store_open(s->o->db_path, STORE_READONLY))) {
+	if (!(t->st = store_open(s->o->db_path, STORE_READONLY | STORE_SERVE))) {
 		free(t);
 		return NULL;
 	}
-	t->db = store_db(t->st);
-	sqlite3_busy_timeout(t->db, 2000);
-	sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->data_version, NULL);
 	t->version = -1;
 	pthread_mutex_lock(&s->lock);
 	s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
 	s->conns[s->nconns++] = t;
 	pthread_mutex_unlock(&s->lock);
 	tc = t;
-	return t->db;
-}
-
-/* PRAGMA data_version changes whenever another connection commits. */
-static long long db_version(void)
-{
-	long long v = -1;
-
-	if (!tc->data_version)
-		return -1;
-	if (sqlite3_step(tc->data_version) == SQLITE_ROW)
-		v = sqlite3_column_int64(tc->data_version, 0);
-	sqlite3_reset(tc->data_version);
-	return v;
+	return t->st;
 }
 
 static enum MHD_Result send_buf(struct MHD_Connection *c, int code, const char *type,
@@ -249,11 +231,11 @@ static void cache_put(struct tconn *t, char *key, char *body, size_t len, const 
 
 /* A database route: from the cache when the database has not moved since
  * the reply was made, else run, sent and kept. */
-static enum MHD_Result serve_db(struct MHD_Connection *c, const struct route_env *env,
+static enum MHD_Result serve_db(struct MHD_Connection *c, struct route_env *env,
 				const struct route *rt)
 {
 	struct reply out = { .fd = -1 };
-	long long v = db_version();
+	long long v = store_data_version(tc->st);
 	struct cached *k;
 
 	char *key, *body;
@@ -271,7 +253,7 @@ static enum MHD_Result serve_db(struct MHD_Connection *c, const struct route_env
 		return send_buf(c, 200, k->type, k->body, k->len, MHD_RESPMEM_MUST_COPY);
 	}
 	req_cache = "miss";
-	if (rt->def->handler(env, rt, &out)) {
+	if (route_run(rt, env, tc->st, &out)) {
 		free(key);
 		return send_error(c, out.err.code, out.err.msg);
 	}
@@ -330,11 +312,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (!rt.def)
 		return send_error(c, rt.code, rt.error);
 	if (!(rt.def->flags & RF_NODB)) {
-		if (!(env.db = thread_db(s)))
+		if (!thread_store(s))
 			return send_error(c, 503, "database unavailable");
 		return serve_db(c, &env, &rt);
 	}
-	if (rt.def->handler(&env, &rt, &out))
+	if (route_run(&rt, &env, NULL, &out))
 		return send_error(c, out.err.code, out.err.msg);
 	return send_reply(c, &out);
 }
@@ -440,12 +422,11 @@ int http_serve(const struct http_opts *o)
 	 * the exit: MHD_stop_daemon waits for every thread */
 	pthread_mutex_lock(&s.lock);
 	for (size_t i = 0; i < s.nconns; i++)
-		sqlite3_interrupt(s.conns[i]->db);
+		store_interrupt(s.conns[i]->st);
 	pthread_mutex_unlock(&s.lock);
 	MHD_stop_daemon(d);
 	close(fd);
 	for (size_t i = 0; i < s.nconns; i++) {
-		sqlite3_finalize(s.conns[i]->data_version);
 		store_close(s.conns[i]->st);
 		cache_clear(s.conns[i]);
 		free(s.conns[i]);

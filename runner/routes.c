@@ -5,6 +5,7 @@
 #include "logdir.h"
 #include "metrics.h"
 #include "regress.h"
+#include "store.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -213,6 +214,13 @@ const struct route_def routes[] = {
 	{ "GET", "/{file}", NULL, h_file, RF_NODB, "the dashboard's files" },
 };
 const size_t nroutes = ARRAY_SIZE(routes);
+
+int route_run(const struct route *r, struct route_env *env, struct store *st,
+	      struct reply *out)
+{
+	env->db = st ? store_db(st) : NULL;
+	return r->def->handler(env, r, out);
+}
 
 void routes_usage(FILE *f)
 {

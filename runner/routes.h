@@ -13,7 +13,8 @@ extern const struct route_def routes[];
 extern const size_t nroutes;
 
 /* What a handler may use: the thread's read-only connection (NULL for
- * RF_NODB routes), the database's path, the dashboard's files. */
+ * RF_NODB routes; set by route_run from the store), the database's path,
+ * the dashboard's files. */
 struct route_env {
 	sqlite3 *db;
 	const char *db_path;
@@ -31,6 +32,12 @@ struct reply {
 	size_t max;
 	struct api_err err;
 };
+
+/* Runs r's handler on the store st (NULL for an RF_NODB route): 0, or -1
+ * with out->err set. */
+struct store;
+int route_run(const struct route *r, struct route_env *env, struct store *st,
+	      struct reply *out);
 
 /* The route list for a usage text, one "  METHOD PATTERN  help" line each. */
 void routes_usage(FILE *f);

@@ -117,7 +117,7 @@ struct store *store_open(const char *path, unsigned int flags)
 		goto err;
 	}
 	sqlite3_extended_result_codes(st->db, 0);
-	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_busy_timeout(st->db, (flags & STORE_SERVE) ? 2000 : 5000);
 	if (harden(st, flags))
 		goto err;
 	if (!(flags & STORE_READONLY) && sqlite3_db_readonly(st->db, "main") == 1) {
@@ -149,6 +149,7 @@ void store_close(struct store *st)
 	for (size_t i = 0; i < st->nstmts; i++)
 		sqlite3_finalize(st->stmts[i].s);
 	summary_free(st->sum);
+	sqlite3_finalize(st->data_version);
 	sqlite3_close(st->db);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
@@ -165,6 +166,25 @@ sqlite3 *store_db(struct store *st)
 const char *store_path(struct store *st)
 {
 	return st->path;
+}
+
+long long store_data_version(struct store *st)
+{
+	long long v = -1;
+
+	if (!st->data_version && sqlite3_prepare_v3(st->db, "PRAGMA data_version", -1,
+						    SQLITE_PREPARE_PERSISTENT, &st->data_version,
+						    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st->data_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(st->data_version, 0);
+	sqlite3_reset(st->data_version);
+	return v;
+}
+
+void store_interrupt(struct store *st)
+{
+	sqlite3_interrupt(st->db);
 }
 
 /* The store's statements, prepared once per store and kept: a run stores

@@ -14,6 +14,7 @@ struct job;
 struct store;
 
 #define STORE_READONLY 1u
+#define STORE_SERVE 2u		/* a server thread's: waits at most 2 s for a lock */
 
 /* Opens (creating and migrating unless STORE_READONLY); prints an error
  * naming the file and the problem and returns NULL on failure. */
@@ -21,6 +22,11 @@ struct store *store_open(const char *path, unsigned int flags);
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
 const char *store_path(struct store *st);
+/* PRAGMA data_version: moves whenever another connection commits (what a
+ * reader's cached reply depends on); -1 if it cannot be read. */
+long long store_data_version(struct store *st);
+/* Makes the query running on st (in another thread) stop soon. */
+void store_interrupt(struct store *st);
 
 /* enum run_status and its names: history.h */
 
