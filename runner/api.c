@@ -1,6 +1,7 @@
 #include "api.h"
 #include "build_db.h"
 #include "dbtext.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -185,18 +186,51 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 	return root;
 }
 
+#define RUNS_SQL \
+	"SELECT r.id, r.started, r.finished, r.status, r.argv," \
+	" COALESCE(n.jobs, 0) AS jobs, COALESCE(n.complete, 0) AS complete" \
+	" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id" \
+	" ORDER BY r.id DESC LIMIT ?"
+
 json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db,
-		"SELECT r.id, r.started, r.finished, r.status, r.argv,"
-		" COALESCE(n.jobs, 0) AS jobs, COALESCE(n.complete, 0) AS complete"
-		" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id"
-		" ORDER BY r.id DESC LIMIT ?", e);
+	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
 
 	if (!s)
 		return NULL;
 	sqlite3_bind_int(s, 1, limit);
 	return rows(db, s, e);
+}
+
+/* rows() as JSON text, wrapped in pre and post: the same shape, written
+ * straight (jsonw.h). Consumes s. */
+static char *rows_text(sqlite3 *db, sqlite3_stmt *s, const char *pre, const char *post,
+		       struct api_err *e)
+{
+	struct sb sb;
+	int rc;
+
+	sb_init(&sb);
+	sb_adds(&sb, pre);
+	rc = jsonw_rows(&sb, s);
+	sb_adds(&sb, post);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		sb_release(&sb);
+		fail(e, 500, "database query failed", db);
+		return NULL;
+	}
+	return sb_detach(&sb);
+}
+
+char *api_runs_text(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int(s, 1, limit);
+	return rows_text(db, s, "", "", e);
 }
 
 static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_err *e)
@@ -329,13 +363,15 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 #undef HISTORY_COLS
 }
 
+#define TREND_SQL \
+	"SELECT * FROM (SELECT j.arch, c.label AS kernel," \
+	" COALESCE(j.release, c.release) AS release, j.id AS job, j.finished AS time," \
+	" j.boot_s FROM jobs j JOIN candidates c ON c.id = j.candidate_id" \
+	" WHERE j.boot_s IS NOT NULL ORDER BY j.id DESC LIMIT ?) ORDER BY job"
+
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db,
-		"SELECT * FROM (SELECT j.arch, c.label AS kernel,"
-		" COALESCE(j.release, c.release) AS release, j.id AS job, j.finished AS time,"
-		" j.boot_s FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-		" WHERE j.boot_s IS NOT NULL ORDER BY j.id DESC LIMIT ?) ORDER BY job", e);
+	sqlite3_stmt *s = prep(db, TREND_SQL, e);
 	json_t *v;
 
 	if (!s)
@@ -346,6 +382,16 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 	if (!(v = json_pack("{s:o}", "points", v)))
 		return fail(e, 500, "out of memory", NULL);
 	return v;
+}
+
+char *api_trend_text(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, TREND_SQL, e);
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int(s, 1, limit);
+	return rows_text(db, s, "{\"points\":", "}", e);
 }
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)

@@ -1,9 +1,11 @@
 #include "regress.h"
 #include "dbtext.h"
+#include "jsonw.h"
 #include "known.h"
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* from x to: the whole classification, one cell each */
@@ -177,53 +179,82 @@ dberr:
 	return query_failed(db, arr, e);
 }
 
-json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+/* A cell's text column after its key (written as given): NULL (an edited
+ * database) fails the row unless null_ok. */
+static int cell_str(struct sb *sb, const char *key, sqlite3_stmt *s, int i, int null_ok)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	if (!t && !null_ok)
+		return -1;
+	sb_adds(sb, key);
+	/* as a C string, up to a NUL, as the cells always were */
+	jsonw_str(sb, t, t ? strnlen(t, (size_t)sqlite3_column_bytes(s, i)) : 0);
+	return 0;
+}
+
+char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *cells = json_array(), *root;
-	int rc;
+	struct sb sb;
+	int rc, n = 0;
 
 	/* flake rate: share of this tree x arch x test's candidates that were
 	 * FLAKY (summary.c counts them) */
 	rc = sqlite3_prepare_v2(db, kernel ? "WITH pick AS MATERIALIZED (" KERNEL_PICK ") " CELLS
 				     : "WITH pick AS MATERIALIZED (" LATEST_PICK ") " CELLS, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto dberr;
+	if (rc != SQLITE_OK) {
+		query_failed(db, NULL, e);
+		return NULL;
+	}
 	if (tree)
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (kernel)
 		sqlite3_bind_text(s, 2, kernel, -1, SQLITE_TRANSIENT);
-	struct dbtext_keep kp = { { 0 }, 0 };
-	while (dbtext_keep_release(&kp), (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_t *cell = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:s?, s:f}",
-			"tree", T(0), "arch", T(1), "test", T(2), "status", T(3), "reason", T(4),
-			"job", (json_int_t)sqlite3_column_int64(s, 5),
-			"kernel", T(6), "release", T(7),
-			"flake_rate", sqlite3_column_double(s, 8));
-
-		if (!cell || json_array_append_new(cells, cell)) {
+	sb_init(&sb);
+	sb_adds(&sb, "{\"tree\":");
+	jsonw_strz(&sb, tree);
+	sb_adds(&sb, ",\"kernel\":");
+	jsonw_strz(&sb, kernel);
+	sb_adds(&sb, ",\"cells\":[");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sb_adds(&sb, n++ ? ",{" : "{");
+		if (cell_str(&sb, "\"tree\":", s, 0, 0) || cell_str(&sb, ",\"arch\":", s, 1, 0) ||
+		    cell_str(&sb, ",\"test\":", s, 2, 0) || cell_str(&sb, ",\"status\":", s, 3, 0) ||
+		    cell_str(&sb, ",\"reason\":", s, 4, 1)) {
 			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
 			break;
 		}
+		sb_addf(&sb, ",\"job\":%lld", (long long)sqlite3_column_int64(s, 5));
+		if (cell_str(&sb, ",\"kernel\":", s, 6, 0) || cell_str(&sb, ",\"release\":", s, 7, 1)) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
+			break;
+		}
+		sb_adds(&sb, ",\"flake_rate\":");
+		jsonw_real(&sb, sqlite3_column_double(s, 8));
+		sb_add(&sb, "}", 1);
 	}
-	dbtext_keep_release(&kp);
+	sb_adds(&sb, "]}");
 	sqlite3_finalize(s);
-	if (rc == SQLITE_ABORT) {
-		json_decref(cells);
-		return NULL;
-	}
-	if (rc != SQLITE_DONE)
-		goto dberr;
-#undef T
-	root = json_pack("{s:s?, s:s?}", "tree", tree, "kernel", kernel);
-	if (!root || json_object_set_new(root, "cells", cells)) {
-		json_decref(root);
+	if (rc == SQLITE_DONE)
+		return sb_detach(&sb);
+	sb_release(&sb);
+	if (rc != SQLITE_ABORT)
+		query_failed(db, NULL, e);
+	return NULL;
+}
+
+/* The same, as a value (the CLI and tests): parsed from the text, so the
+ * two never differ. */
+json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+{
+	char *t = regress_matrix_text(db, tree, kernel, e);
+	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
+
+	free(t);
+	if (t && !v) {
 		e->code = 500;
 		snprintf(e->msg, sizeof(e->msg), "out of memory");
-		return NULL;
 	}
-	return root;
-dberr:
-	return query_failed(db, cells, e);
+	return v;
 }

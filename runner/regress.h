@@ -18,5 +18,7 @@ enum change_kind regress_kind(const char *from, const char *to);
 json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e);
 /* The matrix of one tree's candidate (latest per arch when kernel is NULL). */
 json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
+/* The same as JSON text, written straight (what the server sends). */
+char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
 
 #endif

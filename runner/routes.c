@@ -61,9 +61,17 @@ static int h_status(const struct route_env *env, const struct route *r, struct r
 	return json_reply(out, api_status(env->db, &out->err));
 }
 
+/* a large reply's JSON written straight, not built as values first */
+static int text_reply(struct reply *out, char *json)
+{
+	out->text = json;
+	out->type = "application/json";
+	return json ? 0 : -1;
+}
+
 static int h_runs(const struct route_env *env, const struct route *r, struct reply *out)
 {
-	return json_reply(out, api_runs(env->db, r->limit, &out->err));
+	return text_reply(out, api_runs_text(env->db, r->limit, &out->err));
 }
 
 static int h_run(const struct route_env *env, const struct route *r, struct reply *out)
@@ -109,12 +117,12 @@ static int h_regressions(const struct route_env *env, const struct route *r,
 
 static int h_matrix(const struct route_env *env, const struct route *r, struct reply *out)
 {
-	return json_reply(out, regress_matrix(env->db, r->tree, r->kernel, &out->err));
+	return text_reply(out, regress_matrix_text(env->db, r->tree, r->kernel, &out->err));
 }
 
 static int h_trend(const struct route_env *env, const struct route *r, struct reply *out)
 {
-	return json_reply(out, api_trend(env->db, r->limit, &out->err));
+	return text_reply(out, api_trend_text(env->db, r->limit, &out->err));
 }
 
 static int h_trees(const struct route_env *env, const struct route *r, struct reply *out)

@@ -58,6 +58,14 @@ static void check_reply(int rc, struct reply *out)
 	if (out->json) {
 		check(out->json, &out->err);
 	} else if (out->text) {
+		/* JSON written straight (jsonw.h) must parse as JSON */
+		if (out->type && !strcmp(out->type, "application/json")) {
+			json_t *v = json_loads(out->text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+			if (!v)
+				abort();
+			json_decref(v);
+		}
 		free(out->text);
 	} else if (out->fd >= 0) {
 		if (fstat(out->fd, &sb) || !S_ISREG(sb.st_mode))
