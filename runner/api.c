@@ -149,10 +149,16 @@ oom:
 	return fail(e, 500, "out of memory", NULL);
 }
 
-json_t *api_status(sqlite3 *db, struct api_err *e)
+/* The latest result per arch x test: ~tests x arches rows, the bulk of the
+ * reply, written straight; the rest is small and built as values. */
+char *api_status_text(sqlite3 *db, struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *root, *v;
+	json_t *jobs, *arches, *builds, *trees, *rest, *o;
+	struct sb sb;
+	char *t;
+	size_t i;
+	int rc;
 
 	s = prep(db, "SELECT j.arch, r.test, r.status, r.reason, r.job_id AS job,"
 		     " c.label AS kernel, COALESCE(j.release, c.release) AS release,"
@@ -160,30 +166,58 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 		     " FROM latest l JOIN results r ON r.id = l.result_id"
 		     " JOIN jobs j ON j.id = r.job_id JOIN candidates c ON c.id = j.candidate_id"
 		     " ORDER BY j.arch, r.test", e);
-	if (!s || !(v = rows(db, s, e)))
+	if (!s)
 		return NULL;
-	root = json_object();
-	json_object_set_new(root, "results", v);
+	sb_init(&sb);
+	sb_adds(&sb, "{\"results\":");
+	rc = jsonw_rows(&sb, s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		sb_release(&sb);
+		fail(e, 500, "database query failed", db);
+		return NULL;
+	}
 	s = prep(db, "SELECT " JOB_COLS " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
 		     " JOIN sum_arch a ON a.job = j.id ORDER BY j.arch",
 		     e);
-	if (!s || !(v = rows(db, s, e))) {
-		json_decref(root);
+	if (!s || !(jobs = rows(db, s, e))) {
+		sb_release(&sb);
 		return NULL;
 	}
-	json_object_set_new(root, "jobs", v);
-	json_t *arches = json_array(), *o;
-	size_t i;
-
-	json_array_foreach(v, i, o)
+	arches = json_array();
+	json_array_foreach(jobs, i, o)
 		json_array_append(arches, json_object_get(o, "arch"));
-	if (json_object_set_new(root, "arches", arches) ||
-	    !(v = builds_latest(db, e)) || json_object_set_new(root, "builds", v) ||
-	    !(v = status_trees(db, v, e)) || json_object_set_new(root, "trees", v)) {
-		json_decref(root);
-		return e->code ? NULL : fail(e, 500, "out of memory", NULL);
+	if (!(builds = builds_latest(db, e)) || !(trees = status_trees(db, builds, e))) {
+		json_decref(jobs);
+		json_decref(arches);
+		json_decref(builds);
+		sb_release(&sb);
+		return NULL;
 	}
-	return root;
+	rest = json_pack("{s:o, s:o, s:o, s:o}", "jobs", jobs, "arches", arches, "builds", builds,
+			 "trees", trees);
+	t = rest ? json_dumps(rest, JSON_COMPACT) : NULL;
+	json_decref(rest);
+	if (!t) {
+		sb_release(&sb);
+		fail(e, 500, "out of memory", NULL);
+		return NULL;
+	}
+	sb_add(&sb, ",", 1);
+	sb_adds(&sb, t + 1);	/* its members, after results */
+	free(t);
+	return sb_detach(&sb);
+}
+
+json_t *api_status(sqlite3 *db, struct api_err *e)
+{
+	char *t = api_status_text(db, e);
+	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
+
+	if (t && !v)
+		fail(e, 500, "out of memory", NULL);
+	free(t);
+	return v;
 }
 
 #define RUNS_SQL \

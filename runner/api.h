@@ -17,6 +17,7 @@ struct api_err {
  * config, and "trees": one card per tree x arch with its latest job (the
  * tree's latest candidate there; null if it has none) and builds. */
 json_t *api_status(sqlite3 *db, struct api_err *e);
+char *api_status_text(sqlite3 *db, struct api_err *e);	/* the same, as JSON text */
 json_t *api_runs(sqlite3 *db, int limit, struct api_err *e);
 /* api_runs and api_trend as JSON text (the same shape, written straight:
  * what the server sends), or NULL with e set. */

@@ -107,10 +107,14 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
 	" ORDER BY p.tree, t.test, p.arch"
 
-json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
+/* Each change of the pairs (a run's, or each tree's latest): appended to
+ * arr as objects, or (arr NULL) counted by kind in counts. SQLITE_DONE, or
+ * an error code with e set. */
+static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
+		int counts[CH_COUNT], struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *arr = json_array(), *root, *known = known_load();
+	json_t *known = known_load();
 	int rc;
 
 	/* each candidate against its predecessor: the candidates of one run, or
@@ -118,8 +122,11 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	rc = sqlite3_prepare_v2(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
 					    : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES,
 				-1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto dberr;
+	if (rc != SQLITE_OK) {
+		json_decref(known);
+		query_failed(db, NULL, e);
+		return rc;
+	}
 	if (tree)
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (run > 0)
@@ -146,6 +153,14 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 			k = CH_KNOWN;	/* expected: reported, never a regression */
 			reason = expected;
 		}
+		if (!arr) {	/* counted: the names a row needs are checked all the same */
+			if (!T(0) || !T(1) || !T(2)) {
+				rc = bad_row(s, e, sqlite3_column_int64(s, 10), "has a NULL name");
+				break;
+			}
+			counts[k]++;
+			continue;
+		}
 		json_t *row = json_pack(
 			"{s:s, s:s, s:s, s:s, s:{s:s?, s:s?, s:s, s:I}, s:{s:s?, s:s?, s:s, s:I},"
 			" s:s?}",
@@ -165,18 +180,28 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	dbtext_keep_release(&kp);
 	sqlite3_finalize(s);
 	json_decref(known);
-	if (rc == SQLITE_ABORT) {
+	if (rc != SQLITE_DONE && rc != SQLITE_ABORT)
+		query_failed(db, NULL, e);
+	return rc;
+}
+
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
+{
+	json_t *arr = json_array(), *root;
+
+	if (scan(db, tree, run, arr, NULL, e) != SQLITE_DONE) {
 		json_decref(arr);
 		return NULL;
 	}
-	if (rc != SQLITE_DONE)
-		return query_failed(db, arr, e);
 	root = json_object();
 	json_object_set_new(root, "regressions", arr);
 	return root;
-dberr:
-	json_decref(known);
-	return query_failed(db, arr, e);
+}
+
+int regress_count(sqlite3 *db, int counts[CH_COUNT], struct api_err *e)
+{
+	memset(counts, 0, CH_COUNT * sizeof(*counts));
+	return scan(db, NULL, 0, NULL, counts, e) == SQLITE_DONE ? 0 : -1;
 }
 
 /* A cell's text column after its key (written as given): NULL (an edited

@@ -22,6 +22,14 @@ static int json_reply(struct reply *out, json_t *v)
 	return v ? 0 : -1;
 }
 
+/* a large reply's JSON written straight, not built as values first */
+static int text_reply(struct reply *out, char *json)
+{
+	out->text = json;
+	out->type = "application/json";
+	return json ? 0 : -1;
+}
+
 static int p_history(struct route *r, query_get get, void *data)
 {
 	r->arch = get(data, "arch");
@@ -58,15 +66,7 @@ static int p_matrix(struct route *r, query_get get, void *data)
 static int h_status(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	(void)r;
-	return json_reply(out, api_status(env->db, &out->err));
-}
-
-/* a large reply's JSON written straight, not built as values first */
-static int text_reply(struct reply *out, char *json)
-{
-	out->text = json;
-	out->type = "application/json";
-	return json ? 0 : -1;
+	return text_reply(out, api_status_text(env->db, &out->err));
 }
 
 static int h_runs(const struct route_env *env, const struct route *r, struct reply *out)
