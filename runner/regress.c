@@ -92,7 +92,9 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 /* The matrix's one candidate per tree x arch: the latest of its machines'
  * latest, or of the candidates labelled ?2 (in tree ?1). */
 #define LATEST_PICK \
-	"SELECT tree, arch, max(cur) AS cur FROM (" LATEST_PAIRS ") GROUP BY tree, arch"
+	"SELECT tree, arch, max(cur) AS cur FROM (SELECT t.tree, t.arch, " NTH_LATEST("t", "0") \
+	"  AS cur FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1)" \
+	" WHERE cur IS NOT NULL GROUP BY tree, arch"
 #define KERNEL_PICK \
 	"SELECT x.tree, x.arch, max(x.cand) AS cur FROM candidates c" \
 	" JOIN sum_cand_arch x ON x.cand = c.id WHERE c.label = ?2 AND x.tree IS NOT NULL" \
