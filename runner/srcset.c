@@ -138,8 +138,8 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 	j->arch = xstrdup(b->arch);
 	j->label = xstrdup(s->label);
 	j->tree = xstrdup(s->tree);
-	j->outcome = JOB_BOOT_FAIL;
-	j->reason = xasprintf("not built: %s", b->error ? b->error : b->status);
+	j->outcome = JOB_NOT_BUILT;	/* no boot was tried: not a boot failure */
+	j->reason = xasprintf("build %s: %s", b->status, b->error ? b->error : "no error line");
 	for (size_t i = 0; t && t[i]; i++) {
 		j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
 		j->res[j->nres++] = (struct result){ .test = xstrdup(t[i]), .status = RS_MISSING,

@@ -68,7 +68,9 @@ jid=$(sql "$DB" "SELECT j.id FROM jobs j JOIN candidates c ON c.id = j.candidate
 "$KFARM" show --db "$DB" "$jid" >"$T/show.txt" 2>&1
 check "kfarm show of B's alpha job: the build FAILed, with its first error" \
 	grep -qxF "first error: $ERRLINE" "$T/show.txt"
-check "kfarm show of B's alpha job: outcome not built" grep -q "^outcome: BOOT_FAIL: not built: " "$T/show.txt"
+check "kfarm show of B's alpha job: outcome NOT_BUILT (no boot failure), with the build's error" \
+	grep -qxF "outcome: NOT_BUILT: build FAIL: $ERRLINE" "$T/show.txt"
+check "B: its job is NOT_BUILT, not a boot failure" test "$(sql "$DB" "SELECT outcome FROM jobs WHERE id = $jid")" = NOT_BUILT
 check "B: no image in the cache for the failed key" test ! -e "$KFARM_CACHE/kernels/alpha-$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")/image"
 T_FAIL=$(bdur)
 
