@@ -25,8 +25,12 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 		   const char *tree, const char *label)
 {
 	size_t n = 0;
+	const char *config = ss->config;
 
 	memset(ss, 0, sizeof(*ss));
+	ss->config = config;
+	if (build_config_parse(config, &ss->cfg))
+		return -1;
 	if ((tree && name_ok("tree name", tree)) || (label && name_ok("label", label)))
 		return -1;
 	while (specs[n])
@@ -87,9 +91,9 @@ int srcset_build(struct srcset *ss)
 			struct build *b = &ss->b[i * ss->narch + a];
 
 			if (rc == 1)
-				build_set(b, ss->arches[a], "FAIL", why);
+				build_set(b, ss->arches[a], &ss->cfg, "FAIL", why);
 			else
-				build_arch(s, ss->arches[a], b);
+				build_arch(s, &ss->cfg, ss->arches[a], b);
 		}
 		if (rc == 1)
 			fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
@@ -219,5 +223,6 @@ void srcset_release(struct srcset *ss)
 	free(ss->b);
 	free(ss->job);
 	strv_free(ss->arches);
+	build_config_release(&ss->cfg);
 	memset(ss, 0, sizeof(*ss));
 }

@@ -92,6 +92,40 @@ stop_serve
 check "kfarm status lists the latest build per tree x arch" grep -qE '^alpha +t-src +[0-9a-f]{12} +PASS' "$T/status.txt"
 echo "  alpha build times: base ${T_FULL}s (cached=$CACHED_FULL), failing ${T_FAIL}s, incremental fix ${T_INCR}s"
 
+# (a2) --config: +FRAGMENT on top of kfarm's recipe, built and booted in its
+# own O= tree under its own key, the option in the image's config; a fragment
+# asking for an option whose dependencies are unmet is a FAIL naming it;
+# defconfig = the arch's defconfig + kfarm's options, every one verified
+printf 'CONFIG_IKCONFIG=y\nCONFIG_IKCONFIG_PROC=y\n' >"$T/ikconfig.config"
+run --source "$REPO@$C" --config "+$T/ikconfig.config" >"$T/cf.json"
+check "--config +FRAGMENT: exit 0 (built and booted)" test $? -eq 0
+check "+FRAGMENT: build recorded with config kfarm+ikconfig.config" test "$(sql "$DB" \
+	"SELECT status || ' ' || config FROM builds ORDER BY id DESC LIMIT 1")" = "PASS kfarm+ikconfig.config"
+key_c=$(sql "$DB" "SELECT kernel_key FROM builds WHERE config = 'kfarm' ORDER BY id DESC LIMIT 1")
+key_f=$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")
+check "+FRAGMENT: another cache key than kfarm's recipe for the same commit" test -n "$key_f" -a "$key_f" != "$key_c"
+check "+FRAGMENT: the built kernel's config has the fragment's options" \
+	grep -qx CONFIG_IKCONFIG_PROC=y "$KFARM_CACHE/kernels/alpha-$key_f/config"
+check "+FRAGMENT: the build tree is its own (build/alpha-...-frag-HASH)" \
+	test "$(ls -d "$KFARM_CACHE"/build/alpha-git-*-frag-* | wc -l)" -ge 1
+jcheck "+FRAGMENT: alpha booted and its tests passed" '.jobs[0].outcome == "COMPLETE" and .jobs[0].fail == 0' "$T/cf.json"
+printf 'CONFIG_DEBUG_INFO_BTF=y\n' >"$T/btf.config"
+nice -n 10 "$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config "+$T/btf.config" --arch alpha >"$T/btf.out" 2>>"$T/err"
+check "a fragment whose option cannot be met: exit 1" test $? -eq 1
+check "its FAIL names the option that did not stick" test "$(sql "$T/cfg.db" "SELECT status || ' ' || config || ' ' || error FROM builds")" = \
+	"FAIL kfarm+btf.config CONFIG_DEBUG_INFO_BTF=y requested by the config fragments but .config has CONFIG_DEBUG_INFO_BTF=n (dependencies not met?)"
+"$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config "$T/no-such.config" --arch alpha >/dev/null 2>"$T/bad.err"
+check "--config with a missing file: exit 2, naming it" test $? -eq 2 -a -n "$(grep -F "$T/no-such.config" "$T/bad.err")"
+"$KFARM" run --db "$T/cfg.db" --config defconfig --arch alpha >/dev/null 2>"$T/bad.err"
+check "--config without --source: exit 2" test $? -eq 2
+t0=$SECONDS
+nice -n 10 "$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config defconfig --arch alpha >"$T/def.out" 2>>"$T/err"
+check "--config defconfig: alpha builds (exit 0)" test $? -eq 0
+key_d=$(sql "$T/cfg.db" "SELECT kernel_key FROM builds WHERE config = 'defconfig'")
+check "defconfig: the arch's defconfig (its CONFIG_SRM_ENV) + kfarm's options (MATHEMU, COMPACTION) in the image's config" \
+	test "$(grep -cxE 'CONFIG_(SRM_ENV=m|SRM_ENV=y|MATHEMU=y|COMPACTION=y|BLK_DEV_INITRD=y)' "$KFARM_CACHE/kernels/alpha-$key_d/config")" = 4
+echo "  alpha defconfig build: $(sql "$T/cfg.db" "SELECT printf('%.0f', duration_s) FROM builds WHERE config = 'defconfig'")s (cached=$(sql "$T/cfg.db" "SELECT cached FROM builds WHERE config = 'defconfig'"), wall $((SECONDS - t0))s)"
+
 # (b) patch series that do not apply: a result for the candidate, exit 1
 mkdir "$T/q"
 printf '0001-bad.patch\n' >"$T/q/series"
