@@ -172,7 +172,7 @@ static const char *const migrations[] = {
 	"  WHERE outcome = 'BOOT_FAIL' AND reason LIKE 'not built: %' AND boot_s IS NULL;"
 	"UPDATE sum_outcome SET n = (SELECT count(*) FROM jobs_n WHERE outcome = 'BOOT_FAIL')"
 	"  WHERE outcome = 'BOOT_FAIL';"
-	"INSERT INTO sum_outcome SELECT 'NOT_BUILT', count(*) FROM jobs_n"
+	"INSERT OR REPLACE INTO sum_outcome SELECT 'NOT_BUILT', count(*) FROM jobs_n"
 	"  WHERE outcome = 'NOT_BUILT' HAVING count(*) > 0;"
 	"DELETE FROM sum_outcome WHERE n = 0;"
 	/* legacy: the rename leaves alone the triggers that name jobs (which
@@ -183,7 +183,20 @@ static const char *const migrations[] = {
 	"PRAGMA legacy_alter_table = OFF;"
 	"CREATE INDEX jobs_run ON jobs(run_id);"
 	"CREATE INDEX jobs_arch ON jobs(arch, id);"
-	"CREATE INDEX jobs_candidate ON jobs(candidate_id, id);",
+	"CREATE INDEX jobs_candidate ON jobs(candidate_id, id);"
+	/* and the warnings of each build (build_warn.h): new = not seen in an
+	 * earlier build of the tree x arch x config; build_warn_sum has their
+	 * count, NULL when there was nothing to compare with. (Tables of their
+	 * own, IF NOT EXISTS: the step can run again over its own result.) */
+	"CREATE TABLE IF NOT EXISTS build_warnings ("
+	"  build_id INTEGER NOT NULL REFERENCES builds(id),"
+	"  warning TEXT NOT NULL,"
+	"  new INTEGER NOT NULL,"
+	"  PRIMARY KEY (build_id, warning)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS build_warn_sum ("
+	"  build_id INTEGER PRIMARY KEY REFERENCES builds(id),"
+	"  new_warnings INTEGER);"
+	"CREATE INDEX IF NOT EXISTS build_warnings_text ON build_warnings(warning);",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

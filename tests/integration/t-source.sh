@@ -80,13 +80,32 @@ jcheck "C: reported as a build fix" '[.changes[] | select(.test == "build") | .k
 T_INCR=$(bdur)
 check "C: an incremental rebuild, not from the cache" test "$(sql "$DB" "SELECT cached FROM builds ORDER BY id DESC LIMIT 1")" = 0
 
+# D on top of C adds a warning (an unused static in an alpha file): the
+# incremental build passes with one new warning, a "change" naming it; the
+# warnings C's build already had (and the ones of the files D's build did
+# not recompile) are not new
+printf '%s\n' "$(git -C "$REPO" show "base:$F")" 'static int kfarm_unused_on_purpose;' >"$T/time-d.c"
+blob=$(git -C "$REPO" hash-object -w "$T/time-d.c")
+GIT_INDEX_FILE=$T/idx git -C "$REPO" read-tree base
+GIT_INDEX_FILE=$T/idx git -C "$REPO" update-index --cacheinfo "100644,$blob,$F"
+D=$(git -C "$REPO" commit-tree "$(GIT_INDEX_FILE=$T/idx git -C "$REPO" write-tree)" -p "$C" -m "alpha: a new warning (run $$ $RANDOM)")
+run --source "$REPO@$D" >"$T/d.json"
+check "revision D: exit 0 (a new warning is no failure)" test $? -eq 0
+check "D: one new warning stored, in $F" test "$(sql "$DB" "SELECT w.new_warnings || ' ' || (SELECT count(*) FROM build_warnings
+	WHERE build_id = b.id AND new AND warning LIKE '$F: warning: %kfarm_unused_on_purpose%') FROM builds b
+	JOIN build_warn_sum w ON w.build_id = b.id ORDER BY b.id DESC LIMIT 1")" = "1 1"
+jcheck "D: the run's changes have a build change with the new warning" \
+	'[.changes[] | select(.test == "build") | "\(.kind) \(.to.new_warnings) \(.to.warnings[0] | test("kfarm_unused_on_purpose"))"] == ["change 1 true"]' "$T/d.json"
+"$KFARM" regressions --db "$DB" --tree t-src >"$T/reg-d.txt"
+check "kfarm regressions: names the new warning" grep -q "new warning: $F: warning: .*kfarm_unused_on_purpose" "$T/reg-d.txt"
+
 after=$(git -C "$REPO" status --porcelain; git -C "$REPO" rev-parse HEAD)
 check "the user's work tree, index and HEAD are untouched" test "$before" = "$after"
 git -C "$REPO" checkout -q -- README
 
 start_serve "$DB" && curl -s "$URL/api/builds" >"$T/builds.json"
-jcheck "/api/builds: PASS, FAIL, PASS newest first, with first error" \
-	'[.builds[] | .status] == ["PASS", "FAIL", "PASS"] and (.builds[1].error | test("time.c:[0-9]+"))' "$T/builds.json"
+jcheck "/api/builds: PASS, FAIL, PASS, PASS (D) newest first, with first error and D's new warning" \
+	'[.builds[] | .status] == ["PASS", "PASS", "FAIL", "PASS"] and (.builds[2].error | test("time.c:[0-9]+")) and .builds[0].new_warnings == 1' "$T/builds.json"
 stop_serve
 "$KFARM" status --db "$DB" >"$T/status.txt"
 check "kfarm status lists the latest build per tree x arch" grep -qE '^alpha +t-src +[0-9a-f]{12} +PASS' "$T/status.txt"
