@@ -45,9 +45,13 @@ int build_regress_append(sqlite3 *db, const char *tree, int64_t run, json_t *arr
 				      (const char *)sqlite3_column_text(st, 1), "test", "build",
 				      "from", side(st, 3), "to", side(st, 6));
 
-		if (sqlite3_column_type(st, 9) == SQLITE_TEXT)
+		if (sqlite3_column_type(st, 9) == SQLITE_TEXT) {
 			json_object_set_new(json_object_get(o, "to"), "error",
 					    json_string((const char *)sqlite3_column_text(st, 9)));
+			/* the dashboard's reason column */
+			json_object_set_new(o, "reason", json_sprintf("first error: %s",
+					    (const char *)sqlite3_column_text(st, 9)));
+		}
 		if (sqlite3_column_int64(st, 10) > 0) {	/* new warnings: a change */
 			json_t *t = json_object_get(o, "to");
 
@@ -55,6 +59,11 @@ int build_regress_append(sqlite3 *db, const char *tree, int64_t run, json_t *arr
 					    json_integer(sqlite3_column_int64(st, 10)));
 			json_object_set_new(t, "warnings", build_warnings_of(db,
 					    sqlite3_column_int64(st, 8), 1, 10));
+			if (!json_object_get(o, "reason"))
+				json_object_set_new(o, "reason", json_sprintf("%lld new warning(s): %s",
+						    (long long)sqlite3_column_int64(st, 10),
+						    json_string_value(json_array_get(
+						    json_object_get(t, "warnings"), 0)) ?: "?"));
 		}
 		json_object_set_new(o, "config", json_string((const char *)
 							     sqlite3_column_text(st, 2)));

@@ -74,6 +74,31 @@ check "B: its job is NOT_BUILT, not a boot failure" test "$(sql "$DB" "SELECT ou
 check "B: no image in the cache for the failed key" test ! -e "$KFARM_CACHE/kernels/alpha-$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")/image"
 T_FAIL=$(bdur)
 
+# the dashboard at B (headless chromium, tests/browser/builds.mjs): alpha's
+# cells are build-failed cells, unlike a boot failure's, the build regression
+# is listed, a cell opens the build log at the first error; screenshots in
+# tests/out/
+BROWSER=$TOP/tests/browser
+if [ ! -d "$BROWSER/node_modules/playwright-core" ]; then
+	npm ci --prefix "$BROWSER" --no-audit --no-fund >"$T/npm.log" 2>&1 || cat "$T/npm.log"
+fi
+if start_serve "$DB"; then
+	timeout 120 node "$BROWSER/builds.mjs" --url "$URL" --arch alpha --error "$ERRLINE" --hash "#tree=t-src" \
+		--screenshot "$TOP/tests/out/build-failed.png" --job-shot "$TOP/tests/out/build-failed-log.png" >"$T/browser.out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"  ok: "*) ok "dashboard: ${line#  ok: }" ;;
+		"  FAIL: "*) bad "dashboard: ${line#  FAIL: }" ;;
+		*) echo "    $line" ;;
+		esac
+	done <"$T/browser.out"
+	check "dashboard: browser test exit status 0" test $rc -eq 0
+	stop_serve
+else
+	bad "kfarm serve did not start"
+fi
+
 run --source "$REPO@$C" >"$T/c.json"
 check "revision C: exit 0 (fixed, built and booted)" test $? -eq 0
 jcheck "C: reported as a build fix" '[.changes[] | select(.test == "build") | .kind] == ["fix"]' "$T/c.json"
