@@ -1,7 +1,8 @@
 /* Build warnings: keys from real kbuild log lines (O= relative and absolute
  * paths, line numbers dropped), and which are new against the earlier
  * candidates of a tree, stored in a real SQLite file and reported by
- * build_regress as a change. */
+ * build_regress as a change. And schema step 8 over a history of before it:
+ * the "not built" boot failures become NOT_BUILT. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "../../runner/build_db.h"
 #include "../../runner/build_regress.h"
 #include "../../runner/build_warn.h"
+#include "../../runner/job.h"
 #include "../../runner/source.h"
 #include "../../runner/spawn.h"
 #include "../../runner/store.h"
@@ -112,6 +114,7 @@ static void test_new_against_earlier(void **state)
 	int64_t b1, b2, b3, b4;
 
 	(void)state;
+	strcpy(dir, "/tmp/kfarm-test-bwarn-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	p = xasprintf("%s/w.db", dir);
 	assert_non_null(st = store_open(p, 0));
@@ -148,11 +151,75 @@ static void test_new_against_earlier(void **state)
 	}
 }
 
+static char *one(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *q;
+	char *v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	v = xstrdup((const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	return v;
+}
+
+static void test_migration_not_built(void **state)
+{
+	char *p, *v;
+	struct store *st;
+	sqlite3 *db;
+	int64_t run;
+
+	(void)state;
+	strcpy(dir, "/tmp/kfarm-test-bwarn-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	p = xasprintf("%s/m.db", dir);
+	assert_non_null(st = store_open(p, 0));
+	run = store_run_begin(st, "t");
+	for (int i = 0; i < 2; i++) {	/* a "not built" job of old, and a real boot failure */
+		struct job *j = job_new();
+
+		j->arch = xstrdup("alpha");
+		j->outcome = JOB_BOOT_FAIL;
+		j->reason = xstrdup(i ? "VM ended before /init reported (no KTAP header)"
+				      : "not built: fs/a.c:1:2: error: x");
+		j->candidate_id = store_candidate(st, "alpha", i ? "k" : "c0ffee", "t",
+						  i ? "img" : "not-built", "/k");
+		assert_true(store_job(st, run, j, NULL) > 0);
+		job_free(j);
+	}
+	store_close(st);
+	/* back to before step 8 (the step is one that can run over its own result) */
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	v = one(db, "SELECT user_version - 1 FROM pragma_user_version");
+	char *back = xasprintf("PRAGMA user_version = %s", v);
+
+	assert_int_equal(sqlite3_exec(db, back, NULL, NULL, NULL), SQLITE_OK);
+	free(back), free(v);
+	sqlite3_close(db);
+	assert_non_null(st = store_open(p, 0));
+	v = one(store_db(st), "SELECT group_concat(outcome || ': ' || reason, ' | ') FROM jobs");
+	assert_string_equal(v, "NOT_BUILT: build: fs/a.c:1:2: error: x"
+			    " | BOOT_FAIL: VM ended before /init reported (no KTAP header)");
+	free(v);
+	v = one(store_db(st), "SELECT group_concat(outcome || '=' || n) FROM sum_outcome");
+	assert_string_equal(v, "BOOT_FAIL=1,NOT_BUILT=1");
+	free(v);
+	store_close(st);
+	free(p);
+	{
+		char *argv[] = { "rm", "-rf", dir, NULL };
+
+		spawn_run(argv, NULL, NULL, NULL, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_new_against_earlier),
+		cmocka_unit_test(test_migration_not_built),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
