@@ -36,14 +36,17 @@ int build_regress_append(sqlite3 *db, const char *tree, int64_t run, json_t *arr
 	if (tree)
 		sqlite3_bind_text(st, 2, tree, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o;
 		const char *to = (const char *)sqlite3_column_text(st, 7);
 		const char *from = (const char *)sqlite3_column_text(st, 4);
-		json_t *o = json_pack("{ss ss ss ss so so}", "kind",
-				      !strcmp(to, from) ? "change" : !strcmp(to, "FAIL") ? "regression"
-				      : "fix", "tree",
-				      (const char *)sqlite3_column_text(st, 0), "arch",
-				      (const char *)sqlite3_column_text(st, 1), "test", "build",
-				      "from", side(st, 3), "to", side(st, 6));
+
+		if (!to || !from)	/* NOT NULL in the schema: a damaged row */
+			continue;
+		o = json_pack("{ss ss ss ss so so}", "kind",
+			      !strcmp(to, from) ? "change" : !strcmp(to, "FAIL") ? "regression" : "fix",
+			      "tree", (const char *)sqlite3_column_text(st, 0), "arch",
+			      (const char *)sqlite3_column_text(st, 1), "test", "build",
+			      "from", side(st, 3), "to", side(st, 6));
 
 		if (sqlite3_column_type(st, 9) == SQLITE_TEXT) {
 			json_object_set_new(json_object_get(o, "to"), "error",
