@@ -5,6 +5,7 @@
 // "FAIL: ..." lines and exits 1 if any check failed.
 //
 // node builds.mjs --url URL --arch ARCH --error LINE --screenshot PNG [--job-shot PNG] [--hash H]
+//   [--kind regression|change|fix]   the kind of the arch's build row listed (default regression)
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ const { values: opt } = parseArgs({
 	options: {
 		url: { type: 'string' }, arch: { type: 'string' }, error: { type: 'string' },
 		screenshot: { type: 'string' }, 'job-shot': { type: 'string' }, hash: { type: 'string', default: '' },
+		kind: { type: 'string', default: 'regression' },
 		chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
 	},
 });
@@ -62,8 +64,8 @@ try {
 	});
 	check('the build-failed cell is hatched and says BUILD, unlike a boot failure\'s MISSING',
 		/gradient/.test(look.img) && look.code === 'BUILD' && missing[1] === 'none', `${JSON.stringify(look)} vs ${missing}`);
-	const reg = page.locator(`tr.regression-row[data-kind="regression"][data-arch="${opt.arch}"][data-test="build"]`);
-	check(`the build regression of ${opt.arch} is listed`, (await reg.count()) === 1);
+	const reg = page.locator(`tr.regression-row[data-kind="${opt.kind}"][data-arch="${opt.arch}"][data-test="build"]`);
+	check(`the build ${opt.kind} of ${opt.arch} is listed`, (await reg.count()) === 1);
 	await page.screenshot({ path: opt.screenshot, fullPage: true });
 	check(`screenshot ${opt.screenshot}`, true);
 
