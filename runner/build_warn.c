@@ -1,4 +1,5 @@
 #include "build_warn.h"
+#include "text.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -58,14 +59,19 @@ static char *key_of(const char *line, size_t n, const char *src)
 	const char *file = strip_src(line, &flen, src);
 	size_t tlen = n - (size_t)(w + 11 - line);
 	struct sb k;
+	char *v;
 
+	/* valid UTF-8 (gcc quotes names with U+2018/U+2019), shown through
+	 * text_term wherever it is printed; ASCII controls as '?' */
 	sb_init(&k);
 	for (size_t i = 0; i < flen; i++)
-		sb_add(&k, (file[i] >= 0x20 && file[i] < 0x7f) ? file + i : "?", 1);
+		sb_add(&k, ((unsigned char)file[i] < 0x20 || file[i] == 0x7f) ? "?" : file + i, 1);
 	sb_adds(&k, ": warning: ");
 	for (size_t i = 0; i < tlen && i < 400; i++)
-		sb_add(&k, (w[11 + i] >= 0x20 && w[11 + i] < 0x7f) ? w + 11 + i : "?", 1);
-	return sb_detach(&k);
+		sb_add(&k, ((unsigned char)w[11 + i] < 0x20 || w[11 + i] == 0x7f) ? "?" : w + 11 + i, 1);
+	v = text_clip_utf8(k.buf, k.len, 600);
+	sb_release(&k);
+	return v;
 }
 
 void build_warn_parse(const char *text, size_t len, const char *src, struct warn_list *w)

@@ -17,6 +17,7 @@
 #include "../../runner/source.h"
 #include "../../runner/spawn.h"
 #include "../../runner/store.h"
+#include "../../runner/text.h"
 #include "../../runner/util.h"
 
 #include <stdio.h>
@@ -36,6 +37,7 @@ static void test_parse(void **state)
 		" prototype for 'f' [-Wmissing-prototypes]\n"
 		"   12 | int f(void)\n"
 		SRC "/mm/a.c:7: warning: unused variable 'x' [-Wunused-variable]\n"
+		SRC "/mm/q.c:7:1: warning: \xe2\x80\x98q\xe2\x80\x99 defined but not used\x1b \xff\n"
 		"./include/generated/b.h:1:1: warning: oops\n"
 		/* the same warning at another line: one key */
 		"../../src/linux-6.1-abc/arch/alpha/kernel/time.c:40:5: warning: no previous"
@@ -46,11 +48,14 @@ static void test_parse(void **state)
 
 	(void)state;
 	build_warn_parse(log, strlen(log), SRC, &w);
-	assert_int_equal(w.n, 3);
+	assert_int_equal(w.n, 4);
 	assert_string_equal(w.v[0], "arch/alpha/kernel/time.c: warning: no previous prototype"
 			    " for 'f' [-Wmissing-prototypes]");
 	assert_string_equal(w.v[1], "mm/a.c: warning: unused variable 'x' [-Wunused-variable]");
-	assert_string_equal(w.v[2], "include/generated/b.h: warning: oops");
+	/* gcc's quotes kept, a control and a stray byte not */
+	assert_string_equal(w.v[2], "mm/q.c: warning: \xe2\x80\x98q\xe2\x80\x99 defined but not"
+			    " used? " TEXT_REPLACEMENT);
+	assert_string_equal(w.v[3], "include/generated/b.h: warning: oops");
 	warn_list_release(&w);
 }
 
