@@ -145,7 +145,8 @@ run --source "$REPO@$C" --config "+$T/ikconfig.config" >"$T/cf.json"
 check "--config +FRAGMENT: exit 0 (built and booted)" test $? -eq 0
 check "+FRAGMENT: build recorded with config kfarm+ikconfig.config" test "$(sql "$DB" \
 	"SELECT status || ' ' || config FROM builds ORDER BY id DESC LIMIT 1")" = "PASS kfarm+ikconfig.config"
-key_c=$(sql "$DB" "SELECT kernel_key FROM builds WHERE config = 'kfarm' ORDER BY id DESC LIMIT 1")
+key_c=$(sql "$DB" "SELECT b.kernel_key FROM builds b JOIN sources s ON s.id = b.source_id
+	WHERE b.config = 'kfarm' AND s.commit_id = '$C' ORDER BY b.id DESC LIMIT 1")
 key_f=$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")
 check "+FRAGMENT: another cache key than kfarm's recipe for the same commit" test -n "$key_f" -a "$key_f" != "$key_c"
 check "+FRAGMENT: the built kernel's config has the fragment's options" \
