@@ -20,10 +20,17 @@
 #
 # usage: images/kernel.sh [--force] [--nopatch] [--config-only] ARCH:VER...
 #        images/kernel.sh [options] ARCH VER
-#        images/kernel.sh [--force] --src DIR --id ID --bdir NAME --result FILE ARCH
+#        images/kernel.sh [--force] --src DIR --id ID --bdir NAME --result FILE
+#                         [--config kfarm|defconfig|file:PATH|frag:PATH] ARCH
 #   --src ...      build ARCH from the prepared source tree DIR (kfarm's source
 #                  candidates): ID is its identity, build/ARCH-NAME its O= tree,
 #                  FILE receives the result record (JSON)
+#   --config C     the configuration (--src only): kfarm = tinyconfig +
+#                  common.config + ARCH.config (the default); defconfig = the
+#                  arch's defconfig + common.config + ARCH.config; file:PATH =
+#                  PATH as the base instead; frag:PATH = kfarm's recipe + PATH
+#                  on top.  Every option the fragments set is verified in the
+#                  final .config; C (and PATH's bytes) are part of KEY.
 #   --force        rebuild even if a kernel or failure record exists for the key
 #   --nopatch      build without images/patches/VER (separately keyed source,
 #                  build tree and outputs; defaults/ is not touched) - shows the
@@ -43,7 +50,7 @@ CACHE=$(realpath -m -- "${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}")
 SOURCES=$(realpath -m -- "${KFARM_LINUX_SOURCES:-/usr/src}")
 JOBS=${JOBS:-$(nproc)}
 FORCE=0 NOPATCH=0 CONFIG_ONLY=0
-SRC_DIR= SRC_ID= SRC_BDIR= RESULT_FILE=
+SRC_DIR= SRC_ID= SRC_BDIR= RESULT_FILE= CONFIG_MODE=kfarm CONFIG_PATH=
 # The build recipe's version: bump it when a change to this script changes
 # what a build produces (the key hashes it, not the script's bytes, so
 # editing usage text or the source preparation rebuilds nothing).
@@ -222,6 +229,9 @@ kernel_key() {
 		printf 'compiler %s\n' "$gccver"
 		echo "--- common.config"; cat "$ROOT/arches/common.config"
 		echo "--- $(basename "$cfrag")"; cat "$cfrag"
+		# only another config than kfarm's adds lines: the default keys (and
+		# so make images' cache entries) stay what they were
+		[ "$CONFIG_MODE" = kfarm ] || { echo "--- config $CONFIG_MODE"; cat ${CONFIG_PATH:+"$CONFIG_PATH"} </dev/null; }
 	} | sha 16
 }
 
@@ -347,8 +357,16 @@ build_tree() {
 		echo "# $(date -u +%FT%TZ)"
 	} >>"$LOG"
 
-	cat "$ROOT/arches/common.config" "$cfrag" >"$bdir/kfarm.fragment"
-	if ! { "${mk[@]}" tinyconfig &&
+	# the base configuration, then the fragments merged on top of it
+	local base=tinyconfig extra=()
+	case $CONFIG_MODE in
+	defconfig) base=$(defconfig_target "$arch") ;;
+	file) base=file ;;
+	frag) extra=("$CONFIG_PATH") ;;
+	esac
+	cat "$ROOT/arches/common.config" "$cfrag" "${extra[@]}" >"$bdir/kfarm.fragment"
+	echo "# config: $CONFIG_MODE${CONFIG_PATH:+ $CONFIG_PATH}, base $base" >>"$LOG"
+	if ! { if [ "$base" = file ]; then cp "$CONFIG_PATH" "$bdir/.config"; else "${mk[@]}" "$base"; fi &&
 	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "$bdir/kfarm.fragment") &&
 	       "${mk[@]}" olddefconfig; } >>"$LOG" 2>&1; then
 		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
@@ -400,6 +418,16 @@ build_tree() {
 	exec 9>&-
 }
 
+# The make target of ARCH's own defconfig, where plain `make defconfig` would
+# pick another (ARCH=sparc means sparc32; ARCH=x86 follows the host).
+defconfig_target() {
+	case $1 in
+	sparc64) echo sparc64_defconfig ;;
+	x86_64) echo x86_64_defconfig ;;
+	*) echo defconfig ;;
+	esac
+}
+
 # --src mode: one arch from a tree kfarm prepared; the result record goes to
 # RESULT_FILE: build.json or failed.json plus {"status": RESULT, "image"}.
 build_src() {
@@ -420,6 +448,10 @@ build_src() {
 	fi
 	local out="$CACHE/kernels/$arch-$KEY" rec
 	case $RESULT in
+	configured)	# --config-only: the configuration checked, nothing recorded
+		jq -n --arg key "$KEY" --arg c "$(sha256sum <"$CACHE/build/$arch-$SRC_BDIR/.config" | cut -c1-64)" \
+			'{status: "configured", key: $key, config_sha256: $c}' | put "$RESULT_FILE"
+		say "$arch: configured (config $CONFIG_MODE)"; return 0 ;;
 	built|cached) rec="$out/build.json" ;;
 	*) rec="$out.failed.json" ;;
 	esac
@@ -438,10 +470,17 @@ while [ $# -gt 0 ]; do
 	--force) FORCE=1 ;;
 	--nopatch) NOPATCH=1 ;;
 	--config-only) CONFIG_ONLY=1 ;;
-	--src|--id|--bdir|--result)
+	--src|--id|--bdir|--result|--config)
 		[ $# -ge 2 ] || usage
 		case $1 in
 		--src) SRC_DIR=$2 ;; --id) SRC_ID=$2 ;; --bdir) SRC_BDIR=$2 ;; --result) RESULT_FILE=$2 ;;
+		--config) case $2 in
+			kfarm|defconfig) CONFIG_MODE=$2 ;;
+			file:?*|frag:?*) CONFIG_MODE=${2%%:*} CONFIG_PATH=${2#*:}
+				[ -f "$CONFIG_PATH" ] && [ -r "$CONFIG_PATH" ] ||
+					die "--config: cannot read '$CONFIG_PATH'" ;;
+			*) usage ;;
+			esac ;;
 		esac
 		shift ;;
 	-h|--help) usage ;;
@@ -452,6 +491,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+[ "$CONFIG_MODE" = kfarm ] || [ -n "$SRC_DIR" ] || die "--config goes with --src"
 if [ -n "$SRC_DIR" ]; then
 	[ -n "$SRC_ID" ] && [ -n "$SRC_BDIR" ] && [ -n "$RESULT_FILE" ] || usage
 	[ ${#targets[@]} = 0 ] && [ -n "${SRC_ARCH:-}" ] || usage

@@ -367,6 +367,10 @@ static void print_regressions(json_t *v)
 		       (long long)json_integer_value(json_object_get(t, "job")));
 		if (json_is_string(json_object_get(t, "error")))	/* a build's first error */
 			printf("%-14s first error: %s\n", "", s(&p, t, "error"));
+		json_t *w;	/* a build's new warnings */
+		size_t wi;
+		json_array_foreach(json_object_get(t, "warnings"), wi, w)
+			printf("%-14s new warning: %s\n", "", text_term(&p, json_string_value(w)));
 		text_pool_release(&p);
 	}
 }

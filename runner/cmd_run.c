@@ -52,6 +52,7 @@ static const char run_usage[] =
 	"                                  kfarm build --help); arches that fail to build\n"
 	"                                  have their tests MISSING \"not built\"\n"
 	"      --patches PATH              a quilt series dir or mbox on top of each --source\n"
+	"      --config CONFIG             --source's config: defconfig, FILE or +FRAGMENT\n"
 	"      --label NAME                the --source candidate's name\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
 	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite)\n"
@@ -880,6 +881,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "source", required_argument, NULL, 's' },
 		{ "patches", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'G' },
 		{ "label", required_argument, NULL, 'L' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "tests", required_argument, NULL, 't' },
@@ -936,6 +938,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			sources[nsrc++] = xstrdup(optarg);
 			sources[nsrc] = NULL;
 			break;
+		case 'G': ss.config = optarg; break;	/* checked by srcset_resolve */
 		case 'P':
 			free(patches);
 			patches = xstrdup(optarg);
@@ -1136,8 +1139,8 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		error("--kernel and --source exclude each other");
 		goto out;
 	}
-	if ((patches || src_label) && !nsrc) {
-		error("--patches and --label go with --source");
+	if ((patches || src_label || ss.config) && !nsrc) {
+		error("--patches, --config and --label go with --source");
 		goto out;
 	}
 	if (nsrc) {

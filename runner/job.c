@@ -20,6 +20,7 @@ const char *job_outcome_name(enum job_outcome o)
 		[JOB_PENDING] = "PENDING", [JOB_COMPLETE] = "COMPLETE",
 		[JOB_BOOT_FAIL] = "BOOT_FAIL", [JOB_PANIC] = "PANIC",
 		[JOB_TIMEOUT] = "TIMEOUT", [JOB_INFRA_ERROR] = "INFRA_ERROR",
+		[JOB_NOT_BUILT] = "NOT_BUILT",
 	};
 	return n[o];
 }

@@ -19,6 +19,7 @@ enum job_outcome {
 	JOB_PANIC,
 	JOB_TIMEOUT,
 	JOB_INFRA_ERROR,
+	JOB_NOT_BUILT,	/* never booted: its source candidate did not build */
 };
 
 enum job_state { JS_QUEUED, JS_BOOTING, JS_RUNNING, JS_DONE };

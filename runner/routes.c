@@ -1,6 +1,7 @@
 /* The table of routes and their handlers. To add a route: one entry here
  * (and its query in api.c); first match wins, the dashboard's files last. */
 #include "routes.h"
+#include "build_regress.h"
 #include "build_db.h"
 #include "logdir.h"
 #include "metrics.h"
@@ -112,7 +113,16 @@ static int h_history(const struct route_env *env, const struct route *r, struct 
 static int h_regressions(const struct route_env *env, const struct route *r,
 			 struct reply *out)
 {
-	return json_reply(out, regress_query(env->db, r->tree, 0, &out->err));
+	json_t *v = regress_query(env->db, r->tree, 0, &out->err);
+
+	/* builds too: PASS -> FAIL is a regression, new warnings a change */
+	if (v && build_regress_append(env->db, r->tree, 0, json_object_get(v, "regressions"))) {
+		json_decref(v);
+		out->err.code = 500;
+		snprintf(out->err.msg, sizeof(out->err.msg), "database query failed (builds)");
+		return -1;
+	}
+	return json_reply(out, v);
 }
 
 static int h_matrix(const struct route_env *env, const struct route *r, struct reply *out)

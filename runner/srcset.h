@@ -22,6 +22,9 @@ struct srcset {
 	size_t narch;
 	struct build *b;	/* n x narch, [i * narch + a] */
 	struct job **job;	/* the job booting each PASS build (borrowed), or NULL */
+	const char *config;	/* --config as given (NULL: kfarm's recipe), set before
+				 * srcset_resolve, which keeps it and checks it */
+	struct build_config cfg;
 };
 
 /* Resolves every spec; tree/label override the defaults (label: one source

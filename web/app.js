@@ -246,6 +246,7 @@ function renderMatrix(box, cells, source) {
 	const cell = (arch, test) => {
 		const c = byKey.get(`${arch}\n${test}`);
 		if (!c) return h('td', { class: 'cell empty', title: `${test} never ran on ${arch}` }, '·');
+		if (c.status === 'MISSING' && c.reason === NOT_BUILT) return buildCell(c, arch, test, mainKernel);
 		const tip = [`${test} on ${arch}: ${c.status}`, c.reason, `kernel ${c.kernel || '?'} ${c.release || ''}`,
 			`job ${c.job}`, c.flake_rate ? `flake rate ${Math.round(c.flake_rate * 100)}%` : ''].filter(Boolean).join('\n');
 		const open = () => showHistory(arch, test);
@@ -263,6 +264,21 @@ function renderMatrix(box, cells, source) {
 		h('thead', {}, h('tr', {}, h('th', {}, 'test \\ arch'), arches.map((a) => h('th', { 'data-arch': a }, a)))),
 		h('tbody', {}, tests.map((t) => h('tr', { 'data-test': t }, h('th', { class: 'test' }, t), arches.map((a) => cell(a, t)))))));
 	markSelected();
+}
+
+// A test of an arch whose kernel did not build (kfarm stores it MISSING
+// "not built", its job NOT_BUILT): not a boot failure, so a cell of its own
+// look, opening the build log at its first error.
+const NOT_BUILT = 'not built';
+function buildCell(c, arch, test, mainKernel) {
+	const open = () => { location.hash = `#job/${c.job}`; };
+	return h('td', {
+		class: 'cell st-NOT_BUILT', 'data-arch': arch, 'data-test': test, 'data-status': c.status,
+		'data-build': 'FAIL', 'data-job': c.job, tabindex: 0, role: 'link',
+		title: `${test} on ${arch}: not built (the kernel did not build)\nkernel ${c.kernel || '?'}\nopens the build log at the first error`,
+		onclick: open, onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(); } },
+	}, h('span', { class: 'code' }, 'BUILD'), h('span', { class: 'reason' }, 'build failed'),
+	c.kernel !== mainKernel ? h('span', { class: 'kern' }, c.kernel || '?') : null);
 }
 
 function markSelected() {
@@ -440,19 +456,33 @@ async function showJob(id) {
 					h('td', {}, badge(r.status)), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 100)),
 					h('td', { class: 'num' }, r.duration_s == null ? '' : secs(r.duration_s)));
 			}))) : muted('No results recorded.'),
-		h('h3', {}, 'Console log ', h('a', { href: `/api/jobs/${job.id}/log`, class: 'small' }, 'raw')),
-		renderLog(log));
-	const pre = view.querySelector('pre.log');
-	if (pre) pre.scrollTop = pre.scrollHeight;
+		h('h3', {}, job.outcome === 'NOT_BUILT' ? 'Build log ' : 'Console log ', h('a', { href: `/api/jobs/${job.id}/log`, class: 'small' }, 'raw')),
+		renderLog(log, job.outcome === 'NOT_BUILT' ? firstError(job.reason) : null));
+	const pre = view.querySelector('pre.log'), mark = pre && pre.querySelector('mark.first-error');
+	if (mark) pre.scrollTop = Math.max(0, mark.offsetTop - pre.offsetTop - pre.clientHeight / 3);
+	else if (pre) pre.scrollTop = pre.scrollHeight;
 }
 
-function renderLog(log) {
+// "build FAIL: fs/a.c:1:2: error: ..." -> the error line as stored (its paths
+// relative to the source tree: a suffix of the log's line)
+const firstError = (reason) => (reason || '').replace(/^build [A-Z]+: /, '') || null;
+
+function renderLog(log, mark) {
 	if (log instanceof Error) return h('p', { class: 'error' }, `no console log: ${log.message}`);
-	const text = String(log);
-	const cut = text.length > LOG_TAIL;
+	const all = String(log);
+	const cut = all.length > LOG_TAIL;
+	const text = cut ? all.slice(all.indexOf('\n', all.length - LOG_TAIL) + 1) : all;
+	// the first line that holds mark (the build's first error) is highlighted
+	let body = [text];
+	const at = mark ? text.indexOf(mark) : -1;
+	if (at >= 0) {
+		const start = text.lastIndexOf('\n', at) + 1, end = text.indexOf('\n', at);
+		const stop = end < 0 ? text.length : end;
+		body = [text.slice(0, start), h('mark', { class: 'first-error', id: 'first-error' }, text.slice(start, stop)), text.slice(stop)];
+	}
 	return h('div', {}, cut ? h('p', { class: 'small muted' },
-		`showing the last ${Math.round(LOG_TAIL / 1024)} KiB of ${Math.round(text.length / 1024)} KiB`) : null,
-	h('pre', { class: 'log', id: 'log' }, cut ? text.slice(text.indexOf('\n', text.length - LOG_TAIL) + 1) : text));
+		`showing the last ${Math.round(LOG_TAIL / 1024)} KiB of ${Math.round(all.length / 1024)} KiB`) : null,
+	h('pre', { class: 'log', id: 'log' }, body));
 }
 
 // ---------- dashboard ----------

@@ -339,8 +339,8 @@ static void test_check_names(void **state)
 	(void)state;
 	assert_non_null(st);
 	n = check_list(st, "jobs", "outcome", names);
-	assert_int_equal(n, JOB_INFRA_ERROR - JOB_COMPLETE + 1);
-	for (int o = JOB_COMPLETE; o <= JOB_INFRA_ERROR; o++)
+	assert_int_equal(n, JOB_NOT_BUILT - JOB_COMPLETE + 1);
+	for (int o = JOB_COMPLETE; o <= JOB_NOT_BUILT; o++)
 		assert_string_equal(names[o - JOB_COMPLETE], job_outcome_name(o));
 	n = check_list(st, "results", "status", names);
 	assert_int_equal(n, RS_MISSING - RS_PASS + 1);
