@@ -492,7 +492,7 @@ void job_abandon(struct job *j, double after)
 	j->vm.host_down = h && !h->local;
 }
 
-void job_fail(struct job *j, const char *why)
+void job_give_up(struct job *j, const char *why)
 {
 	if (!j->attempt)
 		j->t_start = now_mono();

@@ -114,7 +114,7 @@ void job_finish(struct job *j, const struct vm_exit *ex);
  * remote host is marked down. The attempt then ends with job_finish. */
 void job_abandon(struct job *j, double after);
 /* Final INFRA_ERROR without another attempt (e.g. no host left for it). */
-void job_fail(struct job *j, const char *why);
+void job_give_up(struct job *j, const char *why);
 
 /* An attempt's life ends in exactly one of two ways, decided here:
  * job_attempt_done() says retry (INFRA_ERROR within `retries`; an attempt

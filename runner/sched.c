@@ -334,7 +334,7 @@ static void unrunnable(struct sched *s, struct job *j)
 {
 	char *why = xasprintf("no host that is still up can run %s", j->arch);
 
-	job_fail(j, why);
+	job_give_up(j, why);
 	free(why);
 	if (s->o->on_done)
 		s->o->on_done(j, 0, s->o->data);
