@@ -1,34 +1,24 @@
-/* kfarm run: builds the job list (default matrix or --kernel candidates),
- * checks every input before anything starts, runs the scheduler, stores each
- * finished job, prints progress and a summary. */
-#include "accel.h"
+/* kfarm run: option handling, then the run's stages in order (docs/design.md
+ * has the map): plan (run_plan.h) -> build (run_build.h, --source only) ->
+ * hosts (run_hosts.h) -> drive (run_drive.h) -> report (run_report.h). */
 #include "backend.h"
-#include "build_regress.h"
-#include "cache.h"
 #include "cmds.h"
 #include "hosts.h"
-#include "job.h"
-#include "logdir.h"
-#include "pin.h"
-#include "profile.h"
-#include "regress.h"
+#include "run_build.h"
+#include "run_drive.h"
+#include "run_hosts.h"
+#include "run_plan.h"
+#include "run_report.h"
 #include "sched.h"
-#include "srcset.h"
 #include "store.h"
-#include "text.h"
 #include "util.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include "run.h"
 
 static const char run_usage[] =
 	"usage: kfarm run [options]\n"
@@ -76,6 +66,280 @@ static const char run_usage[] =
 	"Exit status: 0 every job completed and no test failed; 1 a kernel or test\n"
 	"failure; 2 bad usage or input; 3 an infrastructure error; 130 interrupted.\n";
 
+/* Everything the options give, filled by the table below. */
+struct run_opts {
+	struct plan_opts plan;
+	struct sched_opts so;
+	char **kernels, **sources;
+	char *patches, *label, *db, *uri, *hosts_file, *lava_url, *lava_tok;
+	unsigned long confirm;
+	int json, be_given, help;
+};
+
+#define OFF(f) offsetof(struct run_opts, f)
+#define AT(o, off, type) ((type *)(void *)((char *)(o) + (off)))
+
+static int set_str(struct run_opts *o, const char *arg, size_t off)
+{
+	free(*AT(o, off, char *));
+	*AT(o, off, char *) = xstrdup(arg);
+	return 0;
+}
+
+static int add_str(struct run_opts *o, const char *arg, size_t off)
+{
+	char ***v = AT(o, off, char **);
+	size_t n = 0;
+
+	while (*v && (*v)[n])
+		n++;
+	*v = xrealloc(*v, (n + 2) * sizeof(char *));
+	(*v)[n] = xstrdup(arg);
+	(*v)[n + 1] = NULL;
+	return 0;
+}
+
+static int set_flag(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)arg;
+	*AT(o, off, int) = 1;
+	return 0;
+}
+
+static int set_arches(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	strv_free(o->plan.arches);
+	o->plan.arches = split_list(arg);
+	return 0;
+}
+
+static int set_tests(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	strv_free(o->plan.tests);
+	o->plan.tests = split_list(arg);
+	for (char **t = o->plan.tests; *t; t++)
+		if (!valid_test_name(*t))
+			return error("invalid test name '%s'", *t);
+	return 0;
+}
+
+static int set_suite(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)o, (void)off;
+	return strcmp(arg, "smoke") ? error("unknown suite '%s' (known: smoke)", arg) : 0;
+}
+
+static int set_tree(struct run_opts *o, const char *arg, size_t off)
+{
+	if (!valid_test_name(arg))
+		return error("invalid tree name '%s'", arg);
+	return set_str(o, arg, off);
+}
+
+static int add_initramfs(struct run_opts *o, const char *arg, size_t off)
+{
+	const char *eq = strchr(arg, '=');
+	struct plan_opts *p = &o->plan;
+
+	(void)off;
+	if (!eq || eq == arg || !eq[1])
+		return error("--initramfs wants ARCH=PATH, got '%s'", arg);
+	p->ovr = xrealloc(p->ovr, (p->novr + 1) * sizeof(*p->ovr));
+	p->ovr[p->novr].arch = xstrndup(arg, eq - arg);
+	p->ovr[p->novr++].path = xstrdup(eq + 1);
+	return 0;
+}
+
+static int set_jobs(struct run_opts *o, const char *arg, size_t off)
+{
+	unsigned long ul;
+
+	(void)off;
+	if (parse_uint(arg, 1024, &ul) || !ul)
+		return error("--jobs wants a number 1..1024, got '%s'", arg);
+	o->so.jobs = ul;
+	return 0;
+}
+
+static int set_seconds(struct run_opts *o, const char *arg, size_t off)
+{
+	double *dst = AT(o, off, double);
+
+	if (parse_seconds(arg, dst) || *dst <= 0)
+		return error("invalid time '%s' (seconds, or with s/m/h)", arg);
+	return 0;
+}
+
+static int set_retries(struct run_opts *o, const char *arg, size_t off)
+{
+	unsigned long ul;
+
+	(void)off;
+	if (parse_uint(arg, 10, &ul))
+		return error("--retries wants 0..10, got '%s'", arg);
+	o->so.infra_retries = ul;
+	return 0;
+}
+
+static int set_confirm(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	return parse_uint(arg, 10, &o->confirm) ? error("--confirm wants 0..10, got '%s'", arg)
+						 : 0;
+}
+
+static int set_backend(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	o->plan.be = backend_find(arg);
+	o->be_given = 1;
+	return o->plan.be ? 0 : error("unknown backend '%s' (known: qemu, libvirt, lava)", arg);
+}
+
+static int add_smp(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	per_arch_add(&o->plan.mo.smp, &o->plan.mo.nsmp, arg);
+	return 0;
+}
+
+static int add_variant(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	per_arch_add(&o->plan.mo.variant, &o->plan.mo.nvariant, arg);
+	return 0;
+}
+
+static int set_accel(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	if (accel_req_parse(arg, &o->plan.mo.accel))
+		return error("--accel wants auto, kvm or tcg, got '%s'", arg);
+	o->plan.mo.accel_given = 1;
+	return 0;
+}
+
+static int refuse_token(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)o, (void)arg, (void)off;
+	return error("--lava-token: a token on the command line is visible to every user "
+		     "(ps); use --lava-token-file FILE or KFARM_LAVA_TOKEN");
+}
+
+/* kfarm run's options: one line each (short letter, or 0 for long only) */
+static const struct run_opt {
+	const char *name;
+	int has_arg, letter;
+	int (*set)(struct run_opts *o, const char *arg, size_t off);
+	size_t off;
+} run_opt_table[] = {
+	{ "kernel", 1, 'k', add_str, OFF(kernels) },
+	{ "source", 1, 's', add_str, OFF(sources) },
+	{ "patches", 1, 0, set_str, OFF(patches) },
+	{ "label", 1, 0, set_str, OFF(label) },
+	{ "arch", 1, 'a', set_arches, 0 },
+	{ "tests", 1, 't', set_tests, 0 },
+	{ "suite", 1, 0, set_suite, 0 },
+	{ "initramfs", 1, 0, add_initramfs, 0 },
+	{ "append", 1, 0, set_str, OFF(plan.append) },
+	{ "jobs", 1, 'j', set_jobs, 0 },
+	{ "timeout", 1, 0, set_seconds, OFF(so.total_timeout) },
+	{ "boot-timeout", 1, 0, set_seconds, OFF(so.boot_timeout) },
+	{ "silence-timeout", 1, 0, set_seconds, OFF(so.silence_timeout) },
+	{ "retries", 1, 0, set_retries, 0 },
+	{ "tree", 1, 0, set_tree, OFF(plan.tree) },
+	{ "confirm", 1, 0, set_confirm, 0 },
+	{ "db", 1, 'd', set_str, OFF(db) },
+	{ "json", 0, 0, set_flag, OFF(json) },
+	{ "backend", 1, 0, set_backend, 0 },
+	{ "libvirt-uri", 1, 0, set_str, OFF(uri) },
+	{ "hosts", 1, 0, set_str, OFF(hosts_file) },
+	{ "smp", 1, 0, add_smp, 0 },
+	{ "variant", 1, 0, add_variant, 0 },
+	{ "accel", 1, 0, set_accel, 0 },
+	{ "lava-url", 1, 0, set_str, OFF(lava_url) },
+	{ "lava-token-file", 1, 0, set_str, OFF(lava_tok) },
+	/* exact name: else getopt takes it as an abbreviation of -file */
+	{ "lava-token", 1, 0, refuse_token, 0 },
+	{ "help", 0, 'h', set_flag, OFF(help) },
+};
+
+/* 0, or 2 (bad usage: printed) */
+static int parse_opts(struct run_opts *o, int argc, char **argv)
+{
+	struct option lo[ARRAY_SIZE(run_opt_table) + 1] = { 0 };
+	char shorts[2 * ARRAY_SIZE(run_opt_table) + 1] = "", *sp = shorts;
+	int opt;
+
+	for (size_t i = 0; i < ARRAY_SIZE(run_opt_table); i++) {
+		const struct run_opt *t = &run_opt_table[i];
+
+		lo[i] = (struct option){ t->name, t->has_arg ? required_argument : no_argument,
+					 NULL, t->letter ? t->letter : 256 + (int)i };
+		if (t->letter) {
+			*sp++ = (char)t->letter;
+			if (t->has_arg)
+				*sp++ = ':';
+		}
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		const struct run_opt *t = NULL;
+
+		for (size_t i = 0; i < ARRAY_SIZE(run_opt_table) && !t; i++)
+			if (lo[i].val == opt)
+				t = &run_opt_table[i];
+		if (!t) {
+			fputs(run_usage, stderr);
+			return 2;
+		}
+		if (t->set(o, optarg, t->off))
+			return 2;
+		if (o->help)
+			return 0;
+	}
+	if (optind < argc)
+		return error("unexpected argument '%s' (see kfarm run --help)", argv[optind]), 2;
+	return 0;
+}
+
+/* Options that exclude or need each other, and the hosts they name. */
+static int check_opts(struct run_opts *o, struct hosts *hs)
+{
+	const struct backend *be = o->plan.be;
+
+	if (o->hosts_file && o->uri)
+		return error("--hosts and --libvirt-uri exclude each other (a host's URI is in the file)");
+	if (o->hosts_file && be == &backend_qemu) {
+		if (o->be_given)
+			return error("--hosts runs VMs through libvirt; it cannot go with --backend qemu");
+		be = o->plan.be = &backend_libvirt;
+	}
+	if (o->hosts_file && be == &backend_lava)
+		return error("--hosts places VMs on libvirt hosts; with --backend lava, LAVA places them");
+	if ((o->lava_url || o->lava_tok) != (be == &backend_lava) || (be == &backend_lava && !o->lava_url))
+		return error(be == &backend_lava ? "--backend lava needs --lava-url URL"
+						 : "--lava-url and --lava-token-file need --backend lava");
+	if (o->uri && be != &backend_libvirt)
+		return error("--libvirt-uri needs --backend libvirt");
+	if (o->hosts_file)
+		return hosts_load(o->hosts_file, hs);
+	if (be == &backend_libvirt) {
+		char err[1024];
+		const char *u = o->uri ? o->uri : getenv("LIBVIRT_DEFAULT_URI");
+
+		if (hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, err, sizeof(err)))
+			return error("%s", err);
+	}
+	if (o->kernels && o->sources)
+		return error("--kernel and --source exclude each other");
+	if ((o->patches || o->label) && !o->sources)
+		return error("--patches and --label go with --source");
+	return 0;
+}
+
 static char *argv_text(int argc, char **argv)
 {
 	struct sb sb;
@@ -86,418 +350,121 @@ static char *argv_text(int argc, char **argv)
 	return sb_detach(&sb);
 }
 
-int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
+/* The exit status from what the stages left: 0, 1, 3 or 130. */
+static int verdict(struct run_drive *d, struct run_build *b, int json, int bad_json,
+		   int interrupted)
 {
-	static const struct option opts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "source", required_argument, NULL, 's' },
-		{ "patches", required_argument, NULL, 'P' },
-		{ "label", required_argument, NULL, 'L' },
-		{ "arch", required_argument, NULL, 'a' },
-		{ "tests", required_argument, NULL, 't' },
-		{ "suite", required_argument, NULL, 'S' },
-		{ "initramfs", required_argument, NULL, 'I' },
-		{ "append", required_argument, NULL, 'A' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "boot-timeout", required_argument, NULL, 'B' },
-		{ "silence-timeout", required_argument, NULL, 'Q' },
-		{ "retries", required_argument, NULL, 'R' },
-		{ "tree", required_argument, NULL, 'r' },
-		{ "confirm", required_argument, NULL, 'C' },
-		{ "db", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "libvirt-uri", required_argument, NULL, 'U' },
-		{ "hosts", required_argument, NULL, 'H' },
-		{ "smp", required_argument, NULL, 'p' },
-		{ "variant", required_argument, NULL, 'V' },
-		{ "accel", required_argument, NULL, 'X' },
-		{ "lava-url", required_argument, NULL, 'W' },
-		{ "lava-token-file", required_argument, NULL, 'F' },
-		/* exact name: else getopt takes it as an abbreviation of -file */
-		{ "lava-token", required_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct sched_opts so = {
-		.jobs = 0, .boot_timeout = 120, .silence_timeout = 120, .total_timeout = 600,
-		.infra_retries = 1,
-	};
-	char **kernels = NULL, **arches = NULL, **tests = NULL, *db = NULL, *append = NULL;
-	char *tree = NULL, *uri = NULL, *hosts_file = NULL, *lava_url = NULL, *lava_tok = NULL;
-	const struct backend *be = &backend_qemu;
-	int be_given = 0;
-	struct hosts hs = { 0 };
-	unsigned long confirm = 2;
-	struct initrd_override *ovr = NULL;
-	size_t nk = 0, novr = 0;
-	int json = 0, opt, ret = 2, interrupted;
-	unsigned long ul;
-	struct run_ctx c = { 0 };
-	struct machine_opts mo = { 0 };
-	char **sources = NULL, *patches = NULL, *src_label = NULL;	/* --source candidates */
-	size_t nsrc = 0;
-	struct srcset ss = { 0 };
+	struct run_report r = { d->st, d->run, d->stored, d->nseq };
+	int ret = run_report_verdict(&r), bs = run_build_report(b, json ? stderr : stdout);
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "k:s:a:t:j:d:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			sources = xrealloc(sources, (nsrc + 2) * sizeof(char *));
-			sources[nsrc++] = xstrdup(optarg);
-			sources[nsrc] = NULL;
-			break;
-		case 'P':
-			free(patches);
-			patches = xstrdup(optarg);
-			break;
-		case 'L':
-			free(src_label);
-			src_label = xstrdup(optarg);
-			break;
-		case 'k':
-			kernels = xrealloc(kernels, (nk + 2) * sizeof(char *));
-			kernels[nk++] = xstrdup(optarg);
-			kernels[nk] = NULL;
-			break;
-		case 'a':
-			strv_free(arches);
-			arches = split_list(optarg);
-			break;
-		case 't':
-			strv_free(tests);
-			tests = split_list(optarg);
-			for (char **t = tests; *t; t++)
-				if (!valid_test_name(*t)) {
-					error("invalid test name '%s'", *t);
-					goto out;
-				}
-			break;
-		case 'S':
-			if (strcmp(optarg, "smoke")) {
-				error("unknown suite '%s' (known: smoke)", optarg);
-				goto out;
-			}
-			break;
-		case 'I': {
-			const char *eq = strchr(optarg, '=');
-
-			if (!eq || eq == optarg || !eq[1]) {
-				error("--initramfs wants ARCH=PATH, got '%s'", optarg);
-				goto out;
-			}
-			ovr = xrealloc(ovr, (novr + 1) * sizeof(*ovr));
-			ovr[novr].arch = xstrndup(optarg, eq - optarg);
-			ovr[novr++].path = xstrdup(eq + 1);
-			break;
-		}
-		case 'A':
-			free(append);
-			append = xstrdup(optarg);
-			break;
-		case 'j':
-			if (parse_uint(optarg, 1024, &ul) || !ul) {
-				error("--jobs wants a number 1..1024, got '%s'", optarg);
-				goto out;
-			}
-			so.jobs = ul;
-			break;
-		case 'T':
-		case 'B':
-		case 'Q': {
-			double *dst = opt == 'T' ? &so.total_timeout
-				      : opt == 'B' ? &so.boot_timeout : &so.silence_timeout;
-
-			if (parse_seconds(optarg, dst) || *dst <= 0) {
-				error("invalid time '%s' (seconds, or with s/m/h)", optarg);
-				goto out;
-			}
-			break;
-		}
-		case 'R':
-			if (parse_uint(optarg, 10, &ul)) {
-				error("--retries wants 0..10, got '%s'", optarg);
-				goto out;
-			}
-			so.infra_retries = ul;
-			break;
-		case 'd':
-			free(db);
-			db = xstrdup(optarg);
-			break;
-		case 'r':
-			if (!valid_test_name(optarg)) {
-				error("invalid tree name '%s'", optarg);
-				goto out;
-			}
-			free(tree);
-			tree = xstrdup(optarg);
-			break;
-		case 'C':
-			if (parse_uint(optarg, 10, &confirm)) {
-				error("--confirm wants 0..10, got '%s'", optarg);
-				goto out;
-			}
-			break;
-		case 'J':
-			json = 1;
-			break;
-		case 'b':
-			be = backend_find(optarg);
-			be_given = 1;
-			if (!be) {
-				error("unknown backend '%s' (known: qemu, libvirt, lava)", optarg);
-				goto out;
-			}
-			break;
-		case 'U':
-			free(uri);
-			uri = xstrdup(optarg);
-			break;
-		case 'H':
-			free(hosts_file);
-			hosts_file = xstrdup(optarg);
-			break;
-		case 'p':
-			per_arch_add(&mo.smp, &mo.nsmp, optarg);
-			break;
-		case 'V':
-			per_arch_add(&mo.variant, &mo.nvariant, optarg);
-			break;
-		case 'X':
-			if (accel_req_parse(optarg, &mo.accel)) {
-				error("--accel wants auto, kvm or tcg, got '%s'", optarg);
-				goto out;
-			}
-			mo.accel_given = 1;
-			break;
-		case 'W':
-			free(lava_url);
-			lava_url = xstrdup(optarg);
-			break;
-		case 'F':
-			free(lava_tok);
-			lava_tok = xstrdup(optarg);
-			break;
-		case 'K':
-			error("--lava-token: a token on the command line is visible to every user "
-			      "(ps); use --lava-token-file FILE or KFARM_LAVA_TOKEN");
-			goto out;
-		case 'h':
-			fputs(run_usage, stdout);
-			ret = 0;
-			goto out;
-		default:
-			fputs(run_usage, stderr);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		error("unexpected argument '%s' (see kfarm run --help)", argv[optind]);
-		goto out;
-	}
-	int jobs_given = so.jobs != 0;
-	if (!so.jobs) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		so.jobs = n > 0 ? n : 1;
-	}
-	if (hosts_file && uri) {
-		error("--hosts and --libvirt-uri exclude each other (a host's URI is in the file)");
-		goto out;
-	}
-	if (hosts_file && be == &backend_qemu) {
-		if (be_given) {
-			error("--hosts runs VMs through libvirt; it cannot go with --backend qemu");
-			goto out;
-		}
-		be = &backend_libvirt;
-	}
-	if (hosts_file && be == &backend_lava) {
-		error("--hosts places VMs on libvirt hosts; with --backend lava, LAVA places them");
-		goto out;
-	}
-	if ((lava_url || lava_tok) != (be == &backend_lava) ||
-	    (be == &backend_lava && !lava_url)) {
-		error(be == &backend_lava ? "--backend lava needs --lava-url URL"
-					  : "--lava-url and --lava-token-file need --backend lava");
-		goto out;
-	}
-	if (uri && be != &backend_libvirt) {
-		error("--libvirt-uri needs --backend libvirt");
-		goto out;
-	}
-	if (hosts_file) {
-		if (hosts_load(hosts_file, &hs))
-			goto out;
-	} else if (be == &backend_libvirt) {
-		char err[1024];
-		const char *u = uri ? uri : getenv("LIBVIRT_DEFAULT_URI");
-
-		if (hosts_from_uri(u && *u ? u : "qemu:///session", so.jobs, &hs, err,
-				   sizeof(err))) {
-			error("%s", err);
-			goto out;
-		}
-	}
-	if (so.boot_timeout > so.total_timeout)
-		so.boot_timeout = so.total_timeout;
-
-	/* every input is checked before anything starts or is written */
-	if (nk && nsrc) {
-		error("--kernel and --source exclude each other");
-		goto out;
-	}
-	if ((patches || src_label) && !nsrc) {
-		error("--patches and --label go with --source");
-		goto out;
-	}
-	if (nsrc) {
-		if (source_jobs(&c, &ss, sources, patches, arches, tree, src_label, tests, ovr, novr,
-				append))
-			goto out;
-	} else if (nk) {
-		for (size_t i = 0; i < nk; i++) {
-			char *arch = NULL, *path = NULL, *label = NULL;
-			struct job *j;
-
-			if (split_kernel(kernels[i], &arch, &path, &label))
-				goto out;
-			if (arches && !in_list(arches, arch)) {
-				free(arch), free(path), free(label);
-				continue;
-			}
-			j = job_new();
-			add_job(&c, j);
-			int bad = make_job(j, arch, path, label, tests, ovr, novr, append);
-			free(arch), free(path), free(label);
-			if (bad)
-				goto out;
-		}
-	} else if (default_jobs(&c, arches, tests, ovr, novr, append)) {
-		goto out;
-	}
-	if (!c.n && !ss.n) {
-		error("nothing to run (no matching kernels)");
-		goto out;
-	}
-	for (size_t i = 0; i < c.n; i++) {
-		c.jobs[i]->be = be;
-		if (set_machine(c.jobs[i], &mo))
-			goto out;
-	}
-	if (hs.n && setup_hosts(&c, &hs, &so, jobs_given)) {
-		ret = 3;
-		goto out;
-	}
-	if (be->connect && connect_backend(&c, be, lava_url, lava_tok, &so, jobs_given, &ret))
-		goto out;
-
-	cx->db = db;
-	c.st = cmd_store(cx);
-	if (!c.st)
-		goto out;
-	if (store_mark_stale_runs(c.st))
-		goto out;
-	char *at = argv_text(argc, argv);
-	c.run = store_run_begin(c.st, at);
-	free(at);
-	if (c.run < 0)
-		goto out;
-
-	/* the database's own log directory, made by store_run_begin */
-	char *logdir = logdir_run(store_path(c.st), c.run);
-	for (size_t i = 0; i < c.n; i++) {
-		struct job *j = c.jobs[i];
-
-		j->seq = (int)i + 1;
-		if (tree) {
-			free(j->tree);
-			j->tree = xstrdup(tree);
-		}
-		j->candidate_id = store_candidate_machine(c.st, j->arch, j->label,
-							  j->machine_key, j->tree,
-							  j->image_sha256, j->kernel);
-		if (j->candidate_id < 0) {
-			free(logdir);
-			store_run_end(c.st, c.run, RUN_FAILED);
-			goto out;
-		}
-		j->log_path = xasprintf("%s/%02d-%s-%s.log", logdir, j->seq, j->arch, j->label);
-	}
-	free(logdir);
-	if (ss.n && srcset_record(&ss, c.st, c.run, cmd_db_path(cx), 1, tests)) {
-		store_run_end(c.st, c.run, RUN_FAILED);
-		ret = 3;
-		goto out;
-	}
-
-	c.tty = isatty(2);
-	c.t0 = now_mono();
-	so.on_state = on_state;
-	so.on_done = on_done;
-	so.on_pool_down = on_pool_down;
-	so.on_tick = c.tty ? on_tick : NULL;
-	so.data = &c;
-	interrupted = c.n ? sched_run(c.jobs, c.n, &so) : 0;
-	if (!interrupted && confirm)
-		interrupted = confirm_runs(&c, &so, confirm, logdir_run(store_path(c.st), c.run));
-	progress_draw(&c);
-	store_run_end(c.st, c.run, interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
-
-	json_t *changes = run_changes(&c);
-
-	int bad_json = 0;
-
-	if (json)
-		bad_json = print_json(&c, changes);
-	else
-		print_summary(&c, changes, stdout);
-	json_decref(changes);
-
-	ret = run_verdict(&c);	/* 0, 1 (failure) or 3 (infrastructure only) */
-	if (ss.n) {
-		int b = srcset_report(&ss, json ? stderr : stdout);
-
-		if (b == 1 || (b == 3 && !ret))
-			ret = b;
-	}
+	if (bs == 1 || (bs == 3 && !ret))
+		ret = bs;
 	if (bad_json && !ret)
 		ret = 3;
-	if (c.store_failed) {
-		error("some results could not be stored in '%s'", store_path(c.st));
+	if (d->plan_failed) {
+		error("some jobs could not be prepared (see above)");
+		ret = 3;
+	}
+	if (d->store_failed) {
+		error("some results could not be stored in '%s'", store_path(d->st));
 		ret = 3;
 	}
 	if (interrupted) {
-		error("interrupted; run %lld marked as such", (long long)c.run);
+		error("interrupted; run %lld marked as such", (long long)d->run);
 		ret = 130;
 	}
-out:
-	for (size_t i = 0; i < c.n; i++)
-		job_free(c.jobs[i]);
-	free(c.jobs);
-	free(c.stored);
-	strv_free(kernels);
-	strv_free(arches);
-	strv_free(tests);
-	for (size_t i = 0; i < novr; i++)
-		free(ovr[i].arch), free(ovr[i].path);
-	free(ovr);
-	free(db);
-	free(append);
-	free(tree);
-	free(uri);
-	free(hosts_file);
-	free(lava_url);
-	free(lava_tok);
-	free(so.pools);
-	per_arch_free(mo.smp, mo.nsmp);
-	per_arch_free(mo.variant, mo.nvariant);
-	hosts_release(&hs);
-	srcset_release(&ss);
-	strv_free(sources);
-	free(patches);
-	free(src_label);
 	return ret;
 }
 
+static void run_opts_release(struct run_opts *o)
+{
+	struct plan_opts *p = &o->plan;
+
+	strv_free(o->kernels), strv_free(o->sources);
+	strv_free(p->arches), strv_free(p->tests);
+	for (size_t i = 0; i < p->novr; i++)
+		free(p->ovr[i].arch), free(p->ovr[i].path);
+	free(p->ovr), free(p->append), free(p->tree);
+	per_arch_free(p->mo.smp, p->mo.nsmp);
+	per_arch_free(p->mo.variant, p->mo.nvariant);
+	free(o->patches), free(o->label), free(o->db), free(o->uri), free(o->hosts_file);
+	free(o->lava_url), free(o->lava_tok), free(o->so.pools);
+}
+
+int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
+{
+	struct run_opts o = {
+		.so = { .boot_timeout = 120, .silence_timeout = 120, .total_timeout = 600,
+			.infra_retries = 1 },
+		.plan.be = &backend_qemu, .confirm = 2,
+	};
+	struct hosts hs = { 0 };
+	struct run_plan plan;
+	struct run_build b = { 0 };
+	struct run_drive d = { 0 };
+	int ret, jobs_given, interrupted, bad_json = 0;
+	char *at;
+
+	plan_init(&plan, &o.plan);
+	if ((ret = parse_opts(&o, argc, argv)) || o.help) {
+		if (o.help)
+			fputs(run_usage, stdout);
+		goto out;
+	}
+	ret = 2;
+	if (!(jobs_given = o.so.jobs != 0)) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o.so.jobs = n > 0 ? n : 1;
+	}
+	if (o.so.boot_timeout > o.so.total_timeout)
+		o.so.boot_timeout = o.so.total_timeout;
+	/* every input is checked before anything starts or is written */
+	if (check_opts(&o, &hs) ||
+	    (o.sources ? run_build(&b, &plan, o.sources, o.patches, o.label)
+		       : o.kernels ? plan_kernels(&plan, o.kernels) : plan_defaults(&plan)))
+		goto out;
+	if (!plan_size(&plan) && !b.ss.n) {
+		error("nothing to run (no matching kernels)");
+		goto out;
+	}
+	if (plan_check(&plan))
+		goto out;
+	if (hs.n && setup_hosts(&plan, &hs, &o.so, jobs_given)) {
+		ret = 3;
+		goto out;
+	}
+	if (o.plan.be->connect &&
+	    connect_backend(&plan, o.plan.be, o.lava_url, o.lava_tok, &o.so, jobs_given, &ret))
+		goto out;
+	cx->db = o.db;
+	if (!cmd_store(cx))
+		goto out;
+	at = argv_text(argc, argv);
+	ret = drive_begin(&d, &plan, cx->st, at);
+	free(at);
+	if (ret < 0 || (b.ss.n && run_build_record(&b, &plan, cx->st, d.run, cmd_db_path(cx)))) {
+		if (ret == 0)
+			store_run_end(cx->st, d.run, RUN_FAILED);
+		ret = ret < 0 ? 2 : 3;
+		goto out;
+	}
+	interrupted = drive_run(&d, &o.so, o.confirm);
+	drive_end(&d, interrupted);
+
+	json_t *changes = drive_changes(d.st, d.run);
+	struct run_report r = { d.st, d.run, d.stored, d.nseq };
+
+	if (o.json)
+		bad_json = run_report_json(&r, changes);
+	else
+		run_report_summary(&r, changes, stdout);
+	json_decref(changes);
+	ret = verdict(&d, &b, o.json, bad_json, interrupted);
+out:
+	drive_release(&d);
+	run_build_release(&b);
+	plan_release(&plan);
+	hosts_release(&hs);
+	run_opts_release(&o);
+	return ret;
+}

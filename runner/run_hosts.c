@@ -1,51 +1,43 @@
-/* kfarm run, hosts: the scheduler's pools and a service backend's connection. */
-#include "accel.h"
-#include "backend.h"
-#include "build_regress.h"
-#include "cache.h"
-#include "cmds.h"
-#include "hosts.h"
+/* kfarm run, hosts (run_hosts.h). */
+#include "run_hosts.h"
 #include "job.h"
-#include "logdir.h"
-#include "pin.h"
-#include "profile.h"
-#include "regress.h"
-#include "run.h"
-#include "sched.h"
-#include "srcset.h"
-#include "store.h"
-#include "text.h"
 #include "util.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-void on_pool_down(struct sched_pool *p, const char *why, void *data)
-{
-	struct run_ctx *c = data;
-	struct text_pool tp = { 0 };
-
-	fprintf(stderr, "[%7.1fs] host %s is down for this run (%s); its jobs go elsewhere\n",
-		now_mono() - c->t0, p->name, text_term(&tp, why));
-	text_pool_release(&tp);
-}
 
 static int pool_accepts(const struct sched_pool *p, const struct job *j)
 {
 	return host_arch(p->host, j->arch) != NULL;
 }
 
+/* Every arch of the plan must have a pool that accepts it: said with the
+ * first job of that arch and the emulator it needs. */
+static int unplaceable(const struct run_plan *p, const struct sched_opts *so)
+{
+	char **arches = plan_arches(p);
+	int bad = 0;
+
+	for (char **a = arches; *a && !bad; a++) {
+		struct job *j = plan_job(p, plan_first_of(p, *a));
+		int ok = 0;
+
+		for (size_t k = 0; j && k < so->npools && !ok; k++)
+			ok = pool_accepts(&so->pools[k], j);
+		if (j && !ok)
+			error("no usable host can run %s (%s): no %s on any of them", j->arch,
+			      j->label, j->profile.qemu_binary);
+		bad = !j || !ok;
+		job_free(j);
+	}
+	strv_free(arches);
+	return bad ? -1 : 0;
+}
+
 /* Connects to and probes every host; the usable ones become the
  * scheduler's pools. Every job must be runnable on one of them. */
-int setup_hosts(struct run_ctx *c, struct hosts *hs, struct sched_opts *so,
-		       int jobs_given)
+int setup_hosts(const struct run_plan *p, struct hosts *hs, struct sched_opts *so,
+		int jobs_given)
 {
 	unsigned int total = 0;
 	size_t up = 0;
@@ -81,16 +73,8 @@ int setup_hosts(struct run_ctx *c, struct hosts *hs, struct sched_opts *so,
 	so->npools = up;
 	if (!up)
 		return error("no usable host");
-	for (size_t i = 0; i < c->n; i++) {
-		int ok = 0;
-
-		for (size_t p = 0; p < up && !ok; p++)
-			ok = pool_accepts(&so->pools[p], c->jobs[i]);
-		if (!ok)
-			return error("no usable host can run %s (%s): no %s on any of them",
-				     c->jobs[i]->arch, c->jobs[i]->label,
-				     c->jobs[i]->profile.qemu_binary);
-	}
+	if (unplaceable(p, so))
+		return -1;
 	if (!jobs_given || so->jobs > total)
 		so->jobs = total;
 	return 0;
@@ -98,19 +82,14 @@ int setup_hosts(struct run_ctx *c, struct hosts *hs, struct sched_opts *so,
 
 /* A backend that runs VMs through a service (LAVA): reached and probed before
  * anything is written; by default as many parallel jobs as it has VMs. */
-int connect_backend(struct run_ctx *c, const struct backend *be, const char *url,
-			   const char *secret_file, struct sched_opts *so, int jobs_given,
-			   int *ret)
+int connect_backend(const struct run_plan *p, const struct backend *be, const char *url,
+		    const char *secret_file, struct sched_opts *so, int jobs_given, int *ret)
 {
-	char **arches = xcalloc(c->n + 1, sizeof(char *)), err[512];
-	size_t na = 0;
+	char **arches = plan_arches(p), err[512];
 	int n;
 
-	for (size_t i = 0; i < c->n; i++)
-		if (!in_list(arches, c->jobs[i]->arch))
-			arches[na++] = c->jobs[i]->arch;
 	n = be->connect(url, secret_file, arches, err, sizeof(err), 0);
-	free(arches);
+	strv_free(arches);
 	if (n < 0) {
 		error("%s", err);
 		*ret = n == -1 ? 2 : 3;

@@ -1,34 +1,20 @@
-/* kfarm run, plan: options and defaults -> jobs. */
-#include "accel.h"
-#include "backend.h"
-#include "build_regress.h"
+/* kfarm run, plan (run_plan.h). */
+#include "run_plan.h"
 #include "cache.h"
-#include "cmds.h"
-#include "hosts.h"
 #include "job.h"
 #include "logdir.h"
 #include "pin.h"
 #include "profile.h"
-#include "regress.h"
-#include "run.h"
-#include "sched.h"
-#include "srcset.h"
-#include "store.h"
-#include "text.h"
 #include "util.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* "ARCH=PATH[:LABEL]" */
-int split_kernel(const char *arg, char **arch, char **path, char **label)
+static int split_kernel(const char *arg, char **arch, char **path, char **label)
 {
 	const char *eq = strchr(arg, '='), *colon;
 
@@ -82,7 +68,6 @@ static char *abspath(const char *p)
 	return realpath(p, buf) ? xstrdup(buf) : xstrdup(p);
 }
 
-
 int valid_test_name(const char *t)
 {
 	if (!*t)
@@ -95,7 +80,7 @@ int valid_test_name(const char *t)
 }
 
 /* Fills a job from (arch, image, label); prints why not and returns -1. */
-int make_job(struct job *j, const char *arch, const char *image, const char *label,
+static int make_job(struct job *j, const char *arch, const char *image, const char *label,
 		    char **tests, struct initrd_override *ovr, size_t novr, const char *append)
 {
 	char sha[65], isha[65];
@@ -159,7 +144,6 @@ int make_job(struct job *j, const char *arch, const char *image, const char *lab
 	return 0;
 }
 
-
 void per_arch_add(struct per_arch **v, size_t *n, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -189,10 +173,9 @@ void per_arch_free(struct per_arch *v, size_t n)
 	free(v);
 }
 
-
 /* The job's machine (variant, vCPUs, accelerator) and its comparison key,
  * part of the candidate's identity so that only like machines compare. */
-int set_machine(struct job *j, const struct machine_opts *mo)
+static int set_machine(struct job *j, const struct machine_opts *mo)
 {
 	const char *smp_s = per_arch_get(mo->smp, mo->nsmp, j->arch);
 	const char *variant = per_arch_get(mo->variant, mo->nvariant, j->arch);
@@ -226,33 +209,37 @@ int set_machine(struct job *j, const struct machine_opts *mo)
 	return 0;
 }
 
-void add_job(struct run_ctx *c, struct job *j)
+void plan_init(struct run_plan *p, const struct plan_opts *o)
 {
-	c->jobs = xrealloc(c->jobs, (c->n + 1) * sizeof(*c->jobs));
-	c->stored = xrealloc(c->stored, (c->n + 1) * sizeof(*c->stored));
-	c->stored[c->n] = 0;
-	c->jobs[c->n++] = j;
+	*p = (struct run_plan){ .o = o };
 }
 
-/* The default matrix: every built default kernel of the selected arches. */
-int default_jobs(struct run_ctx *c, char **arches, char **tests,
-			struct initrd_override *ovr, size_t novr, const char *append)
+size_t plan_add(struct run_plan *p, const char *arch, const char *image, const char *label,
+		const char *tree)
+{
+	p->own = xrealloc(p->own, (p->nown + 1) * sizeof(*p->own));
+	p->own[p->nown] = (struct plan_spec){
+		xstrdup(arch), xstrdup(image), xstrdup(label), tree ? xstrdup(tree) : NULL,
+	};
+	return p->nown++;
+}
+
+int plan_defaults(struct run_plan *p)
 {
 	struct default_kernel *d;
+	char **arches = p->o->arches;
 	size_t nd;
-	int ret = 0;
 
 	for (char **a = arches; a && *a; a++) {
-		struct profile p;
+		struct profile pr;
 
-		if (profile_load(*a, &p))
+		if (profile_load(*a, &pr))
 			return -1;
-		profile_release(&p);
+		profile_release(&pr);
 	}
 	if (cache_defaults(&d, &nd))
 		return -1;
-	for (size_t i = 0; i < nd && !ret; i++) {
-		struct job *j;
+	for (size_t i = 0; i < nd; i++) {
 		char *label;
 
 		if (arches && !in_list(arches, d[i].arch))
@@ -263,13 +250,143 @@ int default_jobs(struct run_ctx *c, char **arches, char **tests,
 			continue;
 		}
 		label = xasprintf("debian-%s", d[i].version);
-		j = job_new();
-		add_job(c, j);
-		ret = make_job(j, d[i].arch, d[i].image ? d[i].image : "", label, tests, ovr,
-			       novr, append);
-		j->tree = label;	/* the Debian source's series */
+		/* the Debian source's series */
+		plan_add(p, d[i].arch, d[i].image ? d[i].image : "", label, label);
+		free(label);
 	}
 	cache_defaults_free(d, nd);
 	free(d);
-	return ret;
+	return 0;
+}
+
+int plan_kernels(struct run_plan *p, char **kernels)
+{
+	for (char **k = kernels; k && *k; k++) {
+		char *arch, *path, *label;
+		int keep;
+
+		if (split_kernel(*k, &arch, &path, &label))
+			return -1;
+		keep = !p->o->arches || in_list(p->o->arches, arch);
+		free(arch), free(path), free(label);
+		if (!keep)
+			continue;
+		if (!(p->nargs & (p->nargs - 1)))
+			p->args = xrealloc(p->args, (p->nargs ? 2 * p->nargs : 8) * sizeof(*p->args));
+		p->args[p->nargs++] = *k;
+	}
+	return 0;
+}
+
+size_t plan_size(const struct run_plan *p)
+{
+	return p->nown + p->nargs;
+}
+
+struct job *plan_job(const struct run_plan *p, size_t i)
+{
+	const struct plan_opts *o = p->o;
+	struct plan_spec sp = { 0 }, *s = &sp;
+	struct job *j = job_new();
+	int bad;
+
+	if (i < p->nown)
+		s = &p->own[i];
+	else if (split_kernel(p->args[i - p->nown], &sp.arch, &sp.image, &sp.label))
+		goto fail;
+	bad = make_job(j, s->arch, s->image, s->label, o->tests, o->ovr, o->novr, o->append);
+	if (!bad) {
+		j->tree = o->tree ? xstrdup(o->tree) : s->tree ? xstrdup(s->tree) : NULL;
+		j->be = o->be;
+		bad = set_machine(j, &o->mo);
+	}
+	free(sp.arch), free(sp.image), free(sp.label);
+	if (!bad)
+		return j;
+fail:
+	job_free(j);
+	return NULL;
+}
+
+int plan_check(const struct run_plan *p)
+{
+	for (size_t i = 0; i < plan_size(p); i++) {
+		struct job *j = plan_job(p, i);
+
+		if (!j)
+			return -1;
+		job_free(j);
+	}
+	return 0;
+}
+
+/* spec i's arch (malloc'd) */
+static char *spec_arch(const struct run_plan *p, size_t i)
+{
+	const char *a, *eq;
+
+	if (i < p->nown)
+		return xstrdup(p->own[i].arch);
+	a = p->args[i - p->nown];
+	eq = strchr(a, '=');
+	return xstrndup(a, eq ? (size_t)(eq - a) : strlen(a));
+}
+
+char **plan_arches(const struct run_plan *p)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+
+	for (size_t i = 0; i < plan_size(p); i++) {
+		char *a = spec_arch(p, i);
+
+		if (in_list(v, a)) {
+			free(a);
+			continue;
+		}
+		v = xrealloc(v, (n + 2) * sizeof(char *));
+		v[n++] = a;
+		v[n] = NULL;
+	}
+	return v;
+}
+
+size_t plan_first_of(const struct run_plan *p, const char *arch)
+{
+	for (size_t i = 0; i < plan_size(p); i++) {
+		char *a = spec_arch(p, i);
+		int same = !strcmp(a, arch);
+
+		free(a);
+		if (same)
+			return i;
+	}
+	return 0;
+}
+
+void plan_layout(struct run_plan *p, const char *db_path, int64_t run)
+{
+	free(p->logdir);
+	p->logdir = logdir_run(db_path, run);
+}
+
+char *plan_log_path(const struct run_plan *p, int seq, const struct job *j,
+		    unsigned long confirm)
+{
+	if (confirm)
+		return xasprintf("%s/%02d-%s-%s-confirm%lu.log", p->logdir, seq, j->arch,
+				 j->label, confirm);
+	return xasprintf("%s/%02d-%s-%s.log", p->logdir, seq, j->arch, j->label);
+}
+
+void plan_release(struct run_plan *p)
+{
+	for (size_t i = 0; i < p->nown; i++) {
+		free(p->own[i].arch), free(p->own[i].image);
+		free(p->own[i].label), free(p->own[i].tree);
+	}
+	free(p->own);
+	free(p->args);
+	free(p->logdir);
+	*p = (struct run_plan){ 0 };
 }
