@@ -308,35 +308,36 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 /* Options that exclude or need each other, and the hosts they name. */
 static int check_opts(struct run_opts *o, struct hosts *hs)
 {
-	const struct backend *be = o->plan.be;
+	const struct backend *be = o->plan.be, *lava = &backend_lava;
+	const char *u = o->uri ? o->uri : getenv("LIBVIRT_DEFAULT_URI");
+	char err[1024];
 
-	if (o->hosts_file && o->uri)
-		return error("--hosts and --libvirt-uri exclude each other (a host's URI is in the file)");
-	if (o->hosts_file && be == &backend_qemu) {
-		if (o->be_given)
-			return error("--hosts runs VMs through libvirt; it cannot go with --backend qemu");
-		be = o->plan.be = &backend_libvirt;
-	}
-	if (o->hosts_file && be == &backend_lava)
-		return error("--hosts places VMs on libvirt hosts; with --backend lava, LAVA places them");
-	if ((o->lava_url || o->lava_tok) != (be == &backend_lava) || (be == &backend_lava && !o->lava_url))
-		return error(be == &backend_lava ? "--backend lava needs --lava-url URL"
-						 : "--lava-url and --lava-token-file need --backend lava");
-	if (o->uri && be != &backend_libvirt)
-		return error("--libvirt-uri needs --backend libvirt");
-	if (o->hosts_file)
-		return hosts_load(o->hosts_file, hs);
-	if (be == &backend_libvirt) {
-		char err[1024];
-		const char *u = o->uri ? o->uri : getenv("LIBVIRT_DEFAULT_URI");
-
-		if (hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, err, sizeof(err)))
-			return error("%s", err);
-	}
 	if (o->kernels && o->sources)
 		return error("--kernel and --source exclude each other");
 	if ((o->patches || o->label) && !o->sources)
 		return error("--patches and --label go with --source");
+	if (o->hosts_file && o->uri)
+		return error("--hosts and --libvirt-uri exclude each other "
+			     "(a host's URI is in the file)");
+	if (o->hosts_file && be == &backend_qemu) {
+		if (o->be_given)
+			return error("--hosts runs VMs through libvirt; "
+				     "it cannot go with --backend qemu");
+		be = o->plan.be = &backend_libvirt;
+	}
+	if (o->hosts_file && be == lava)
+		return error("--hosts places VMs on libvirt hosts; "
+			     "with --backend lava, LAVA places them");
+	if ((o->lava_url || o->lava_tok) != (be == lava) || (be == lava && !o->lava_url))
+		return error(be == lava ? "--backend lava needs --lava-url URL"
+					: "--lava-url and --lava-token-file need --backend lava");
+	if (o->uri && be != &backend_libvirt)
+		return error("--libvirt-uri needs --backend libvirt");
+	if (o->hosts_file)
+		return hosts_load(o->hosts_file, hs);
+	if (be == &backend_libvirt &&
+	    hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, err, sizeof(err)))
+		return error("%s", err);
 	return 0;
 }
 

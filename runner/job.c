@@ -485,8 +485,8 @@ void job_abandon(struct job *j, double after)
 	free(j->reason);
 	j->outcome = JOB_INFRA_ERROR;
 	j->reason = xasprintf("the VM did not end %.0fs after it was stopped%s%s%s; "
-			      "gave up on its backend%s%s", after,
-			      j->timeout_reason ? " (" : "", j->timeout_reason ? j->timeout_reason : "",
+			      "gave up on its backend%s%s", after, j->timeout_reason ? " (" : "",
+			      j->timeout_reason ? j->timeout_reason : "",
 			      j->timeout_reason ? ")" : "", h ? " on host " : "", h ? h->name : "");
 	/* a host that cannot end its VMs takes no more of them */
 	j->vm.host_down = h && !h->local;

@@ -55,10 +55,12 @@ int run_build_record(struct run_build *b, const struct run_plan *p, struct store
 	int ret = 0;
 
 	for (size_t i = 0; i < nb && !ret; i++) {
+		struct job *j;
+
 		if (b->spec[i] == SIZE_MAX)
 			continue;
-		ss->job[i] = plan_job(p, b->spec[i]);
-		if (!ss->job[i] || (ss->job[i]->candidate_id = store_job_candidate(st, ss->job[i])) < 0)
+		j = ss->job[i] = plan_job(p, b->spec[i]);
+		if (!j || (j->candidate_id = store_job_candidate(st, j)) < 0)
 			ret = -1;
 	}
 	if (!ret)
