@@ -113,7 +113,8 @@ static struct job *bind(struct run_drive *d, size_t i, unsigned long confirm)
 {
 	struct job *j = plan_job(d->plan, i);
 
-	d->stored = xrealloc(d->stored, (d->nseq + 1) * sizeof(*d->stored));
+	if (!(d->nseq & (d->nseq - 1)))
+		d->stored = xrealloc(d->stored, (d->nseq ? 2 * d->nseq : 1) * sizeof(*d->stored));
 	d->stored[d->nseq++] = 0;
 	if (!j) {
 		d->plan_failed = 1;

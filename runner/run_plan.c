@@ -272,7 +272,7 @@ int plan_kernels(struct run_plan *p, char **kernels)
 		if (!keep)
 			continue;
 		if (!(p->nargs & (p->nargs - 1)))
-			p->args = xrealloc(p->args, (p->nargs ? 2 * p->nargs : 8) * sizeof(*p->args));
+			p->args = xrealloc(p->args, (p->nargs ? 2 * p->nargs : 1) * sizeof(*p->args));
 		p->args[p->nargs++] = *k;
 	}
 	return 0;

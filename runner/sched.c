@@ -62,7 +62,7 @@ static int finished(const struct sched *s)
 static void pending_push(struct sched *s, struct job *j)
 {
 	if (!(s->npending & (s->npending - 1)))
-		s->pending = xrealloc(s->pending, (s->npending ? 2 * s->npending : 8) *
+		s->pending = xrealloc(s->pending, (s->npending ? 2 * s->npending : 1) *
 					  sizeof(*s->pending));
 	s->pending[s->npending++] = j;
 }
