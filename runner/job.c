@@ -368,6 +368,17 @@ int job_suite_done(const struct job *j)
 	       j->ktap.ntop >= (unsigned long)j->ktap.plan;
 }
 
+void job_stop(struct job *j)
+{
+	if (j->vm_started)
+		j->be->stop(&j->vm, 0);
+}
+
+void job_wait(struct job *j, struct vm_exit *ex)
+{
+	j->be->wait(&j->vm, ex, BACKEND_WAIT_BLOCK);
+}
+
 void job_timeout(struct job *j, const char *why)
 {
 	if (j->timed_out)

@@ -105,6 +105,10 @@ void job_stderr(struct job *j, const char *data, size_t n);
  * Another document (a kernel's KUnit run, printed before /init starts) never
  * counts, complete or not. */
 int job_suite_done(const struct job *j);
+/* Tells the VM to end (its last result is in); it may take a while. */
+void job_stop(struct job *j);
+/* How the VM ended, once its console or exit fd said it did (blocks). */
+void job_wait(struct job *j, struct vm_exit *ex);
 /* Records a timeout and ends the VM. */
 void job_timeout(struct job *j, const char *why);
 /* Decides the outcome from what was seen and how the VM ended. */

@@ -221,7 +221,7 @@ static void reap(struct sched *s, struct slot *sl)
 		while (drain(j, j->vm.err_fd, SRC_ERR) > 0)
 			;
 	unwatch_vm(s, j);
-	j->be->wait(&j->vm, &ex, BACKEND_WAIT_BLOCK);
+	job_wait(j, &ex);
 	finish_attempt(s, sl, &ex);
 }
 
@@ -279,7 +279,7 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 		return;
 	if (job_suite_done(j)) {
 		/* last result is in: no need to wait for the guest */
-		j->be->stop(&j->vm, 0);
+		job_stop(j);
 		if (!sl->t_stop)
 			sl->t_stop = now;
 		return;
@@ -404,7 +404,7 @@ static void on_event(struct sched *s, struct watch *w)
 		sl->exited = 1;
 	}
 	if (job_suite_done(j))
-		j->be->stop(&j->vm, 0);	/* last result is in */
+		job_stop(j);	/* last result is in */
 	if (sl->exited || (j->vm.exit_fd < 0 && !sl->open_console))
 		reap(s, sl);
 }

@@ -1,7 +1,8 @@
 /* The scheduler: placement and deadlines. One epoll loop supervising up to
  * N VMs at once (console pipes, pidfds, SIGINT/SIGTERM through a signalfd,
  * deadlines as the loop's timeout). No threads. It pulls jobs from a source
- * as slots free up and never decides an outcome: the job does (job.h). */
+ * as slots free up; it never decides an outcome nor calls the backend: the
+ * job does both (job.h). */
 #ifndef KFARM_SCHED_H
 #define KFARM_SCHED_H
 
