@@ -372,8 +372,11 @@ static void fill(struct sched *s)
 		struct job *j;
 
 		top_up(s);
-		if (!(j = pick(s, &sl)))
+		if (!(j = pick(s, &sl))) {
+			if (!s->npending && !s->exhausted)
+				continue;	/* all unrunnable: take the next ones now */
 			break;
+		}
 		start_job(s, sl, j);
 	}
 }

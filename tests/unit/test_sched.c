@@ -279,6 +279,46 @@ static void test_host_lost(void **state)
 	assert_int_equal(pools[0].placed, 1);
 }
 
+static int accepts_none(const struct sched_pool *p, const struct job *j)
+{
+	(void)p, (void)j;
+	return 0;
+}
+
+static size_t unrunnable_seen;
+
+static void count_unrunnable(struct job *j, int will_retry, void *data)
+{
+	(void)data;
+	unrunnable_seen += !will_retry && j->outcome == JOB_INFRA_ERROR &&
+			   strstr(j->reason, "no host that is still up");
+}
+
+/* No host can run any of them: every job ends at once, not a queue's worth
+ * per loop turn. */
+static void test_none_runnable(void **state)
+{
+	struct host h = { .name = "h" };
+	struct sched_pool pool = { .name = "h", .slots = 1, .host = &h, .accepts = accepts_none };
+	struct lazy l = { .total = 200 };
+	struct sched_source src = { lazy_next, lazy_put, &l };
+	struct sched_opts o = {
+		.jobs = 1, .pools = &pool, .npools = 1, .boot_timeout = 10,
+		.silence_timeout = 10, .total_timeout = 10, .on_done = count_unrunnable,
+	};
+	double t0 = now_mono();
+
+	(void)state;
+	reset_fake();
+	unrunnable_seen = 0;
+	assert_int_equal(sched_run_source(&src, &o), 0);
+	assert_int_equal(l.back, 200);
+	assert_int_equal(unrunnable_seen, 200);
+	assert_int_equal(fake.starts, 0);
+	if (now_mono() - t0 > 1)
+		fail_msg("took %.1fs", now_mono() - t0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_pull_source),
 		cmocka_unit_test(test_retry_after_start_failure),
 		cmocka_unit_test(test_host_lost),
+		cmocka_unit_test(test_none_runnable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
