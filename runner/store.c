@@ -446,6 +446,12 @@ int64_t store_candidate_machine(struct store *st, const char *arch, const char *
 	return id;
 }
 
+int64_t store_job_candidate(struct store *st, const struct job *j)
+{
+	return store_candidate_machine(st, j->arch, j->label, j->machine_key, j->tree,
+				       j->image_sha256, j->kernel);
+}
+
 /* The job's results, in the job's transaction. */
 static int store_results(struct store *st, int64_t id, const struct job *j)
 {

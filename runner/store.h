@@ -42,6 +42,8 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 int64_t store_candidate_machine(struct store *st, const char *arch, const char *label,
 				const char *machine, const char *tree, const char *sha256,
 				const char *image_path);
+/* The candidate a job boots: store_candidate_machine on its fields. */
+int64_t store_job_candidate(struct store *st, const struct job *j);
 /* Stores a finished job and its results atomically; returns the job id. */
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host);
 
