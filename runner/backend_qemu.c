@@ -327,6 +327,7 @@ static void qemu_release(struct vm *vm)
 
 const struct backend backend_qemu = {
 	.name = "qemu",
+	.flags = BACKEND_KVM,
 	.start = qemu_start,
 	.stop = qemu_stop,
 	.wait = qemu_wait,

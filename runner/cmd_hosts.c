@@ -29,18 +29,6 @@ static const char hosts_usage[] =
 	"\n"
 	"Exit status: 0 every host usable; 1 some host unusable; 2 bad usage or file.\n";
 
-char *hosts_default_path(void)
-{
-	const char *e = getenv("KFARM_HOSTS"), *x = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-
-	if (e && *e)
-		return xstrdup(e);
-	if (x && *x)
-		return xasprintf("%s/kfarm/hosts.json", x);
-	return xasprintf("%s/.config/kfarm/hosts.json", home ? home : "");
-}
-
 static void arch_list(const struct host *h, struct sb *sb)
 {
 	for (size_t a = 0; a < h->narches; a++)
