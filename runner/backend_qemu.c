@@ -176,6 +176,31 @@ static int in_path(const char *name)
 	return 0;
 }
 
+/* In the forked child: its own process group, killed with kfarm, console
+ * and diagnostics on the pipes; an exec failure's errno goes on st_w. */
+static void __attribute__((noreturn)) child(char **argv, pid_t parent, int out_w, int err_w,
+					    int st_w)
+{
+	int null = open("/dev/null", O_RDONLY), e;
+	sigset_t none;
+
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);	/* kfarm died before prctl took effect */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	dup2(null, 0);
+	dup2(out_w, 1);
+	dup2(err_w, 2);
+	execvp(argv[0], argv);
+	e = errno;
+	if (write(st_w, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
 static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
 		      unsigned int flags)
 {
@@ -207,26 +232,8 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);	/* kfarm died before prctl took effect */
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(null, 0);
-		dup2(out[1], 1);
-		dup2(errp[1], 2);
-		execvp(argv[0], argv);
-		int e = errno;
-		if (write(st[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
+	if (pid == 0)
+		child(argv, parent, out[1], errp[1], st[1]);
 	/* also set it from this side: no window where a kill(-pgid) misses it */
 	setpgid(pid, pid);
 	close(out[1]);

@@ -186,25 +186,13 @@ static char *uri_transport(const char *uri)
 	return plus ? xstrndup(plus + 1, sep - plus - 1) : xstrdup("");
 }
 
-/* Refuses a remote URI that would let libvirt accept a host key kfarm did
- * not check, and makes a libssh(2) URI check the known_hosts file kfarm
- * checks (kh, NULL: the default): added when missing, refused when other. */
-static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errlen)
+/* The query's host-key parameters: refuses one that turns libvirt's check
+ * off, or a second known_hosts; *theirs: the one known_hosts given. */
+static int check_key_params(const char *uri, const char *query, char **theirs, char *err,
+			    size_t errlen)
 {
-	char *user, *server, *path, *query, *tr = NULL, *mine = kssh_known_hosts(kh);
-	char *theirs = NULL;
-	unsigned int port;
-	int ret = -1, nkh = 0;
+	int nkh = 0;
 
-	if (uri_split(*uri, &user, &server, &port, &path, &query) < 0) {
-		snprintf(err, errlen, "not a URI: '%s'", *uri);
-		goto out;
-	}
-	tr = uri_transport(*uri);
-	if (!*server) {
-		ret = 0;	/* local: no SSH */
-		goto out;
-	}
 	for (const char *q = query; *q;) {
 		size_t n = strcspn(q, "&"), kl = strcspn(q, "=");
 		char *k = uri_unescape(q, kl < n ? kl : n);
@@ -217,20 +205,44 @@ static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errle
 		else if (!strcasecmp(k, "no_verify"))
 			refuse = strcmp(v, "0") != 0;
 		else if (!strcasecmp(k, "known_hosts") && !nkh++)
-			theirs = xstrdup(v);
+			*theirs = xstrdup(v);
 		else if (!strcasecmp(k, "known_hosts"))
 			refuse = 1;
 		if (refuse)
 			snprintf(err, errlen,
 				 "libvirt URI '%s': \"%s=%s\" would let libvirt accept host keys "
 				 "kfarm has not checked; refusing (remove it; 'kfarm hosts --trust "
-				 "NAME' records a new key)", *uri, k, v);
+				 "NAME' records a new key)", uri, k, v);
 		free(k);
 		free(v);
 		if (refuse)
-			goto out;
+			return -1;
 		q += n + (q[n] == '&');
 	}
+	return 0;
+}
+
+/* Refuses a remote URI that would let libvirt accept a host key kfarm did
+ * not check, and makes a libssh(2) URI check the known_hosts file kfarm
+ * checks (kh, NULL: the default): added when missing, refused when other. */
+static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errlen)
+{
+	char *user, *server, *path, *query, *tr = NULL, *mine = kssh_known_hosts(kh);
+	char *theirs = NULL;
+	unsigned int port;
+	int ret = -1;
+
+	if (uri_split(*uri, &user, &server, &port, &path, &query) < 0) {
+		snprintf(err, errlen, "not a URI: '%s'", *uri);
+		goto out;
+	}
+	tr = uri_transport(*uri);
+	if (!*server) {
+		ret = 0;	/* local: no SSH */
+		goto out;
+	}
+	if (check_key_params(*uri, query, &theirs, err, errlen) < 0)
+		goto out;
 	if (!strcmp(tr, "libssh") || !strcmp(tr, "libssh2")) {
 		if (theirs && strcmp(theirs, mine)) {
 			snprintf(err, errlen,
