@@ -2,102 +2,24 @@
  * arch profiles' QEMU binaries there, then the host's backend through the
  * table. The one part of the hosts module that chooses a backend. */
 #include "backend.h"
+#include "exe.h"
 #include "hosts.h"
 #include "profile.h"
 #include "ssh.h"
 #include "util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* Runs argv here (no shell) and returns its stdout (bounded), or NULL. */
-static char *run_local(char *const argv[])
-{
-	int fds[2];
-	pid_t pid;
-	struct sb sb;
-	char buf[4096];
-	ssize_t n;
-	int status;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return NULL;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	sb_init(&sb);
-	while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (sb.len < 65536)
-			sb_add(&sb, buf, n);
-	}
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		sb_release(&sb);
-		return NULL;
-	}
-	return sb_detach(&sb);
-}
-
-static char *find_in_path(const char *name)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char *cand = xasprintf("%.*s/%s", (int)n, path, name);
-
-		if (n && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		path += n + (path[n] == ':');
-	}
-	return NULL;
-}
 
 /* Fills h->arches[i].path/version on this machine. */
 static void probe_local(struct host *h)
 {
 	for (size_t i = 0; i < h->narches; i++) {
 		struct host_arch *a = &h->arches[i];
-		char *p = find_in_path(a->binary), *out;
-
-		if (!p)
-			continue;
-		char *argv[] = { p, "--version", NULL };
-		out = run_local(argv);
-		a->path = p;
-		if (out) {
-			out[strcspn(out, "\n")] = '\0';
-			a->version = out;
-		}
+		a->path = exe_find(a->binary);
+		if (a->path)
+			a->version = exe_version(a->path);
 	}
 }
 
