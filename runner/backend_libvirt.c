@@ -69,6 +69,11 @@ static int check_host(struct vm *vm, const struct vm_spec *spec, struct host *h,
 			 spec->profile->arch, spec->profile->qemu_binary);
 		return -1;
 	}
+	if (!h->local && !h->ssh) {
+		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
+		vm->host_down = 1;
+		return -1;
+	}
 	if (!h->be)
 		h->be = &backend_libvirt;	/* never probed: connected here */
 	if (!lv_conn_of(h) && lv_host_connect(h, err, errlen, 0) < 0) {
@@ -78,11 +83,6 @@ static int check_host(struct vm *vm, const struct vm_spec *spec, struct host *h,
 	*cp = lv_conn_of(h);
 	if (lv_conn_lost(*cp, lost, sizeof(lost))) {
 		snprintf(err, errlen, "host '%s' lost: libvirt connection: %s", h->name, lost);
-		vm->host_down = 1;
-		return -1;
-	}
-	if (!h->local && !h->ssh) {
-		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
 		vm->host_down = 1;
 		return -1;
 	}

@@ -83,6 +83,11 @@ int lv_host_connect(struct host *h, char *err, size_t errlen, unsigned int flags
 		snprintf(err, errlen, "host '%s' is not the libvirt backend's", h->name);
 		return -1;
 	}
+	if (!h->local && !h->ssh) {
+		/* its files could not be staged there */
+		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
+		return -1;
+	}
 	if (lv_loop_hold(err, errlen) < 0)
 		return -1;
 	c = xcalloc(1, sizeof(*c));
