@@ -33,9 +33,7 @@
 #include "vm_thread.h"
 
 #include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
