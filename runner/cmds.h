@@ -35,6 +35,7 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv);
 int cmd_regressions(struct cmd_ctx *c, int argc, char **argv);
 int cmd_export(struct cmd_ctx *c, int argc, char **argv);
 int cmd_hosts(struct cmd_ctx *c, int argc, char **argv);
+int cmd_bisect(struct cmd_ctx *c, int argc, char **argv);
 int cmd_report(struct cmd_ctx *c, int argc, char **argv);
 int cmd_lava_job(struct cmd_ctx *c, int argc, char **argv);
 

@@ -1,6 +1,7 @@
 /* The history's schema, its one home: the migrations (each moves the file
  * one version on), migration on open, and the check that a file's schema is
  * exactly what they make. */
+#include "bisect_db.h"
 #include "summary.h"
 #include "store_int.h"
 #include "util.h"
@@ -146,6 +147,11 @@ static const char *const migrations[] = {
 	 * from the history so far, after 4 and 5 (the candidates rebuilt with their
 	 * machine, on which the summaries key their pairs) */
 	SUMMARY_MIGRATION,
+	/* 7 (issue 13, kfarm bisect): a bisection, its steps (each a commit
+	 * judged good/bad/skip from its runs) and each run, a child kfarm run
+	 * or build whose pid is stored before it is waited for, so that a
+	 * bisection killed meanwhile adopts the run instead of repeating it */
+	BISECT_MIGRATION,
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
