@@ -498,3 +498,56 @@ none:
 	}
 	return NULL;
 }
+
+/* The culprits a report names: found bisections of the report's trees, or
+ * whose bad commit is one of its candidates (a label starts with the
+ * commit's first 12 digits). */
+int bisect_report_add(sqlite3 *db, json_t *r)
+{
+	json_t *arr = json_array(), *a;
+	sqlite3_stmt *s;
+	size_t i;
+
+	if (!bisectdb_present(db))
+		return json_object_set_new(r, "bisections", arr), 0;
+	if (sqlite3_prepare_v2(db, "SELECT arch, coalesce(test, mode), culprit, subject, author,"
+			       " (SELECT count(*) FROM bisect_steps t WHERE t.bisection_id = b.id"
+			       "  AND t.kind = 'step'), commits, id FROM bisections b"
+			       " WHERE status = 'found' AND (tree IS ?1 OR substr(bad, 1, 12) ="
+			       "  substr(?2, 1, 12)) ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
+		json_decref(arr);
+		return -1;
+	}
+	json_array_foreach(json_object_get(r, "arches"), i, a) {
+		int64_t seen = 0;
+
+		sqlite3_reset(s);
+		bind_text(s, 1, json_string_value(json_object_get(a, "tree")));
+		bind_text(s, 2, json_string_value(json_object_get(a, "kernel")));
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 7);
+			json_t *o;
+			size_t k;
+			int dup = 0;
+
+			json_array_foreach(arr, k, o)
+				dup |= json_integer_value(json_object_get(o, "id")) == id;
+			if (dup || id == seen)
+				continue;
+			seen = id;
+			o = json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I}", "id",
+				      (json_int_t)id, "arch", sqlite3_column_text(s, 0),
+				      "test", sqlite3_column_text(s, 1),
+				      "culprit", sqlite3_column_text(s, 2),
+				      "subject", sqlite3_column_text(s, 3),
+				      "author", sqlite3_column_text(s, 4),
+				      "steps", (json_int_t)sqlite3_column_int64(s, 5),
+				      "commits", (json_int_t)sqlite3_column_int64(s, 6));
+			if (o)
+				json_array_append_new(arr, o);
+		}
+	}
+	sqlite3_finalize(s);
+	json_object_set_new(r, "bisections", arr);
+	return 0;
+}

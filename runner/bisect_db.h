@@ -114,6 +114,9 @@ double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test);
 /* Read side: every bisection, newest first (limit); one with its steps. */
 json_t *bisect_api_list(sqlite3 *db, int limit, struct api_err *e);
 json_t *bisect_api_one(sqlite3 *db, int64_t id, struct api_err *e);
+/* Adds "bisections" to a kfarm report (report.h): the found culprits of
+ * its trees or candidates. */
+int bisect_report_add(sqlite3 *db, json_t *report);
 /* 1 if the database has bisections (a file older than step 7 has not). */
 int bisectdb_present(sqlite3 *db);
 
