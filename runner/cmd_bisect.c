@@ -678,6 +678,28 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 			      c.b.good ? bad : good, c.b.repo);
 			goto out;
 		}
+		/* all input checked before anything is written (read-only git) */
+		size_t n;
+		char **line = commit_line(c.b.repo, c.b.good, c.b.bad, &n);
+		char *mk = xasprintf("%s:Makefile", c.b.good);
+		struct sb out;
+
+		sb_init(&out);
+		if (git(c.b.repo, &out, "show", mk, NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
+			error("%s: not a kernel source tree (no kernel Makefile at %.12s)", repo_arg,
+			      c.b.good);
+			line = (strv_free(line), NULL);
+			n = 0;
+		} else if (!line) {
+			error("%.12s (--good) is not an ancestor of %.12s (--bad) on its first-parent "
+			      "line", c.b.good, c.b.bad);
+		}
+		sb_release(&out);
+		free(mk);
+		strv_free(line);
+		if (!line)
+			goto out;
+		c.b.commits = (long)n - 1;
 		c.b.arch = xstrdup(arch);
 		c.b.mode = mode;
 		c.b.test = mode == BM_TEST ? xstrdup(test) : NULL;
@@ -714,17 +736,6 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 	if (!(c.priv = private_clone(c.b.repo)))
 		goto out;
 	if (!c.resumed) {
-		size_t n;
-		char **line = commit_line(c.priv, c.b.good, c.b.bad, &n);
-
-		if (!line) {
-			error("%.12s (--good) is not an ancestor of %.12s (--bad) on its first-parent "
-			      "line", c.b.good, c.b.bad);
-			ret = 2;
-			goto out;
-		}
-		strv_free(line);
-		c.b.commits = (long)n - 1;
 		if (runs) {
 			c.b.runs = (unsigned int)runs;
 		} else {
