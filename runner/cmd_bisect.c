@@ -99,7 +99,7 @@ static char *rev_commit(const char *repo, const char *rev)
 	char *spec = xasprintf("%s^{commit}", rev), *c = NULL;
 
 	sb_init(&out);
-	if (rev[0] != '-' && !git(repo, &out, "rev-parse", "--verify", "--quiet", spec, NULL) &&
+	if (rev[0] != '-' && !git(repo, &out, "rev-parse", "--verify", "--quiet", spec, (char *)NULL) &&
 	    out.len == 40)
 		c = sb_detach(&out);
 	sb_release(&out);
@@ -154,9 +154,8 @@ static char **commit_line(const char *priv, const char *good, const char *bad, s
 
 	sb_init(&out);
 	*n = 0;
-	if (git(priv, NULL, "merge-base", "--is-ancestor", good, bad, NULL) ||
-	    git(priv, &out, "rev-list", "--reverse", "--first-parent", "--ancestry-path", range,
-		NULL) || !out.len)
+	if (git(priv, NULL, "merge-base", "--is-ancestor", good, bad, (char *)NULL) ||
+	    git(priv, &out, "rev-list", "--reverse", "--first-parent", "--ancestry-path", range, (char *)NULL) || !out.len)
 		goto out;
 	v = xcalloc(out.len / 41 + 3, sizeof(char *));
 	v[(*n)++] = xstrdup(good);
@@ -309,7 +308,7 @@ static void step_line(struct bctx *c, int seq, const char *kind, const char *com
 	struct sb subj;
 
 	sb_init(&subj);
-	git(c->priv, &subj, "log", "-1", "--format=%s", commit, NULL);
+	git(c->priv, &subj, "log", "-1", "--format=%s", commit, (char *)NULL);
 	printf("  %2d %-12s %.12s %-4s runs %u fail %u%s  build %5.1fs boot %5.1fs wall %6.1fs%s  %s\n",
 	       seq, kind, commit, bisect_verdict_name(r->v) ? bisect_verdict_name(r->v) : "-",
 	       r->t.pass + r->t.fail + r->t.skip + r->t.build_fail, r->t.fail,
@@ -410,7 +409,7 @@ static char *revert_commit(struct bctx *c, const char *culprit, int *infra)
 
 	sb_init(&out);
 	*infra = 0;
-	if (git(c->priv, &out, "log", "-1", "--format=%cI", c->b.bad, NULL)) {
+	if (git(c->priv, &out, "log", "-1", "--format=%cI", c->b.bad, (char *)NULL)) {
 		*infra = 1;
 		goto out;
 	}
@@ -419,12 +418,12 @@ static char *revert_commit(struct bctx *c, const char *culprit, int *infra)
 	setenv("GIT_COMMITTER_DATE", date, 1);
 	free(date);
 	if (git(c->priv, &out, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--force",
-		"--detach", c->b.bad, NULL)) {
+		"--detach", c->b.bad, (char *)NULL)) {
 		*infra = 1;
 	} else if (git(c->priv, &out, "-c", "user.name=kfarm bisect", "-c",
-		       "user.email=kfarm@localhost", "revert", "--no-edit", culprit, NULL)) {
-		git(c->priv, NULL, "revert", "--abort", NULL);
-	} else if (!git(c->priv, &out, "rev-parse", "HEAD", NULL) && out.len == 40) {
+		       "user.email=kfarm@localhost", "revert", "--no-edit", culprit, (char *)NULL)) {
+		git(c->priv, NULL, "revert", "--abort", (char *)NULL);
+	} else if (!git(c->priv, &out, "rev-parse", "HEAD", (char *)NULL) && out.len == 40) {
 		id = xstrdup(out.buf);
 	} else {
 		*infra = 1;
@@ -444,8 +443,8 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	sb_init(&subj);
 	sb_init(&auth);
 	if (culprit) {
-		git(c->priv, &subj, "log", "-1", "--format=%s", culprit, NULL);
-		git(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, NULL);
+		git(c->priv, &subj, "log", "-1", "--format=%s", culprit, (char *)NULL);
+		git(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, (char *)NULL);
 	}
 	if (bisectdb_finish(c->db, c->b.id, status, culprit, culprit ? subj.buf : NULL,
 			    culprit ? auth.buf : NULL, msg, revert))
@@ -668,7 +667,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		if (!realpath(repo_arg, real))
 			return error_errno("source '%s'", repo_arg), 2;
 		c.b.repo = xstrdup(real);
-		if (git(c.b.repo, NULL, "rev-parse", "--git-dir", NULL)) {
+		if (git(c.b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL)) {
 			error("source '%s' is not a git repository", repo_arg);
 			goto out;
 		}
@@ -685,7 +684,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		struct sb out;
 
 		sb_init(&out);
-		if (git(c.b.repo, &out, "show", mk, NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
+		if (git(c.b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
 			error("%s: not a kernel source tree (no kernel Makefile at %.12s)", repo_arg,
 			      c.b.good);
 			line = (strv_free(line), NULL);
