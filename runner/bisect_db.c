@@ -513,7 +513,7 @@ int bisect_report_add(sqlite3 *db, json_t *r)
 	if (sqlite3_prepare_v2(db, "SELECT arch, coalesce(test, mode), culprit, subject, author,"
 			       " (SELECT count(*) FROM bisect_steps t WHERE t.bisection_id = b.id"
 			       "  AND t.kind = 'step'), commits, id FROM bisections b"
-			       " WHERE status = 'found' AND (tree IS ?1 OR substr(bad, 1, 12) ="
+			       " WHERE status = 'found' AND (tree = ?1 OR substr(bad, 1, 12) ="
 			       "  substr(?2, 1, 12)) ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
 		json_decref(arr);
 		return -1;
