@@ -33,7 +33,8 @@ enum bisect_verdict bisect_verdict(enum bisect_mode m, const enum bisect_run *r,
 		}
 		if (t->build_fail || t->skip)
 			return BV_SKIP;
-		if (t->fail && !full)
+		/* full: on until it fails always or sometimes (then it is noisy) */
+		if (t->fail && (!full || t->pass))
 			return BV_BAD;
 		if (t->pass + t->fail >= want)
 			return t->fail ? BV_BAD : BV_GOOD;

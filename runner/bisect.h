@@ -24,8 +24,9 @@ struct bisect_tally {
 };
 
 /* The verdict of runs r[0..n) for a step that wants `want` passing runs:
- * BAD as soon as one fails (with `full`, only after `want` counted runs, so
- * that a verification can tell "fails" from "fails sometimes"), GOOD when
+ * BAD as soon as one fails (with `full`, only once one also passed or all
+ * `want` failed, so that a verification tells "fails" from "fails
+ * sometimes"), GOOD when
  * `want` runs passed and none failed, SKIP when the step cannot be judged (a
  * build failure unless mode is BM_BUILD, the test itself skipped).
  * Infrastructure errors are never a verdict. BV_NONE: run again

@@ -2,15 +2,17 @@
 # kfarm bisect, for real: a git repository made from Debian's 6.1 source
 # (tests/integration/source-fixture.sh, cached) plus a series of 16 small
 # commits (fixed dates: the same ids every run, so the kernels are cached
-# after the first). In the series: c07 breaks clone3's E2BIG check (a
-# runtime behaviour the guest suite checks), c11 breaks the alpha build only,
-# c12 makes the guest's `flaky` test fail 30 % of the time from there on.
+# after the first). In the series: c06 makes the guest's `flaky` test fail
+# 30 % of the time from there on (its /proc/cmdline gains the option), c07
+# breaks clone3's E2BIG check (a runtime behaviour the guest suite checks),
+# c11 breaks the alpha build only. The flaky bisection's steps fall on
+# commits the clone3 bisection built already (one new kernel).
 #   A  clone3 on x86_64, base..c16: names c07 in <= 4 steps + confirmation,
 #      --revert-check passes; wall time per step (incremental build + boot)
 #   B  the same bisection killed with kill -9 mid-step, then resumed: same
 #      culprit, no step run twice (the killed step's run is adopted)
 #   C  --arch alpha --build: names c11
-#   D  flaky at 30 % from c12: never an innocent commit (or "too noisy");
+#   D  flaky at 30 % from c06: never an innocent commit (or "too noisy");
 #      a good revision that is itself flaky: "too noisy", stopped
 #   E  kfarm regressions --bisect, /api/bisections, kfarm report's culprits
 # Shares t-source's cache ($KFARM_SOURCE_CACHE, default ~/.cache/kfarm-t-source).
@@ -53,7 +55,10 @@ harmless 02 kernel/sys.c
 harmless 03 fs/open.c
 harmless 04 fs/read_write.c
 harmless 05 mm/mmap.c
-harmless 06 kernel/signal.c
+g show "$PREV:fs/proc/cmdline.c" >"$T/new"
+sed -i 's|^\tseq_puts(m, saved_command_line);|&\n\tseq_puts(m, " kfarm.opt=flaky.fail_pct=30");|' "$T/new"
+grep -q fail_pct=30 "$T/new" || bad "fs/proc/cmdline.c edit"
+commit 06 fs/proc/cmdline.c "proc: cmdline: show the boot options of the test harness"
 g show "$PREV:kernel/fork.c" >"$T/new"
 python3 - "$T/new" <<'EOF'
 import sys
@@ -69,10 +74,7 @@ harmless 10 mm/memory.c
 g show "$PREV:arch/alpha/kernel/time.c" >"$T/new"
 echo 'int t_bisect_alpha_only = ;' >>"$T/new"
 commit 11 arch/alpha/kernel/time.c "alpha: time: export the cycle counter"
-g show "$PREV:fs/proc/cmdline.c" >"$T/new"
-sed -i 's|^\tseq_puts(m, saved_command_line);|&\n\tseq_puts(m, " kfarm.opt=flaky.fail_pct=30");|' "$T/new"
-grep -q fail_pct=30 "$T/new" || bad "fs/proc/cmdline.c edit"
-commit 12 fs/proc/cmdline.c "proc: cmdline: show the boot options of the test harness"
+harmless 12 kernel/signal.c
 harmless 13 lib/string.c
 harmless 14 kernel/cred.c
 harmless 15 kernel/time/time.c
@@ -159,24 +161,26 @@ echo "  C: wall time per step (incremental alpha build):"
 steps_table "$DB3" "$C"
 echo "  C: total ${tC}s"
 
-# --- D: flaky at 30 % from c12 (fail_pct=0 on the command line before it)
+# --- D: flaky at 30 % from c06 (fail_pct=0 on the command line before it)
 DB4=$T/d.db
-bis --good "$C08" --bad "$C16" --arch x86_64 --test flaky --runs 8 \
+tD=$(date +%s)
+bis --good base --bad "$C16" --arch x86_64 --test flaky --runs 6 \
 	--append "$TOKEN kfarm.opt=flaky.fail_pct=0" --db "$DB4" >"$T/d.out" 2>"$T/d.err"
 rc=$?
+tD=$(( $(date +%s) - tD ))
 cat "$T/d.out"
 D=$(bid "$DB4")
 st=$(sql "$DB4" "SELECT status || ' ' || coalesce(culprit, '-') FROM bisections WHERE id = $D")
 case $st in
-"found $C12") ok "D: flaky from c12: the culprit is c12 (exit $rc)" ;;
-noisy*|not_bad*) ok "D: flaky from c12: no culprit, bisect says so: $st (exit $rc)" ;;
-*) bad "D: flaky from c12: blamed an innocent commit or failed: $st" ;;
+"found $C06") ok "D: flaky from c06: the culprit is c06 (exit $rc)" ;;
+noisy*|not_bad*) ok "D: flaky from c06: no culprit, and bisect says so: $st (exit $rc)" ;;
+*) bad "D: flaky from c06: blamed an innocent commit or failed: $st" ;;
 esac
-echo "  D: runs per step (bad at the first failure, good after 8 passes):"
-sql "$DB4" "SELECT printf('    %-12s %.12s %-4s runs %d fails %d', kind, commit_id, verdict, runs, fails)
-	FROM bisect_steps WHERE bisection_id = $D ORDER BY seq"
-# a good revision that is itself flaky
-bis --good "$C13" --bad "$C16" --arch x86_64 --test flaky --runs 8 \
+echo "  D: runs per step (bad at the first failure, good after 6 passes), total ${tD}s:"
+sql "$DB4" "SELECT printf('    %-12s %.12s %-4s runs %d fails %d wall %6.1fs', kind, commit_id, verdict, runs,
+	fails, wall_s) FROM bisect_steps WHERE bisection_id = $D ORDER BY seq"
+# a good revision that is itself flaky (c08, after c06)
+bis --good "$C08" --bad "$C16" --arch x86_64 --test flaky --runs 12 \
 	--append "$TOKEN kfarm.opt=flaky.fail_pct=0" --db "$DB4" >"$T/d2.out" 2>"$T/d2.err"
 rc=$?
 cat "$T/d2.out"
@@ -185,7 +189,7 @@ st=$(sql "$DB4" "SELECT status || ' ' || coalesce(culprit, '-') FROM bisections 
 case $st in
 noisy*) check "D: flaky good revision: too noisy, stopped, exit 1" test $rc -eq 1
 	check "D: it says so" grep -q "signal too noisy: good revision" "$T/d2.out" ;;
-*) bad "D: flaky good revision: expected 'noisy', got $st (8 passes in a row happen 5.8 % of the time)" ;;
+*) bad "D: flaky good revision: expected 'noisy', got $st (12 passes in a row: 1.4 % of the time)" ;;
 esac
 
 # --- E: kfarm regressions --bisect, the API, kfarm report

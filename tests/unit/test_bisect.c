@@ -49,11 +49,17 @@ static void test_verdict_rules(void **state)
 	/* bad as soon as one fails ... */
 	assert_int_equal(fold(BM_TEST, pf, 2, 5, 0, &g), BV_BAD);
 	assert_int_equal(fold(BM_TEST, fpp, 1, 3, 0, &g), BV_BAD);
-	/* ... except in full mode, which counts them all (fails sometimes) */
+	/* ... except in full mode, which goes on to tell "fails" from "fails
+	 * sometimes": bad once one also passed, or all failed */
+	enum bisect_run fff[] = { BR_FAIL, BR_FAIL, BR_FAIL };
+
 	assert_int_equal(fold(BM_TEST, fpp, 1, 3, 1, &g), BV_NONE);
-	assert_int_equal(bisect_verdict(BM_TEST, fpp, 3, 3, 1, &t, &g), BV_BAD);
-	assert_int_equal(t.pass, 2);
+	assert_int_equal(bisect_verdict(BM_TEST, fpp, 2, 3, 1, &t, &g), BV_BAD);
+	assert_int_equal(t.pass, 1);
 	assert_int_equal(t.fail, 1);
+	assert_int_equal(fold(BM_TEST, fff, 2, 3, 1, &g), BV_NONE);
+	assert_int_equal(bisect_verdict(BM_TEST, fff, 3, 3, 1, &t, &g), BV_BAD);
+	assert_int_equal(t.pass, 0);
 	/* infrastructure errors are never a verdict: retried, then given up */
 	assert_int_equal(fold(BM_TEST, infra, 2, 1, 0, &g), BV_NONE);
 	assert_int_equal(g, 0);
