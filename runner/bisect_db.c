@@ -52,7 +52,7 @@ int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b)
 {
 	sqlite3_stmt *s = prep(db, "SELECT id FROM bisections WHERE status = 'running'"
 			       " AND repo = ? AND good = ? AND bad = ? AND arch = ? AND mode = ?"
-			       " AND test IS ? ORDER BY id DESC LIMIT 1");
+			       " AND test IS ? AND append IS ? ORDER BY id DESC LIMIT 1");
 	int64_t id = 0;
 
 	if (!s)
@@ -63,6 +63,7 @@ int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b)
 	bind_text(s, 4, b->arch);
 	bind_text(s, 5, bisect_mode_name(b->mode));
 	bind_text(s, 6, b->test);
+	bind_text(s, 7, b->append);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -72,8 +73,8 @@ int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b)
 int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b)
 {
 	sqlite3_stmt *s = prep(db, "INSERT INTO bisections (repo, good, bad, arch, mode, test,"
-			       " runs, commits, tree, status, started)"
-			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)");
+			       " runs, commits, tree, append, revert_check, status, started)"
+			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)");
 
 	if (!s)
 		return -1;
@@ -86,14 +87,16 @@ int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b)
 	sqlite3_bind_int(s, 7, (int)b->runs);
 	sqlite3_bind_int64(s, 8, b->commits);
 	bind_text(s, 9, b->tree);
-	sqlite3_bind_double(s, 10, now_wall());
+	bind_text(s, 10, b->append);
+	sqlite3_bind_int(s, 11, b->revert_check);
+	sqlite3_bind_double(s, 12, now_wall());
 	return done(db, s, "cannot record the bisection");
 }
 
 int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b)
 {
 	sqlite3_stmt *s = prep(db, "SELECT repo, good, bad, arch, mode, test, runs, commits,"
-			       " tree, status FROM bisections WHERE id = ?");
+			       " tree, status, append, revert_check FROM bisections WHERE id = ?");
 	int rc = -1;
 
 	if (!s)
@@ -107,6 +110,8 @@ int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b)
 		b->repo = col(s, 0), b->good = col(s, 1), b->bad = col(s, 2);
 		b->arch = col(s, 3), b->test = col(s, 5), b->tree = col(s, 8);
 		b->status = col(s, 9);
+		b->append = col(s, 10);
+		b->revert_check = sqlite3_column_int(s, 11);
 		b->mode = m && !strcmp(m, "build") ? BM_BUILD : m && !strcmp(m, "outcome") ?
 			  BM_OUTCOME : BM_TEST;
 		b->runs = (unsigned int)sqlite3_column_int(s, 6);
@@ -122,7 +127,7 @@ int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b)
 void bisectdb_rec_release(struct bisect_rec *b)
 {
 	free(b->repo), free(b->good), free(b->bad), free(b->arch), free(b->test);
-	free(b->tree), free(b->status);
+	free(b->tree), free(b->status), free(b->append);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -432,7 +437,8 @@ static sqlite3_stmt *api_prep(sqlite3 *db, const char *sql, struct api_err *e)
 
 #define BISECT_COLS \
 	"SELECT b.id, b.repo, b.good, b.bad, b.arch, b.mode, b.test, b.runs, b.commits," \
-	" b.tree, b.status, b.culprit, b.subject, b.author, b.message, b.revert, b.started," \
+	" b.tree, b.append, b.status, b.culprit, b.subject, b.author, b.message, b.revert," \
+	" b.started," \
 	" b.finished, (SELECT count(*) FROM bisect_steps t WHERE t.bisection_id = b.id" \
 	"  AND t.kind = 'step') AS steps, (SELECT sum(t.wall_s) FROM bisect_steps t" \
 	"  WHERE t.bisection_id = b.id) AS wall_s FROM bisections b"

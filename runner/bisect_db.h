@@ -23,6 +23,8 @@
 	"  runs INTEGER NOT NULL," \
 	"  commits INTEGER NOT NULL," \
 	"  tree TEXT," \
+	"  append TEXT," \
+	"  revert_check INTEGER NOT NULL DEFAULT 0," \
 	"  status TEXT NOT NULL CHECK (status IN ('running', 'found', 'unconfirmed'," \
 	"    'noisy', 'not_good', 'not_bad', 'ambiguous', 'failed'))," \
 	"  culprit TEXT," \
@@ -63,13 +65,16 @@
 struct bisect_rec {
 	int64_t id;
 	char *repo, *good, *bad, *arch, *test, *tree;	/* test: NULL unless BM_TEST */
+	char *append;		/* kernel command-line arguments of every boot, or NULL */
+	int revert_check;
 	enum bisect_mode mode;
 	unsigned int runs;
 	long commits;
 	char *status;
 };
 
-/* An open bisection with these parameters (to resume), else 0; -1 error. */
+/* An open bisection with these parameters (to resume; revert_check and
+ * tree aside), else 0; -1 error. */
 int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b);
 int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b);
 /* Loads bisection id into b (strings owned, bisectdb_rec_release); -1 if none. */

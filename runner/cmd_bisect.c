@@ -54,7 +54,8 @@ static const char bisect_usage[] =
 	"      --revert-check     also build BAD with the culprit reverted: must pass\n"
 	"      --append ARGS      extra kernel command-line arguments for every boot\n"
 	"      --tree NAME        the tree of the regression this bisection explains\n"
-	"      --resume ID        continue bisection ID from its stored steps\n"
+	"      --resume ID        continue bisection ID from its stored steps (with its\n"
+	"                         stored --append, --runs and --revert-check)\n"
 	"      --db PATH          history database (default $XDG_DATA_HOME/kfarm/kfarm.db)\n"
 	"  -h, --help             this text\n"
 	"\n"
@@ -67,7 +68,7 @@ struct bctx {
 	sqlite3 *db;
 	struct bisect_rec b;
 	char *priv;		/* the private clone */
-	char *db_path, *append, *top, *logdir, *child_tree;
+	char *db_path, *top, *logdir, *child_tree;
 	int resumed;
 	double wall;		/* this bisection's step wall time, all sessions */
 	struct text_pool tp;
@@ -246,8 +247,8 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 		argv[n++] = "--confirm", argv[n++] = "0";
 		if (c->top)
 			argv[n++] = "--tests", argv[n++] = c->top;
-		if (c->append)
-			argv[n++] = "--append", argv[n++] = c->append;
+		if (c->b.append)
+			argv[n++] = "--append", argv[n++] = c->b.append;
 	}
 	argv[n] = NULL;
 	rc = -1;
@@ -621,7 +622,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 	};
 	struct bctx c = { 0 };
 	const char *repo_arg = NULL, *good = NULL, *bad = NULL, *arch = NULL, *test = NULL;
-	const char *tree = NULL;
+	const char *tree = NULL, *append = NULL;
 	char real[PATH_MAX];
 	unsigned long runs = 0, resume = 0;
 	int opt, modes = 0, revert = 0, ret = 2;
@@ -643,7 +644,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 				return error("--runs wants 1..20, got '%s'", optarg), 2;
 			break;
 		case OPT_REVERT: revert = 1; break;
-		case OPT_APPEND: c.append = optarg; break;
+		case OPT_APPEND: append = optarg; break;
 		case OPT_TREE: tree = optarg; break;
 		case OPT_RESUME:
 			if (parse_uint(optarg, 1ul << 53, &resume) || !resume)
@@ -703,6 +704,8 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		c.b.mode = mode;
 		c.b.test = mode == BM_TEST ? xstrdup(test) : NULL;
 		c.b.tree = tree ? xstrdup(tree) : NULL;
+		c.b.append = append ? xstrdup(append) : NULL;
+		c.b.revert_check = revert;
 	}
 	ret = 3;
 	if (!(st = cmd_store(cx)) || store_mark_stale_runs(st))
@@ -729,6 +732,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 			goto out;
 		c.b.runs = old.runs;	/* the stored verdicts were made with these */
 		c.b.commits = old.commits;
+		c.b.revert_check |= old.revert_check;
 		bisectdb_rec_release(&old);
 		c.resumed = 1;
 	}
@@ -755,7 +759,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		error_errno("cannot make '%s'", c.logdir);
 		goto out;
 	}
-	ret = bisect_main(&c, revert);
+	ret = bisect_main(&c, c.b.revert_check || revert);
 out:
 	bisectdb_rec_release(&c.b);
 	free(c.priv), free(c.db_path), free(c.top), free(c.logdir), free(c.child_tree);

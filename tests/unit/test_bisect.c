@@ -237,6 +237,10 @@ static void test_store_resume(void **state)
 	b.test = "clone3";
 	assert_int_equal(bisectdb_find_open(db, &b), 0);
 	b.test = "clone3/size_gt_page_e2big";
+	/* other boot arguments, other verdicts: not the same bisection */
+	b.append = "kfarm.opt=flaky.fail_pct=0";
+	assert_int_equal(bisectdb_find_open(db, &b), 0);
+	b.append = NULL;
 	assert_int_equal(bisectdb_load(db, id, &back), 0);
 	assert_string_equal(back.good, C[0]);
 	assert_string_equal(back.status, "running");
