@@ -211,7 +211,7 @@ const struct route_def routes[] = {
 	  "source candidates' builds, newest first (?limit=)" },
 	{ "GET", "/api/bisections", route_limit, route_bisections, 0,
 	  "bisections, newest first, with their culprits (?limit=)" },
-	{ "GET", "/api/bisections/{bisection}", NULL, route_bisection, 0,
+	{ "GET", "/api/bisections/{id}", NULL, route_bisection, 0,
 	  "one bisection and its steps" },
 	{ "GET", "/metrics", NULL, h_metrics, 0, "Prometheus metrics" },
 	{ "GET", "/", NULL, h_file, RF_NODB, "the dashboard" },
