@@ -415,6 +415,7 @@ static char *revert_commit(struct bctx *c, const char *culprit, int *infra)
 		goto out;
 	}
 	date = sb_detach(&out);
+	sb_init(&out);	/* detached: usable again only once re-initialised */
 	setenv("GIT_AUTHOR_DATE", date, 1);
 	setenv("GIT_COMMITTER_DATE", date, 1);
 	free(date);
