@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -626,7 +627,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 	const char *tree = NULL, *append = NULL;
 	char real[PATH_MAX];
 	unsigned long runs = 0, resume = 0;
-	int opt, modes = 0, revert = 0, ret = 2;
+	int opt, modes = 0, revert = 0, ret = 2, lock_fd = -1;
 	enum bisect_mode mode = BM_TEST;
 	struct store *st;
 
@@ -760,8 +761,20 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		error_errno("cannot make '%s'", c.logdir);
 		goto out;
 	}
+	/* one kfarm drives a bisection: a second would run its steps again */
+	char *lock = xasprintf("%s/bisect.lock", c.logdir);
+
+	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(lock);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		error("bisection %lld is being run by another kfarm (its lock in %s is held)",
+		      (long long)c.b.id, c.logdir);
+		goto out;
+	}
 	ret = bisect_main(&c, c.b.revert_check || revert);
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	bisectdb_rec_release(&c.b);
 	free(c.priv), free(c.db_path), free(c.top), free(c.logdir), free(c.child_tree);
 	text_pool_release(&c.tp);

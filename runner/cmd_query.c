@@ -395,7 +395,7 @@ int cmd_regressions(struct cmd_ctx *c, int argc, char **argv)
 
 	regress_ctx = c;
 	ret = run_query(c, argc, argv, q_regressions, print_regressions);
-	if (!ret && bisect_rc > 0)
-		return bisect_rc;	/* a bisection that found no culprit, or broke */
-	return ret ? ret : bisect_rc == 0 ? 0 : open_regressions;
+	if (!ret && bisect_rc == 3)
+		return 3;	/* a bisection broke: infrastructure */
+	return ret ? ret : open_regressions;
 }
