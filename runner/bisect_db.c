@@ -295,6 +295,20 @@ int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running)
 	return id;
 }
 
+double bisectdb_run_wall(sqlite3 *db, int64_t run)
+{
+	sqlite3_stmt *s = prep(db, "SELECT coalesce(finished - started, 0) FROM runs WHERE id = ?");
+	double w = 0;
+
+	if (!s)
+		return 0;
+	sqlite3_bind_int64(s, 1, run);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		w = sqlite3_column_double(s, 0);
+	sqlite3_finalize(s);
+	return w > 0 ? w : 0;
+}
+
 /* A test's stored status as a run result (MISSING: it never ran, a failure
  * of the candidate: its job ended early) */
 static enum bisect_run of_status(const char *st)

@@ -109,6 +109,9 @@ int64_t bisectdb_max_run(sqlite3 *db);
 /* The run child `pid` began after run `after`: its id (0: none yet) and
  * whether it is still 'running'. */
 int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running);
+/* The run's own wall time (finished - started; 0 if unknown): for a run
+ * adopted from a killed bisection, which did not time it. */
+double bisectdb_run_wall(sqlite3 *db, int64_t run);
 /* How run `run` judged the step, and its build and boot seconds. */
 int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode m,
 		   const char *test, enum bisect_run *out, double *build_s, double *boot_s);

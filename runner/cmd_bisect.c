@@ -294,7 +294,8 @@ static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p)
 	run = bisectdb_run_of_pid(c->db, p->after, p->pid, &running);
 	if (run > 0 && !running)
 		bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, &res, &b, &t);
-	return bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res, 0);
+	return bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res,
+				run > 0 ? bisectdb_run_wall(c->db, run) : 0);
 }
 
 struct stepres {
