@@ -372,10 +372,11 @@ static int do_step(struct bctx *c, const char *kind, const char *commit, int ful
 				r->v = stored;
 			}
 			r->wall_s = wall_done;
-			if (sqlite3_prepare_v2(c->db, "SELECT coalesce(sum(b.duration_s), 0),"
-					       " coalesce(sum(j.duration_s), 0) FROM bisect_runs r"
-					       " LEFT JOIN builds b ON b.run_id = r.run_id"
-					       " LEFT JOIN jobs j ON j.run_id = r.run_id"
+			/* per run, so that a run's several jobs (retries) count its build once */
+			if (sqlite3_prepare_v2(c->db, "SELECT coalesce(sum((SELECT sum(b.duration_s)"
+					       " FROM builds b WHERE b.run_id = r.run_id)), 0),"
+					       " coalesce(sum((SELECT sum(j.duration_s) FROM jobs j"
+					       " WHERE j.run_id = r.run_id)), 0) FROM bisect_runs r"
 					       " WHERE r.step_id = ?", -1, &s, NULL) == SQLITE_OK) {
 				sqlite3_bind_int64(s, 1, step);
 				if (sqlite3_step(s) == SQLITE_ROW)
