@@ -22,7 +22,7 @@
 
 struct qopts {
 	char *db, *arch, *test, *tree;
-	int json;
+	int json, bisect;
 	unsigned long limit;
 	int64_t id;
 };
@@ -31,7 +31,9 @@ static const char query_usage[] =
 	"usage: kfarm status [--db PATH] [--json]\n"
 	"       kfarm history [--arch A] [--test T] [--limit N] [--db PATH] [--json]\n"
 	"       kfarm show JOB [--db PATH] [--json] [--no-log]\n"
-	"       kfarm regressions [--tree T] [--db PATH] [--json]\n";
+	"       kfarm regressions [--tree T] [--db PATH] [--json] [--bisect]\n"
+	"         (--bisect: kfarm bisect each confirmed regression between two\n"
+	"         revisions of one git repository)\n";
 
 /* Shared option parsing; want_id: a positional JOB id is required. */
 static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog)
@@ -44,6 +46,7 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 		{ "limit", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "no-log", no_argument, NULL, 'L' },
+		{ "bisect", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -61,6 +64,7 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 		case 'r': q->tree = optarg; break;
 		case 'J': q->json = 1; break;
 		case 'L': if (nolog) *nolog = 1; break;
+		case 'B': q->bisect = 1; break;
 		case 'n':
 			if (parse_uint(optarg, 100000, &q->limit) || !q->limit)
 				return error("--limit wants 1..100000, got '%s'", optarg), 2;
@@ -377,6 +381,8 @@ static void print_regressions(json_t *v)
 
 /* exit 1 when a regression is open, so scripts can gate on it */
 static int open_regressions;
+static struct cmd_ctx *regress_ctx;	/* for --bisect: the database's path */
+static int bisect_rc = -1;
 
 static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err *e)
 {
@@ -390,12 +396,19 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 		open_regressions |= change_kind_parse(json_string_value(json_object_get(o, "kind"))) ==
 				    CH_REGRESSION;
 	}
+	if (v && q->bisect)
+		bisect_rc = bisect_regressions(db, cmd_db_path(regress_ctx),
+					       json_object_get(v, "regressions"));
 	return v;
 }
 
 int cmd_regressions(struct cmd_ctx *c, int argc, char **argv)
 {
-	int ret = run_query(c, argc, argv, q_regressions, print_regressions);
+	int ret;
 
+	regress_ctx = c;
+	ret = run_query(c, argc, argv, q_regressions, print_regressions);
+	if (!ret && bisect_rc == 3)
+		return 3;	/* a bisection broke: infrastructure */
 	return ret ? ret : open_regressions;
 }

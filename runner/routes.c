@@ -6,6 +6,7 @@
 #include "logdir.h"
 #include "metrics.h"
 #include "regress.h"
+#include "routes_bisect.h"
 #include "store.h"
 #include "util.h"
 
@@ -227,6 +228,10 @@ const struct route_def routes[] = {
 	{ "GET", "/api/trees", NULL, h_trees, 0, "the trees and their candidates" },
 	{ "GET", "/api/builds", route_limit, h_builds, 0,
 	  "source candidates' builds, newest first (?limit=)" },
+	{ "GET", "/api/bisections", route_limit, route_bisections, 0,
+	  "bisections, newest first, with their culprits (?limit=)" },
+	{ "GET", "/api/bisections/{id}", NULL, route_bisection, 0,
+	  "one bisection and its steps" },
 	{ "GET", "/metrics", NULL, h_metrics, 0, "Prometheus metrics" },
 	{ "GET", "/", NULL, h_file, RF_NODB, "the dashboard" },
 	{ "GET", "/{file}", NULL, h_file, RF_NODB, "the dashboard's files" },

@@ -1,6 +1,7 @@
 /* The history's schema, its one home: the migrations (each moves the file
  * one version on), migration on open, and the check that a file's schema is
  * exactly what they make. */
+#include "bisect_db.h"
 #include "summary.h"
 #include "store_int.h"
 #include "util.h"
@@ -146,7 +147,12 @@ static const char *const migrations[] = {
 	 * from the history so far, after 4 and 5 (the candidates rebuilt with their
 	 * machine, on which the summaries key their pairs) */
 	SUMMARY_MIGRATION,
-	/* 8 (issue 12; 7 is the bisect helper's, renumbered at merge): NOT_BUILT,
+	/* 7 (issue 13, kfarm bisect): a bisection, its steps (each a commit
+	 * judged good/bad/skip from its runs) and each run, a child kfarm run
+	 * or build whose pid is stored before it is waited for, so that a
+	 * bisection killed meanwhile adopts the run instead of repeating it */
+	BISECT_MIGRATION,
+	/* 8 (issue 12): NOT_BUILT,
 	 * the job of an arch whose source candidate did not build (its tests
 	 * MISSING "not built"), which is no boot failure: the jobs table is
 	 * rebuilt for the new CHECK, with its indexes */

@@ -151,7 +151,7 @@ function renderLatest() {
 
 // ---------- regressions ----------
 
-function renderRegressions(data) {
+function renderRegressions(data, bisections) {
 	const box = $('regressions');
 	if (!data) {
 		$('reg-summary').textContent = '';
@@ -175,7 +175,20 @@ function renderRegressions(data) {
 		}, h('td', {}, h('span', { class: `kind kind-${r.kind}` }, KINDS[r.kind]?.label || r.kind)),
 		h('td', {}, r.tree || ''), h('td', {}, r.arch),
 		h('td', {}, h('a', { href: '#', class: 'cell-link', onclick: (ev) => { ev.preventDefault(); showHistory(r.arch, r.test); } }, r.test)),
-		end(r.from), end(r.to), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 60))))))));
+		end(r.from), end(r.to), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 60),
+			bisectionOf(r, bisections))))))));
+}
+
+// The bisection that explains a regression (kfarm bisect --tree, or kfarm
+// regressions --bisect): same tree, arch and test (or a test nested in it).
+function bisectionOf(r, bisections) {
+	const b = (bisections || []).find((x) => x.tree === r.tree && x.arch === r.arch &&
+		(x.test === r.test || (x.test || '').startsWith(`${r.test}/`) || (x.mode === 'build' && r.test === 'build')));
+	if (!b) return null;
+	const what = b.culprit ? ['first bad commit ', h('span', { class: 'kern' }, b.culprit.slice(0, 12)), ` ${trunc(b.subject, 50)}`]
+		: [b.status === 'running' ? 'bisecting…' : `bisection ${b.status}`];
+	return h('div', { class: 'bisection small', 'data-bisection': b.id, title: b.message || '' },
+		`bisection #${b.id}: `, ...what, b.author ? h('span', { class: 'muted' }, ` (${b.author})`) : null);
 }
 
 // ---------- tree / candidate selector ----------
@@ -506,7 +519,10 @@ async function loadDashboard() {
 	}
 	renderLatest();
 	await Promise.all([
-		guarded($('regressions'), async () => renderRegressions(await optional('/api/regressions'))),
+		guarded($('regressions'), async () => {
+			const [reg, bis] = await Promise.all([optional('/api/regressions'), optional('/api/bisections')]);
+			renderRegressions(reg, bis ? bis.bisections : null);
+		}),
 		guarded($('matrix'), async () => {
 			const t = await optional('/api/trees');
 			state.trees = t ? t.trees : null;
