@@ -207,10 +207,19 @@ static int set_confirm(struct run_opts *o, const char *arg, size_t off)
 
 static int set_backend(struct run_opts *o, const char *arg, size_t off)
 {
+	struct sb known;
+
 	(void)off;
 	o->plan.be = backend_find(arg);
 	o->be_given = 1;
-	return o->plan.be ? 0 : error("unknown backend '%s' (known: qemu, libvirt, lava)", arg);
+	if (o->plan.be)
+		return 0;
+	sb_init(&known);
+	for (size_t i = 0; backends[i]; i++)
+		sb_addf(&known, "%s%s", i ? ", " : "", backends[i]->name);
+	error("unknown backend '%s' (known: %s)", arg, known.buf);
+	sb_release(&known);
+	return -1;
 }
 
 static int add_smp(struct run_opts *o, const char *arg, size_t off)
@@ -324,8 +333,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 /* Options that exclude or need each other, and the hosts they name. */
 static int check_opts(struct run_opts *o, struct hosts *hs)
 {
-	const struct backend *be = o->plan.be, *lava = &backend_lava;
+	const struct backend *be = o->plan.be;
 	const char *u = o->uri ? o->uri : getenv("LIBVIRT_DEFAULT_URI");
+	int service;
 	char err[1024];
 
 	if (o->kernels && o->sources)
@@ -335,23 +345,23 @@ static int check_opts(struct run_opts *o, struct hosts *hs)
 	if (o->hosts_file && o->uri)
 		return error("--hosts and --libvirt-uri exclude each other "
 			     "(a host's URI is in the file)");
-	if (o->hosts_file && be == &backend_qemu) {
+	if (o->hosts_file && !(be->flags & BACKEND_HOSTS)) {
 		if (o->be_given)
-			return error("--hosts runs VMs through libvirt; "
-				     "it cannot go with --backend qemu");
-		be = o->plan.be = &backend_libvirt;
+			return error(be->connect ? "--hosts places VMs on the inventory's hosts; "
+						   "with --backend %s, the service places them"
+						 : "--hosts runs VMs on the inventory's hosts; "
+						   "it cannot go with --backend %s", be->name);
+		be = o->plan.be = backend_for_hosts();
 	}
-	if (o->hosts_file && be == lava)
-		return error("--hosts places VMs on libvirt hosts; "
-			     "with --backend lava, LAVA places them");
-	if ((o->lava_url || o->lava_tok) != (be == lava) || (be == lava && !o->lava_url))
-		return error(be == lava ? "--backend lava needs --lava-url URL"
-					: "--lava-url and --lava-token-file need --backend lava");
-	if (o->uri && be != &backend_libvirt)
+	service = be->connect != NULL;
+	if ((o->lava_url || o->lava_tok) != service || (service && !o->lava_url))
+		return service ? error("--backend %s needs --lava-url URL", be->name)
+			       : error("--lava-url and --lava-token-file need --backend lava");
+	if (o->uri && !(be->flags & BACKEND_HOSTS))
 		return error("--libvirt-uri needs --backend libvirt");
 	if (o->hosts_file)
 		return hosts_load(o->hosts_file, hs);
-	if (be == &backend_libvirt &&
+	if ((be->flags & BACKEND_HOSTS) &&
 	    hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, err, sizeof(err)))
 		return error("%s", err);
 	return 0;
@@ -414,7 +424,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	struct run_opts o = {
 		.so = { .boot_timeout = 120, .silence_timeout = 120, .total_timeout = 600,
 			.infra_retries = 1 },
-		.plan.be = &backend_qemu, .confirm = 2,
+		.plan.be = backends[0], .confirm = 2,
 	};
 	struct hosts hs = { 0 };
 	struct run_plan plan;

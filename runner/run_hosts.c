@@ -47,7 +47,7 @@ int setup_hosts(const struct run_plan *p, struct hosts *hs, struct sched_opts *s
 		struct host *h = &hs->v[i];
 		struct sb arches;
 
-		if (host_probe(h, 0) < 0) {
+		if (host_probe_with(h, p->o->be, 0) < 0) {
 			warning("host %s is unusable: %s", h->name, h->why);
 			host_disconnect(h);
 			continue;
@@ -88,7 +88,7 @@ int connect_backend(const struct run_plan *p, const struct backend *be, const ch
 	char **arches = plan_arches(p), err[512];
 	int n;
 
-	n = be->connect(url, secret_file, arches, err, sizeof(err), 0);
+	n = backend_connect(be, url, secret_file, arches, err, sizeof(err));
 	strv_free(arches);
 	if (n < 0) {
 		error("%s", err);

@@ -140,7 +140,7 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 		j->tests = suite ? suite : xcalloc(1, sizeof(char *));
 	}
 	j->append = job_cmdline(&j->profile, tests, append);
-	j->be = &backend_qemu;
+	j->be = backends[0];	/* the default */
 	return 0;
 }
 
@@ -188,7 +188,7 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 	if (profile_machine(&j->profile, variant, smp, &j->machine, err, sizeof(err)))
 		return error("%s", err);
 	req = mo->accel_given ? mo->accel : j->machine.accel;
-	if (j->be != &backend_qemu) {
+	if (!(j->be->flags & BACKEND_KVM)) {
 		if (req == ACCEL_KVM)
 			return error("%s: --accel kvm needs --backend qemu (the %s backend boots "
 				     "with TCG)", j->arch, j->be->name);
