@@ -8,10 +8,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-struct api_err {
-	int code;
-	char msg[256];
-};
+#include "api_err.h"
 
 /* The latest result per arch x test, job per arch, build per tree x arch x
  * config, and "trees": one card per tree x arch with its latest job (the

@@ -3,7 +3,7 @@
 #ifndef KFARM_BUILD_DB_H
 #define KFARM_BUILD_DB_H
 
-#include "api.h"
+#include "api_err.h"
 
 #include <jansson.h>
 #include <sqlite3.h>

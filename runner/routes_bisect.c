@@ -1,6 +1,7 @@
 /* /api/bisections: every bisection newest first, and one with its steps
  * (bisect_db.c's queries). */
 #include "routes_bisect.h"
+#include "handler.h"
 #include "bisect_db.h"
 
 int route_bisections(const struct route_env *env, const struct route *r, struct reply *out)

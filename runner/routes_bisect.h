@@ -3,7 +3,7 @@
 #ifndef KFARM_ROUTES_BISECT_H
 #define KFARM_ROUTES_BISECT_H
 
-#include "routes.h"
+#include "route.h"
 
 int route_bisections(const struct route_env *env, const struct route *r, struct reply *out);
 int route_bisection(const struct route_env *env, const struct route *r, struct reply *out);
