@@ -8,6 +8,7 @@
 #include "cmds.h"
 #include "hosts.h"
 #include "job.h"
+#include "kselftest.h"
 #include "logdir.h"
 #include "pin.h"
 #include "profile.h"
@@ -53,8 +54,12 @@ static const char run_usage[] =
 	"                                  have their tests MISSING \"not built\"\n"
 	"      --patches PATH              a quilt series dir or mbox on top of each --source\n"
 	"      --label NAME                the --source candidate's name\n"
+	"      --kselftest T1,T2,...       also build these tools/testing/selftests targets of\n"
+	"                                  each --source and run them as kselftest:T (their\n"
+	"                                  config files merged into the kernel's)\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
-	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite)\n"
+	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite;\n"
+	"                                  user:NAME, kselftest:TARGET name packed programs)\n"
 	"      --suite smoke               the default suite (the only one for now)\n"
 	"      --initramfs ARCH=PATH       use this initramfs for ARCH\n"
 	"      --append ARGS               extra kernel command-line arguments\n"
@@ -146,6 +151,11 @@ struct initrd_override {
 
 static int valid_test_name(const char *t)
 {
+	/* programs packed in the initramfs: user:NAME, kselftest:TARGET */
+	if (!strncmp(t, "user:", 5))
+		t += 5;
+	else if (!strncmp(t, "kselftest:", 10))
+		t += 10;
 	if (!*t)
 		return 0;
 	for (; *t; t++)
@@ -176,12 +186,8 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 			free(initrd);
 			return -1;
 		}
-		if (!tests) {
-			char *dummy;
-
-			if (cache_initramfs(arch, &dummy, &suite) == 0)
-				free(dummy);
-		}
+		if (!tests)	/* what that initramfs runs (its record), user programs too */
+			cache_initramfs_suite(arch, initrd, &suite);
 	} else if (cache_initramfs(arch, &initrd, &suite)) {
 		return -1;
 	} else if (access(initrd, R_OK) < 0) {
@@ -349,10 +355,13 @@ static int default_jobs(struct run_ctx *c, char **arches, char **tests,
  * each arch that built (the others are recorded by srcset_record). */
 static int source_jobs(struct run_ctx *c, struct srcset *ss, char **specs, const char *patches,
 		       char **arches, const char *tree, const char *label, char **tests,
-		       struct initrd_override *ovr, size_t novr, const char *append)
+		       struct initrd_override *ovr, size_t novr, const char *append,
+		       struct kselftest *ks)
 {
 	if (srcset_resolve(ss, specs, patches, arches, tree, label))
 		return -1;
+	kselftest_config(ks);
+	kselftest_build(ks, ss);
 	for (size_t a = 0; a < ss->narch; a++) {	/* bootable once built? */
 		char *initrd = NULL, **suite = NULL;
 		int given = 0;
@@ -374,7 +383,8 @@ static int source_jobs(struct run_ctx *c, struct srcset *ss, char **specs, const
 			continue;
 		j = job_new();
 		add_job(c, j);
-		if (make_job(j, ss->b[i].arch, ss->b[i].image, s->label, tests, ovr, novr, append))
+		if (make_job(j, ss->b[i].arch, ss->b[i].image, s->label, tests, ovr, novr, append) ||
+		    kselftest_job(ks, i, j, tests != NULL))
 			return -1;
 		j->tree = xstrdup(s->tree);
 		ss->job[i] = j;
@@ -881,6 +891,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		{ "source", required_argument, NULL, 's' },
 		{ "patches", required_argument, NULL, 'P' },
 		{ "label", required_argument, NULL, 'L' },
+		{ "kselftest", required_argument, NULL, 'G' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "tests", required_argument, NULL, 't' },
 		{ "suite", required_argument, NULL, 'S' },
@@ -927,6 +938,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	char **sources = NULL, *patches = NULL, *src_label = NULL;	/* --source candidates */
 	size_t nsrc = 0;
 	struct srcset ss = { 0 };
+	struct kselftest ks = { 0 };
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "k:s:a:t:j:d:h", opts, NULL)) != -1) {
@@ -939,6 +951,10 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		case 'P':
 			free(patches);
 			patches = xstrdup(optarg);
+			break;
+		case 'G':
+			if (kselftest_parse(&ks, optarg))
+				goto out;
 			break;
 		case 'L':
 			free(src_label);
@@ -1136,13 +1152,13 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		error("--kernel and --source exclude each other");
 		goto out;
 	}
-	if ((patches || src_label) && !nsrc) {
-		error("--patches and --label go with --source");
+	if ((patches || src_label || ks.targets) && !nsrc) {
+		error("--patches, --label and --kselftest go with --source");
 		goto out;
 	}
 	if (nsrc) {
 		if (source_jobs(&c, &ss, sources, patches, arches, tree, src_label, tests, ovr, novr,
-				append))
+				append, &ks))
 			goto out;
 	} else if (nk) {
 		for (size_t i = 0; i < nk; i++) {
@@ -1214,7 +1230,8 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		j->log_path = xasprintf("%s/%02d-%s-%s.log", logdir, j->seq, j->arch, j->label);
 	}
 	free(logdir);
-	if (ss.n && srcset_record(&ss, c.st, c.run, cmd_db_path(cx), 1, tests)) {
+	if (ss.n && (srcset_record(&ss, c.st, c.run, cmd_db_path(cx), 1, tests) ||
+		     kselftest_record(&ks, &ss, c.st, c.run, cmd_db_path(cx)))) {
 		store_run_end(c.st, c.run, RUN_FAILED);
 		ret = 3;
 		goto out;
@@ -1283,6 +1300,7 @@ out:
 	per_arch_free(mo.variant, mo.nvariant);
 	hosts_release(&hs);
 	srcset_release(&ss);
+	kselftest_release(&ks);
 	strv_free(sources);
 	free(patches);
 	free(src_label);
