@@ -165,6 +165,8 @@ for t in "${targets[@]}"; do
 		p=${rel:+$rel/}$prog
 		if [ -f "$inst/$p" ] && [ -x "$inst/$p" ]; then printf '%s\n' "$p"; fi
 	done | awk '!seen[$0]++' >"$inst/kfarm-list"
+	# /init says it, and a target with nothing to run is "not built"
+	[ "$status" = PASS ] || printf '%s\n' "$error" >"$inst/kfarm-build-error"
 	progs=$(jq -R . <"$inst/kfarm-list" | jq -s -c .)
 	say "$arch: selftests/$t: $status ($(wc -l <"$inst/kfarm-list") programs)${error:+: $error}"
 	results+=("$(jq -n -c --arg target "$t" --arg status "$status" --arg error "$error" \

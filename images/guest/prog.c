@@ -445,7 +445,7 @@ int prog_run_kselftest(int n, const char *name, const char *dir, double scale)
 	double limit = tmo ? (double)(long)((double)tmo * scale + 0.999) : 0;
 	int np, nfail = 0, nskip = 0;
 	char **progs = read_list(dir, &np);
-	char failed[REASON_MAX] = "";
+	char failed[REASON_MAX] = "", path0[4096], builderr[REASON_MAX];
 	size_t fl = 0;
 
 	if (access(dir, X_OK) < 0 || !progs) {
@@ -460,6 +460,13 @@ int prog_run_kselftest(int n, const char *name, const char *dir, double scale)
 		       limit, tmo);
 	else
 		printf("  # kfarm-init: no time limit per program (settings timeout=0)\n");
+	snprintf(path0, sizeof(path0), "%s/kfarm-build-error", dir);
+	if (kt_read_file(path0, builderr, sizeof(builderr)) > 0) {
+		builderr[strcspn(builderr, "\n")] = '\0';
+		printf("  # kfarm-init: target did not build completely: %s\n", builderr);
+	} else {
+		builderr[0] = '\0';
+	}
 	printf("  1..%d\n", np);
 	for (int i = 0; i < np; i++) {
 		char path[4096], cwd[4096], *slash;
@@ -485,6 +492,10 @@ int prog_run_kselftest(int n, const char *name, const char *dir, double scale)
 	free(progs);
 	if (nfail) {
 		printf("not ok %d %s # %d of %d failed: %s\n", n, name, nfail, np, failed);
+		return 0;
+	}
+	if (!np && builderr[0]) {
+		printf("not ok %d %s # ERROR not built: %s\n", n, name, builderr);
 		return 0;
 	}
 	if (nskip == np)
