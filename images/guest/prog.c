@@ -477,7 +477,9 @@ int prog_run_kselftest(int n, const char *name, const char *dir, double scale)
 		snprintf(cwd, sizeof(cwd), "%s", path);
 		slash = strrchr(cwd, '/');
 		*slash = '\0';
-		base = strrchr(progs[i], '/') ? strrchr(progs[i], '/') + 1 : progs[i];
+		/* named as kselftest collects it: futex/functional's programs are
+		 * "functional/futex_wait", and the two run.sh stay apart */
+		base = progs[i];
 		v = run_one("  ", i + 1, base, path, cwd, limit);
 		if (v == V_SKIP)
 			nskip++;
