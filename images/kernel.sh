@@ -225,7 +225,8 @@ kernel_key() {
 		echo "--- common.config"; cat "$ROOT/arches/common.config"
 		echo "--- $(basename "$cfrag")"; cat "$cfrag"
 		# only when asked: every other key stays what it was
-		[ -z "${KS_FRAG:-}" ] || { echo "--- kselftest ${KFARM_KSELFTEST}"; cat "$KS_FRAG"; }
+		# (targets without config files build the kernel as it was)
+		[ ! -s "${KS_FRAG:-}" ] || { echo "--- kselftest ${KFARM_KSELFTEST}"; cat "$KS_FRAG"; }
 	} | sha 16
 }
 
@@ -354,7 +355,7 @@ build_tree() {
 	cat "$ROOT/arches/common.config" "$cfrag" >"$bdir/kfarm.fragment"
 	# kselftest options go first, so kfarm's own (verified below) win
 	local -a frags=("$bdir/kfarm.fragment")
-	if [ -n "${KS_FRAG:-}" ]; then
+	if [ -s "${KS_FRAG:-}" ]; then
 		cp "$KS_FRAG" "$bdir/kselftest.fragment"
 		frags=("$bdir/kselftest.fragment" "$bdir/kfarm.fragment")
 	fi
@@ -396,7 +397,7 @@ build_tree() {
 		--arg config_sha256 "$(sha256sum <"$bdir/.config" | cut -c1-64)" \
 		--argjson warnings "$(grep -c ': warning:' "$LOG" || true)" \
 		--argjson seconds "$SECS" --argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
-		--arg built "$(date -u +%FT%TZ)" --arg ks "${KFARM_KSELFTEST:-}" \
+		--arg built "$(date -u +%FT%TZ)" --arg ks "$([ -s "${KS_FRAG:-}" ] && echo "$KFARM_KSELFTEST")" \
 		--arg ks_unmet "$(ks_unmet "$bdir")" \
 		'{arch: $arch, version: $version, key: $key, release: $release, compiler: $compiler,
 		  tarball: $tarball, source: $source, id: $id, config_sha256: $config_sha256,
@@ -404,7 +405,7 @@ build_tree() {
 		  built: $built}
 		 + (if $ks == "" then {} else {kselftest_config: {targets: $ks,
 		    unmet: ($ks_unmet | split("\n") | map(select(. != "")))}} end)' >"$tmp/build.json"
-	[ -z "${KS_FRAG:-}" ] || cp "$bdir/kselftest.fragment" "$tmp/kselftest.fragment"
+	[ ! -s "${KS_FRAG:-}" ] || cp "$bdir/kselftest.fragment" "$tmp/kselftest.fragment"
 	rm -rf "$out"
 	mv -T "$tmp" "$out"
 	rm -f "$out.failed.json" "$out.failed.log"
@@ -416,7 +417,7 @@ build_tree() {
 
 # kselftest options that did not take (dependencies this arch lacks), one a line
 ks_unmet() {
-	[ -n "${KS_FRAG:-}" ] || return 0
+	[ -s "${KS_FRAG:-}" ] || return 0
 	local line sym val have
 	while IFS= read -r line; do
 		[[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]] || continue
