@@ -237,8 +237,20 @@ int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests
 		j->initrd = pinned;
 		j->initrd_sha256 = xstrdup(sha);
 	}
-	if (tests_given)
+	if (tests_given) {	/* --tests is exact: say what it leaves out */
+		for (size_t k = 0; ks->targets[k]; k++) {
+			char *name = xasprintf("kselftest:%s", ks->targets[k]);
+			int named = 0;
+
+			for (char **p = j->tests; p && *p; p++)
+				named |= !strcmp(*p, name);
+			if (!named)
+				fprintf(stderr, "kfarm: %s: --tests leaves out %s (built and packed)\n",
+					j->arch, name);
+			free(name);
+		}
 		return 0;
+	}
 	/* what the initramfs runs is what is expected; a target that was not
 	 * packed is expected too (MISSING, never silently absent) */
 	size_t n = 0, cap;
