@@ -225,7 +225,6 @@ kernel_key() {
 		echo "--- common.config"; cat "$ROOT/arches/common.config"
 		echo "--- $(basename "$cfrag")"; cat "$cfrag"
 		# only when asked: every other key stays what it was
-		# (targets without config files build the kernel as it was)
 		[ ! -s "${KS_FRAG:-}" ] || { echo "--- kselftest ${KFARM_KSELFTEST}"; cat "$KS_FRAG"; }
 	} | sha 16
 }

@@ -20,7 +20,8 @@
 # FAIL otherwise (its programs that did build are still listed and run).
 #
 # Config mode: prints the union of the targets' own config files
-# (tools/testing/selftests/TARGET/config), what `make kselftest-merge` adds.
+# (tools/testing/selftests/TARGET/config), what `make kselftest-merge` adds,
+# after CONFIG_UNIX98_PTYS=y (/init runs the programs on a pty).
 #
 # exit status: 0 (a target that does not build is a result), 2 on a usage or
 # infrastructure problem (no profile, compiler, source tree).
@@ -67,6 +68,10 @@ done
 if [ "$FRAG" = 1 ]; then
 	[ $# = 1 ] || usage
 	split_targets "$1"
+	# kfarm's own need: /init streams programs through a pty, so that
+	# stdio is line-buffered and nothing is lost when one is killed
+	echo "# kfarm: ptys for /init's line-buffered program output"
+	echo "CONFIG_UNIX98_PTYS=y"
 	for t in "${targets[@]}"; do
 		f="$SRC/tools/testing/selftests/$t/config"
 		[ -f "$f" ] || continue
