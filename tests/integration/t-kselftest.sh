@@ -2,8 +2,9 @@
 # kselftests from the candidate's own source, for real: Debian's 6.12 tarball
 # + images/patches/6.12 with --kselftest clone3,sigaltstack on x86_64
 # (static) and alpha (dynamic: the programs' libraries from the sysroot).
-# Neither target has a config file, so the kernels are make images' own
-# (same key, cache hits); only the two small targets are built. Checks: each
+# Neither target has a config file; the kernels get kfarm's own addition to
+# the merge (ptys, for streaming), so they are built once under their own
+# key and cached from then on. Checks: each
 # target's build is a build result (clone3 FAILs on the one program that
 # needs libcap, with the first error; the others still run), kselftest:T is
 # expected and nested, the programs really ran on both arches. Then user
@@ -24,9 +25,12 @@ nice -n 10 "$KFARM" run --db "$DB" --append "$TOKEN" --source "$TARBALL" --patch
 	--arch x86_64,alpha --kselftest clone3,sigaltstack --timeout 900 --json >"$T/a.json" 2>"$T/a.err"
 rc=$?
 check "run --kselftest: exit 0 or 1 (results, not an error; got $rc)" test $rc -le 1
-check "kernels: PASS with config kfarm+kselftest, the default kernels' keys (cache hits)" test \
-	"$(sql "$DB" "SELECT group_concat(arch || ':' || status || ':' || cached, ' ') FROM (SELECT * FROM builds WHERE config = 'kfarm+kselftest' ORDER BY arch)")" = \
-	"alpha:PASS:1 x86_64:PASS:1"
+check "kernels: PASS with config kfarm+kselftest" test \
+	"$(sql "$DB" "SELECT group_concat(arch || ':' || status, ' ') FROM (SELECT * FROM builds WHERE config = 'kfarm+kselftest' ORDER BY arch)")" = \
+	"alpha:PASS x86_64:PASS"
+KX=$KFARM_CACHE/kernels/x86_64-$(sql "$DB" "SELECT kernel_key FROM builds WHERE arch = 'x86_64' AND config = 'kfarm+kselftest'")
+check "the merged config is in the kernel (CONFIG_UNIX98_PTYS=y) and its record" \
+	bash -c "grep -qx CONFIG_UNIX98_PTYS=y '$KX/config' && jq -e '.kselftest_config.targets == \"clone3,sigaltstack\"' '$KX/build.json' >/dev/null"
 for a in x86_64 alpha; do
 	st=$(sql "$DB" "SELECT status || ' ' || error FROM builds WHERE arch = '$a' AND config = 'kselftest:clone3'")
 	check "$a: kselftest:clone3 build FAILs with the first error (the libcap header): $st" \
@@ -45,6 +49,8 @@ for a in x86_64 alpha; do
 	log=$DB.logs/$(sql "$DB" "SELECT log_path FROM jobs WHERE id = $jid")
 	check "$a: no program failed to load (its libraries are packed)" \
 		bash -c "! grep -q 'error while loading shared libraries' '$log'"
+	check "$a: programs ran on a pty (streamed, line-buffered), not the pipe fallback" \
+		bash -c "grep -q '^    # kfarm-init: [0-9.]* s\$' '$log' && ! grep -q 'pipe: no pty' '$log'"
 	check "$a: no nameless 'test N' for a result with a description" test \
 		"$(sql "$DB" "SELECT count(*) FROM results WHERE job_id = $jid AND test GLOB 'kselftest:*/test [0-9]*' AND status <> 'MISSING'")" = 0
 done
@@ -83,7 +89,7 @@ KFARM_CACHE=$C bash "$TOP/images/mkinitramfs.sh" x86_64 >/dev/null 2>"$T/mk.err"
 	KFARM_CACHE=$C bash "$TOP/images/mkinitramfs.sh" x86_64 "$U" >/dev/null 2>>"$T/mk.err"
 check "user initramfs built" test $? -eq 0
 UI=$(jq -r .path "$C/initramfs/x86_64-user.json")
-K=$(default_image x86_64 6.12)
+K=$KX/image	# the kselftest kernel: it has ptys
 KFARM_CACHE=$C nice -n 10 "$KFARM" run --db "$T/u.db" --kernel "x86_64=$K:u" --initramfs "x86_64=$UI" \
 	--append "$TOKEN kfarm.opt=user.timeout=1000" --timeout 60 --json >"$T/u.json" 2>"$T/u.err"
 jcheck "hanging user program: job TIMEOUT" '.jobs[0].outcome == "TIMEOUT"' "$T/u.json"
