@@ -1285,6 +1285,8 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	if (ss.n) {
 		int b = srcset_report(&ss, json ? stderr : stdout);
 
+		kselftest_report(&ks, &ss, json ? stderr : stdout);
+
 		if (b == 1 || (b == 3 && !ret))
 			ret = b;
 	}

@@ -329,6 +329,22 @@ int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct
 	return 0;
 }
 
+void kselftest_report(const struct kselftest *ks, const struct srcset *ss, FILE *f)
+{
+	if (!ks->targets)
+		return;
+	fprintf(f, "\n%-9s %-24s %-22s %-6s  %s\n", "ARCH", "KERNEL", "KSELFTEST", "BUILD",
+		"FIRST ERROR");
+	for (size_t i = 0; i < ks->nper && i < ss->n * ss->narch; i++) {
+		const struct ks_arch *ka = &ks->per[i];
+
+		for (size_t t = 0; t < ka->ntb; t++)
+			fprintf(f, "%-9s %-24.24s %-22.22s %-6s  %.100s\n", ka->tb[t].arch,
+				ss->src[i / ss->narch].label, ka->tb[t].config + 10, ka->tb[t].status,
+				ka->tb[t].error ? ka->tb[t].error : "-");
+	}
+}
+
 void kselftest_release(struct kselftest *ks)
 {
 	for (size_t i = 0; i < ks->nper; i++) {

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct job;
 struct srcset;
@@ -44,6 +45,8 @@ int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests
 /* Stores each target's build result next to the kernel builds. */
 int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct store *st,
 		     int64_t run, const char *db_path);
+/* Prints one line per arch x target build. */
+void kselftest_report(const struct kselftest *ks, const struct srcset *ss, FILE *f);
 void kselftest_release(struct kselftest *ks);
 
 #endif
