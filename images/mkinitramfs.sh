@@ -20,7 +20,9 @@
 # With --kselftest DIR (images/kselftest.sh's tree: DIR/TARGET/ with its
 # kfarm-list), DIR goes to /kfarm/kselftest/ (run as kselftest:TARGET), KEY
 # covers it, and the record ("tests" also lists kselftest:TARGET, "kselftest"
-# names DIR) is --record FILE, default $KFARM_CACHE/initramfs/ARCH-kselftest.json.
+# names DIR) is ARCH-kselftest-KEY.json beside the archive (one per tree: a
+# run's candidates do not overwrite each other's), copied to --record FILE and
+# to $KFARM_CACHE/initramfs/ARCH-kselftest.json (the latest, for --initramfs).
 # Dynamically linked user and kselftest programs get their NEEDED libraries
 # (recursively) from the profile's sysroot, plus libgcc_s.so.1, which glibc
 # loads at run time for pthread_exit and cancellation.
@@ -151,7 +153,7 @@ outdir=$cache/initramfs
 mkdir -p "$outdir"
 if [ -n "$ks_dir" ]; then
 	out=$outdir/$arch-kselftest-$key.cpio.gz
-	record=${record_arg:-$outdir/$arch-kselftest.json}
+	record=$outdir/$arch-kselftest-$key.json
 elif [ -n "$user_dir" ]; then
 	out=$outdir/$arch-user-$key.cpio.gz
 	record=$outdir/$arch-user.json
@@ -160,8 +162,15 @@ else
 	record=$outdir/$arch.json
 fi
 
+# the kselftest record's copies (see the header)
+copy_record() {
+	[ -n "$ks_dir" ] || return 0
+	cp "$record" "$outdir/.tmp-$arch-kselftest.json.$$" && mv -f "$outdir/.tmp-$arch-kselftest.json.$$" "$outdir/$arch-kselftest.json"
+	[ -z "$record_arg" ] || cp "$record" "$record_arg"
+}
 if [ -s "$out" ] && [ -f "$record" ] && [ "$(jq -r .path "$record" 2>/dev/null)" = "$out" ]; then
 	echo "initramfs $arch: up to date ($out)"
+	copy_record
 	exit 0
 fi
 
@@ -243,4 +252,5 @@ else
 		--args "${all_tests[@]}" > "$tmp/record.json"
 fi
 mv -f "$tmp/record.json" "$record"
+copy_record
 echo "initramfs $arch: $out ($(stat -c %s "$out") bytes, ${#all_tests[@]} tests)"
