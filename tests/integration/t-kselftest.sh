@@ -19,6 +19,39 @@ TARBALL=/usr/src/linux-source-6.12.tar.xz
 DB=$T/k.db
 [ -f "$TARBALL" ] || { bad "$TARBALL (apt-get install linux-source-6.12)"; finish; exit 1; }
 
+# ---- (0) /init's program runner on the host (not PID 1, no VM): a kselftest
+# target dir with a settings timeout, streaming through a pty
+make -s -C "$TOP" guest-host >/dev/null 2>&1 || bad "host build of /init"
+H=$T/host
+mkdir -p "$H/ks/demo/sub"
+gcc -O2 -o "$H/ks/demo/skip4" -x c - <<'C'
+#include <stdio.h>
+int main(void) { printf("TAP version 13\n1..0 # SKIP Time namespaces are not supported\n"); return 4; }
+C
+gcc -O2 -o "$H/ks/demo/sub/early" -x c - <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) { printf("TAP version 13\n1..5\nok 1 a\nok 2 # SKIP New time NS\n"); fflush(stdout); abort(); }
+C
+gcc -O2 -o "$H/ks/demo/hang" -x c - <<'C'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("TAP version 13\n1..1\n# isatty %d\n", isatty(1)); for (;;) pause(); }
+C
+printf '#!/nonexistent/sh\necho never\n' >"$H/ks/demo/script.sh"
+chmod +x "$H/ks/demo/script.sh"
+printf 'skip4\nsub/early\nhang\nscript.sh\n' >"$H/ks/demo/kfarm-list"
+printf 'timeout=2\n' >"$H/ks/demo/settings"
+"$TOP/build/guest/host/init" kfarm.tests=kselftest:demo "kfarm.kselftestdir=$H/ks" >"$H/out" 2>&1
+hl() { grep -qxF -- "$1" "$H/out"; }
+check "host: exit 4 is SKIP with the program's own reason" hl "  ok 1 skip4 # SKIP Time namespaces are not supported"
+check "host: a crash is not ok, named by its collection path" hl "  not ok 2 sub/early # crashed: SIGABRT"
+check "host: settings timeout=2 ends the hanging program" hl "  not ok 3 hang # TIMEOUT after 2s"
+check "host: its stdout was a tty (a pty: line-buffered, printed before the kill)" hl "    # isatty 1"
+check "host: a script without its interpreter is SKIP with the reason" \
+	hl "  ok 4 script.sh # SKIP script for /nonexistent/sh, which kfarm's guest does not have"
+check "host: the target is not ok, naming the failed programs" hl "not ok 1 kselftest:demo # 2 of 4 failed: sub/early, hang"
+
 # ---- (a) --kselftest on two arches
 nice -n 10 "$KFARM" run --db "$DB" --append "$TOKEN" --source "$TARBALL" --patches "$TOP/images/patches/6.12" \
 	--arch x86_64,alpha --kselftest clone3,sigaltstack --timeout 900 --json >"$T/a.json" 2>"$T/a.err"
