@@ -165,24 +165,6 @@ static int valid_test_name(const char *t)
 	return 1;
 }
 
-/* --tests is exact: say which programs packed in the initramfs it leaves
- * out, so that none is dropped silently. */
-static void note_left_out(const char *arch, char **suite, char **tests)
-{
-	struct sb out;
-	size_t n = 0;
-
-	sb_init(&out);
-	for (char **t = suite; t && *t; t++)
-		if ((!strncmp(*t, "user:", 5) || !strncmp(*t, "kselftest:", 10)) &&
-		    !in_list(tests, *t) && n++ < 8)
-			sb_addf(&out, "%s%s", n > 1 ? ", " : "", *t);
-	if (n)
-		fprintf(stderr, "kfarm: %s: --tests leaves out %zu program%s packed in the initramfs: "
-			"%s%s\n", arch, n, n == 1 ? "" : "s", out.buf, n > 8 ? ", ..." : "");
-	sb_release(&out);
-}
-
 /* Fills a job from (arch, image, label); prints why not and returns -1. */
 static int make_job(struct job *j, const char *arch, const char *image, const char *label,
 		    char **tests, struct initrd_override *ovr, size_t novr, const char *append)
@@ -232,7 +214,7 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	if (tests) {
 		size_t n = 0;
 
-		note_left_out(arch, initrd_given ? suite : NULL, tests);
+		programs_left_out(arch, initrd_given ? suite : NULL, tests);
 		while (tests[n])
 			n++;
 		j->tests = xcalloc(n + 1, sizeof(char *));

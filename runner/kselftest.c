@@ -329,6 +329,32 @@ int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct
 	return 0;
 }
 
+static int listed(char **v, const char *s)
+{
+	for (; v && *v; v++)
+		if (!strcmp(*v, s))
+			return 1;
+	return 0;
+}
+
+/* --tests is exact: say which programs packed in the initramfs it leaves
+ * out, so that none is dropped silently. */
+void programs_left_out(const char *arch, char **suite, char **tests)
+{
+	struct sb out;
+	size_t n = 0;
+
+	sb_init(&out);
+	for (char **t = suite; t && *t; t++)
+		if ((!strncmp(*t, "user:", 5) || !strncmp(*t, "kselftest:", 10)) &&
+		    !listed(tests, *t) && n++ < 8)
+			sb_addf(&out, "%s%s", n > 1 ? ", " : "", *t);
+	if (n)
+		fprintf(stderr, "kfarm: %s: --tests leaves out %zu program%s packed in the initramfs: "
+			"%s%s\n", arch, n, n == 1 ? "" : "s", out.buf, n > 8 ? ", ..." : "");
+	sb_release(&out);
+}
+
 void kselftest_report(const struct kselftest *ks, const struct srcset *ss, FILE *f)
 {
 	if (!ks->targets)

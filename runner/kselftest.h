@@ -45,6 +45,9 @@ int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests
 /* Stores each target's build result next to the kernel builds. */
 int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct store *st,
 		     int64_t run, const char *db_path);
+/* --tests is exact: says which user:/kselftest: programs of an initramfs's
+ * suite it leaves out (none is dropped silently). */
+void programs_left_out(const char *arch, char **suite, char **tests);
 /* Prints one line per arch x target build. */
 void kselftest_report(const struct kselftest *ks, const struct srcset *ss, FILE *f);
 void kselftest_release(struct kselftest *ks);
