@@ -47,6 +47,7 @@ int kselftest_parse(struct kselftest *ks, const char *arg)
 				      "directory name)", t);
 				free(t);
 				sb_release(&csv);
+				kselftest_release(ks);
 				return -1;
 			}
 			ks->targets = xrealloc(ks->targets, (n + 2) * sizeof(char *));
@@ -58,6 +59,7 @@ int kselftest_parse(struct kselftest *ks, const char *arg)
 	}
 	if (!n) {
 		sb_release(&csv);
+		kselftest_release(ks);
 		return error("--kselftest wants TARGET[,TARGET...]");
 	}
 	ks->csv = sb_detach(&csv);
