@@ -58,6 +58,7 @@ static const char run_usage[] =
 	"                                  each --source and run them as kselftest:T (their\n"
 	"                                  config files merged into the kernel's)\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
+	"      --kernels VER[,VER...]      only the default kernels of these versions (6.1, 6.12)\n"
 	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite;\n"
 	"                                  user:NAME, kselftest:TARGET name packed programs)\n"
 	"      --suite smoke               the default suite (the only one for now)\n"
@@ -315,7 +316,7 @@ static void add_job(struct run_ctx *c, struct job *j)
 }
 
 /* The default matrix: every built default kernel of the selected arches. */
-static int default_jobs(struct run_ctx *c, char **arches, char **tests,
+static int default_jobs(struct run_ctx *c, char **arches, char **versions, char **tests,
 			struct initrd_override *ovr, size_t novr, const char *append)
 {
 	struct default_kernel *d;
@@ -335,7 +336,8 @@ static int default_jobs(struct run_ctx *c, char **arches, char **tests,
 		struct job *j;
 		char *label;
 
-		if (arches && !in_list(arches, d[i].arch))
+		if ((arches && !in_list(arches, d[i].arch)) ||
+		    (versions && !in_list(versions, d[i].version)))
 			continue;
 		if (strcmp(d[i].status, "built")) {
 			fprintf(stderr, "kfarm: skipping %s %s: kernel did not build: %s\n",
@@ -895,6 +897,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		{ "patches", required_argument, NULL, 'P' },
 		{ "label", required_argument, NULL, 'L' },
 		{ "kselftest", required_argument, NULL, 'G' },
+		{ "kernels", required_argument, NULL, 'g' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "tests", required_argument, NULL, 't' },
 		{ "suite", required_argument, NULL, 'S' },
@@ -942,6 +945,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	size_t nsrc = 0;
 	struct srcset ss = { 0 };
 	struct kselftest ks = { 0 };
+	char **versions = NULL;		/* --kernels: default kernel versions */
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "k:s:a:t:j:d:h", opts, NULL)) != -1) {
@@ -954,6 +958,10 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		case 'P':
 			free(patches);
 			patches = xstrdup(optarg);
+			break;
+		case 'g':
+			strv_free(versions);
+			versions = split_list(optarg);
 			break;
 		case 'G':
 			if (kselftest_parse(&ks, optarg))
@@ -1155,6 +1163,10 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		error("--kernel and --source exclude each other");
 		goto out;
 	}
+	if (versions && (nk || nsrc)) {
+		error("--kernels picks default kernels: not with --kernel or --source");
+		goto out;
+	}
 	if ((patches || src_label || ks.targets) && !nsrc) {
 		error("--patches, --label and --kselftest go with --source");
 		goto out;
@@ -1181,7 +1193,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			if (bad)
 				goto out;
 		}
-	} else if (default_jobs(&c, arches, tests, ovr, novr, append)) {
+	} else if (default_jobs(&c, arches, versions, tests, ovr, novr, append)) {
 		goto out;
 	}
 	if (!c.n && !ss.n) {
@@ -1306,6 +1318,7 @@ out:
 	hosts_release(&hs);
 	srcset_release(&ss);
 	kselftest_release(&ks);
+	strv_free(versions);
 	strv_free(sources);
 	free(patches);
 	free(src_label);

@@ -139,5 +139,13 @@ check "--tests names user programs: exit 0" test $? -eq 0
 check "--tests sysinfo,user:a_skip,user:d_after: exactly those ran" test \
 	"$(sql "$T/u2.db" "SELECT group_concat(test || '=' || status, ' ') FROM (SELECT * FROM results WHERE depth = 0 ORDER BY id)")" = \
 	"sysinfo=PASS user:a_skip=SKIP user:d_after=PASS"
+# ---- (c) one default kernel version: --kernels
+"$KFARM" run --db "$T/v.db" --kernels 9.99 >/dev/null 2>"$T/v.err"
+check "--kernels 9.99: no such default kernel, exit 2, nothing written" test $? -eq 2 -a ! -e "$T/v.db"
+if [ -n "$(default_image x86_64 6.12)" ] && [ -n "$(default_image x86_64 6.1)" ]; then
+	nice -n 10 "$KFARM" run --db "$T/v.db" --arch x86_64 --kernels 6.12 --tests sysinfo --append "$TOKEN" --json >"$T/v.json" 2>>"$T/v.err"
+	jcheck "--arch x86_64 --kernels 6.12: only the 6.12 kernel booted" \
+		'[.jobs[] | .label] == ["debian-6.12"]' "$T/v.json"
+fi
 check "no QEMU left" no_qemu_left
 finish
