@@ -30,7 +30,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=$(realpath -m -- "${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}")
 JOBS=${JOBS:-2}
-RECIPE=2
+RECIPE=3
 unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL GNUMAKEFLAGS || true
 export LC_ALL=C
 
@@ -142,8 +142,9 @@ for t in "${targets[@]}"; do
 	if ! LDFLAGS=$ldflags "${mk[@]}" -k -j"$JOBS" >"$log" 2>&1; then
 		status=FAIL
 		# the compiler's or linker's own line, not collect2's summary
-		error=$(grep -v '^collect2: ' "$log" |
-			grep -m1 -E 'error:|multiple definition|undefined reference|cannot find' ||
+		# (not a quoted source line that merely contains "error:")
+		error=$(grep -v -e '^collect2: ' -e '^ *[0-9]* |' "$log" |
+			grep -m1 -E '(^|: )(fatal )?error:|#error|multiple definition|undefined reference|cannot find' ||
 			grep -m1 -E 'Error [0-9]' "$log" || tail -n1 "$log")
 		error=${error//"$SRC/"/}
 		error=${error//"$work/"/}
