@@ -37,6 +37,8 @@
 #                  real breakage our fix-up patches hide
 #   --config-only  stop after the configuration check (nothing is recorded)
 # environment: KFARM_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/kfarm),
+#   KFARM_KSELFTEST=T1,T2 (--src only: merge those selftests targets' own
+#   config files, as make kselftest-merge does; part of the key),
 #   KFARM_LINUX_SOURCES (dir with linux-source-VER.tar.xz, default /usr/src),
 #   JOBS (make -j, default nproc), STRICT=1 (exit 1 if any kernel failed).
 # exit status: 0 when every kernel was built or its failure recorded
@@ -232,6 +234,8 @@ kernel_key() {
 		# only another config than kfarm's adds lines: the default keys (and
 		# so make images' cache entries) stay what they were
 		[ "$CONFIG_MODE" = kfarm ] || { echo "--- config $CONFIG_MODE"; cat ${CONFIG_PATH:+"$CONFIG_PATH"} </dev/null; }
+		# kselftest options, only when asked
+		[ ! -s "${KS_FRAG:-}" ] || { echo "--- kselftest ${KFARM_KSELFTEST}"; cat "$KS_FRAG"; }
 	} | sha 16
 }
 
@@ -366,8 +370,14 @@ build_tree() {
 	esac
 	cat "$ROOT/arches/common.config" "$cfrag" "${extra[@]}" >"$bdir/kfarm.fragment"
 	echo "# config: $CONFIG_MODE${CONFIG_PATH:+ $CONFIG_PATH}, base $base" >>"$LOG"
+	# kselftest options go first, so kfarm's own (verified below) win
+	local -a frags=("$bdir/kfarm.fragment")
+	if [ -s "${KS_FRAG:-}" ]; then
+		cp "$KS_FRAG" "$bdir/kselftest.fragment"
+		frags=("$bdir/kselftest.fragment" "$bdir/kfarm.fragment")
+	fi
 	if ! { if [ "$base" = file ]; then cp "$CONFIG_PATH" "$bdir/.config"; else "${mk[@]}" "$base"; fi &&
-	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "$bdir/kfarm.fragment") &&
+	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "${frags[@]}") &&
 	       "${mk[@]}" olddefconfig; } >>"$LOG" 2>&1; then
 		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
 	fi
@@ -404,11 +414,15 @@ build_tree() {
 		--arg config_sha256 "$(sha256sum <"$bdir/.config" | cut -c1-64)" \
 		--argjson warnings "$(grep -c ': warning:' "$LOG" || true)" \
 		--argjson seconds "$SECS" --argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
-		--arg built "$(date -u +%FT%TZ)" \
+		--arg built "$(date -u +%FT%TZ)" --arg ks "$([ -s "${KS_FRAG:-}" ] && echo "$KFARM_KSELFTEST")" \
+		--arg ks_unmet "$(ks_unmet "$bdir")" \
 		'{arch: $arch, version: $version, key: $key, release: $release, compiler: $compiler,
 		  tarball: $tarball, source: $source, id: $id, config_sha256: $config_sha256,
 		  warnings: $warnings, build_seconds: $seconds, nopatch: $nopatch,
-		  built: $built}' >"$tmp/build.json"
+		  built: $built}
+		 + (if $ks == "" then {} else {kselftest_config: {targets: $ks,
+		    unmet: ($ks_unmet | split("\n") | map(select(. != "")))}} end)' >"$tmp/build.json"
+	[ ! -s "${KS_FRAG:-}" ] || cp "$bdir/kselftest.fragment" "$tmp/kselftest.fragment"
 	rm -rf "$out"
 	mv -T "$tmp" "$out"
 	rm -f "$out.failed.json" "$out.failed.log"
@@ -428,6 +442,18 @@ defconfig_target() {
 	esac
 }
 
+# kselftest options that did not take (dependencies this arch lacks), one a line
+ks_unmet() {
+	[ -s "${KS_FRAG:-}" ] || return 0
+	local line sym val have
+	while IFS= read -r line; do
+		[[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]] || continue
+		sym=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
+		have=$(grep -m1 -E "^$sym=" "$1/.config" | cut -d= -f2- || true)
+		[ "$have" = "$val" ] || echo "$sym=$val (have ${have:-n})"
+	done <"$KS_FRAG"
+}
+
 # --src mode: one arch from a tree kfarm prepared; the result record goes to
 # RESULT_FILE: build.json or failed.json plus {"status": RESULT, "image"}.
 build_src() {
@@ -436,6 +462,12 @@ build_src() {
 	[ -f "$SRC_DIR/Makefile" ] || die "$SRC_DIR is not a kernel source tree (no Makefile)"
 	[[ $SRC_BDIR =~ ^[A-Za-z0-9._-]+$ ]] || die "--bdir wants a plain name, got '$SRC_BDIR'"
 	load_profile "$arch"
+	KS_FRAG=
+	if [ -n "${KFARM_KSELFTEST:-}" ]; then
+		KS_FRAG=$(mktemp)
+		"$ROOT/images/kselftest.sh" --config-fragment "$SRC_DIR" "$KFARM_KSELFTEST" >"$KS_FRAG" ||
+			die "cannot read the config files of kselftest targets $KFARM_KSELFTEST"
+	fi
 	KEY=$(kernel_key "$SRC_ID")
 	if ! check_cached "$arch" ""; then
 		local bdir="$CACHE/build/$arch-$SRC_BDIR"
@@ -460,6 +492,11 @@ build_src() {
 		'. + {status: $status, image: (if $image == "" then null else $image end), log: $log}' \
 		"$rec" | put "$RESULT_FILE"
 	say "$arch: $RESULT${ERR:+: $ERR} (kernels/$arch-$KEY)"
+	if [ -n "$KS_FRAG" ]; then
+		[ ! -f "$out/build.json" ] || jq -r '.kselftest_config.unmet // [] | .[]' "$out/build.json" |
+			sed 's/^/kernel:   note: kselftest option not set: /' >&2
+		rm -f "$KS_FRAG"
+	fi
 }
 
 # ---------------------------------------------------------------- main

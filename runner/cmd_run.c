@@ -35,8 +35,13 @@ static const char run_usage[] =
 	"      --patches PATH              a quilt series dir or mbox on top of each --source\n"
 	"      --config CONFIG             --source's config: defconfig, FILE or +FRAGMENT\n"
 	"      --label NAME                the --source candidate's name\n"
+	"      --kselftest T1,T2,...       also build these tools/testing/selftests targets of\n"
+	"                                  each --source and run them as kselftest:T (their\n"
+	"                                  config files merged into the kernel's)\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
-	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite)\n"
+	"      --kernels VER[,VER...]      only the default kernels of these versions (6.1, 6.12)\n"
+	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite;\n"
+	"                                  user:NAME, kselftest:TARGET name packed programs)\n"
 	"      --suite smoke               the default suite (the only one for now)\n"
 	"      --initramfs ARCH=PATH       use this initramfs for ARCH\n"
 	"      --append ARGS               extra kernel command-line arguments\n"
@@ -74,7 +79,7 @@ struct run_opts {
 	char **kernels;		/* --kernel values: argv's own strings, not copied */
 	size_t nkernels;
 	char **sources;
-	char *patches, *config, *label, *db, *uri, *hosts_file, *lava_url, *lava_tok;
+	char *patches, *config, *kselftest, *label, *db, *uri, *hosts_file, *lava_url, *lava_tok;
 	unsigned long confirm;
 	int json, be_given, help;
 };
@@ -126,6 +131,14 @@ static int set_arches(struct run_opts *o, const char *arg, size_t off)
 	(void)off;
 	strv_free(o->plan.arches);
 	o->plan.arches = split_list(arg);
+	return 0;
+}
+
+static int set_versions(struct run_opts *o, const char *arg, size_t off)
+{
+	(void)off;
+	strv_free(o->plan.versions);
+	o->plan.versions = split_list(arg);
 	return 0;
 }
 
@@ -264,6 +277,8 @@ static const struct run_opt {
 	{ "patches", 1, 0, set_str, OFF(patches) },
 	{ "config", 1, 0, set_str, OFF(config) },	/* checked by srcset_resolve */
 	{ "label", 1, 0, set_str, OFF(label) },
+	{ "kselftest", 1, 0, set_str, OFF(kselftest) },	/* kselftest_parse'd in cmd_run */
+	{ "kernels", 1, 0, set_versions, 0 },
 	{ "arch", 1, 'a', set_arches, 0 },
 	{ "tests", 1, 't', set_tests, 0 },
 	{ "suite", 1, 0, set_suite, 0 },
@@ -340,8 +355,10 @@ static int check_opts(struct run_opts *o, struct hosts *hs)
 
 	if (o->kernels && o->sources)
 		return error("--kernel and --source exclude each other");
-	if ((o->patches || o->config || o->label) && !o->sources)
-		return error("--patches, --config and --label go with --source");
+	if (o->plan.versions && (o->kernels || o->sources))
+		return error("--kernels picks default kernels: not with --kernel or --source");
+	if ((o->patches || o->config || o->label || o->kselftest) && !o->sources)
+		return error("--patches, --config, --label and --kselftest go with --source");
 	if (o->hosts_file && o->uri)
 		return error("--hosts and --libvirt-uri exclude each other "
 			     "(a host's URI is in the file)");
@@ -409,13 +426,14 @@ static void run_opts_release(struct run_opts *o)
 
 	free(o->kernels);
 	strv_free(o->sources);
-	strv_free(p->arches), strv_free(p->tests);
+	strv_free(p->arches), strv_free(p->tests), strv_free(p->versions);
 	for (size_t i = 0; i < p->novr; i++)
 		free(p->ovr[i].arch), free(p->ovr[i].path);
 	free(p->ovr), free(p->append), free(p->tree);
 	per_arch_free(p->mo.smp, p->mo.nsmp);
 	per_arch_free(p->mo.variant, p->mo.nvariant);
-	free(o->patches), free(o->config), free(o->label), free(o->db), free(o->uri), free(o->hosts_file);
+	free(o->patches), free(o->config), free(o->kselftest), free(o->label), free(o->db);
+	free(o->uri), free(o->hosts_file);
 	free(o->lava_url), free(o->lava_tok), free(o->so.pools);
 }
 
@@ -441,6 +459,8 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	}
 	ret = 2;
 	b.ss.config = o.config;
+	if (o.kselftest && kselftest_parse(&b.ks, o.kselftest))
+		goto out;
 	if (!(jobs_given = o.so.jobs != 0)) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.so.jobs = n > 0 ? n : 1;

@@ -275,6 +275,7 @@ static void on_result(void *data, const struct ktap_result *r)
 	struct job *j = data;
 	static const enum res_status map[] = {
 		[TS_PASS] = RS_PASS, [TS_FAIL] = RS_FAIL, [TS_SKIP] = RS_SKIP,
+		[TS_MISSING] = RS_MISSING,
 	};
 	double now = now_mono(), dur = 0;
 

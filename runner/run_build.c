@@ -26,21 +26,35 @@ static int bootable(const struct srcset *ss, const struct plan_opts *o)
 	return 0;
 }
 
+/* A built candidate's job boots its kselftest initramfs (plan_spec.finish). */
+static int ks_finish(const void *data, size_t key, struct job *j, int tests_given)
+{
+	return kselftest_job(data, key, j, tests_given);
+}
+
 int run_build(struct run_build *b, struct run_plan *p, char **specs, const char *patches,
 	      const char *label)
 {
 	struct srcset *ss = &b->ss;
 
 	if (srcset_resolve(ss, specs, patches, p->o->arches, p->o->tree, label) ||
-	    bootable(ss, p->o) || srcset_build(ss))
+	    bootable(ss, p->o))
+		return -1;
+	kselftest_config(&b->ks);
+	kselftest_build(&b->ks, ss);
+	if (srcset_build(ss))
 		return -1;
 	b->spec = xcalloc(ss->n * ss->narch + 1, sizeof(*b->spec));
 	for (size_t i = 0; i < ss->n * ss->narch; i++) {
 		const struct source *s = &ss->src[i / ss->narch];
 
 		b->spec[i] = SIZE_MAX;
-		if (!strcmp(ss->b[i].status, "PASS"))
-			b->spec[i] = plan_add(p, ss->b[i].arch, ss->b[i].image, s->label, s->tree);
+		if (strcmp(ss->b[i].status, "PASS"))
+			continue;
+		b->spec[i] = plan_add(p, ss->b[i].arch, ss->b[i].image, s->label, s->tree);
+		p->own[b->spec[i]].finish = ks_finish;
+		p->own[b->spec[i]].fdata = &b->ks;
+		p->own[b->spec[i]].fkey = i;
 	}
 	return 0;
 }
@@ -64,7 +78,8 @@ int run_build_record(struct run_build *b, const struct run_plan *p, struct store
 			ret = -1;
 	}
 	if (!ret)
-		ret = srcset_record(ss, st, run, db_path, 1, p->o->tests);
+		ret = srcset_record(ss, st, run, db_path, 1, p->o->tests) ||
+		      kselftest_record(&b->ks, ss, st, run, db_path);
 	for (size_t i = 0; i < nb; i++) {
 		job_free(ss->job[i]);
 		ss->job[i] = NULL;
@@ -74,11 +89,16 @@ int run_build_record(struct run_build *b, const struct run_plan *p, struct store
 
 int run_build_report(const struct run_build *b, FILE *f)
 {
-	return b->ss.n ? srcset_report(&b->ss, f) : 0;
+	int ret = b->ss.n ? srcset_report(&b->ss, f) : 0;
+
+	if (b->ss.n)
+		kselftest_report(&b->ks, &b->ss, f);
+	return ret;
 }
 
 void run_build_release(struct run_build *b)
 {
 	srcset_release(&b->ss);
+	kselftest_release(&b->ks);
 	free(b->spec);
 }

@@ -6,6 +6,7 @@
 #define KFARM_RUN_BUILD_H
 
 #include "run_plan.h"
+#include "kselftest.h"
 #include "srcset.h"
 
 #include <stdint.h>
@@ -15,6 +16,7 @@ struct store;
 
 struct run_build {
 	struct srcset ss;
+	struct kselftest ks;	/* --kselftest (kselftest_parse'd by cmd_run) */
 	size_t *spec;		/* per build: its plan spec, SIZE_MAX: not built */
 };
 

@@ -2,6 +2,7 @@
 #include "run_plan.h"
 #include "cache.h"
 #include "job.h"
+#include "kselftest.h"
 #include "logdir.h"
 #include "pin.h"
 #include "profile.h"
@@ -70,6 +71,11 @@ static char *abspath(const char *p)
 
 int valid_test_name(const char *t)
 {
+	/* programs packed in the initramfs: user:NAME, kselftest:TARGET */
+	if (!strncmp(t, "user:", 5))
+		t += 5;
+	else if (!strncmp(t, "kselftest:", 10))
+		t += 10;
 	if (!*t)
 		return 0;
 	for (; *t; t++)
@@ -86,6 +92,7 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	char sha[65], isha[65];
 	char **suite = NULL;
 	char *initrd = NULL;
+	int initrd_given = 0;
 
 	if (profile_load(arch, &j->profile))
 		return -1;
@@ -100,12 +107,9 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 			free(initrd);
 			return -1;
 		}
-		if (!tests) {
-			char *dummy;
-
-			if (cache_initramfs(arch, &dummy, &suite) == 0)
-				free(dummy);
-		}
+		/* what that initramfs runs (its record), user programs too */
+		cache_initramfs_suite(arch, initrd, &suite);
+		initrd_given = 1;
 	} else if (cache_initramfs(arch, &initrd, &suite)) {
 		return -1;
 	} else if (access(initrd, R_OK) < 0) {
@@ -130,6 +134,7 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	if (tests) {
 		size_t n = 0;
 
+		programs_left_out(arch, initrd_given ? suite : NULL, tests);
 		while (tests[n])
 			n++;
 		j->tests = xcalloc(n + 1, sizeof(char *));
@@ -219,7 +224,8 @@ size_t plan_add(struct run_plan *p, const char *arch, const char *image, const c
 {
 	p->own = xrealloc(p->own, (p->nown + 1) * sizeof(*p->own));
 	p->own[p->nown] = (struct plan_spec){
-		xstrdup(arch), xstrdup(image), xstrdup(label), tree ? xstrdup(tree) : NULL,
+		.arch = xstrdup(arch), .image = xstrdup(image), .label = xstrdup(label),
+		.tree = tree ? xstrdup(tree) : NULL,
 	};
 	return p->nown++;
 }
@@ -242,7 +248,8 @@ int plan_defaults(struct run_plan *p)
 	for (size_t i = 0; i < nd; i++) {
 		char *label;
 
-		if (arches && !in_list(arches, d[i].arch))
+		if ((arches && !in_list(arches, d[i].arch)) ||
+		    (p->o->versions && !in_list(p->o->versions, d[i].version)))
 			continue;
 		if (strcmp(d[i].status, "built")) {
 			fprintf(stderr, "kfarm: skipping %s %s: kernel did not build: %s\n",
@@ -300,6 +307,8 @@ struct job *plan_job(const struct run_plan *p, size_t i)
 		j->be = o->be;
 		bad = set_machine(j, &o->mo);
 	}
+	if (!bad && s->finish)
+		bad = s->finish(s->fdata, s->fkey, j, o->tests != NULL);
 	free(sp.arch), free(sp.image), free(sp.label);
 	if (!bad)
 		return j;

@@ -33,6 +33,7 @@ struct machine_opts {
 /* What every job shares, as the options gave it (owned by cmd_run). */
 struct plan_opts {
 	char **arches, **tests;		/* NULL: every arch / the initramfs's suite */
+	char **versions;		/* --kernels: default kernels of these versions */
 	struct initrd_override *ovr;
 	size_t novr;
 	char *append, *tree;		/* tree: --tree, overrides each spec's */
@@ -43,6 +44,11 @@ struct plan_opts {
 /* One job to run: a kernel of an arch under a label in a tree. */
 struct plan_spec {
 	char *arch, *image, *label, *tree;
+	/* a later stage's finishing touch on the job (the build stage's
+	 * kselftest initramfs), or NULL: 0, or -1 printed */
+	int (*finish)(const void *data, size_t key, struct job *j, int tests_given);
+	const void *fdata;
+	size_t fkey;
 };
 
 struct run_plan {

@@ -98,6 +98,8 @@ int srcset_build(struct srcset *ss)
 		}
 		if (rc == 1)
 			fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
+		else if (ss->after_source)
+			ss->after_source(ss->after_data, ss, i);
 	}
 	return 0;
 }
