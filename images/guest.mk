@@ -13,7 +13,7 @@
 GUEST_MK_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 GUEST_DIR    := $(GUEST_MK_DIR)/guest
 GUEST_BUILD  ?= build/guest
-GUEST_SRCS   := $(GUEST_DIR)/init.c $(GUEST_DIR)/kt.c $(sort $(wildcard $(GUEST_DIR)/tests/*.c))
+GUEST_SRCS   := $(GUEST_DIR)/init.c $(GUEST_DIR)/kt.c $(GUEST_DIR)/prog.c $(sort $(wildcard $(GUEST_DIR)/tests/*.c))
 GUEST_HDRS   := $(wildcard $(GUEST_DIR)/*.h)
 GUEST_CFLAGS ?= -O2 -g -std=gnu11 -Wall -Wextra -Werror
 GUEST_ARCHES  = $(if $(ARCH),$(ARCH),$(ARCHES))

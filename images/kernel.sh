@@ -20,16 +20,25 @@
 #
 # usage: images/kernel.sh [--force] [--nopatch] [--config-only] ARCH:VER...
 #        images/kernel.sh [options] ARCH VER
-#        images/kernel.sh [--force] --src DIR --id ID --bdir NAME --result FILE ARCH
+#        images/kernel.sh [--force] --src DIR --id ID --bdir NAME --result FILE
+#                         [--config kfarm|defconfig|file:PATH|frag:PATH] ARCH
 #   --src ...      build ARCH from the prepared source tree DIR (kfarm's source
 #                  candidates): ID is its identity, build/ARCH-NAME its O= tree,
 #                  FILE receives the result record (JSON)
+#   --config C     the configuration (--src only): kfarm = tinyconfig +
+#                  common.config + ARCH.config (the default); defconfig = the
+#                  arch's defconfig + common.config + ARCH.config; file:PATH =
+#                  PATH as the base instead; frag:PATH = kfarm's recipe + PATH
+#                  on top.  Every option the fragments set is verified in the
+#                  final .config; C (and PATH's bytes) are part of KEY.
 #   --force        rebuild even if a kernel or failure record exists for the key
 #   --nopatch      build without images/patches/VER (separately keyed source,
 #                  build tree and outputs; defaults/ is not touched) - shows the
 #                  real breakage our fix-up patches hide
 #   --config-only  stop after the configuration check (nothing is recorded)
 # environment: KFARM_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/kfarm),
+#   KFARM_KSELFTEST=T1,T2 (--src only: merge those selftests targets' own
+#   config files, as make kselftest-merge does; part of the key),
 #   KFARM_LINUX_SOURCES (dir with linux-source-VER.tar.xz, default /usr/src),
 #   JOBS (make -j, default nproc), STRICT=1 (exit 1 if any kernel failed).
 # exit status: 0 when every kernel was built or its failure recorded
@@ -43,7 +52,7 @@ CACHE=$(realpath -m -- "${KFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfarm}")
 SOURCES=$(realpath -m -- "${KFARM_LINUX_SOURCES:-/usr/src}")
 JOBS=${JOBS:-$(nproc)}
 FORCE=0 NOPATCH=0 CONFIG_ONLY=0
-SRC_DIR= SRC_ID= SRC_BDIR= RESULT_FILE=
+SRC_DIR= SRC_ID= SRC_BDIR= RESULT_FILE= CONFIG_MODE=kfarm CONFIG_PATH=
 # The build recipe's version: bump it when a change to this script changes
 # what a build produces (the key hashes it, not the script's bytes, so
 # editing usage text or the source preparation rebuilds nothing).
@@ -222,6 +231,11 @@ kernel_key() {
 		printf 'compiler %s\n' "$gccver"
 		echo "--- common.config"; cat "$ROOT/arches/common.config"
 		echo "--- $(basename "$cfrag")"; cat "$cfrag"
+		# only another config than kfarm's adds lines: the default keys (and
+		# so make images' cache entries) stay what they were
+		[ "$CONFIG_MODE" = kfarm ] || { echo "--- config $CONFIG_MODE"; cat ${CONFIG_PATH:+"$CONFIG_PATH"} </dev/null; }
+		# kselftest options, only when asked
+		[ ! -s "${KS_FRAG:-}" ] || { echo "--- kselftest ${KFARM_KSELFTEST}"; cat "$KS_FRAG"; }
 	} | sha 16
 }
 
@@ -347,9 +361,23 @@ build_tree() {
 		echo "# $(date -u +%FT%TZ)"
 	} >>"$LOG"
 
-	cat "$ROOT/arches/common.config" "$cfrag" >"$bdir/kfarm.fragment"
-	if ! { "${mk[@]}" tinyconfig &&
-	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "$bdir/kfarm.fragment") &&
+	# the base configuration, then the fragments merged on top of it
+	local base=tinyconfig extra=()
+	case $CONFIG_MODE in
+	defconfig) base=$(defconfig_target "$arch") ;;
+	file) base=file ;;
+	frag) extra=("$CONFIG_PATH") ;;
+	esac
+	cat "$ROOT/arches/common.config" "$cfrag" "${extra[@]}" >"$bdir/kfarm.fragment"
+	echo "# config: $CONFIG_MODE${CONFIG_PATH:+ $CONFIG_PATH}, base $base" >>"$LOG"
+	# kselftest options go first, so kfarm's own (verified below) win
+	local -a frags=("$bdir/kfarm.fragment")
+	if [ -s "${KS_FRAG:-}" ]; then
+		cp "$KS_FRAG" "$bdir/kselftest.fragment"
+		frags=("$bdir/kselftest.fragment" "$bdir/kfarm.fragment")
+	fi
+	if ! { if [ "$base" = file ]; then cp "$CONFIG_PATH" "$bdir/.config"; else "${mk[@]}" "$base"; fi &&
+	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "${frags[@]}") &&
 	       "${mk[@]}" olddefconfig; } >>"$LOG" 2>&1; then
 		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
 	fi
@@ -386,11 +414,15 @@ build_tree() {
 		--arg config_sha256 "$(sha256sum <"$bdir/.config" | cut -c1-64)" \
 		--argjson warnings "$(grep -c ': warning:' "$LOG" || true)" \
 		--argjson seconds "$SECS" --argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
-		--arg built "$(date -u +%FT%TZ)" \
+		--arg built "$(date -u +%FT%TZ)" --arg ks "$([ -s "${KS_FRAG:-}" ] && echo "$KFARM_KSELFTEST")" \
+		--arg ks_unmet "$(ks_unmet "$bdir")" \
 		'{arch: $arch, version: $version, key: $key, release: $release, compiler: $compiler,
 		  tarball: $tarball, source: $source, id: $id, config_sha256: $config_sha256,
 		  warnings: $warnings, build_seconds: $seconds, nopatch: $nopatch,
-		  built: $built}' >"$tmp/build.json"
+		  built: $built}
+		 + (if $ks == "" then {} else {kselftest_config: {targets: $ks,
+		    unmet: ($ks_unmet | split("\n") | map(select(. != "")))}} end)' >"$tmp/build.json"
+	[ ! -s "${KS_FRAG:-}" ] || cp "$bdir/kselftest.fragment" "$tmp/kselftest.fragment"
 	rm -rf "$out"
 	mv -T "$tmp" "$out"
 	rm -f "$out.failed.json" "$out.failed.log"
@@ -398,6 +430,28 @@ build_tree() {
 		write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$KEY" "" "$out/build.log"
 	RESULT=built
 	exec 9>&-
+}
+
+# The make target of ARCH's own defconfig, where plain `make defconfig` would
+# pick another (ARCH=sparc means sparc32; ARCH=x86 follows the host).
+defconfig_target() {
+	case $1 in
+	sparc64) echo sparc64_defconfig ;;
+	x86_64) echo x86_64_defconfig ;;
+	*) echo defconfig ;;
+	esac
+}
+
+# kselftest options that did not take (dependencies this arch lacks), one a line
+ks_unmet() {
+	[ -s "${KS_FRAG:-}" ] || return 0
+	local line sym val have
+	while IFS= read -r line; do
+		[[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]] || continue
+		sym=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
+		have=$(grep -m1 -E "^$sym=" "$1/.config" | cut -d= -f2- || true)
+		[ "$have" = "$val" ] || echo "$sym=$val (have ${have:-n})"
+	done <"$KS_FRAG"
 }
 
 # --src mode: one arch from a tree kfarm prepared; the result record goes to
@@ -408,6 +462,12 @@ build_src() {
 	[ -f "$SRC_DIR/Makefile" ] || die "$SRC_DIR is not a kernel source tree (no Makefile)"
 	[[ $SRC_BDIR =~ ^[A-Za-z0-9._-]+$ ]] || die "--bdir wants a plain name, got '$SRC_BDIR'"
 	load_profile "$arch"
+	KS_FRAG=
+	if [ -n "${KFARM_KSELFTEST:-}" ]; then
+		KS_FRAG=$(mktemp)
+		"$ROOT/images/kselftest.sh" --config-fragment "$SRC_DIR" "$KFARM_KSELFTEST" >"$KS_FRAG" ||
+			die "cannot read the config files of kselftest targets $KFARM_KSELFTEST"
+	fi
 	KEY=$(kernel_key "$SRC_ID")
 	if ! check_cached "$arch" ""; then
 		local bdir="$CACHE/build/$arch-$SRC_BDIR"
@@ -420,6 +480,10 @@ build_src() {
 	fi
 	local out="$CACHE/kernels/$arch-$KEY" rec
 	case $RESULT in
+	configured)	# --config-only: the configuration checked, nothing recorded
+		jq -n --arg key "$KEY" --arg c "$(sha256sum <"$CACHE/build/$arch-$SRC_BDIR/.config" | cut -c1-64)" \
+			'{status: "configured", key: $key, config_sha256: $c}' | put "$RESULT_FILE"
+		say "$arch: configured (config $CONFIG_MODE)"; return 0 ;;
 	built|cached) rec="$out/build.json" ;;
 	*) rec="$out.failed.json" ;;
 	esac
@@ -428,6 +492,11 @@ build_src() {
 		'. + {status: $status, image: (if $image == "" then null else $image end), log: $log}' \
 		"$rec" | put "$RESULT_FILE"
 	say "$arch: $RESULT${ERR:+: $ERR} (kernels/$arch-$KEY)"
+	if [ -n "$KS_FRAG" ]; then
+		[ ! -f "$out/build.json" ] || jq -r '.kselftest_config.unmet // [] | .[]' "$out/build.json" |
+			sed 's/^/kernel:   note: kselftest option not set: /' >&2
+		rm -f "$KS_FRAG"
+	fi
 }
 
 # ---------------------------------------------------------------- main
@@ -438,10 +507,17 @@ while [ $# -gt 0 ]; do
 	--force) FORCE=1 ;;
 	--nopatch) NOPATCH=1 ;;
 	--config-only) CONFIG_ONLY=1 ;;
-	--src|--id|--bdir|--result)
+	--src|--id|--bdir|--result|--config)
 		[ $# -ge 2 ] || usage
 		case $1 in
 		--src) SRC_DIR=$2 ;; --id) SRC_ID=$2 ;; --bdir) SRC_BDIR=$2 ;; --result) RESULT_FILE=$2 ;;
+		--config) case $2 in
+			kfarm|defconfig) CONFIG_MODE=$2 ;;
+			file:?*|frag:?*) CONFIG_MODE=${2%%:*} CONFIG_PATH=${2#*:}
+				[ -f "$CONFIG_PATH" ] && [ -r "$CONFIG_PATH" ] ||
+					die "--config: cannot read '$CONFIG_PATH'" ;;
+			*) usage ;;
+			esac ;;
 		esac
 		shift ;;
 	-h|--help) usage ;;
@@ -452,6 +528,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+[ "$CONFIG_MODE" = kfarm ] || [ -n "$SRC_DIR" ] || die "--config goes with --src"
 if [ -n "$SRC_DIR" ]; then
 	[ -n "$SRC_ID" ] && [ -n "$SRC_BDIR" ] && [ -n "$RESULT_FILE" ] || usage
 	[ ${#targets[@]} = 0 ] && [ -n "${SRC_ARCH:-}" ] || usage

@@ -1,5 +1,7 @@
 #include "api.h"
+#include "build_db.h"
 #include "dbtext.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -81,10 +83,82 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
 	"COALESCE(n.pass, 0) AS pass, COALESCE(n.fail, 0) AS fail," \
 	" COALESCE(n.skip, 0) AS skip, COALESCE(n.missing, 0) AS missing"
 
-json_t *api_status(sqlite3 *db, struct api_err *e)
+/* Each tree x arch's latest job: of the tree's latest candidate with
+ * results on that arch (any machine: summary.h's sum_cand_arch), its latest
+ * job there; with the job's top-level tallies. */
+#define TREE_LATEST \
+	"WITH lt AS (SELECT t.tree, t.arch, (SELECT max(j.id) FROM jobs j WHERE j.arch = t.arch" \
+	"  AND j.candidate_id = (SELECT max(x.cand) FROM sum_cand_arch x WHERE x.tree = t.tree" \
+	"   AND x.arch = t.arch)) AS job FROM (SELECT DISTINCT tree, arch FROM sum_tree_arch) t)" \
+	" SELECT lt.tree AS card_tree, " JOB_COLS ", " RUN_JOB_COUNTS " FROM lt" \
+	" JOIN jobs j ON j.id = lt.job JOIN candidates c ON c.id = j.candidate_id" \
+	" LEFT JOIN sum_job n ON n.job_id = j.id ORDER BY lt.tree, lt.arch"
+
+static int same_key(json_t *o, const char *tk, json_t *tree, json_t *arch)
+{
+	return json_equal(json_object_get(o, tk), tree) &&
+	       json_equal(json_object_get(o, "arch"), arch);
+}
+
+/* The card of tree x arch in cards, made (with no job) if there is none. */
+static json_t *card_of(json_t *cards, json_t *tree, json_t *arch)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(cards, i, o)
+		if (same_key(o, "tree", tree, arch))
+			return o;
+	o = json_pack("{s:O, s:O, s:n, s:[]}", "tree", tree, "arch", arch, "job", "builds");
+	if (!o || json_array_append_new(cards, o))
+		return NULL;
+	return o;
+}
+
+/* One card per tree x arch: the latest boot job (or null) and the latest
+ * builds (builds_latest, one per config) side by side. Sorted by tree then
+ * arch as both queries are; a tree with builds only comes after. */
+static json_t *status_trees(sqlite3 *db, json_t *builds, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, TREE_LATEST, e);
+	json_t *jobs, *cards = json_array(), *o, *c;
+	size_t i;
+
+	if (!s || !(jobs = rows(db, s, e))) {
+		json_decref(cards);
+		return NULL;
+	}
+	json_array_foreach(jobs, i, o) {
+		json_t *tree = json_incref(json_object_get(o, "card_tree"));
+
+		json_object_del(o, "card_tree");
+		c = card_of(cards, tree, json_object_get(o, "arch"));
+		json_decref(tree);
+		if (!c || json_object_set(c, "job", o))
+			goto oom;
+	}
+	json_array_foreach(builds, i, o)
+		if (!(c = card_of(cards, json_object_get(o, "tree"), json_object_get(o, "arch"))) ||
+		    json_array_append(json_object_get(c, "builds"), o))
+			goto oom;
+	json_decref(jobs);
+	return cards;
+oom:
+	json_decref(jobs);
+	json_decref(cards);
+	return fail(e, 500, "out of memory", NULL);
+}
+
+/* The latest result per arch x test: ~tests x arches rows, the bulk of the
+ * reply, written straight; the rest is small and built as values. */
+char *api_status_text(sqlite3 *db, struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *root, *v;
+	json_t *jobs, *arches, *builds, *trees, *rest, *o;
+	struct sb sb;
+	char *t;
+	size_t i;
+	int rc;
 
 	s = prep(db, "SELECT j.arch, r.test, r.status, r.reason, r.job_id AS job,"
 		     " c.label AS kernel, COALESCE(j.release, c.release) AS release,"
@@ -92,42 +166,105 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 		     " FROM latest l JOIN results r ON r.id = l.result_id"
 		     " JOIN jobs j ON j.id = r.job_id JOIN candidates c ON c.id = j.candidate_id"
 		     " ORDER BY j.arch, r.test", e);
-	if (!s || !(v = rows(db, s, e)))
+	if (!s)
 		return NULL;
-	root = json_object();
-	json_object_set_new(root, "results", v);
+	sb_init(&sb);
+	sb_adds(&sb, "{\"results\":");
+	rc = jsonw_rows(&sb, s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		sb_release(&sb);
+		fail(e, 500, "database query failed", db);
+		return NULL;
+	}
 	s = prep(db, "SELECT " JOB_COLS " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
 		     " JOIN sum_arch a ON a.job = j.id ORDER BY j.arch",
 		     e);
-	if (!s || !(v = rows(db, s, e))) {
-		json_decref(root);
+	if (!s || !(jobs = rows(db, s, e))) {
+		sb_release(&sb);
 		return NULL;
 	}
-	json_object_set_new(root, "jobs", v);
-	json_t *arches = json_array(), *o;
-	size_t i;
-
-	json_array_foreach(v, i, o)
+	arches = json_array();
+	json_array_foreach(jobs, i, o)
 		json_array_append(arches, json_object_get(o, "arch"));
-	if (json_object_set_new(root, "arches", arches)) {
-		json_decref(root);
-		return fail(e, 500, "out of memory", NULL);
+	if (!(builds = builds_latest(db, e)) || !(trees = status_trees(db, builds, e))) {
+		json_decref(jobs);
+		json_decref(arches);
+		json_decref(builds);
+		sb_release(&sb);
+		return NULL;
 	}
-	return root;
+	rest = json_pack("{s:o, s:o, s:o, s:o}", "jobs", jobs, "arches", arches, "builds", builds,
+			 "trees", trees);
+	t = rest ? json_dumps(rest, JSON_COMPACT) : NULL;
+	json_decref(rest);
+	if (!t) {
+		sb_release(&sb);
+		fail(e, 500, "out of memory", NULL);
+		return NULL;
+	}
+	sb_add(&sb, ",", 1);
+	sb_adds(&sb, t + 1);	/* its members, after results */
+	free(t);
+	return sb_detach(&sb);
 }
+
+json_t *api_status(sqlite3 *db, struct api_err *e)
+{
+	char *t = api_status_text(db, e);
+	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
+
+	if (t && !v)
+		fail(e, 500, "out of memory", NULL);
+	free(t);
+	return v;
+}
+
+#define RUNS_SQL \
+	"SELECT r.id, r.started, r.finished, r.status, r.argv," \
+	" COALESCE(n.jobs, 0) AS jobs, COALESCE(n.complete, 0) AS complete" \
+	" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id" \
+	" ORDER BY r.id DESC LIMIT ?"
 
 json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db,
-		"SELECT r.id, r.started, r.finished, r.status, r.argv,"
-		" COALESCE(n.jobs, 0) AS jobs, COALESCE(n.complete, 0) AS complete"
-		" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id"
-		" ORDER BY r.id DESC LIMIT ?", e);
+	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
 
 	if (!s)
 		return NULL;
 	sqlite3_bind_int(s, 1, limit);
 	return rows(db, s, e);
+}
+
+/* rows() as JSON text, wrapped in pre and post: the same shape, written
+ * straight (jsonw.h). Consumes s. */
+static char *rows_text(sqlite3 *db, sqlite3_stmt *s, const char *pre, const char *post,
+		       struct api_err *e)
+{
+	struct sb sb;
+	int rc;
+
+	sb_init(&sb);
+	sb_adds(&sb, pre);
+	rc = jsonw_rows(&sb, s);
+	sb_adds(&sb, post);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		sb_release(&sb);
+		fail(e, 500, "database query failed", db);
+		return NULL;
+	}
+	return sb_detach(&sb);
+}
+
+char *api_runs_text(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int(s, 1, limit);
+	return rows_text(db, s, "", "", e);
 }
 
 static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_err *e)
@@ -260,13 +397,15 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 #undef HISTORY_COLS
 }
 
+#define TREND_SQL \
+	"SELECT * FROM (SELECT j.arch, c.label AS kernel," \
+	" COALESCE(j.release, c.release) AS release, j.id AS job, j.finished AS time," \
+	" j.boot_s FROM jobs j JOIN candidates c ON c.id = j.candidate_id" \
+	" WHERE j.boot_s IS NOT NULL ORDER BY j.id DESC LIMIT ?) ORDER BY job"
+
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db,
-		"SELECT * FROM (SELECT j.arch, c.label AS kernel,"
-		" COALESCE(j.release, c.release) AS release, j.id AS job, j.finished AS time,"
-		" j.boot_s FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-		" WHERE j.boot_s IS NOT NULL ORDER BY j.id DESC LIMIT ?) ORDER BY job", e);
+	sqlite3_stmt *s = prep(db, TREND_SQL, e);
 	json_t *v;
 
 	if (!s)
@@ -277,6 +416,16 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 	if (!(v = json_pack("{s:o}", "points", v)))
 		return fail(e, 500, "out of memory", NULL);
 	return v;
+}
+
+char *api_trend_text(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db, TREND_SQL, e);
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_int(s, 1, limit);
+	return rows_text(db, s, "{\"points\":", "}", e);
 }
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)

@@ -8,13 +8,18 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-struct api_err {
-	int code;
-	char msg[256];
-};
+#include "api_err.h"
 
+/* The latest result per arch x test, job per arch, build per tree x arch x
+ * config, and "trees": one card per tree x arch with its latest job (the
+ * tree's latest candidate there; null if it has none) and builds. */
 json_t *api_status(sqlite3 *db, struct api_err *e);
+char *api_status_text(sqlite3 *db, struct api_err *e);	/* the same, as JSON text */
 json_t *api_runs(sqlite3 *db, int limit, struct api_err *e);
+/* api_runs and api_trend as JSON text (the same shape, written straight:
+ * what the server sends), or NULL with e set. */
+char *api_runs_text(sqlite3 *db, int limit, struct api_err *e);
+char *api_trend_text(sqlite3 *db, int limit, struct api_err *e);
 json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e);
 json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e);
 /* The job's console log path (from the database, never from the request). */

@@ -1,18 +1,44 @@
+/* What every backend shares, and the one place a NULL (unsupported) entry
+ * of the table is checked (backend.h). The table of backends is in
+ * backends.c: the drivers use this file, so it must not know them. */
 #include "backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const struct backend *const backends[] = { &backend_qemu, &backend_libvirt, &backend_lava,
-						     NULL };
-
-const struct backend *backend_find(const char *name)
+static int unsupported(const struct backend *be, const char *what, char *err, size_t errlen)
 {
-	for (size_t i = 0; backends[i]; i++)
-		if (!strcmp(backends[i]->name, name))
-			return backends[i];
-	return NULL;
+	snprintf(err, errlen, "the %s backend cannot %s", be->name, what);
+	return -1;
+}
+
+int backend_connect(const struct backend *be, const char *url, const char *secret_file,
+		    char **arches, char *err, size_t errlen)
+{
+	if (!be->connect)
+		return unsupported(be, "connect to a service (it needs none)", err, errlen);
+	return be->connect(url, secret_file, arches, err, errlen, 0);
+}
+
+int backend_host_connect(const struct backend *be, struct host *h, char *err, size_t errlen)
+{
+	if (!be->host_connect)
+		return unsupported(be, "run VMs on the hosts of an inventory", err, errlen);
+	return be->host_connect(h, err, errlen, 0);
+}
+
+int backend_host_probe(const struct backend *be, struct host *h, char *err, size_t errlen)
+{
+	if (!be->host_probe)
+		return unsupported(be, "probe a host", err, errlen);
+	return be->host_probe(h, err, errlen, 0);
+}
+
+int backend_host_disconnect(const struct backend *be, struct host *h)
+{
+	return be && be->host_disconnect ? be->host_disconnect(h, 0) : 0;
 }
 
 void vm_clear(struct vm *vm)

@@ -1,7 +1,7 @@
-/* How a job's VM is started and ended. The scheduler only sees this table
- * (libvirt's driver pattern): a backend fills it with designated
- * initialisers, and a NULL entry means "not supported". Every operation
- * takes flags so the table never has to grow twins. */
+/* How a job's VM is started and ended, and where. The scheduler and the
+ * hosts only see this table (libvirt's driver pattern): a backend fills it
+ * with designated initialisers, and a NULL entry means "not supported".
+ * Every operation takes flags so the table never has to grow twins. */
 #ifndef KFARM_BACKEND_H
 #define KFARM_BACKEND_H
 
@@ -49,10 +49,37 @@ struct vm_exit {
 	char why[256];		/* the backend's own account of an abnormal end, or "" */
 };
 
+/* A backend is a whole driver: where its VMs run (a service it connects to,
+ * or the hosts of the inventory it connects to one by one), then the VMs.
+ * The VM operations are required; every other entry may be NULL, meaning
+ * "not supported", and is only ever called through the backend_* wrappers
+ * below, which say so. */
 struct backend {
 	const char *name;
-	/* Starts the VM. On failure returns -1 and writes the reason into err:
-	 * a failure here is an infrastructure error, never the kernel's. */
+	unsigned int flags;	/* BACKEND_* below */
+
+	/* --- a service that places the VMs itself (LAVA) ---
+	 * Once before any job starts: reaches the service (url; secret_file
+	 * holds its credential, or NULL) and checks it can run every arch in the
+	 * NULL-terminated arches. Returns how many VMs it can run at once (> 0);
+	 * -1 when the caller's input is wrong (URL, credential); -2 when the
+	 * service is unreachable or unfit. The reason is in err. */
+	int (*connect)(const char *url, const char *secret_file, char **arches, char *err,
+		       size_t errlen, unsigned int flags);
+
+	/* --- hosts of the inventory (hosts.h), reached by hosts_probe.c ---
+	 * host_connect opens h->conn (the backend's own handle; h->ssh is open
+	 * unless h->local) or reuses it; host_probe fills h->libvirt_version,
+	 * hv_version and busy through it; both -1 with the reason in err.
+	 * host_disconnect closes h->conn, waiting (bounded) for VMs still using
+	 * it; returns nonzero if some still do (h->ssh must then stay open). */
+	int (*host_connect)(struct host *h, char *err, size_t errlen, unsigned int flags);
+	int (*host_probe)(struct host *h, char *err, size_t errlen, unsigned int flags);
+	int (*host_disconnect)(struct host *h, unsigned int flags);
+
+	/* --- the VMs (required) ---
+	 * start: on failure returns -1 and writes the reason into err: a
+	 * failure here is an infrastructure error, never the kernel's. */
 	int (*start)(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
 		     unsigned int flags);
 	/* Ends the VM now; safe to call more than once. */
@@ -62,21 +89,26 @@ struct backend {
 	int (*wait)(struct vm *vm, struct vm_exit *ex, unsigned int flags);
 	/* Frees everything; ends the VM first if it still runs. */
 	void (*release)(struct vm *vm);
-	/* Optional, once before any job starts: reaches the service that runs
-	 * the VMs (url; secret_file holds its credential, or NULL) and checks it
-	 * can run every arch in the NULL-terminated arches. Returns how many VMs
-	 * it can run at once (> 0); -1 when the caller's input is wrong (URL,
-	 * credential); -2 when the service is unreachable or unfit. The reason
-	 * is in err. */
-	int (*connect)(const char *url, const char *secret_file, char **arches, char *err,
-		       size_t errlen, unsigned int flags);
 };
 
+/* backend.flags */
+#define BACKEND_HOSTS 1u	/* its VMs run on hosts of the inventory (vm_spec.host) */
+#define BACKEND_KVM 2u		/* it can boot with KVM (else TCG only) */
+/* operation flags */
 #define BACKEND_WAIT_BLOCK 1u
 
 extern const struct backend backend_qemu;
 extern const struct backend backend_libvirt;
 extern const struct backend backend_lava;
+
+/* The optional entries, NULL checked here and only here: -1 with "the NAME
+ * backend cannot ..." in err when be lacks the entry (host_disconnect: 0,
+ * nothing to close). */
+int backend_connect(const struct backend *be, const char *url, const char *secret_file,
+		    char **arches, char *err, size_t errlen);
+int backend_host_connect(const struct backend *be, struct host *h, char *err, size_t errlen);
+int backend_host_probe(const struct backend *be, struct host *h, char *err, size_t errlen);
+int backend_host_disconnect(const struct backend *be, struct host *h);
 
 /* First line of "BINARY --version" (run without a shell, remembered). */
 char *qemu_binary_version(const char *binary);
@@ -85,7 +117,11 @@ char *qemu_binary_version(const char *binary);
  * the console and diagnostics fds, frees the record strings, resets vm. */
 void vm_clear(struct vm *vm);
 
-/* NULL-terminated list of compiled-in backends; lookup by name. */
+/* The compiled-in backends (backends.c, the one table a new backend is
+ * added to): lookup by name; the first one whose VMs run on the
+ * inventory's hosts (what --hosts means); NULL-terminated list. */
 const struct backend *backend_find(const char *name);
+const struct backend *backend_for_hosts(void);
+extern const struct backend *const backends[];
 
 #endif

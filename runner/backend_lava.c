@@ -2,22 +2,21 @@
  * through LAVA's REST API (/api/v0.2/). A thread per VM follows the job by
  * polling its state and its YAML log, and writes the guest's console lines
  * into the pipe the scheduler watches, so kfarm's own console/KTAP/outcome
- * pipeline judges the kernel. The thread never touches the job struct. */
+ * pipeline judges the kernel. The thread never touches the job struct; its
+ * pipes and signal mask are vm_thread.h's, the REST calls lava_rest.h's. */
 #include "backend.h"
 #include "lava_job.h"
 #include "lava_rest.h"
 #include "profile.h"
 #include "util.h"
+#include "vm_thread.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POLL_S 1.0		/* between two looks at a running job */
@@ -59,44 +58,16 @@ static void lv_unref(struct lava_vm *lv)
 	free(lv);
 }
 
-static void put_all(int fd, const char *s, size_t n)
-{
-	while (fd >= 0 && n) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;	/* kfarm stopped reading: nothing to tell */
-		s += w;
-		n -= w;
-	}
-}
-
-static void note(struct lava_vm *lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct lava_vm *lv, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	put_all(lv->err_w, line, n);
-}
+/* A line of kfarm's own on the err pipe. */
+#define note(lv, ...) vm_note((lv)->err_w, __VA_ARGS__)
 
 static void on_console(void *data, const char *line, size_t n)
 {
 	struct lava_vm *lv = data;
 
-	put_all(lv->out_w, line, n);
-	put_all(lv->out_w, "\n", 1);
+	/* a reader that went away (the job is over) needs nothing more */
+	if (write_all(lv->out_w, line, n) == 0)
+		write_all(lv->out_w, "\n", 1);
 }
 
 /* New log lines since the last call, console lines into the pipe. */
@@ -182,16 +153,11 @@ static void end(struct lava_vm *lv, const struct lava_log *lg)
 /* Sleeps POLL_S, less if stop is called; returns the stop flag. */
 static int nap(struct lava_vm *lv, double *t_stop)
 {
-	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)(POLL_S * 1e9);
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&lv->mu);
 	if (!lv->stop)
-		pthread_cond_timedwait(&lv->cv, &lv->mu, &ts);
+		cond_wait_ms(&lv->cv, &lv->mu, (long)(POLL_S * 1000));
 	stop = lv->stop;
 	*t_stop = lv->t_stop;
 	pthread_mutex_unlock(&lv->mu);
@@ -313,29 +279,12 @@ static long submit(const char *def, char *err, size_t errlen)
 	return code == 201 ? id : -1;
 }
 
-static int spawn(struct lava_vm *lv)
-{
-	sigset_t all, old;
-	pthread_t t;
-	pthread_attr_t at;
-	int r;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &at, follow, lv);
-	pthread_attr_destroy(&at);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r ? -1 : 0;
-}
-
 static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
 		      unsigned int flags)
 {
 	struct lava_vm *lv;
 	char *def, *name;
-	int out[2], errp[2];
+	int out_w, err_w;
 	long id;
 
 	(void)flags;
@@ -350,25 +299,16 @@ static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	free(name);
 	if (!def)
 		return -1;
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		free(def);
-		return -1;
-	}
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		close(out[0]);
-		close(out[1]);
+	if (vm_pipes_open(vm, &out_w, &err_w, err, errlen) < 0) {
 		free(def);
 		return -1;
 	}
 	id = submit(def, err, errlen);
 	free(def);
 	if (id < 0) {
-		close(out[0]);
-		close(out[1]);
-		close(errp[0]);
-		close(errp[1]);
+		close(out_w);
+		close(err_w);
+		vm_clear(vm);	/* no priv: release will not be called */
 		return -1;
 	}
 	vm->lava_id = id;
@@ -380,15 +320,11 @@ static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	pthread_cond_init(&lv->cv, NULL);
 	lv->refs = 2;
 	lv->id = id;
-	lv->out_w = out[1];
-	lv->err_w = errp[1];
+	lv->out_w = out_w;
+	lv->err_w = err_w;
 	vm->priv = lv;
-	vm->console_fd = out[0];
-	vm->err_fd = errp[0];
-	fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
-	fcntl(vm->err_fd, F_SETFL, O_NONBLOCK);
 	note(lv, "LAVA job %ld: %s", id, vm->lava_url);
-	if (spawn(lv) < 0) {
+	if (vm_thread_start(follow, lv, NULL) < 0) {
 		lv->refs = 1;
 		lv->ended = lv->infra = 1;
 		snprintf(err, errlen, "cannot start a thread to follow LAVA job %ld", id);
@@ -460,9 +396,9 @@ static void lava_release(struct vm *vm)
 
 const struct backend backend_lava = {
 	.name = "lava",
+	.connect = lava_connect,
 	.start = lava_start,
 	.stop = lava_stop,
 	.wait = lava_wait,
 	.release = lava_release,
-	.connect = lava_connect,
 };

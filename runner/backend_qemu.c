@@ -2,6 +2,7 @@
  * The child is put in its own process group and gets PR_SET_PDEATHSIG, so a
  * QEMU never outlives kfarm, even when kfarm is SIGKILLed. */
 #include "backend.h"
+#include "exe.h"
 #include "profile.h"
 #include "util.h"
 
@@ -110,43 +111,18 @@ char *qemu_binary_version(const char *binary)
 {
 	static struct cache { char *bin, *ver; } cache[16];
 	static size_t ncache;
-	char buf[512];
-	int fds[2];
-	ssize_t n, got = 0;
-	pid_t pid;
+	char *path, *v;
 
 	for (size_t i = 0; i < ncache; i++)
 		if (!strcmp(cache[i].bin, binary))
 			return xstrdup(cache[i].ver);
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return xstrdup("unknown");
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		execlp(binary, binary, "--version", (char *)NULL);
-		_exit(127);
+	path = exe_find(binary);
+	v = path ? exe_version(path) : NULL;
+	free(path);
+	if (!v || !*v) {
+		free(v);
+		v = xstrdup("unknown");
 	}
-	close(fds[1]);
-	while (pid > 0 && got < (ssize_t)sizeof(buf) - 1 &&
-	       (n = read(fds[0], buf + got, sizeof(buf) - 1 - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		got += n;
-	}
-	close(fds[0]);
-	if (pid > 0)
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	buf[got] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	char *v = xstrdup(*buf ? buf : "unknown");
-
 	if (ncache < ARRAY_SIZE(cache)) {
 		cache[ncache].bin = xstrdup(binary);
 		cache[ncache++].ver = xstrdup(v);
@@ -154,26 +130,29 @@ char *qemu_binary_version(const char *binary)
 	return v;
 }
 
-/* True if name resolves to an executable through PATH (as execvp would). */
-static int in_path(const char *name)
+/* In the forked child: its own process group, killed with kfarm, console
+ * and diagnostics on the pipes; an exec failure's errno goes on st_w. */
+static void __attribute__((noreturn)) child(char **argv, pid_t parent, int out_w, int err_w,
+					    int st_w)
 {
-	const char *path = getenv("PATH");
+	int null = open("/dev/null", O_RDONLY), e;
+	sigset_t none;
 
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0;
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char *cand = xasprintf("%.*s/%s", (int)n, path, name);
-		int ok = access(cand, X_OK) == 0;
-
-		free(cand);
-		if (ok)
-			return 1;
-		path += n + (path[n] == ':');
-	}
-	return 0;
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);	/* kfarm died before prctl took effect */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	dup2(null, 0);
+	dup2(out_w, 1);
+	dup2(err_w, 2);
+	execvp(argv[0], argv);
+	e = errno;
+	if (write(st_w, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
 }
 
 static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
@@ -189,11 +168,14 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	(void)flags;
 	memset(vm, 0, sizeof(*vm));
 	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
-	if (!in_path(spec->profile->qemu_binary)) {
+	char *where = exe_find(spec->profile->qemu_binary);
+
+	if (!where) {
 		snprintf(err, errlen, "QEMU binary '%s' not found in PATH",
 			 spec->profile->qemu_binary);
 		return -1;
 	}
+	free(where);
 	argv = qemu_argv(spec);
 	vm->cmdline = render_argv(argv);
 	vm->version = qemu_binary_version(spec->profile->qemu_binary);
@@ -207,26 +189,8 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);	/* kfarm died before prctl took effect */
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(null, 0);
-		dup2(out[1], 1);
-		dup2(errp[1], 2);
-		execvp(argv[0], argv);
-		int e = errno;
-		if (write(st[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
+	if (pid == 0)
+		child(argv, parent, out[1], errp[1], st[1]);
 	/* also set it from this side: no window where a kill(-pgid) misses it */
 	setpgid(pid, pid);
 	close(out[1]);
@@ -327,6 +291,7 @@ static void qemu_release(struct vm *vm)
 
 const struct backend backend_qemu = {
 	.name = "qemu",
+	.flags = BACKEND_KVM,
 	.start = qemu_start,
 	.stop = qemu_stop,
 	.wait = qemu_wait,

@@ -3,7 +3,10 @@
 #include "spawn.h"
 #include "util.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,16 @@ static const char *kernel_sh(void)
 	return e && *e ? e : KFARM_ARCHES_DIR "/../images/kernel.sh";
 }
 
+static void sha_text(const char *s, size_t n, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len;
+
+	EVP_Digest(s, n, md, &len, EVP_sha256(), NULL);
+	for (unsigned int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
 static char *jstr(json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
@@ -23,11 +36,46 @@ static char *jstr(json_t *o, const char *k)
 	return v && *v ? xstrdup(v) : NULL;
 }
 
-void build_set(struct build *b, const char *arch, const char *status, const char *error)
+int build_config_parse(const char *spec, struct build_config *c)
+{
+	const char *file = spec && *spec == '+' ? spec + 1 : spec;
+	char *abs, sha[65], *base;
+
+	memset(c, 0, sizeof(*c));
+	if (!spec || !strcmp(spec, "kfarm") || !strcmp(spec, "defconfig")) {
+		c->name = xstrdup(spec ? spec : "kfarm");
+		c->arg = xstrdup(c->name);
+		c->bdir = xstrdup(spec && *spec == 'd' ? "-defconfig" : "");
+		return 0;
+	}
+	if (!*file || !(abs = realpath(file, NULL)))
+		return error("--config '%s': %s", spec, *file ? strerror(errno) : "no file");
+	if (access(abs, R_OK) < 0 || sha256_file(abs, sha) < 0) {
+		free(abs);
+		return error("--config '%s': cannot read it", spec);
+	}
+	/* the name is what the user compares by; the O= tree is per file */
+	base = strrchr(abs, '/') + 1;
+	c->name = xasprintf("%s%s", file == spec ? "file:" : "kfarm+", base);
+	c->arg = xasprintf("%s:%s", file == spec ? "file" : "frag", abs);
+	sha_text(abs, strlen(abs), sha);
+	c->bdir = xasprintf("-%s-%.12s", file == spec ? "file" : "frag", sha);
+	free(abs);
+	return 0;
+}
+
+void build_config_release(struct build_config *c)
+{
+	free(c->name), free(c->arg), free(c->bdir);
+	memset(c, 0, sizeof(*c));
+}
+
+void build_set(struct build *b, const char *arch, const struct build_config *c,
+	       const char *status, const char *error)
 {
 	memset(b, 0, sizeof(*b));
 	b->arch = xstrdup(arch);
-	b->config = xstrdup("kfarm");
+	b->config = xstrdup(c->name);
 	b->status = status;
 	b->error = error ? xstrdup(error) : NULL;
 	b->started = now_wall();
@@ -93,23 +141,26 @@ static void read_result(struct build *b, const char *path)
 	json_decref(r);
 }
 
-void build_arch(const struct source *s, const char *arch, struct build *b)
+void build_arch(const struct source *s, const struct build_config *c, const char *arch,
+		struct build *b)
 {
 	char res[] = "/tmp/kfarm-build-XXXXXX";
 	int fd = mkstemp(res), rc;
 	struct sb out;
 	double t0 = now_mono();
 
-	build_set(b, arch, "ERROR", NULL);
+	build_set(b, arch, c, "ERROR", NULL);
 	if (fd < 0) {
 		b->error = xstrdup("cannot create a temporary file");
 		return;
 	}
 	close(fd);
+	char *bdir = xasprintf("%s%s", s->bdir, c->bdir);
 	char *argv[] = { "bash", (char *)kernel_sh(), "--src", s->dir, "--id", s->id, "--bdir",
-			 s->bdir, "--result", res, (char *)arch, NULL };
+			 bdir, "--config", c->arg, "--result", res, (char *)arch, NULL };
 
-	fprintf(stderr, "kfarm: building %s %s (%s)\n", arch, s->label, s->tree);
+	fprintf(stderr, "kfarm: building %s %s (%s, config %s)\n", arch, s->label, s->tree,
+		c->name);
 	sb_init(&out);
 	rc = spawn_run(argv, NULL, NULL, &out, 256 << 10);
 	print_output(arch, out.buf);
@@ -119,6 +170,7 @@ void build_arch(const struct source *s, const char *arch, struct build *b)
 		b->error = script_error(out.buf, rc);
 	b->duration_s = now_mono() - t0;
 	unlink(res);
+	free(bdir);
 	sb_release(&out);
 }
 

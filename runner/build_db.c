@@ -108,7 +108,9 @@ int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source)
 	"SELECT b.id, b.run_id AS run, s.tree, s.label AS kernel, s.kind, s.identity," \
 	" s.version, b.arch, b.config, b.status, b.error, b.warnings, b.duration_s," \
 	" b.cached, b.compiler, b.release, b.config_sha256, b.candidate_id AS candidate," \
-	" b.log_path AS log, b.started FROM builds b JOIN sources s ON s.id = b.source_id"
+	" b.log_path AS log, b.started, w.new_warnings, b.finished, s.commit_id," \
+	" s.patches_hash, s.id AS source FROM builds b JOIN sources s ON s.id = b.source_id" \
+	" LEFT JOIN build_warn_sum w ON w.build_id = b.id"
 
 static json_t *query(sqlite3 *db, const char *sql, int64_t param, struct api_err *e)
 {
@@ -164,6 +166,29 @@ json_t *builds_latest(sqlite3 *db, struct api_err *e)
 	return query(db, BUILD_COLS " WHERE b.id IN (SELECT max(b2.id) FROM builds b2"
 		     " JOIN sources s2 ON s2.id = b2.source_id"
 		     " GROUP BY s2.tree, b2.arch, b2.config) ORDER BY s.tree, b.arch", 0, e);
+}
+
+json_t *builds_of_run(sqlite3 *db, int64_t run, struct api_err *e)
+{
+	return query(db, BUILD_COLS " WHERE b.run_id = ? ORDER BY b.id", run, e);
+}
+
+json_t *build_warnings_of(sqlite3 *db, int64_t build, int only_new, int limit)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+
+	/* in key order (file, then text) */
+	if (sqlite3_prepare_v2(db, "SELECT warning FROM build_warnings WHERE build_id = ?1"
+			       " AND (?2 = 0 OR new) LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
+		return arr;
+	sqlite3_bind_int64(st, 1, build);
+	sqlite3_bind_int(st, 2, only_new);
+	sqlite3_bind_int(st, 3, limit);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, json_string((const char *)sqlite3_column_text(st, 0)));
+	sqlite3_finalize(st);
+	return arr;
 }
 
 json_t *builds_of_job(sqlite3 *db, int64_t job, struct api_err *e)

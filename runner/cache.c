@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,11 +99,36 @@ void cache_defaults_free(struct default_kernel *d, size_t n)
 	}
 }
 
+int cache_initramfs_file(const char *file, char **path, char ***tests)
+{
+	json_t *o, *t, *e;
+	size_t i;
+
+	*path = NULL;
+	*tests = NULL;
+	o = load_json(file);
+	if (!o)
+		return -1;
+	*path = jstr(o, "path");
+	t = json_object_get(o, "tests");
+	if (!*path || !json_is_array(t)) {
+		error("malformed cache file '%s': needs path and tests", file);
+		json_decref(o);
+		free(*path);
+		*path = NULL;
+		return -1;
+	}
+	*tests = xcalloc(json_array_size(t) + 1, sizeof(char *));
+	json_array_foreach(t, i, e)
+		(*tests)[i] = xstrdup(json_is_string(e) ? json_string_value(e) : "?");
+	json_decref(o);
+	return 0;
+}
+
 int cache_initramfs(const char *arch, char **path, char ***tests)
 {
 	char *file = xasprintf("%s/initramfs/%s.json", cache_dir(), arch);
-	json_t *o, *t, *e;
-	size_t i;
+	int ret;
 
 	*path = NULL;
 	*tests = NULL;
@@ -110,25 +137,35 @@ int cache_initramfs(const char *arch, char **path, char ***tests)
 		free(file);
 		return -1;
 	}
-	o = load_json(file);
-	if (!o) {
-		free(file);
-		return -1;
-	}
-	*path = jstr(o, "path");
-	t = json_object_get(o, "tests");
-	if (!*path || !json_is_array(t)) {
-		error("malformed cache file '%s': needs path and tests", file);
-		json_decref(o);
-		free(*path);
-		*path = NULL;
-		free(file);
-		return -1;
-	}
-	*tests = xcalloc(json_array_size(t) + 1, sizeof(char *));
-	json_array_foreach(t, i, e)
-		(*tests)[i] = xstrdup(json_is_string(e) ? json_string_value(e) : "?");
-	json_decref(o);
+	ret = cache_initramfs_file(file, path, tests);
 	free(file);
-	return 0;
+	return ret;
+}
+
+int cache_initramfs_suite(const char *arch, const char *initrd, char ***tests)
+{
+	static const char *const kinds[] = { "-user", "-kselftest", "" };
+	char real[PATH_MAX], *path;
+
+	*tests = NULL;
+	if (!realpath(initrd, real))
+		snprintf(real, sizeof(real), "%s", initrd);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(*kinds); k++) {
+		char *file = xasprintf("%s/initramfs/%s%s.json", cache_dir(), arch, kinds[k]);
+		char **t = NULL;
+
+		if (access(file, F_OK) == 0 && cache_initramfs_file(file, &path, &t) == 0) {
+			int same = !strcmp(path, real);
+
+			free(path);
+			if (same || !*kinds[k]) {
+				free(file);
+				*tests = t;
+				return 0;
+			}
+			strv_free(t);
+		}
+		free(file);
+	}
+	return -1;
 }

@@ -19,6 +19,10 @@ static const char build_usage[] =
 	"  -s, --source SPEC        git REPO[@REV], a kernel source directory, or a\n"
 	"                           .tar.xz/.tar.gz/.tar tarball (repeatable)\n"
 	"  -p, --patches PATH       apply a quilt series dir or a git format-patch mbox\n"
+	"  -c, --config CONFIG      defconfig (the arch's + kfarm's required options), FILE\n"
+	"                           (a .config as the base, + kfarm's required options) or\n"
+	"                           +FRAGMENT (kfarm's recipe + FRAGMENT); every option the\n"
+	"                           fragments set is verified (default: kfarm's recipe)\n"
 	"  -a, --arch ARCH[,...]    only these arches (default: every profile)\n"
 	"      --tree NAME          the candidates' series (default: repo-branch, debian-VER)\n"
 	"      --label NAME         the candidate's name (default: commit or tarball name)\n"
@@ -58,6 +62,7 @@ int cmd_build(struct cmd_ctx *cx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "source", required_argument, NULL, 's' },
 		{ "patches", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "arch", required_argument, NULL, 'a' },
 		{ "tree", required_argument, NULL, 'r' },
 		{ "label", required_argument, NULL, 'l' },
@@ -73,10 +78,11 @@ int cmd_build(struct cmd_ctx *cx, int argc, char **argv)
 	int opt, ret = 2;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "s:p:a:d:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:p:c:a:d:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': specs = push(specs, &ns, optarg); break;
 		case 'p': free(patches), patches = xstrdup(optarg); break;
+		case 'c': ss.config = optarg; break;
 		case 'a': strv_free(arches), arches = split(optarg); break;
 		case 'r': free(tree), tree = xstrdup(optarg); break;
 		case 'l': free(label), label = xstrdup(optarg); break;

@@ -1,6 +1,7 @@
 /* kfarm hosts: probes every host of the inventory (SSH, QEMU binaries,
  * libvirt) and says what each can run, how many slots are free, and why a
  * host is unusable. --trust NAME accepts NAME's unknown SSH host key. */
+#include "backend.h"
 #include "cmds.h"
 #include "hosts.h"
 #include "util.h"
@@ -28,18 +29,6 @@ static const char hosts_usage[] =
 	"  -h, --help         this text\n"
 	"\n"
 	"Exit status: 0 every host usable; 1 some host unusable; 2 bad usage or file.\n";
-
-char *hosts_default_path(void)
-{
-	const char *e = getenv("KFARM_HOSTS"), *x = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-
-	if (e && *e)
-		return xstrdup(e);
-	if (x && *x)
-		return xasprintf("%s/kfarm/hosts.json", x);
-	return xasprintf("%s/.config/kfarm/hosts.json", home ? home : "");
-}
 
 static void arch_list(const struct host *h, struct sb *sb)
 {
@@ -83,7 +72,55 @@ static json_t *host_json(const struct host *h)
 	return o;
 }
 
-int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
+static void print_json(const struct hosts *hs)
+{
+	json_t *root = json_object(), *arr = json_array();
+
+	for (size_t i = 0; i < hs->n; i++)
+		json_array_append_new(arr, host_json(&hs->v[i]));
+	json_object_set_new(root, "hosts", arr);
+	json_dumpf(root, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(root);
+}
+
+static void print_text(const struct hosts *hs)
+{
+	printf("%-16s %-5s %5s %5s  %s\n", "HOST", "STATE", "SLOTS", "FREE", "ARCHES");
+	for (size_t i = 0; i < hs->n; i++) {
+		const struct host *h = &hs->v[i];
+		struct sb sb;
+
+		sb_init(&sb);
+		arch_list(h, &sb);
+		if (h->up)
+			printf("%-16s %-5s %5u %5u  %s\n", h->name, "up", h->slots,
+			       h->busy >= h->slots ? 0 : h->slots - h->busy, sb.buf);
+		else
+			printf("%-16s %-5s %5u %5s  %s\n", h->name, "down", h->slots, "-", "-");
+		sb_release(&sb);
+	}
+	for (size_t i = 0; i < hs->n; i++) {
+		const struct host *h = &hs->v[i];
+
+		if (!h->up) {
+			printf("  %s: unusable: %s\n", h->name, h->why);
+			continue;
+		}
+		printf("  %s: %s %s at %s", h->name, h->be ? h->be->name : "?", h->libvirt_version,
+		       h->uri);
+		if (h->hv_version)
+			printf(" (hypervisor %s)", h->hv_version);
+		printf("\n");
+		for (size_t a = 0; a < h->narches; a++)
+			if (h->arches[a].why)
+				printf("  %s: cannot run %s: %s\n", h->name, h->arches[a].arch,
+				       h->arches[a].why);
+	}
+}
+
+/* Options into *file, *trust, *json; 0, 1 (--help shown) or -1 (bad usage). */
+static int parse_opts(int argc, char **argv, char **file, char **trust, int *json)
 {
 	static const struct option opts[] = {
 		{ "hosts", required_argument, NULL, 'H' },
@@ -92,36 +129,46 @@ int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *file = NULL, *trust = NULL;
-	struct hosts hs = { 0 };
-	int json = 0, opt, ret = 2, bad = 0;
+	int opt;
 
-	(void)c;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'H':
-			free(file);
-			file = xstrdup(optarg);
+			free(*file);
+			*file = xstrdup(optarg);
 			break;
 		case 'T':
-			free(trust);
-			trust = xstrdup(optarg);
+			free(*trust);
+			*trust = xstrdup(optarg);
 			break;
 		case 'J':
-			json = 1;
+			*json = 1;
 			break;
 		case 'h':
 			fputs(hosts_usage, stdout);
-			ret = 0;
-			goto out;
+			return 1;
 		default:
 			fputs(hosts_usage, stderr);
-			goto out;
+			return -1;
 		}
 	}
-	if (optind < argc) {
-		error("unexpected argument '%s' (see kfarm hosts --help)", argv[optind]);
+	if (optind < argc)
+		return error("unexpected argument '%s' (see kfarm hosts --help)", argv[optind]);
+	return 0;
+}
+
+int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
+{
+	const struct backend *be = backend_for_hosts();
+	char *file = NULL, *trust = NULL;
+	struct hosts hs = { 0 };
+	int json = 0, ret = 2, bad = 0, r;
+
+	(void)c;
+	r = parse_opts(argc, argv, &file, &trust, &json);
+	if (r) {
+		ret = r > 0 ? 0 : 2;
 		goto out;
 	}
 	if (!file)
@@ -135,50 +182,12 @@ int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
 	for (size_t i = 0; i < hs.n; i++) {
 		struct host *h = &hs.v[i];
 
-		bad |= host_probe(h, trust && !strcmp(trust, h->name) ? HOST_TRUST : 0) < 0;
+		bad |= host_probe_with(h, be, trust && !strcmp(trust, h->name) ? HOST_TRUST : 0) < 0;
 	}
-	if (json) {
-		json_t *root = json_object(), *arr = json_array();
-
-		for (size_t i = 0; i < hs.n; i++)
-			json_array_append_new(arr, host_json(&hs.v[i]));
-		json_object_set_new(root, "hosts", arr);
-		json_dumpf(root, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(root);
-	} else {
-		printf("%-16s %-5s %5s %5s  %s\n", "HOST", "STATE", "SLOTS", "FREE", "ARCHES");
-		for (size_t i = 0; i < hs.n; i++) {
-			struct host *h = &hs.v[i];
-			struct sb sb;
-
-			sb_init(&sb);
-			arch_list(h, &sb);
-			if (h->up)
-				printf("%-16s %-5s %5u %5u  %s\n", h->name, "up", h->slots,
-				       h->busy >= h->slots ? 0 : h->slots - h->busy, sb.buf);
-			else
-				printf("%-16s %-5s %5u %5s  %s\n", h->name, "down", h->slots, "-",
-				       "-");
-			sb_release(&sb);
-		}
-		for (size_t i = 0; i < hs.n; i++) {
-			struct host *h = &hs.v[i];
-
-			if (!h->up) {
-				printf("  %s: unusable: %s\n", h->name, h->why);
-				continue;
-			}
-			printf("  %s: libvirt %s at %s", h->name, h->libvirt_version, h->uri);
-			if (h->hv_version)
-				printf(" (hypervisor %s)", h->hv_version);
-			printf("\n");
-			for (size_t a = 0; a < h->narches; a++)
-				if (h->arches[a].why)
-					printf("  %s: cannot run %s: %s\n", h->name, h->arches[a].arch,
-					       h->arches[a].why);
-		}
-	}
+	if (json)
+		print_json(&hs);
+	else
+		print_text(&hs);
 	ret = bad ? 1 : 0;
 out:
 	hosts_release(&hs);

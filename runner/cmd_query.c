@@ -22,7 +22,7 @@
 
 struct qopts {
 	char *db, *arch, *test, *tree;
-	int json;
+	int json, bisect;
 	unsigned long limit;
 	int64_t id;
 };
@@ -31,7 +31,9 @@ static const char query_usage[] =
 	"usage: kfarm status [--db PATH] [--json]\n"
 	"       kfarm history [--arch A] [--test T] [--limit N] [--db PATH] [--json]\n"
 	"       kfarm show JOB [--db PATH] [--json] [--no-log]\n"
-	"       kfarm regressions [--tree T] [--db PATH] [--json]\n";
+	"       kfarm regressions [--tree T] [--db PATH] [--json] [--bisect]\n"
+	"         (--bisect: kfarm bisect each confirmed regression between two\n"
+	"         revisions of one git repository)\n";
 
 /* Shared option parsing; want_id: a positional JOB id is required. */
 static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog)
@@ -44,6 +46,7 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 		{ "limit", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "no-log", no_argument, NULL, 'L' },
+		{ "bisect", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -61,6 +64,7 @@ static int parse(int argc, char **argv, struct qopts *q, int want_id, int *nolog
 		case 'r': q->tree = optarg; break;
 		case 'J': q->json = 1; break;
 		case 'L': if (nolog) *nolog = 1; break;
+		case 'B': q->bisect = 1; break;
 		case 'n':
 			if (parse_uint(optarg, 100000, &q->limit) || !q->limit)
 				return error("--limit wants 1..100000, got '%s'", optarg), 2;
@@ -159,11 +163,25 @@ static void print_status(json_t *v)
 	json_t *o;
 	size_t i;
 
-	printf("%-9s %-16s %-12s %6s  %s\n", "ARCH", "KERNEL", "OUTCOME", "BOOT", "RELEASE");
-	json_array_foreach(json_object_get(v, "jobs"), i, o) {
-		printf("%-9s %-16.16s %-12s %5.1fs  %s\n", s(&p, o, "arch"), s(&p, o, "kernel"),
-		       s(&p, o, "outcome"), json_number_value(json_object_get(o, "boot_s")),
-		       s(&p, o, "release"));
+	/* per tree x arch: the 6.1 and 6.12 candidates of one run side by side */
+	printf("%-16s %-9s %-16s %-12s %6s %-14s %-6s %s\n", "TREE", "ARCH", "KERNEL", "OUTCOME",
+	       "BOOT", "PASS/FAIL/SKIP", "BUILD", "RELEASE");
+	json_array_foreach(json_object_get(v, "trees"), i, o) {
+		json_t *j = json_object_get(o, "job"), *b = json_array_get(json_object_get(o, "builds"), 0);
+		char counts[48] = "-";
+
+		if (json_is_object(j))
+			snprintf(counts, sizeof(counts), "%lld/%lld/%lld",
+				 (long long)json_integer_value(json_object_get(j, "pass")),
+				 (long long)json_integer_value(json_object_get(j, "fail")) +
+				 json_integer_value(json_object_get(j, "missing")),
+				 (long long)json_integer_value(json_object_get(j, "skip")));
+		printf("%-16.16s %-9s %-16.16s %-12s %5.1fs %-14s %-6s %s\n", s(&p, o, "tree"),
+		       s(&p, o, "arch"), json_is_object(j) ? s(&p, j, "kernel") : s(&p, b, "kernel"),
+		       json_is_object(j) ? s(&p, j, "outcome") : "-",
+		       json_number_value(json_object_get(j, "boot_s")), counts,
+		       b ? s(&p, b, "status") : "-",
+		       json_is_object(j) ? s(&p, j, "release") : s(&p, b, "release"));
 		text_pool_release(&p);
 	}
 	print_builds(json_object_get(v, "builds"));
@@ -196,12 +214,8 @@ static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
 
 static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
 {
-	json_t *v = api_status(db, e), *b;
-
 	(void)q;
-	if (v && (b = builds_latest(db, e)))	/* source candidates' builds */
-		json_object_set_new(v, "builds", b);
-	return v;
+	return api_status(db, e);	/* with the source candidates' builds */
 }
 
 int cmd_status(struct cmd_ctx *c, int argc, char **argv)
@@ -357,12 +371,18 @@ static void print_regressions(json_t *v)
 		       (long long)json_integer_value(json_object_get(t, "job")));
 		if (json_is_string(json_object_get(t, "error")))	/* a build's first error */
 			printf("%-14s first error: %s\n", "", s(&p, t, "error"));
+		json_t *w;	/* a build's new warnings */
+		size_t wi;
+		json_array_foreach(json_object_get(t, "warnings"), wi, w)
+			printf("%-14s new warning: %s\n", "", text_term(&p, json_string_value(w)));
 		text_pool_release(&p);
 	}
 }
 
 /* exit 1 when a regression is open, so scripts can gate on it */
 static int open_regressions;
+static struct cmd_ctx *regress_ctx;	/* for --bisect: the database's path */
+static int bisect_rc = -1;
 
 static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err *e)
 {
@@ -373,16 +393,22 @@ static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err 
 		warning("cannot compare builds: %s", sqlite3_errmsg(db));
 
 	json_array_foreach(v ? json_object_get(v, "regressions") : NULL, i, o) {
-		const char *k = json_string_value(json_object_get(o, "kind"));
-
-		open_regressions |= k && !strcmp(k, "regression");
+		open_regressions |= change_kind_parse(json_string_value(json_object_get(o, "kind"))) ==
+				    CH_REGRESSION;
 	}
+	if (v && q->bisect)
+		bisect_rc = bisect_regressions(db, cmd_db_path(regress_ctx),
+					       json_object_get(v, "regressions"));
 	return v;
 }
 
 int cmd_regressions(struct cmd_ctx *c, int argc, char **argv)
 {
-	int ret = run_query(c, argc, argv, q_regressions, print_regressions);
+	int ret;
 
+	regress_ctx = c;
+	ret = run_query(c, argc, argv, q_regressions, print_regressions);
+	if (!ret && bisect_rc == 3)
+		return 3;	/* a bisection broke: infrastructure */
 	return ret ? ret : open_regressions;
 }

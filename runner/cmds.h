@@ -6,6 +6,9 @@
 
 struct store;
 
+#include <jansson.h>
+#include <sqlite3.h>
+
 #define CMD_STORE_RO 1u	/* reads the history: opened read-only */
 #define CMD_STORE_RW 2u	/* writes it: created and migrated if need be */
 
@@ -35,6 +38,11 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv);
 int cmd_regressions(struct cmd_ctx *c, int argc, char **argv);
 int cmd_export(struct cmd_ctx *c, int argc, char **argv);
 int cmd_hosts(struct cmd_ctx *c, int argc, char **argv);
+int cmd_bisect(struct cmd_ctx *c, int argc, char **argv);
+/* kfarm regressions --bisect: one kfarm bisect (a child) per confirmed
+ * regression in regs whose two sides are commits of one git repository;
+ * the worst exit status of those bisections. */
+int bisect_regressions(sqlite3 *db, const char *db_path, json_t *regs);
 int cmd_report(struct cmd_ctx *c, int argc, char **argv);
 int cmd_lava_job(struct cmd_ctx *c, int argc, char **argv);
 

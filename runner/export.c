@@ -1,9 +1,14 @@
 /* kfarm export: a run's results as JUnit XML (one testsuite per job, as
- * Jenkins and GitLab read it; written by libxml2's xmlTextWriter, text
- * filtered to the characters XML 1.0 allows) or as KCIDB v5 JSON (checkouts,
- * builds, tests; ids "kfarm:..."; test paths encoded as kcidb_path says),
- * written atomically. A value that cannot be encoded fails the export. */
+ * Jenkins and GitLab read it, and one "builds" suite for the run's source
+ * builds; written by libxml2's xmlTextWriter, text filtered to the
+ * characters XML 1.0 allows) or as KCIDB v5 JSON (checkouts, builds, tests;
+ * ids "kfarm:..."; a source build is a KCIDB build with its real status,
+ * duration and log, the tests of its kernel under it; test paths encoded as
+ * kcidb_path says), written atomically. A value that cannot be encoded fails
+ * the export. */
 #include "api.h"
+#include "build_db.h"
+#include "logdir.h"
 #include "cmds.h"
 #include "store.h"
 #include "text.h"
@@ -148,7 +153,9 @@ static void junit_suite(struct xw *x, json_t *j)
 {
 	size_t k, tests = 0, fail = 0, err = 0, skip = 0;
 	const char *outcome = js(j, "outcome");
-	int job_bad = strcmp(outcome, "COMPLETE") != 0, infra = !strcmp(outcome, "INFRA_ERROR");
+	int unbuilt = !strcmp(outcome, "NOT_BUILT");	/* the build's failure is its own case */
+	int job_bad = strcmp(outcome, "COMPLETE") != 0 && !unbuilt;
+	int infra = !strcmp(outcome, "INFRA_ERROR");
 	static const char *const props[] = { "release", "outcome", "qemu_version", "tree" };
 	char ts[32];
 	json_t *r;
@@ -167,6 +174,7 @@ static void junit_suite(struct xw *x, json_t *j)
 	tests++;
 	if (job_bad)
 		*(infra ? &err : &fail) += 1;
+	skip += unbuilt;
 	rfc3339(jnum(j, "started"), ts);
 	xw_start(x, "testsuite");
 	xw_attrf(x, "name", "%s %s", js(j, "arch"), js(j, "kernel"));
@@ -187,7 +195,8 @@ static void junit_suite(struct xw *x, json_t *j)
 	}
 	xw_end(x);
 	junit_case(x, "boot", js(j, "arch"), jnum(j, "boot_s"),
-		   job_bad ? (infra ? "ERROR" : "FAIL") : NULL, outcome, js(j, "reason"));
+		   unbuilt ? "SKIP" : job_bad ? (infra ? "ERROR" : "FAIL") : NULL, outcome,
+		   js(j, "reason"));
 	json_array_foreach(json_object_get(j, "results"), k, r) {
 		const char *st = js(r, "status");
 
@@ -199,7 +208,40 @@ static void junit_suite(struct xw *x, json_t *j)
 	xw_end(x);
 }
 
-static char *junit(json_t *run, json_t **jobs, size_t n)
+/* The run's source builds: one case each, FAIL a failure, ERROR an error. */
+static void junit_builds(struct xw *x, json_t *builds)
+{
+	size_t k, fail = 0, err = 0;
+	double secs = 0;
+	json_t *b;
+
+	if (!json_array_size(builds))
+		return;
+	json_array_foreach(builds, k, b) {
+		fail += !strcmp(js(b, "status"), "FAIL");
+		err += !strcmp(js(b, "status"), "ERROR");
+		secs += jnum(b, "duration_s");
+	}
+	xw_start(x, "testsuite");
+	xw_attr(x, "name", "builds");
+	xw_attrf(x, "tests", "%zu", json_array_size(builds));
+	xw_attrf(x, "failures", "%zu", fail);
+	xw_attrf(x, "errors", "%zu", err);
+	xw_attr(x, "skipped", "0");
+	xw_attrf(x, "time", "%.3f", secs);
+	json_array_foreach(builds, k, b) {
+		const char *st = js(b, "status");
+		char name[400];
+
+		snprintf(name, sizeof(name), "build %.120s %.120s (%.120s)", js(b, "arch"),
+			 js(b, "kernel"), js(b, "config"));
+		junit_case(x, name, js(b, "arch"), jnum(b, "duration_s"),
+			   strcmp(st, "PASS") ? st : NULL, st, js(b, "error"));
+	}
+	xw_end(x);
+}
+
+static char *junit(json_t *run, json_t **jobs, size_t n, json_t *builds)
 {
 	xmlBufferPtr buf = xmlBufferCreate();
 	struct xw x = { buf ? xmlNewTextWriterMemory(buf, 0) : NULL, 0 };
@@ -216,6 +258,7 @@ static char *junit(json_t *run, json_t **jobs, size_t n)
 	xw_start(&x, "testsuites");
 	xw_attrf(&x, "name", "kfarm run %lld",
 		 (long long)json_integer_value(json_object_get(run, "id")));
+	junit_builds(&x, builds);
 	for (size_t i = 0; i < n && !x.err; i++)
 		junit_suite(&x, jobs[i]);
 	if (!x.err)
@@ -339,7 +382,76 @@ static int kcidb_build(json_t *checkouts, json_t *builds, json_t *j, const char 
 		      "build", j);
 }
 
-static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j)
+static int listed(json_t *arr, const char *id)
+{
+	size_t k;
+	json_t *o;
+
+	json_array_foreach(arr, k, o)
+		if (!strcmp(js(o, "id"), id))
+			return 1;
+	return 0;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+	if (v && *v)
+		json_object_set_new(o, k, json_string(v));
+}
+
+/* A source build (build_db.h's row) as a KCIDB checkout (its source, once)
+ * and build: real status, duration, compiler, config, log and first error. */
+static int kcidb_source_build(json_t *checkouts, json_t *builds, json_t *b, const char *logs)
+{
+	char co[64], bu[64], ts[32];
+	json_t *c, *o;
+	long long id = (long long)json_integer_value(json_object_get(b, "id"));
+
+	snprintf(co, sizeof(co), "kfarm:src%lld",
+		 (long long)json_integer_value(json_object_get(b, "source")));
+	snprintf(bu, sizeof(bu), "kfarm:build%lld", id);
+	if (listed(builds, bu))
+		return 0;
+	rfc3339(jnum(b, "started"), ts);
+	if (!listed(checkouts, co)) {
+		c = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", co, "origin", "kfarm",
+			      "tree_name", *js(b, "tree") ? js(b, "tree") : "unknown",
+			      "git_commit_name", js(b, "kernel"), "start_time", ts);
+		if (c) {
+			set_str(c, "git_commit_hash", js(b, "commit_id"));
+			/* KCIDB's patchset hash: sha256 of the patches' sha256s, as ours */
+			if (strcmp(js(b, "patches_hash"), "none"))
+				set_str(c, "patchset_hash", js(b, "patches_hash"));
+			else
+				json_object_set_new(c, "patchset_hash", json_string(""));
+		}
+		if (append(checkouts, c, "checkout", b))
+			return -1;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:{s:I, s:O, s:b, s:s, s:s}}",
+		      "id", bu, "origin", "kfarm", "checkout_id", co, "architecture",
+		      js(b, "arch"), "status", js(b, "status"), "start_time", ts, "duration",
+		      jnum(b, "duration_s"), "misc", "warnings",
+		      (json_int_t)json_integer_value(json_object_get(b, "warnings")),
+		      "new_warnings", json_object_get(b, "new_warnings") ?: json_null(),
+		      "cached", json_integer_value(json_object_get(b, "cached")) != 0,
+		      "config_sha256", js(b, "config_sha256"), "release", js(b, "release"));
+	if (o) {
+		set_str(o, "config_name", js(b, "config"));
+		set_str(o, "compiler", js(b, "compiler"));
+		set_str(o, "log_excerpt", js(b, "error"));
+		if (*js(b, "log") && logs) {
+			char *u = xasprintf("file://%s/%s", logs, js(b, "log"));
+
+			json_object_set_new(o, "log_url", json_string(u));
+			free(u);
+		}
+	}
+	return append(builds, o, "build", b);
+}
+
+static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j,
+		     json_t *src_build, const char *logs)
 {
 	const char *sha = js(j, "image_sha256"), *outcome = js(j, "outcome");
 	long long jid = (long long)json_integer_value(json_object_get(j, "id"));
@@ -349,16 +461,24 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 	json_t *r;
 
 	rfc3339(jnum(j, "started"), ts);
-	snprintf(co, sizeof(co), "kfarm:%.16s", sha);
-	snprintf(bu, sizeof(bu), "kfarm:%.16s-%.64s", sha, js(j, "arch"));
-	if (kcidb_build(checkouts, builds, j, co, bu, ts))
-		return -1;
+	if (src_build) {	/* built from source: the tests hang under that build */
+		if (kcidb_source_build(checkouts, builds, src_build, logs))
+			return -1;
+		snprintf(bu, sizeof(bu), "kfarm:build%lld",
+			 (long long)json_integer_value(json_object_get(src_build, "id")));
+	} else {
+		snprintf(co, sizeof(co), "kfarm:%.16s", sha);
+		snprintf(bu, sizeof(bu), "kfarm:%.16s-%.64s", sha, js(j, "arch"));
+		if (kcidb_build(checkouts, builds, j, co, bu, ts))
+			return -1;
+	}
 	snprintf(id, sizeof(id), "kfarm:job%lld-boot", jid);
 	if (append(tests, json_pack(
 		"{s:s, s:s, s:s, s:s, s:s, s:f, s:{s:s}, s:{s:s, s:s}}",
 		"id", id, "origin", "kfarm", "build_id", bu, "path", "boot",
 		"status", !strcmp(outcome, "COMPLETE") ? "PASS"
-			  : !strcmp(outcome, "INFRA_ERROR") ? "ERROR" : "FAIL",
+			  : !strcmp(outcome, "INFRA_ERROR") ? "ERROR"
+			  : !strcmp(outcome, "NOT_BUILT") ? "MISS" : "FAIL",
 		"duration", jnum(j, "duration_s"),
 		"environment", "comment", js(j, "qemu_version"),
 		"misc", "outcome", outcome, "reason", js(j, "reason")), "boot test", j))
@@ -381,7 +501,8 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 	return 0;
 }
 
-static char *kcidb(json_t **jobs, size_t n)
+static char *kcidb(json_t **jobs, size_t n, json_t **job_builds, json_t *run_builds,
+		   const char *logs)
 {
 	json_t *root = json_pack("{s:{s:i,s:i}, s:[], s:[], s:[]}", "version", "major", 5,
 				 "minor", 0, "checkouts", "builds", "tests");
@@ -393,7 +514,15 @@ static char *kcidb(json_t **jobs, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (kcidb_job(json_object_get(root, "checkouts"), json_object_get(root, "builds"),
-			      json_object_get(root, "tests"), jobs[i]))
+			      json_object_get(root, "tests"), jobs[i],
+			      json_array_get(job_builds[i], 0), logs))
+			goto out;
+	/* and the builds that booted nothing */
+	json_t *b;
+	size_t k;
+	json_array_foreach(run_builds, k, b)
+		if (kcidb_source_build(json_object_get(root, "checkouts"),
+				       json_object_get(root, "builds"), b, logs))
 			goto out;
 	out = json_dumps(root, JSON_INDENT(1));
 	if (!out)
@@ -419,7 +548,8 @@ int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 	unsigned long run_id = 0;
 	struct api_err e = { 0 };
 	struct store *st = NULL;
-	json_t *run = NULL, **jobs = NULL;
+	json_t *run = NULL, **jobs = NULL, **job_builds = NULL, *builds = NULL;
+	char *logs = NULL;
 	size_t n = 0;
 	int opt, ret = 2;
 
@@ -470,9 +600,21 @@ int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 			goto out;
 		}
 		jobs = xrealloc(jobs, (n + 1) * sizeof(*jobs));
+		job_builds = xrealloc(job_builds, (n + 1) * sizeof(*job_builds));
+		job_builds[n] = builds_of_job(store_db(st), json_integer_value(json_object_get(j,
+					      "id")), &e);
 		jobs[n++] = full;
+		if (!job_builds[n - 1]) {
+			error("job: %s", e.msg);
+			goto out;
+		}
 	}
-	text = junit_out ? junit(run, jobs, n) : kcidb(jobs, n);
+	if (!(builds = builds_of_run(store_db(st), (int64_t)run_id, &e))) {
+		error("builds: %s", e.msg);
+		goto out;
+	}
+	logs = logdir_of(store_path(st));
+	text = junit_out ? junit(run, jobs, n, builds) : kcidb(jobs, n, job_builds, builds, logs);
 	if (!text) {
 		ret = 3;	/* the error is named; nothing was written */
 		goto out;
@@ -485,8 +627,11 @@ int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 	ret = 0;
 out:
 	for (size_t k = 0; k < n; k++)
-		json_decref(jobs[k]);
+		json_decref(jobs[k]), json_decref(job_builds[k]);
 	free(jobs);
+	free(job_builds);
+	json_decref(builds);
+	free(logs);
 	free(text);
 	json_decref(run);
 	return ret;

@@ -1,23 +1,21 @@
-/* The hosts inventory and host probes (format and invariants in hosts.h). */
+/* The hosts inventory (format and invariants in hosts.h); probes are in
+ * hosts_probe.c. */
+#include "backend.h"
 #include "hosts.h"
-#include "profile.h"
 #include "ssh.h"
 #include "util.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_HOSTS_FILE (1u << 20)
 
-static void host_clear_probe(struct host *h)
+void host_clear_probe(struct host *h)
 {
 	for (size_t i = 0; i < h->narches; i++) {
 		free(h->arches[i].arch);
@@ -188,25 +186,13 @@ static char *uri_transport(const char *uri)
 	return plus ? xstrndup(plus + 1, sep - plus - 1) : xstrdup("");
 }
 
-/* Refuses a remote URI that would let libvirt accept a host key kfarm did
- * not check, and makes a libssh(2) URI check the known_hosts file kfarm
- * checks (kh, NULL: the default): added when missing, refused when other. */
-static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errlen)
+/* The query's host-key parameters: refuses one that turns libvirt's check
+ * off, or a second known_hosts; *theirs: the one known_hosts given. */
+static int check_key_params(const char *uri, const char *query, char **theirs, char *err,
+			    size_t errlen)
 {
-	char *user, *server, *path, *query, *tr = NULL, *mine = kssh_known_hosts(kh);
-	char *theirs = NULL;
-	unsigned int port;
-	int ret = -1, nkh = 0;
+	int nkh = 0;
 
-	if (uri_split(*uri, &user, &server, &port, &path, &query) < 0) {
-		snprintf(err, errlen, "not a URI: '%s'", *uri);
-		goto out;
-	}
-	tr = uri_transport(*uri);
-	if (!*server) {
-		ret = 0;	/* local: no SSH */
-		goto out;
-	}
 	for (const char *q = query; *q;) {
 		size_t n = strcspn(q, "&"), kl = strcspn(q, "=");
 		char *k = uri_unescape(q, kl < n ? kl : n);
@@ -219,20 +205,44 @@ static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errle
 		else if (!strcasecmp(k, "no_verify"))
 			refuse = strcmp(v, "0") != 0;
 		else if (!strcasecmp(k, "known_hosts") && !nkh++)
-			theirs = xstrdup(v);
+			*theirs = xstrdup(v);
 		else if (!strcasecmp(k, "known_hosts"))
 			refuse = 1;
 		if (refuse)
 			snprintf(err, errlen,
 				 "libvirt URI '%s': \"%s=%s\" would let libvirt accept host keys "
 				 "kfarm has not checked; refusing (remove it; 'kfarm hosts --trust "
-				 "NAME' records a new key)", *uri, k, v);
+				 "NAME' records a new key)", uri, k, v);
 		free(k);
 		free(v);
 		if (refuse)
-			goto out;
+			return -1;
 		q += n + (q[n] == '&');
 	}
+	return 0;
+}
+
+/* Refuses a remote URI that would let libvirt accept a host key kfarm did
+ * not check, and makes a libssh(2) URI check the known_hosts file kfarm
+ * checks (kh, NULL: the default): added when missing, refused when other. */
+static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errlen)
+{
+	char *user, *server, *path, *query, *tr = NULL, *mine = kssh_known_hosts(kh);
+	char *theirs = NULL;
+	unsigned int port;
+	int ret = -1;
+
+	if (uri_split(*uri, &user, &server, &port, &path, &query) < 0) {
+		snprintf(err, errlen, "not a URI: '%s'", *uri);
+		goto out;
+	}
+	tr = uri_transport(*uri);
+	if (!*server) {
+		ret = 0;	/* local: no SSH */
+		goto out;
+	}
+	if (check_key_params(*uri, query, &theirs, err, errlen) < 0)
+		goto out;
 	if (!strcmp(tr, "libssh") || !strcmp(tr, "libssh2")) {
 		if (theirs && strcmp(theirs, mine)) {
 			snprintf(err, errlen,
@@ -540,207 +550,21 @@ const struct host_arch *host_arch(const struct host *h, const char *arch)
 
 void host_disconnect(struct host *h)
 {
-	if (!libvirt_disconnect(h))
+	if (!backend_host_disconnect(h->be, h))
 		kssh_close(h->ssh);	/* else a stuck VM thread may still use it */
 	h->ssh = NULL;
+	h->conn = NULL;
 }
 
-/* Runs argv here (no shell) and returns its stdout (bounded), or NULL. */
-static char *run_local(char *const argv[])
+char *hosts_default_path(void)
 {
-	int fds[2];
-	pid_t pid;
-	struct sb sb;
-	char buf[4096];
-	ssize_t n;
-	int status;
+	const char *e = getenv("KFARM_HOSTS"), *x = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return NULL;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	sb_init(&sb);
-	while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (sb.len < 65536)
-			sb_add(&sb, buf, n);
-	}
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		sb_release(&sb);
-		return NULL;
-	}
-	return sb_detach(&sb);
+	if (e && *e)
+		return xstrdup(e);
+	if (x && *x)
+		return xasprintf("%s/kfarm/hosts.json", x);
+	return xasprintf("%s/.config/kfarm/hosts.json", home ? home : "");
 }
 
-static char *find_in_path(const char *name)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char *cand = xasprintf("%.*s/%s", (int)n, path, name);
-
-		if (n && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		path += n + (path[n] == ':');
-	}
-	return NULL;
-}
-
-/* Fills h->arches[i].path/version on this machine. */
-static void probe_local(struct host *h)
-{
-	for (size_t i = 0; i < h->narches; i++) {
-		struct host_arch *a = &h->arches[i];
-		char *p = find_in_path(a->binary), *out;
-
-		if (!p)
-			continue;
-		char *argv[] = { p, "--version", NULL };
-		out = run_local(argv);
-		a->path = p;
-		if (out) {
-			out[strcspn(out, "\n")] = '\0';
-			a->version = out;
-		}
-	}
-}
-
-/* The same over SSH: one remote command for every binary. */
-static int probe_remote(struct host *h, char *err, size_t errlen)
-{
-	static const char script[] =
-		"for b in \"$@\"; do p=$(command -v \"$b\" 2>/dev/null) || p=; "
-		"v=; if [ -n \"$p\" ] && [ -f \"$p\" ] && [ -x \"$p\" ]; then "
-		"v=$(\"$p\" --version </dev/null 2>/dev/null | head -n 1); else p=; fi; "
-		"printf '%s\\t%s\\t%s\\n' \"$b\" \"$p\" \"$v\"; done";
-	const char **argv = xcalloc(h->narches + 5, sizeof(char *));
-	char *out = NULL, *e = NULL, *line, *save = NULL;
-	size_t n = 0;
-	int st;
-
-	argv[n++] = "sh";
-	argv[n++] = "-c";
-	argv[n++] = script;
-	argv[n++] = "kfarm-probe";
-	for (size_t i = 0; i < h->narches; i++)
-		argv[n++] = h->arches[i].binary;
-	st = kssh_run(h->ssh, argv, &out, &e, err, errlen);
-	free(argv);
-	if (st != 0) {
-		if (st > 0)
-			snprintf(err, errlen, "probe failed (exit %d): %s", st, e ? e : "");
-		free(out);
-		free(e);
-		return -1;
-	}
-	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-
-		if (!t2)
-			continue;
-		*t1 = *t2 = '\0';
-		for (size_t i = 0; i < h->narches; i++) {
-			struct host_arch *a = &h->arches[i];
-
-			if (strcmp(a->binary, line) || a->path || !t1[1])
-				continue;
-			a->path = xstrdup(t1 + 1);
-			a->version = *(t2 + 1) ? xstrdup(t2 + 1) : NULL;
-		}
-	}
-	free(out);
-	free(e);
-	return 0;
-}
-
-int host_probe(struct host *h, unsigned int flags)
-{
-	char err[1024];
-	char **arches = profile_list();
-	size_t n = 0;
-
-	host_clear_probe(h);
-	h->probed = 1;
-	for (char **a = arches; a && *a; a++)
-		n++;
-	h->arches = xcalloc(n ? n : 1, sizeof(*h->arches));
-	for (char **a = arches; a && *a; a++) {
-		struct profile p;
-
-		if (profile_load(*a, &p))
-			continue;
-		h->arches[h->narches].arch = xstrdup(*a);
-		h->arches[h->narches++].binary = xstrdup(p.qemu_binary);
-		profile_release(&p);
-	}
-	strv_free(arches);
-	if (!h->local && !h->ssh) {
-		struct ssh_target t = {
-			.name = h->name, .address = h->address, .port = h->port, .user = h->user,
-			.key = h->key, .known_hosts = h->known_hosts,
-		};
-
-		h->ssh = kssh_open(&t, (flags & HOST_TRUST) ? KSSH_TRUST : 0, err, sizeof(err));
-		if (!h->ssh) {
-			h->why = xasprintf("ssh: %s", err);
-			return -1;
-		}
-	}
-	if (h->local)
-		probe_local(h);
-	else if (probe_remote(h, err, sizeof(err)) < 0) {
-		h->why = xasprintf("ssh: %s", err);
-		return -1;
-	} else if (!kssh_home(h->ssh)) {
-		h->why = xstrdup("ssh: the SFTP subsystem does not work (needed for uploads)");
-		return -1;
-	}
-	for (size_t i = 0; i < h->narches; i++) {
-		struct host_arch *a = &h->arches[i];
-
-		if (!a->path)
-			a->why = xasprintf("%s not found (or not executable)", a->binary);
-		else if (!a->version)
-			a->why = xasprintf("%s does not run ('%s --version' failed)", a->binary,
-					   a->path);
-	}
-	if (libvirt_probe(h, err, sizeof(err)) < 0) {
-		h->why = xasprintf("libvirt: %s", err);
-		return -1;
-	}
-	int any = 0;
-	for (size_t i = 0; i < h->narches; i++)
-		any |= host_arch(h, h->arches[i].arch) != NULL;
-	if (!any) {
-		h->why = xstrdup("no QEMU for any arch profile is installed");
-		return -1;
-	}
-	h->up = 1;
-	return 0;
-}

@@ -13,14 +13,19 @@
  * remote URI gets that file added (libssh), and one that turns libvirt's
  * host-key check off (known_hosts_verify=ignore|auto, no_verify) or points it
  * at another file is refused. A host is
- * usable once probed: SSH up, libvirt reachable, and which arch profiles'
- * QEMU binaries exist there. */
+ * usable once probed: SSH up, its backend's connection up (libvirt, through
+ * the backend table: hosts know backends only as struct backend), and which
+ * arch profiles' QEMU binaries exist there.
+ *
+ * hosts.c is the inventory (no backend known by name); hosts_probe.c connects
+ * and probes, choosing the backend. */
 #ifndef KFARM_HOSTS_H
 #define KFARM_HOSTS_H
 
 #include <stddef.h>
 
 struct kssh;
+struct backend;
 
 struct host_arch {
 	char *arch;		/* kfarm arch name */
@@ -46,7 +51,8 @@ struct host {
 
 	/* live connections during a run */
 	struct kssh *ssh;
-	void *lv;		/* the libvirt backend's connection state */
+	const struct backend *be;	/* whose connection conn is (set by host_probe) */
+	void *conn;		/* that backend's own connection handle, or NULL */
 	int down;		/* dropped out during this run */
 };
 
@@ -72,20 +78,19 @@ struct host *hosts_find(struct hosts *hs, const char *name);
 
 #define HOST_TRUST 1u	/* accept (and record) an unknown SSH host key */
 
-/* Connects to h (SSH unless local, then libvirt) and probes it; fills the
- * probe fields. Returns 0 if usable, else -1 with h->why set. The
- * connections stay open for a run (host_disconnect closes them). */
+/* Connects to h (SSH unless local, then be's host_connect) and probes it;
+ * fills the probe fields. Returns 0 if usable, else -1 with h->why set. The
+ * connections stay open for a run (host_disconnect closes them).
+ * host_probe: the inventory's backend (backend_for_hosts: libvirt). */
+int host_probe_with(struct host *h, const struct backend *be, unsigned int flags);
 int host_probe(struct host *h, unsigned int flags);
+/* Closes what host_probe opened; h->ssh stays open (leaked) while the
+ * backend says a VM of h's still uses it. */
 void host_disconnect(struct host *h);
+/* Forgets what host_probe found (the connections stay). */
+void host_clear_probe(struct host *h);
 /* h's QEMU for this arch, or NULL if it cannot run it. */
 const struct host_arch *host_arch(const struct host *h, const char *arch);
-
-/* Implemented by the libvirt backend: opens (or reuses) h->lv and fills
- * libvirt_version, hv_version and busy; -1 with the reason in err. */
-int libvirt_probe(struct host *h, char *err, size_t errlen);
-/* Closes h->lv, after waiting (bounded) for the VM threads still using the
- * host; returns nonzero if some still do (h->ssh must then stay open). */
-int libvirt_disconnect(struct host *h);
 
 /* $KFARM_HOSTS, else $XDG_CONFIG_HOME/kfarm/hosts.json (~/.config/...). */
 char *hosts_default_path(void);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 8192
@@ -28,59 +29,74 @@ struct server {
 	size_t nconns;
 };
 
+/* Every database route's reply (JSON or text, not a log file) is kept per
+ * thread for the database version it was made at (PRAGMA data_version, which
+ * moves whenever another connection commits): a repeated request is a
+ * lookup, and nothing is served that the database no longer says. Bounded
+ * in entries and bytes; errors are never kept. */
+#define CACHE_SLOTS 64
+#define CACHE_BYTES (16u << 20)	/* per thread */
+#define CACHE_MAX_REPLY (4u << 20)
+
 struct cached {
-	char *json;
+	char *key;		/* the route and its checked parameters */
+	char *body;
 	size_t len;
-	long long version;	/* PRAGMA data_version it was made at */
+	const char *type;	/* a literal: the route's Content-Type */
 };
 
-/* One read-only store per MHD thread, plus its RF_CACHE routes' replies
- * (one slot per route). */
+/* One read-only store per MHD thread, plus its cached replies. */
 struct tconn {
 	struct store *st;
-	sqlite3 *db;
-	sqlite3_stmt *data_version;
-	struct cached *cache;
+	long long version;	/* of every entry in cache */
+	struct cached cache[CACHE_SLOTS];
+	size_t bytes;
+	unsigned int next;	/* the slot replaced next when full */
 };
 static __thread struct tconn *tc;
+/* This request's start (the thread's CPU clock) and its cache use, sent as
+ * Server-Timing and X-Kfarm-Cache: what it cost the server, apart from
+ * the scheduling of a busy machine (make bench reads them). */
+static __thread double req_cpu0;
+static __thread const char *req_cache;
 
-static sqlite3 *thread_db(struct server *s)
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void add_timing(struct MHD_Response *r)
+{
+	char v[48];
+
+	snprintf(v, sizeof(v), "cpu;dur=%.3f", (thread_cpu() - req_cpu0) * 1000);
+	MHD_add_response_header(r, "Server-Timing", v);
+	if (req_cache)
+		MHD_add_response_header(r, "X-Kfarm-Cache", req_cache);
+}
+
+static struct store *thread_store(struct server *s)
 {
 	struct tconn *t;
 
 	if (tc)
-		return tc->db;
+		return tc->st;
 	t = xcalloc(1, sizeof(*t));
 	/* through the store: hardened against an edited file like every open */
-	if (!(t->st = store_open(s->o->db_path, STORE_READONLY))) {
+	if (!(t->st = store_open(s->o->db_path, STORE_READONLY | STORE_SERVE))) {
 		free(t);
 		return NULL;
 	}
-	t->db = store_db(t->st);
-	sqlite3_busy_timeout(t->db, 2000);
-	sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->data_version, NULL);
-	t->cache = xcalloc(nroutes, sizeof(*t->cache));
-	for (size_t i = 0; i < nroutes; i++)
-		t->cache[i].version = -1;
+	t->version = -1;
 	pthread_mutex_lock(&s->lock);
 	s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
 	s->conns[s->nconns++] = t;
 	pthread_mutex_unlock(&s->lock);
 	tc = t;
-	return t->db;
-}
-
-/* PRAGMA data_version changes whenever another connection commits. */
-static long long db_version(void)
-{
-	long long v = -1;
-
-	if (!tc->data_version)
-		return -1;
-	if (sqlite3_step(tc->data_version) == SQLITE_ROW)
-		v = sqlite3_column_int64(tc->data_version, 0);
-	sqlite3_reset(tc->data_version);
-	return v;
+	return t->st;
 }
 
 static enum MHD_Result send_buf(struct MHD_Connection *c, int code, const char *type,
@@ -94,6 +110,7 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, int code, const char *
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	add_timing(r);
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -136,6 +153,7 @@ static enum MHD_Result send_fd(struct MHD_Connection *c, int fd, const char *typ
 	}
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	add_timing(r);
 	ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -156,27 +174,112 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *out)
 	return send_json(c, 200, out->json);
 }
 
-/* An RF_CACHE route's JSON, kept per thread until another connection
- * commits (PRAGMA data_version moves). */
-static enum MHD_Result serve_cached(struct MHD_Connection *c, const struct route_env *env,
-				    const struct route *rt)
+static void cache_clear(struct tconn *t)
 {
-	struct cached *k = &tc->cache[rt->def - routes];
-	long long v = db_version();
-	struct reply out = { .fd = -1 };
-
-	if (v < 0 || v != k->version || !k->json) {
-		if (rt->def->handler(env, rt, &out))
-			return send_error(c, out.err.code, out.err.msg);
-		free(k->json);
-		k->json = json_dumps(out.json, JSON_COMPACT);
-		k->len = k->json ? strlen(k->json) : 0;
-		k->version = v;
-		json_decref(out.json);
-		if (!k->json)
-			return MHD_NO;
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		free(t->cache[i].key);
+		free(t->cache[i].body);
+		t->cache[i] = (struct cached){ 0 };
 	}
-	return send_buf(c, 200, "application/json", k->json, k->len, MHD_RESPMEM_MUST_COPY);
+	t->bytes = 0;
+}
+
+/* The route's parameters as they were checked (route_parse): names are of
+ * [A-Za-z0-9_.:/-] and never empty, so '|' separates and "" is absent. */
+static char *cache_key(const struct route *rt)
+{
+	return xasprintf("%td|%lld|%d|%s|%s|%s|%s|%s", rt->def - routes, (long long)rt->id,
+			 rt->limit, rt->file ? rt->file : "", rt->arch ? rt->arch : "",
+			 rt->test ? rt->test : "", rt->tree ? rt->tree : "",
+			 rt->kernel ? rt->kernel : "");
+}
+
+static struct cached *cache_find(struct tconn *t, const char *key)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (t->cache[i].key && !strcmp(t->cache[i].key, key))
+			return &t->cache[i];
+	return NULL;
+}
+
+/* Keeps body (taking it and key) if it fits, else frees both. */
+static void cache_put(struct tconn *t, char *key, char *body, size_t len, const char *type)
+{
+	struct cached *k = NULL;
+
+	if (len <= CACHE_MAX_REPLY)
+		for (size_t i = 0; i < CACHE_SLOTS && !k; i++)
+			if (!t->cache[i].key)
+				k = &t->cache[i];
+	while (len <= CACHE_MAX_REPLY && (!k || t->bytes + len > CACHE_BYTES)) {
+		struct cached *old = &t->cache[t->next++ % CACHE_SLOTS];
+
+		t->bytes -= old->len;
+		free(old->key);
+		free(old->body);
+		*old = (struct cached){ 0 };
+		k = k ? k : old;
+	}
+	if (!k) {
+		free(key);
+		free(body);
+		return;
+	}
+	*k = (struct cached){ key, body, len, type };
+	t->bytes += len;
+}
+
+/* A database route: from the cache when the database has not moved since
+ * the reply was made, else run, sent and kept. */
+static enum MHD_Result serve_db(struct MHD_Connection *c, struct route_env *env,
+				const struct route *rt)
+{
+	struct reply out = { .fd = -1 };
+	long long v = store_data_version(tc->st);
+	struct cached *k;
+
+	char *key, *body;
+	const char *type;
+	size_t len;
+
+	if (v < 0 || v != tc->version) {
+		cache_clear(tc);
+		tc->version = v;
+	}
+	key = cache_key(rt);
+	if (v >= 0 && (k = cache_find(tc, key))) {
+		free(key);
+		req_cache = "hit";
+		return send_buf(c, 200, k->type, k->body, k->len, MHD_RESPMEM_MUST_COPY);
+	}
+	req_cache = "miss";
+	if (route_run(rt, env, tc->st, &out)) {
+		free(key);
+		return send_error(c, out.err.code, out.err.msg);
+	}
+	if (out.fd >= 0) {	/* a file: read as it is now, never kept */
+		free(key);
+		return send_fd(c, out.fd, out.type, out.max);
+	}
+	if (out.text) {
+		body = out.text;
+		type = out.type;
+	} else {
+		body = json_dumps(out.json, JSON_COMPACT);
+		type = "application/json";
+		json_decref(out.json);
+	}
+	if (!body) {
+		free(key);
+		return MHD_NO;
+	}
+	len = strlen(body);
+	enum MHD_Result ret = send_buf(c, 200, type, body, len, MHD_RESPMEM_MUST_COPY);
+	if (v >= 0)
+		cache_put(tc, key, body, len, type);
+	else
+		free(key), free(body);
+	return ret;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -203,14 +306,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*upload_size = 0;
 		return send_error(c, 413, "request bodies are not accepted");
 	}
+	req_cpu0 = thread_cpu();
+	req_cache = NULL;
 	route_parse(routes, nroutes, method, url, get_arg, c, &rt);
 	if (!rt.def)
 		return send_error(c, rt.code, rt.error);
-	if (!(rt.def->flags & RF_NODB) && !(env.db = thread_db(s)))
-		return send_error(c, 503, "database unavailable");
-	if (rt.def->flags & RF_CACHE)
-		return serve_cached(c, &env, &rt);
-	if (rt.def->handler(&env, &rt, &out))
+	if (!(rt.def->flags & RF_NODB)) {
+		if (!thread_store(s))
+			return send_error(c, 503, "database unavailable");
+		return serve_db(c, &env, &rt);
+	}
+	if (route_run(&rt, &env, NULL, &out))
 		return send_error(c, out.err.code, out.err.msg);
 	return send_reply(c, &out);
 }
@@ -316,16 +422,13 @@ int http_serve(const struct http_opts *o)
 	 * the exit: MHD_stop_daemon waits for every thread */
 	pthread_mutex_lock(&s.lock);
 	for (size_t i = 0; i < s.nconns; i++)
-		sqlite3_interrupt(s.conns[i]->db);
+		store_interrupt(s.conns[i]->st);
 	pthread_mutex_unlock(&s.lock);
 	MHD_stop_daemon(d);
 	close(fd);
 	for (size_t i = 0; i < s.nconns; i++) {
-		sqlite3_finalize(s.conns[i]->data_version);
 		store_close(s.conns[i]->st);
-		for (size_t k = 0; k < nroutes; k++)
-			free(s.conns[i]->cache[k].json);
-		free(s.conns[i]->cache);
+		cache_clear(s.conns[i]);
 		free(s.conns[i]);
 	}
 	free(s.conns);

@@ -1,4 +1,5 @@
 #include "job.h"
+#include "hosts.h"
 #include "text.h"
 #include "util.h"
 
@@ -20,6 +21,7 @@ const char *job_outcome_name(enum job_outcome o)
 		[JOB_PENDING] = "PENDING", [JOB_COMPLETE] = "COMPLETE",
 		[JOB_BOOT_FAIL] = "BOOT_FAIL", [JOB_PANIC] = "PANIC",
 		[JOB_TIMEOUT] = "TIMEOUT", [JOB_INFRA_ERROR] = "INFRA_ERROR",
+		[JOB_NOT_BUILT] = "NOT_BUILT",
 	};
 	return n[o];
 }
@@ -119,9 +121,8 @@ static void log_close(struct job *j)
 
 void job_reset(struct job *j)
 {
-	if (j->vm_started && j->be)
-		j->be->release(&j->vm);
-	j->vm_started = 0;
+	if (j->vm_started)
+		job_close(j);
 	log_close(j);
 	clear_outcome(j);
 	j->state = JS_QUEUED;
@@ -274,6 +275,7 @@ static void on_result(void *data, const struct ktap_result *r)
 	struct job *j = data;
 	static const enum res_status map[] = {
 		[TS_PASS] = RS_PASS, [TS_FAIL] = RS_FAIL, [TS_SKIP] = RS_SKIP,
+		[TS_MISSING] = RS_MISSING,
 	};
 	double now = now_mono(), dur = 0;
 
@@ -376,6 +378,17 @@ int job_suite_done(const struct job *j)
 {
 	return j->init_doc && j->init_doc == j->ktap.ndocs && j->ktap.plan >= 0 &&
 	       j->ktap.ntop >= (unsigned long)j->ktap.plan;
+}
+
+void job_stop(struct job *j)
+{
+	if (j->vm_started)
+		j->be->stop(&j->vm, 0);
+}
+
+void job_wait(struct job *j, struct vm_exit *ex)
+{
+	j->be->wait(&j->vm, ex, BACKEND_WAIT_BLOCK);
 }
 
 void job_timeout(struct job *j, const char *why)
@@ -484,4 +497,49 @@ missing:
 			add_result(j, *t, RS_MISSING, why, strlen(why), 0, 0);
 			free(why);
 		}
+}
+
+void job_abandon(struct job *j, double after)
+{
+	const struct host *h = j->host;
+
+	if (job_suite_done(j))
+		return;
+	free(j->reason);
+	j->outcome = JOB_INFRA_ERROR;
+	j->reason = xasprintf("the VM did not end %.0fs after it was stopped%s%s%s; "
+			      "gave up on its backend%s%s", after, j->timeout_reason ? " (" : "",
+			      j->timeout_reason ? j->timeout_reason : "",
+			      j->timeout_reason ? ")" : "", h ? " on host " : "", h ? h->name : "");
+	/* a host that cannot end its VMs takes no more of them */
+	j->vm.host_down = h && !h->local;
+}
+
+void job_give_up(struct job *j, const char *why)
+{
+	if (!j->attempt)
+		j->t_start = now_mono();
+	j->t_end = now_mono();
+	j->duration_s = j->t_end - j->t_start;
+	j->outcome = JOB_INFRA_ERROR;
+	free(j->reason);
+	j->reason = xstrdup(why);
+	j->state = JS_DONE;
+}
+
+int job_attempt_done(struct job *j, unsigned int retries)
+{
+	if (j->vm.host_down) {
+		j->lost++;
+		if (j->outcome == JOB_INFRA_ERROR)
+			job_free_results(j);
+	}
+	return j->outcome == JOB_INFRA_ERROR && (unsigned)j->attempt - j->lost <= retries;
+}
+
+void job_close(struct job *j)
+{
+	if (j->be)
+		j->be->release(&j->vm);
+	j->vm_started = 0;
 }

@@ -19,6 +19,7 @@ enum job_outcome {
 	JOB_PANIC,
 	JOB_TIMEOUT,
 	JOB_INFRA_ERROR,
+	JOB_NOT_BUILT,	/* never booted: its source candidate did not build */
 };
 
 enum job_state { JS_QUEUED, JS_BOOTING, JS_RUNNING, JS_DONE };
@@ -57,6 +58,7 @@ struct job {
 	struct host *host;	/* where the scheduler placed it (hosts.h); NULL: here */
 	enum job_state state;
 	int attempt;
+	unsigned int lost;	/* attempts lost with their host: not counted as retries */
 	double t_start, t_header, t_last_out, t_last_result, t_end;
 	struct vm vm;
 	int vm_started;
@@ -105,10 +107,29 @@ void job_stderr(struct job *j, const char *data, size_t n);
  * Another document (a kernel's KUnit run, printed before /init starts) never
  * counts, complete or not. */
 int job_suite_done(const struct job *j);
+/* Tells the VM to end (its last result is in); it may take a while. */
+void job_stop(struct job *j);
+/* How the VM ended, once its console or exit fd said it did (blocks). */
+void job_wait(struct job *j, struct vm_exit *ex);
 /* Records a timeout and ends the VM. */
 void job_timeout(struct job *j, const char *why);
 /* Decides the outcome from what was seen and how the VM ended. */
 void job_finish(struct job *j, const struct vm_exit *ex);
+/* Gives up on a VM that did not end `after` seconds after it was told to
+ * stop (its backend is hung): INFRA_ERROR unless every result was in, and a
+ * remote host is marked down. The attempt then ends with job_finish. */
+void job_abandon(struct job *j, double after);
+/* Final INFRA_ERROR without another attempt (e.g. no host left for it). */
+void job_give_up(struct job *j, const char *why);
+
+/* An attempt's life ends in exactly one of two ways, decided here:
+ * job_attempt_done() says retry (INFRA_ERROR within `retries`; an attempt
+ * lost with its host, vm.host_down, is not counted and its results are
+ * dropped: the retry sees them again), and the caller then job_reset()s the
+ * job once it has reported the attempt; or final, and the caller job_close()s
+ * it (the VM is released, outcome and results stay). */
+int job_attempt_done(struct job *j, unsigned int retries);
+void job_close(struct job *j);
 
 const char *job_outcome_name(enum job_outcome o);
 const char *res_status_name(enum res_status s);

@@ -28,6 +28,9 @@ struct ktap_pend {
 struct ktap_level {
 	int key;		/* "# " prefixes * 256 + indentation */
 	unsigned long count;	/* results seen in this level's current subtest */
+	long plan;		/* its plan 1..N, or -1 */
+	unsigned long top;	/* the highest result number it saw */
+	char totals[96];	/* its "# Totals:" line if it counts failures, or "" */
 	int waiting;		/* newest entry of this level without a parent, or -1 */
 	size_t end;		/* npend just after this level's newest entry */
 };
@@ -40,8 +43,18 @@ const char *test_status_name(enum test_status s)
 	case TS_PASS: return "PASS";
 	case TS_FAIL: return "FAIL";
 	case TS_SKIP: return "SKIP";
+	case TS_MISSING: return "MISSING";
 	}
 	return "?";
+}
+
+/* A new subtest begins at level l: nothing counted, no plan, no totals. */
+static void subtest_reset(struct ktap_level *l)
+{
+	l->count = 0;
+	l->top = 0;
+	l->plan = -1;
+	l->totals[0] = '\0';
 }
 
 static void levels_reset(struct ktap *k, int from)
@@ -148,7 +161,7 @@ static void new_subtest(struct ktap *k, int l)
 			k->lv[i].end = cut;
 	}
 	drop_from(k, cut);
-	k->lv[l].count = 0;
+	subtest_reset(&k->lv[l]);
 }
 
 void ktap_end(struct ktap *k)
@@ -218,7 +231,7 @@ static int level_for(struct ktap *k, int key)
 			return -1;
 		if (i >= k->nlv || k->lv[i].key != key) {
 			k->lv[i].key = key;
-			k->lv[i].count = 0;
+			subtest_reset(&k->lv[i]);
 		}
 	}
 	k->nlv = i + 1;
@@ -362,7 +375,7 @@ static void flush(struct ktap *k, const char *top)
 		pend_free(k, &k->pend[i]);
 	k->npend = 0;
 	levels_reset(k, 0);
-	k->lv[1].count = 0;
+	subtest_reset(&k->lv[1]);
 }
 
 /* Keeps a result below the top level until its parent's line; -1 when over
@@ -388,23 +401,110 @@ static int keep(struct ktap *k, int lvl, const struct parsed *r, const char *nam
 	return (int)k->npend - 1;
 }
 
+/* The description of a nameless result: its directive's text without the
+ * directive word ("SKIP New time NS" -> "New time NS"). */
+static void description(const struct parsed *r, const char **d, size_t *dl)
+{
+	static const char *const words[] = { "SKIP", "TODO", "XFAIL", "TIMEOUT", "ERROR" };
+
+	*d = r->reason;
+	*dl = r->rlen;
+	for (size_t w = 0; w < sizeof(words) / sizeof(*words); w++) {
+		size_t wl = strlen(words[w]);
+
+		if (*dl >= wl && !strncasecmp(*d, words[w], wl) &&
+		    (*dl == wl || isspace((unsigned char)(*d)[wl]) || (*d)[wl] == ':')) {
+			*d += wl, *dl -= wl;
+			break;
+		}
+	}
+	while (*dl && (isspace((unsigned char)**d) || **d == ':'))
+		(*d)++, (*dl)--;
+}
+
+static int keep(struct ktap *k, int lvl, const struct parsed *r, const char *name);
+
+/* Level c's subtest is over (its parent's result line is in): the results
+ * its plan promised that never came are kept as MISSING, waiting for that
+ * parent like the others. Returns how many there were. */
+static unsigned long add_missing(struct ktap *k, int c)
+{
+	struct ktap_level *l = &k->lv[c];
+	/* a lost result line is accounted for already (orphaned children):
+	 * the numbers up to the highest seen ran */
+	unsigned long ran = l->count > l->top ? l->count : l->top, want, miss;
+	char name[64], why[128];
+
+	if (l->plan < 0 || (unsigned long)l->plan <= ran)
+		return 0;
+	want = (unsigned long)l->plan;
+	miss = want - ran;
+	snprintf(why, sizeof(why), "never ran: plan 1..%lu, %lu result%s", want, ran,
+		 ran == 1 ? "" : "s");
+	for (unsigned long num = ran + 1; num <= want; num++) {
+		struct parsed r = { .num = num, .st = TS_MISSING, .reason = why, .rlen = strlen(why) };
+		int last = num - ran == KTAP_MISSING_MAX && num < want;
+
+		if (last)
+			snprintf(name, sizeof(name), "tests %lu..%lu", num, want);
+		else
+			snprintf(name, sizeof(name), "test %lu", num);
+		k->nmissing++;
+		if (keep(k, c, &r, name) < 0) {
+			k->trunc.budget++;
+			break;
+		}
+		if (last)
+			break;
+	}
+	return miss;
+}
+
 static void handle_result(struct ktap *k, int lvl, const char *s, size_t len)
 {
 	struct ktap_level *l = &k->lv[lvl];
 	struct parsed r;
-	char name[KTAP_NAME_MAX + 1];
+	char name[KTAP_NAME_MAX + 1], rule[KTAP_REASON_MAX + 1];
 	size_t n;
 	int idx;
 
 	k->nresults++;
 	parse_result(s, len, ++l->count, &r);
+	if (r.num > l->top)
+		l->top = r.num;
 	n = clip_len(r.name, r.namelen, KTAP_NAME_MAX);
+	if (!n && r.rlen) {
+		const char *d;
+		size_t dl;
+
+		description(&r, &d, &dl);
+		r.name = d;
+		r.namelen = dl;
+		n = clip_len(d, dl, KTAP_NAME_MAX);
+	}
 	k->trunc.clipped += (n < r.namelen) + (r.rlen > KTAP_REASON_MAX);
 	if (n)
 		memcpy(name, r.name, n), name[n] = '\0';
 	else
 		snprintf(name, sizeof(name), "test %lu", r.num);
 	r.rlen = strnlen(r.reason, clip_len(r.reason, r.rlen, KTAP_REASON_MAX));
+
+	/* its children's subtest ends here: kselftest's rules on it */
+	if (lvl + 1 < KTAP_MAX_DEPTH) {
+		struct ktap_level *c = &k->lv[lvl + 1];
+		unsigned long miss = add_missing(k, lvl + 1);
+
+		if (r.st == TS_PASS && (miss || c->totals[0])) {
+			if (miss)
+				snprintf(rule, sizeof(rule), "%lu of plan 1..%ld never ran", miss,
+					 c->plan);
+			else
+				snprintf(rule, sizeof(rule), "%s", c->totals);
+			r.st = TS_FAIL;
+			r.reason = rule;
+			r.rlen = strlen(rule);
+		}
+	}
 
 	/* deeper than the children: their own parents' lines never came */
 	if (lvl + 2 < KTAP_MAX_DEPTH)
@@ -431,7 +531,7 @@ static void handle_result(struct ktap *k, int lvl, const char *s, size_t len)
 		for (int c = k->lv[lvl + 1].waiting; c >= 0; c = k->pend[c].next)
 			k->pend[c].parent = idx;
 		k->lv[lvl + 1].waiting = -1;
-		k->lv[lvl + 1].count = 0;
+		subtest_reset(&k->lv[lvl + 1]);
 	}
 }
 
@@ -453,6 +553,42 @@ static int strip_prefix(struct ktap *k, const char **s, size_t *len)
 	    classify(*s, *len) == L_VERSION)
 		k->base = indent;
 	return indent > k->base ? indent - k->base : 0;
+}
+
+/* kselftest's "# Totals: pass:P fail:F xfail:X xpass:Y skip:S error:E":
+ * with F or E > 0 the subtest it ends is not ok, whatever its exit status
+ * said. Only a level that exists counts (a comment opens none). */
+static void note_totals(struct ktap *k, int hashes, int indent, const char *s, size_t len)
+{
+	static const char tag[] = "# Totals:";
+	int key = hashes * 256 + indent, bad = 0;
+
+	if (!starts(s, len, tag) || hashes >= KTAP_MAX_DEPTH || indent > 4096)
+		return;
+	for (int i = k->nlv - 1; i > 0; i--) {
+		if (k->lv[i].key != key)
+			continue;
+		for (size_t j = sizeof(tag) - 1; j < len; j++) {
+			size_t m = 0;
+			unsigned long v = 0;
+
+			if (starts(s + j, len - j, " fail:"))
+				m = 6;
+			else if (starts(s + j, len - j, " error:"))
+				m = 7;
+			if (!m)
+				continue;
+			for (j += m; j < len && isdigit((unsigned char)s[j]) && v < 1000000; j++)
+				v = v * 10 + (unsigned long)(s[j] - '0');
+			bad |= v > 0;
+		}
+		if (bad)
+			snprintf(k->lv[i].totals, sizeof(k->lv[i].totals), "%.*s", (int)(len - 2),
+				 s + 2);
+		else
+			k->lv[i].totals[0] = '\0';
+		return;
+	}
 }
 
 void ktap_feed(struct ktap *k, const char *s, size_t len)
@@ -479,8 +615,10 @@ void ktap_feed(struct ktap *k, const char *s, size_t len)
 		len = rl;
 	}
 	kind = classify(s, len);
-	if (kind == L_NONE)
+	if (kind == L_NONE) {
+		note_totals(k, hashes, indent, s, len);
 		return;
+	}
 	if (kind == L_BAIL) {
 		k->bailed = 1;
 		return;
@@ -506,6 +644,8 @@ void ktap_feed(struct ktap *k, const char *s, size_t len)
 			n = n * 10 + (s[i] - '0');
 		if (lvl == 0 && n <= 1000000)
 			k->plan = (long)n;
+		else if (n <= 1000000)
+			k->lv[lvl].plan = (long)n;
 	} else {
 		handle_result(k, lvl, s, len);
 	}

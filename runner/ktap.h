@@ -15,7 +15,15 @@
  * k->trunc. A subtest's children whose parent result line never comes (the
  * next subtest's "KTAP version" line, a shallower result, or ktap_end shows
  * it lost) are dropped and counted as orphaned, never credited to another
- * test. After ktap_end, nresults == nemitted + deep + budget + orphaned.
+ * test. After ktap_end, nresults + nmissing == nemitted + deep + budget +
+ * orphaned.
+ *
+ * kselftest's rules on nested results: a subtest whose plan (1..N) promised
+ * more results than came has the unrun ones reported MISSING ("test K", at
+ * most KTAP_MISSING_MAX one by one, the rest as one "tests K..N") and, if it
+ * said ok, becomes not ok; a "# Totals:" line with fail or error > 0 makes
+ * its subtest not ok; a nameless result ("ok 18 # SKIP New time NS") is
+ * named by its description ("New time NS"), "test N" only without one.
  * The parser never fails and allocates at most about KTAP_PENDING_BYTES. */
 #ifndef KFARM_KTAP_H
 #define KFARM_KTAP_H
@@ -29,7 +37,11 @@
 #define KTAP_MAX_PENDING 16384		/* results waiting for their parent */
 #define KTAP_PENDING_BYTES (4u << 20)	/* ... and their bytes */
 
-enum test_status { TS_PASS, TS_FAIL, TS_SKIP };
+#define KTAP_MISSING_MAX 256		/* unrun subtests listed one by one per plan */
+
+/* TS_MISSING: a subtest its plan promised that never reported (emitted
+ * just before its parent's result, named "test N"). */
+enum test_status { TS_PASS, TS_FAIL, TS_SKIP, TS_MISSING };
 
 struct ktap_result {
 	int depth;		/* 0 = top level, < KTAP_MAX_DEPTH */
@@ -66,6 +78,7 @@ struct ktap {
 	int bailed;		/* "Bail out!" seen */
 	unsigned long nresults;	/* result lines recognised, at any depth */
 	unsigned long nemitted;	/* results passed to cb */
+	unsigned long nmissing;	/* MISSING results made for unfulfilled plans */
 	struct ktap_trunc trunc;
 };
 

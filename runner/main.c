@@ -23,6 +23,7 @@ static const struct cmd {
 	{ "show", cmd_show, CMD_STORE_RO, "one job's results and console log" },
 	{ "regressions", cmd_regressions, CMD_STORE_RO,
 	  "changes between each tree's last two candidates" },
+	{ "bisect", cmd_bisect, CMD_STORE_RW, "find the commit that broke a test, build or boot" },
 	{ "report", cmd_report, CMD_STORE_RO,
 	  "a run's results as a review reply: text, Markdown or email" },
 	{ "export", cmd_export, CMD_STORE_RO, "a run as JUnit XML or KCIDB v5 JSON" },

@@ -59,9 +59,7 @@ err:
 char *metrics_text(sqlite3 *db, struct api_err *e)
 {
 	struct sb sb;
-	json_t *reg, *o;
-	size_t i;
-	int open_regs = 0, flaky = 0;
+	int open_regs, flaky, kinds[CH_COUNT];
 
 	sb_init(&sb);
 	sb_adds(&sb, "# HELP kfarm_jobs_total Jobs recorded, by outcome.\n"
@@ -80,16 +78,10 @@ char *metrics_text(sqlite3 *db, struct api_err *e)
 			   " ORDER BY j.arch",
 		  "kfarm_boot_seconds", "arch", e))
 		goto err;
-	reg = regress_query(db, NULL, 0, e);
-	if (!reg)
+	if (regress_count(db, kinds, e))
 		goto err;
-	json_array_foreach(json_object_get(reg, "regressions"), i, o) {
-		const char *k = json_string_value(json_object_get(o, "kind"));
-
-		open_regs += k && !strcmp(k, "regression");
-		flaky += k && !strcmp(k, "flaky");
-	}
-	json_decref(reg);
+	open_regs = kinds[CH_REGRESSION];
+	flaky = kinds[CH_FLAKY];
 	sb_addf(&sb, "# HELP kfarm_open_regressions Regressions of each tree's latest candidate.\n"
 		     "# TYPE kfarm_open_regressions gauge\nkfarm_open_regressions %d\n"
 		     "# HELP kfarm_flaky_tests Tests flaky in each tree's latest candidate.\n"

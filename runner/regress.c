@@ -1,42 +1,31 @@
 #include "regress.h"
 #include "dbtext.h"
+#include "jsonw.h"
 #include "known.h"
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-const char *change_kind_name(enum change_kind k)
-{
-	static const char *const n[] = {
-		[CH_NONE] = "none", [CH_REGRESSION] = "regression", [CH_FIX] = "fix",
-		[CH_SUPPORT] = "support_change", [CH_FLAKY] = "flaky", [CH_OTHER] = "change",
-		[CH_KNOWN] = "known",
-	};
-	return n[k];
-}
-
-static int bad_status(const char *s)
-{
-	return !strcmp(s, "FAIL") || !strcmp(s, "MISSING");
-}
+/* from x to: the whole classification, one cell each */
+static const enum change_kind kind_of[HS_COUNT][HS_COUNT] = {
+	/*                PASS           FAIL           SKIP        MISSING        FLAKY */
+	[HS_PASS] =    { CH_NONE,       CH_REGRESSION, CH_SUPPORT, CH_REGRESSION, CH_FLAKY },
+	[HS_FAIL] =    { CH_FIX,        CH_NONE,       CH_OTHER,   CH_NONE,       CH_FLAKY },
+	[HS_SKIP] =    { CH_SUPPORT,    CH_OTHER,      CH_NONE,    CH_OTHER,      CH_FLAKY },
+	[HS_MISSING] = { CH_FIX,        CH_NONE,       CH_OTHER,   CH_NONE,       CH_FLAKY },
+	[HS_FLAKY] =   { CH_FLAKY,      CH_FLAKY,      CH_FLAKY,   CH_FLAKY,      CH_NONE },
+};
 
 enum change_kind regress_kind(const char *from, const char *to)
 {
-	if (!strcmp(from, to))
-		return CH_NONE;
-	if (!strcmp(from, "FLAKY") || !strcmp(to, "FLAKY"))
-		return CH_FLAKY;
-	if (!strcmp(from, "PASS") && bad_status(to))
-		return CH_REGRESSION;
-	if (bad_status(from) && !strcmp(to, "PASS"))
-		return CH_FIX;
-	if ((!strcmp(from, "SKIP") && !strcmp(to, "PASS")) ||
-	    (!strcmp(from, "PASS") && !strcmp(to, "SKIP")))
-		return CH_SUPPORT;
-	if (bad_status(from) && bad_status(to))
-		return CH_NONE;	/* still broken */
-	return CH_OTHER;
+	int f = hist_status_parse(from), t = hist_status_parse(to);
+
+	if (f < 0 || t < 0)	/* a word kfarm does not write: an edited database */
+		return !strcmp(from, to) ? CH_NONE : f == HS_FLAKY || t == HS_FLAKY ? CH_FLAKY
+									   : CH_OTHER;
+	return kind_of[f][t];
 }
 
 static json_t *query_failed(sqlite3 *db, json_t *partial, struct api_err *e)
@@ -103,7 +92,9 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 /* The matrix's one candidate per tree x arch: the latest of its machines'
  * latest, or of the candidates labelled ?2 (in tree ?1). */
 #define LATEST_PICK \
-	"SELECT tree, arch, max(cur) AS cur FROM (" LATEST_PAIRS ") GROUP BY tree, arch"
+	"SELECT tree, arch, max(cur) AS cur FROM (SELECT t.tree, t.arch, " NTH_LATEST("t", "0") \
+	"  AS cur FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1)" \
+	" WHERE cur IS NOT NULL GROUP BY tree, arch"
 #define KERNEL_PICK \
 	"SELECT x.tree, x.arch, max(x.cand) AS cur FROM candidates c" \
 	" JOIN sum_cand_arch x ON x.cand = c.id WHERE c.label = ?2 AND x.tree IS NOT NULL" \
@@ -118,10 +109,14 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
 	" ORDER BY p.tree, t.test, p.arch"
 
-json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
+/* Each change of the pairs (a run's, or each tree's latest): appended to
+ * arr as objects, or (arr NULL) counted by kind in counts. SQLITE_DONE, or
+ * an error code with e set. */
+static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
+		int counts[CH_COUNT], struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *arr = json_array(), *root, *known = known_load();
+	json_t *known = known_load();
 	int rc;
 
 	/* each candidate against its predecessor: the candidates of one run, or
@@ -129,8 +124,11 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	rc = sqlite3_prepare_v2(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
 					    : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES,
 				-1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto dberr;
+	if (rc != SQLITE_OK) {
+		json_decref(known);
+		query_failed(db, NULL, e);
+		return rc;
+	}
 	if (tree)
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (run > 0)
@@ -157,6 +155,14 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 			k = CH_KNOWN;	/* expected: reported, never a regression */
 			reason = expected;
 		}
+		if (!arr) {	/* counted: the names a row needs are checked all the same */
+			if (!T(0) || !T(1) || !T(2)) {
+				rc = bad_row(s, e, sqlite3_column_int64(s, 10), "has a NULL name");
+				break;
+			}
+			counts[k]++;
+			continue;
+		}
 		json_t *row = json_pack(
 			"{s:s, s:s, s:s, s:s, s:{s:s?, s:s?, s:s, s:I}, s:{s:s?, s:s?, s:s, s:I},"
 			" s:s?}",
@@ -176,67 +182,106 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	dbtext_keep_release(&kp);
 	sqlite3_finalize(s);
 	json_decref(known);
-	if (rc == SQLITE_ABORT) {
+	if (rc != SQLITE_DONE && rc != SQLITE_ABORT)
+		query_failed(db, NULL, e);
+	return rc;
+}
+
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
+{
+	json_t *arr = json_array(), *root;
+
+	if (scan(db, tree, run, arr, NULL, e) != SQLITE_DONE) {
 		json_decref(arr);
 		return NULL;
 	}
-	if (rc != SQLITE_DONE)
-		return query_failed(db, arr, e);
 	root = json_object();
 	json_object_set_new(root, "regressions", arr);
 	return root;
-dberr:
-	json_decref(known);
-	return query_failed(db, arr, e);
 }
 
-json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+int regress_count(sqlite3 *db, int counts[CH_COUNT], struct api_err *e)
+{
+	memset(counts, 0, CH_COUNT * sizeof(*counts));
+	return scan(db, NULL, 0, NULL, counts, e) == SQLITE_DONE ? 0 : -1;
+}
+
+/* A cell's text column after its key (written as given): NULL (an edited
+ * database) fails the row unless null_ok. */
+static int cell_str(struct sb *sb, const char *key, sqlite3_stmt *s, int i, int null_ok)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	if (!t && !null_ok)
+		return -1;
+	sb_adds(sb, key);
+	/* as a C string, up to a NUL, as the cells always were */
+	jsonw_str(sb, t, t ? strnlen(t, (size_t)sqlite3_column_bytes(s, i)) : 0);
+	return 0;
+}
+
+char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
 {
 	sqlite3_stmt *s;
-	json_t *cells = json_array(), *root;
-	int rc;
+	struct sb sb;
+	int rc, n = 0;
 
 	/* flake rate: share of this tree x arch x test's candidates that were
 	 * FLAKY (summary.c counts them) */
 	rc = sqlite3_prepare_v2(db, kernel ? "WITH pick AS MATERIALIZED (" KERNEL_PICK ") " CELLS
 				     : "WITH pick AS MATERIALIZED (" LATEST_PICK ") " CELLS, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto dberr;
+	if (rc != SQLITE_OK) {
+		query_failed(db, NULL, e);
+		return NULL;
+	}
 	if (tree)
 		sqlite3_bind_text(s, 1, tree, -1, SQLITE_TRANSIENT);
 	if (kernel)
 		sqlite3_bind_text(s, 2, kernel, -1, SQLITE_TRANSIENT);
-	struct dbtext_keep kp = { { 0 }, 0 };
-	while (dbtext_keep_release(&kp), (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_t *cell = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:s?, s:f}",
-			"tree", T(0), "arch", T(1), "test", T(2), "status", T(3), "reason", T(4),
-			"job", (json_int_t)sqlite3_column_int64(s, 5),
-			"kernel", T(6), "release", T(7),
-			"flake_rate", sqlite3_column_double(s, 8));
-
-		if (!cell || json_array_append_new(cells, cell)) {
+	sb_init(&sb);
+	sb_adds(&sb, "{\"tree\":");
+	jsonw_strz(&sb, tree);
+	sb_adds(&sb, ",\"kernel\":");
+	jsonw_strz(&sb, kernel);
+	sb_adds(&sb, ",\"cells\":[");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sb_adds(&sb, n++ ? ",{" : "{");
+		if (cell_str(&sb, "\"tree\":", s, 0, 0) || cell_str(&sb, ",\"arch\":", s, 1, 0) ||
+		    cell_str(&sb, ",\"test\":", s, 2, 0) || cell_str(&sb, ",\"status\":", s, 3, 0) ||
+		    cell_str(&sb, ",\"reason\":", s, 4, 1)) {
 			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
 			break;
 		}
+		sb_addf(&sb, ",\"job\":%lld", (long long)sqlite3_column_int64(s, 5));
+		if (cell_str(&sb, ",\"kernel\":", s, 6, 0) || cell_str(&sb, ",\"release\":", s, 7, 1)) {
+			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
+			break;
+		}
+		sb_adds(&sb, ",\"flake_rate\":");
+		jsonw_real(&sb, sqlite3_column_double(s, 8));
+		sb_add(&sb, "}", 1);
 	}
-	dbtext_keep_release(&kp);
+	sb_adds(&sb, "]}");
 	sqlite3_finalize(s);
-	if (rc == SQLITE_ABORT) {
-		json_decref(cells);
-		return NULL;
-	}
-	if (rc != SQLITE_DONE)
-		goto dberr;
-#undef T
-	root = json_pack("{s:s?, s:s?}", "tree", tree, "kernel", kernel);
-	if (!root || json_object_set_new(root, "cells", cells)) {
-		json_decref(root);
+	if (rc == SQLITE_DONE)
+		return sb_detach(&sb);
+	sb_release(&sb);
+	if (rc != SQLITE_ABORT)
+		query_failed(db, NULL, e);
+	return NULL;
+}
+
+/* The same, as a value (the CLI and tests): parsed from the text, so the
+ * two never differ. */
+json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+{
+	char *t = regress_matrix_text(db, tree, kernel, e);
+	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
+
+	free(t);
+	if (t && !v) {
 		e->code = 500;
 		snprintf(e->msg, sizeof(e->msg), "out of memory");
-		return NULL;
 	}
-	return root;
-dberr:
-	return query_failed(db, cells, e);
+	return v;
 }

@@ -7,24 +7,21 @@
 #define KFARM_REGRESS_H
 
 #include "api.h"
+#include "history.h"
 
-enum change_kind {
-	CH_NONE,
-	CH_REGRESSION,		/* PASS -> FAIL or MISSING */
-	CH_FIX,			/* FAIL or MISSING -> PASS */
-	CH_SUPPORT,		/* SKIP <-> PASS */
-	CH_FLAKY,		/* either side FLAKY */
-	CH_OTHER,		/* any other change (SKIP -> FAIL, ...) */
-	CH_KNOWN,		/* a change to an outcome the known-failures files expect */
-};
-
+/* The change from one status to another (history.h's words); a status
+ * kfarm does not know is a change when it differs. */
 enum change_kind regress_kind(const char *from, const char *to);
-const char *change_kind_name(enum change_kind k);
 
 /* {"regressions": [...]} for one tree (NULL: all); with run > 0, the
  * changes brought by that run's candidates, else each tree's latest. */
 json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e);
+/* Each tree's latest changes counted by kind (what /metrics reports): 0, or
+ * -1 with e set, as regress_query would fail. */
+int regress_count(sqlite3 *db, int counts[CH_COUNT], struct api_err *e);
 /* The matrix of one tree's candidate (latest per arch when kernel is NULL). */
 json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
+/* The same as JSON text, written straight (what the server sends). */
+char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
 
 #endif

@@ -2,6 +2,7 @@
  * (rendering is in report_render.c). */
 #include "report.h"
 #include "dbtext.h"
+#include "bisect_db.h"
 #include "known.h"
 #include "regress.h"
 #include "util.h"
@@ -352,7 +353,8 @@ json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct api_err 
 			tree ? dbtext_json((const unsigned char *)tree, strlen(tree)) : json_null());
 	g.known = known_load();
 	if (scope_exists(&g) || gather_arches(&g) || gather_tests(&g) || gather_boots(&g) ||
-	    gather_qemu(&g) || gather_builds(&g) || gather_changes(&g)) {
+	    gather_qemu(&g) || gather_builds(&g) || gather_changes(&g) ||
+	    bisect_report_add(db, g.r)) {
 		json_decref(g.r);
 		g.r = NULL;
 	}

@@ -363,6 +363,34 @@ static void flakes_known(struct out *o, json_t *r)
 	}
 }
 
+/* kfarm bisect's culprits for these candidates (bisect_db.c) */
+static void bisections(struct out *o, json_t *r)
+{
+	json_t *a;
+	size_t i;
+
+	if (json_array_size(json_object_get(r, "bisections"))) {
+		lit(o, o->md ? "" : "\n");
+		head(o, "Bisections (first bad commit)");
+	}
+	json_array_foreach(json_object_get(r, "bisections"), i, a) {
+		item(o);
+		put(o, js(a, "arch"));
+		lit(o, " ");
+		put(o, js(a, "test"));
+		lit(o, ": ");
+		char c12[13];
+
+		snprintf(c12, sizeof(c12), "%s", js(a, "culprit"));
+		put(o, c12);	/* from the database: never raw */
+		lit(o, " (\"");
+		put(o, js(a, "subject"));
+		lit(o, "\") by ");
+		put(o, js(a, "author"));
+		sb_addf(&o->sb, ", %lld steps over %lld commits\n", ji(a, "steps"), ji(a, "commits"));
+	}
+}
+
 static void qemu(struct out *o, json_t *r)
 {
 	json_t *a;
@@ -391,6 +419,7 @@ char *report_render(json_t *r, enum report_format fmt)
 	per_arch(&o, r);
 	changes(&o, r);
 	flakes_known(&o, r);
+	bisections(&o, r);
 	qemu(&o, r);
 	return sb_detach(&o.sb);
 }

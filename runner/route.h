@@ -20,7 +20,6 @@ typedef int (*route_handler)(const struct route_env *env, const struct route *r,
 			     struct reply *out);
 
 #define RF_NODB 1u	/* needs no database (the dashboard's files, the index) */
-#define RF_CACHE 2u	/* parameterless, depends on the database only: cached until it changes */
 
 struct route_def {
 	const char *method;	/* "GET" (which serves HEAD too) */

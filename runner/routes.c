@@ -1,10 +1,13 @@
 /* The table of routes and their handlers. To add a route: one entry here
  * (and its query in api.c); first match wins, the dashboard's files last. */
 #include "routes.h"
+#include "build_regress.h"
 #include "build_db.h"
 #include "logdir.h"
 #include "metrics.h"
 #include "regress.h"
+#include "routes_bisect.h"
+#include "store.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -19,6 +22,14 @@ static int json_reply(struct reply *out, json_t *v)
 {
 	out->json = v;
 	return v ? 0 : -1;
+}
+
+/* a large reply's JSON written straight, not built as values first */
+static int text_reply(struct reply *out, char *json)
+{
+	out->text = json;
+	out->type = "application/json";
+	return json ? 0 : -1;
 }
 
 static int p_history(struct route *r, query_get get, void *data)
@@ -57,12 +68,12 @@ static int p_matrix(struct route *r, query_get get, void *data)
 static int h_status(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	(void)r;
-	return json_reply(out, api_status(env->db, &out->err));
+	return text_reply(out, api_status_text(env->db, &out->err));
 }
 
 static int h_runs(const struct route_env *env, const struct route *r, struct reply *out)
 {
-	return json_reply(out, api_runs(env->db, r->limit, &out->err));
+	return text_reply(out, api_runs_text(env->db, r->limit, &out->err));
 }
 
 static int h_run(const struct route_env *env, const struct route *r, struct reply *out)
@@ -103,17 +114,26 @@ static int h_history(const struct route_env *env, const struct route *r, struct 
 static int h_regressions(const struct route_env *env, const struct route *r,
 			 struct reply *out)
 {
-	return json_reply(out, regress_query(env->db, r->tree, 0, &out->err));
+	json_t *v = regress_query(env->db, r->tree, 0, &out->err);
+
+	/* builds too: PASS -> FAIL is a regression, new warnings a change */
+	if (v && build_regress_append(env->db, r->tree, 0, json_object_get(v, "regressions"))) {
+		json_decref(v);
+		out->err.code = 500;
+		snprintf(out->err.msg, sizeof(out->err.msg), "database query failed (builds)");
+		return -1;
+	}
+	return json_reply(out, v);
 }
 
 static int h_matrix(const struct route_env *env, const struct route *r, struct reply *out)
 {
-	return json_reply(out, regress_matrix(env->db, r->tree, r->kernel, &out->err));
+	return text_reply(out, regress_matrix_text(env->db, r->tree, r->kernel, &out->err));
 }
 
 static int h_trend(const struct route_env *env, const struct route *r, struct reply *out)
 {
-	return json_reply(out, api_trend(env->db, r->limit, &out->err));
+	return text_reply(out, api_trend_text(env->db, r->limit, &out->err));
 }
 
 static int h_trees(const struct route_env *env, const struct route *r, struct reply *out)
@@ -192,7 +212,7 @@ static int h_file(const struct route_env *env, const struct route *r, struct rep
 
 const struct route_def routes[] = {
 	{ "GET", "/api", NULL, h_index, RF_NODB, "this list of routes, as JSON" },
-	{ "GET", "/api/status", NULL, h_status, RF_CACHE,
+	{ "GET", "/api/status", NULL, h_status, 0,
 	  "latest result per arch x test and job per arch" },
 	{ "GET", "/api/runs", route_limit, h_runs, 0, "the latest runs (?limit=1..1000)" },
 	{ "GET", "/api/runs/{run}", NULL, h_run, 0, "one run and its jobs" },
@@ -205,14 +225,25 @@ const struct route_def routes[] = {
 	{ "GET", "/api/matrix", p_matrix, h_matrix, 0,
 	  "arch x test results of a candidate (?tree=&kernel=)" },
 	{ "GET", "/api/trend", route_limit, h_trend, 0, "boot times of the last jobs (?limit=)" },
-	{ "GET", "/api/trees", NULL, h_trees, RF_CACHE, "the trees and their candidates" },
+	{ "GET", "/api/trees", NULL, h_trees, 0, "the trees and their candidates" },
 	{ "GET", "/api/builds", route_limit, h_builds, 0,
 	  "source candidates' builds, newest first (?limit=)" },
+	{ "GET", "/api/bisections", route_limit, route_bisections, 0,
+	  "bisections, newest first, with their culprits (?limit=)" },
+	{ "GET", "/api/bisections/{id}", NULL, route_bisection, 0,
+	  "one bisection and its steps" },
 	{ "GET", "/metrics", NULL, h_metrics, 0, "Prometheus metrics" },
 	{ "GET", "/", NULL, h_file, RF_NODB, "the dashboard" },
 	{ "GET", "/{file}", NULL, h_file, RF_NODB, "the dashboard's files" },
 };
 const size_t nroutes = ARRAY_SIZE(routes);
+
+int route_run(const struct route *r, struct route_env *env, struct store *st,
+	      struct reply *out)
+{
+	env->db = st ? store_db(st) : NULL;
+	return r->def->handler(env, r, out);
+}
 
 void routes_usage(FILE *f)
 {

@@ -1,5 +1,4 @@
 #include "sched.h"
-#include "hosts.h"
 #include "util.h"
 
 #include <errno.h>
@@ -21,7 +20,6 @@ struct watch {
 
 struct slot {
 	struct job *job;
-	size_t idx;		/* the job's index in the run */
 	struct sched_pool *pool;
 	struct watch w[3];
 	int open_console, open_err, exited;
@@ -31,11 +29,15 @@ struct slot {
 struct sched {
 	int ep, sfd;
 	const struct sched_opts *o;
+	const struct sched_source *src;
 	struct slot *slots;
 	unsigned int nslots;
 	struct sched_pool here, *pools;
 	size_t npools;
-	unsigned int *lost;	/* per job: attempts lost with their host */
+	/* pulled from the source and not running: new, or back for a retry */
+	struct job **pending;
+	size_t npending, window;
+	int exhausted;		/* the source has no more */
 	unsigned int running;
 	int interrupted;
 };
@@ -44,6 +46,46 @@ static void state(struct sched *s, struct job *j)
 {
 	if (s->o->on_state)
 		s->o->on_state(j, s->o->data);
+}
+
+static void put(struct sched *s, struct job *j)
+{
+	if (s->src->put)
+		s->src->put(j, s->src->data);
+}
+
+static int finished(const struct sched *s)
+{
+	return s->exhausted && !s->npending && !s->running;
+}
+
+static void pending_push(struct sched *s, struct job *j)
+{
+	if (!(s->npending & (s->npending - 1)))
+		s->pending = xrealloc(s->pending, (s->npending ? 2 * s->npending : 1) *
+					  sizeof(*s->pending));
+	s->pending[s->npending++] = j;
+}
+
+static struct job *pending_take(struct sched *s, size_t k)
+{
+	struct job *j = s->pending[k];
+
+	memmove(s->pending + k, s->pending + k + 1, (--s->npending - k) * sizeof(*s->pending));
+	return j;
+}
+
+/* Enough queued jobs to choose a placement from, never the whole run. */
+static void top_up(struct sched *s)
+{
+	while (!s->exhausted && s->npending < s->window) {
+		struct job *j = s->src->next(s->src->data);
+
+		if (!j)
+			s->exhausted = 1;
+		else
+			pending_push(s, j);
+	}
 }
 
 static void watch_fd(struct sched *s, int fd, struct watch *w)
@@ -60,20 +102,58 @@ static void unwatch_fd(struct sched *s, int fd)
 		epoll_ctl(s->ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
-static int start_job(struct sched *s, struct slot *sl, struct job *j, size_t idx)
+static void unwatch_vm(struct sched *s, struct job *j)
+{
+	unwatch_fd(s, j->vm.console_fd);
+	unwatch_fd(s, j->vm.err_fd);
+	unwatch_fd(s, j->vm.exit_fd);
+}
+
+static void pool_down(struct sched *s, struct sched_pool *p, const char *why)
+{
+	if (p->down)
+		return;
+	p->down = 1;
+	if (s->o->on_pool_down)
+		s->o->on_pool_down(p, why ? why : "host lost", s->o->data);
+}
+
+/* An attempt is over (its outcome decided by the job): report it, then
+ * queue the retry or hand the final job back. The host's fault takes its
+ * pool out. */
+static void settle(struct sched *s, struct sched_pool *pool, struct job *j)
+{
+	int retry;
+
+	if (j->vm.host_down)
+		pool_down(s, pool, j->reason);
+	retry = job_attempt_done(j, s->o->infra_retries);
+	if (s->o->on_done)
+		s->o->on_done(j, retry, s->o->data);
+	state(s, j);
+	if (retry) {
+		job_reset(j);
+		state(s, j);
+		pending_push(s, j);
+	} else {
+		job_close(j);
+		put(s, j);
+	}
+}
+
+static void start_job(struct sched *s, struct slot *sl, struct job *j)
 {
 	struct sched_pool *pool = sl->pool;
 
 	memset(sl, 0, sizeof(*sl));
 	sl->pool = pool;
-	sl->idx = idx;
-	sl->job = j;
 	j->host = pool->host;
 	pool->placed++;
 	if (job_start(j) < 0) {
-		sl->job = NULL;
-		return -1;
+		settle(s, pool, j);	/* a start failure is a finished attempt */
+		return;
 	}
+	sl->job = j;
 	for (int i = 0; i < 3; i++)
 		sl->w[i] = (struct watch){ j, (enum src)i };
 	watch_fd(s, j->vm.console_fd, &sl->w[SRC_CONSOLE]);
@@ -83,7 +163,6 @@ static int start_job(struct sched *s, struct slot *sl, struct job *j, size_t idx
 	sl->open_err = j->vm.err_fd >= 0;
 	s->running++;
 	state(s, j);
-	return 0;
 }
 
 static struct slot *slot_of(struct sched *s, struct job *j)
@@ -118,39 +197,18 @@ static int drain(struct job *j, int fd, enum src src)
 	return 1;
 }
 
-static void pool_down(struct sched *s, struct sched_pool *p, const char *why)
+static void finish_attempt(struct sched *s, struct slot *sl, const struct vm_exit *ex)
 {
-	if (p->down)
-		return;
-	p->down = 1;
-	if (s->o->on_pool_down)
-		s->o->on_pool_down(p, why ? why : "host lost", s->o->data);
-}
+	struct job *j = sl->job;
 
-/* After a failed attempt: the host's fault takes the pool out and does not
- * count against the job's retries. Returns whether to retry. */
-static int after_failure(struct sched *s, struct sched_pool *pool, struct job *j, size_t idx)
-{
-	if (j->vm.host_down) {
-		pool_down(s, pool, j->reason);
-		s->lost[idx]++;
-		/* what it saw there comes again from the retry: keep no duplicates */
-		for (size_t i = 0; j->outcome == JOB_INFRA_ERROR && i < j->nres; i++) {
-			free(j->res[i].test);
-			free(j->res[i].reason);
-		}
-		if (j->outcome == JOB_INFRA_ERROR)
-			j->nres = 0;
-	}
-	return j->outcome == JOB_INFRA_ERROR &&
-	       (unsigned)j->attempt - s->lost[idx] <= s->o->infra_retries;
+	job_finish(j, ex);
+	sl->job = NULL;
+	s->running--;
+	settle(s, sl->pool, j);
 }
-
-static void finish_attempt(struct sched *s, struct slot *sl, unsigned int *left,
-			   const struct vm_exit *ex);
 
 /* The VM has exited (or its console closed with no pidfd): collect it. */
-static void reap(struct sched *s, struct slot *sl, unsigned int *left)
+static void reap(struct sched *s, struct slot *sl)
 {
 	struct job *j = sl->job;
 	struct vm_exit ex = { 0 };
@@ -162,36 +220,9 @@ static void reap(struct sched *s, struct slot *sl, unsigned int *left)
 	if (sl->open_err)
 		while (drain(j, j->vm.err_fd, SRC_ERR) > 0)
 			;
-	unwatch_fd(s, j->vm.console_fd);
-	unwatch_fd(s, j->vm.err_fd);
-	unwatch_fd(s, j->vm.exit_fd);
-	j->be->wait(&j->vm, &ex, BACKEND_WAIT_BLOCK);
-	finish_attempt(s, sl, left, &ex);
-}
-
-/* The attempt is over (ex: how the VM ended): outcome, report, retry or
- * release. */
-static void finish_attempt(struct sched *s, struct slot *sl, unsigned int *left,
-			   const struct vm_exit *ex)
-{
-	struct job *j = sl->job;
-	int retry;
-
-	job_finish(j, ex);
-	sl->job = NULL;
-	s->running--;
-	retry = after_failure(s, sl->pool, j, sl->idx);
-	if (s->o->on_done)
-		s->o->on_done(j, retry, s->o->data);
-	state(s, j);
-	if (retry) {
-		job_reset(j);
-		state(s, j);
-	} else {
-		(*left)--;
-		j->be->release(&j->vm);
-		j->vm_started = 0;
-	}
+	unwatch_vm(s, j);
+	job_wait(j, &ex);
+	finish_attempt(s, sl, &ex);
 }
 
 static double abandon_after(const struct sched *s)
@@ -202,83 +233,74 @@ static double abandon_after(const struct sched *s)
 /* The VM did not end abandon_after seconds after it was told to: its backend
  * is stuck. Ends the attempt without waiting on the backend again (release
  * must not block: a backend thread keeps what it still uses). */
-static void abandon(struct sched *s, struct slot *sl, unsigned int *left)
+static void abandon(struct sched *s, struct slot *sl)
 {
-	struct job *j = sl->job;
-	struct host *h = sl->pool->host;
-
-	unwatch_fd(s, j->vm.console_fd);
-	unwatch_fd(s, j->vm.err_fd);
-	unwatch_fd(s, j->vm.exit_fd);
-	if (!job_suite_done(j)) {
-		j->outcome = JOB_INFRA_ERROR;
-		j->reason = xasprintf("the VM did not end %.0fs after it was stopped%s%s%s; "
-				      "gave up on its backend%s%s", abandon_after(s),
-				      j->timeout_reason ? " (" : "",
-				      j->timeout_reason ? j->timeout_reason : "",
-				      j->timeout_reason ? ")" : "", h ? " on host " : "",
-				      h ? h->name : "");
-		/* a host that cannot end its VMs takes no more of them */
-		j->vm.host_down = h && !h->local;
-	}
-	finish_attempt(s, sl, left, &(struct vm_exit){ .by_us = 1 });
+	unwatch_vm(s, sl->job);
+	job_abandon(sl->job, abandon_after(s));
+	finish_attempt(s, sl, &(struct vm_exit){ .by_us = 1 });
 }
 
-static void check_deadlines(struct sched *s, double now, double *next, unsigned int *left)
+/* Which limit j has run into at now, if any (the reason, malloc'd). */
+static char *limit_hit(const struct sched_opts *o, const struct job *j, double now)
 {
-	const struct sched_opts *o = s->o;
+	if (!j->t_header && now - j->t_start >= o->boot_timeout)
+		return xasprintf("boot timeout: no KTAP header after %.0fs", o->boot_timeout);
+	if (now - j->t_last_out >= o->silence_timeout)
+		return xasprintf("silent for %.0fs", o->silence_timeout);
+	if (now - j->t_start >= o->total_timeout)
+		return xasprintf("time limit %.0fs reached", o->total_timeout);
+	return NULL;
+}
 
-	for (unsigned int i = 0; i < s->nslots; i++) {
-		struct slot *sl = &s->slots[i];
-		struct job *j = sl->job;
-		double d;
+/* j's next deadline */
+static double deadline(const struct sched_opts *o, const struct job *j)
+{
+	double d = j->t_header ? j->t_start + o->total_timeout : j->t_start + o->boot_timeout;
 
-		if (!j)
-			continue;
-		if (sl->t_stop && now - sl->t_stop >= abandon_after(s)) {
-			abandon(s, sl, left);
-			continue;
-		}
-		if (sl->t_stop && sl->t_stop + abandon_after(s) < *next)
-			*next = sl->t_stop + abandon_after(s);
-		if (j->timed_out)
-			continue;
-		if (job_suite_done(j)) {
-			/* last result is in: no need to wait for the guest */
-			j->be->stop(&j->vm, 0);
-			if (!sl->t_stop)
-				sl->t_stop = now;
-			continue;
-		}
-		if (!j->t_header && now - j->t_start >= o->boot_timeout) {
-			char *why = xasprintf("boot timeout: no KTAP header after %.0fs",
-					      o->boot_timeout);
-			job_timeout(j, why);
-			free(why);
-		} else if (now - j->t_last_out >= o->silence_timeout) {
-			char *why = xasprintf("silent for %.0fs", o->silence_timeout);
-			job_timeout(j, why);
-			free(why);
-		} else if (now - j->t_start >= o->total_timeout) {
-			char *why = xasprintf("time limit %.0fs reached", o->total_timeout);
-			job_timeout(j, why);
-			free(why);
-		}
-		if (j->timed_out) {
-			sl->t_stop = now;
-			if (now + abandon_after(s) < *next)
-				*next = now + abandon_after(s);
-			continue;
-		}
-		d = j->t_header ? j->t_start + o->total_timeout
-				: j->t_start + o->boot_timeout;
-		if (j->t_last_out + o->silence_timeout < d)
-			d = j->t_last_out + o->silence_timeout;
-		if (j->t_start + o->total_timeout < d)
-			d = j->t_start + o->total_timeout;
-		if (d < *next)
-			*next = d;
+	if (j->t_last_out + o->silence_timeout < d)
+		d = j->t_last_out + o->silence_timeout;
+	if (j->t_start + o->total_timeout < d)
+		d = j->t_start + o->total_timeout;
+	return d;
+}
+
+static void check_slot(struct sched *s, struct slot *sl, double now, double *next)
+{
+	struct job *j = sl->job;
+	char *why;
+
+	if (sl->t_stop && now - sl->t_stop >= abandon_after(s)) {
+		abandon(s, sl);
+		return;
 	}
+	if (sl->t_stop && sl->t_stop + abandon_after(s) < *next)
+		*next = sl->t_stop + abandon_after(s);
+	if (j->timed_out)
+		return;
+	if (job_suite_done(j)) {
+		/* last result is in: no need to wait for the guest */
+		job_stop(j);
+		if (!sl->t_stop)
+			sl->t_stop = now;
+		return;
+	}
+	if ((why = limit_hit(s->o, j, now))) {
+		job_timeout(j, why);
+		free(why);
+		sl->t_stop = now;
+		if (now + abandon_after(s) < *next)
+			*next = now + abandon_after(s);
+		return;
+	}
+	if (deadline(s->o, j) < *next)
+		*next = deadline(s->o, j);
+}
+
+static void check_deadlines(struct sched *s, double now, double *next)
+{
+	for (unsigned int i = 0; i < s->nslots; i++)
+		if (s->slots[i].job)
+			check_slot(s, &s->slots[i], now, next);
 }
 
 /* The free slot for j: in the up pool that accepts it with the most free
@@ -310,17 +332,84 @@ static struct slot *place(struct sched *s, struct job *j, unsigned int *runnable
 /* No host left that can run j: its final outcome. */
 static void unrunnable(struct sched *s, struct job *j)
 {
-	if (!j->attempt)
-		j->t_start = now_mono();
-	j->t_end = now_mono();
-	j->duration_s = j->t_end - j->t_start;
-	j->outcome = JOB_INFRA_ERROR;
-	free(j->reason);
-	j->reason = xasprintf("no host that is still up can run %s", j->arch);
-	j->state = JS_DONE;
+	char *why = xasprintf("no host that is still up can run %s", j->arch);
+
+	job_give_up(j, why);
+	free(why);
 	if (s->o->on_done)
 		s->o->on_done(j, 0, s->o->data);
 	state(s, j);
+	put(s, j);
+}
+
+/* The queued job to start next and its slot: the one fewest hosts can run,
+ * in queue order; jobs no host can run any more are finished on the way. */
+static struct job *pick(struct sched *s, struct slot **slp)
+{
+	size_t best = SIZE_MAX;
+	unsigned int fewest = ~0u;
+
+	for (size_t k = 0; k < s->npending;) {
+		unsigned int runnable;
+		struct slot *cand = place(s, s->pending[k], &runnable);
+
+		if (!runnable) {
+			unrunnable(s, pending_take(s, k));
+			continue;
+		}
+		if (cand && runnable < fewest)
+			best = k, *slp = cand, fewest = runnable;
+		k++;
+	}
+	return best == SIZE_MAX ? NULL : pending_take(s, best);
+}
+
+/* Fills free slots from the queue, topped up from the source. */
+static void fill(struct sched *s)
+{
+	while (s->running < s->o->jobs) {
+		struct slot *sl = NULL;
+		struct job *j;
+
+		top_up(s);
+		if (!(j = pick(s, &sl))) {
+			if (!s->npending && !s->exhausted)
+				continue;	/* all unrunnable: take the next ones now */
+			break;
+		}
+		start_job(s, sl, j);
+	}
+}
+
+static void on_event(struct sched *s, struct watch *w)
+{
+	struct job *j = w->job;
+	struct slot *sl;
+
+	if (w->src == SRC_SIGNAL) {
+		struct signalfd_siginfo si;
+
+		while (read(s->sfd, &si, sizeof(si)) == sizeof(si))
+			;
+		s->interrupted = 1;
+		return;
+	}
+	if (!(sl = slot_of(s, j)))
+		return;	/* reaped earlier in this batch */
+	if (w->src == SRC_CONSOLE && sl->open_console &&
+	    !drain(j, j->vm.console_fd, SRC_CONSOLE)) {
+		sl->open_console = 0;
+		unwatch_fd(s, j->vm.console_fd);
+	} else if (w->src == SRC_ERR && sl->open_err && !drain(j, j->vm.err_fd, SRC_ERR)) {
+		sl->open_err = 0;
+		unwatch_fd(s, j->vm.err_fd);
+	} else if (w->src == SRC_EXIT) {
+		sl->exited = 1;
+	}
+	if (job_suite_done(j))
+		job_stop(j);	/* last result is in */
+	if (sl->exited || (j->vm.exit_fd < 0 && !sl->open_console))
+		reap(s, sl);
 }
 
 static void init_slots(struct sched *s, const struct sched_opts *o)
@@ -341,19 +430,64 @@ static void init_slots(struct sched *s, const struct sched_opts *o)
 	for (size_t p = 0; p < s->npools; p++)
 		for (unsigned int i = 0; i < s->pools[p].slots; i++)
 			s->slots[k++].pool = &s->pools[p];
+	/* room to choose placements (fewest hosts first) without pulling the run */
+	s->window = 2 * (size_t)s->nslots + 8;
 }
 
-int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
+/* interrupted: end every VM we started, report nothing for them */
+static void drop_all(struct sched *s)
 {
-	struct sched s = { .o = o };
-	struct watch sigw = { NULL, SRC_SIGNAL };
-	unsigned int left = n;
-	size_t next_job = 0;
-	sigset_t mask, old;
+	for (unsigned int i = 0; i < s->nslots; i++) {
+		struct job *j = s->slots[i].job;
+
+		if (!j)
+			continue;
+		s->slots[i].job = NULL;
+		job_reset(j);
+		put(s, j);
+	}
+	while (s->npending)
+		put(s, pending_take(s, 0));
+}
+
+static void loop(struct sched *s)
+{
 	double last_tick = 0;
 
+	while (!s->interrupted) {
+		struct epoll_event ev[32];
+		double now, next;
+		int nev;
+
+		fill(s);
+		if (finished(s))
+			break;
+		now = now_mono();
+		next = now + 1;
+		check_deadlines(s, now, &next);
+		if (finished(s))
+			break;
+		nev = epoll_wait(s->ep, ev, ARRAY_SIZE(ev),
+				 next > now ? (int)((next - now) * 1000) + 1 : 0);
+		if (nev < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < nev; i++)
+			on_event(s, ev[i].data.ptr);
+		now = now_mono();
+		if (s->o->on_tick && now - last_tick >= 1) {
+			last_tick = now;
+			s->o->on_tick(s->o->data);
+		}
+	}
+}
+
+int sched_run_source(const struct sched_source *src, const struct sched_opts *o)
+{
+	struct sched s = { .o = o, .src = src };
+	struct watch sigw = { NULL, SRC_SIGNAL };
+	sigset_t mask, old;
+
 	init_slots(&s, o);
-	s.lost = xcalloc(n ? n : 1, sizeof(*s.lost));
 	s.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s.ep < 0)
 		die("epoll_create1: %s", strerror(errno));
@@ -364,116 +498,32 @@ int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	s.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	watch_fd(&s, s.sfd, &sigw);
-
-	while (left && !s.interrupted) {
-		struct epoll_event ev[32];
-		double now, next;
-		int nev, tmo;
-
-		/* fill free slots, queued jobs in turn, each where it fits, the
-		 * ones fewest hosts can run first; a start failure is a finished
-		 * attempt */
-		while (left && s.running < o->jobs) {
-			struct slot *sl = NULL;
-			struct job *j = NULL;
-			size_t idx = 0;
-			unsigned int fewest = ~0u;
-
-			for (size_t k = 0; k < n; k++) {
-				size_t kx = (next_job + k) % n;
-				unsigned int runnable;
-				struct slot *cand;
-
-				if (jobs[kx]->state != JS_QUEUED)
-					continue;
-				cand = place(&s, jobs[kx], &runnable);
-				if (!runnable) {
-					unrunnable(&s, jobs[kx]);
-					left--;
-				} else if (cand && runnable < fewest) {
-					sl = cand, j = jobs[kx], idx = kx, fewest = runnable;
-				}
-			}
-			if (!sl)
-				break;
-			next_job = idx + 1;
-			if (start_job(&s, sl, j, idx) < 0) {
-				int retry = after_failure(&s, sl->pool, j, idx);
-
-				if (o->on_done)
-					o->on_done(j, retry, o->data);
-				state(&s, j);
-				if (retry) {
-					job_reset(j);
-				} else {
-					left--;
-					j->be->release(&j->vm);
-					j->vm_started = 0;
-				}
-			}
-		}
-		if (!left)
-			break;
-		now = now_mono();
-		next = now + 1;
-		check_deadlines(&s, now, &next, &left);
-		if (!left)
-			break;
-		tmo = next > now ? (int)((next - now) * 1000) + 1 : 0;
-		nev = epoll_wait(s.ep, ev, ARRAY_SIZE(ev), tmo);
-		if (nev < 0 && errno != EINTR)
-			die("epoll_wait: %s", strerror(errno));
-		for (int i = 0; i < nev; i++) {
-			struct watch *w = ev[i].data.ptr;
-			struct slot *sl;
-
-			if (w->src == SRC_SIGNAL) {
-				struct signalfd_siginfo si;
-
-				while (read(s.sfd, &si, sizeof(si)) == sizeof(si))
-					;
-				s.interrupted = 1;
-				continue;
-			}
-			sl = slot_of(&s, w->job);
-			if (!sl)
-				continue;	/* reaped earlier in this batch */
-			if (w->src == SRC_CONSOLE && sl->open_console &&
-			    !drain(w->job, w->job->vm.console_fd, SRC_CONSOLE)) {
-				sl->open_console = 0;
-				unwatch_fd(&s, w->job->vm.console_fd);
-			} else if (w->src == SRC_ERR && sl->open_err &&
-				   !drain(w->job, w->job->vm.err_fd, SRC_ERR)) {
-				sl->open_err = 0;
-				unwatch_fd(&s, w->job->vm.err_fd);
-			} else if (w->src == SRC_EXIT) {
-				sl->exited = 1;
-			}
-			if (job_suite_done(w->job))
-				w->job->be->stop(&w->job->vm, 0);	/* last result is in */
-			if (sl->exited || (w->job->vm.exit_fd < 0 && !sl->open_console))
-				reap(&s, sl, &left);
-		}
-		now = now_mono();
-		if (o->on_tick && now - last_tick >= 1) {
-			last_tick = now;
-			o->on_tick(o->data);
-		}
-	}
-	/* interrupted: end every VM we started, report nothing for them */
-	for (unsigned int i = 0; i < s.nslots; i++) {
-		struct job *j = s.slots[i].job;
-
-		if (!j)
-			continue;
-		j->be->release(&j->vm);
-		j->vm_started = 0;
-		j->state = JS_QUEUED;
-	}
+	loop(&s);
+	drop_all(&s);
 	close(s.sfd);
 	close(s.ep);
 	free(s.slots);
-	free(s.lost);
+	free(s.pending);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return s.interrupted;
+}
+
+struct array_src {
+	struct job **jobs;
+	size_t n, next;
+};
+
+static struct job *array_next(void *data)
+{
+	struct array_src *a = data;
+
+	return a->next < a->n ? a->jobs[a->next++] : NULL;
+}
+
+int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
+{
+	struct array_src a = { jobs, n, 0 };
+	struct sched_source src = { array_next, NULL, &a };
+
+	return sched_run_source(&src, o);
 }

@@ -1,7 +1,8 @@
-/* The scheduler: one epoll loop supervising up to N VMs at once (console
- * pipes, pidfds, SIGINT/SIGTERM through a signalfd, deadlines as the loop's
- * timeout). No threads. Infrastructure errors are retried; everything else
- * is final. */
+/* The scheduler: placement and deadlines. One epoll loop supervising up to
+ * N VMs at once (console pipes, pidfds, SIGINT/SIGTERM through a signalfd,
+ * deadlines as the loop's timeout). No threads. It pulls jobs from a source
+ * as slots free up; it never decides an outcome nor calls the backend: the
+ * job does both (job.h). */
 #ifndef KFARM_SCHED_H
 #define KFARM_SCHED_H
 
@@ -48,8 +49,22 @@ struct sched_opts {
 	void *data;
 };
 
-/* Runs every job to an outcome. Returns 0, or 1 when interrupted by a
- * signal (unfinished jobs are then left JS_QUEUED/stopped, not reported). */
+/* Where jobs come from and go back to. next: the next job to run, NULL
+ * when there are no more (asked only when a slot could take one, so at most
+ * a few slots' worth are out at once). put: a job the scheduler is done with,
+ * after on_done reported its final attempt, or unfinished (JS_QUEUED, not
+ * reported) when interrupted; NULL: the caller keeps its jobs. */
+struct sched_source {
+	struct job *(*next)(void *data);
+	void (*put)(struct job *j, void *data);
+	void *data;
+};
+
+/* Runs every job the source gives to an outcome. Returns 0, or 1 when
+ * interrupted by a signal (unfinished jobs are then left JS_QUEUED/stopped,
+ * not reported). */
+int sched_run_source(const struct sched_source *src, const struct sched_opts *o);
+/* The same over an array the caller owns. */
 int sched_run(struct job **jobs, size_t n, const struct sched_opts *o);
 
 #endif

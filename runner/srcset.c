@@ -1,5 +1,6 @@
 #include "srcset.h"
 #include "build_db.h"
+#include "build_warn.h"
 #include "cache.h"
 #include "job.h"
 #include "logdir.h"
@@ -25,8 +26,12 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 		   const char *tree, const char *label)
 {
 	size_t n = 0;
+	const char *config = ss->config;
 
 	memset(ss, 0, sizeof(*ss));
+	ss->config = config;
+	if (build_config_parse(config, &ss->cfg))
+		return -1;
 	if ((tree && name_ok("tree name", tree)) || (label && name_ok("label", label)))
 		return -1;
 	while (specs[n])
@@ -87,12 +92,14 @@ int srcset_build(struct srcset *ss)
 			struct build *b = &ss->b[i * ss->narch + a];
 
 			if (rc == 1)
-				build_set(b, ss->arches[a], "FAIL", why);
+				build_set(b, ss->arches[a], &ss->cfg, "FAIL", why);
 			else
-				build_arch(s, ss->arches[a], b);
+				build_arch(s, &ss->cfg, ss->arches[a], b);
 		}
 		if (rc == 1)
 			fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
+		else if (ss->after_source)
+			ss->after_source(ss->after_data, ss, i);
 	}
 	return 0;
 }
@@ -123,9 +130,11 @@ static char *copy_log(const struct build *b, const struct source *s, const char 
 	return rel;
 }
 
-/* A job for an arch whose kernel did not build: every test MISSING. */
+/* A job for an arch whose kernel did not build: every test MISSING; its log
+ * is the build's (log_rel, under <db>.logs, or NULL). */
 static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
-			 const struct build *b, char **tests, int64_t source_id, int64_t build_id)
+			 const struct build *b, char **tests, int64_t source_id, int64_t build_id,
+			 const char *db_path, const char *log_rel)
 {
 	struct job *j = job_new();
 	char **suite = NULL, *initrd = NULL, **t;
@@ -138,8 +147,14 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 	j->arch = xstrdup(b->arch);
 	j->label = xstrdup(s->label);
 	j->tree = xstrdup(s->tree);
-	j->outcome = JOB_BOOT_FAIL;
-	j->reason = xasprintf("not built: %s", b->error ? b->error : b->status);
+	if (log_rel) {
+		char *logs = logdir_of(db_path);
+
+		j->log_path = xasprintf("%s/%s", logs, log_rel);
+		free(logs);
+	}
+	j->outcome = JOB_NOT_BUILT;	/* no boot was tried: not a boot failure */
+	j->reason = xasprintf("build %s: %s", b->status, b->error ? b->error : "no error line");
 	for (size_t i = 0; t && t[i]; i++) {
 		j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
 		j->res[j->nres++] = (struct result){ .test = xstrdup(t[i]), .status = RS_MISSING,
@@ -174,14 +189,15 @@ int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *
 			char *rel = copy_log(b, s, db_path, run);
 			int64_t bid = builddb_store(db, run, sid, b, rel);
 
+			if (bid < 0 ||
+			    build_warn_store(db, bid, s->tree, b->arch, b->config, b->log, s->dir) ||
+			    (j && builddb_link(db, bid, j->candidate_id, sid)) ||
+			    (!j && tests_of_unbuilt && strcmp(b->status, "PASS") &&
+			     store_unbuilt(st, run, s, b, tests, sid, bid, db_path, rel))) {
+				free(rel);
+				return -1;
+			}
 			free(rel);
-			if (bid < 0)
-				return -1;
-			if (j && builddb_link(db, bid, j->candidate_id, sid))
-				return -1;
-			if (!j && tests_of_unbuilt && strcmp(b->status, "PASS") &&
-			    store_unbuilt(st, run, s, b, tests, sid, bid))
-				return -1;
 		}
 	}
 	return 0;
@@ -219,5 +235,6 @@ void srcset_release(struct srcset *ss)
 	free(ss->b);
 	free(ss->job);
 	strv_free(ss->arches);
+	build_config_release(&ss->cfg);
 	memset(ss, 0, sizeof(*ss));
 }

@@ -22,6 +22,13 @@ struct srcset {
 	size_t narch;
 	struct build *b;	/* n x narch, [i * narch + a] */
 	struct job **job;	/* the job booting each PASS build (borrowed), or NULL */
+	const char *config;	/* --config as given (NULL: kfarm's recipe), set before
+				 * srcset_resolve, which keeps it and checks it */
+	struct build_config cfg;
+	/* called by srcset_build after source i's arches, while its tree is
+	 * still the one built (a git clone moves on to the next revision) */
+	void (*after_source)(void *data, struct srcset *ss, size_t i);
+	void *after_data;
 };
 
 /* Resolves every spec; tree/label override the defaults (label: one source

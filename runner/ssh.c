@@ -425,60 +425,49 @@ static int remote_hash_is(struct kssh *k, const char *path, const char *sha256, 
 	return rc == 0 ? 1 : rc == 1 ? 0 : -1;
 }
 
-int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
-		char *err, size_t errlen)
+/* Whether the cache already holds a good copy at final (same size, and it
+ * hashes there to its name): 1 yes, 0 no (upload it), -1 with err. */
+static int cached(struct kssh *k, const char *final, off_t size, const char *sha256, char *err,
+		  size_t errlen)
 {
-	char *final = NULL, *tmp = NULL, *e = NULL, host[64] = "local";
-	sftp_attributes a;
-	sftp_file f = NULL;
-	struct stat st;
-	int fd = -1, rc;
+	sftp_attributes a = sftp_stat(k->sftp, final);
+	int same;
 
-	if (cache_ready(k, err, errlen) < 0)
-		return -1;
-	final = xasprintf("%s/%s", k->cache, sha256);
-	fd = open(local, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
-		goto fail;
-	}
-	a = sftp_stat(k->sftp, final);
-	if (a) {
-		int same = a->type == SSH_FILEXFER_TYPE_REGULAR && a->size == (uint64_t)st.st_size;
-
-		sftp_attributes_free(a);
-		/* the same size is not the same bytes: a cached file is used only
-		 * if it hashes to its name; otherwise it is uploaded again */
-		if (same && (same = remote_hash_is(k, final, sha256, err, errlen)) < 0)
-			goto fail;
-		if (same) {
-			close(fd);
-			*remote = final;
+	if (!a) {
+		if (sftp_get_error(k->sftp) == SSH_FX_NO_SUCH_FILE)
 			return 0;
-		}
-	} else if (sftp_get_error(k->sftp) != SSH_FX_NO_SUCH_FILE) {
 		snprintf(err, errlen, "cannot look for '%s' on %s: %s", final, k->name,
 			 ssh_is_connected(k->s) ? "SFTP error" : ssh_get_error(k->s));
-		goto fail;
+		return -1;
 	}
-	gethostname(host, sizeof(host) - 1);
-	host[strcspn(host, "/ ")] = '\0';
-	tmp = xasprintf("%s.part-%s-%d-%lu", final, host, (int)getpid(), ++k->seq);
-	f = sftp_open(k->sftp, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	same = a->type == SSH_FILEXFER_TYPE_REGULAR && a->size == (uint64_t)size;
+	sftp_attributes_free(a);
+	/* the same size is not the same bytes: a cached file is used only if it
+	 * hashes to its name; otherwise it is uploaded again */
+	return same ? remote_hash_is(k, final, sha256, err, errlen) : 0;
+}
+
+/* fd's bytes into the new remote file tmp. 0 or -1 with err. */
+static int send_file(struct kssh *k, int fd, const char *local, const char *tmp, char *err,
+		     size_t errlen)
+{
+	sftp_file f = sftp_open(k->sftp, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char buf[65536];
+
 	if (!f) {
 		snprintf(err, errlen, "cannot create '%s' on %s: %s", tmp, k->name,
 			 ssh_get_error(k->s));
-		goto fail;
+		return -1;
 	}
 	for (;;) {
-		char buf[65536];
 		ssize_t n = read(fd, buf, sizeof(buf)), off = 0;
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
-			goto fail;
+			sftp_close(f);
+			return -1;
 		}
 		if (n == 0)
 			break;
@@ -488,46 +477,76 @@ int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **re
 			if (w <= 0) {
 				snprintf(err, errlen, "upload of '%s' to %s cut off: %s", local,
 					 k->name, ssh_get_error(k->s));
-				goto fail;
+				sftp_close(f);
+				return -1;
 			}
 			off += w;
 		}
 	}
-	rc = sftp_close(f);
-	f = NULL;
-	if (rc != SSH_NO_ERROR) {
+	if (sftp_close(f) != SSH_NO_ERROR) {
 		snprintf(err, errlen, "upload of '%s' to %s cut off at close: %s", local, k->name,
 			 ssh_get_error(k->s));
-		goto fail;
+		return -1;
 	}
-	/* checked on the host, then renamed: the cache name only ever holds a
-	 * complete file with the right contents */
+	return 0;
+}
+
+/* Checked on the host, then renamed: the cache name only ever holds a
+ * complete file with the right contents. 0 or -1 with err. */
+static int place(struct kssh *k, const char *local, const char *tmp, const char *sha256,
+		 const char *final, char *err, size_t errlen)
+{
 	static const char verify[] =
 		"h=$(sha256sum < \"$1\") || exit 3; h=${h%% *}; "
 		"if [ \"$h\" != \"$2\" ]; then rm -f -- \"$1\"; "
 		"echo \"checksum mismatch after upload (got $h)\" >&2; exit 3; fi; "
 		"chmod 0644 -- \"$1\" && mv -f -- \"$1\" \"$3\"";
 	const char *argv[] = { "sh", "-c", verify, "kfarm-upload", tmp, sha256, final, NULL };
-	rc = kssh_run(k, argv, NULL, &e, err, errlen);
-	if (rc != 0) {
-		if (rc > 0)
-			snprintf(err, errlen, "upload of '%s' to %s rejected: %s", local, k->name,
-				 e && *e ? e : "verification failed");
+	char *e = NULL;
+	int rc = kssh_run(k, argv, NULL, &e, err, errlen);
+
+	if (rc > 0)
+		snprintf(err, errlen, "upload of '%s' to %s rejected: %s", local, k->name,
+			 e && *e ? e : "verification failed");
+	free(e);
+	return rc == 0 ? 0 : -1;
+}
+
+int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
+		char *err, size_t errlen)
+{
+	char *final = NULL, *tmp = NULL, host[64] = "local";
+	struct stat st;
+	int fd = -1, have;
+
+	if (cache_ready(k, err, errlen) < 0)
+		return -1;
+	final = xasprintf("%s/%s", k->cache, sha256);
+	fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
 		goto fail;
 	}
-	free(e);
+	have = cached(k, final, st.st_size, sha256, err, errlen);
+	if (have < 0)
+		goto fail;
+	if (!have) {
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, "/ ")] = '\0';
+		tmp = xasprintf("%s.part-%s-%d-%lu", final, host, (int)getpid(), ++k->seq);
+		if (send_file(k, fd, local, tmp, err, errlen) < 0 ||
+		    place(k, local, tmp, sha256, final, err, errlen) < 0)
+			goto fail;
+	}
 	free(tmp);
 	close(fd);
 	*remote = final;
 	return 0;
 fail:
-	if (f)
-		sftp_close(f);
 	if (tmp && k->sftp && ssh_is_connected(k->s))
 		sftp_unlink(k->sftp, tmp);
 	if (fd >= 0)
 		close(fd);
-	free(e);
 	free(tmp);
 	free(final);
 	return -1;

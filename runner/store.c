@@ -117,7 +117,7 @@ struct store *store_open(const char *path, unsigned int flags)
 		goto err;
 	}
 	sqlite3_extended_result_codes(st->db, 0);
-	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_busy_timeout(st->db, (flags & STORE_SERVE) ? 2000 : 5000);
 	if (harden(st, flags))
 		goto err;
 	if (!(flags & STORE_READONLY) && sqlite3_db_readonly(st->db, "main") == 1) {
@@ -146,6 +146,10 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	for (size_t i = 0; i < st->nstmts; i++)
+		sqlite3_finalize(st->stmts[i].s);
+	summary_free(st->sum);
+	sqlite3_finalize(st->data_version);
 	sqlite3_close(st->db);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
@@ -164,24 +168,63 @@ const char *store_path(struct store *st)
 	return st->path;
 }
 
-const char *run_status_name(enum run_status s)
+long long store_data_version(struct store *st)
 {
-	static const char *const n[] = {
-		[RUN_RUNNING] = "running", [RUN_COMPLETE] = "complete",
-		[RUN_INTERRUPTED] = "interrupted", [RUN_FAILED] = "failed",
-	};
-	return n[s];
+	long long v = -1;
+
+	if (!st->data_version && sqlite3_prepare_v3(st->db, "PRAGMA data_version", -1,
+						    SQLITE_PREPARE_PERSISTENT, &st->data_version,
+						    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st->data_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(st->data_version, 0);
+	sqlite3_reset(st->data_version);
+	return v;
 }
 
+void store_interrupt(struct store *st)
+{
+	sqlite3_interrupt(st->db);
+}
+
+/* The store's statements, prepared once per store and kept: a run stores
+ * thousands of jobs with the same dozen statements. Keyed by the SQL text's
+ * address (each a literal at one call site). STORE_PREPARE_EACH builds the
+ * old way, one prepare per use, for make bench's before/after figure. */
 static sqlite3_stmt *prep(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s;
+	size_t i;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+#ifndef STORE_PREPARE_EACH
+	for (i = 0; i < st->nstmts; i++)
+		if (st->stmts[i].sql == sql) {
+			sqlite3_clear_bindings(st->stmts[i].s);
+			return st->stmts[i].s;
+		}
+#endif
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+	    SQLITE_OK) {
 		store_db_error(st, "cannot prepare statement");
 		return NULL;
 	}
+#ifndef STORE_PREPARE_EACH
+	if (st->nstmts < ARRAY_SIZE(st->stmts))
+		st->stmts[st->nstmts++] = (struct store_stmt){ sql, s };
+#endif
+	(void)i;
 	return s;
+}
+
+/* A statement from prep() is finished with: reset for its next use. */
+static void done(struct store *st, sqlite3_stmt *s)
+{
+	for (size_t i = 0; i < st->nstmts; i++)
+		if (st->stmts[i].s == s) {
+			sqlite3_reset(s);
+			return;
+		}
+	sqlite3_finalize(s);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -206,9 +249,12 @@ static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
 
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return store_db_error(st, what);
+	if (rc != SQLITE_DONE) {
+		store_db_error(st, what);	/* before the reset: its message */
+		done(st, s);
+		return -1;
+	}
+	done(st, s);
 	return 0;
 }
 
@@ -260,7 +306,7 @@ int store_mark_stale_runs(struct store *st)
 		if (!run_alive(st, (const char *)sqlite3_column_text(s, 2),
 			       (pid_t)sqlite3_column_int(s, 1)))
 			stale[n++] = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	done(st, s);
 	for (int i = 0; i < n; i++) {
 		s = prep(st, "UPDATE runs SET status = ? WHERE id = ? AND status = ?");
 		if (!s)
@@ -394,10 +440,16 @@ int64_t store_candidate_machine(struct store *st, const char *arch, const char *
 	bind_text(s, 7, machine ? machine : "");
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
 	if (id < 0)
 		store_db_error(st, "cannot record candidate");
+	done(st, s);
 	return id;
+}
+
+int64_t store_job_candidate(struct store *st, const struct job *j)
+{
+	return store_candidate_machine(st, j->arch, j->label, j->machine_key, j->tree,
+				       j->image_sha256, j->kernel);
 }
 
 /* The job's results, in the job's transaction. */
@@ -422,11 +474,13 @@ static int store_results(struct store *st, int64_t id, const struct job *j)
 		else
 			sqlite3_bind_null(s, 6);
 		if (sqlite3_step(s) != SQLITE_DONE) {
-			sqlite3_finalize(s);
-			return store_db_error(st, "cannot store result");
+			store_db_error(st, "cannot store result");
+			done(st, s);
+			return -1;
 		}
+		sqlite3_reset(s);
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	return 0;
 }
 
@@ -486,6 +540,18 @@ static int store_job_after(struct store *st, int64_t id, const struct job *j)
 	return 0;
 }
 
+/* The job into the summaries, their statements prepared once per store. */
+static int store_summary(struct store *st, int64_t id)
+{
+#ifdef STORE_PREPARE_EACH
+	if (summary_add_job(st->db, id))
+#else
+	if ((!st->sum && !(st->sum = summary_new(st->db))) || summary_add(st->sum, id))
+#endif
+		return store_db_error(st, "cannot update the summaries");
+	return 0;
+}
+
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host)
 {
 	sqlite3_stmt *s = NULL;
@@ -536,7 +602,7 @@ int64_t store_job(struct store *st, int64_t run, const struct job *j, const char
 	}
 	/* last in the transaction: the candidate's tree and release are final */
 	if (store_results(st, id, j) || store_job_after(st, id, j) ||
-	    store_job_machine(st, id, j) || summary_add_job(st->db, id) ||
+	    store_job_machine(st, id, j) || store_summary(st, id) ||
 	    store_exec(st, "COMMIT", "cannot commit job"))
 		goto rollback;
 	return id;

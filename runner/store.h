@@ -5,6 +5,8 @@
 #ifndef KFARM_STORE_H
 #define KFARM_STORE_H
 
+#include "history.h"
+
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -12,6 +14,7 @@ struct job;
 struct store;
 
 #define STORE_READONLY 1u
+#define STORE_SERVE 2u		/* a server thread's: waits at most 2 s for a lock */
 
 /* Opens (creating and migrating unless STORE_READONLY); prints an error
  * naming the file and the problem and returns NULL on failure. */
@@ -19,10 +22,13 @@ struct store *store_open(const char *path, unsigned int flags);
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
 const char *store_path(struct store *st);
+/* PRAGMA data_version: moves whenever another connection commits (what a
+ * reader's cached reply depends on); -1 if it cannot be read. */
+long long store_data_version(struct store *st);
+/* Makes the query running on st (in another thread) stop soon. */
+void store_interrupt(struct store *st);
 
-/* A run's status as stored (runs.status; its CHECK lists the same names). */
-enum run_status { RUN_RUNNING, RUN_COMPLETE, RUN_INTERRUPTED, RUN_FAILED };
-const char *run_status_name(enum run_status s);
+/* enum run_status and its names: history.h */
 
 /* Marks runs left 'running' by a kfarm that is gone as 'interrupted'. */
 int store_mark_stale_runs(struct store *st);
@@ -36,6 +42,8 @@ int64_t store_candidate(struct store *st, const char *arch, const char *label,
 int64_t store_candidate_machine(struct store *st, const char *arch, const char *label,
 				const char *machine, const char *tree, const char *sha256,
 				const char *image_path);
+/* The candidate a job boots: store_candidate_machine on its fields. */
+int64_t store_job_candidate(struct store *st, const struct job *j);
 /* Stores a finished job and its results atomically; returns the job id. */
 int64_t store_job(struct store *st, int64_t run, const struct job *j, const char *host);
 

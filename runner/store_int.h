@@ -6,8 +6,19 @@
 
 #include "store.h"
 
+#include <stddef.h>
+
+struct store_stmt {
+	const char *sql;	/* the literal it was prepared from */
+	sqlite3_stmt *s;
+};
+
 struct store {
 	sqlite3 *db;
+	struct store_stmt stmts[32];	/* store.c's prep(): prepared once */
+	size_t nstmts;
+	struct summary *sum;	/* summary.h, prepared at the first job */
+	sqlite3_stmt *data_version;	/* store_data_version, prepared at first use */
 	char *path;
 	char *logs;		/* logdir_of(path) */
 	int lock_fd;		/* the flock of this process's run, or -1 */

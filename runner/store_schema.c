@@ -1,6 +1,7 @@
 /* The history's schema, its one home: the migrations (each moves the file
  * one version on), migration on open, and the check that a file's schema is
  * exactly what they make. */
+#include "bisect_db.h"
 #include "summary.h"
 #include "store_int.h"
 #include "util.h"
@@ -146,6 +147,62 @@ static const char *const migrations[] = {
 	 * from the history so far, after 4 and 5 (the candidates rebuilt with their
 	 * machine, on which the summaries key their pairs) */
 	SUMMARY_MIGRATION,
+	/* 7 (issue 13, kfarm bisect): a bisection, its steps (each a commit
+	 * judged good/bad/skip from its runs) and each run, a child kfarm run
+	 * or build whose pid is stored before it is waited for, so that a
+	 * bisection killed meanwhile adopts the run instead of repeating it */
+	BISECT_MIGRATION,
+	/* 8 (issue 12): NOT_BUILT,
+	 * the job of an arch whose source candidate did not build (its tests
+	 * MISSING "not built"), which is no boot failure: the jobs table is
+	 * rebuilt for the new CHECK, with its indexes */
+	"CREATE TABLE jobs_n ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  candidate_id INTEGER NOT NULL REFERENCES candidates(id),"
+	"  arch TEXT NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL CHECK (outcome IN ('COMPLETE', 'BOOT_FAIL',"
+	"    'PANIC', 'TIMEOUT', 'INFRA_ERROR', 'NOT_BUILT')),"
+	"  reason TEXT, warning TEXT, release TEXT, boot_s REAL, duration_s REAL,"
+	"  started REAL NOT NULL, finished REAL NOT NULL, host TEXT, backend TEXT,"
+	"  qemu_version TEXT, qemu_cmdline TEXT, log_path TEXT, variant TEXT, smp INTEGER,"
+	"  memory_mb INTEGER, accel TEXT, accel_reason TEXT, lava_job_id INTEGER,"
+	"  lava_url TEXT);"
+	"INSERT INTO jobs_n SELECT id, run_id, candidate_id, arch, attempt, outcome, reason,"
+	"  warning, release, boot_s, duration_s, started, finished, host, backend,"
+	"  qemu_version, qemu_cmdline, log_path, variant, smp, memory_mb, accel,"
+	"  accel_reason, lava_job_id, lava_url FROM jobs;"
+	/* the old "not built" jobs were stored as boot failures */
+	"UPDATE jobs_n SET outcome = 'NOT_BUILT', reason = 'build: ' || substr(reason, 12)"
+	"  WHERE outcome = 'BOOT_FAIL' AND reason LIKE 'not built: %' AND boot_s IS NULL;"
+	"UPDATE sum_outcome SET n = (SELECT count(*) FROM jobs_n WHERE outcome = 'BOOT_FAIL')"
+	"  WHERE outcome = 'BOOT_FAIL';"
+	"INSERT OR REPLACE INTO sum_outcome SELECT 'NOT_BUILT', count(*) FROM jobs_n"
+	"  WHERE outcome = 'NOT_BUILT' HAVING count(*) > 0;"
+	"DELETE FROM sum_outcome WHERE n = 0;"
+	/* legacy: the rename leaves alone the triggers that name jobs (which
+	 * exists again after it) instead of refusing them */
+	"PRAGMA legacy_alter_table = ON;"
+	"DROP TABLE jobs;"
+	"ALTER TABLE jobs_n RENAME TO jobs;"
+	"PRAGMA legacy_alter_table = OFF;"
+	"CREATE INDEX jobs_run ON jobs(run_id);"
+	"CREATE INDEX jobs_arch ON jobs(arch, id);"
+	"CREATE INDEX jobs_candidate ON jobs(candidate_id, id);"
+	/* and the warnings of each build (build_warn.h): new = not seen in an
+	 * earlier build of the tree x arch x config; build_warn_sum has their
+	 * count, NULL when there was nothing to compare with. (Tables of their
+	 * own, IF NOT EXISTS: the step can run again over its own result.) */
+	"CREATE TABLE IF NOT EXISTS build_warnings ("
+	"  build_id INTEGER NOT NULL REFERENCES builds(id),"
+	"  warning TEXT NOT NULL,"
+	"  new INTEGER NOT NULL,"
+	"  PRIMARY KEY (build_id, warning)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS build_warn_sum ("
+	"  build_id INTEGER PRIMARY KEY REFERENCES builds(id),"
+	"  new_warnings INTEGER);"
+	"CREATE INDEX IF NOT EXISTS build_warnings_text ON build_warnings(warning);",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

@@ -1,6 +1,8 @@
 #include "summary.h"
 #include "util.h"
 
+#include <stdlib.h>
+
 #define THIS_CAND(col) \
 	"(SELECT c1." col " FROM jobs j1 JOIN candidates c1 ON c1.id = j1.candidate_id" \
 	" WHERE j1.id = ?1)"
@@ -76,19 +78,52 @@ static const char *const steps[] = {
 	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
 };
 
-int summary_add_job(sqlite3 *db, int64_t job)
+struct summary {
+	sqlite3_stmt *s[ARRAY_SIZE(steps)];
+};
+
+struct summary *summary_new(sqlite3 *db)
+{
+	struct summary *sum = xcalloc(1, sizeof(*sum));
+
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
+		if (sqlite3_prepare_v3(db, steps[i], -1, SQLITE_PREPARE_PERSISTENT, &sum->s[i],
+				       NULL) != SQLITE_OK) {
+			summary_free(sum);
+			return NULL;
+		}
+	return sum;
+}
+
+void summary_free(struct summary *sum)
+{
+	if (!sum)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
+		sqlite3_finalize(sum->s[i]);
+	free(sum);
+}
+
+int summary_add(struct summary *sum, int64_t job)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
-		sqlite3_stmt *s;
+		sqlite3_stmt *s = sum->s[i];
 		int rc;
 
-		if (sqlite3_prepare_v2(db, steps[i], -1, &s, NULL) != SQLITE_OK)
-			return -1;
 		sqlite3_bind_int64(s, 1, job);
 		rc = sqlite3_step(s);
-		sqlite3_finalize(s);
+		sqlite3_reset(s);
 		if (rc != SQLITE_DONE)
 			return -1;
 	}
 	return 0;
+}
+
+int summary_add_job(sqlite3 *db, int64_t job)
+{
+	struct summary *sum = summary_new(db);
+	int ret = sum ? summary_add(sum, job) : -1;
+
+	summary_free(sum);
+	return ret;
 }

@@ -10,7 +10,13 @@
 #include <stdint.h>
 
 /* Adds the stored job (its row and results already inserted, its candidate
- * already updated) to every summary; 0, or -1 with the SQLite error left in db. */
+ * already updated) to every summary; 0, or -1 with the SQLite error left in db.
+ * summary_new prepares the steps once (per store: a job's ingest would
+ * otherwise prepare them all again); summary_add_job is new + add + free. */
+struct summary;
+struct summary *summary_new(sqlite3 *db);
+int summary_add(struct summary *sum, int64_t job);
+void summary_free(struct summary *sum);
 int summary_add_job(sqlite3 *db, int64_t job);
 
 /* The classification of one candidate x arch x test from its counts, as SQL:

@@ -113,23 +113,45 @@ const state = {
 	selected: null, // {arch, test} of the cell whose history is shown
 };
 
-// ---------- header: latest job per arch ----------
+// ---------- header: latest job per tree x arch, builds beside boots ----------
+
+// a build's line on a card: its status, and the first error when it failed
+function buildLine(b) {
+	if (!b) return null;
+	return h('span', { class: `small build build-${b.status}`, 'data-build': b.status,
+		title: [`build ${b.status} (${b.config || ''})`, b.error, b.compiler].filter(Boolean).join('\n') },
+	'build ', badge(b.status), b.error ? ` ${trunc(b.error, 40)}` : '');
+}
 
 function renderLatest() {
-	const jobs = state.status.jobs || [];
-	if (!jobs.length) return $('latest').replaceChildren(h('span', { class: 'muted' }, 'no jobs yet'));
-	$('latest').replaceChildren(...jobs.map((j) => h('a', {
-		class: 'job-card', href: `#job/${j.id}`, 'data-arch': j.arch, 'data-outcome': j.outcome,
-		title: [`job ${j.id}, ${j.tree || ''} ${j.kernel || ''}`, j.reason, j.warning && `warning: ${j.warning}`,
-			j.qemu_version, `finished ${when(j.finished)}`].filter(Boolean).join('\n'),
-	}, h('b', {}, j.arch), badge(j.outcome), h('span', { class: 'rel' }, j.release || 'no release'),
-	h('span', { class: 'small' }, `${j.kernel || ''} · QEMU ${qemuShort(j.qemu_version)}`),
-	h('span', { class: 'small muted' }, ago(j.finished)))));
+	// older servers have no "trees": one card per arch as before
+	const cards = state.status.trees || (state.status.jobs || []).map((j) => ({ tree: j.tree, arch: j.arch, job: j, builds: [] }));
+	if (!cards.length) return $('latest').replaceChildren(h('span', { class: 'muted' }, 'no jobs yet'));
+	$('latest').replaceChildren(...cards.map((c) => {
+		const j = c.job, b = (c.builds || [])[0];
+		const head = [h('b', {}, c.arch), h('span', { class: 'tree' }, c.tree || '')];
+		if (!j) {  // built (or failed to) but never booted
+			return h('a', {
+				class: 'job-card build-only', href: b && b.log ? `#builds` : '#', 'data-arch': c.arch, 'data-tree': c.tree || '',
+				'data-outcome': 'NOT_BOOTED', title: `${c.tree} ${c.arch}: no boot yet`,
+			}, ...head, badge(b ? `BUILD_${b.status}` : 'none'), h('span', { class: 'rel' }, b?.release || b?.kernel || ''),
+			buildLine(b));
+		}
+		return h('a', {
+			class: 'job-card', href: `#job/${j.id}`, 'data-arch': c.arch, 'data-tree': c.tree || '', 'data-outcome': j.outcome,
+			title: [`job ${j.id}, ${j.tree || ''} ${j.kernel || ''}`, j.reason, j.warning && `warning: ${j.warning}`,
+				j.qemu_version, `finished ${when(j.finished)}`].filter(Boolean).join('\n'),
+		}, ...head, badge(j.outcome), h('span', { class: 'rel' }, j.release || 'no release'),
+		h('span', { class: 'small' }, `${j.kernel || ''} · QEMU ${qemuShort(j.qemu_version)}`),
+		j.pass !== undefined ? h('span', { class: 'small counts' }, `${j.pass} pass · ${j.fail + j.missing} fail · ${j.skip} skip`) : null,
+		buildLine(b),
+		h('span', { class: 'small muted' }, ago(j.finished)));
+	}));
 }
 
 // ---------- regressions ----------
 
-function renderRegressions(data) {
+function renderRegressions(data, bisections) {
 	const box = $('regressions');
 	if (!data) {
 		$('reg-summary').textContent = '';
@@ -153,7 +175,20 @@ function renderRegressions(data) {
 		}, h('td', {}, h('span', { class: `kind kind-${r.kind}` }, KINDS[r.kind]?.label || r.kind)),
 		h('td', {}, r.tree || ''), h('td', {}, r.arch),
 		h('td', {}, h('a', { href: '#', class: 'cell-link', onclick: (ev) => { ev.preventDefault(); showHistory(r.arch, r.test); } }, r.test)),
-		end(r.from), end(r.to), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 60))))))));
+		end(r.from), end(r.to), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 60),
+			bisectionOf(r, bisections))))))));
+}
+
+// The bisection that explains a regression (kfarm bisect --tree, or kfarm
+// regressions --bisect): same tree, arch and test (or a test nested in it).
+function bisectionOf(r, bisections) {
+	const b = (bisections || []).find((x) => x.tree === r.tree && x.arch === r.arch &&
+		(x.test === r.test || (x.test || '').startsWith(`${r.test}/`) || (x.mode === 'build' && r.test === 'build')));
+	if (!b) return null;
+	const what = b.culprit ? ['first bad commit ', h('span', { class: 'kern' }, b.culprit.slice(0, 12)), ` ${trunc(b.subject, 50)}`]
+		: [b.status === 'running' ? 'bisecting…' : `bisection ${b.status}`];
+	return h('div', { class: 'bisection small', 'data-bisection': b.id, title: b.message || '' },
+		`bisection #${b.id}: `, ...what, b.author ? h('span', { class: 'muted' }, ` (${b.author})`) : null);
 }
 
 // ---------- tree / candidate selector ----------
@@ -224,6 +259,7 @@ function renderMatrix(box, cells, source) {
 	const cell = (arch, test) => {
 		const c = byKey.get(`${arch}\n${test}`);
 		if (!c) return h('td', { class: 'cell empty', title: `${test} never ran on ${arch}` }, '·');
+		if (c.status === 'MISSING' && c.reason === NOT_BUILT) return buildCell(c, arch, test, mainKernel);
 		const tip = [`${test} on ${arch}: ${c.status}`, c.reason, `kernel ${c.kernel || '?'} ${c.release || ''}`,
 			`job ${c.job}`, c.flake_rate ? `flake rate ${Math.round(c.flake_rate * 100)}%` : ''].filter(Boolean).join('\n');
 		const open = () => showHistory(arch, test);
@@ -241,6 +277,21 @@ function renderMatrix(box, cells, source) {
 		h('thead', {}, h('tr', {}, h('th', {}, 'test \\ arch'), arches.map((a) => h('th', { 'data-arch': a }, a)))),
 		h('tbody', {}, tests.map((t) => h('tr', { 'data-test': t }, h('th', { class: 'test' }, t), arches.map((a) => cell(a, t)))))));
 	markSelected();
+}
+
+// A test of an arch whose kernel did not build (kfarm stores it MISSING
+// "not built", its job NOT_BUILT): not a boot failure, so a cell of its own
+// look, opening the build log at its first error.
+const NOT_BUILT = 'not built';
+function buildCell(c, arch, test, mainKernel) {
+	const open = () => { location.hash = `#job/${c.job}`; };
+	return h('td', {
+		class: 'cell st-NOT_BUILT', 'data-arch': arch, 'data-test': test, 'data-status': c.status,
+		'data-build': 'FAIL', 'data-job': c.job, tabindex: 0, role: 'link',
+		title: `${test} on ${arch}: not built (the kernel did not build)\nkernel ${c.kernel || '?'}\nopens the build log at the first error`,
+		onclick: open, onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(); } },
+	}, h('span', { class: 'code' }, 'BUILD'), h('span', { class: 'reason' }, 'build failed'),
+	c.kernel !== mainKernel ? h('span', { class: 'kern' }, c.kernel || '?') : null);
 }
 
 function markSelected() {
@@ -418,19 +469,33 @@ async function showJob(id) {
 					h('td', {}, badge(r.status)), h('td', { class: 'reason', title: r.reason || '' }, trunc(r.reason, 100)),
 					h('td', { class: 'num' }, r.duration_s == null ? '' : secs(r.duration_s)));
 			}))) : muted('No results recorded.'),
-		h('h3', {}, 'Console log ', h('a', { href: `/api/jobs/${job.id}/log`, class: 'small' }, 'raw')),
-		renderLog(log));
-	const pre = view.querySelector('pre.log');
-	if (pre) pre.scrollTop = pre.scrollHeight;
+		h('h3', {}, job.outcome === 'NOT_BUILT' ? 'Build log ' : 'Console log ', h('a', { href: `/api/jobs/${job.id}/log`, class: 'small' }, 'raw')),
+		renderLog(log, job.outcome === 'NOT_BUILT' ? firstError(job.reason) : null));
+	const pre = view.querySelector('pre.log'), mark = pre && pre.querySelector('mark.first-error');
+	if (mark) pre.scrollTop = Math.max(0, mark.offsetTop - pre.offsetTop - pre.clientHeight / 3);
+	else if (pre) pre.scrollTop = pre.scrollHeight;
 }
 
-function renderLog(log) {
+// "build FAIL: fs/a.c:1:2: error: ..." -> the error line as stored (its paths
+// relative to the source tree: a suffix of the log's line)
+const firstError = (reason) => (reason || '').replace(/^build [A-Z]+: /, '') || null;
+
+function renderLog(log, mark) {
 	if (log instanceof Error) return h('p', { class: 'error' }, `no console log: ${log.message}`);
-	const text = String(log);
-	const cut = text.length > LOG_TAIL;
+	const all = String(log);
+	const cut = all.length > LOG_TAIL;
+	const text = cut ? all.slice(all.indexOf('\n', all.length - LOG_TAIL) + 1) : all;
+	// the first line that holds mark (the build's first error) is highlighted
+	let body = [text];
+	const at = mark ? text.indexOf(mark) : -1;
+	if (at >= 0) {
+		const start = text.lastIndexOf('\n', at) + 1, end = text.indexOf('\n', at);
+		const stop = end < 0 ? text.length : end;
+		body = [text.slice(0, start), h('mark', { class: 'first-error', id: 'first-error' }, text.slice(start, stop)), text.slice(stop)];
+	}
 	return h('div', {}, cut ? h('p', { class: 'small muted' },
-		`showing the last ${Math.round(LOG_TAIL / 1024)} KiB of ${Math.round(text.length / 1024)} KiB`) : null,
-	h('pre', { class: 'log', id: 'log' }, cut ? text.slice(text.indexOf('\n', text.length - LOG_TAIL) + 1) : text));
+		`showing the last ${Math.round(LOG_TAIL / 1024)} KiB of ${Math.round(all.length / 1024)} KiB`) : null,
+	h('pre', { class: 'log', id: 'log' }, body));
 }
 
 // ---------- dashboard ----------
@@ -454,7 +519,10 @@ async function loadDashboard() {
 	}
 	renderLatest();
 	await Promise.all([
-		guarded($('regressions'), async () => renderRegressions(await optional('/api/regressions'))),
+		guarded($('regressions'), async () => {
+			const [reg, bis] = await Promise.all([optional('/api/regressions'), optional('/api/bisections')]);
+			renderRegressions(reg, bis ? bis.bisections : null);
+		}),
 		guarded($('matrix'), async () => {
 			const t = await optional('/api/trees');
 			state.trees = t ? t.trees : null;

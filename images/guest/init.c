@@ -5,11 +5,13 @@
  * is on fds 0-2, reads kfarm.tests=, kfarm.scale= and kfarm.opt= from
  * /proc/cmdline, prints KTAP (header, uname, plan) before running anything,
  * runs each selected test in a forked child with a time limit, then the
- * programs under /kfarm/user/, prints "# kfarm-init: done", syncs and
+ * programs under /kfarm/user/ and the kselftest targets under
+ * /kfarm/kselftest/ (prog.c), prints "# kfarm-init: done", syncs and
  * reboots (QEMU's -no-reboot turns that into an exit).
  *
  * Not PID 1 (host testing): the same, minus mounts and reboot; parameters
- * come from argv ("kfarm.tests=a,b kfarm.scale=2 kfarm.userdir=DIR") and the
+ * come from argv ("kfarm.tests=a,b kfarm.scale=2 kfarm.userdir=DIR
+ * kfarm.kselftestdir=DIR") and the
  * exit status is 0 when every result is ok.  Other modes:
  *   init --list            every test: name, default|explicit, timeout, desc
  *   init --list-default    the default selection, one name a line
@@ -35,6 +37,7 @@
 
 #include "kt.h"
 #include "kt_int.h"
+#include "prog.h"
 
 #define USER_DIR "/kfarm/user"
 #define USER_PREFIX "user:"
@@ -46,6 +49,7 @@ struct entry {
 	const char *name;
 	const struct kt_test *test;	/* built-in, or NULL */
 	char *user_path;		/* user program, or NULL */
+	char *kselftest_dir;		/* kselftest target, or NULL */
 };
 
 static int pid1;
@@ -116,6 +120,12 @@ static void setup_pid1(void)
 	/* rootfs is writable anyway: a missing tmpfs only costs the note */
 	try_mount("tmpfs", "/tmp", "tmpfs", "mode=1777");
 	chmod("/tmp", 01777);
+	/* POSIX shared memory (shm_open, sem_open: futex, mm selftests) */
+	try_mount("tmpfs", "/dev/shm", "tmpfs", "mode=1777");
+	/* ptys for prog.c's line-buffered streaming; without devpts (not in
+	 * tinyconfig) prog.c falls back to a pipe, so no note */
+	mkdir("/dev/pts", 0755);
+	mount("devpts", "/dev/pts", "devpts", MS_NOSUID, "ptmxmode=0666,mode=0620");
 
 	/* the kernel opens /dev/console for us if the initramfs has it */
 	if (fcntl(1, F_GETFD) < 0) {
@@ -153,6 +163,7 @@ static void end_pid1(void)
 
 static char *param_tests;
 static char *param_userdir;
+static char *param_ksdir;
 
 /* split a kernel-style command line; handles "key=a b" quoting */
 static void parse_cmdline(char *s)
@@ -189,6 +200,8 @@ static void parse_cmdline(char *s)
 			kt_opts_str = tok + 10;
 		} else if (!strncmp(tok, "kfarm.userdir=", 14)) {
 			param_userdir = tok + 14;
+		} else if (!strncmp(tok, "kfarm.kselftestdir=", 19)) {
+			param_ksdir = tok + 19;
 		}
 	}
 }
@@ -198,7 +211,7 @@ static void parse_cmdline(char *s)
 static struct entry *sel;
 static int nsel, capsel;
 
-static void add_entry(const char *name, const struct kt_test *t, char *path)
+static void add_entry(const char *name, const struct kt_test *t, char *path, char *ksdir)
 {
 	if (nsel == capsel) {
 		capsel = capsel ? 2 * capsel : 32;
@@ -209,6 +222,7 @@ static void add_entry(const char *name, const struct kt_test *t, char *path)
 	sel[nsel].name = name;
 	sel[nsel].test = t;
 	sel[nsel].user_path = path;
+	sel[nsel].kselftest_dir = ksdir;
 	nsel++;
 }
 
@@ -262,7 +276,7 @@ static char *user_path(const char *dir, const char *name)
 	return p;
 }
 
-static void select_tests(const char *userdir)
+static void select_tests(const char *userdir, const char *ksdir)
 {
 	if (param_tests && *param_tests) {
 		char *list = strdup(param_tests);
@@ -270,15 +284,18 @@ static void select_tests(const char *userdir)
 			if (!strncmp(tok, USER_PREFIX, strlen(USER_PREFIX)))
 				add_entry(tok, NULL,
 					  user_path(userdir,
-						    tok + strlen(USER_PREFIX)));
+						    tok + strlen(USER_PREFIX)), NULL);
+			else if (!strncmp(tok, KSELFTEST_PREFIX, strlen(KSELFTEST_PREFIX)))
+				add_entry(tok, NULL, NULL,
+					  user_path(ksdir, tok + strlen(KSELFTEST_PREFIX)));
 			else
-				add_entry(tok, find_test(tok), NULL);
+				add_entry(tok, find_test(tok), NULL, NULL);
 		}
 		return;
 	}
 	for (int i = 0; i < ntests; i++)
 		if (!tests[i]->explicit)
-			add_entry(tests[i]->name, tests[i], NULL);
+			add_entry(tests[i]->name, tests[i], NULL, NULL);
 
 	int nu;
 	char **names = list_user(userdir, &nu);
@@ -286,7 +303,14 @@ static void select_tests(const char *userdir)
 		char *name;
 		if (asprintf(&name, USER_PREFIX "%s", names[i]) < 0)
 			abort();
-		add_entry(name, NULL, user_path(userdir, names[i]));
+		add_entry(name, NULL, user_path(userdir, names[i]), NULL);
+	}
+	names = prog_list_kselftest(ksdir, &nu);
+	for (int i = 0; i < nu; i++) {
+		char *name;
+		if (asprintf(&name, KSELFTEST_PREFIX "%s", names[i]) < 0)
+			abort();
+		add_entry(name, NULL, NULL, user_path(ksdir, names[i]));
 	}
 }
 
@@ -344,11 +368,11 @@ static void reset_child_state(int outfd)
 }
 
 /*
- * Fork; the child runs `t` or execs `path`; the parent collects output
+ * Fork; the child runs built-in test `t`; the parent collects output
  * until the child exits or `limit` seconds pass, then kills the child's
  * whole process group.
  */
-static void run_child(const struct kt_test *t, const char *path, double limit,
+static void run_child(const struct kt_test *t, double limit,
 		      struct outcome *o)
 {
 	int pfd[2];
@@ -373,14 +397,9 @@ static void run_child(const struct kt_test *t, const char *path, double limit,
 		reset_child_state(pfd[1]);
 		setvbuf(stdout, NULL, _IOLBF, 0);
 		setvbuf(stderr, NULL, _IONBF, 0);
-		if (t) {
-			t->run();
-			fflush(NULL);
-			_exit(0);
-		}
-		execl(path, path, (char *)NULL);
-		fprintf(stderr, "# cannot exec %s: %s\n", path, strerror(errno));
-		_exit(127);
+		t->run();
+		fflush(NULL);
+		_exit(0);
 	}
 	setpgid(pid, pid);
 	close(pfd[1]);
@@ -435,12 +454,12 @@ static void print_nested(const struct outcome *o)
 
 /* returns 1 for ok, 0 for not ok */
 static int report(int n, const char *name, const struct outcome *o,
-		  double limit, int user)
+		  double limit)
 {
 	const struct kt_shared *sh = kt_sh;
 	int st = o->status;
 
-	if (!user && sh->total > 0) {
+	if (sh->total > 0) {
 		printf("  KTAP version 1\n");
 		printf("  # Subtest: %s\n", name);
 		printf("  1..%d\n", sh->total);
@@ -458,19 +477,6 @@ static int report(int n, const char *name, const struct outcome *o,
 	if (WIFSIGNALED(st)) {
 		printf("not ok %d %s # crashed: %s\n", n, name,
 		       kt_signame(WTERMSIG(st)));
-		return 0;
-	}
-	if (user) {
-		int code = WEXITSTATUS(st);
-		if (code == 0) {
-			printf("ok %d %s\n", n, name);
-			return 1;
-		}
-		if (code == 4) {
-			printf("ok %d %s # SKIP exit status 4\n", n, name);
-			return 1;
-		}
-		printf("not ok %d %s # exit status %d\n", n, name, code);
 		return 0;
 	}
 	if (sh->brok == 2) {
@@ -512,16 +518,10 @@ static int run_entry(int n, const struct entry *e)
 	if (e->user_path) {
 		limit = (double)kt_opt_long("user.timeout", USER_TIMEOUT) *
 			kt_scale_val;
-		if (access(e->user_path, X_OK) < 0) {
-			printf("not ok %d %s # ERROR %s: %s\n", n, e->name,
-			       e->user_path, strerror(errno));
-			return 0;
-		}
-		run_child(NULL, e->user_path, limit, &o);
-		ok = report(n, e->name, &o, limit, 1);
-		free(o.out);
-		return ok;
+		return prog_run_user(n, e->name, e->user_path, limit);
 	}
+	if (e->kselftest_dir)
+		return prog_run_kselftest(n, e->name, e->kselftest_dir, kt_scale_val);
 	if (!e->test) {
 		printf("not ok %d %s # ERROR unknown test\n", n, e->name);
 		return 0;
@@ -536,8 +536,8 @@ static int run_entry(int n, const struct entry *e)
 	limit = (double)test_timeout(e->test) * kt_scale_val;
 	limit = (double)(long)(limit + 0.999);
 	memset(kt_sh, 0, sizeof(*kt_sh));
-	run_child(e->test, NULL, limit, &o);
-	ok = report(n, e->name, &o, limit, 0);
+	run_child(e->test, limit, &o);
+	ok = report(n, e->name, &o, limit);
 	free(o.out);
 	return ok;
 }
@@ -647,7 +647,8 @@ int main(int argc, char **argv)
 	}
 
 	select_tests(param_userdir ? param_userdir
-		     : pid1 ? USER_DIR : "/nonexistent");
+		     : pid1 ? USER_DIR : "/nonexistent",
+		     param_ksdir ? param_ksdir : pid1 ? KSELFTEST_DIR : "/nonexistent");
 	printf("1..%d\n", nsel);
 	for (int i = 0; i < nsel; i++)
 		if (!run_entry(i + 1, &sel[i]))

@@ -110,9 +110,25 @@ try {
 	}
 
 	const cards = await page.locator('#latest .job-card').count();
-	check('header: a latest-job card per arch', cards >= 1 && cards === (await page.evaluate(
-		async () => (await (await fetch('/api/status')).json()).jobs.length)), `${cards} cards`);
-	const card = await page.locator('#latest .job-card').first().innerText();
+	const st = await page.evaluate(async () => (await (await fetch('/api/status')).json()));
+	check('header: a latest-job card per tree x arch', cards >= 1 && cards === st.trees.length, `${cards} cards`);
+	// the 6.1 and 6.12 candidates of one arch are two cards, not one overwriting the other
+	for (const t of st.trees) {
+		const c = page.locator(`#latest .job-card[data-tree="${t.tree}"][data-arch="${t.arch}"]`);
+		const want = t.job ? t.job.outcome : 'NOT_BOOTED';
+		check(`  card ${t.tree} × ${t.arch}: ${want}`, (await c.count()) === 1 &&
+			(await c.getAttribute('data-outcome')) === want);
+		if (t.builds.length)
+			check(`  card ${t.tree} × ${t.arch} shows its build ${t.builds[0].status}`,
+				(await c.locator(`[data-build="${t.builds[0].status}"]`).count()) === 1);
+	}
+	const perArch = {};
+	for (const t of st.trees) perArch[t.arch] = (perArch[t.arch] || 0) + 1;
+	check('header: an arch with candidates of two trees has two cards', Object.values(perArch).some((n) => n > 1) ===
+		(await page.evaluate(() => { const n = {}; for (const e of document.querySelectorAll('#latest .job-card'))
+			n[e.dataset.arch] = (n[e.dataset.arch] || 0) + 1; return Object.values(n).some((k) => k > 1); })),
+		JSON.stringify(perArch));
+	const card = await page.locator('#latest .job-card:not(.build-only)').first().innerText();
 	check('header card shows outcome, release and QEMU version', /COMPLETE|FAIL|PANIC|TIMEOUT|INFRA/.test(card) &&
 		/\d+\.\d+\.\d+/.test(card) && /QEMU \d/.test(card), card.replace(/\n/g, ' | '));
 

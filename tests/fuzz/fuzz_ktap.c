@@ -1,8 +1,9 @@
 /* libFuzzer: the KTAP parser and console classifier on arbitrary console
  * bytes, split into lines as the runner does. A dropped result, a blowup or a
  * prefix that changes meaning is a finding, not only a crash:
- * - every result line is reported or counted (nresults == emitted + drops),
- *   and every bare top-level result line is reported;
+ * - every result line is reported or counted (nresults + MISSING made for
+ *   unfulfilled plans == emitted + drops), and every bare top-level result
+ *   line is reported;
  * - depth, names, reasons and waiting bytes stay within ktap.h's bounds, and
  *   the output is bounded by a constant factor of the input;
  * - the same lines behind a printk prefix (timestamp, caller id or both)
@@ -87,7 +88,7 @@ static void check_end(const struct ktap *k, const struct sum *s)
 	const struct ktap_trunc *t = &k->trunc;
 
 	CHECK(k->nemitted == s->n);
-	CHECK(k->nresults == s->n + t->deep + t->budget + t->orphaned);
+	CHECK(k->nresults + k->nmissing == s->n + t->deep + t->budget + t->orphaned);
 	CHECK(k->npend == 0 && k->pend_bytes == 0);
 }
 
@@ -112,9 +113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_end(&r.k, &r.s);
 	check_end(&r.kp, &r.sp);
 	CHECK(r.s.top >= r.bare_top);
-	/* each result needs a line of at least "ok\n" */
-	CHECK(r.s.n <= size / 2 + 1);
-	CHECK(r.s.out <= (size / 2 + 1) * (KTAP_PATH_MAX + KTAP_REASON_MAX));
+	/* each result needs a line of at least "ok\n"; each plan ("1..N\n")
+	 * makes at most KTAP_MISSING_MAX MISSING ones */
+	CHECK(r.k.nmissing <= (size / 5 + 1) * KTAP_MISSING_MAX);
+	CHECK(r.s.n <= size / 2 + 1 + r.k.nmissing);
+	CHECK(r.s.out <= (size / 2 + 1 + r.k.nmissing) * (KTAP_PATH_MAX + KTAP_REASON_MAX));
 	CHECK(r.s.n == r.sp.n && r.s.hash == r.sp.hash);
 	CHECK(!memcmp(&r.k.trunc, &r.kp.trunc, sizeof(r.k.trunc)));
 	CHECK(r.k.plan == r.kp.plan && r.k.ntop == r.kp.ntop && r.k.bailed == r.kp.bailed);

@@ -68,9 +68,36 @@ jid=$(sql "$DB" "SELECT j.id FROM jobs j JOIN candidates c ON c.id = j.candidate
 "$KFARM" show --db "$DB" "$jid" >"$T/show.txt" 2>&1
 check "kfarm show of B's alpha job: the build FAILed, with its first error" \
 	grep -qxF "first error: $ERRLINE" "$T/show.txt"
-check "kfarm show of B's alpha job: outcome not built" grep -q "^outcome: BOOT_FAIL: not built: " "$T/show.txt"
+check "kfarm show of B's alpha job: outcome NOT_BUILT (no boot failure), with the build's error" \
+	grep -qxF "outcome: NOT_BUILT: build FAIL: $ERRLINE" "$T/show.txt"
+check "B: its job is NOT_BUILT, not a boot failure" test "$(sql "$DB" "SELECT outcome FROM jobs WHERE id = $jid")" = NOT_BUILT
 check "B: no image in the cache for the failed key" test ! -e "$KFARM_CACHE/kernels/alpha-$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")/image"
 T_FAIL=$(bdur)
+
+# the dashboard at B (headless chromium, tests/browser/builds.mjs): alpha's
+# cells are build-failed cells, unlike a boot failure's, the build regression
+# is listed, a cell opens the build log at the first error; screenshots in
+# tests/out/
+BROWSER=$TOP/tests/browser
+if [ ! -d "$BROWSER/node_modules/playwright-core" ]; then
+	npm ci --prefix "$BROWSER" --no-audit --no-fund >"$T/npm.log" 2>&1 || cat "$T/npm.log"
+fi
+if start_serve "$DB"; then
+	timeout 120 node "$BROWSER/builds.mjs" --url "$URL" --arch alpha --error "$ERRLINE" --hash "#tree=t-src" \
+		--screenshot "$TOP/tests/out/build-failed.png" --job-shot "$TOP/tests/out/build-failed-log.png" >"$T/browser.out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"  ok: "*) ok "dashboard: ${line#  ok: }" ;;
+		"  FAIL: "*) bad "dashboard: ${line#  FAIL: }" ;;
+		*) echo "    $line" ;;
+		esac
+	done <"$T/browser.out"
+	check "dashboard: browser test exit status 0" test $rc -eq 0
+	stop_serve
+else
+	bad "kfarm serve did not start"
+fi
 
 run --source "$REPO@$C" >"$T/c.json"
 check "revision C: exit 0 (fixed, built and booted)" test $? -eq 0
@@ -78,17 +105,71 @@ jcheck "C: reported as a build fix" '[.changes[] | select(.test == "build") | .k
 T_INCR=$(bdur)
 check "C: an incremental rebuild, not from the cache" test "$(sql "$DB" "SELECT cached FROM builds ORDER BY id DESC LIMIT 1")" = 0
 
+# D on top of C adds a warning (an unused static in an alpha file): the
+# incremental build passes with one new warning, a "change" naming it; the
+# warnings C's build already had (and the ones of the files D's build did
+# not recompile) are not new
+printf '%s\n' "$(git -C "$REPO" show "base:$F")" 'static int kfarm_unused_on_purpose;' >"$T/time-d.c"
+blob=$(git -C "$REPO" hash-object -w "$T/time-d.c")
+GIT_INDEX_FILE=$T/idx git -C "$REPO" read-tree base
+GIT_INDEX_FILE=$T/idx git -C "$REPO" update-index --cacheinfo "100644,$blob,$F"
+D=$(git -C "$REPO" commit-tree "$(GIT_INDEX_FILE=$T/idx git -C "$REPO" write-tree)" -p "$C" -m "alpha: a new warning (run $$ $RANDOM)")
+run --source "$REPO@$D" >"$T/d.json"
+check "revision D: exit 0 (a new warning is no failure)" test $? -eq 0
+check "D: one new warning stored, in $F" test "$(sql "$DB" "SELECT w.new_warnings || ' ' || (SELECT count(*) FROM build_warnings
+	WHERE build_id = b.id AND new AND warning LIKE '$F: warning: %kfarm_unused_on_purpose%') FROM builds b
+	JOIN build_warn_sum w ON w.build_id = b.id ORDER BY b.id DESC LIMIT 1")" = "1 1"
+jcheck "D: the run's changes have a build change with the new warning" \
+	'[.changes[] | select(.test == "build") | "\(.kind) \(.to.new_warnings) \(.to.warnings[0] | test("kfarm_unused_on_purpose"))"] == ["change 1 true"]' "$T/d.json"
+"$KFARM" regressions --db "$DB" --tree t-src >"$T/reg-d.txt"
+check "kfarm regressions: names the new warning" grep -q "new warning: $F: warning: .*kfarm_unused_on_purpose" "$T/reg-d.txt"
+
 after=$(git -C "$REPO" status --porcelain; git -C "$REPO" rev-parse HEAD)
 check "the user's work tree, index and HEAD are untouched" test "$before" = "$after"
 git -C "$REPO" checkout -q -- README
 
 start_serve "$DB" && curl -s "$URL/api/builds" >"$T/builds.json"
-jcheck "/api/builds: PASS, FAIL, PASS newest first, with first error" \
-	'[.builds[] | .status] == ["PASS", "FAIL", "PASS"] and (.builds[1].error | test("time.c:[0-9]+"))' "$T/builds.json"
+jcheck "/api/builds: PASS, FAIL, PASS, PASS (D) newest first, with first error and D's new warning" \
+	'[.builds[] | .status] == ["PASS", "PASS", "FAIL", "PASS"] and (.builds[2].error | test("time.c:[0-9]+")) and .builds[0].new_warnings == 1' "$T/builds.json"
 stop_serve
 "$KFARM" status --db "$DB" >"$T/status.txt"
 check "kfarm status lists the latest build per tree x arch" grep -qE '^alpha +t-src +[0-9a-f]{12} +PASS' "$T/status.txt"
 echo "  alpha build times: base ${T_FULL}s (cached=$CACHED_FULL), failing ${T_FAIL}s, incremental fix ${T_INCR}s"
+
+# (a2) --config: +FRAGMENT on top of kfarm's recipe, built and booted in its
+# own O= tree under its own key, the option in the image's config; a fragment
+# asking for an option whose dependencies are unmet is a FAIL naming it;
+# defconfig = the arch's defconfig + kfarm's options, every one verified
+printf 'CONFIG_IKCONFIG=y\nCONFIG_IKCONFIG_PROC=y\n' >"$T/ikconfig.config"
+run --source "$REPO@$C" --config "+$T/ikconfig.config" >"$T/cf.json"
+check "--config +FRAGMENT: exit 0 (built and booted)" test $? -eq 0
+check "+FRAGMENT: build recorded with config kfarm+ikconfig.config" test "$(sql "$DB" \
+	"SELECT status || ' ' || config FROM builds ORDER BY id DESC LIMIT 1")" = "PASS kfarm+ikconfig.config"
+key_c=$(sql "$DB" "SELECT b.kernel_key FROM builds b JOIN sources s ON s.id = b.source_id
+	WHERE b.config = 'kfarm' AND s.commit_id = '$C' ORDER BY b.id DESC LIMIT 1")
+key_f=$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")
+check "+FRAGMENT: another cache key than kfarm's recipe for the same commit" test -n "$key_f" -a "$key_f" != "$key_c"
+check "+FRAGMENT: the built kernel's config has the fragment's options" \
+	grep -qx CONFIG_IKCONFIG_PROC=y "$KFARM_CACHE/kernels/alpha-$key_f/config"
+check "+FRAGMENT: the build tree is its own (build/alpha-...-frag-HASH)" \
+	test "$(ls -d "$KFARM_CACHE"/build/alpha-git-*-frag-* | wc -l)" -ge 1
+jcheck "+FRAGMENT: alpha booted and its tests passed" '.jobs[0].outcome == "COMPLETE" and .jobs[0].fail == 0' "$T/cf.json"
+printf 'CONFIG_DEBUG_INFO_BTF=y\n' >"$T/btf.config"
+nice -n 10 "$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config "+$T/btf.config" --arch alpha >"$T/btf.out" 2>>"$T/err"
+check "a fragment whose option cannot be met: exit 1" test $? -eq 1
+check "its FAIL names the option that did not stick" test "$(sql "$T/cfg.db" "SELECT status || ' ' || config || ' ' || error FROM builds")" = \
+	"FAIL kfarm+btf.config CONFIG_DEBUG_INFO_BTF=y requested by the config fragments but .config has CONFIG_DEBUG_INFO_BTF=n (dependencies not met?)"
+"$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config "$T/no-such.config" --arch alpha >/dev/null 2>"$T/bad.err"
+check "--config with a missing file: exit 2, naming it" test $? -eq 2 -a -n "$(grep -F "$T/no-such.config" "$T/bad.err")"
+"$KFARM" run --db "$T/cfg.db" --config defconfig --arch alpha >/dev/null 2>"$T/bad.err"
+check "--config without --source: exit 2" test $? -eq 2
+t0=$SECONDS
+nice -n 10 "$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config defconfig --arch alpha >"$T/def.out" 2>>"$T/err"
+check "--config defconfig: alpha builds (exit 0)" test $? -eq 0
+key_d=$(sql "$T/cfg.db" "SELECT kernel_key FROM builds WHERE config = 'defconfig'")
+check "defconfig: the arch's defconfig (its CONFIG_SRM_ENV) + kfarm's options (MATHEMU, COMPACTION) in the image's config" \
+	test "$(grep -cxE 'CONFIG_(SRM_ENV=m|SRM_ENV=y|MATHEMU=y|COMPACTION=y|BLK_DEV_INITRD=y)' "$KFARM_CACHE/kernels/alpha-$key_d/config")" = 4
+echo "  alpha defconfig build: $(sql "$T/cfg.db" "SELECT printf('%.0f', duration_s) FROM builds WHERE config = 'defconfig'")s (cached=$(sql "$T/cfg.db" "SELECT cached FROM builds WHERE config = 'defconfig'"), wall $((SECONDS - t0))s)"
 
 # (b) patch series that do not apply: a result for the candidate, exit 1
 mkdir "$T/q"

@@ -110,6 +110,55 @@ static void test_status(void **state)
 	json_decref(s);
 }
 
+/* One card per tree x arch: two trees' candidates on one arch in one run
+ * (the 6.1 and 6.12 defaults) are two cards, neither overwriting the other;
+ * a later run of one tree moves only its own card. */
+static void test_status_trees(void **state)
+{
+	static const char *const ok[] = { "a=PASS", "b=PASS", NULL };
+	static const char *const bad[] = { "a=FAIL", "b=PASS", NULL };
+	char *p = xasprintf("%s/trees.db", dir);
+	struct store *t = store_open(p, 0);
+	struct api_err e = { 0 };
+	int64_t r1, r2, j61, j612, j61b;
+	json_t *s, *cards, *c;
+
+	(void)state;
+	free(p);
+	assert_non_null(t);
+	r1 = store_run_begin(t, "defaults");
+	j61 = hist_job(t, r1, "x86_64", "debian-6.1", NULL, "6.1.192", JOB_COMPLETE, 1, ok);
+	j612 = hist_job(t, r1, "x86_64", "debian-6.12", NULL, "6.12.117", JOB_COMPLETE, 1, bad);
+	store_run_end(t, r1, RUN_COMPLETE);
+	s = api_status(store_db(t), &e);
+	assert_non_null(s);
+	assert_int_equal(json_array_size(json_object_get(s, "jobs")), 1);	/* per arch: one */
+	cards = json_object_get(s, "trees");
+	assert_int_equal(json_array_size(cards), 2);
+	c = json_array_get(cards, 0);
+	assert_string_equal(sval(c, "tree"), "linux-6.1");
+	assert_string_equal(sval(c, "arch"), "x86_64");
+	assert_int_equal(ival(json_object_get(c, "job"), "id"), j61);
+	assert_int_equal(ival(json_object_get(c, "job"), "pass"), 2);
+	assert_int_equal(json_array_size(json_object_get(c, "builds")), 0);
+	c = json_array_get(cards, 1);
+	assert_string_equal(sval(c, "tree"), "linux-6.12");
+	assert_int_equal(ival(json_object_get(c, "job"), "id"), j612);
+	assert_int_equal(ival(json_object_get(c, "job"), "fail"), 1);
+	json_decref(s);
+	/* a new 6.1 candidate: its card moves, 6.12's stays */
+	r2 = store_run_begin(t, "6.1 again");
+	j61b = hist_job(t, r2, "x86_64", "debian-6.1.193", NULL, "6.1.193", JOB_COMPLETE, 1, bad);
+	store_run_end(t, r2, RUN_COMPLETE);
+	s = api_status(store_db(t), &e);
+	cards = json_object_get(s, "trees");
+	assert_int_equal(json_array_size(cards), 2);
+	assert_int_equal(ival(json_object_get(json_array_get(cards, 0), "job"), "id"), j61b);
+	assert_int_equal(ival(json_object_get(json_array_get(cards, 1), "job"), "id"), j612);
+	json_decref(s);
+	store_close(t);
+}
+
 static void test_history_filters(void **state)
 {
 	struct api_err e = { 0 };
@@ -214,6 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runs_and_run),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_status_trees),
 		cmocka_unit_test(test_history_filters),
 		cmocka_unit_test(test_trees),
 		cmocka_unit_test(test_metrics),

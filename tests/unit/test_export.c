@@ -18,8 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../runner/build.h"
+#include "../../runner/build_db.h"
 #include "../../runner/cmds.h"
 #include "../../runner/job.h"
+#include "../../runner/source.h"
 #include "../../runner/store.h"
 #include "../../runner/text.h"
 #include "../../runner/util.h"
@@ -34,12 +37,60 @@ static char *db;
 #define CONTROLS "ctl\x01\x08\x0b\x0c\x1b[2J\x7f \xc2\x9b and \xff\xc0 invalid"
 
 static char long_a[420], long_b[420];
+static int64_t build_run;
 
 static void add(struct job *j, const char *test, enum res_status st, const char *reason,
 		int depth)
 {
 	j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
 	j->res[j->nres++] = (struct result){ xstrdup(test), st, xstrdup(reason), 0.25, depth };
+}
+
+#define BUILD_ERR "arch/alpha/kernel/time.c:12:5: error: expected expression before ';'"
+
+/* Run 1: a source candidate that built for arm64 (booted) and not for alpha
+ * (its job NOT_BUILT, its test MISSING "not built"), as srcset records them. */
+static int build_history(struct store *st)
+{
+	struct source s = { .kind = SRC_GIT, .spec = "/r@b", .commit = "c0ffee", .id = "git:c0ffee+patches:none",
+			    .tree = "t-src", .label = "c0ffee" };
+	struct build_config c;
+	struct build b;
+	const char *arch[] = { "arm64", "alpha" };
+	int64_t sid;
+
+	strcpy(s.patches.hash, "none");
+	build_run = store_run_begin(st, "kfarm run --source");
+	if (build_run <= 0 || build_config_parse(NULL, &c) || (sid = builddb_source(store_db(st), &s)) <= 0)
+		return -1;
+	for (int a = 0; a < 2; a++) {
+		struct job *j = job_new();
+		int64_t bid, cand;
+		int rc;
+
+		build_set(&b, arch[a], &c, a ? "FAIL" : "PASS", a ? BUILD_ERR : NULL);
+		b.duration_s = 61.5;
+		b.compiler = xstrdup("gcc (Debian 12.2.0-14) 12.2.0");
+		bid = builddb_store(store_db(st), build_run, sid, &b, "run-1/build-x.log");
+		j->arch = xstrdup(arch[a]);
+		j->be = &backend_qemu;
+		j->outcome = a ? JOB_NOT_BUILT : JOB_COMPLETE;
+		j->reason = a ? xstrdup("build FAIL: " BUILD_ERR) : NULL;
+		j->t_start = now_mono() - 2;
+		j->t_end = now_mono();
+		cand = store_candidate(st, arch[a], "c0ffee", "t-src", a ? "not-built" : "feedface", "/k");
+		j->candidate_id = cand;
+		add(j, "sysinfo", a ? RS_MISSING : RS_PASS, a ? "not built" : "", 0);
+		rc = bid > 0 && cand > 0 && store_job(st, build_run, j, NULL) > 0 &&
+		     builddb_link(store_db(st), bid, cand, sid) == 0;
+		job_free(j);
+		build_release(&b);
+		if (!rc)
+			return -1;
+	}
+	build_config_release(&c);
+	store_run_end(st, build_run, RUN_COMPLETE);
+	return 0;
 }
 
 /* One run with one job whose names and reasons are what a hostile guest
@@ -64,6 +115,8 @@ static int setup(void **state)
 	memcpy(long_b, long_a, sizeof(long_b));
 	memcpy(long_a + 380, "tail-a", 6);
 	memcpy(long_b + 380, "tail-b", 6);
+	if (build_history(st))
+		return -1;
 	run = store_run_begin(st, "kfarm run");
 	j->arch = xstrdup("x86_64");
 	j->be = &backend_qemu;
@@ -103,14 +156,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int export(const char *how, const char *out)
+static int export_run(const char *how, const char *out, int64_t run)
 {
-	char *argv[] = { "export", (char *)how, (char *)out, "--db", db, NULL };
+	char id[24];
+	char *argv[] = { "export", (char *)how, (char *)out, "--db", db, "--run", id, NULL };
 	struct cmd_ctx c = { .flags = CMD_STORE_RO };
-	int ret = cmd_export(&c, 5, argv);
+	int ret;
+
+	snprintf(id, sizeof(id), "%lld", (long long)run);
+	ret = cmd_export(&c, run ? 7 : 5, argv);
 
 	cmd_ctx_close(&c);
 	return ret;
+}
+
+static int export(const char *how, const char *out)
+{
+	return export_run(how, out, 0);
 }
 
 static int xmllint_ok(const char *path)
@@ -245,11 +307,95 @@ static void test_kcidb(void **state)
 	free(out);
 }
 
+/* JUnit of a run with source builds: a "builds" suite, the failed build a
+ * failure with its first error; the unbuilt arch's boot skipped, its test an
+ * error (MISSING), never a pass; valid against the schema */
+static void test_junit_builds(void **state)
+{
+	char *out = xasprintf("%s/junit-b.xml", dir), *text;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(export_run("--junit", out, build_run), 0);
+	assert_true(xmllint_ok(out));
+	assert_int_equal(read_file(out, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "<testsuite name=\"builds\" tests=\"2\" failures=\"1\" errors=\"0\""));
+	assert_non_null(strstr(text, "<testcase name=\"build alpha c0ffee (kfarm)\" classname=\"kfarm.alpha\""
+			       " time=\"61.500\">\n      <failure type=\"FAIL\" message=\"arch/alpha/kernel/time.c:12:5:"));
+	assert_non_null(strstr(text, "<testcase name=\"build arm64 c0ffee (kfarm)\" classname=\"kfarm.arm64\""
+			       " time=\"61.500\"/>"));
+	assert_non_null(strstr(text, "<skipped type=\"NOT_BUILT\" message=\"build FAIL: "));
+	assert_non_null(strstr(text, "<testcase name=\"sysinfo\" classname=\"kfarm.alpha\" time=\"0.250\">\n"
+			       "      <error message=\"not built\"/>"));
+	{
+		xmlDocPtr doc = xmlReadFile(out, NULL, XML_PARSE_NONET);
+		char *xsd = xasprintf("%s/../tests/data/junit.xsd", KFARM_ARCHES_DIR);
+		xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
+		xmlSchemaPtr schema = xmlSchemaParse(pc);
+		xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+
+		assert_int_equal(xmlSchemaValidateDoc(vc, doc), 0);
+		xmlSchemaFreeValidCtxt(vc);
+		xmlSchemaFree(schema);
+		xmlSchemaFreeParserCtxt(pc);
+		xmlFreeDoc(doc);
+		free(xsd);
+	}
+	free(text);
+	free(out);
+}
+
+/* KCIDB of the same run: one checkout for the source (its commit), a build
+ * per arch with its real status, duration, compiler, log and first error,
+ * and each job's tests under its own build (the unbuilt arch's MISS) */
+static void test_kcidb_builds(void **state)
+{
+	char *out = xasprintf("%s/kcidb-b.json", dir), *url;
+	json_t *root, *b, *t, *fail = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(export_run("--kcidb", out, build_run), 0);
+	root = json_load_file(out, 0, NULL);
+	assert_non_null(root);
+	assert_int_equal(json_array_size(json_object_get(root, "checkouts")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(root,
+			    "checkouts"), 0), "git_commit_hash")), "c0ffee");
+	assert_int_equal(json_array_size(json_object_get(root, "builds")), 2);
+	json_array_foreach(json_object_get(root, "builds"), i, b) {
+		assert_true(json_real_value(json_object_get(b, "duration")) == 61.5);
+		assert_string_equal(json_string_value(json_object_get(b, "config_name")), "kfarm");
+		assert_non_null(strstr(json_string_value(json_object_get(b, "compiler")), "gcc"));
+		if (!strcmp(json_string_value(json_object_get(b, "architecture")), "alpha"))
+			fail = b;
+		else
+			assert_string_equal(json_string_value(json_object_get(b, "status")), "PASS");
+	}
+	assert_non_null(fail);
+	assert_string_equal(json_string_value(json_object_get(fail, "status")), "FAIL");
+	assert_string_equal(json_string_value(json_object_get(fail, "log_excerpt")), BUILD_ERR);
+	url = xasprintf("file://%s.logs/run-1/build-x.log", db);
+	assert_string_equal(json_string_value(json_object_get(fail, "log_url")), url);
+	free(url);
+	json_array_foreach(json_object_get(root, "tests"), i, t) {
+		const char *bid = json_string_value(json_object_get(t, "build_id"));
+
+		assert_non_null(bid);
+		assert_true(!strncmp(bid, "kfarm:build", 11));	/* no made-up builds */
+		if (!strcmp(bid, json_string_value(json_object_get(fail, "id"))))
+			assert_string_equal(json_string_value(json_object_get(t, "status")), "MISS");
+	}
+	json_decref(root);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_junit),
 		cmocka_unit_test(test_kcidb),
+		cmocka_unit_test(test_junit_builds),
+		cmocka_unit_test(test_kcidb_builds),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

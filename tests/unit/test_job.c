@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "../../runner/hosts.h"
 #include "../../runner/job.h"
 #include "../../runner/util.h"
 
@@ -116,12 +117,113 @@ static void test_init_alone(void **state)
 	job_free(j);
 }
 
+/* --- the job decides how an attempt ends (sched.c only reports it) --- */
+
+static struct job *infra_job(int attempt)
+{
+	struct job *j = console_job();
+	struct vm_exit ex = { .exited = 1, .status = 1 };
+
+	j->attempt = attempt;
+	feed(j, init_head);
+	job_finish(j, &ex);	/* exit status 1, not by us, not done: INFRA_ERROR */
+	assert_int_equal(j->outcome, JOB_INFRA_ERROR);
+	return j;
+}
+
+static void test_retry_within_budget(void **state)
+{
+	struct job *j = infra_job(1);
+
+	(void)state;
+	assert_true(job_attempt_done(j, 1));	/* attempt 1 of 1 + 1 retry */
+	job_reset(j);
+	assert_int_equal(j->state, JS_QUEUED);
+	assert_int_equal(j->outcome, JOB_PENDING);
+	assert_int_equal(j->nres, 0);
+	job_free(j);
+	j = infra_job(2);
+	assert_false(job_attempt_done(j, 1));	/* budget spent: final */
+	job_close(j);
+	assert_int_equal(j->outcome, JOB_INFRA_ERROR);	/* kept once final */
+	assert_true(j->nres > 0);
+	job_free(j);
+}
+
+/* An attempt lost with its host is not counted, and what it saw there is
+ * dropped (the retry reports it again). */
+static void test_host_lost_not_counted(void **state)
+{
+	struct job *j = infra_job(1);
+
+	(void)state;
+	j->vm.host_down = 1;
+	assert_true(job_attempt_done(j, 0));
+	assert_int_equal(j->lost, 1);
+	assert_int_equal(j->nres, 0);
+	job_free(j);
+}
+
+/* Anything else is final at once. */
+static void test_kernel_fault_final(void **state)
+{
+	struct job *j = console_job();
+	struct vm_exit ex = { .exited = 1 };
+
+	(void)state;
+	j->attempt = 1;
+	feed(j, "Kernel panic - not syncing: boom\n");
+	job_finish(j, &ex);
+	assert_int_equal(j->outcome, JOB_PANIC);
+	assert_false(job_attempt_done(j, 5));
+	job_free(j);
+}
+
+static void test_give_up_and_abandon(void **state)
+{
+	struct host remote = { .name = "lab" };
+	struct job *j = console_job();
+	struct vm_exit ex = { .by_us = 1 };
+
+	(void)state;
+	job_give_up(j, "no host that is still up can run x86_64");
+	assert_int_equal(j->state, JS_DONE);
+	assert_int_equal(j->outcome, JOB_INFRA_ERROR);
+	assert_string_equal(j->reason, "no host that is still up can run x86_64");
+	job_free(j);
+
+	j = console_job();	/* a hung backend on a remote host */
+	j->host = &remote;
+	j->attempt = 1;
+	feed(j, init_head);
+	job_abandon(j, 30);
+	assert_int_equal(j->outcome, JOB_INFRA_ERROR);
+	assert_true(j->vm.host_down);
+	assert_non_null(strstr(j->reason, "did not end 30s after it was stopped"));
+	assert_non_null(strstr(j->reason, "on host lab"));
+	job_finish(j, &ex);
+	assert_int_equal(j->outcome, JOB_INFRA_ERROR);
+	job_free(j);
+
+	j = console_job();	/* every result in: it completed, hung or not */
+	feed(j, init_head);
+	feed(j, init_tail);
+	job_abandon(j, 30);
+	job_finish(j, &ex);
+	assert_int_equal(j->outcome, JOB_COMPLETE);
+	job_free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kunit_then_init),
 		cmocka_unit_test(test_kunit_only),
 		cmocka_unit_test(test_init_alone),
+		cmocka_unit_test(test_retry_within_budget),
+		cmocka_unit_test(test_host_lost_not_counted),
+		cmocka_unit_test(test_kernel_fault_final),
+		cmocka_unit_test(test_give_up_and_abandon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -558,6 +558,116 @@ static void test_clip_and_note(void **state)
 	ktap_release(&k);
 }
 
+/* kselftest's rules, as /init nests a kselftest target: a program that
+ * stopped early (clone3_set_tid planned 29, ran 21) has its unrun subtests
+ * MISSING, and a nameless result is named by its description, so the name
+ * does not depend on the arch's numbering. */
+static void test_kselftest_plan_missing(void **state)
+{
+	static const char text[] =
+		"KTAP version 1\n"
+		"1..1\n"
+		"  KTAP version 1\n"
+		"  1..1\n"
+		"    TAP version 13\n"
+		"    1..5\n"
+		"    ok 1 first\n"
+		"    ok 2 # SKIP New time NS\n"
+		"    # kfarm-init: 0.051 s\n"
+		"  not ok 1 prog # crashed: SIGABRT\n"
+		"not ok 1 kselftest:demo # 1 of 1 failed: prog\n";
+	struct ktap k;
+	struct got *g = parse(&k, text);
+
+	(void)state;
+	assert_int_equal(g->n, 7);
+	assert_string_equal(g->lines[0], "2 PASS kselftest:demo/prog/first []");
+	assert_string_equal(g->lines[1], "2 SKIP kselftest:demo/prog/New time NS [SKIP New time NS]");
+	assert_string_equal(g->lines[2],
+			    "2 MISSING kselftest:demo/prog/test 3 [never ran: plan 1..5, 2 results]");
+	assert_string_equal(g->lines[4],
+			    "2 MISSING kselftest:demo/prog/test 5 [never ran: plan 1..5, 2 results]");
+	assert_string_equal(g->lines[5], "1 FAIL kselftest:demo/prog [crashed: SIGABRT]");
+	assert_string_equal(g->lines[6], "0 FAIL kselftest:demo [1 of 1 failed: prog]");
+	ktap_end(&k);
+	assert_int_equal(k.nresults + k.nmissing, k.nemitted);
+	ktap_release(&k);
+	free(g);
+}
+
+/* A subtest that said ok but ran less than its plan is not ok; a nameless
+ * result without a description keeps "test N". */
+static void test_kselftest_short_plan_not_ok(void **state)
+{
+	static const char text[] =
+		"KTAP version 1\n"
+		"1..1\n"
+		"  TAP version 13\n"
+		"  1..3\n"
+		"  ok 1\n"
+		"ok 1 user:futex_waitv\n";
+	struct ktap k;
+	struct got *g = parse(&k, text);
+
+	(void)state;
+	assert_int_equal(g->n, 4);
+	assert_string_equal(g->lines[0], "1 PASS user:futex_waitv/test 1 []");
+	assert_string_equal(g->lines[1], "1 MISSING user:futex_waitv/test 2 [never ran: plan 1..3, 1 result]");
+	assert_string_equal(g->lines[3], "0 FAIL user:futex_waitv [2 of plan 1..3 never ran]");
+	ktap_release(&k);
+	free(g);
+}
+
+/* "# Totals:" with failures makes an ok subtest not ok (kcmp_test exits 0
+ * after three failures); all-zero totals change nothing. */
+static void test_kselftest_totals(void **state)
+{
+	static const char text[] =
+		"KTAP version 1\n"
+		"1..2\n"
+		"  TAP version 13\n"
+		"  1..1\n"
+		"  ok 1 a\n"
+		"  # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\n"
+		"ok 1 user:good\n"
+		"  TAP version 13\n"
+		"  1..3\n"
+		"  not ok 1 a\n"
+		"  not ok 2 b\n"
+		"  not ok 3 c\n"
+		"  # Totals: pass:0 fail:3 xfail:0 xpass:0 skip:0 error:0\n"
+		"ok 2 user:kcmp_test\n";
+	struct ktap k;
+	struct got *g = parse(&k, text);
+
+	(void)state;
+	assert_int_equal(g->n, 6);
+	assert_string_equal(g->lines[1], "0 PASS user:good []");
+	assert_string_equal(g->lines[5],
+			    "0 FAIL user:kcmp_test [Totals: pass:0 fail:3 xfail:0 xpass:0 skip:0 error:0]");
+	ktap_release(&k);
+	free(g);
+}
+
+/* A plan of a million with nothing run costs KTAP_MISSING_MAX results, the
+ * last naming the rest. */
+static void test_kselftest_missing_bounded(void **state)
+{
+	static const char text[] =
+		"KTAP version 1\n"
+		"1..1\n"
+		"  1..1000000\n"
+		"not ok 1 user:huge # crashed: SIGSEGV\n";
+	struct ktap k;
+	struct got *g = parse(&k, text);
+
+	(void)state;
+	assert_int_equal(k.nemitted, KTAP_MISSING_MAX + 1);
+	assert_int_equal(k.nmissing, KTAP_MISSING_MAX);
+	ktap_release(&k);
+	free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -576,6 +686,10 @@ int main(void)
 		cmocka_unit_test(test_nesting_bomb),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_clip_and_note),
+		cmocka_unit_test(test_kselftest_plan_missing),
+		cmocka_unit_test(test_kselftest_short_plan_not_ok),
+		cmocka_unit_test(test_kselftest_totals),
+		cmocka_unit_test(test_kselftest_missing_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "../../runner/job.h"
 #include "../../runner/sched.h"
 #include "../../runner/util.h"
+#include "fake_backend.h"
 
 static int stops, releases;
 
@@ -142,11 +143,191 @@ static void test_abandon_remote(void **state)
 	job_free(j);
 }
 
+/* --- the scheduler over the fake backend: placement, retries, host loss,
+ * and jobs pulled as slots free up --- */
+
+static struct job *fake_job(const char *label)
+{
+	struct job *j = job_new();
+
+	j->arch = xstrdup("x86_64");
+	j->label = xstrdup(label);
+	j->be = &fake_backend;
+	return j;
+}
+
+static void reset_fake(void)
+{
+	memset(&fake, 0, sizeof(fake));
+}
+
+struct lazy {
+	size_t made, total, back, out, max_out, complete;
+};
+
+static struct job *lazy_next(void *data)
+{
+	struct lazy *l = data;
+	char name[32];
+
+	if (l->made == l->total)
+		return NULL;
+	snprintf(name, sizeof(name), "j%zu", l->made++);
+	if (++l->out > l->max_out)
+		l->max_out = l->out;
+	return fake_job(name);
+}
+
+static void lazy_put(struct job *j, void *data)
+{
+	struct lazy *l = data;
+
+	l->back++;
+	l->out--;
+	l->complete += j->state == JS_DONE && j->outcome == JOB_COMPLETE && j->nres == 2;
+	job_free(j);
+}
+
+/* 300 jobs through 4 slots: every one run and handed back, never more than
+ * a few slots' worth out of the source at once. */
+static void test_pull_source(void **state)
+{
+	struct lazy l = { .total = 300 };
+	struct sched_source src = { lazy_next, lazy_put, &l };
+	struct sched_opts o = {
+		.jobs = 4, .boot_timeout = 10, .silence_timeout = 10, .total_timeout = 10,
+	};
+
+	(void)state;
+	reset_fake();
+	assert_int_equal(sched_run_source(&src, &o), 0);
+	assert_int_equal(l.made, 300);
+	assert_int_equal(l.back, 300);
+	assert_int_equal(l.complete, 300);
+	assert_true(fake.max_live <= 4);
+	if (l.max_out > 2 * 4 + 8 + 4)
+		fail_msg("%zu jobs out of the source at once", l.max_out);
+	assert_int_equal(fake.live, 0);
+}
+
+static int done_calls, retry_calls;
+
+static void count_done(struct job *j, int will_retry, void *data)
+{
+	(void)j, (void)data;
+	done_calls++;
+	retry_calls += will_retry;
+}
+
+/* A start failure is an attempt: retried once, then the job completes. */
+static void test_retry_after_start_failure(void **state)
+{
+	struct job *jobs[3] = { fake_job("a"), fake_job("b"), fake_job("c") };
+	struct sched_opts o = {
+		.jobs = 2, .boot_timeout = 10, .silence_timeout = 10, .total_timeout = 10,
+		.infra_retries = 1, .on_done = count_done,
+	};
+
+	(void)state;
+	reset_fake();
+	fake.fail_first = 1;
+	for (int i = 0; i < 3; i++)
+		jobs[i]->append = xstrdup("console=ttyS0");	/* one string each */
+	done_calls = retry_calls = 0;
+	assert_int_equal(sched_run(jobs, 3, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(jobs[i]->outcome, JOB_COMPLETE);
+		assert_int_equal(jobs[i]->attempt, 2);
+		job_free(jobs[i]);
+	}
+	assert_int_equal(done_calls, 6);
+	assert_int_equal(retry_calls, 3);
+	assert_int_equal(fake.live, 0);
+}
+
+/* A host that drops out: its pool goes down, its job moves to the other host
+ * and the lost attempt is not counted against the retries (none here). */
+static void test_host_lost(void **state)
+{
+	struct host a = { .name = "a" }, b = { .name = "b" };
+	struct sched_pool pools[2] = {
+		{ .name = "a", .slots = 1, .host = &a },
+		{ .name = "b", .slots = 1, .host = &b },
+	};
+	struct job *jobs[2] = { fake_job("x"), fake_job("y") };
+	struct sched_opts o = {
+		.jobs = 2, .pools = pools, .npools = 2, .boot_timeout = 10,
+		.silence_timeout = 10, .total_timeout = 10, .infra_retries = 0,
+		.on_pool_down = on_pool_down,
+	};
+	unsigned int lost = 0;
+
+	(void)state;
+	reset_fake();
+	fake.lose = &a;
+	pool_downs = 0;
+	assert_int_equal(sched_run(jobs, 2, &o), 0);
+	assert_int_equal(pool_downs, 1);
+	assert_true(pools[0].down && !pools[1].down);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(jobs[i]->outcome, JOB_COMPLETE);
+		assert_ptr_equal(jobs[i]->host, &b);
+		lost += jobs[i]->lost;
+		job_free(jobs[i]);
+	}
+	assert_int_equal(lost, 1);
+	assert_int_equal(pools[0].placed, 1);
+}
+
+static int accepts_none(const struct sched_pool *p, const struct job *j)
+{
+	(void)p, (void)j;
+	return 0;
+}
+
+static size_t unrunnable_seen;
+
+static void count_unrunnable(struct job *j, int will_retry, void *data)
+{
+	(void)data;
+	unrunnable_seen += !will_retry && j->outcome == JOB_INFRA_ERROR &&
+			   strstr(j->reason, "no host that is still up");
+}
+
+/* No host can run any of them: every job ends at once, not a queue's worth
+ * per loop turn. */
+static void test_none_runnable(void **state)
+{
+	struct host h = { .name = "h" };
+	struct sched_pool pool = { .name = "h", .slots = 1, .host = &h, .accepts = accepts_none };
+	struct lazy l = { .total = 200 };
+	struct sched_source src = { lazy_next, lazy_put, &l };
+	struct sched_opts o = {
+		.jobs = 1, .pools = &pool, .npools = 1, .boot_timeout = 10,
+		.silence_timeout = 10, .total_timeout = 10, .on_done = count_unrunnable,
+	};
+	double t0 = now_mono();
+
+	(void)state;
+	reset_fake();
+	unrunnable_seen = 0;
+	assert_int_equal(sched_run_source(&src, &o), 0);
+	assert_int_equal(l.back, 200);
+	assert_int_equal(unrunnable_seen, 200);
+	assert_int_equal(fake.starts, 0);
+	if (now_mono() - t0 > 1)
+		fail_msg("took %.1fs", now_mono() - t0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_abandon_here),
 		cmocka_unit_test(test_abandon_remote),
+		cmocka_unit_test(test_pull_source),
+		cmocka_unit_test(test_retry_after_start_failure),
+		cmocka_unit_test(test_host_lost),
+		cmocka_unit_test(test_none_runnable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../runner/build.h"
 #include "../../runner/source.h"
 #include "../../runner/spawn.h"
 #include "../../runner/util.h"
@@ -106,11 +107,54 @@ static void test_tarball_names(void **state)
 	}
 }
 
+/* --config: the recorded name, kernel.sh's argument and the O= suffix */
+static void test_config_parse(void **state)
+{
+	struct build_config c;
+	char *f, *plus, *want;
+
+	(void)state;
+	strcpy(dir, "/tmp/kfarm-test-source-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	f = xasprintf("%s/debug.config", dir), plus = xasprintf("+%s", f);
+	assert_int_equal(build_config_parse(NULL, &c), 0);
+	assert_string_equal(c.name, "kfarm");
+	assert_string_equal(c.bdir, "");	/* make images' O= trees */
+	build_config_release(&c);
+	assert_int_equal(build_config_parse("defconfig", &c), 0);
+	assert_string_equal(c.arg, "defconfig");
+	assert_string_equal(c.bdir, "-defconfig");
+	build_config_release(&c);
+	assert_int_equal(build_config_parse(f, &c), -1);	/* no such file yet */
+	assert_int_equal(build_config_parse(plus, &c), -1);
+	assert_int_equal(build_config_parse("+", &c), -1);
+	put("debug.config", "CONFIG_IKCONFIG=y\n");
+	assert_int_equal(build_config_parse(plus, &c), 0);
+	assert_string_equal(c.name, "kfarm+debug.config");
+	want = xasprintf("frag:%s", f);
+	assert_string_equal(c.arg, want);
+	assert_true(!strncmp(c.bdir, "-frag-", 6) && strlen(c.bdir) == 18);
+	build_config_release(&c);
+	free(want);
+	assert_int_equal(build_config_parse(f, &c), 0);
+	assert_string_equal(c.name, "file:debug.config");
+	assert_true(!strncmp(c.arg, "file:/", 6));
+	assert_true(!strncmp(c.bdir, "-file-", 6));
+	build_config_release(&c);
+	free(f), free(plus);
+	{
+		char *argv[] = { "rm", "-rf", dir, NULL };
+
+		spawn_run(argv, NULL, NULL, NULL, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir_and_git),
 		cmocka_unit_test(test_tarball_names),
+		cmocka_unit_test(test_config_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -339,8 +339,8 @@ static void test_check_names(void **state)
 	(void)state;
 	assert_non_null(st);
 	n = check_list(st, "jobs", "outcome", names);
-	assert_int_equal(n, JOB_INFRA_ERROR - JOB_COMPLETE + 1);
-	for (int o = JOB_COMPLETE; o <= JOB_INFRA_ERROR; o++)
+	assert_int_equal(n, JOB_NOT_BUILT - JOB_COMPLETE + 1);
+	for (int o = JOB_COMPLETE; o <= JOB_NOT_BUILT; o++)
 		assert_string_equal(names[o - JOB_COMPLETE], job_outcome_name(o));
 	n = check_list(st, "results", "status", names);
 	assert_int_equal(n, RS_MISSING - RS_PASS + 1);
@@ -350,6 +350,21 @@ static void test_check_names(void **state)
 	assert_int_equal(n, RUN_FAILED - RUN_RUNNING + 1);
 	for (int r = RUN_RUNNING; r <= RUN_FAILED; r++)
 		assert_string_equal(names[r - RUN_RUNNING], run_status_name(r));
+	/* history.h's lists: job.c's result names are its stored statuses, and
+	 * every name parses back to its value (nothing else does) */
+	for (int r = RS_PASS; r <= RS_MISSING; r++)
+		assert_string_equal(res_status_name(r), hist_status_name((enum hist_status)r));
+	assert_int_equal(hist_status_parse("FLAKY"), HS_FLAKY);
+	for (int i = 0; i < HS_COUNT; i++)
+		assert_int_equal(hist_status_parse(hist_status_name(i)), i);
+	for (int i = 0; i < CH_COUNT; i++)
+		assert_int_equal(change_kind_parse(change_kind_name(i)), i);
+	for (int i = 0; i < RUN_COUNT; i++)
+		assert_int_equal(run_status_parse(run_status_name(i)), i);
+	assert_int_equal(hist_status_parse("pass"), -1);
+	assert_int_equal(hist_status_parse(NULL), -1);
+	assert_int_equal(change_kind_parse("Regression"), -1);
+	assert_int_equal(run_status_parse(""), -1);
 	store_close(st);
 	free(p);
 }

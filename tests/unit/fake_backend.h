@@ -1,0 +1,107 @@
+/* A fake backend for the scheduler, job and run-stage tests: a "VM" is a
+ * pipe holding a complete /init KTAP document (or nothing), closed at once,
+ * so the scheduler sees a console that reports and ends. What it does is
+ * set through `fake` before a run. No QEMU. */
+#ifndef KFARM_TEST_FAKE_BACKEND_H
+#define KFARM_TEST_FAKE_BACKEND_H
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../runner/backend.h"
+
+static struct {
+	int starts, stops, releases, live, max_live;
+	int fail_first;			/* each job's first start fails (an infra error) */
+	const char *seen[64];		/* jobs started (by their command line) */
+	int nseen;
+	const struct host *lose;	/* a VM placed on this host: the host goes away */
+	int exit_status;		/* how every VM exits */
+	int beta_passes;		/* the document's second test passes */
+} fake;
+
+static const char fake_ktap[] =
+	"KTAP version 1\n"
+	"# kfarm-init: uname Linux 6.1.0-fake #1 x86_64\n"
+	"1..2\n"
+	"ok 1 alpha\n"
+	"not ok 2 beta # fake failure\n"
+	"# kfarm-init: done\n";
+static const char fake_ktap_pass[] =
+	"KTAP version 1\n"
+	"# kfarm-init: uname Linux 6.1.0-fake #1 x86_64\n"
+	"1..2\n"
+	"ok 1 alpha\n"
+	"ok 2 beta\n"
+	"# kfarm-init: done\n";
+
+static int fake_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+		      unsigned int flags)
+{
+	int p[2];
+
+	(void)flags;
+	memset(vm, 0, sizeof(*vm));
+	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+	fake.starts++;
+	int first = 1;
+
+	for (int i = 0; i < fake.nseen; i++)
+		first &= fake.seen[i] != spec->append;
+	if (first && fake.nseen < 64)
+		fake.seen[fake.nseen++] = spec->append;
+	if (fake.fail_first && first) {
+		snprintf(err, errlen, "fake: start %d refused", fake.starts);
+		return -1;
+	}
+	if (pipe(p))
+		return snprintf(err, errlen, "pipe"), -1;
+	const char *doc = fake.beta_passes ? fake_ktap_pass : fake_ktap;
+
+	if (!(fake.lose && spec->host == fake.lose) &&
+	    write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc))
+		return snprintf(err, errlen, "short write"), -1;
+	close(p[1]);
+	vm->console_fd = p[0];
+	vm->priv = vm;		/* started */
+	vm->host_down = fake.lose && spec->host == fake.lose;
+	if (++fake.live > fake.max_live)
+		fake.max_live = fake.live;
+	return 0;
+}
+
+static int fake_stop(struct vm *vm, unsigned int flags)
+{
+	(void)vm, (void)flags;
+	fake.stops++;
+	return 0;
+}
+
+static int fake_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
+{
+	(void)flags;
+	ex->exited = 1;
+	ex->status = vm->host_down ? 255 : fake.exit_status;
+	if (vm->host_down)
+		snprintf(ex->why, sizeof(ex->why), "fake: connection to the host lost");
+	return 0;
+}
+
+static void fake_release(struct vm *vm)
+{
+	fake.releases++;
+	if (vm->priv)
+		fake.live--;
+	if (vm->console_fd >= 0)
+		close(vm->console_fd);
+	memset(vm, 0, sizeof(*vm));
+	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
+}
+
+static const struct backend fake_backend = {
+	.name = "fake", .start = fake_start, .stop = fake_stop, .wait = fake_wait,
+	.release = fake_release,
+};
+
+#endif
