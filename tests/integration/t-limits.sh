@@ -159,7 +159,7 @@ check "mkcpio -0: a cut-off entry is refused with the reason (rc=$rc)" \
 	test $rc = 1 -a -n "$(grep "entry 1: list ends inside an entry" "$T/mkcpio.err")"
 
 # host mode (/init not PID 1): a command line over /init's 8 KiB buffer
-gcc -O1 -g -std=gnu11 -fsanitize=address,undefined -o "$T/init-asan" "$TOP"/images/guest/{init,kt}.c \
+gcc -O1 -g -std=gnu11 -fsanitize=address,undefined -o "$T/init-asan" "$TOP"/images/guest/{init,kt,prog}.c \
 	"$TOP"/images/guest/tests/*.c
 long=$(head -c 8200 /dev/zero | tr '\0' x)
 "$T/init-asan" kfarm.tests=sysinfo "$long" kfarm.opt=y >"$T/host.out" 2>"$T/host.err"; rc=$?
