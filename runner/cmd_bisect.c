@@ -3,11 +3,13 @@
  * child `kfarm run` (or `kfarm build`) of one commit of a private clone in
  * the cache, so every run is in the history like any other and the run
  * pipeline stays the one place that builds and boots. The decisions are in
- * bisect.c, the state in bisect_db.c (resumable after kill -9). */
+ * bisect.c, the state in bisect_db.c (resumable after kill -9), git in
+ * bisect_git.c, the child processes in bisect_child.c. */
 #include "bisect.h"
+#include "bisect_child.h"
 #include "bisect_db.h"
+#include "bisect_git.h"
 #include "cmds.h"
-#include "spawn.h"
 #include "store.h"
 #include "text.h"
 #include "util.h"
@@ -16,17 +18,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <openssl/evp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define MAX_RUNS 64	/* results kept per step: 20 runs + infrastructure retries */
 
@@ -75,153 +71,6 @@ struct bctx {
 	struct text_pool tp;
 };
 
-/* git -C dir ARGS (NULL-terminated, at most 12) into out (trimmed). */
-static int git(const char *dir, struct sb *out, ...)
-{
-	char *argv[16] = { "git", "-C", (char *)dir };
-	va_list ap;
-	int n = 3, rc;
-
-	va_start(ap, out);
-	while (n < 15 && (argv[n] = va_arg(ap, char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	if (out)
-		sb_reset(out);
-	rc = spawn_run(argv, NULL, NULL, out, 1u << 22);
-	while (out && out->len && (out->buf[out->len - 1] == '\n' || out->buf[out->len - 1] == ' '))
-		out->buf[--out->len] = '\0';
-	return rc;
-}
-
-static char *rev_commit(const char *repo, const char *rev)
-{
-	struct sb out;
-	char *spec = xasprintf("%s^{commit}", rev), *c = NULL;
-
-	sb_init(&out);
-	if (rev[0] != '-' && !git(repo, &out, "rev-parse", "--verify", "--quiet", spec, (char *)NULL) &&
-	    out.len == 40)
-		c = sb_detach(&out);
-	sb_release(&out);
-	free(spec);
-	return c;
-}
-
-static char *hash_prefix(const char *s)
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	char *h = xmalloc(17);
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 8; i++)
-		snprintf(h + 2 * i, 3, "%02x", md[i]);
-	return h;
-}
-
-/* The private clone of repo in the cache (objects shared with it): the
- * bisection's checkouts and revert commits never touch the user's tree. */
-static char *private_clone(const char *repo)
-{
-	const char *base = strrchr(repo, '/') + 1;
-	char *h = hash_prefix(repo), *dir = xasprintf("%s/bisect", cache_dir());
-	char *dst = xasprintf("%s/%.40s-%s", dir, *base ? base : "repo", h);
-	char *tmp = xasprintf("%s.tmp.%d", dst, (int)getpid());
-	struct sb out;
-
-	sb_init(&out);
-	if (access(dst, F_OK) < 0) {
-		char *argv[] = { "git", "clone", "--shared", "--no-checkout", "--quiet",
-				 (char *)repo, tmp, NULL };
-
-		if (mkdir_p(dir, 0755) || spawn_run(argv, NULL, NULL, &out, 4096) ||
-		    rename(tmp, dst) < 0) {
-			error("cannot make a private clone of %s in %s: %.200s", repo, dir, out.buf);
-			free(dst);
-			dst = NULL;
-		}
-	}
-	sb_release(&out);
-	free(h), free(dir), free(tmp);
-	return dst;
-}
-
-/* good's first-parent descendants up to bad, oldest first, good first. */
-static char **commit_line(const char *priv, const char *good, const char *bad, size_t *n)
-{
-	struct sb out;
-	char *range = xasprintf("%s..%s", good, bad), **v = NULL;
-
-	sb_init(&out);
-	*n = 0;
-	if (git(priv, NULL, "merge-base", "--is-ancestor", good, bad, (char *)NULL) ||
-	    git(priv, &out, "rev-list", "--reverse", "--first-parent", "--ancestry-path", range, (char *)NULL) || !out.len)
-		goto out;
-	v = xcalloc(out.len / 41 + 3, sizeof(char *));
-	v[(*n)++] = xstrdup(good);
-	for (char *line = strtok(out.buf, "\n"); line; line = strtok(NULL, "\n"))
-		v[(*n)++] = xstrdup(line);
-	if (strcmp(v[*n - 1], bad)) {	/* bad is not on good's first-parent line */
-		strv_free(v);
-		v = NULL;
-		*n = 0;
-	}
-out:
-	sb_release(&out);
-	free(range);
-	return v;
-}
-
-static int pid_is_kfarm(long pid)
-{
-	char a[64], pa[PATH_MAX], pb[PATH_MAX];
-	ssize_t na, nb;
-
-	if (pid <= 0 || kill((pid_t)pid, 0) < 0)
-		return 0;
-	snprintf(a, sizeof(a), "/proc/%ld/exe", pid);
-	na = readlink(a, pa, sizeof(pa) - 1);
-	nb = readlink("/proc/self/exe", pb, sizeof(pb) - 1);
-	if (na < 0 || nb < 0)
-		return 1;	/* cannot tell: assume it is ours and wait */
-	pa[na] = pb[nb] = '\0';
-	return !strncmp(pa, pb, (size_t)nb);
-}
-
-static pid_t spawn_child(char **argv, const char *log)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644), rc;
-
-	if (fd < 0)
-		return error_errno("cannot open '%s'", log);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, fd, 2);
-	rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fd);
-	if (rc) {
-		errno = rc;
-		return error_errno("cannot start kfarm");
-	}
-	return pid;
-}
-
-static int wait_child(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* One child run of commit for step; its result. -1: cannot continue
  * (bad usage reported by the child, or it could not start). */
 static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
@@ -253,12 +102,12 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 	}
 	argv[n] = NULL;
 	rc = -1;
-	if (after < 0 || (pid = spawn_child(argv, log)) < 0)
+	if (after < 0 || (pid = spawn_kfarm(argv, log)) < 0)
 		goto out;
 	/* stored before waiting: a bisection killed now adopts this run */
 	if (bisectdb_run_begin(c->db, step, attempt, (long)pid, after))
 		goto out;
-	rc = wait_child(pid);
+	rc = wait_kfarm(pid);
 	*wall = now_mono() - t0;
 	if (rc == 2) {
 		error("kfarm %s --source %s refused its input (exit 2); see %s", argv[1], src, log);
@@ -311,7 +160,7 @@ static void step_line(struct bctx *c, int seq, const char *kind, const char *com
 	struct sb subj;
 
 	sb_init(&subj);
-	git(c->priv, &subj, "log", "-1", "--format=%s", commit, (char *)NULL);
+	git_run(c->priv, &subj, "log", "-1", "--format=%s", commit, (char *)NULL);
 	printf("  %2d %-12s %.12s %-4s runs %u fail %u%s  build %5.1fs boot %5.1fs wall %6.1fs%s  %s\n",
 	       seq, kind, commit, bisect_verdict_name(r->v) ? bisect_verdict_name(r->v) : "-",
 	       r->t.pass + r->t.fail + r->t.skip + r->t.build_fail, r->t.fail,
@@ -404,42 +253,6 @@ static int do_step(struct bctx *c, const char *kind, const char *commit, int ful
 	}
 }
 
-/* bad with culprit reverted, as a commit of the private clone (dates fixed
- * so that a resumed bisection makes the same commit); NULL: conflict. */
-static char *revert_commit(struct bctx *c, const char *culprit, int *infra)
-{
-	struct sb out;
-	char *id = NULL, *date;
-
-	sb_init(&out);
-	*infra = 0;
-	if (git(c->priv, &out, "log", "-1", "--format=%cI", c->b.bad, (char *)NULL)) {
-		*infra = 1;
-		goto out;
-	}
-	date = sb_detach(&out);
-	sb_init(&out);	/* detached: usable again only once re-initialised */
-	setenv("GIT_AUTHOR_DATE", date, 1);
-	setenv("GIT_COMMITTER_DATE", date, 1);
-	free(date);
-	if (git(c->priv, &out, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--force",
-		"--detach", c->b.bad, (char *)NULL)) {
-		*infra = 1;
-	} else if (git(c->priv, &out, "-c", "user.name=kfarm bisect", "-c",
-		       "user.email=kfarm@localhost", "revert", "--no-edit", culprit, (char *)NULL)) {
-		git(c->priv, NULL, "revert", "--abort", (char *)NULL);
-	} else if (!git(c->priv, &out, "rev-parse", "HEAD", (char *)NULL) && out.len == 40) {
-		id = xstrdup(out.buf);
-	} else {
-		*infra = 1;
-	}
-	unsetenv("GIT_AUTHOR_DATE");
-	unsetenv("GIT_COMMITTER_DATE");
-out:
-	sb_release(&out);
-	return id;
-}
-
 static int finish(struct bctx *c, const char *status, const char *culprit, const char *msg,
 		  const char *revert, int rc)
 {
@@ -448,8 +261,8 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	sb_init(&subj);
 	sb_init(&auth);
 	if (culprit) {
-		git(c->priv, &subj, "log", "-1", "--format=%s", culprit, (char *)NULL);
-		git(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, (char *)NULL);
+		git_run(c->priv, &subj, "log", "-1", "--format=%s", culprit, (char *)NULL);
+		git_run(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, (char *)NULL);
 	}
 	if (bisectdb_finish(c->db, c->b.id, status, culprit, culprit ? subj.buf : NULL,
 			    culprit ? auth.buf : NULL, msg, revert))
@@ -470,7 +283,7 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 static int bisect_main(struct bctx *c, int revert_check)
 {
 	size_t n = 0;
-	char **line = commit_line(c->priv, c->b.good, c->b.bad, &n);
+	char **line = git_commit_line(c->priv, c->b.good, c->b.bad, &n);
 	enum bisect_verdict *v = NULL;
 	struct stepres r;
 	struct bisect_next nx;
@@ -564,7 +377,7 @@ static int bisect_main(struct bctx *c, int revert_check)
 
 	if (revert_check) {
 		int infra;
-		char *rev = revert_commit(c, culprit, &infra);
+		char *rev = git_revert_commit(c->priv, c->b.bad, culprit, &infra);
 
 		if (infra) {
 			free(rev);
@@ -672,24 +485,24 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		if (!realpath(repo_arg, real))
 			return error_errno("source '%s'", repo_arg), 2;
 		c.b.repo = xstrdup(real);
-		if (git(c.b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL)) {
+		if (git_run(c.b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL)) {
 			error("source '%s' is not a git repository", repo_arg);
 			goto out;
 		}
-		if (!(c.b.good = rev_commit(c.b.repo, good)) ||
-		    !(c.b.bad = rev_commit(c.b.repo, bad))) {
+		if (!(c.b.good = git_rev_commit(c.b.repo, good)) ||
+		    !(c.b.bad = git_rev_commit(c.b.repo, bad))) {
 			error("%s: unknown revision '%s' in git repository '%s'", repo_arg,
 			      c.b.good ? bad : good, c.b.repo);
 			goto out;
 		}
 		/* all input checked before anything is written (read-only git) */
 		size_t n;
-		char **line = commit_line(c.b.repo, c.b.good, c.b.bad, &n);
+		char **line = git_commit_line(c.b.repo, c.b.good, c.b.bad, &n);
 		char *mk = xasprintf("%s:Makefile", c.b.good);
 		struct sb out;
 
 		sb_init(&out);
-		if (git(c.b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
+		if (git_run(c.b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
 			error("%s: not a kernel source tree (no kernel Makefile at %.12s)", repo_arg,
 			      c.b.good);
 			line = (strv_free(line), NULL);
@@ -740,7 +553,7 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		bisectdb_rec_release(&old);
 		c.resumed = 1;
 	}
-	if (!(c.priv = private_clone(c.b.repo)))
+	if (!(c.priv = git_private_clone(c.b.repo)))
 		goto out;
 	if (!c.resumed) {
 		if (runs) {
@@ -781,86 +594,4 @@ out:
 	free(c.priv), free(c.db_path), free(c.top), free(c.logdir), free(c.child_tree);
 	text_pool_release(&c.tp);
 	return ret;
-}
-
-/* The git source (repository path and commit) behind one side of a
- * regression: its job's candidate, or its build. 0, or -1 if not git. */
-static int side_source(sqlite3 *db, json_t *side, char **repo, char **commit)
-{
-	int64_t job = json_integer_value(json_object_get(side, "job"));
-	int64_t build = json_integer_value(json_object_get(side, "build"));
-	sqlite3_stmt *s;
-	int rc = -1;
-
-	*repo = *commit = NULL;
-	if (sqlite3_prepare_v2(db, job ? "SELECT s.kind, s.spec, s.commit_id FROM jobs j"
-			       " JOIN candidates c ON c.id = j.candidate_id"
-			       " JOIN sources s ON s.id = c.source_id WHERE j.id = ?"
-			       : "SELECT s.kind, s.spec, s.commit_id FROM builds b"
-			       " JOIN sources s ON s.id = b.source_id WHERE b.id = ?",
-			       -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(s, 1, job ? job : build);
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
-	    !strcmp((const char *)sqlite3_column_text(s, 0), "git") && sqlite3_column_text(s, 1) &&
-	    sqlite3_column_text(s, 2)) {
-		const char *spec = (const char *)sqlite3_column_text(s, 1);
-		const char *at = strrchr(spec, '@');
-
-		*repo = at ? xstrndup(spec, (size_t)(at - spec)) : xstrdup(spec);
-		*commit = xstrdup((const char *)sqlite3_column_text(s, 2));
-		rc = 0;
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-int bisect_regressions(sqlite3 *db, const char *db_path, json_t *regs)
-{
-	json_t *o;
-	size_t i;
-	int started = 0, worst = 0;
-
-	json_array_foreach(regs, i, o) {
-		const char *kind = json_string_value(json_object_get(o, "kind"));
-		const char *tree = json_string_value(json_object_get(o, "tree"));
-		const char *arch = json_string_value(json_object_get(o, "arch"));
-		const char *test = json_string_value(json_object_get(o, "test"));
-		char *r1, *c1, *r2, *c2;
-
-		/* confirmed regressions only; a bisection's own steps are no tree to bisect */
-		if (!kind || strcmp(kind, "regression") || !tree || !arch || !test ||
-		    !strncmp(tree, "bisect-", 7))
-			continue;
-		if (!side_source(db, json_object_get(o, "from"), &r1, &c1) &&
-		    !side_source(db, json_object_get(o, "to"), &r2, &c2)) {
-			if (!strcmp(r1, r2) && strcmp(c1, c2)) {
-				int build = !strcmp(test, "build");
-				char *argv[] = { "kfarm", "bisect", "--source", r1, "--good", c1,
-						 "--bad", c2, "--arch", (char *)arch, "--tree",
-						 (char *)tree, "--db", (char *)db_path,
-						 build ? "--build" : "--test", build ? NULL : (char *)test,
-						 NULL };
-				pid_t pid;
-				int rc;
-
-				printf("\nbisecting %s %s on %s: %.12s..%.12s of %s\n", tree, test, arch,
-				       c1, c2, r1);
-				fflush(stdout);
-				if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ)) {
-					worst = 3;
-				} else {
-					rc = wait_child(pid);
-					worst = rc > worst ? rc : worst;
-					started++;
-				}
-			}
-			free(r2), free(c2);
-		}
-		free(r1), free(c1);
-	}
-	if (!started)
-		printf("\nno confirmed regression between two revisions of one git repository "
-		       "to bisect\n");
-	return worst;
 }
