@@ -280,15 +280,132 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	return rc;
 }
 
+/* The helpers below return -1 to stop on an infrastructure problem, 1 when
+ * they ended the bisection (its exit status in *rc), 0 to go on. */
+
+/* Good must be good and bad bad before any step. */
+static int verify_ends(struct bctx *c, char **line, size_t n, int *rc)
+{
+	struct stepres r;
+	char msg[512];
+
+	if (do_step(c, "verify_good", line[0], 1, &r))
+		return -1;
+	if (r.v != BV_GOOD) {
+		int noisy = r.v == BV_BAD && r.t.pass;
+
+		if (r.v == BV_SKIP)
+			snprintf(msg, sizeof(msg), "good revision %.12s cannot be judged (%s): stopped",
+				 line[0], r.t.build_fail ? "it does not build" : "test skipped");
+		else
+			snprintf(msg, sizeof(msg), noisy ?
+				 "signal too noisy: good revision %.12s failed %u of %u runs: stopped" :
+				 "good revision %.12s is not good (failed %u of %u runs): stopped",
+				 line[0], r.t.fail, r.t.fail + r.t.pass);
+		*rc = finish(c, noisy ? "noisy" : "not_good", NULL, msg, NULL, 1);
+		return 1;
+	}
+	if (do_step(c, "verify_bad", line[n - 1], 0, &r))
+		return -1;
+	if (r.v != BV_BAD) {
+		if (r.v == BV_SKIP)
+			snprintf(msg, sizeof(msg), "bad revision %.12s cannot be judged (%s): stopped",
+				 line[n - 1], r.t.build_fail ? "it does not build" : "test skipped");
+		else
+			snprintf(msg, sizeof(msg), "bad revision %.12s is not bad (passed %u of %u "
+				 "runs): stopped", line[n - 1], r.t.pass, r.t.pass);
+		*rc = finish(c, "not_bad", NULL, msg, NULL, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Steps until bisect_next stops asking (its answer in *nx); *steps made. */
+static int bisect_loop(struct bctx *c, char **line, size_t n, struct bisect_next *nx,
+		       unsigned int *steps)
+{
+	enum bisect_verdict *v = xcalloc(n, sizeof(*v));
+	struct stepres r;
+	int rc = 0;
+
+	v[0] = BV_GOOD, v[n - 1] = BV_BAD;
+	for (;;) {
+		bisect_next(v, n, nx);
+		if (nx->kind != BN_STEP)
+			break;
+		if (do_step(c, "step", line[nx->index], 0, &r)) {
+			rc = -1;
+			break;
+		}
+		v[nx->index] = r.v;
+		(*steps)++;
+	}
+	free(v);
+	return rc;
+}
+
+/* The culprit must fail again and its parent pass again. */
+static int confirm(struct bctx *c, const char *culprit, const char *parent, int *rc)
+{
+	struct stepres r;
+	char msg[512];
+
+	if (do_step(c, "confirm_bad", culprit, 0, &r))
+		return -1;
+	if (r.v != BV_BAD) {
+		snprintf(msg, sizeof(msg), "signal too noisy: the first bad commit %.12s passed "
+			 "%u runs on re-run: no culprit", culprit, r.t.pass);
+		*rc = finish(c, "noisy", NULL, msg, NULL, 1);
+		return 1;
+	}
+	if (do_step(c, "confirm_good", parent, 1, &r))
+		return -1;
+	if (r.v != BV_GOOD) {
+		int noisy = r.v == BV_BAD && r.t.pass;
+
+		snprintf(msg, sizeof(msg), noisy ? "signal too noisy: the culprit's parent %.12s "
+			 "failed %u of %u runs on re-run: no culprit" : "unconfirmed: the culprit's "
+			 "parent %.12s failed %u of %u runs on re-run", parent, r.t.fail,
+			 r.t.fail + r.t.pass);
+		*rc = finish(c, noisy ? "noisy" : "unconfirmed", NULL, msg, NULL, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Bad with the culprit reverted: *revert is "pass", "fail" or "conflict". */
+static int check_revert(struct bctx *c, const char *culprit, const char **revert)
+{
+	struct stepres r;
+	int infra;
+	char *rev = git_revert_commit(c->priv, c->b.bad, culprit, &infra);
+
+	if (infra) {
+		free(rev);
+		return -1;
+	}
+	if (!rev) {
+		*revert = "conflict";
+		printf("  revert check: %.12s does not revert cleanly on %.12s\n", culprit,
+		       c->b.bad);
+		return 0;
+	}
+	int bad = do_step(c, "revert", rev, 1, &r);
+
+	free(rev);
+	if (bad)
+		return -1;
+	*revert = r.v == BV_GOOD ? "pass" : "fail";
+	return 0;
+}
+
 static int bisect_main(struct bctx *c, int revert_check)
 {
 	size_t n = 0;
 	char **line = git_commit_line(c->priv, c->b.good, c->b.bad, &n);
-	enum bisect_verdict *v = NULL;
-	struct stepres r;
 	struct bisect_next nx;
 	unsigned int steps = 0, maxs;
-	int rc = 3;
+	int rc = 3, st;
 	char msg[512];
 
 	if (!line || n < 2) {
@@ -303,46 +420,12 @@ static int bisect_main(struct bctx *c, int revert_check)
 	       c->b.mode == BM_TEST ? c->b.test : bisect_mode_name(c->b.mode), c->b.arch,
 	       c->b.runs);
 	printf("  logs: %s\n", c->logdir);
-	v = xcalloc(n, sizeof(*v));
-
-	if (do_step(c, "verify_good", line[0], 1, &r))
-		goto fail;
-	if (r.v != BV_GOOD) {
-		int noisy = r.v == BV_BAD && r.t.pass;
-
-		if (r.v == BV_SKIP)
-			snprintf(msg, sizeof(msg), "good revision %.12s cannot be judged (%s): stopped",
-				 line[0], r.t.build_fail ? "it does not build" : "test skipped");
-		else
-			snprintf(msg, sizeof(msg), noisy ?
-				 "signal too noisy: good revision %.12s failed %u of %u runs: stopped" :
-				 "good revision %.12s is not good (failed %u of %u runs): stopped",
-				 line[0], r.t.fail, r.t.fail + r.t.pass);
-		rc = finish(c, noisy ? "noisy" : "not_good", NULL, msg, NULL, 1);
+	if ((st = verify_ends(c, line, n, &rc)) > 0)
 		goto out;
-	}
-	if (do_step(c, "verify_bad", line[n - 1], 0, &r))
+	if (st)
 		goto fail;
-	if (r.v != BV_BAD) {
-		if (r.v == BV_SKIP)
-			snprintf(msg, sizeof(msg), "bad revision %.12s cannot be judged (%s): stopped",
-				 line[n - 1], r.t.build_fail ? "it does not build" : "test skipped");
-		else
-			snprintf(msg, sizeof(msg), "bad revision %.12s is not bad (passed %u of %u "
-				 "runs): stopped", line[n - 1], r.t.pass, r.t.pass);
-		rc = finish(c, "not_bad", NULL, msg, NULL, 1);
-		goto out;
-	}
-	v[0] = BV_GOOD, v[n - 1] = BV_BAD;
-	for (;;) {
-		bisect_next(v, n, &nx);
-		if (nx.kind != BN_STEP)
-			break;
-		if (do_step(c, "step", line[nx.index], 0, &r))
-			goto fail;
-		v[nx.index] = r.v;
-		steps++;
-	}
+	if (bisect_loop(c, line, n, &nx, &steps))
+		goto fail;
 	if (nx.kind == BN_AMBIGUOUS) {
 		snprintf(msg, sizeof(msg), "the first bad commit is one of %zu after %.12s up to "
 			 "%.12s (the others could not be judged)", nx.hi - nx.lo, line[nx.lo],
@@ -353,49 +436,14 @@ static int bisect_main(struct bctx *c, int revert_check)
 	const char *culprit = line[nx.index], *parent = line[nx.index - 1];
 
 	printf("  first bad commit %.12s after %u step(s); confirming\n", culprit, steps);
-	if (do_step(c, "confirm_bad", culprit, 0, &r))
-		goto fail;
-	if (r.v != BV_BAD) {
-		snprintf(msg, sizeof(msg), "signal too noisy: the first bad commit %.12s passed "
-			 "%u runs on re-run: no culprit", culprit, r.t.pass);
-		rc = finish(c, "noisy", NULL, msg, NULL, 1);
+	if ((st = confirm(c, culprit, parent, &rc)) > 0)
 		goto out;
-	}
-	if (do_step(c, "confirm_good", parent, 1, &r))
+	if (st)
 		goto fail;
-	if (r.v != BV_GOOD) {
-		int noisy = r.v == BV_BAD && r.t.pass;
-
-		snprintf(msg, sizeof(msg), noisy ? "signal too noisy: the culprit's parent %.12s "
-			 "failed %u of %u runs on re-run: no culprit" : "unconfirmed: the culprit's "
-			 "parent %.12s failed %u of %u runs on re-run", parent, r.t.fail,
-			 r.t.fail + r.t.pass);
-		rc = finish(c, noisy ? "noisy" : "unconfirmed", NULL, msg, NULL, 1);
-		goto out;
-	}
 	const char *revert = NULL;
 
-	if (revert_check) {
-		int infra;
-		char *rev = git_revert_commit(c->priv, c->b.bad, culprit, &infra);
-
-		if (infra) {
-			free(rev);
-			goto fail;
-		}
-		if (!rev) {
-			revert = "conflict";
-			printf("  revert check: %.12s does not revert cleanly on %.12s\n", culprit,
-			       c->b.bad);
-		} else {
-			int bad = do_step(c, "revert", rev, 1, &r);
-
-			free(rev);
-			if (bad)
-				goto fail;
-			revert = r.v == BV_GOOD ? "pass" : "fail";
-		}
-	}
+	if (revert_check && check_revert(c, culprit, &revert))
+		goto fail;
 	snprintf(msg, sizeof(msg), "culprit found in %u step(s) (at most %u for %zu commits), "
 		 "confirmed: it fails, its parent passes%s", steps, maxs, n - 1,
 		 revert ? (!strcmp(revert, "pass") ? "; bad with it reverted passes" :
@@ -408,7 +456,6 @@ fail:
 	rc = finish(c, "failed", NULL, "stopped by an infrastructure problem (see above)", NULL, 3);
 out:
 	strv_free(line);
-	free(v);
 	return rc;
 }
 
