@@ -464,7 +464,15 @@ static char *top_of(const char *test)
 	return xstrndup(test, strcspn(test, "/"));
 }
 
-int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
+struct bisect_opts {
+	const char *repo_arg, *good, *bad, *arch, *test, *tree, *append;
+	unsigned long runs, resume;
+	int modes, revert;
+	enum bisect_mode mode;
+};
+
+/* The command line into o (and --db into cx); -1 to go on, else the exit status. */
+static int bisect_parse(struct cmd_ctx *cx, struct bisect_opts *o, int argc, char **argv)
 {
 	enum { OPT_BUILD = 256, OPT_OUTCOME, OPT_REVERT, OPT_APPEND, OPT_TREE, OPT_RESUME, OPT_DB };
 	static const struct option opts[] = {
@@ -484,34 +492,27 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bctx c = { 0 };
-	const char *repo_arg = NULL, *good = NULL, *bad = NULL, *arch = NULL, *test = NULL;
-	const char *tree = NULL, *append = NULL;
-	char real[PATH_MAX];
-	unsigned long runs = 0, resume = 0;
-	int opt, modes = 0, revert = 0, ret = 2, lock_fd = -1;
-	enum bisect_mode mode = BM_TEST;
-	struct store *st;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "s:g:b:a:t:n:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 's': repo_arg = optarg; break;
-		case 'g': good = optarg; break;
-		case 'b': bad = optarg; break;
-		case 'a': arch = optarg; break;
-		case 't': test = optarg, mode = BM_TEST, modes++; break;
-		case OPT_BUILD: mode = BM_BUILD, modes++; break;
-		case OPT_OUTCOME: mode = BM_OUTCOME, modes++; break;
+		case 's': o->repo_arg = optarg; break;
+		case 'g': o->good = optarg; break;
+		case 'b': o->bad = optarg; break;
+		case 'a': o->arch = optarg; break;
+		case 't': o->test = optarg, o->mode = BM_TEST, o->modes++; break;
+		case OPT_BUILD: o->mode = BM_BUILD, o->modes++; break;
+		case OPT_OUTCOME: o->mode = BM_OUTCOME, o->modes++; break;
 		case 'n':
-			if (parse_uint(optarg, 20, &runs) || !runs)
+			if (parse_uint(optarg, 20, &o->runs) || !o->runs)
 				return error("--runs wants 1..20, got '%s'", optarg), 2;
 			break;
-		case OPT_REVERT: revert = 1; break;
-		case OPT_APPEND: append = optarg; break;
-		case OPT_TREE: tree = optarg; break;
+		case OPT_REVERT: o->revert = 1; break;
+		case OPT_APPEND: o->append = optarg; break;
+		case OPT_TREE: o->tree = optarg; break;
 		case OPT_RESUME:
-			if (parse_uint(optarg, 1ul << 53, &resume) || !resume)
+			if (parse_uint(optarg, 1ul << 53, &o->resume) || !o->resume)
 				return error("--resume wants a bisection id, got '%s'", optarg), 2;
 			break;
 		case OPT_DB: cx->db = optarg; break;
@@ -521,119 +522,149 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return error("unexpected argument '%s'", argv[optind]), 2;
-	if (!resume && (!repo_arg || !good || !bad || !arch || modes != 1))
+	if (!o->resume && (!o->repo_arg || !o->good || !o->bad || !o->arch || o->modes != 1))
 		return error("bisect needs --source, --good, --bad, --arch and one of --test, "
 			     "--build, --outcome (see kfarm bisect --help)"), 2;
-	if (test && (!*test || strlen(test) > 512))
+	if (o->test && (!*o->test || strlen(o->test) > 512))
 		return error("--test wants a test path"), 2;
-	if (arch && (!*arch || strcspn(arch, "/,. ") != strlen(arch)))
-		return error("--arch wants one arch name, got '%s'", arch), 2;
-	if (!resume) {
-		if (!realpath(repo_arg, real))
-			return error_errno("source '%s'", repo_arg), 2;
-		c.b.repo = xstrdup(real);
-		if (git_run(c.b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL)) {
-			error("source '%s' is not a git repository", repo_arg);
-			goto out;
-		}
-		if (!(c.b.good = git_rev_commit(c.b.repo, good)) ||
-		    !(c.b.bad = git_rev_commit(c.b.repo, bad))) {
-			error("%s: unknown revision '%s' in git repository '%s'", repo_arg,
-			      c.b.good ? bad : good, c.b.repo);
-			goto out;
-		}
-		/* all input checked before anything is written (read-only git) */
-		size_t n;
-		char **line = git_commit_line(c.b.repo, c.b.good, c.b.bad, &n);
-		char *mk = xasprintf("%s:Makefile", c.b.good);
-		struct sb out;
+	if (o->arch && (!*o->arch || strcspn(o->arch, "/,. ") != strlen(o->arch)))
+		return error("--arch wants one arch name, got '%s'", o->arch), 2;
+	return -1;
+}
 
-		sb_init(&out);
-		if (git_run(c.b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
-			error("%s: not a kernel source tree (no kernel Makefile at %.12s)", repo_arg,
-			      c.b.good);
-			line = (strv_free(line), NULL);
-			n = 0;
-		} else if (!line) {
-			error("%.12s (--good) is not an ancestor of %.12s (--bad) on its first-parent "
-			      "line", c.b.good, c.b.bad);
-		}
-		sb_release(&out);
-		free(mk);
-		strv_free(line);
-		if (!line)
-			goto out;
-		c.b.commits = (long)n - 1;
-		c.b.arch = xstrdup(arch);
-		c.b.mode = mode;
-		c.b.test = mode == BM_TEST ? xstrdup(test) : NULL;
-		c.b.tree = tree ? xstrdup(tree) : NULL;
-		c.b.append = append ? xstrdup(append) : NULL;
-		c.b.revert_check = revert;
+/* A new bisection's input into c->b, all checked before anything is written
+ * (read-only git): 0, or 2 (reported). */
+static int check_new(struct bctx *c, const struct bisect_opts *o)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(o->repo_arg, real))
+		return error_errno("source '%s'", o->repo_arg), 2;
+	c->b.repo = xstrdup(real);
+	if (git_run(c->b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL))
+		return error("source '%s' is not a git repository", o->repo_arg), 2;
+	if (!(c->b.good = git_rev_commit(c->b.repo, o->good)) ||
+	    !(c->b.bad = git_rev_commit(c->b.repo, o->bad)))
+		return error("%s: unknown revision '%s' in git repository '%s'", o->repo_arg,
+			     c->b.good ? o->bad : o->good, c->b.repo), 2;
+	size_t n;
+	char **line = git_commit_line(c->b.repo, c->b.good, c->b.bad, &n);
+	char *mk = xasprintf("%s:Makefile", c->b.good);
+	struct sb out;
+
+	sb_init(&out);
+	if (git_run(c->b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
+		error("%s: not a kernel source tree (no kernel Makefile at %.12s)", o->repo_arg,
+		      c->b.good);
+		line = (strv_free(line), NULL);
+		n = 0;
+	} else if (!line) {
+		error("%.12s (--good) is not an ancestor of %.12s (--bad) on its first-parent "
+		      "line", c->b.good, c->b.bad);
 	}
-	ret = 3;
+	sb_release(&out);
+	free(mk);
+	strv_free(line);
+	if (!line)
+		return 2;
+	c->b.commits = (long)n - 1;
+	c->b.arch = xstrdup(o->arch);
+	c->b.mode = o->mode;
+	c->b.test = o->mode == BM_TEST ? xstrdup(o->test) : NULL;
+	c->b.tree = o->tree ? xstrdup(o->tree) : NULL;
+	c->b.append = o->append ? xstrdup(o->append) : NULL;
+	c->b.revert_check = o->revert;
+	return 0;
+}
+
+/* The database, and the bisection in it: --resume's, the open one with the
+ * same input (its stored runs and commits), or a new one. 0, or the exit status. */
+static int open_bisection(struct cmd_ctx *cx, struct bctx *c, const struct bisect_opts *o)
+{
+	char real[PATH_MAX];
+	struct store *st;
+
 	if (!(st = cmd_store(cx)) || store_mark_stale_runs(st))
-		goto out;
-	c.db = store_db(st);
-	if (!realpath(cmd_db_path(cx), real)) {
-		error_errno("database '%s'", cmd_db_path(cx));
-		goto out;
-	}
-	c.db_path = xstrdup(real);
-	if (resume) {
-		if (bisectdb_load(c.db, (int64_t)resume, &c.b)) {
-			ret = 2;
-			goto out;
-		}
-		if (strcmp(c.b.status, "running"))
+		return 3;
+	c->db = store_db(st);
+	if (!realpath(cmd_db_path(cx), real))
+		return error_errno("database '%s'", cmd_db_path(cx)), 3;
+	c->db_path = xstrdup(real);
+	if (o->resume) {
+		if (bisectdb_load(c->db, (int64_t)o->resume, &c->b))
+			return 2;
+		if (strcmp(c->b.status, "running"))
 			printf("bisection %lld had ended (%s); running it to its end again from "
-			       "its stored steps\n", (long long)resume, c.b.status);
-		c.resumed = 1;
-	} else if ((c.b.id = bisectdb_find_open(c.db, &c.b)) > 0) {
+			       "its stored steps\n", (long long)o->resume, c->b.status);
+		c->resumed = 1;
+	} else if ((c->b.id = bisectdb_find_open(c->db, &c->b)) > 0) {
 		struct bisect_rec old;
 
-		if (bisectdb_load(c.db, c.b.id, &old))
-			goto out;
-		c.b.runs = old.runs;	/* the stored verdicts were made with these */
-		c.b.commits = old.commits;
-		c.b.revert_check |= old.revert_check;
+		if (bisectdb_load(c->db, c->b.id, &old))
+			return 3;
+		c->b.runs = old.runs;	/* the stored verdicts were made with these */
+		c->b.commits = old.commits;
+		c->b.revert_check |= old.revert_check;
 		bisectdb_rec_release(&old);
-		c.resumed = 1;
+		c->resumed = 1;
 	}
-	if (!(c.priv = git_private_clone(c.b.repo)))
-		goto out;
-	if (!c.resumed) {
-		if (runs) {
-			c.b.runs = (unsigned int)runs;
+	if (!(c->priv = git_private_clone(c->b.repo)))
+		return 3;
+	if (!c->resumed) {
+		if (o->runs) {
+			c->b.runs = (unsigned int)o->runs;
 		} else {
-			double p = mode == BM_TEST ? bisectdb_flake_rate(c.db, c.b.arch, c.b.test) : 0;
+			double p = o->mode == BM_TEST ?
+				   bisectdb_flake_rate(c->db, c->b.arch, c->b.test) : 0;
 
-			c.b.runs = bisect_default_runs(p);
+			c->b.runs = bisect_default_runs(p);
 			if (p > 0)
 				printf("%s on %s flaked at %.0f%% in the history: %u runs per step\n",
-				       c.b.test, c.b.arch, 100 * p, c.b.runs);
+				       c->b.test, c->b.arch, 100 * p, c->b.runs);
 		}
-		if ((c.b.id = bisectdb_create(c.db, &c.b)) < 0)
-			goto out;
+		if ((c->b.id = bisectdb_create(c->db, &c->b)) < 0)
+			return 3;
 	}
-	c.child_tree = xasprintf("bisect-%lld", (long long)c.b.id);
-	c.top = c.b.test ? top_of(c.b.test) : NULL;
-	c.logdir = xasprintf("%s.logs/bisect-%lld", c.db_path, (long long)c.b.id);
-	if (mkdir_p(c.logdir, 0755)) {
-		error_errno("cannot make '%s'", c.logdir);
-		goto out;
-	}
-	/* one kfarm drives a bisection: a second would run its steps again */
-	char *lock = xasprintf("%s/bisect.lock", c.logdir);
+	return 0;
+}
 
-	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+/* The bisection's log directory, and its lock in *lock_fd: one kfarm drives
+ * a bisection, a second would run its steps again. 0, or -1 (reported). */
+static int lock_bisection(struct bctx *c, int *lock_fd)
+{
+	c->child_tree = xasprintf("bisect-%lld", (long long)c->b.id);
+	c->top = c->b.test ? top_of(c->b.test) : NULL;
+	c->logdir = xasprintf("%s.logs/bisect-%lld", c->db_path, (long long)c->b.id);
+	if (mkdir_p(c->logdir, 0755))
+		return error_errno("cannot make '%s'", c->logdir), -1;
+	char *lock = xasprintf("%s/bisect.lock", c->logdir);
+
+	*lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	free(lock);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		error("bisection %lld is being run by another kfarm (its lock in %s is held)",
-		      (long long)c.b.id, c.logdir);
-		goto out;
+		      (long long)c->b.id, c->logdir);
+		return -1;
 	}
-	ret = bisect_main(&c, c.b.revert_check || revert);
+	return 0;
+}
+
+int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
+{
+	struct bisect_opts o = { .mode = BM_TEST };
+	struct bctx c = { 0 };
+	int ret = bisect_parse(cx, &o, argc, argv), lock_fd = -1;
+
+	if (ret >= 0)
+		return ret;
+	if (!o.resume && (ret = check_new(&c, &o)))
+		goto out;
+	if ((ret = open_bisection(cx, &c, &o)))
+		goto out;
+	ret = 3;
+	if (lock_bisection(&c, &lock_fd))
+		goto out;
+	ret = bisect_main(&c, c.b.revert_check || o.revert);
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
