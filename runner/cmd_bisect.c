@@ -3,11 +3,14 @@
  * child `kfarm run` (or `kfarm build`) of one commit of a private clone in
  * the cache, so every run is in the history like any other and the run
  * pipeline stays the one place that builds and boots. The decisions are in
- * bisect.c, the state in bisect_db.c (resumable after kill -9). */
+ * bisect.c, the state in bisect_db.c (resumable after kill -9), git in
+ * bisect_git.c, the child processes in bisect_child.c, one step and its
+ * runs in bisect_step.c. */
 #include "bisect.h"
 #include "bisect_db.h"
+#include "bisect_git.h"
+#include "bisect_step.h"
 #include "cmds.h"
-#include "spawn.h"
 #include "store.h"
 #include "text.h"
 #include "util.h"
@@ -16,19 +19,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <openssl/evp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
-
-#define MAX_RUNS 64	/* results kept per step: 20 runs + infrastructure retries */
 
 static const char bisect_usage[] =
 	"usage: kfarm bisect --source REPO --good REV --bad REV --arch A\n"
@@ -65,381 +60,6 @@ static const char bisect_usage[] =
 	"confirmed; 1 stopped without one (good not good, bad not bad, too noisy,\n"
 	"unconfirmed, ambiguous); 2 bad usage or input; 3 infrastructure error.\n";
 
-struct bctx {
-	sqlite3 *db;
-	struct bisect_rec b;
-	char *priv;		/* the private clone */
-	char *db_path, *top, *logdir, *child_tree;
-	int resumed;
-	double wall;		/* this bisection's step wall time, all sessions */
-	struct text_pool tp;
-};
-
-/* git -C dir ARGS (NULL-terminated, at most 12) into out (trimmed). */
-static int git(const char *dir, struct sb *out, ...)
-{
-	char *argv[16] = { "git", "-C", (char *)dir };
-	va_list ap;
-	int n = 3, rc;
-
-	va_start(ap, out);
-	while (n < 15 && (argv[n] = va_arg(ap, char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	if (out)
-		sb_reset(out);
-	rc = spawn_run(argv, NULL, NULL, out, 1u << 22);
-	while (out && out->len && (out->buf[out->len - 1] == '\n' || out->buf[out->len - 1] == ' '))
-		out->buf[--out->len] = '\0';
-	return rc;
-}
-
-static char *rev_commit(const char *repo, const char *rev)
-{
-	struct sb out;
-	char *spec = xasprintf("%s^{commit}", rev), *c = NULL;
-
-	sb_init(&out);
-	if (rev[0] != '-' && !git(repo, &out, "rev-parse", "--verify", "--quiet", spec, (char *)NULL) &&
-	    out.len == 40)
-		c = sb_detach(&out);
-	sb_release(&out);
-	free(spec);
-	return c;
-}
-
-static char *hash_prefix(const char *s)
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	char *h = xmalloc(17);
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 8; i++)
-		snprintf(h + 2 * i, 3, "%02x", md[i]);
-	return h;
-}
-
-/* The private clone of repo in the cache (objects shared with it): the
- * bisection's checkouts and revert commits never touch the user's tree. */
-static char *private_clone(const char *repo)
-{
-	const char *base = strrchr(repo, '/') + 1;
-	char *h = hash_prefix(repo), *dir = xasprintf("%s/bisect", cache_dir());
-	char *dst = xasprintf("%s/%.40s-%s", dir, *base ? base : "repo", h);
-	char *tmp = xasprintf("%s.tmp.%d", dst, (int)getpid());
-	struct sb out;
-
-	sb_init(&out);
-	if (access(dst, F_OK) < 0) {
-		char *argv[] = { "git", "clone", "--shared", "--no-checkout", "--quiet",
-				 (char *)repo, tmp, NULL };
-
-		if (mkdir_p(dir, 0755) || spawn_run(argv, NULL, NULL, &out, 4096) ||
-		    rename(tmp, dst) < 0) {
-			error("cannot make a private clone of %s in %s: %.200s", repo, dir, out.buf);
-			free(dst);
-			dst = NULL;
-		}
-	}
-	sb_release(&out);
-	free(h), free(dir), free(tmp);
-	return dst;
-}
-
-/* good's first-parent descendants up to bad, oldest first, good first. */
-static char **commit_line(const char *priv, const char *good, const char *bad, size_t *n)
-{
-	struct sb out;
-	char *range = xasprintf("%s..%s", good, bad), **v = NULL;
-
-	sb_init(&out);
-	*n = 0;
-	if (git(priv, NULL, "merge-base", "--is-ancestor", good, bad, (char *)NULL) ||
-	    git(priv, &out, "rev-list", "--reverse", "--first-parent", "--ancestry-path", range, (char *)NULL) || !out.len)
-		goto out;
-	v = xcalloc(out.len / 41 + 3, sizeof(char *));
-	v[(*n)++] = xstrdup(good);
-	for (char *line = strtok(out.buf, "\n"); line; line = strtok(NULL, "\n"))
-		v[(*n)++] = xstrdup(line);
-	if (strcmp(v[*n - 1], bad)) {	/* bad is not on good's first-parent line */
-		strv_free(v);
-		v = NULL;
-		*n = 0;
-	}
-out:
-	sb_release(&out);
-	free(range);
-	return v;
-}
-
-static int pid_is_kfarm(long pid)
-{
-	char a[64], pa[PATH_MAX], pb[PATH_MAX];
-	ssize_t na, nb;
-
-	if (pid <= 0 || kill((pid_t)pid, 0) < 0)
-		return 0;
-	snprintf(a, sizeof(a), "/proc/%ld/exe", pid);
-	na = readlink(a, pa, sizeof(pa) - 1);
-	nb = readlink("/proc/self/exe", pb, sizeof(pb) - 1);
-	if (na < 0 || nb < 0)
-		return 1;	/* cannot tell: assume it is ours and wait */
-	pa[na] = pb[nb] = '\0';
-	return !strncmp(pa, pb, (size_t)nb);
-}
-
-static pid_t spawn_child(char **argv, const char *log)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644), rc;
-
-	if (fd < 0)
-		return error_errno("cannot open '%s'", log);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, fd, 2);
-	rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fd);
-	if (rc) {
-		errno = rc;
-		return error_errno("cannot start kfarm");
-	}
-	return pid;
-}
-
-static int wait_child(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* One child run of commit for step; its result. -1: cannot continue
- * (bad usage reported by the child, or it could not start). */
-static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
-		    const char *commit, int attempt, enum bisect_run *res, double *build_s,
-		    double *boot_s, double *wall)
-{
-	char *src = xasprintf("%s@%s", c->priv, commit);
-	char *log = xasprintf("%s/%02d-%s-%.12s-%d.log", c->logdir, seq, kind, commit, attempt);
-	char *argv[24];
-	int n = 0, rc;
-	int64_t after = bisectdb_max_run(c->db), run;
-	int running;
-	double t0 = now_mono();
-	pid_t pid;
-
-	argv[n++] = "kfarm";
-	argv[n++] = c->b.mode == BM_BUILD ? "build" : "run";
-	argv[n++] = "--source", argv[n++] = src;
-	argv[n++] = "--arch", argv[n++] = c->b.arch;
-	argv[n++] = "--tree", argv[n++] = c->child_tree;
-	argv[n++] = "--db", argv[n++] = c->db_path;
-	if (c->b.mode != BM_BUILD) {
-		/* the bisection repeats runs itself: no confirmation re-runs */
-		argv[n++] = "--confirm", argv[n++] = "0";
-		if (c->top)
-			argv[n++] = "--tests", argv[n++] = c->top;
-		if (c->b.append)
-			argv[n++] = "--append", argv[n++] = c->b.append;
-	}
-	argv[n] = NULL;
-	rc = -1;
-	if (after < 0 || (pid = spawn_child(argv, log)) < 0)
-		goto out;
-	/* stored before waiting: a bisection killed now adopts this run */
-	if (bisectdb_run_begin(c->db, step, attempt, (long)pid, after))
-		goto out;
-	rc = wait_child(pid);
-	*wall = now_mono() - t0;
-	if (rc == 2) {
-		error("kfarm %s --source %s refused its input (exit 2); see %s", argv[1], src, log);
-		rc = -1;
-		goto out;
-	}
-	run = bisectdb_run_of_pid(c->db, after, (long)pid, &running);
-	if (run > 0)
-		bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, res, build_s, boot_s);
-	else
-		*res = BR_INFRA;
-	rc = bisectdb_run_end(c->db, step, attempt, run, *res, *wall);
-out:
-	free(src), free(log);
-	return rc;
-}
-
-/* A run started by a killed bisection: wait for its kfarm to finish, then
- * take its result like any other (never run again). */
-static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p)
-{
-	enum bisect_run res = BR_INFRA;
-	double b = 0, t = 0;
-	int64_t run;
-	int running;
-
-	if (pid_is_kfarm(p->pid))
-		printf("  waiting for the step's run left by the killed bisection (pid %ld)\n",
-		       p->pid);
-	fflush(stdout);
-	while (pid_is_kfarm(p->pid))
-		sleep(1);
-	run = bisectdb_run_of_pid(c->db, p->after, p->pid, &running);
-	if (run > 0 && !running)
-		bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, &res, &b, &t);
-	return bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res,
-				run > 0 ? bisectdb_run_wall(c->db, run) : 0);
-}
-
-struct stepres {
-	enum bisect_verdict v;
-	struct bisect_tally t;
-	double build_s, boot_s, wall_s;
-	int reused;
-};
-
-static void step_line(struct bctx *c, int seq, const char *kind, const char *commit,
-		      const struct stepres *r)
-{
-	struct sb subj;
-
-	sb_init(&subj);
-	git(c->priv, &subj, "log", "-1", "--format=%s", commit, (char *)NULL);
-	printf("  %2d %-12s %.12s %-4s runs %u fail %u%s  build %5.1fs boot %5.1fs wall %6.1fs%s  %s\n",
-	       seq, kind, commit, bisect_verdict_name(r->v) ? bisect_verdict_name(r->v) : "-",
-	       r->t.pass + r->t.fail + r->t.skip + r->t.build_fail, r->t.fail,
-	       r->t.build_fail ? " (build failed)" : r->t.infra ? " (infra retried)" : "",
-	       r->build_s, r->boot_s, r->wall_s, r->reused ? " (stored)" : "",
-	       text_term(&c->tp, subj.buf));
-	fflush(stdout);
-	sb_release(&subj);
-}
-
-static int step_seq(struct bctx *c, int64_t step)
-{
-	sqlite3_stmt *s;
-	int seq = 0;
-
-	if (sqlite3_prepare_v2(c->db, "SELECT seq, coalesce(build_s, 0), coalesce(boot_s, 0)"
-			       " FROM bisect_steps WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(s, 1, step);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		seq = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	return seq;
-}
-
-/* One step: its stored verdict if it has one, else runs (adopting one left
- * by a killed bisection) until bisect_verdict decides. -1: give up. */
-static int do_step(struct bctx *c, const char *kind, const char *commit, int full,
-		   struct stepres *r)
-{
-	enum bisect_run runs[MAX_RUNS];
-	struct bisect_pending p;
-	enum bisect_verdict stored;
-	int64_t step = bisectdb_step(c->db, c->b.id, kind, commit, &stored);
-	int seq, give_up;
-	double wall_done;
-
-	memset(r, 0, sizeof(*r));
-	if (step < 0)
-		return -1;
-	seq = step_seq(c, step);
-	for (;;) {
-		int n = bisectdb_runs(c->db, step, runs, MAX_RUNS, &p, &wall_done);
-
-		if (n < 0)
-			return -1;
-		if (p.attempt) {
-			if (adopt(c, step, &p))
-				return -1;
-			continue;
-		}
-		r->v = bisect_verdict(c->b.mode, runs, (size_t)n, c->b.runs, full, &r->t, &give_up);
-		if (stored != BV_NONE || r->v != BV_NONE) {
-			sqlite3_stmt *s;
-
-			if (stored != BV_NONE) {	/* decided before a kill: reuse it */
-				r->reused = 1;
-				r->v = stored;
-			}
-			r->wall_s = wall_done;
-			/* per run, so that a run's several jobs (retries) count its build once */
-			if (sqlite3_prepare_v2(c->db, "SELECT coalesce(sum((SELECT sum(b.duration_s)"
-					       " FROM builds b WHERE b.run_id = r.run_id)), 0),"
-					       " coalesce(sum((SELECT sum(j.duration_s) FROM jobs j"
-					       " WHERE j.run_id = r.run_id)), 0) FROM bisect_runs r"
-					       " WHERE r.step_id = ?", -1, &s, NULL) == SQLITE_OK) {
-				sqlite3_bind_int64(s, 1, step);
-				if (sqlite3_step(s) == SQLITE_ROW)
-					r->build_s = sqlite3_column_double(s, 0),
-					r->boot_s = sqlite3_column_double(s, 1);
-				sqlite3_finalize(s);
-			}
-			if (!r->reused && bisectdb_step_end(c->db, step, r->v, &r->t, r->build_s,
-							    r->boot_s, r->wall_s))
-				return -1;
-			c->wall += r->wall_s;
-			step_line(c, seq, kind, commit, r);
-			return 0;
-		}
-		if (give_up || n >= MAX_RUNS) {
-			error("step %d (%.12s): %u infrastructure errors, no verdict; see %s", seq,
-			      commit, r->t.infra, c->logdir);
-			return -1;
-		}
-		enum bisect_run res = BR_INFRA;
-		double b = 0, t = 0, w = 0;
-
-		if (run_once(c, step, seq, kind, commit, n + 1, &res, &b, &t, &w))
-			return -1;
-	}
-}
-
-/* bad with culprit reverted, as a commit of the private clone (dates fixed
- * so that a resumed bisection makes the same commit); NULL: conflict. */
-static char *revert_commit(struct bctx *c, const char *culprit, int *infra)
-{
-	struct sb out;
-	char *id = NULL, *date;
-
-	sb_init(&out);
-	*infra = 0;
-	if (git(c->priv, &out, "log", "-1", "--format=%cI", c->b.bad, (char *)NULL)) {
-		*infra = 1;
-		goto out;
-	}
-	date = sb_detach(&out);
-	sb_init(&out);	/* detached: usable again only once re-initialised */
-	setenv("GIT_AUTHOR_DATE", date, 1);
-	setenv("GIT_COMMITTER_DATE", date, 1);
-	free(date);
-	if (git(c->priv, &out, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--force",
-		"--detach", c->b.bad, (char *)NULL)) {
-		*infra = 1;
-	} else if (git(c->priv, &out, "-c", "user.name=kfarm bisect", "-c",
-		       "user.email=kfarm@localhost", "revert", "--no-edit", culprit, (char *)NULL)) {
-		git(c->priv, NULL, "revert", "--abort", (char *)NULL);
-	} else if (!git(c->priv, &out, "rev-parse", "HEAD", (char *)NULL) && out.len == 40) {
-		id = xstrdup(out.buf);
-	} else {
-		*infra = 1;
-	}
-	unsetenv("GIT_AUTHOR_DATE");
-	unsetenv("GIT_COMMITTER_DATE");
-out:
-	sb_release(&out);
-	return id;
-}
-
 static int finish(struct bctx *c, const char *status, const char *culprit, const char *msg,
 		  const char *revert, int rc)
 {
@@ -448,8 +68,8 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	sb_init(&subj);
 	sb_init(&auth);
 	if (culprit) {
-		git(c->priv, &subj, "log", "-1", "--format=%s", culprit, (char *)NULL);
-		git(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, (char *)NULL);
+		git_run(c->priv, &subj, "log", "-1", "--format=%s", culprit, (char *)NULL);
+		git_run(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, (char *)NULL);
 	}
 	if (bisectdb_finish(c->db, c->b.id, status, culprit, culprit ? subj.buf : NULL,
 			    culprit ? auth.buf : NULL, msg, revert))
@@ -467,15 +87,132 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	return rc;
 }
 
+/* The helpers below return -1 to stop on an infrastructure problem, 1 when
+ * they ended the bisection (its exit status in *rc), 0 to go on. */
+
+/* Good must be good and bad bad before any step. */
+static int verify_ends(struct bctx *c, char **line, size_t n, int *rc)
+{
+	struct stepres r;
+	char msg[512];
+
+	if (do_step(c, "verify_good", line[0], 1, &r))
+		return -1;
+	if (r.v != BV_GOOD) {
+		int noisy = r.v == BV_BAD && r.t.pass;
+
+		if (r.v == BV_SKIP)
+			snprintf(msg, sizeof(msg), "good revision %.12s cannot be judged (%s): stopped",
+				 line[0], r.t.build_fail ? "it does not build" : "test skipped");
+		else
+			snprintf(msg, sizeof(msg), noisy ?
+				 "signal too noisy: good revision %.12s failed %u of %u runs: stopped" :
+				 "good revision %.12s is not good (failed %u of %u runs): stopped",
+				 line[0], r.t.fail, r.t.fail + r.t.pass);
+		*rc = finish(c, noisy ? "noisy" : "not_good", NULL, msg, NULL, 1);
+		return 1;
+	}
+	if (do_step(c, "verify_bad", line[n - 1], 0, &r))
+		return -1;
+	if (r.v != BV_BAD) {
+		if (r.v == BV_SKIP)
+			snprintf(msg, sizeof(msg), "bad revision %.12s cannot be judged (%s): stopped",
+				 line[n - 1], r.t.build_fail ? "it does not build" : "test skipped");
+		else
+			snprintf(msg, sizeof(msg), "bad revision %.12s is not bad (passed %u of %u "
+				 "runs): stopped", line[n - 1], r.t.pass, r.t.pass);
+		*rc = finish(c, "not_bad", NULL, msg, NULL, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Steps until bisect_next stops asking (its answer in *nx); *steps made. */
+static int bisect_loop(struct bctx *c, char **line, size_t n, struct bisect_next *nx,
+		       unsigned int *steps)
+{
+	enum bisect_verdict *v = xcalloc(n, sizeof(*v));
+	struct stepres r;
+	int rc = 0;
+
+	v[0] = BV_GOOD, v[n - 1] = BV_BAD;
+	for (;;) {
+		bisect_next(v, n, nx);
+		if (nx->kind != BN_STEP)
+			break;
+		if (do_step(c, "step", line[nx->index], 0, &r)) {
+			rc = -1;
+			break;
+		}
+		v[nx->index] = r.v;
+		(*steps)++;
+	}
+	free(v);
+	return rc;
+}
+
+/* The culprit must fail again and its parent pass again. */
+static int confirm(struct bctx *c, const char *culprit, const char *parent, int *rc)
+{
+	struct stepres r;
+	char msg[512];
+
+	if (do_step(c, "confirm_bad", culprit, 0, &r))
+		return -1;
+	if (r.v != BV_BAD) {
+		snprintf(msg, sizeof(msg), "signal too noisy: the first bad commit %.12s passed "
+			 "%u runs on re-run: no culprit", culprit, r.t.pass);
+		*rc = finish(c, "noisy", NULL, msg, NULL, 1);
+		return 1;
+	}
+	if (do_step(c, "confirm_good", parent, 1, &r))
+		return -1;
+	if (r.v != BV_GOOD) {
+		int noisy = r.v == BV_BAD && r.t.pass;
+
+		snprintf(msg, sizeof(msg), noisy ? "signal too noisy: the culprit's parent %.12s "
+			 "failed %u of %u runs on re-run: no culprit" : "unconfirmed: the culprit's "
+			 "parent %.12s failed %u of %u runs on re-run", parent, r.t.fail,
+			 r.t.fail + r.t.pass);
+		*rc = finish(c, noisy ? "noisy" : "unconfirmed", NULL, msg, NULL, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Bad with the culprit reverted: *revert is "pass", "fail" or "conflict". */
+static int check_revert(struct bctx *c, const char *culprit, const char **revert)
+{
+	struct stepres r;
+	int infra;
+	char *rev = git_revert_commit(c->priv, c->b.bad, culprit, &infra);
+
+	if (infra) {
+		free(rev);
+		return -1;
+	}
+	if (!rev) {
+		*revert = "conflict";
+		printf("  revert check: %.12s does not revert cleanly on %.12s\n", culprit,
+		       c->b.bad);
+		return 0;
+	}
+	int bad = do_step(c, "revert", rev, 1, &r);
+
+	free(rev);
+	if (bad)
+		return -1;
+	*revert = r.v == BV_GOOD ? "pass" : "fail";
+	return 0;
+}
+
 static int bisect_main(struct bctx *c, int revert_check)
 {
 	size_t n = 0;
-	char **line = commit_line(c->priv, c->b.good, c->b.bad, &n);
-	enum bisect_verdict *v = NULL;
-	struct stepres r;
+	char **line = git_commit_line(c->priv, c->b.good, c->b.bad, &n);
 	struct bisect_next nx;
 	unsigned int steps = 0, maxs;
-	int rc = 3;
+	int rc = 3, st;
 	char msg[512];
 
 	if (!line || n < 2) {
@@ -490,46 +227,12 @@ static int bisect_main(struct bctx *c, int revert_check)
 	       c->b.mode == BM_TEST ? c->b.test : bisect_mode_name(c->b.mode), c->b.arch,
 	       c->b.runs);
 	printf("  logs: %s\n", c->logdir);
-	v = xcalloc(n, sizeof(*v));
-
-	if (do_step(c, "verify_good", line[0], 1, &r))
-		goto fail;
-	if (r.v != BV_GOOD) {
-		int noisy = r.v == BV_BAD && r.t.pass;
-
-		if (r.v == BV_SKIP)
-			snprintf(msg, sizeof(msg), "good revision %.12s cannot be judged (%s): stopped",
-				 line[0], r.t.build_fail ? "it does not build" : "test skipped");
-		else
-			snprintf(msg, sizeof(msg), noisy ?
-				 "signal too noisy: good revision %.12s failed %u of %u runs: stopped" :
-				 "good revision %.12s is not good (failed %u of %u runs): stopped",
-				 line[0], r.t.fail, r.t.fail + r.t.pass);
-		rc = finish(c, noisy ? "noisy" : "not_good", NULL, msg, NULL, 1);
+	if ((st = verify_ends(c, line, n, &rc)) > 0)
 		goto out;
-	}
-	if (do_step(c, "verify_bad", line[n - 1], 0, &r))
+	if (st)
 		goto fail;
-	if (r.v != BV_BAD) {
-		if (r.v == BV_SKIP)
-			snprintf(msg, sizeof(msg), "bad revision %.12s cannot be judged (%s): stopped",
-				 line[n - 1], r.t.build_fail ? "it does not build" : "test skipped");
-		else
-			snprintf(msg, sizeof(msg), "bad revision %.12s is not bad (passed %u of %u "
-				 "runs): stopped", line[n - 1], r.t.pass, r.t.pass);
-		rc = finish(c, "not_bad", NULL, msg, NULL, 1);
-		goto out;
-	}
-	v[0] = BV_GOOD, v[n - 1] = BV_BAD;
-	for (;;) {
-		bisect_next(v, n, &nx);
-		if (nx.kind != BN_STEP)
-			break;
-		if (do_step(c, "step", line[nx.index], 0, &r))
-			goto fail;
-		v[nx.index] = r.v;
-		steps++;
-	}
+	if (bisect_loop(c, line, n, &nx, &steps))
+		goto fail;
 	if (nx.kind == BN_AMBIGUOUS) {
 		snprintf(msg, sizeof(msg), "the first bad commit is one of %zu after %.12s up to "
 			 "%.12s (the others could not be judged)", nx.hi - nx.lo, line[nx.lo],
@@ -540,49 +243,14 @@ static int bisect_main(struct bctx *c, int revert_check)
 	const char *culprit = line[nx.index], *parent = line[nx.index - 1];
 
 	printf("  first bad commit %.12s after %u step(s); confirming\n", culprit, steps);
-	if (do_step(c, "confirm_bad", culprit, 0, &r))
-		goto fail;
-	if (r.v != BV_BAD) {
-		snprintf(msg, sizeof(msg), "signal too noisy: the first bad commit %.12s passed "
-			 "%u runs on re-run: no culprit", culprit, r.t.pass);
-		rc = finish(c, "noisy", NULL, msg, NULL, 1);
+	if ((st = confirm(c, culprit, parent, &rc)) > 0)
 		goto out;
-	}
-	if (do_step(c, "confirm_good", parent, 1, &r))
+	if (st)
 		goto fail;
-	if (r.v != BV_GOOD) {
-		int noisy = r.v == BV_BAD && r.t.pass;
-
-		snprintf(msg, sizeof(msg), noisy ? "signal too noisy: the culprit's parent %.12s "
-			 "failed %u of %u runs on re-run: no culprit" : "unconfirmed: the culprit's "
-			 "parent %.12s failed %u of %u runs on re-run", parent, r.t.fail,
-			 r.t.fail + r.t.pass);
-		rc = finish(c, noisy ? "noisy" : "unconfirmed", NULL, msg, NULL, 1);
-		goto out;
-	}
 	const char *revert = NULL;
 
-	if (revert_check) {
-		int infra;
-		char *rev = revert_commit(c, culprit, &infra);
-
-		if (infra) {
-			free(rev);
-			goto fail;
-		}
-		if (!rev) {
-			revert = "conflict";
-			printf("  revert check: %.12s does not revert cleanly on %.12s\n", culprit,
-			       c->b.bad);
-		} else {
-			int bad = do_step(c, "revert", rev, 1, &r);
-
-			free(rev);
-			if (bad)
-				goto fail;
-			revert = r.v == BV_GOOD ? "pass" : "fail";
-		}
-	}
+	if (revert_check && check_revert(c, culprit, &revert))
+		goto fail;
 	snprintf(msg, sizeof(msg), "culprit found in %u step(s) (at most %u for %zu commits), "
 		 "confirmed: it fails, its parent passes%s", steps, maxs, n - 1,
 		 revert ? (!strcmp(revert, "pass") ? "; bad with it reverted passes" :
@@ -595,7 +263,6 @@ fail:
 	rc = finish(c, "failed", NULL, "stopped by an infrastructure problem (see above)", NULL, 3);
 out:
 	strv_free(line);
-	free(v);
 	return rc;
 }
 
@@ -604,7 +271,15 @@ static char *top_of(const char *test)
 	return xstrndup(test, strcspn(test, "/"));
 }
 
-int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
+struct bisect_opts {
+	const char *repo_arg, *good, *bad, *arch, *test, *tree, *append;
+	unsigned long runs, resume;
+	int modes, revert;
+	enum bisect_mode mode;
+};
+
+/* The command line into o (and --db into cx); -1 to go on, else the exit status. */
+static int bisect_parse(struct cmd_ctx *cx, struct bisect_opts *o, int argc, char **argv)
 {
 	enum { OPT_BUILD = 256, OPT_OUTCOME, OPT_REVERT, OPT_APPEND, OPT_TREE, OPT_RESUME, OPT_DB };
 	static const struct option opts[] = {
@@ -624,34 +299,27 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bctx c = { 0 };
-	const char *repo_arg = NULL, *good = NULL, *bad = NULL, *arch = NULL, *test = NULL;
-	const char *tree = NULL, *append = NULL;
-	char real[PATH_MAX];
-	unsigned long runs = 0, resume = 0;
-	int opt, modes = 0, revert = 0, ret = 2, lock_fd = -1;
-	enum bisect_mode mode = BM_TEST;
-	struct store *st;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "s:g:b:a:t:n:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 's': repo_arg = optarg; break;
-		case 'g': good = optarg; break;
-		case 'b': bad = optarg; break;
-		case 'a': arch = optarg; break;
-		case 't': test = optarg, mode = BM_TEST, modes++; break;
-		case OPT_BUILD: mode = BM_BUILD, modes++; break;
-		case OPT_OUTCOME: mode = BM_OUTCOME, modes++; break;
+		case 's': o->repo_arg = optarg; break;
+		case 'g': o->good = optarg; break;
+		case 'b': o->bad = optarg; break;
+		case 'a': o->arch = optarg; break;
+		case 't': o->test = optarg, o->mode = BM_TEST, o->modes++; break;
+		case OPT_BUILD: o->mode = BM_BUILD, o->modes++; break;
+		case OPT_OUTCOME: o->mode = BM_OUTCOME, o->modes++; break;
 		case 'n':
-			if (parse_uint(optarg, 20, &runs) || !runs)
+			if (parse_uint(optarg, 20, &o->runs) || !o->runs)
 				return error("--runs wants 1..20, got '%s'", optarg), 2;
 			break;
-		case OPT_REVERT: revert = 1; break;
-		case OPT_APPEND: append = optarg; break;
-		case OPT_TREE: tree = optarg; break;
+		case OPT_REVERT: o->revert = 1; break;
+		case OPT_APPEND: o->append = optarg; break;
+		case OPT_TREE: o->tree = optarg; break;
 		case OPT_RESUME:
-			if (parse_uint(optarg, 1ul << 53, &resume) || !resume)
+			if (parse_uint(optarg, 1ul << 53, &o->resume) || !o->resume)
 				return error("--resume wants a bisection id, got '%s'", optarg), 2;
 			break;
 		case OPT_DB: cx->db = optarg; break;
@@ -661,119 +329,149 @@ int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return error("unexpected argument '%s'", argv[optind]), 2;
-	if (!resume && (!repo_arg || !good || !bad || !arch || modes != 1))
+	if (!o->resume && (!o->repo_arg || !o->good || !o->bad || !o->arch || o->modes != 1))
 		return error("bisect needs --source, --good, --bad, --arch and one of --test, "
 			     "--build, --outcome (see kfarm bisect --help)"), 2;
-	if (test && (!*test || strlen(test) > 512))
+	if (o->test && (!*o->test || strlen(o->test) > 512))
 		return error("--test wants a test path"), 2;
-	if (arch && (!*arch || strcspn(arch, "/,. ") != strlen(arch)))
-		return error("--arch wants one arch name, got '%s'", arch), 2;
-	if (!resume) {
-		if (!realpath(repo_arg, real))
-			return error_errno("source '%s'", repo_arg), 2;
-		c.b.repo = xstrdup(real);
-		if (git(c.b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL)) {
-			error("source '%s' is not a git repository", repo_arg);
-			goto out;
-		}
-		if (!(c.b.good = rev_commit(c.b.repo, good)) ||
-		    !(c.b.bad = rev_commit(c.b.repo, bad))) {
-			error("%s: unknown revision '%s' in git repository '%s'", repo_arg,
-			      c.b.good ? bad : good, c.b.repo);
-			goto out;
-		}
-		/* all input checked before anything is written (read-only git) */
-		size_t n;
-		char **line = commit_line(c.b.repo, c.b.good, c.b.bad, &n);
-		char *mk = xasprintf("%s:Makefile", c.b.good);
-		struct sb out;
+	if (o->arch && (!*o->arch || strcspn(o->arch, "/,. ") != strlen(o->arch)))
+		return error("--arch wants one arch name, got '%s'", o->arch), 2;
+	return -1;
+}
 
-		sb_init(&out);
-		if (git(c.b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
-			error("%s: not a kernel source tree (no kernel Makefile at %.12s)", repo_arg,
-			      c.b.good);
-			line = (strv_free(line), NULL);
-			n = 0;
-		} else if (!line) {
-			error("%.12s (--good) is not an ancestor of %.12s (--bad) on its first-parent "
-			      "line", c.b.good, c.b.bad);
-		}
-		sb_release(&out);
-		free(mk);
-		strv_free(line);
-		if (!line)
-			goto out;
-		c.b.commits = (long)n - 1;
-		c.b.arch = xstrdup(arch);
-		c.b.mode = mode;
-		c.b.test = mode == BM_TEST ? xstrdup(test) : NULL;
-		c.b.tree = tree ? xstrdup(tree) : NULL;
-		c.b.append = append ? xstrdup(append) : NULL;
-		c.b.revert_check = revert;
+/* A new bisection's input into c->b, all checked before anything is written
+ * (read-only git): 0, or 2 (reported). */
+static int check_new(struct bctx *c, const struct bisect_opts *o)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(o->repo_arg, real))
+		return error_errno("source '%s'", o->repo_arg), 2;
+	c->b.repo = xstrdup(real);
+	if (git_run(c->b.repo, NULL, "rev-parse", "--git-dir", (char *)NULL))
+		return error("source '%s' is not a git repository", o->repo_arg), 2;
+	if (!(c->b.good = git_rev_commit(c->b.repo, o->good)) ||
+	    !(c->b.bad = git_rev_commit(c->b.repo, o->bad)))
+		return error("%s: unknown revision '%s' in git repository '%s'", o->repo_arg,
+			     c->b.good ? o->bad : o->good, c->b.repo), 2;
+	size_t n;
+	char **line = git_commit_line(c->b.repo, c->b.good, c->b.bad, &n);
+	char *mk = xasprintf("%s:Makefile", c->b.good);
+	struct sb out;
+
+	sb_init(&out);
+	if (git_run(c->b.repo, &out, "show", mk, (char *)NULL) || !strstr(out.buf, "PATCHLEVEL =")) {
+		error("%s: not a kernel source tree (no kernel Makefile at %.12s)", o->repo_arg,
+		      c->b.good);
+		line = (strv_free(line), NULL);
+		n = 0;
+	} else if (!line) {
+		error("%.12s (--good) is not an ancestor of %.12s (--bad) on its first-parent "
+		      "line", c->b.good, c->b.bad);
 	}
-	ret = 3;
+	sb_release(&out);
+	free(mk);
+	strv_free(line);
+	if (!line)
+		return 2;
+	c->b.commits = (long)n - 1;
+	c->b.arch = xstrdup(o->arch);
+	c->b.mode = o->mode;
+	c->b.test = o->mode == BM_TEST ? xstrdup(o->test) : NULL;
+	c->b.tree = o->tree ? xstrdup(o->tree) : NULL;
+	c->b.append = o->append ? xstrdup(o->append) : NULL;
+	c->b.revert_check = o->revert;
+	return 0;
+}
+
+/* The database, and the bisection in it: --resume's, the open one with the
+ * same input (its stored runs and commits), or a new one. 0, or the exit status. */
+static int open_bisection(struct cmd_ctx *cx, struct bctx *c, const struct bisect_opts *o)
+{
+	char real[PATH_MAX];
+	struct store *st;
+
 	if (!(st = cmd_store(cx)) || store_mark_stale_runs(st))
-		goto out;
-	c.db = store_db(st);
-	if (!realpath(cmd_db_path(cx), real)) {
-		error_errno("database '%s'", cmd_db_path(cx));
-		goto out;
-	}
-	c.db_path = xstrdup(real);
-	if (resume) {
-		if (bisectdb_load(c.db, (int64_t)resume, &c.b)) {
-			ret = 2;
-			goto out;
-		}
-		if (strcmp(c.b.status, "running"))
+		return 3;
+	c->db = store_db(st);
+	if (!realpath(cmd_db_path(cx), real))
+		return error_errno("database '%s'", cmd_db_path(cx)), 3;
+	c->db_path = xstrdup(real);
+	if (o->resume) {
+		if (bisectdb_load(c->db, (int64_t)o->resume, &c->b))
+			return 2;
+		if (strcmp(c->b.status, "running"))
 			printf("bisection %lld had ended (%s); running it to its end again from "
-			       "its stored steps\n", (long long)resume, c.b.status);
-		c.resumed = 1;
-	} else if ((c.b.id = bisectdb_find_open(c.db, &c.b)) > 0) {
+			       "its stored steps\n", (long long)o->resume, c->b.status);
+		c->resumed = 1;
+	} else if ((c->b.id = bisectdb_find_open(c->db, &c->b)) > 0) {
 		struct bisect_rec old;
 
-		if (bisectdb_load(c.db, c.b.id, &old))
-			goto out;
-		c.b.runs = old.runs;	/* the stored verdicts were made with these */
-		c.b.commits = old.commits;
-		c.b.revert_check |= old.revert_check;
+		if (bisectdb_load(c->db, c->b.id, &old))
+			return 3;
+		c->b.runs = old.runs;	/* the stored verdicts were made with these */
+		c->b.commits = old.commits;
+		c->b.revert_check |= old.revert_check;
 		bisectdb_rec_release(&old);
-		c.resumed = 1;
+		c->resumed = 1;
 	}
-	if (!(c.priv = private_clone(c.b.repo)))
-		goto out;
-	if (!c.resumed) {
-		if (runs) {
-			c.b.runs = (unsigned int)runs;
+	if (!(c->priv = git_private_clone(c->b.repo)))
+		return 3;
+	if (!c->resumed) {
+		if (o->runs) {
+			c->b.runs = (unsigned int)o->runs;
 		} else {
-			double p = mode == BM_TEST ? bisectdb_flake_rate(c.db, c.b.arch, c.b.test) : 0;
+			double p = o->mode == BM_TEST ?
+				   bisectdb_flake_rate(c->db, c->b.arch, c->b.test) : 0;
 
-			c.b.runs = bisect_default_runs(p);
+			c->b.runs = bisect_default_runs(p);
 			if (p > 0)
 				printf("%s on %s flaked at %.0f%% in the history: %u runs per step\n",
-				       c.b.test, c.b.arch, 100 * p, c.b.runs);
+				       c->b.test, c->b.arch, 100 * p, c->b.runs);
 		}
-		if ((c.b.id = bisectdb_create(c.db, &c.b)) < 0)
-			goto out;
+		if ((c->b.id = bisectdb_create(c->db, &c->b)) < 0)
+			return 3;
 	}
-	c.child_tree = xasprintf("bisect-%lld", (long long)c.b.id);
-	c.top = c.b.test ? top_of(c.b.test) : NULL;
-	c.logdir = xasprintf("%s.logs/bisect-%lld", c.db_path, (long long)c.b.id);
-	if (mkdir_p(c.logdir, 0755)) {
-		error_errno("cannot make '%s'", c.logdir);
-		goto out;
-	}
-	/* one kfarm drives a bisection: a second would run its steps again */
-	char *lock = xasprintf("%s/bisect.lock", c.logdir);
+	return 0;
+}
 
-	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+/* The bisection's log directory, and its lock in *lock_fd: one kfarm drives
+ * a bisection, a second would run its steps again. 0, or -1 (reported). */
+static int lock_bisection(struct bctx *c, int *lock_fd)
+{
+	c->child_tree = xasprintf("bisect-%lld", (long long)c->b.id);
+	c->top = c->b.test ? top_of(c->b.test) : NULL;
+	c->logdir = xasprintf("%s.logs/bisect-%lld", c->db_path, (long long)c->b.id);
+	if (mkdir_p(c->logdir, 0755))
+		return error_errno("cannot make '%s'", c->logdir), -1;
+	char *lock = xasprintf("%s/bisect.lock", c->logdir);
+
+	*lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	free(lock);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		error("bisection %lld is being run by another kfarm (its lock in %s is held)",
-		      (long long)c.b.id, c.logdir);
-		goto out;
+		      (long long)c->b.id, c->logdir);
+		return -1;
 	}
-	ret = bisect_main(&c, c.b.revert_check || revert);
+	return 0;
+}
+
+int cmd_bisect(struct cmd_ctx *cx, int argc, char **argv)
+{
+	struct bisect_opts o = { .mode = BM_TEST };
+	struct bctx c = { 0 };
+	int ret = bisect_parse(cx, &o, argc, argv), lock_fd = -1;
+
+	if (ret >= 0)
+		return ret;
+	if (!o.resume && (ret = check_new(&c, &o)))
+		goto out;
+	if ((ret = open_bisection(cx, &c, &o)))
+		goto out;
+	ret = 3;
+	if (lock_bisection(&c, &lock_fd))
+		goto out;
+	ret = bisect_main(&c, c.b.revert_check || o.revert);
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
@@ -781,86 +479,4 @@ out:
 	free(c.priv), free(c.db_path), free(c.top), free(c.logdir), free(c.child_tree);
 	text_pool_release(&c.tp);
 	return ret;
-}
-
-/* The git source (repository path and commit) behind one side of a
- * regression: its job's candidate, or its build. 0, or -1 if not git. */
-static int side_source(sqlite3 *db, json_t *side, char **repo, char **commit)
-{
-	int64_t job = json_integer_value(json_object_get(side, "job"));
-	int64_t build = json_integer_value(json_object_get(side, "build"));
-	sqlite3_stmt *s;
-	int rc = -1;
-
-	*repo = *commit = NULL;
-	if (sqlite3_prepare_v2(db, job ? "SELECT s.kind, s.spec, s.commit_id FROM jobs j"
-			       " JOIN candidates c ON c.id = j.candidate_id"
-			       " JOIN sources s ON s.id = c.source_id WHERE j.id = ?"
-			       : "SELECT s.kind, s.spec, s.commit_id FROM builds b"
-			       " JOIN sources s ON s.id = b.source_id WHERE b.id = ?",
-			       -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(s, 1, job ? job : build);
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
-	    !strcmp((const char *)sqlite3_column_text(s, 0), "git") && sqlite3_column_text(s, 1) &&
-	    sqlite3_column_text(s, 2)) {
-		const char *spec = (const char *)sqlite3_column_text(s, 1);
-		const char *at = strrchr(spec, '@');
-
-		*repo = at ? xstrndup(spec, (size_t)(at - spec)) : xstrdup(spec);
-		*commit = xstrdup((const char *)sqlite3_column_text(s, 2));
-		rc = 0;
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-int bisect_regressions(sqlite3 *db, const char *db_path, json_t *regs)
-{
-	json_t *o;
-	size_t i;
-	int started = 0, worst = 0;
-
-	json_array_foreach(regs, i, o) {
-		const char *kind = json_string_value(json_object_get(o, "kind"));
-		const char *tree = json_string_value(json_object_get(o, "tree"));
-		const char *arch = json_string_value(json_object_get(o, "arch"));
-		const char *test = json_string_value(json_object_get(o, "test"));
-		char *r1, *c1, *r2, *c2;
-
-		/* confirmed regressions only; a bisection's own steps are no tree to bisect */
-		if (!kind || strcmp(kind, "regression") || !tree || !arch || !test ||
-		    !strncmp(tree, "bisect-", 7))
-			continue;
-		if (!side_source(db, json_object_get(o, "from"), &r1, &c1) &&
-		    !side_source(db, json_object_get(o, "to"), &r2, &c2)) {
-			if (!strcmp(r1, r2) && strcmp(c1, c2)) {
-				int build = !strcmp(test, "build");
-				char *argv[] = { "kfarm", "bisect", "--source", r1, "--good", c1,
-						 "--bad", c2, "--arch", (char *)arch, "--tree",
-						 (char *)tree, "--db", (char *)db_path,
-						 build ? "--build" : "--test", build ? NULL : (char *)test,
-						 NULL };
-				pid_t pid;
-				int rc;
-
-				printf("\nbisecting %s %s on %s: %.12s..%.12s of %s\n", tree, test, arch,
-				       c1, c2, r1);
-				fflush(stdout);
-				if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ)) {
-					worst = 3;
-				} else {
-					rc = wait_child(pid);
-					worst = rc > worst ? rc : worst;
-					started++;
-				}
-			}
-			free(r2), free(c2);
-		}
-		free(r1), free(c1);
-	}
-	if (!started)
-		printf("\nno confirmed regression between two revisions of one git repository "
-		       "to bisect\n");
-	return worst;
 }

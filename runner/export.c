@@ -532,7 +532,13 @@ out:
 	return out;
 }
 
-int cmd_export(struct cmd_ctx *c, int argc, char **argv)
+struct export_opts {
+	const char *junit_out, *kcidb_out, *db;
+	unsigned long run_id;
+};
+
+/* The command line into o; -1 to go on, else the exit status. */
+static int export_parse(struct export_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "junit", required_argument, NULL, 'j' },
@@ -542,74 +548,99 @@ int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *junit_out = NULL, *kcidb_out = NULL;
-	const char *db = NULL;
-	char *text = NULL;
-	unsigned long run_id = 0;
-	struct api_err e = { 0 };
-	struct store *st = NULL;
-	json_t *run = NULL, **jobs = NULL, **job_builds = NULL, *builds = NULL;
-	char *logs = NULL;
-	size_t n = 0;
-	int opt, ret = 2;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j': junit_out = optarg; break;
-		case 'k': kcidb_out = optarg; break;
-		case 'd': db = optarg; break;
+		case 'j': o->junit_out = optarg; break;
+		case 'k': o->kcidb_out = optarg; break;
+		case 'd': o->db = optarg; break;
 		case 'r':
-			if (parse_uint(optarg, 1ul << 53, &run_id) || !run_id)
+			if (parse_uint(optarg, 1ul << 53, &o->run_id) || !o->run_id)
 				return error("--run wants a run id, got '%s'", optarg), 2;
 			break;
 		case 'h': fputs(export_usage, stdout); return 0;
 		default: fputs(export_usage, stderr); return 2;
 		}
 	}
-	if (!junit_out == !kcidb_out || optind < argc) {
+	if (!o->junit_out == !o->kcidb_out || optind < argc) {
 		fputs(export_usage, stderr);
 		return 2;
 	}
-	c->db = db;
-	if (!(st = cmd_store(c)))
-		return 3;
-	if (!run_id) {
-		json_t *runs = api_runs(store_db(st), 1, &e);
+	return -1;
+}
 
-		if (runs && json_array_size(runs))
-			run_id = json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
-		json_decref(runs);
-		if (!run_id) {
-			error("no runs in '%s' to export", store_path(st));
-			goto out;
-		}
-	}
-	run = api_run(store_db(st), run_id, &e);
-	if (!run) {
-		error("run %lu: %s", run_id, e.msg);
-		goto out;
-	}
+/* The newest run's id; 0 (reported) if there is none. */
+static unsigned long latest_run(struct store *st, struct api_err *e)
+{
+	json_t *runs = api_runs(store_db(st), 1, e);
+	unsigned long run_id = 0;
+
+	if (runs && json_array_size(runs))
+		run_id = json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
+	json_decref(runs);
+	if (!run_id)
+		error("no runs in '%s' to export", store_path(st));
+	return run_id;
+}
+
+/* Each of run's jobs in full, and its builds, appended to *jobs and
+ * *job_builds (*n of them, freed by the caller even on failure). */
+static int load_jobs(struct store *st, json_t *run, json_t ***jobs, json_t ***job_builds,
+		     size_t *n, struct api_err *e)
+{
 	json_t *j;
 	size_t i;
+
 	json_array_foreach(json_object_get(run, "jobs"), i, j) {
-		json_t *full = api_job(store_db(st), json_integer_value(json_object_get(j, "id")), &e);
+		json_t *full = api_job(store_db(st), json_integer_value(json_object_get(j, "id")), e);
 
 		if (!full) {
-			error("job: %s", e.msg);
-			goto out;
+			error("job: %s", e->msg);
+			return -1;
 		}
-		jobs = xrealloc(jobs, (n + 1) * sizeof(*jobs));
-		job_builds = xrealloc(job_builds, (n + 1) * sizeof(*job_builds));
-		job_builds[n] = builds_of_job(store_db(st), json_integer_value(json_object_get(j,
-					      "id")), &e);
-		jobs[n++] = full;
-		if (!job_builds[n - 1]) {
-			error("job: %s", e.msg);
-			goto out;
+		*jobs = xrealloc(*jobs, (*n + 1) * sizeof(**jobs));
+		*job_builds = xrealloc(*job_builds, (*n + 1) * sizeof(**job_builds));
+		(*job_builds)[*n] = builds_of_job(store_db(st), json_integer_value(json_object_get(j,
+						  "id")), e);
+		(*jobs)[(*n)++] = full;
+		if (!(*job_builds)[*n - 1]) {
+			error("job: %s", e->msg);
+			return -1;
 		}
 	}
-	if (!(builds = builds_of_run(store_db(st), (int64_t)run_id, &e))) {
+	return 0;
+}
+
+int cmd_export(struct cmd_ctx *c, int argc, char **argv)
+{
+	struct export_opts o = { 0 };
+	char *text = NULL;
+	struct api_err e = { 0 };
+	struct store *st = NULL;
+	json_t *run = NULL, **jobs = NULL, **job_builds = NULL, *builds = NULL;
+	char *logs = NULL;
+	size_t n = 0;
+	int ret = export_parse(&o, argc, argv);
+	const char *junit_out = o.junit_out, *kcidb_out = o.kcidb_out;
+
+	if (ret >= 0)
+		return ret;
+	ret = 2;
+	c->db = o.db;
+	if (!(st = cmd_store(c)))
+		return 3;
+	if (!o.run_id && !(o.run_id = latest_run(st, &e)))
+		goto out;
+	run = api_run(store_db(st), o.run_id, &e);
+	if (!run) {
+		error("run %lu: %s", o.run_id, e.msg);
+		goto out;
+	}
+	if (load_jobs(st, run, &jobs, &job_builds, &n, &e))
+		goto out;
+	if (!(builds = builds_of_run(store_db(st), (int64_t)o.run_id, &e))) {
 		error("builds: %s", e.msg);
 		goto out;
 	}

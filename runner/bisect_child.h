@@ -1,0 +1,15 @@
+/* Child kfarm processes of a bisection: argv only, never a shell. */
+#ifndef KFARM_BISECT_CHILD_H
+#define KFARM_BISECT_CHILD_H
+
+#include <sys/types.h>
+
+/* Whether pid is alive and runs this kfarm binary (1 when it cannot tell). */
+int pid_is_kfarm(long pid);
+/* This kfarm with argv, stdin /dev/null, stdout and stderr appended to log;
+ * its pid, or -1 (reported). */
+pid_t spawn_kfarm(char **argv, const char *log);
+/* Waits for pid: its exit status, 128+N for signal N, or -1. */
+int wait_kfarm(pid_t pid);
+
+#endif

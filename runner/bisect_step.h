@@ -1,0 +1,34 @@
+/* A bisection in progress, and one step of it: its runs until a verdict. */
+#ifndef KFARM_BISECT_STEP_H
+#define KFARM_BISECT_STEP_H
+
+#include "bisect.h"
+#include "bisect_db.h"
+#include "text.h"
+
+#include <sqlite3.h>
+
+struct bctx {
+	sqlite3 *db;
+	struct bisect_rec b;
+	char *priv;		/* the private clone */
+	char *db_path, *top, *logdir, *child_tree;
+	int resumed;
+	double wall;		/* this bisection's step wall time, all sessions */
+	struct text_pool tp;
+};
+
+struct stepres {
+	enum bisect_verdict v;
+	struct bisect_tally t;
+	double build_s, boot_s, wall_s;
+	int reused;
+};
+
+/* Step kind (verify_good, step, confirm_bad, ...) of commit: its stored
+ * verdict if it has one, else runs until bisect_verdict decides (full: see
+ * there); the step's line printed. -1: give up. */
+int do_step(struct bctx *c, const char *kind, const char *commit, int full,
+	    struct stepres *r);
+
+#endif
