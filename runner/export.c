@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const struct exporter exporters[] = {
-	{ "junit", "JUnit XML (one testsuite per job, and the run's builds)", export_junit },
-	{ "kcidb", "KCIDB v5 JSON (checkouts, builds, tests)", export_kcidb },
+/* each format's entry, in its own file */
+extern const struct exporter export_fmt_junit, export_fmt_kcidb;
+
+const struct exporter *const exporters[] = {
+	&export_fmt_junit,
+	&export_fmt_kcidb,
 };
 const size_t nexporters = sizeof(exporters) / sizeof(exporters[0]);
 
@@ -24,10 +27,10 @@ static void export_usage(FILE *f)
 {
 	fputs("usage: kfarm export (", f);
 	for (size_t i = 0; i < nexporters; i++)
-		fprintf(f, "%s--%s FILE", i ? " | " : "", exporters[i].name);
+		fprintf(f, "%s--%s FILE", i ? " | " : "", exporters[i]->name);
 	fputs(") [--run ID] [--db PATH]\n\nExports one run (default: the latest) as:\n", f);
 	for (size_t i = 0; i < nexporters; i++)
-		fprintf(f, "  --%-8s %s\n", exporters[i].name, exporters[i].help);
+		fprintf(f, "  --%-8s %s\n", exporters[i]->name, exporters[i]->help);
 }
 
 struct export_opts {
@@ -45,7 +48,7 @@ static int export_parse(struct export_opts *o, int argc, char **argv)
 	int opt, nformats = 0;
 
 	for (size_t i = 0; i < nexporters; i++)
-		opts[i] = (struct option){ exporters[i].name, required_argument, NULL,
+		opts[i] = (struct option){ exporters[i]->name, required_argument, NULL,
 					   OPT_FORMAT + (int)i };
 	opts[nexporters] = (struct option){ "run", required_argument, NULL, OPT_RUN };
 	opts[nexporters + 1] = (struct option){ "db", required_argument, NULL, OPT_DB };
@@ -54,7 +57,7 @@ static int export_parse(struct export_opts *o, int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (opt >= OPT_FORMAT && opt < OPT_FORMAT + (int)nexporters) {
-			o->ex = &exporters[opt - OPT_FORMAT];
+			o->ex = exporters[opt - OPT_FORMAT];
 			o->out = optarg;
 			nformats++;
 			continue;

@@ -22,11 +22,8 @@ struct exporter {
 	char *(*render)(const struct export_input *in);
 };
 
-extern const struct exporter exporters[];
+extern const struct exporter *const exporters[];
 extern const size_t nexporters;
-
-char *export_junit(const struct export_input *in);
-char *export_kcidb(const struct export_input *in);
 
 /* a member as text ("" when absent) or number (0); a time as RFC 3339 */
 static inline const char *js(json_t *o, const char *k)

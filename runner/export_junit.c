@@ -204,7 +204,7 @@ static void junit_builds(struct xw *x, json_t *builds)
 	xw_end(x);
 }
 
-char *export_junit(const struct export_input *in)
+static char *render(const struct export_input *in)
 {
 	json_t *run = in->run, **jobs = in->jobs, *builds = in->builds;
 	size_t n = in->n;
@@ -236,3 +236,7 @@ char *export_junit(const struct export_input *in)
 	xmlBufferFree(buf);
 	return out;
 }
+
+const struct exporter export_fmt_junit = {
+	"junit", "JUnit XML (one testsuite per job, and the run's builds)", render,
+};

@@ -241,7 +241,7 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 	return 0;
 }
 
-char *export_kcidb(const struct export_input *in)
+static char *render(const struct export_input *in)
 {
 	json_t **jobs = in->jobs, **job_builds = in->job_builds, *run_builds = in->builds;
 	size_t n = in->n;
@@ -273,3 +273,7 @@ out:
 	json_decref(root);
 	return out;
 }
+
+const struct exporter export_fmt_kcidb = {
+	"kcidb", "KCIDB v5 JSON (checkouts, builds, tests)", render,
+};
