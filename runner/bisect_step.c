@@ -20,6 +20,7 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 {
 	char *src = xasprintf("%s@%s", c->priv, commit);
 	char *log = xasprintf("%s/%02d-%s-%.12s-%d.log", c->logdir, seq, kind, commit, attempt);
+	char *label = xasprintf("%s-%.12s", c->child_tree, commit);
 	char *argv[24];
 	int n = 0, rc;
 	int64_t after = bisectdb_max_run(c->db), run;
@@ -32,6 +33,9 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 	argv[n++] = "--source", argv[n++] = src;
 	argv[n++] = "--arch", argv[n++] = c->b.arch;
 	argv[n++] = "--tree", argv[n++] = c->child_tree;
+	/* a label of its own: the same commit run by the user is another
+	 * candidate, whose tree the bisection must not take over */
+	argv[n++] = "--label", argv[n++] = label;
 	argv[n++] = "--db", argv[n++] = c->db_path;
 	if (c->b.mode != BM_BUILD) {
 		/* the bisection repeats runs itself: no confirmation re-runs */
@@ -62,7 +66,7 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 		*res = BR_INFRA;
 	rc = bisectdb_run_end(c->db, step, attempt, run, *res, *wall);
 out:
-	free(src), free(log);
+	free(src), free(log), free(label);
 	return rc;
 }
 

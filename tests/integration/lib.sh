@@ -15,7 +15,7 @@ CHECKS=0
 cleanup() {
 	pkill -9 -f "$TOKEN" 2>/dev/null
 	[ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null
-	rm -rf "$T"
+	if [ -n "${KFARM_KEEP:-}" ]; then echo "  (kept $T)"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 
