@@ -124,9 +124,9 @@ fi
 # clone3_cap_checkpoint_restore uses libcap, which the cross sysroots lack:
 # an empty libcap.a lets the others link; that one fails on its header and
 # the target is a FAIL build naming it.
-mkdir -p "$work/stub"
-"${cross}ar" rc "$work/stub/libcap.a"
-ldflags="-L$work/stub"
+mkdir -p "$work/empty-libcap"
+"${cross}ar" rc "$work/empty-libcap/libcap.a"
+ldflags="-L$work/empty-libcap"
 [ "$link" = static ] && ldflags="-static $ldflags"
 sel="$SRC/tools/testing/selftests"
 results=()
@@ -187,7 +187,7 @@ for t in "${targets[@]}"; do
 		'{target: $target, status: $status, error: (if $error == "" then null else $error end),
 		  log: $log, programs: $programs}')")
 done
-rm -rf "$work/kbuild" "$work/build" "$work/stub"
+rm -rf "$work/kbuild" "$work/build" "$work/empty-libcap"
 
 printf '%s\n' "${results[@]}" | jq -s --arg arch "$arch" --arg key "$key" --arg tree "$out/tree" \
 	--arg compiler "$gccver" --arg link "$link" \
