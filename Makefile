@@ -7,7 +7,12 @@
 #   make bench      benchmarks (ratios measured side by side)
 
 KFARM_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kfarm
-ARCHES ?= x86_64 arm64 riscv64 sparc64 alpha
+# every arches/NAME.json profile (an arch is its profile and its config
+# fragment: no list to edit here); ARCHES_ORDER only orders the known ones
+# first (the host's arch, then the quicker guests), any other follows by name
+ARCHES_ORDER = x86_64 arm64 riscv64 sparc64 alpha
+ARCHES_ALL := $(sort $(basename $(notdir $(wildcard arches/*.json))))
+ARCHES ?= $(filter $(ARCHES_ALL),$(ARCHES_ORDER)) $(filter-out $(ARCHES_ORDER),$(ARCHES_ALL))
 VERSIONS ?= 6.1 6.12
 export KFARM_CACHE
 
