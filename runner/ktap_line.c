@@ -198,6 +198,7 @@ int ktap_totals_failed(const char *s, size_t len)
 		for (j += m; j < len && isdigit((unsigned char)s[j]) && v < 1000000; j++)
 			v = v * 10 + (unsigned long)(s[j] - '0');
 		bad |= v > 0;
+		j--;	/* the loop's j++ lands on what follows the number */
 	}
 	return bad;
 }
