@@ -7,7 +7,12 @@
 #   make bench      benchmarks (ratios measured side by side)
 
 KFARM_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kfarm
-ARCHES ?= x86_64 arm64 riscv64 sparc64 alpha
+# every arches/NAME.json profile (an arch is its profile and its config
+# fragment: no list to edit here); ARCHES_ORDER only orders the known ones
+# first (the host's arch, then the quicker guests), any other follows by name
+ARCHES_ORDER = x86_64 arm64 riscv64 sparc64 alpha
+ARCHES_ALL := $(sort $(basename $(notdir $(wildcard arches/*.json))))
+ARCHES ?= $(filter $(ARCHES_ALL),$(ARCHES_ORDER)) $(filter-out $(ARCHES_ORDER),$(ARCHES_ALL))
 VERSIONS ?= 6.1 6.12
 export KFARM_CACHE
 
@@ -161,7 +166,7 @@ FUZZ_SECONDS ?= 10
 FUZZ_FLAGS = -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=2 -max_len=8192
 # fuzz_db: a seed database is ~10 KiB, SQLite and ASan hold more memory
 FUZZ_FLAGS_db = -max_len=65536 -rss_limit_mb=1024
-FUZZ_SRC = runner/ktap.c runner/console.c runner/profile.c runner/route.c runner/util.c \
+FUZZ_SRC = runner/ktap.c runner/ktap_line.c runner/console.c runner/profile.c runner/route.c runner/util.c \
 	runner/lava_job.c
 # these reach the SSH, libvirt and store code: they link the whole runner
 $(BUILD)/fuzz/fuzz_hosts $(BUILD)/fuzz/fuzz_db $(BUILD)/fuzz/fuzz_pipeline $(BUILD)/fuzz/fuzz_route: \

@@ -2,123 +2,73 @@
  * driver, read by the API, the report and a resumed bisection. Prepared
  * statements only. */
 #include "bisect_db.h"
+#include "dbq.h"
+#include "history.h"
+#include "job.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+/* The first column of the first row as an integer: 0 when there is none. */
+static int64_t row_int64(sqlite3_stmt *s, int found)
 {
-	sqlite3_stmt *s;
+	int64_t v = found > 0 ? sqlite3_column_int64(s, 0) : found;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-		error("database: %s", sqlite3_errmsg(db));
-		return NULL;
-	}
-	return s;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
-}
-
-/* Steps s to its end; the last insert id (or 0) on success, -1 on error. */
-static int64_t done(sqlite3 *db, sqlite3_stmt *s, const char *what)
-{
-	int rc;
-
-	if (!s)
-		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return error("database: %s: %s", what, sqlite3_errmsg(db));
-	return sqlite3_last_insert_rowid(db);
-}
-
-static char *col(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	return t ? xstrdup((const char *)t) : NULL;
+	if (found > 0)
+		sqlite3_finalize(s);
+	return v;
 }
 
 int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b)
 {
-	sqlite3_stmt *s = prep(db, "SELECT id FROM bisections WHERE status = 'running'"
-			       " AND repo = ? AND good = ? AND bad = ? AND arch = ? AND mode = ?"
-			       " AND test IS ? AND append IS ? ORDER BY id DESC LIMIT 1");
-	int64_t id = 0;
+	sqlite3_stmt *s;
+	int found = dbq_row(db, &s, "SELECT id FROM bisections WHERE status = 'running'"
+			    " AND repo = ? AND good = ? AND bad = ? AND arch = ? AND mode = ?"
+			    " AND test IS ? AND append IS ? ORDER BY id DESC LIMIT 1", "ttttttt",
+			    b->repo, b->good, b->bad, b->arch, bisect_mode_name(b->mode), b->test,
+			    b->append);
 
-	if (!s)
-		return -1;
-	bind_text(s, 1, b->repo);
-	bind_text(s, 2, b->good);
-	bind_text(s, 3, b->bad);
-	bind_text(s, 4, b->arch);
-	bind_text(s, 5, bisect_mode_name(b->mode));
-	bind_text(s, 6, b->test);
-	bind_text(s, 7, b->append);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		id = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return id;
+	return row_int64(s, found);
 }
 
 int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b)
 {
-	sqlite3_stmt *s = prep(db, "INSERT INTO bisections (repo, good, bad, arch, mode, test,"
-			       " runs, commits, tree, append, revert_check, status, started)"
-			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)");
-
-	if (!s)
-		return -1;
-	bind_text(s, 1, b->repo);
-	bind_text(s, 2, b->good);
-	bind_text(s, 3, b->bad);
-	bind_text(s, 4, b->arch);
-	bind_text(s, 5, bisect_mode_name(b->mode));
-	bind_text(s, 6, b->test);
-	sqlite3_bind_int(s, 7, (int)b->runs);
-	sqlite3_bind_int64(s, 8, b->commits);
-	bind_text(s, 9, b->tree);
-	bind_text(s, 10, b->append);
-	sqlite3_bind_int(s, 11, b->revert_check);
-	sqlite3_bind_double(s, 12, now_wall());
-	return done(db, s, "cannot record the bisection");
+	return dbq_exec(db, "cannot record the bisection",
+			"INSERT INTO bisections (repo, good, bad, arch, mode, test,"
+			" runs, commits, tree, append, revert_check, status, started)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)", "ttttttiIttid",
+			b->repo, b->good, b->bad, b->arch, bisect_mode_name(b->mode), b->test,
+			(int)b->runs, (int64_t)b->commits, b->tree, b->append, b->revert_check,
+			now_wall());
 }
 
 int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b)
 {
-	sqlite3_stmt *s = prep(db, "SELECT repo, good, bad, arch, mode, test, runs, commits,"
-			       " tree, status, append, revert_check FROM bisections WHERE id = ?");
-	int rc = -1;
+	sqlite3_stmt *s;
+	int rc = -1, found;
 
-	if (!s)
-		return -1;
 	memset(b, 0, sizeof(*b));
-	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	found = dbq_row(db, &s, "SELECT repo, good, bad, arch, mode, test, runs, commits,"
+			" tree, status, append, revert_check FROM bisections WHERE id = ?", "I", id);
+	if (found < 0)
+		return -1;
+	if (found) {
 		const char *m = (const char *)sqlite3_column_text(s, 4);
 
 		b->id = id;
-		b->repo = col(s, 0), b->good = col(s, 1), b->bad = col(s, 2);
-		b->arch = col(s, 3), b->test = col(s, 5), b->tree = col(s, 8);
-		b->status = col(s, 9);
-		b->append = col(s, 10);
+		b->repo = dbq_col(s, 0), b->good = dbq_col(s, 1), b->bad = dbq_col(s, 2);
+		b->arch = dbq_col(s, 3), b->test = dbq_col(s, 5), b->tree = dbq_col(s, 8);
+		b->status = dbq_col(s, 9);
+		b->append = dbq_col(s, 10);
 		b->revert_check = sqlite3_column_int(s, 11);
 		b->mode = m && !strcmp(m, "build") ? BM_BUILD : m && !strcmp(m, "outcome") ?
 			  BM_OUTCOME : BM_TEST;
 		b->runs = (unsigned int)sqlite3_column_int(s, 6);
 		b->commits = sqlite3_column_int64(s, 7);
 		rc = b->repo && b->good && b->bad && b->arch && b->status ? 0 : -1;
+		sqlite3_finalize(s);
 	}
-	sqlite3_finalize(s);
 	if (rc)
 		error("no bisection %lld in the database", (long long)id);
 	return rc;
@@ -135,79 +85,51 @@ int bisectdb_finish(sqlite3 *db, int64_t id, const char *status, const char *cul
 		    const char *subject, const char *author, const char *message,
 		    const char *revert)
 {
-	sqlite3_stmt *s = prep(db, "UPDATE bisections SET status = ?, culprit = ?, subject = ?,"
-			       " author = ?, message = ?, revert = ?, finished = ? WHERE id = ?");
-
-	if (!s)
-		return -1;
-	bind_text(s, 1, status);
-	bind_text(s, 2, culprit);
-	bind_text(s, 3, subject);
-	bind_text(s, 4, author);
-	bind_text(s, 5, message);
-	bind_text(s, 6, revert);
-	sqlite3_bind_double(s, 7, now_wall());
-	sqlite3_bind_int64(s, 8, id);
-	return done(db, s, "cannot finish the bisection") < 0 ? -1 : 0;
+	return dbq_exec(db, "cannot finish the bisection",
+			"UPDATE bisections SET status = ?, culprit = ?, subject = ?,"
+			" author = ?, message = ?, revert = ?, finished = ? WHERE id = ?", "ttttttdI",
+			status, culprit, subject, author, message, revert, now_wall(), id) < 0 ? -1 : 0;
 }
 
 int64_t bisectdb_step(sqlite3 *db, int64_t bisection, const char *kind, const char *commit,
 		      enum bisect_verdict *v)
 {
-	sqlite3_stmt *s = prep(db, "SELECT id, verdict FROM bisect_steps WHERE bisection_id = ?"
-			       " AND kind = ? AND commit_id = ?");
+	sqlite3_stmt *s;
+	int found = dbq_row(db, &s, "SELECT id, verdict FROM bisect_steps WHERE bisection_id = ?"
+			    " AND kind = ? AND commit_id = ?", "Itt", bisection, kind, commit);
 	int64_t id = 0;
 
-	if (!s)
-		return -1;
 	*v = BV_NONE;
-	sqlite3_bind_int64(s, 1, bisection);
-	bind_text(s, 2, kind);
-	bind_text(s, 3, commit);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	if (found < 0)
+		return -1;
+	if (found) {
 		id = sqlite3_column_int64(s, 0);
 		*v = bisect_verdict_parse((const char *)sqlite3_column_text(s, 1));
+		sqlite3_finalize(s);
 	}
-	sqlite3_finalize(s);
 	if (id)
 		return id;
-	s = prep(db, "INSERT INTO bisect_steps (bisection_id, seq, kind, commit_id, started)"
-		 " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4 FROM bisect_steps"
-		 " WHERE bisection_id = ?1");
-	if (!s)
-		return -1;
-	sqlite3_bind_int64(s, 1, bisection);
-	bind_text(s, 2, kind);
-	bind_text(s, 3, commit);
-	sqlite3_bind_double(s, 4, now_wall());
-	return done(db, s, "cannot record the step");
+	return dbq_exec(db, "cannot record the step",
+			"INSERT INTO bisect_steps (bisection_id, seq, kind, commit_id, started)"
+			" SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4 FROM bisect_steps"
+			" WHERE bisection_id = ?1", "Ittd", bisection, kind, commit, now_wall());
 }
 
 int bisectdb_step_end(sqlite3 *db, int64_t step, enum bisect_verdict v,
 		      const struct bisect_tally *t, double build_s, double boot_s, double wall_s)
 {
-	sqlite3_stmt *s = prep(db, "UPDATE bisect_steps SET verdict = ?, runs = ?, fails = ?,"
-			       " infra = ?, build_s = ?, boot_s = ?, wall_s = ?, finished = ?"
-			       " WHERE id = ?");
-
-	if (!s)
-		return -1;
-	bind_text(s, 1, bisect_verdict_name(v));
-	sqlite3_bind_int(s, 2, (int)(t->pass + t->fail + t->skip + t->build_fail));
-	sqlite3_bind_int(s, 3, (int)t->fail);
-	sqlite3_bind_int(s, 4, (int)t->infra);
-	sqlite3_bind_double(s, 5, build_s);
-	sqlite3_bind_double(s, 6, boot_s);
-	sqlite3_bind_double(s, 7, wall_s);
-	sqlite3_bind_double(s, 8, now_wall());
-	sqlite3_bind_int64(s, 9, step);
-	return done(db, s, "cannot record the step's verdict") < 0 ? -1 : 0;
+	return dbq_exec(db, "cannot record the step's verdict",
+			"UPDATE bisect_steps SET verdict = ?, runs = ?, fails = ?,"
+			" infra = ?, build_s = ?, boot_s = ?, wall_s = ?, finished = ?"
+			" WHERE id = ?", "tiiiddddI", bisect_verdict_name(v),
+			(int)(t->pass + t->fail + t->skip + t->build_fail), (int)t->fail,
+			(int)t->infra, build_s, boot_s, wall_s, now_wall(), step) < 0 ? -1 : 0;
 }
 
 int bisectdb_runs(sqlite3 *db, int64_t step, enum bisect_run *r, size_t max,
 		  struct bisect_pending *p, double *wall_s)
 {
-	sqlite3_stmt *s = prep(db, "SELECT attempt, pid, after_run, result, wall_s FROM bisect_runs"
+	sqlite3_stmt *s = dbq_prep(db, "SELECT attempt, pid, after_run, result, wall_s FROM bisect_runs"
 			       " WHERE step_id = ? ORDER BY attempt");
 	int n = 0;
 
@@ -234,22 +156,16 @@ int bisectdb_runs(sqlite3 *db, int64_t step, enum bisect_run *r, size_t max,
 
 int bisectdb_run_begin(sqlite3 *db, int64_t step, int attempt, long pid, int64_t after)
 {
-	sqlite3_stmt *s = prep(db, "INSERT OR REPLACE INTO bisect_runs (step_id, attempt, pid,"
-			       " after_run) VALUES (?, ?, ?, ?)");
-
-	if (!s)
-		return -1;
-	sqlite3_bind_int64(s, 1, step);
-	sqlite3_bind_int(s, 2, attempt);
-	sqlite3_bind_int64(s, 3, pid);
-	sqlite3_bind_int64(s, 4, after);
-	return done(db, s, "cannot record the step's run") < 0 ? -1 : 0;
+	return dbq_exec(db, "cannot record the step's run",
+			"INSERT OR REPLACE INTO bisect_runs (step_id, attempt, pid,"
+			" after_run) VALUES (?, ?, ?, ?)", "IiII", step, attempt, (int64_t)pid,
+			after) < 0 ? -1 : 0;
 }
 
 int bisectdb_run_end(sqlite3 *db, int64_t step, int attempt, int64_t run, enum bisect_run r,
 		     double wall_s)
 {
-	sqlite3_stmt *s = prep(db, "UPDATE bisect_runs SET run_id = ?, result = ?, wall_s = ?"
+	sqlite3_stmt *s = dbq_prep(db, "UPDATE bisect_runs SET run_id = ?, result = ?, wall_s = ?"
 			       " WHERE step_id = ? AND attempt = ?");
 
 	if (!s)
@@ -258,54 +174,43 @@ int bisectdb_run_end(sqlite3 *db, int64_t step, int attempt, int64_t run, enum b
 		sqlite3_bind_int64(s, 1, run);
 	else
 		sqlite3_bind_null(s, 1);
-	bind_text(s, 2, bisect_run_name(r));
+	dbq_bind_text(s, 2, bisect_run_name(r));
 	sqlite3_bind_double(s, 3, wall_s);
 	sqlite3_bind_int64(s, 4, step);
 	sqlite3_bind_int(s, 5, attempt);
-	return done(db, s, "cannot record the run's result") < 0 ? -1 : 0;
+	if (sqlite3_step(s) != SQLITE_DONE)
+		error("database: cannot record the run's result: %s", sqlite3_errmsg(db));
+	return sqlite3_finalize(s) == SQLITE_OK ? 0 : -1;
 }
 
 int64_t bisectdb_max_run(sqlite3 *db)
 {
-	sqlite3_stmt *s = prep(db, "SELECT coalesce(max(id), 0) FROM runs");
-	int64_t id = -1;
+	sqlite3_stmt *s;
+	int found = dbq_row(db, &s, "SELECT coalesce(max(id), 0) FROM runs", "");
 
-	if (s && sqlite3_step(s) == SQLITE_ROW)
-		id = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return id;
+	return found > 0 ? row_int64(s, found) : -1;
 }
 
 int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running)
 {
-	sqlite3_stmt *s = prep(db, "SELECT id, status = 'running' FROM runs WHERE id > ?"
-			       " AND pid = ? ORDER BY id LIMIT 1");
-	int64_t id = 0;
+	sqlite3_stmt *s;
+	int found = dbq_row(db, &s, "SELECT id, status = 'running' FROM runs WHERE id > ?"
+			    " AND pid = ? ORDER BY id LIMIT 1", "II", after, (int64_t)pid);
 
-	*running = 0;
-	if (!s)
-		return -1;
-	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, pid);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		id = sqlite3_column_int64(s, 0);
-		*running = sqlite3_column_int(s, 1);
-	}
-	sqlite3_finalize(s);
-	return id;
+	*running = found > 0 && sqlite3_column_int(s, 1);
+	return row_int64(s, found);
 }
 
 double bisectdb_run_wall(sqlite3 *db, int64_t run)
 {
-	sqlite3_stmt *s = prep(db, "SELECT coalesce(finished - started, 0) FROM runs WHERE id = ?");
+	sqlite3_stmt *s;
 	double w = 0;
 
-	if (!s)
-		return 0;
-	sqlite3_bind_int64(s, 1, run);
-	if (sqlite3_step(s) == SQLITE_ROW)
+	if (dbq_row(db, &s, "SELECT coalesce(finished - started, 0) FROM runs WHERE id = ?", "I",
+		    run) > 0) {
 		w = sqlite3_column_double(s, 0);
-	sqlite3_finalize(s);
+		sqlite3_finalize(s);
+	}
 	return w > 0 ? w : 0;
 }
 
@@ -313,94 +218,82 @@ double bisectdb_run_wall(sqlite3 *db, int64_t run)
  * of the candidate: its job ended early) */
 static enum bisect_run of_status(const char *st)
 {
-	static const struct { const char *s; enum bisect_run r; } map[] = {
-		{ "PASS", BR_PASS }, { "FAIL", BR_FAIL }, { "MISSING", BR_FAIL },
-		{ "SKIP", BR_SKIP },
-	};
-
-	for (size_t i = 0; st && i < ARRAY_SIZE(map); i++)
-		if (!strcmp(st, map[i].s))
-			return map[i].r;
-	return BR_FAIL;
+	switch (hist_status_parse(st)) {
+	case HS_PASS: return BR_PASS;
+	case HS_SKIP: return BR_SKIP;
+	default: return BR_FAIL;
+	}
 }
 
 int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode m,
 		   const char *test, enum bisect_run *out, double *build_s, double *boot_s)
 {
-	sqlite3_stmt *s = prep(db, "SELECT status, duration_s FROM builds WHERE run_id = ?"
-			       " AND arch = ? ORDER BY id DESC LIMIT 1");
-	char *bstatus = NULL, *outcome = NULL;
+	sqlite3_stmt *s;
+	int found, bstatus = -2, outcome = -2;	/* -2: no row (or NULL), -1: unknown */
 	int64_t job = 0;
 
 	*build_s = *boot_s = 0;
 	*out = BR_INFRA;
-	if (!s)
+	found = dbq_row(db, &s, "SELECT status, duration_s FROM builds WHERE run_id = ?"
+			" AND arch = ? ORDER BY id DESC LIMIT 1", "It", run, arch);
+	if (found < 0)
 		return -1;
-	sqlite3_bind_int64(s, 1, run);
-	bind_text(s, 2, arch);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		bstatus = col(s, 0);
+	if (found) {
+		const char *b = (const char *)sqlite3_column_text(s, 0);
+
+		bstatus = b ? build_status_parse(b) : -2;
 		*build_s = sqlite3_column_double(s, 1);
+		sqlite3_finalize(s);
 	}
-	sqlite3_finalize(s);
 	/* no build record: the child stopped before building (infrastructure) */
-	if (!bstatus || !strcmp(bstatus, "ERROR"))
-		goto out;
-	if (!strcmp(bstatus, "FAIL")) {
-		*out = BR_BUILD_FAIL;
-		goto out;
+	if (bstatus == -2 || bstatus == BLD_ERROR)
+		return 0;
+	if (bstatus == BLD_FAIL || m == BM_BUILD) {
+		*out = bstatus == BLD_FAIL ? BR_BUILD_FAIL : BR_PASS;
+		return 0;
 	}
-	if (m == BM_BUILD) {
-		*out = BR_PASS;
-		goto out;
-	}
-	if (!(s = prep(db, "SELECT id, outcome, coalesce(duration_s, 0) FROM jobs"
-		       " WHERE run_id = ? AND arch = ? ORDER BY attempt DESC, id DESC LIMIT 1")))
-		goto out;
-	sqlite3_bind_int64(s, 1, run);
-	bind_text(s, 2, arch);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	if (dbq_row(db, &s, "SELECT id, outcome, coalesce(duration_s, 0) FROM jobs"
+		    " WHERE run_id = ? AND arch = ? ORDER BY attempt DESC, id DESC LIMIT 1", "It",
+		    run, arch) > 0) {
 		job = sqlite3_column_int64(s, 0);
-		outcome = col(s, 1);
+		const char *o = (const char *)sqlite3_column_text(s, 1);
+
+		outcome = o ? job_outcome_parse(o) : -2;
 		*boot_s = sqlite3_column_double(s, 2);
+		sqlite3_finalize(s);
 	}
-	sqlite3_finalize(s);
-	if (!outcome || !strcmp(outcome, "INFRA_ERROR"))
-		goto out;
+	if (outcome == -2 || outcome == JOB_INFRA_ERROR)
+		return 0;
 	if (m == BM_OUTCOME) {
-		*out = strcmp(outcome, "COMPLETE") ? BR_FAIL : BR_PASS;
-		goto out;
+		*out = outcome == JOB_COMPLETE ? BR_PASS : BR_FAIL;
+		return 0;
 	}
-	if (!(s = prep(db, "SELECT status FROM results WHERE job_id = ? AND test = ?"
-		       " ORDER BY id LIMIT 1")))
-		goto out;
-	sqlite3_bind_int64(s, 1, job);
-	bind_text(s, 2, test);
 	/* a test the job never reported failed to run: the candidate's fault */
-	*out = sqlite3_step(s) == SQLITE_ROW ?
-	       of_status((const char *)sqlite3_column_text(s, 0)) : BR_FAIL;
-	sqlite3_finalize(s);
-out:
-	free(bstatus), free(outcome);
+	found = dbq_row(db, &s, "SELECT status FROM results WHERE job_id = ? AND test = ?"
+			" ORDER BY id LIMIT 1", "It", job, test);
+	if (found < 0)
+		return 0;
+	*out = found ? of_status((const char *)sqlite3_column_text(s, 0)) : BR_FAIL;
+	if (found)
+		sqlite3_finalize(s);
 	return 0;
 }
 
 double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test)
 {
-	sqlite3_stmt *s = prep(db, "SELECT coalesce(sum(f), 0), coalesce(sum(n), 0) FROM ("
-			       " SELECT sum(r.status = 'FAIL') AS f, count(*) AS n"
-			       " FROM results r JOIN jobs j ON j.id = r.job_id"
-			       " WHERE j.arch = ? AND r.test = ? AND j.outcome != 'INFRA_ERROR'"
-			       "   AND r.status IN ('PASS', 'FAIL')"
-			       " GROUP BY j.candidate_id"
-			       " HAVING sum(r.status = 'FAIL') > 0 AND sum(r.status = 'PASS') > 0)");
+	sqlite3_stmt *s;
 	double p = 0;
 
-	if (!s)
+	if (dbq_row(db, &s, "SELECT coalesce(sum(f), 0), coalesce(sum(n), 0) FROM ("
+		    " SELECT sum(r.status = 'FAIL') AS f, count(*) AS n"
+		    " FROM results r JOIN jobs j ON j.id = r.job_id"
+		    " WHERE j.arch = ? AND r.test = ? AND j.outcome != 'INFRA_ERROR'"
+		    "   AND r.status IN ('PASS', 'FAIL')"
+		    " GROUP BY j.candidate_id"
+		    " HAVING sum(r.status = 'FAIL') > 0 AND sum(r.status = 'PASS') > 0)", "tt",
+		    arch, test) <= 0)
 		return 0;
-	bind_text(s, 1, arch);
-	bind_text(s, 2, test);
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 1) > 0)
+	if (sqlite3_column_int64(s, 1) > 0)
 		p = (double)sqlite3_column_int64(s, 0) / (double)sqlite3_column_int64(s, 1);
 	sqlite3_finalize(s);
 	return p;
@@ -542,8 +435,8 @@ int bisect_report_add(sqlite3 *db, json_t *r)
 		int64_t seen = 0;
 
 		sqlite3_reset(s);
-		bind_text(s, 1, json_string_value(json_object_get(a, "tree")));
-		bind_text(s, 2, json_string_value(json_object_get(a, "kernel")));
+		dbq_bind_text(s, 1, json_string_value(json_object_get(a, "tree")));
+		dbq_bind_text(s, 2, json_string_value(json_object_get(a, "kernel")));
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			int64_t id = sqlite3_column_int64(s, 7);
 			json_t *o;

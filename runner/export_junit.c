@@ -2,6 +2,8 @@
  * "builds" suite for the run's source builds; written by libxml2's
  * xmlTextWriter, text filtered to the characters XML 1.0 allows. */
 #include "export.h"
+#include "history.h"
+#include "job.h"
 #include "text.h"
 #include "util.h"
 
@@ -89,21 +91,34 @@ static void xw_attrf(struct xw *x, const char *name, const char *fmt, ...)
 	xw_attr(x, name, buf);
 }
 
-static const char *problem_element(const char *st)
+/* A testcase's problem element, if any. */
+enum problem { P_NONE, P_FAILURE, P_SKIPPED, P_ERROR };
+
+/* A result's: a MISSING test (or one of an unknown status) is an error. */
+static enum problem result_problem(const char *status)
 {
-	return !strcmp(st, "FAIL") ? "failure" : !strcmp(st, "SKIP") ? "skipped" : "error";
+	switch (hist_status_parse(status)) {
+	case HS_PASS: return P_NONE;
+	case HS_FAIL: return P_FAILURE;
+	case HS_SKIP: return P_SKIPPED;
+	default: return P_ERROR;
+	}
 }
 
-/* A testcase, with its problem element unless it passed (st NULL). */
+/* A testcase, with its problem element unless it passed (P_NONE). */
 static void junit_case(struct xw *x, const char *name, const char *arch, double secs,
-		       const char *st, const char *type, const char *message)
+		       enum problem pr, const char *type, const char *message)
 {
+	static const char *const element[] = {
+		[P_FAILURE] = "failure", [P_SKIPPED] = "skipped", [P_ERROR] = "error",
+	};
+
 	xw_start(x, "testcase");
 	xw_attr(x, "name", name);
 	xw_attrf(x, "classname", "kfarm.%s", arch);
 	xw_attrf(x, "time", "%.3f", secs > 0 ? secs : 0);
-	if (st) {
-		xw_start(x, problem_element(st));
+	if (pr != P_NONE) {
+		xw_start(x, element[pr]);
 		if (type)
 			xw_attr(x, "type", type);
 		xw_attr(x, "message", message);
@@ -116,22 +131,23 @@ static void junit_suite(struct xw *x, json_t *j)
 {
 	size_t k, tests = 0, fail = 0, err = 0, skip = 0;
 	const char *outcome = js(j, "outcome");
-	int unbuilt = !strcmp(outcome, "NOT_BUILT");	/* the build's failure is its own case */
-	int job_bad = strcmp(outcome, "COMPLETE") != 0 && !unbuilt;
-	int infra = !strcmp(outcome, "INFRA_ERROR");
+	int o = job_outcome_parse(outcome);
+	int unbuilt = o == JOB_NOT_BUILT;	/* the build's failure is its own case */
+	int job_bad = o != JOB_COMPLETE && !unbuilt;
+	int infra = o == JOB_INFRA_ERROR;
 	static const char *const props[] = { "release", "outcome", "qemu_version", "tree" };
 	char ts[32];
 	json_t *r;
 
 	json_array_foreach(json_object_get(j, "results"), k, r) {
-		const char *st = js(r, "status");
+		int st = hist_status_parse(js(r, "status"));
 
 		if (json_integer_value(json_object_get(r, "depth")))
 			continue;
 		tests++;
-		fail += !strcmp(st, "FAIL");
-		err += !strcmp(st, "MISSING");
-		skip += !strcmp(st, "SKIP");
+		fail += st == HS_FAIL;
+		err += st == HS_MISSING;
+		skip += st == HS_SKIP;
 	}
 	/* the boot itself is a test case, so a dead kernel shows up */
 	tests++;
@@ -158,15 +174,13 @@ static void junit_suite(struct xw *x, json_t *j)
 	}
 	xw_end(x);
 	junit_case(x, "boot", js(j, "arch"), jnum(j, "boot_s"),
-		   unbuilt ? "SKIP" : job_bad ? (infra ? "ERROR" : "FAIL") : NULL, outcome,
+		   unbuilt ? P_SKIPPED : !job_bad ? P_NONE : infra ? P_ERROR : P_FAILURE, outcome,
 		   js(j, "reason"));
 	json_array_foreach(json_object_get(j, "results"), k, r) {
-		const char *st = js(r, "status");
-
 		if (json_integer_value(json_object_get(r, "depth")))
 			continue;
 		junit_case(x, js(r, "test"), js(j, "arch"), jnum(r, "duration_s"),
-			   strcmp(st, "PASS") ? st : NULL, NULL, js(r, "reason"));
+			   result_problem(js(r, "status")), NULL, js(r, "reason"));
 	}
 	xw_end(x);
 }
@@ -181,8 +195,10 @@ static void junit_builds(struct xw *x, json_t *builds)
 	if (!json_array_size(builds))
 		return;
 	json_array_foreach(builds, k, b) {
-		fail += !strcmp(js(b, "status"), "FAIL");
-		err += !strcmp(js(b, "status"), "ERROR");
+		int st = build_status_parse(js(b, "status"));
+
+		fail += st == BLD_FAIL;
+		err += st == BLD_ERROR;
 		secs += jnum(b, "duration_s");
 	}
 	xw_start(x, "testsuite");
@@ -194,12 +210,14 @@ static void junit_builds(struct xw *x, json_t *builds)
 	xw_attrf(x, "time", "%.3f", secs);
 	json_array_foreach(builds, k, b) {
 		const char *st = js(b, "status");
+		int bs = build_status_parse(st);
 		char name[400];
 
 		snprintf(name, sizeof(name), "build %.120s %.120s (%.120s)", js(b, "arch"),
 			 js(b, "kernel"), js(b, "config"));
 		junit_case(x, name, js(b, "arch"), jnum(b, "duration_s"),
-			   strcmp(st, "PASS") ? st : NULL, st, js(b, "error"));
+			   bs == BLD_PASS ? P_NONE : bs == BLD_FAIL ? P_FAILURE : P_ERROR, st,
+			   js(b, "error"));
 	}
 	xw_end(x);
 }

@@ -3,6 +3,8 @@
  * kernel under it; test paths encoded as kcidb_path says. A value that
  * cannot be encoded fails the export. */
 #include "export.h"
+#include "history.h"
+#include "job.h"
 #include "text.h"
 #include "util.h"
 
@@ -15,14 +17,24 @@
 /* KCIDB test status from kfarm's test status and job outcome. */
 static const char *kcidb_status(const char *st, const char *outcome)
 {
-	if (!strcmp(st, "PASS"))
-		return "PASS";
-	if (!strcmp(st, "SKIP"))
-		return "SKIP";
-	if (!strcmp(st, "FAIL"))
-		return "FAIL";
-	/* never ran: the kernel's fault unless the infrastructure's */
-	return !strcmp(outcome, "INFRA_ERROR") ? "ERROR" : "MISS";
+	switch (hist_status_parse(st)) {
+	case HS_PASS: return "PASS";
+	case HS_SKIP: return "SKIP";
+	case HS_FAIL: return "FAIL";
+	default:	/* never ran: the kernel's fault unless the infrastructure's */
+		return job_outcome_parse(outcome) == JOB_INFRA_ERROR ? "ERROR" : "MISS";
+	}
+}
+
+/* KCIDB status of a job's boot test from its outcome. */
+static const char *kcidb_boot_status(const char *outcome)
+{
+	switch (job_outcome_parse(outcome)) {
+	case JOB_COMPLETE: return "PASS";
+	case JOB_INFRA_ERROR: return "ERROR";
+	case JOB_NOT_BUILT: return "MISS";
+	default: return "FAIL";
+	}
 }
 
 #define KCIDB_PATH_MAX 300
@@ -216,9 +228,7 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 	if (append(tests, json_pack(
 		"{s:s, s:s, s:s, s:s, s:s, s:f, s:{s:s}, s:{s:s, s:s}}",
 		"id", id, "origin", "kfarm", "build_id", bu, "path", "boot",
-		"status", !strcmp(outcome, "COMPLETE") ? "PASS"
-			  : !strcmp(outcome, "INFRA_ERROR") ? "ERROR"
-			  : !strcmp(outcome, "NOT_BUILT") ? "MISS" : "FAIL",
+		"status", kcidb_boot_status(outcome),
 		"duration", jnum(j, "duration_s"),
 		"environment", "comment", js(j, "qemu_version"),
 		"misc", "outcome", outcome, "reason", js(j, "reason")), "boot test", j))

@@ -15,15 +15,24 @@
 #define MAX_RESULTS 4096
 #define MAX_REASON 512
 
+static const char *const outcomes[] = {
+	[JOB_PENDING] = "PENDING", [JOB_COMPLETE] = "COMPLETE",
+	[JOB_BOOT_FAIL] = "BOOT_FAIL", [JOB_PANIC] = "PANIC",
+	[JOB_TIMEOUT] = "TIMEOUT", [JOB_INFRA_ERROR] = "INFRA_ERROR",
+	[JOB_NOT_BUILT] = "NOT_BUILT",
+};
+
 const char *job_outcome_name(enum job_outcome o)
 {
-	static const char *const n[] = {
-		[JOB_PENDING] = "PENDING", [JOB_COMPLETE] = "COMPLETE",
-		[JOB_BOOT_FAIL] = "BOOT_FAIL", [JOB_PANIC] = "PANIC",
-		[JOB_TIMEOUT] = "TIMEOUT", [JOB_INFRA_ERROR] = "INFRA_ERROR",
-		[JOB_NOT_BUILT] = "NOT_BUILT",
-	};
-	return n[o];
+	return outcomes[o];
+}
+
+int job_outcome_parse(const char *s)
+{
+	for (size_t i = 0; s && i < ARRAY_SIZE(outcomes); i++)
+		if (!strcmp(outcomes[i], s))
+			return (int)i;
+	return -1;
 }
 
 const char *res_status_name(enum res_status s)

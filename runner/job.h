@@ -132,6 +132,8 @@ int job_attempt_done(struct job *j, unsigned int retries);
 void job_close(struct job *j);
 
 const char *job_outcome_name(enum job_outcome o);
+/* The outcome named s (exactly, as stored), or -1 (NULL, unknown). */
+int job_outcome_parse(const char *s);
 const char *res_status_name(enum res_status s);
 const char *job_state_name(enum job_state s);
 

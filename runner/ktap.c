@@ -1,13 +1,14 @@
+/* The KTAP stream (contract in ktap.h): nesting levels, results waiting for
+ * their parent, plans and MISSING, the truncation counts. What one line says
+ * is ktap_line.c's. */
 #include "ktap.h"
 #include "console.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* A result below the top level waits here until the top-level result line
  * gives its path a root. Each one holds only its own (clipped) name; paths
@@ -34,19 +35,6 @@ struct ktap_level {
 	int waiting;		/* newest entry of this level without a parent, or -1 */
 	size_t end;		/* npend just after this level's newest entry */
 };
-
-enum line_kind { L_NONE, L_VERSION, L_PLAN, L_RESULT, L_BAIL };
-
-const char *test_status_name(enum test_status s)
-{
-	switch (s) {
-	case TS_PASS: return "PASS";
-	case TS_FAIL: return "FAIL";
-	case TS_SKIP: return "SKIP";
-	case TS_MISSING: return "MISSING";
-	}
-	return "?";
-}
 
 /* A new subtest begins at level l: nothing counted, no plan, no totals. */
 static void subtest_reset(struct ktap_level *l)
@@ -171,53 +159,6 @@ void ktap_end(struct ktap *k)
 	levels_reset(k, 0);
 }
 
-static int starts(const char *s, size_t len, const char *p)
-{
-	size_t n = strlen(p);
-
-	return len >= n && !memcmp(s, p, n);
-}
-
-/* Digits from s[*i], at least one; returns 0 if none. */
-static int digits(const char *s, size_t len, size_t *i)
-{
-	size_t j = *i;
-
-	while (j < len && isdigit((unsigned char)s[j]))
-		j++;
-	if (j == *i)
-		return 0;
-	*i = j;
-	return 1;
-}
-
-/* Only whole KTAP lines count; "okay", "ok:", "1..x", "KTAP versionX" are
- * unknown lines, which change nothing. */
-static enum line_kind classify(const char *s, size_t len)
-{
-	size_t i;
-
-	if (starts(s, len, "ok") || starts(s, len, "not ok")) {
-		i = s[0] == 'o' ? 2 : 6;
-		return i == len || isspace((unsigned char)s[i]) ? L_RESULT : L_NONE;
-	}
-	if (starts(s, len, "KTAP version ") || starts(s, len, "TAP version ")) {
-		i = s[0] == 'K' ? 13 : 12;
-		if (!digits(s, len, &i))
-			return L_NONE;
-		while (i < len && isspace((unsigned char)s[i]))
-			i++;
-		return i == len ? L_VERSION : L_NONE;
-	}
-	if (starts(s, len, "1..")) {
-		i = 3;
-		if (!digits(s, len, &i))
-			return L_NONE;
-		return i == len || isspace((unsigned char)s[i]) ? L_PLAN : L_NONE;
-	}
-	return starts(s, len, "Bail out!") ? L_BAIL : L_NONE;
-}
-
 /* Finds or opens the level for key; -1 past the depth cap. Leaving a level
  * keeps what waits there: only a result or version line decides its fate. */
 static int level_for(struct ktap *k, int key)
@@ -236,82 +177,6 @@ static int level_for(struct ktap *k, int key)
 	}
 	k->nlv = i + 1;
 	return i;
-}
-
-/* Bytes of s[0..len) that fit in max without splitting a UTF-8 sequence. */
-static size_t clip_len(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	for (int b = 0; b < 3 && max && ((unsigned char)s[max] & 0xc0) == 0x80; b++)
-		max--;
-	return max;
-}
-
-static void trim(const char **s, size_t *len)
-{
-	while (*len && isspace((unsigned char)**s))
-		(*s)++, (*len)--;
-	while (*len && isspace((unsigned char)(*s)[*len - 1]))
-		(*len)--;
-}
-
-struct parsed {
-	unsigned long num;
-	enum test_status st;
-	const char *name, *reason;
-	size_t namelen, rlen;
-};
-
-static enum test_status directive(const char *r, size_t n, enum test_status st)
-{
-	if ((n >= 4 && !strncasecmp(r, "SKIP", 4)) || (n >= 4 && !strncasecmp(r, "TODO", 4)))
-		return TS_SKIP;
-	if (n >= 5 && !strncasecmp(r, "XFAIL", 5))
-		return TS_PASS;
-	if ((n >= 7 && !strncasecmp(r, "TIMEOUT", 7)) || (n >= 5 && !strncasecmp(r, "ERROR", 5)))
-		return TS_FAIL;
-	return st;
-}
-
-/* "ok|not ok [N] [- ]name [# directive]"; only a "- " separator is not part
- * of the name ("ok 1 -EINVAL" is named "-EINVAL"). */
-static void parse_result(const char *s, size_t len, unsigned long count, struct parsed *p)
-{
-	int is_not = s[0] == 'n';
-	size_t i = is_not ? 6 : 2, j;
-	const char *hash = NULL;
-
-	p->st = is_not ? TS_FAIL : TS_PASS;
-	p->num = 0;
-	while (i < len && isspace((unsigned char)s[i]))
-		i++;
-	if (i < len && isdigit((unsigned char)s[i])) {
-		for (; i < len && isdigit((unsigned char)s[i]); i++)
-			if (p->num < 100000000)
-				p->num = p->num * 10 + (s[i] - '0');
-	} else {
-		p->num = count;
-	}
-	while (i < len && isspace((unsigned char)s[i]))
-		i++;
-	if (i + 1 < len && s[i] == '-' && isspace((unsigned char)s[i + 1]))
-		i += 2;
-	for (j = i; j < len; j++) {	/* the directive: the first unescaped '#' */
-		if (s[j] == '\\' && j + 1 < len)
-			j++;
-		else if (s[j] == '#')
-			break;
-	}
-	if (j < len)
-		hash = s + j;
-	p->name = s + i;
-	p->namelen = (hash ? (size_t)(hash - s) : len) - i;
-	p->reason = hash ? hash + 1 : "";
-	p->rlen = hash ? (size_t)(s + len - p->reason) : 0;
-	trim(&p->name, &p->namelen);
-	trim(&p->reason, &p->rlen);
-	p->st = directive(p->reason, p->rlen, p->st);
 }
 
 static void emit(struct ktap *k, int depth, unsigned long num, enum test_status st,
@@ -335,7 +200,7 @@ static int path_add(char *path, size_t *n, const char *s)
 		path[(*n)++] = '/';
 	}
 	room = KTAP_PATH_MAX - *n;
-	size_t take = clip_len(s, len, room);
+	size_t take = ktap_clip_len(s, len, room);
 
 	memcpy(path + *n, s, take);
 	*n += take;
@@ -380,7 +245,7 @@ static void flush(struct ktap *k, const char *top)
 
 /* Keeps a result below the top level until its parent's line; -1 when over
  * budget. */
-static int keep(struct ktap *k, int lvl, const struct parsed *r, const char *name)
+static int keep(struct ktap *k, int lvl, const struct ktap_parsed *r, const char *name)
 {
 	size_t bytes = strlen(name) + r->rlen + 2;
 
@@ -401,29 +266,6 @@ static int keep(struct ktap *k, int lvl, const struct parsed *r, const char *nam
 	return (int)k->npend - 1;
 }
 
-/* The description of a nameless result: its directive's text without the
- * directive word ("SKIP New time NS" -> "New time NS"). */
-static void description(const struct parsed *r, const char **d, size_t *dl)
-{
-	static const char *const words[] = { "SKIP", "TODO", "XFAIL", "TIMEOUT", "ERROR" };
-
-	*d = r->reason;
-	*dl = r->rlen;
-	for (size_t w = 0; w < sizeof(words) / sizeof(*words); w++) {
-		size_t wl = strlen(words[w]);
-
-		if (*dl >= wl && !strncasecmp(*d, words[w], wl) &&
-		    (*dl == wl || isspace((unsigned char)(*d)[wl]) || (*d)[wl] == ':')) {
-			*d += wl, *dl -= wl;
-			break;
-		}
-	}
-	while (*dl && (isspace((unsigned char)**d) || **d == ':'))
-		(*d)++, (*dl)--;
-}
-
-static int keep(struct ktap *k, int lvl, const struct parsed *r, const char *name);
-
 /* Level c's subtest is over (its parent's result line is in): the results
  * its plan promised that never came are kept as MISSING, waiting for that
  * parent like the others. Returns how many there were. */
@@ -442,7 +284,7 @@ static unsigned long add_missing(struct ktap *k, int c)
 	snprintf(why, sizeof(why), "never ran: plan 1..%lu, %lu result%s", want, ran,
 		 ran == 1 ? "" : "s");
 	for (unsigned long num = ran + 1; num <= want; num++) {
-		struct parsed r = { .num = num, .st = TS_MISSING, .reason = why, .rlen = strlen(why) };
+		struct ktap_parsed r = { .num = num, .st = TS_MISSING, .reason = why, .rlen = strlen(why) };
 		int last = num - ran == KTAP_MISSING_MAX && num < want;
 
 		if (last)
@@ -463,31 +305,31 @@ static unsigned long add_missing(struct ktap *k, int c)
 static void handle_result(struct ktap *k, int lvl, const char *s, size_t len)
 {
 	struct ktap_level *l = &k->lv[lvl];
-	struct parsed r;
+	struct ktap_parsed r;
 	char name[KTAP_NAME_MAX + 1], rule[KTAP_REASON_MAX + 1];
 	size_t n;
 	int idx;
 
 	k->nresults++;
-	parse_result(s, len, ++l->count, &r);
+	ktap_parse_result(s, len, ++l->count, &r);
 	if (r.num > l->top)
 		l->top = r.num;
-	n = clip_len(r.name, r.namelen, KTAP_NAME_MAX);
+	n = ktap_clip_len(r.name, r.namelen, KTAP_NAME_MAX);
 	if (!n && r.rlen) {
 		const char *d;
 		size_t dl;
 
-		description(&r, &d, &dl);
+		ktap_description(&r, &d, &dl);
 		r.name = d;
 		r.namelen = dl;
-		n = clip_len(d, dl, KTAP_NAME_MAX);
+		n = ktap_clip_len(d, dl, KTAP_NAME_MAX);
 	}
 	k->trunc.clipped += (n < r.namelen) + (r.rlen > KTAP_REASON_MAX);
 	if (n)
 		memcpy(name, r.name, n), name[n] = '\0';
 	else
 		snprintf(name, sizeof(name), "test %lu", r.num);
-	r.rlen = strnlen(r.reason, clip_len(r.reason, r.rlen, KTAP_REASON_MAX));
+	r.rlen = strnlen(r.reason, ktap_clip_len(r.reason, r.rlen, KTAP_REASON_MAX));
 
 	/* its children's subtest ends here: kselftest's rules on it */
 	if (lvl + 1 < KTAP_MAX_DEPTH) {
@@ -550,38 +392,22 @@ static int strip_prefix(struct ktap *k, const char **s, size_t *len)
 	/* a version line outside any document starts one: its indentation
 	 * is the document's prefix, as kunit_tool takes it */
 	if ((!k->seen_header || (k->plan >= 0 && k->ntop >= (unsigned long)k->plan)) &&
-	    classify(*s, *len) == L_VERSION)
+	    ktap_classify(*s, *len) == KL_VERSION)
 		k->base = indent;
 	return indent > k->base ? indent - k->base : 0;
 }
 
-/* kselftest's "# Totals: pass:P fail:F xfail:X xpass:Y skip:S error:E":
- * with F or E > 0 the subtest it ends is not ok, whatever its exit status
- * said. Only a level that exists counts (a comment opens none). */
+/* A "# Totals:" line with failures marks the level it was printed at (a
+ * level that exists: a comment opens none); one without clears the mark. */
 static void note_totals(struct ktap *k, int hashes, int indent, const char *s, size_t len)
 {
-	static const char tag[] = "# Totals:";
-	int key = hashes * 256 + indent, bad = 0;
+	int key = hashes * 256 + indent, bad = ktap_totals_failed(s, len);
 
-	if (!starts(s, len, tag) || hashes >= KTAP_MAX_DEPTH || indent > 4096)
+	if (bad < 0 || hashes >= KTAP_MAX_DEPTH || indent > 4096)
 		return;
 	for (int i = k->nlv - 1; i > 0; i--) {
 		if (k->lv[i].key != key)
 			continue;
-		for (size_t j = sizeof(tag) - 1; j < len; j++) {
-			size_t m = 0;
-			unsigned long v = 0;
-
-			if (starts(s + j, len - j, " fail:"))
-				m = 6;
-			else if (starts(s + j, len - j, " error:"))
-				m = 7;
-			if (!m)
-				continue;
-			for (j += m; j < len && isdigit((unsigned char)s[j]) && v < 1000000; j++)
-				v = v * 10 + (unsigned long)(s[j] - '0');
-			bad |= v > 0;
-		}
 		if (bad)
 			snprintf(k->lv[i].totals, sizeof(k->lv[i].totals), "%.*s", (int)(len - 2),
 				 s + 2);
@@ -593,43 +419,29 @@ static void note_totals(struct ktap *k, int hashes, int indent, const char *s, s
 
 void ktap_feed(struct ktap *k, const char *s, size_t len)
 {
-	int indent, hashes = 0, lvl;
-	enum line_kind kind;
+	int indent, hashes, lvl;
+	enum ktap_line kind;
 
 	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
 		len--;
 	indent = strip_prefix(k, &s, &len);
-	/* kselftest nests by prefixing "# " to a child's whole output */
-	while (starts(s, len, "# ") || starts(s, len, "#\t")) {
-		const char *r = s + 2;
-		size_t rl = len - 2;
-		int extra = 0;
-
-		while (rl && *r == ' ')
-			r++, rl--, extra++;
-		if (classify(r, rl) == L_NONE && !starts(r, rl, "# ") && !starts(r, rl, "#\t"))
-			break;
-		hashes++;
-		indent += extra;
-		s = r;
-		len = rl;
-	}
-	kind = classify(s, len);
-	if (kind == L_NONE) {
+	hashes = ktap_unnest(&s, &len, &indent);
+	kind = ktap_classify(s, len);
+	if (kind == KL_NONE) {
 		note_totals(k, hashes, indent, s, len);
 		return;
 	}
-	if (kind == L_BAIL) {
+	if (kind == KL_BAIL) {
 		k->bailed = 1;
 		return;
 	}
 	lvl = hashes >= KTAP_MAX_DEPTH || indent > 4096 ? -1 : level_for(k, hashes * 256 + indent);
 	if (lvl < 0) {
-		if (kind == L_RESULT)
+		if (kind == KL_RESULT)
 			k->nresults++, k->trunc.deep++;
 		return;
 	}
-	if (kind == L_VERSION) {
+	if (kind == KL_VERSION) {
 		if (lvl == 0) {
 			k->ndocs++;
 			k->seen_header = 1;
@@ -637,15 +449,13 @@ void ktap_feed(struct ktap *k, const char *s, size_t len)
 			k->ntop = 0;
 		}
 		new_subtest(k, lvl);
-	} else if (kind == L_PLAN) {
-		unsigned long n = 0;
+	} else if (kind == KL_PLAN) {
+		long n = ktap_plan_count(s, len);
 
-		for (size_t i = 3; i < len && isdigit((unsigned char)s[i]) && n <= 1000000; i++)
-			n = n * 10 + (s[i] - '0');
-		if (lvl == 0 && n <= 1000000)
-			k->plan = (long)n;
-		else if (n <= 1000000)
-			k->lv[lvl].plan = (long)n;
+		if (lvl == 0 && n >= 0)
+			k->plan = n;
+		else if (n >= 0)
+			k->lv[lvl].plan = n;
 	} else {
 		handle_result(k, lvl, s, len);
 	}

@@ -28,6 +28,8 @@
 #ifndef KFARM_KTAP_H
 #define KFARM_KTAP_H
 
+#include "ktap_line.h"
+
 #include <stddef.h>
 
 #define KTAP_MAX_DEPTH 16		/* levels 0..15 */
@@ -38,10 +40,6 @@
 #define KTAP_PENDING_BYTES (4u << 20)	/* ... and their bytes */
 
 #define KTAP_MISSING_MAX 256		/* unrun subtests listed one by one per plan */
-
-/* TS_MISSING: a subtest its plan promised that never reported (emitted
- * just before its parent's result, named "test N"). */
-enum test_status { TS_PASS, TS_FAIL, TS_SKIP, TS_MISSING };
 
 struct ktap_result {
 	int depth;		/* 0 = top level, < KTAP_MAX_DEPTH */
@@ -90,7 +88,5 @@ void ktap_release(struct ktap *k);
 /* Writes what was truncated ("depth cap 16 (3 results dropped), ...") into
  * buf; returns 0 (buf "") when nothing was. */
 int ktap_trunc_note(const struct ktap *k, char *buf, size_t n);
-
-const char *test_status_name(enum test_status s);
 
 #endif

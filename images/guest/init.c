@@ -22,7 +22,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,8 +324,10 @@ struct outcome {
 	int truncated;
 };
 
-static void capture(int fd, struct outcome *o)
+/* Reads what is there into o (a struct outcome); 0 at end of file. */
+static int capture(int fd, void *arg)
 {
+	struct outcome *o = arg;
 	char buf[4096];
 
 	for (;;) {
@@ -334,7 +335,7 @@ static void capture(int fd, struct outcome *o)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return;
+			return r < 0 && errno == EAGAIN;
 		if (o->len + (size_t)r > CAPTURE_MAX) {
 			o->truncated = 1;
 			continue;
@@ -377,7 +378,7 @@ static void run_child(const struct kt_test *t, double limit,
 {
 	int pfd[2];
 	pid_t pid;
-	double start = kt_now(), deadline = start + limit;
+	double start = kt_now();
 
 	memset(o, 0, sizeof(*o));
 	o->out = malloc(CAPTURE_MAX);
@@ -404,33 +405,9 @@ static void run_child(const struct kt_test *t, double limit,
 	setpgid(pid, pid);
 	close(pfd[1]);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
-
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		double left = deadline - kt_now();
-		int ms = left <= 0 ? 0 : left > 0.05 ? 50 : (int)(left * 1000) + 1;
-
-		if (poll(&p, 1, ms) > 0)
-			capture(pfd[0], o);
-		if (waitpid(pid, &o->status, WNOHANG) == pid)
-			break;
-		if (kt_now() >= deadline) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &o->status, 0) < 0 && errno == EINTR)
-				;
-			o->timed_out = 1;
-			break;
-		}
-	}
+	o->timed_out = kt_reap(pid, pfd[0], start + limit, capture, o, &o->status);
 	o->seconds = kt_now() - start;
-	/* whatever the test left behind in its group goes too */
-	kill(-pid, SIGKILL);
-	capture(pfd[0], o);
 	close(pfd[0]);
-	/* as PID 1 we inherit orphans: reap them all */
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
 }
 
 /* ---- printing ---- */

@@ -3,7 +3,9 @@
  * shared page, options, small helpers.  The runner side is in init.c.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -343,4 +346,36 @@ long kt_read_file(const char *path, char *buf, size_t size)
 const char *kt_self_exe(void)
 {
 	return kt_exe_path;
+}
+
+int kt_reap(pid_t pid, int fd, double deadline, int (*drain)(int fd, void *arg), void *arg,
+	    int *status)
+{
+	int timed_out = 0;
+
+	for (int open_ = 1;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		double left = deadline > 0 ? deadline - kt_now() : 1;
+		int ms = left <= 0 ? 0 : left > 0.05 ? 50 : (int)(left * 1000) + 1;
+
+		if (open_ && poll(&p, 1, ms) > 0)
+			open_ = drain(fd, arg);
+		else if (!open_)
+			usleep((useconds_t)ms * 1000);
+		if (waitpid(pid, status, WNOHANG) == pid)
+			break;
+		if (deadline > 0 && kt_now() >= deadline) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+				;
+			timed_out = 1;
+			break;
+		}
+	}
+	kill(-pid, SIGKILL);	/* whatever it left behind in its group */
+	drain(fd, arg);
+	while (waitpid(-1, NULL, WNOHANG) > 0)	/* orphans, as PID 1 */
+		;
+	return timed_out;
 }

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_int.h"
 #include "prog.h"
 
 #define LINE_CAP 4096			/* longer lines are printed in pieces */
@@ -146,10 +146,11 @@ static void feed(struct scan *sc, const char *buf, size_t n)
 	}
 }
 
-/* reads what is there; returns 0 at end of file (EOF, or EIO on a pty
- * whose last writer is gone), 1 otherwise */
-static int drain(int fd, struct scan *sc)
+/* reads what is there through sc (a struct scan); returns 0 at end of
+ * file (EOF, or EIO on a pty whose last writer is gone), 1 otherwise */
+static int drain(int fd, void *arg)
 {
+	struct scan *sc = arg;
 	char buf[4096];
 
 	for (;;) {
@@ -252,36 +253,13 @@ static void run(const char *path, const char *cwd, double limit, struct scan *sc
 	if (pfd[1] >= 0)
 		close(pfd[1]);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	for (int open_ = 1;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		double left = limit > 0 ? start + limit - kt_now() : 1;
-		int ms = left <= 0 ? 0 : left > 0.05 ? 50 : (int)(left * 1000) + 1;
-
-		if (open_ && poll(&p, 1, ms) > 0)
-			open_ = drain(fd, sc);
-		else if (!open_)
-			usleep((useconds_t)ms * 1000);
-		if (waitpid(pid, &o->status, WNOHANG) == pid)
-			break;
-		if (limit > 0 && kt_now() >= start + limit) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &o->status, 0) < 0 && errno == EINTR)
-				;
-			o->timed_out = 1;
-			break;
-		}
-	}
+	o->timed_out = kt_reap(pid, fd, limit > 0 ? start + limit : 0, drain, sc, &o->status);
 	o->seconds = kt_now() - start;
-	kill(-pid, SIGKILL);	/* whatever it left behind in its group */
-	drain(fd, sc);
 	if (sc->n) {
 		emit_line(sc, sc->line, sc->n);
 		sc->n = 0;
 	}
 	close(fd);
-	while (waitpid(-1, NULL, WNOHANG) > 0)	/* orphans, as PID 1 */
-		;
 }
 
 /* A script whose interpreter the guest lacks ("#!/bin/sh": there is no

@@ -668,6 +668,52 @@ static void test_kselftest_missing_bounded(void **state)
 	free(g);
 }
 
+/* ktap_line.c alone: what one line says, with no parser state. */
+static void test_line_syntax(void **state)
+{
+#define L(s) s, sizeof(s) - 1
+	struct ktap_parsed r;
+	const char *s = "# #   ok 3 - deep # SKIP no";
+	size_t len = strlen(s);
+	int indent = 0;
+
+	(void)state;
+	assert_int_equal(ktap_classify(L("ok")), KL_RESULT);
+	assert_int_equal(ktap_classify(L("not ok 2 x")), KL_RESULT);
+	assert_int_equal(ktap_classify(L("okay")), KL_NONE);
+	assert_int_equal(ktap_classify(L("KTAP version 1  ")), KL_VERSION);
+	assert_int_equal(ktap_classify(L("KTAP version 1x")), KL_NONE);
+	assert_int_equal(ktap_classify(L("1..7")), KL_PLAN);
+	assert_int_equal(ktap_classify(L("1..x")), KL_NONE);
+	assert_int_equal(ktap_classify(L("Bail out! disk")), KL_BAIL);
+	assert_int_equal(ktap_plan_count(L("1..1000000")), 1000000);
+	assert_int_equal(ktap_plan_count(L("1..1000001")), -1);
+	assert_int_equal(ktap_totals_failed(L("# Totals: pass:3 fail:0 xfail:0 xpass:0 skip:1 error:0")), 0);
+	assert_int_equal(ktap_totals_failed(L("# Totals: pass:3 fail:0 error:2")), 1);
+	assert_int_equal(ktap_totals_failed(L("# Total: fail:1")), -1);
+	assert_int_equal(ktap_unnest(&s, &len, &indent), 2);
+	assert_int_equal(indent, 2);
+	ktap_parse_result(s, len, 9, &r);
+	assert_int_equal(r.num, 3);
+	assert_int_equal(r.st, TS_SKIP);
+	assert_int_equal(r.namelen, 4);
+	assert_memory_equal(r.name, "deep", 4);
+	ktap_parse_result(L("not ok # TIMEOUT: 30 s"), 9, &r);
+	assert_int_equal(r.num, 9);
+	assert_int_equal(r.st, TS_FAIL);
+	assert_int_equal(r.namelen, 0);
+	{
+		const char *d;
+		size_t dl;
+
+		ktap_description(&r, &d, &dl);
+		assert_int_equal(dl, 4);
+		assert_memory_equal(d, "30 s", 4);
+	}
+	assert_int_equal(ktap_clip_len(L("ab\xc3\xa9"), 3), 2);	/* not inside the e-acute */
+#undef L
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -690,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_kselftest_short_plan_not_ok),
 		cmocka_unit_test(test_kselftest_totals),
 		cmocka_unit_test(test_kselftest_missing_bounded),
+		cmocka_unit_test(test_line_syntax),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -365,6 +365,17 @@ static void test_check_names(void **state)
 	assert_int_equal(hist_status_parse(NULL), -1);
 	assert_int_equal(change_kind_parse("Regression"), -1);
 	assert_int_equal(run_status_parse(""), -1);
+	/* builds' statuses are history.h's list too; outcomes parse back */
+	n = check_list(st, "builds", "status", names);
+	assert_int_equal(n, BLD_COUNT);
+	for (int b = 0; b < BLD_COUNT; b++) {
+		assert_string_equal(names[b], build_status_name(b));
+		assert_int_equal(build_status_parse(names[b]), b);
+	}
+	for (int o = JOB_PENDING; o <= JOB_NOT_BUILT; o++)
+		assert_int_equal(job_outcome_parse(job_outcome_name(o)), o);
+	assert_int_equal(job_outcome_parse("complete"), -1);
+	assert_int_equal(build_status_parse(NULL), -1);
 	store_close(st);
 	free(p);
 }
