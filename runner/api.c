@@ -226,24 +226,27 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 	" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id" \
 	" ORDER BY r.id DESC LIMIT ?"
 
-json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
+/* A query whose one parameter is a limit, prepared and bound. */
+static sqlite3_stmt *prep_limit(sqlite3 *db, const char *sql, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
+	sqlite3_stmt *s = prep(db, sql, e);
 
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	return rows(db, s, e);
+	if (s)
+		sqlite3_bind_int(s, 1, limit);
+	return s;
 }
 
-/* rows() as JSON text, wrapped in pre and post: the same shape, written
- * straight (jsonw.h). Consumes s. */
-static char *rows_text(sqlite3 *db, sqlite3_stmt *s, const char *pre, const char *post,
-		       struct api_err *e)
+/* rows() of a limited query as JSON text, wrapped in pre and post: the
+ * same shape, written straight (jsonw.h). */
+static char *limited_text(sqlite3 *db, const char *sql, int limit, const char *pre,
+			  const char *post, struct api_err *e)
 {
+	sqlite3_stmt *s = prep_limit(db, sql, limit, e);
 	struct sb sb;
 	int rc;
 
+	if (!s)
+		return NULL;
 	sb_init(&sb);
 	sb_adds(&sb, pre);
 	rc = jsonw_rows(&sb, s);
@@ -257,14 +260,16 @@ static char *rows_text(sqlite3 *db, sqlite3_stmt *s, const char *pre, const char
 	return sb_detach(&sb);
 }
 
+json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep_limit(db, RUNS_SQL, limit, e);
+
+	return s ? rows(db, s, e) : NULL;
+}
+
 char *api_runs_text(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
-
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	return rows_text(db, s, "", "", e);
+	return limited_text(db, RUNS_SQL, limit, "", "", e);
 }
 
 static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_err *e)
@@ -284,59 +289,48 @@ static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_er
 	return o;
 }
 
-json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
+/* The row of id (sql1) with, under key, the rows of sql2 for the same id. */
+static json_t *one_with(sqlite3 *db, int64_t id, const char *what, const char *sql1,
+			const char *key, const char *sql2, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, "SELECT id, started, finished, status, argv FROM runs"
-				   " WHERE id = ?", e);
-	json_t *run, *jobs;
+	sqlite3_stmt *s = prep(db, sql1, e);
+	json_t *o, *sub;
 
 	if (!s)
 		return NULL;
 	sqlite3_bind_int64(s, 1, id);
-	if (!(run = one(db, s, "run", e)))
+	if (!(o = one(db, s, what, e)))
 		return NULL;
-	s = prep(db, "SELECT " JOB_COLS ", " RUN_JOB_COUNTS
-		     " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-		     " LEFT JOIN sum_job n ON n.job_id = j.id"
-		     " WHERE j.run_id = ? ORDER BY j.id", e);
-	if (!s) {
-		json_decref(run);
+	if (!(s = prep(db, sql2, e))) {
+		json_decref(o);
 		return NULL;
 	}
 	sqlite3_bind_int64(s, 1, id);
-	if (!(jobs = rows(db, s, e))) {
-		json_decref(run);
+	if (!(sub = rows(db, s, e))) {
+		json_decref(o);
 		return NULL;
 	}
-	json_object_set_new(run, "jobs", jobs);
-	return run;
+	json_object_set_new(o, key, sub);
+	return o;
+}
+
+json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
+{
+	return one_with(db, id, "run", "SELECT id, started, finished, status, argv FROM runs"
+				       " WHERE id = ?",
+			"jobs", "SELECT " JOB_COLS ", " RUN_JOB_COUNTS
+				" FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+				" LEFT JOIN sum_job n ON n.job_id = j.id"
+				" WHERE j.run_id = ? ORDER BY j.id", e);
 }
 
 json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, "SELECT " JOB_COLS ", j.qemu_cmdline, j.lava_job_id, j.lava_url"
-				   " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-				   " WHERE j.id = ?", e);
-	json_t *job, *res;
-
-	if (!s)
-		return NULL;
-	sqlite3_bind_int64(s, 1, id);
-	if (!(job = one(db, s, "job", e)))
-		return NULL;
-	s = prep(db, "SELECT test, depth, status, reason, duration_s FROM results"
-		     " WHERE job_id = ? ORDER BY id", e);
-	if (!s) {
-		json_decref(job);
-		return NULL;
-	}
-	sqlite3_bind_int64(s, 1, id);
-	if (!(res = rows(db, s, e))) {
-		json_decref(job);
-		return NULL;
-	}
-	json_object_set_new(job, "results", res);
-	return job;
+	return one_with(db, id, "job", "SELECT " JOB_COLS ", j.qemu_cmdline, j.lava_job_id,"
+				       " j.lava_url FROM jobs j JOIN candidates c"
+				       " ON c.id = j.candidate_id WHERE j.id = ?",
+			"results", "SELECT test, depth, status, reason, duration_s FROM results"
+				   " WHERE job_id = ? ORDER BY id", e);
 }
 
 char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
@@ -405,13 +399,10 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, TREND_SQL, e);
+	sqlite3_stmt *s = prep_limit(db, TREND_SQL, limit, e);
 	json_t *v;
 
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	if (!(v = rows(db, s, e)))
+	if (!s || !(v = rows(db, s, e)))
 		return NULL;
 	if (!(v = json_pack("{s:o}", "points", v)))
 		return fail(e, 500, "out of memory", NULL);
@@ -420,12 +411,7 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 
 char *api_trend_text(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, TREND_SQL, e);
-
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	return rows_text(db, s, "{\"points\":", "}", e);
+	return limited_text(db, TREND_SQL, limit, "{\"points\":", "}", e);
 }
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)
