@@ -2,6 +2,7 @@
 #include "dbtext.h"
 #include "jsonw.h"
 #include "known.h"
+#include "summary.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -46,14 +47,6 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	return SQLITE_ABORT;
 }
 
-/* The release of a candidate x arch x test: the jobs' own, or the
- * candidate's for the jobs that reported none (max(COALESCE(j.release,
- * c.release)) over the jobs, as one aggregate used to compute it). */
-#define RELEASE(s, c) \
-	"CASE WHEN " s ".norel > 0 AND " c ".release IS NOT NULL THEN" \
-	" COALESCE(max(" s ".release, " c ".release), " c ".release)" \
-	" ELSE " s ".release END"
-
 /* A tree x arch x machine's latest candidates with results, by
  * sum_cand_arch_tree: like compares with like (profile.h machine_key). */
 #define NTH_LATEST(t, n) \
@@ -80,8 +73,8 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 /* Each pair's tests seen on both sides, with what each side says. */
 #define PAIR_CHANGES \
 	"SELECT p.tree, p.arch, cur.test," \
-	" pc.label, " RELEASE("prev", "pc") ", prev.status, prev.job," \
-	" cc.label, " RELEASE("cur", "cc") ", cur.status, cur.job, cur.reason" \
+	" pc.label, " SUMMARY_RELEASE("prev", "pc") ", prev.status, prev.job," \
+	" cc.label, " SUMMARY_RELEASE("cur", "cc") ", cur.status, cur.job, cur.reason" \
 	" FROM pairs p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
 	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
 	"  AND prev.test = cur.test" \
@@ -89,25 +82,29 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	" WHERE cur.status IS NOT prev.status"	/* the same status is no change */ \
 	" ORDER BY p.tree, p.arch, p.machine, cur.test"
 
-/* The matrix's one candidate per tree x arch: the latest of its machines'
- * latest, or of the candidates labelled ?2 (in tree ?1). */
-#define LATEST_PICK \
-	"SELECT tree, arch, max(cur) AS cur FROM (SELECT t.tree, t.arch, " NTH_LATEST("t", "0") \
-	"  AS cur FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1)" \
-	" WHERE cur IS NOT NULL GROUP BY tree, arch"
+/* The matrix of the candidates labelled ?2 (in tree ?1): the latest per
+ * tree x arch, its cells from the summaries. */
 #define KERNEL_PICK \
 	"SELECT x.tree, x.arch, max(x.cand) AS cur FROM candidates c" \
 	" JOIN sum_cand_arch x ON x.cand = c.id WHERE c.label = ?2 AND x.tree IS NOT NULL" \
 	"  AND (?1 IS NULL OR x.tree = ?1) GROUP BY x.tree, x.arch"
-
-#define CELLS \
-	"SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
-	" " RELEASE("t", "c") "," \
+#define KERNEL_CELLS \
+	"WITH pick AS MATERIALIZED (" KERNEL_PICK ")" \
+	" SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
+	" " SUMMARY_RELEASE("t", "c") "," \
 	" CAST(f.nflaky AS REAL) / f.ncand AS flake_rate" \
 	" FROM pick p JOIN sum_cand_test t ON t.cand = p.cur AND t.arch = p.arch" \
 	" JOIN candidates c ON c.id = p.cur" \
 	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
 	" ORDER BY p.tree, t.test, p.arch"
+
+/* Each tree x arch's pick (one tree's: ?1): sum_matrix, kept by summary.c
+ * in this order. */
+#define LATEST_COLS \
+	"SELECT tree, arch, test, status, reason, job, label, release," \
+	" CAST(nflaky AS REAL) / ncand AS flake_rate FROM sum_matrix"
+#define LATEST_CELLS LATEST_COLS " ORDER BY tree, test, arch"
+#define TREE_CELLS LATEST_COLS " WHERE tree = ?1 ORDER BY test, arch"
 
 /* Each change of the pairs (a run's, or each tree's latest): appended to
  * arr as objects, or (arr NULL) counted by kind in counts. SQLITE_DONE, or
@@ -228,8 +225,8 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 
 	/* flake rate: share of this tree x arch x test's candidates that were
 	 * FLAKY (summary.c counts them) */
-	rc = sqlite3_prepare_v2(db, kernel ? "WITH pick AS MATERIALIZED (" KERNEL_PICK ") " CELLS
-				     : "WITH pick AS MATERIALIZED (" LATEST_PICK ") " CELLS, -1, &s, NULL);
+	rc = sqlite3_prepare_v2(db, kernel ? KERNEL_CELLS : tree ? TREE_CELLS : LATEST_CELLS, -1, &s,
+				NULL);
 	if (rc != SQLITE_OK) {
 		query_failed(db, NULL, e);
 		return NULL;

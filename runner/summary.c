@@ -7,6 +7,12 @@
 	"(SELECT c1." col " FROM jobs j1 JOIN candidates c1 ON c1.id = j1.candidate_id" \
 	" WHERE j1.id = ?1)"
 
+/* The job's tree x arch, if its candidate is that pair's matrix pick. */
+#define JOB_PICK \
+	"(SELECT c.tree AS tree, j.arch AS arch FROM jobs j JOIN candidates c" \
+	"  ON c.id = j.candidate_id WHERE j.id = ?1 AND c.tree IS NOT NULL" \
+	"  AND j.candidate_id = " SUMMARY_PICK("c.tree", "j.arch") ")"
+
 /* The steps, in order, all keyed by the job id (?1). An infrastructure error
  * counts in the job tallies only: it says nothing about the kernel. */
 static const char *const steps[] = {
@@ -76,6 +82,22 @@ static const char *const steps[] = {
 	" SELECT c.tree, j.arch, c.machine FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
 	" WHERE j.id = ?1 AND c.tree IS NOT NULL AND j.outcome != 'INFRA_ERROR'"
 	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
+
+	/* last, over the summaries above: the matrix's cells of the job's tree x
+	 * arch, afresh when its candidate is that pair's pick (a new pick, its
+	 * tests and release moved)... */
+	"DELETE FROM sum_matrix WHERE (tree, arch) = (SELECT p.tree, p.arch FROM " JOB_PICK " p)",
+
+	SUMMARY_MATRIX_CELLS(JOB_PICK),
+
+	/* ...else (an older candidate's job) only the flake counts it moved */
+	"UPDATE sum_matrix SET ncand = f.ncand, nflaky = f.nflaky"
+	" FROM jobs j, candidates c, sum_flake f"
+	" WHERE j.id = ?1 AND j.outcome != 'INFRA_ERROR' AND c.id = j.candidate_id"
+	"  AND sum_matrix.tree = c.tree AND sum_matrix.arch = j.arch"
+	"  AND sum_matrix.cand != j.candidate_id"
+	"  AND sum_matrix.test IN (SELECT test FROM results WHERE job_id = ?1 AND depth = 0)"
+	"  AND f.tree = c.tree AND f.arch = j.arch AND f.test = sum_matrix.test",
 };
 
 struct summary {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../runner/regress.h"
+#include "../../runner/summary.h"
 #include "hist.h"
 
 static char dir[] = "/tmp/kfarm-regress-XXXXXX";
@@ -317,6 +318,89 @@ static void test_like_machines(void **state)
 	store_close(st);
 }
 
+/* /api/matrix's cells as every request computed them before sum_matrix
+ * (each tree x arch's latest of its machines' latest, the cells read from
+ * sum_cand_test, sum_flake and the candidate), rows joined by newlines: the
+ * reference that the kept table must equal. */
+#define ROW(t) \
+	"group_concat(" t ".tree || '|' || " t ".arch || '|' || " t ".test || '|' ||" \
+	" COALESCE(" t ".status, '-') || '|' || COALESCE(" t ".reason, '-') || '|' ||" \
+	" " t ".job || '|' || " t ".label || '|' || COALESCE(" t ".release, '-') || '|' ||" \
+	" COALESCE(" t ".flake_rate, '-'), char(10))"
+#define LIVE_MATRIX \
+	"SELECT " ROW("m") " FROM (WITH pick AS MATERIALIZED (SELECT tree, arch, max(cur) AS cur" \
+	" FROM (SELECT t.tree, t.arch, (SELECT x.cand FROM sum_cand_arch x WHERE x.tree = t.tree" \
+	"  AND x.arch = t.arch AND x.machine = t.machine ORDER BY x.cand DESC LIMIT 1) AS cur" \
+	"  FROM sum_tree_arch t) WHERE cur IS NOT NULL GROUP BY tree, arch)" \
+	" SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
+	" " SUMMARY_RELEASE("t", "c") " AS release," \
+	" CAST(f.nflaky AS REAL) / f.ncand AS flake_rate" \
+	" FROM pick p JOIN sum_cand_test t ON t.cand = p.cur AND t.arch = p.arch" \
+	" JOIN candidates c ON c.id = p.cur" \
+	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
+	" ORDER BY p.tree, t.test, p.arch) m"
+#define KEPT_MATRIX \
+	"SELECT " ROW("m") " FROM (SELECT *, CAST(nflaky AS REAL) / ncand AS flake_rate" \
+	" FROM sum_matrix ORDER BY tree, test, arch) m"
+
+static char *one_text(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	char *v;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = xstrdup(sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0) : "");
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void assert_matrix_kept(struct store *st)
+{
+	char *live = one_text(st, LIVE_MATRIX), *kept = one_text(st, KEPT_MATRIX);
+
+	assert_true(*live);
+	assert_string_equal(kept, live);
+	free(live);
+	free(kept);
+}
+
+/* sum_matrix kept job by job equals the matrix computed from scratch, after
+ * each thing that moves a cell: a new pick, its own further jobs (tests
+ * added, the verdict turning FLAKY), an older candidate's job (only the
+ * flake counts move), an infrastructure error (the candidate's release
+ * filled in), a candidate on another machine, and candidates moving between
+ * trees (--tree given later; the release's series). */
+static void test_matrix_kept(void **state)
+{
+	static const char *const p[] = { "a=PASS", "b=PASS", NULL };
+	static const char *const f[] = { "a=FAIL", "c=PASS", NULL };
+	struct store *st = fresh("matrix.db");
+	int64_t r = store_run_begin(st, "m");
+
+	(void)state;
+	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, p);
+	assert_matrix_kept(st);
+	hist_job(st, r, "x86_64", "K2", "t", NULL, JOB_COMPLETE, 1, p);
+	hist_job(st, r, "arm64", "K2", "t", "6.1.2", JOB_COMPLETE, 1, p);
+	assert_matrix_kept(st);
+	hist_job(st, r, "x86_64", "K2", "t", NULL, JOB_COMPLETE, 1, f);	/* a FLAKY, c new */
+	assert_matrix_kept(st);
+	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, f);	/* K1's flake */
+	assert_matrix_kept(st);
+	hist_job(st, r, "x86_64", "K2", "t", "6.1.9", JOB_INFRA_ERROR, 0, p);	/* release */
+	assert_matrix_kept(st);
+	hist_job_m(st, r, "x86_64", "K0", "smp4", "t", "6.1.0", JOB_COMPLETE, 1, f);
+	assert_matrix_kept(st);
+	/* K2 of x86_64 re-registered under tree "u": t's pick falls back */
+	assert_true(store_candidate(st, "x86_64", "K2", "u", "K2", "/img") > 0);
+	assert_matrix_kept(st);
+	hist_job(st, r, "x86_64", "K3", NULL, "6.2.1", JOB_COMPLETE, 1, p);	/* linux-6.2 */
+	hist_job(st, r, "x86_64", "K1", "u", "6.1.1", JOB_COMPLETE, 1, p);	/* K1 moves too */
+	assert_matrix_kept(st);
+	store_close(st);
+}
+
 static void test_bad_text_repaired_not_dropped(void **state)
 {
 	struct store *st = fresh("bad.db");
@@ -347,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_known_failure),
 		cmocka_unit_test(test_tree_move_and_migration),
 		cmocka_unit_test(test_like_machines),
+		cmocka_unit_test(test_matrix_kept),
 		cmocka_unit_test(test_bad_text_repaired_not_dropped),
 	};
 	int ret;
