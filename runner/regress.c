@@ -249,7 +249,8 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
 			break;
 		}
-		sb_addf(&sb, ",\"job\":%lld", (long long)sqlite3_column_int64(s, 5));
+		sb_adds(&sb, ",\"job\":");
+		jsonw_int(&sb, sqlite3_column_int64(s, 5));
 		if (cell_str(&sb, ",\"kernel\":", s, 6, 0) || cell_str(&sb, ",\"release\":", s, 7, 1)) {
 			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
 			break;
