@@ -1,5 +1,6 @@
 #include "api.h"
 #include "build_db.h"
+#include "dbstmt.h"
 #include "dbtext.h"
 #include "jsonw.h"
 #include "util.h"
@@ -52,7 +53,7 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
 	}
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_NOMEM;
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
 		return fail(e, 500, "database query failed", db);
@@ -64,10 +65,8 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
 {
 	sqlite3_stmt *s;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+	if (!(s = dbstmt_get(db, sql)))
 		fail(e, 500, "database query failed", db);
-		return NULL;
-	}
 	return s;
 }
 
@@ -171,7 +170,7 @@ char *api_status_text(sqlite3 *db, struct api_err *e)
 	sb_init(&sb);
 	sb_adds(&sb, "{\"results\":");
 	rc = jsonw_rows(&sb, s);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc != SQLITE_DONE) {
 		sb_release(&sb);
 		fail(e, 500, "database query failed", db);
@@ -251,7 +250,7 @@ static char *limited_text(sqlite3 *db, const char *sql, int limit, const char *p
 	sb_adds(&sb, pre);
 	rc = jsonw_rows(&sb, s);
 	sb_adds(&sb, post);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc != SQLITE_DONE) {
 		sb_release(&sb);
 		fail(e, 500, "database query failed", db);
@@ -349,7 +348,7 @@ char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
 		fail(e, 404, rc == SQLITE_ROW ? "job has no console log" : "no such job", NULL);
 	else
 		fail(e, 500, "database query failed", db);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	return path;
 }
 

@@ -1,4 +1,5 @@
 #include "regress.h"
+#include "dbstmt.h"
 #include "dbtext.h"
 #include "jsonw.h"
 #include "known.h"
@@ -118,10 +119,10 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 
 	/* each candidate against its predecessor: the candidates of one run, or
 	 * each tree's latest */
-	rc = sqlite3_prepare_v2(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
-					    : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES,
-				-1, &s, NULL);
-	if (rc != SQLITE_OK) {
+	s = dbstmt_get(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
+				   : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES);
+	if (!s) {
+		rc = sqlite3_errcode(db);
 		json_decref(known);
 		query_failed(db, NULL, e);
 		return rc;
@@ -177,7 +178,7 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 		}
 	}
 	dbtext_keep_release(&kp);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	json_decref(known);
 	if (rc != SQLITE_DONE && rc != SQLITE_ABORT)
 		query_failed(db, NULL, e);
@@ -225,9 +226,8 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 
 	/* flake rate: share of this tree x arch x test's candidates that were
 	 * FLAKY (summary.c counts them) */
-	rc = sqlite3_prepare_v2(db, kernel ? KERNEL_CELLS : tree ? TREE_CELLS : LATEST_CELLS, -1, &s,
-				NULL);
-	if (rc != SQLITE_OK) {
+	s = dbstmt_get(db, kernel ? KERNEL_CELLS : tree ? TREE_CELLS : LATEST_CELLS);
+	if (!s) {
 		query_failed(db, NULL, e);
 		return NULL;
 	}
@@ -260,7 +260,7 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 		sb_add(&sb, "}", 1);
 	}
 	sb_adds(&sb, "]}");
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc == SQLITE_DONE)
 		return sb_detach(&sb);
 	sb_release(&sb);

@@ -1,5 +1,6 @@
 #include "store.h"
 #include "store_int.h"
+#include "dbstmt.h"
 #include "dbtext.h"
 #include "logdir.h"
 #include "summary.h"
@@ -146,6 +147,7 @@ void store_close(struct store *st)
 		sqlite3_finalize(st->stmts[i].s);
 	summary_free(st->sum);
 	sqlite3_finalize(st->data_version);
+	dbstmt_forget(st->db);
 	sqlite3_close(st->db);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
