@@ -413,40 +413,71 @@ char *api_trend_text(sqlite3 *db, int limit, struct api_err *e)
 	return limited_text(db, TREND_SQL, limit, "{\"points\":", "}", e);
 }
 
-json_t *api_trees(sqlite3 *db, struct api_err *e)
+/* Column i of s equal to the one kept in prev (type and bytes)? */
+static int same_col(sqlite3_stmt *s, int i, int *type, struct sb *prev)
 {
-	/* summary.c keeps one row per tree x candidate label */
+	int t = sqlite3_column_type(s, i);
+	const void *v = t == SQLITE_NULL ? "" : sqlite3_column_blob(s, i);
+	size_t n = t == SQLITE_NULL ? 0 : (size_t)sqlite3_column_bytes(s, i);
+	int same = *type == t && prev->len == n && (!n || !memcmp(prev->buf, v, n));
+
+	*type = t;
+	sb_reset(prev);
+	sb_add(prev, v ? v : "", n);
+	return same;
+}
+
+/* {"trees":[{"tree":T,"candidates":[{"kernel","release","first_job"}...]}...]},
+ * written straight from summary.c's one row per tree x candidate label. */
+char *api_trees_text(sqlite3 *db, struct api_err *e)
+{
 	sqlite3_stmt *s = prep(db,
 		"SELECT tree, label AS kernel, release, first_job FROM sum_tree_label"
 		" ORDER BY tree, first_job", e);
-	json_t *rowsv, *trees = json_array(), *cur = NULL, *o;
-	size_t i;
+	struct sb sb, prev;
+	int rc, type = -1, n = 0;
 
-	if (!s || !(rowsv = rows(db, s, e))) {
-		json_decref(trees);
+	if (!s)
+		return NULL;
+	sb_init(&sb);
+	sb_init(&prev);
+	sb_adds(&sb, "{\"trees\":[");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!n++ || !same_col(s, 0, &type, &prev)) {
+			if (n == 1)
+				same_col(s, 0, &type, &prev);
+			sb_adds(&sb, n > 1 ? "]},{\"tree\":" : "{\"tree\":");
+			jsonw_col(&sb, s, 0);
+			sb_adds(&sb, ",\"candidates\":[");
+		} else {
+			sb_add(&sb, ",", 1);
+		}
+		for (int i = 1; i < 4; i++) {
+			sb_adds(&sb, i == 1 ? "{" : ",");
+			jsonw_strz(&sb, sqlite3_column_name(s, i));
+			sb_add(&sb, ":", 1);
+			jsonw_col(&sb, s, i);
+		}
+		sb_add(&sb, "}", 1);
+	}
+	sb_adds(&sb, n ? "]}]}" : "]}");
+	dbstmt_put(s);
+	sb_release(&prev);
+	if (rc != SQLITE_DONE) {
+		sb_release(&sb);
+		fail(e, 500, "database query failed", db);
 		return NULL;
 	}
-	json_array_foreach(rowsv, i, o) {
-		/* compared as JSON values: an edited database's tree may be any type */
-		json_t *t = json_object_get(o, "tree");
+	return sb_detach(&sb);
+}
 
-		if (!cur || !json_equal(json_object_get(cur, "tree"), t)) {
-			cur = json_pack("{s:O?, s:[]}", "tree", t, "candidates");
-			if (json_array_append_new(trees, cur))
-				break;
-		}
-		json_object_del(o, "tree");
-		if (json_array_append(json_object_get(cur, "candidates"), o))
-			break;
-	}
-	int broken = i < json_array_size(rowsv);
+json_t *api_trees(sqlite3 *db, struct api_err *e)
+{
+	char *t = api_trees_text(db, e);
+	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
 
-	json_decref(rowsv);
-	if (broken) {
-		json_decref(trees);
-		return fail(e, 500, "out of memory", NULL);
-	}
-	if (!(cur = json_pack("{s:o}", "trees", trees)))
-		return fail(e, 500, "out of memory", NULL);
-	return cur;
+	if (t && !v)
+		fail(e, 500, "out of memory", NULL);
+	free(t);
+	return v;
 }

@@ -31,5 +31,6 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e);
 /* Trees and their candidates in order. */
 json_t *api_trees(sqlite3 *db, struct api_err *e);
+char *api_trees_text(sqlite3 *db, struct api_err *e);	/* the same, as JSON text */
 
 #endif
