@@ -48,40 +48,28 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	return SQLITE_ABORT;
 }
 
-/* A tree x arch x machine's latest candidates with results, by
- * sum_cand_arch_tree: like compares with like (profile.h machine_key). */
-#define NTH_LATEST(t, n) \
-	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = " t ".tree" \
-	" AND x.arch = " t ".arch AND x.machine = " t ".machine" \
-	" ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+/* The columns scan() reads, in /api/regressions' order. */
+#define CHANGE_COLS \
+	"SELECT tree, arch, test, from_kernel, from_release, from_status, from_job," \
+	" to_kernel, to_release, to_status, to_job, reason FROM "
+#define CHANGE_ORDER " ORDER BY tree, arch, machine, test"
 
-/* Each tree's (?1: one tree's) latest candidate per arch x machine, with
- * the one before it on that machine (NULL if none). */
-#define LATEST_PAIRS \
-	"SELECT tree, arch, machine, cur, prev FROM (SELECT t.tree, t.arch, t.machine," \
-	"  " NTH_LATEST("t", "0") " AS cur, " NTH_LATEST("t", "1") " AS prev" \
-	"  FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1) WHERE cur IS NOT NULL"
+/* Each tree's (?1: one tree's) latest changes: each tree x arch x
+ * machine's latest candidate against the one before it on that machine,
+ * kept by summary.c (sum_change) in this order. */
+#define LATEST_CHANGES CHANGE_COLS "sum_change WHERE ?1 IS NULL OR tree = ?1" CHANGE_ORDER
 
-/* The candidates of run ?3 with the one before each in its tree x arch x
- * machine. */
+/* The changes the candidates of run ?3 brought: each against the one before
+ * it in its tree x arch x machine. */
 #define RUN_PAIRS \
 	"SELECT x.tree, x.arch, x.machine, x.cand AS cur, (SELECT max(y.cand)" \
 	"  FROM sum_cand_arch y WHERE y.tree = x.tree AND y.arch = x.arch" \
 	"  AND y.machine = x.machine AND y.cand < x.cand) AS prev" \
 	" FROM sum_cand_arch x WHERE x.tree IS NOT NULL AND (?1 IS NULL OR x.tree = ?1)" \
 	"  AND x.cand IN (SELECT candidate_id FROM jobs WHERE run_id = ?3)"
-
-/* Each pair's tests seen on both sides, with what each side says. */
-#define PAIR_CHANGES \
-	"SELECT p.tree, p.arch, cur.test," \
-	" pc.label, " SUMMARY_RELEASE("prev", "pc") ", prev.status, prev.job," \
-	" cc.label, " SUMMARY_RELEASE("cur", "cc") ", cur.status, cur.job, cur.reason" \
-	" FROM pairs p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
-	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
-	"  AND prev.test = cur.test" \
-	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
-	" WHERE cur.status IS NOT prev.status"	/* the same status is no change */ \
-	" ORDER BY p.tree, p.arch, p.machine, cur.test"
+#define RUN_CHANGES \
+	"WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " CHANGE_COLS "(" SUMMARY_CHANGES("pairs") ")" \
+	CHANGE_ORDER
 
 /* The matrix of the candidates labelled ?2 (in tree ?1): the latest per
  * tree x arch, its cells from the summaries. */
@@ -119,8 +107,7 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 
 	/* each candidate against its predecessor: the candidates of one run, or
 	 * each tree's latest */
-	s = dbstmt_get(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
-				   : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES);
+	s = dbstmt_get(db, run > 0 ? RUN_CHANGES : LATEST_CHANGES);
 	if (!s) {
 		rc = sqlite3_errcode(db);
 		json_decref(known);

@@ -203,10 +203,11 @@ static const char *const migrations[] = {
 	"  build_id INTEGER PRIMARY KEY REFERENCES builds(id),"
 	"  new_warnings INTEGER);"
 	"CREATE INDEX IF NOT EXISTS build_warnings_text ON build_warnings(warning);",
-	/* 9 (issue 10, the read side at 1M results): /api/matrix's cells kept
-	 * as jobs are stored (summary.h), so that its reply after a commit is
-	 * one scan in its own order, not a seek per cell and a sort */
-	SUMMARY_MATRIX_MIGRATION,
+	/* 9 (issue 10, the read side at 1M results): /api/matrix's cells and
+	 * each tree's latest changes kept as jobs are stored (summary.h), so
+	 * that /api/matrix, /api/regressions and /metrics after a commit are
+	 * one scan in their own order, not a seek per cell or test and a sort */
+	SUMMARY_READ_MIGRATION,
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

@@ -13,6 +13,14 @@
 	"  ON c.id = j.candidate_id WHERE j.id = ?1 AND c.tree IS NOT NULL" \
 	"  AND j.candidate_id = " SUMMARY_PICK("c.tree", "j.arch") ")"
 
+/* The job's tree x arch x machine, if its candidate is one of its latest two. */
+#define JOB_TRIPLE \
+	"(SELECT c.tree AS tree, j.arch AS arch, c.machine AS machine FROM jobs j" \
+	"  JOIN candidates c ON c.id = j.candidate_id WHERE j.id = ?1 AND c.tree IS NOT NULL" \
+	"  AND j.candidate_id >= COALESCE((SELECT x.cand FROM sum_cand_arch x" \
+	"   WHERE x.tree = c.tree AND x.arch = j.arch AND x.machine = c.machine" \
+	"   ORDER BY x.cand DESC LIMIT 1 OFFSET 1), 0))"
+
 /* The steps, in order, all keyed by the job id (?1). An infrastructure error
  * counts in the job tallies only: it says nothing about the kernel. */
 static const char *const steps[] = {
@@ -98,6 +106,14 @@ static const char *const steps[] = {
 	"  AND sum_matrix.cand != j.candidate_id"
 	"  AND sum_matrix.test IN (SELECT test FROM results WHERE job_id = ?1 AND depth = 0)"
 	"  AND f.tree = c.tree AND f.arch = j.arch AND f.test = sum_matrix.test",
+
+	/* the changes of the job's tree x arch x machine, afresh when its
+	 * candidate is one of that triple's latest two (the pair it is in, or
+	 * the new latest moving the pair on) */
+	"DELETE FROM sum_change WHERE (tree, arch, machine) = (SELECT tree, arch, machine"
+	" FROM " JOB_TRIPLE ")",
+
+	SUMMARY_CHANGE_INSERT SUMMARY_CHANGES(SUMMARY_PAIRS_OF(JOB_TRIPLE)),
 };
 
 struct summary {

@@ -163,17 +163,59 @@ int summary_add_job(sqlite3 *db, int64_t job);
 	" JOIN candidates c ON c.id = p.cur" \
 	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test"
 
-/* /api/matrix's cells (each tree x arch's pick, SUMMARY_PICK), kept as jobs
- * are stored, in the order the route writes them: one scan, no seek per
- * cell. Built from the summaries; the tree trigger rebuilds the pairs a
- * candidate leaves and joins. Runs again over its own result. */
-#define SUMMARY_MATRIX_MIGRATION \
+/* A tree x arch x machine's latest candidate with results (n = 0) or the
+ * one before it (n = 1), for each row of t (sum_cand_arch_tree: one seek). */
+#define SUMMARY_NTH(t, n) \
+	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = " t ".tree" \
+	" AND x.arch = " t ".arch AND x.machine = " t ".machine" \
+	" ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+
+/* The pairs (tree, arch, machine, cur, prev) of the triples of the subquery
+ * triples: each one's latest candidate and the one before it. */
+#define SUMMARY_PAIRS_OF(triples) \
+	"(SELECT t.tree, t.arch, t.machine, " SUMMARY_NTH("t", "0") " AS cur," \
+	"  " SUMMARY_NTH("t", "1") " AS prev FROM " triples " t)"
+
+/* Each pair's tests seen on both sides whose status differs, with what each
+ * side says (regress.c's columns, after the pair's machine). */
+#define SUMMARY_CHANGES(pairs) \
+	"SELECT p.tree AS tree, p.arch AS arch, p.machine AS machine, cur.test AS test," \
+	" pc.label AS from_kernel, " SUMMARY_RELEASE("prev", "pc") " AS from_release," \
+	" prev.status AS from_status, prev.job AS from_job, cc.label AS to_kernel," \
+	" " SUMMARY_RELEASE("cur", "cc") " AS to_release, cur.status AS to_status," \
+	" cur.job AS to_job, cur.reason AS reason" \
+	" FROM " pairs " p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
+	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
+	"  AND prev.test = cur.test" \
+	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
+	" WHERE cur.status IS NOT prev.status"	/* the same status is no change */
+
+#define SUMMARY_CHANGE_INSERT \
+	"INSERT INTO sum_change (tree, arch, machine, test, from_kernel, from_release," \
+	"  from_status, from_job, to_kernel, to_release, to_status, to_job, reason) "
+
+/* Kept as jobs are stored, for the read side at any history's size, and
+ * built from the summaries (each runs again over its own result):
+ * - sum_matrix, /api/matrix's cells (each tree x arch's pick, SUMMARY_PICK)
+ *   in the order the route writes them: one scan, no seek per cell;
+ * - sum_change, the changes of each tree x arch x machine's latest pair
+ *   (what /api/regressions and /metrics report, before known failures are
+ *   matched, which is done as they are read: the files can change), in
+ *   the order /api/regressions lists them.
+ * The tree trigger rebuilds both for the pairs a candidate leaves and joins. */
+#define SUMMARY_READ_MIGRATION \
 	"CREATE TABLE IF NOT EXISTS sum_matrix (tree TEXT NOT NULL, test TEXT NOT NULL," \
 	"  arch TEXT NOT NULL, cand INTEGER NOT NULL, status TEXT, reason TEXT," \
 	"  job INTEGER NOT NULL, label TEXT, release TEXT, ncand INTEGER, nflaky INTEGER," \
 	"  PRIMARY KEY (tree, test, arch)) WITHOUT ROWID;" \
 	"DELETE FROM sum_matrix;" \
 	SUMMARY_MATRIX_CELLS("(SELECT DISTINCT tree, arch FROM sum_tree_arch)") ";" \
+	"CREATE TABLE IF NOT EXISTS sum_change (tree TEXT NOT NULL, arch TEXT NOT NULL," \
+	"  machine TEXT NOT NULL, test TEXT NOT NULL, from_kernel TEXT, from_release TEXT," \
+	"  from_status TEXT, from_job INTEGER, to_kernel TEXT, to_release TEXT, to_status TEXT," \
+	"  to_job INTEGER, reason TEXT, PRIMARY KEY (tree, arch, machine, test)) WITHOUT ROWID;" \
+	"DELETE FROM sum_change;" \
+	SUMMARY_CHANGE_INSERT SUMMARY_CHANGES(SUMMARY_PAIRS_OF("sum_tree_arch")) ";" \
 	"DROP TRIGGER IF EXISTS sum_tree_moved;" \
 	"CREATE TRIGGER sum_tree_moved AFTER UPDATE OF tree ON candidates" \
 	" WHEN old.tree IS NOT new.tree BEGIN" \
@@ -183,6 +225,11 @@ int summary_add_job(sqlite3 *db, int64_t job);
 	"  " SUMMARY_MATRIX_CELLS("(SELECT t.tree, a.arch FROM (SELECT old.tree AS tree" \
 	"   UNION SELECT new.tree) t, (SELECT DISTINCT arch FROM sum_cand_arch" \
 	"   WHERE cand = new.id) a WHERE t.tree IS NOT NULL)") ";" \
+	"  DELETE FROM sum_change WHERE tree IN (old.tree, new.tree)" \
+	"   AND (arch, machine) IN (SELECT arch, machine FROM sum_cand_arch WHERE cand = new.id);" \
+	"  " SUMMARY_CHANGE_INSERT SUMMARY_CHANGES(SUMMARY_PAIRS_OF("(SELECT t.tree, a.arch," \
+	"   a.machine FROM (SELECT old.tree AS tree UNION SELECT new.tree) t, (SELECT DISTINCT" \
+	"   arch, machine FROM sum_cand_arch WHERE cand = new.id) a WHERE t.tree IS NOT NULL)")) ";" \
 	" END;"
 
 #endif

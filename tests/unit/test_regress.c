@@ -343,6 +343,34 @@ static void test_like_machines(void **state)
 	"SELECT " ROW("m") " FROM (SELECT *, CAST(nflaky AS REAL) / ncand AS flake_rate" \
 	" FROM sum_matrix ORDER BY tree, test, arch) m"
 
+/* And each tree's latest changes as every request computed them before
+ * sum_change (each tree x arch x machine's latest two candidates). */
+#define CROW(t) \
+	"group_concat(" t ".tree || '|' || " t ".arch || '|' || " t ".test || '|' ||" \
+	" COALESCE(" t ".fk, '-') || '|' || COALESCE(" t ".fr, '-') || '|' ||" \
+	" COALESCE(" t ".fs, '-') || '|' || " t ".fj || '|' || COALESCE(" t ".tk, '-') || '|' ||" \
+	" COALESCE(" t ".tr, '-') || '|' || COALESCE(" t ".ts, '-') || '|' || " t ".tj || '|' ||" \
+	" COALESCE(" t ".reason, '-'), char(10))"
+#define NTH(n) \
+	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = t.tree AND x.arch = t.arch" \
+	" AND x.machine = t.machine ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+#define LIVE_CHANGES \
+	"SELECT " CROW("m") " FROM (WITH pairs AS MATERIALIZED (SELECT tree, arch, machine, cur," \
+	" prev FROM (SELECT t.tree, t.arch, t.machine, " NTH("0") " AS cur, " NTH("1") " AS prev" \
+	" FROM sum_tree_arch t) WHERE cur IS NOT NULL)" \
+	" SELECT p.tree, p.arch, cur.test, pc.label AS fk, " SUMMARY_RELEASE("prev", "pc") " AS fr," \
+	" prev.status AS fs, prev.job AS fj, cc.label AS tk, " SUMMARY_RELEASE("cur", "cc") " AS tr," \
+	" cur.status AS ts, cur.job AS tj, cur.reason AS reason" \
+	" FROM pairs p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
+	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
+	"  AND prev.test = cur.test" \
+	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
+	" WHERE cur.status IS NOT prev.status ORDER BY p.tree, p.arch, p.machine, cur.test) m"
+#define KEPT_CHANGES \
+	"SELECT " CROW("m") " FROM (SELECT tree, arch, test, from_kernel AS fk, from_release AS fr," \
+	" from_status AS fs, from_job AS fj, to_kernel AS tk, to_release AS tr, to_status AS ts," \
+	" to_job AS tj, reason FROM sum_change ORDER BY tree, arch, machine, test) m"
+
 static char *one_text(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s;
@@ -355,7 +383,7 @@ static char *one_text(struct store *st, const char *sql)
 	return v;
 }
 
-static void assert_matrix_kept(struct store *st)
+static void assert_matrix_kept(struct store *st, int changes)
 {
 	char *live = one_text(st, LIVE_MATRIX), *kept = one_text(st, KEPT_MATRIX);
 
@@ -363,9 +391,16 @@ static void assert_matrix_kept(struct store *st)
 	assert_string_equal(kept, live);
 	free(live);
 	free(kept);
+	live = one_text(st, LIVE_CHANGES);
+	kept = one_text(st, KEPT_CHANGES);
+	assert_int_equal(!!*live, changes);
+	assert_string_equal(kept, live);
+	free(live);
+	free(kept);
 }
 
-/* sum_matrix kept job by job equals the matrix computed from scratch, after
+/* sum_matrix and sum_change kept job by job equal the matrix and each
+ * tree's latest changes computed from scratch, after
  * each thing that moves a cell: a new pick, its own further jobs (tests
  * added, the verdict turning FLAKY), an older candidate's job (only the
  * flake counts move), an infrastructure error (the candidate's release
@@ -375,29 +410,34 @@ static void test_matrix_kept(void **state)
 {
 	static const char *const p[] = { "a=PASS", "b=PASS", NULL };
 	static const char *const f[] = { "a=FAIL", "c=PASS", NULL };
+	static const char *const b[] = { "a=FAIL", "b=FAIL", "c=SKIP", NULL };
 	struct store *st = fresh("matrix.db");
 	int64_t r = store_run_begin(st, "m");
 
 	(void)state;
 	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, p);
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 0);
 	hist_job(st, r, "x86_64", "K2", "t", NULL, JOB_COMPLETE, 1, p);
 	hist_job(st, r, "arm64", "K2", "t", "6.1.2", JOB_COMPLETE, 1, p);
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 0);
 	hist_job(st, r, "x86_64", "K2", "t", NULL, JOB_COMPLETE, 1, f);	/* a FLAKY, c new */
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 1);
 	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, f);	/* K1's flake */
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 0);	/* K1's a FLAKY too: no change left */
 	hist_job(st, r, "x86_64", "K2", "t", "6.1.9", JOB_INFRA_ERROR, 0, p);	/* release */
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 0);
 	hist_job_m(st, r, "x86_64", "K0", "smp4", "t", "6.1.0", JOB_COMPLETE, 1, f);
-	assert_matrix_kept(st);
-	/* K2 of x86_64 re-registered under tree "u": t's pick falls back */
+	assert_matrix_kept(st, 0);
+	hist_job(st, r, "x86_64", "K4", "t", "6.1.4", JOB_COMPLETE, 1, b);
+	assert_matrix_kept(st, 1);	/* K4 against K2 */
+	/* K2 of x86_64 re-registered under tree "u": t's pair becomes K1, K4 */
 	assert_true(store_candidate(st, "x86_64", "K2", "u", "K2", "/img") > 0);
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 1);
 	hist_job(st, r, "x86_64", "K3", NULL, "6.2.1", JOB_COMPLETE, 1, p);	/* linux-6.2 */
 	hist_job(st, r, "x86_64", "K1", "u", "6.1.1", JOB_COMPLETE, 1, p);	/* K1 moves too */
-	assert_matrix_kept(st);
+	assert_matrix_kept(st, 0);	/* t: K4 alone; u: K1 before K2, both a FLAKY */
+	hist_job_m(st, r, "x86_64", "K5", "smp4", "t", "6.1.5", JOB_COMPLETE, 1, p);
+	assert_matrix_kept(st, 1);	/* smp4: K5 against K0 */
 	store_close(st);
 }
 
