@@ -102,8 +102,9 @@ static const char *const steps[] = {
 	"UPDATE sum_matrix SET ncand = f.ncand, nflaky = f.nflaky"
 	" FROM jobs j, candidates c, sum_flake f"
 	" WHERE j.id = ?1 AND j.outcome != 'INFRA_ERROR' AND c.id = j.candidate_id"
+	/* (a term of j and c alone: tested once, before any cell is looked at) */
+	"  AND j.candidate_id IS NOT " SUMMARY_PICK("c.tree", "j.arch")
 	"  AND sum_matrix.tree = c.tree AND sum_matrix.arch = j.arch"
-	"  AND sum_matrix.cand != j.candidate_id"
 	"  AND sum_matrix.test IN (SELECT test FROM results WHERE job_id = ?1 AND depth = 0)"
 	"  AND f.tree = c.tree AND f.arch = j.arch AND f.test = sum_matrix.test",
 
