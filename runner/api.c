@@ -208,15 +208,19 @@ char *api_status_text(sqlite3 *db, struct api_err *e)
 	return sb_detach(&sb);
 }
 
+json_t *api_parsed(char *text, struct api_err *e)
+{
+	json_t *v = text ? json_loads(text, JSON_ALLOW_NUL, NULL) : NULL;
+
+	if (text && !v)
+		fail(e, 500, "out of memory", NULL);
+	free(text);
+	return v;
+}
+
 json_t *api_status(sqlite3 *db, struct api_err *e)
 {
-	char *t = api_status_text(db, e);
-	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-
-	if (t && !v)
-		fail(e, 500, "out of memory", NULL);
-	free(t);
-	return v;
+	return api_parsed(api_status_text(db, e), e);
 }
 
 #define RUNS_SQL \
@@ -473,11 +477,5 @@ char *api_trees_text(sqlite3 *db, struct api_err *e)
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)
 {
-	char *t = api_trees_text(db, e);
-	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-
-	if (t && !v)
-		fail(e, 500, "out of memory", NULL);
-	free(t);
-	return v;
+	return api_parsed(api_trees_text(db, e), e);
 }

@@ -260,13 +260,5 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
  * two never differ. */
 json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
 {
-	char *t = regress_matrix_text(db, tree, kernel, e);
-	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-
-	free(t);
-	if (t && !v) {
-		e->code = 500;
-		snprintf(e->msg, sizeof(e->msg), "out of memory");
-	}
-	return v;
+	return api_parsed(regress_matrix_text(db, tree, kernel, e), e);
 }
