@@ -136,11 +136,12 @@ $(BUILD)/bench/bench-store: tests/bench/bench-store.c $(RUNNER_OBJ)
 
 # the same benchmark with the store preparing every statement at each use
 # (as before statements were kept per store), for the before/after figure
-BENCH_EACH_OBJ = $(filter-out $(BUILD)/runner/store.o $(BUILD)/runner/summary.o,$(RUNNER_OBJ))
-$(BUILD)/bench/bench-store-each: tests/bench/bench-store.c runner/store.c runner/summary.c $(BENCH_EACH_OBJ)
+BENCH_EACH_SRC = runner/store.c runner/store_job.c runner/summary.c
+BENCH_EACH_OBJ = $(filter-out $(BENCH_EACH_SRC:runner/%.c=$(BUILD)/runner/%.o),$(RUNNER_OBJ))
+$(BUILD)/bench/bench-store-each: tests/bench/bench-store.c $(BENCH_EACH_SRC) $(BENCH_EACH_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -DSTORE_PREPARE_EACH -o $@ tests/bench/bench-store.c \
-		runner/store.c runner/summary.c $(BENCH_EACH_OBJ) $(PKG_LIBS) -lpthread
+		$(BENCH_EACH_SRC) $(BENCH_EACH_OBJ) $(PKG_LIBS) -lpthread
 
 bench: bin/kfarm $(BUILD)/bench/standin-guest $(BUILD)/bench/bench-store $(BUILD)/bench/bench-store-each
 	tests/bench/run.sh

@@ -1,5 +1,6 @@
 #include "api.h"
 #include "build_db.h"
+#include "dbstmt.h"
 #include "dbtext.h"
 #include "jsonw.h"
 #include "util.h"
@@ -52,7 +53,7 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
 	}
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_NOMEM;
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
 		return fail(e, 500, "database query failed", db);
@@ -64,10 +65,8 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
 {
 	sqlite3_stmt *s;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+	if (!(s = dbstmt_get(db, sql)))
 		fail(e, 500, "database query failed", db);
-		return NULL;
-	}
 	return s;
 }
 
@@ -171,7 +170,7 @@ char *api_status_text(sqlite3 *db, struct api_err *e)
 	sb_init(&sb);
 	sb_adds(&sb, "{\"results\":");
 	rc = jsonw_rows(&sb, s);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc != SQLITE_DONE) {
 		sb_release(&sb);
 		fail(e, 500, "database query failed", db);
@@ -209,15 +208,19 @@ char *api_status_text(sqlite3 *db, struct api_err *e)
 	return sb_detach(&sb);
 }
 
+json_t *api_parsed(char *text, struct api_err *e)
+{
+	json_t *v = text ? json_loads(text, JSON_ALLOW_NUL, NULL) : NULL;
+
+	if (text && !v)
+		fail(e, 500, "out of memory", NULL);
+	free(text);
+	return v;
+}
+
 json_t *api_status(sqlite3 *db, struct api_err *e)
 {
-	char *t = api_status_text(db, e);
-	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-
-	if (t && !v)
-		fail(e, 500, "out of memory", NULL);
-	free(t);
-	return v;
+	return api_parsed(api_status_text(db, e), e);
 }
 
 #define RUNS_SQL \
@@ -226,29 +229,32 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 	" FROM runs r LEFT JOIN sum_run n ON n.run_id = r.id" \
 	" ORDER BY r.id DESC LIMIT ?"
 
-json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
+/* A query whose one parameter is a limit, prepared and bound. */
+static sqlite3_stmt *prep_limit(sqlite3 *db, const char *sql, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
+	sqlite3_stmt *s = prep(db, sql, e);
 
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	return rows(db, s, e);
+	if (s)
+		sqlite3_bind_int(s, 1, limit);
+	return s;
 }
 
-/* rows() as JSON text, wrapped in pre and post: the same shape, written
- * straight (jsonw.h). Consumes s. */
-static char *rows_text(sqlite3 *db, sqlite3_stmt *s, const char *pre, const char *post,
-		       struct api_err *e)
+/* rows() of a limited query as JSON text, wrapped in pre and post: the
+ * same shape, written straight (jsonw.h). */
+static char *limited_text(sqlite3 *db, const char *sql, int limit, const char *pre,
+			  const char *post, struct api_err *e)
 {
+	sqlite3_stmt *s = prep_limit(db, sql, limit, e);
 	struct sb sb;
 	int rc;
 
+	if (!s)
+		return NULL;
 	sb_init(&sb);
 	sb_adds(&sb, pre);
 	rc = jsonw_rows(&sb, s);
 	sb_adds(&sb, post);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc != SQLITE_DONE) {
 		sb_release(&sb);
 		fail(e, 500, "database query failed", db);
@@ -257,14 +263,16 @@ static char *rows_text(sqlite3 *db, sqlite3_stmt *s, const char *pre, const char
 	return sb_detach(&sb);
 }
 
+json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
+{
+	sqlite3_stmt *s = prep_limit(db, RUNS_SQL, limit, e);
+
+	return s ? rows(db, s, e) : NULL;
+}
+
 char *api_runs_text(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, RUNS_SQL, e);
-
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	return rows_text(db, s, "", "", e);
+	return limited_text(db, RUNS_SQL, limit, "", "", e);
 }
 
 static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_err *e)
@@ -284,59 +292,48 @@ static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_er
 	return o;
 }
 
-json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
+/* The row of id (sql1) with, under key, the rows of sql2 for the same id. */
+static json_t *one_with(sqlite3 *db, int64_t id, const char *what, const char *sql1,
+			const char *key, const char *sql2, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, "SELECT id, started, finished, status, argv FROM runs"
-				   " WHERE id = ?", e);
-	json_t *run, *jobs;
+	sqlite3_stmt *s = prep(db, sql1, e);
+	json_t *o, *sub;
 
 	if (!s)
 		return NULL;
 	sqlite3_bind_int64(s, 1, id);
-	if (!(run = one(db, s, "run", e)))
+	if (!(o = one(db, s, what, e)))
 		return NULL;
-	s = prep(db, "SELECT " JOB_COLS ", " RUN_JOB_COUNTS
-		     " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-		     " LEFT JOIN sum_job n ON n.job_id = j.id"
-		     " WHERE j.run_id = ? ORDER BY j.id", e);
-	if (!s) {
-		json_decref(run);
+	if (!(s = prep(db, sql2, e))) {
+		json_decref(o);
 		return NULL;
 	}
 	sqlite3_bind_int64(s, 1, id);
-	if (!(jobs = rows(db, s, e))) {
-		json_decref(run);
+	if (!(sub = rows(db, s, e))) {
+		json_decref(o);
 		return NULL;
 	}
-	json_object_set_new(run, "jobs", jobs);
-	return run;
+	json_object_set_new(o, key, sub);
+	return o;
+}
+
+json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
+{
+	return one_with(db, id, "run", "SELECT id, started, finished, status, argv FROM runs"
+				       " WHERE id = ?",
+			"jobs", "SELECT " JOB_COLS ", " RUN_JOB_COUNTS
+				" FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
+				" LEFT JOIN sum_job n ON n.job_id = j.id"
+				" WHERE j.run_id = ? ORDER BY j.id", e);
 }
 
 json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, "SELECT " JOB_COLS ", j.qemu_cmdline, j.lava_job_id, j.lava_url"
-				   " FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
-				   " WHERE j.id = ?", e);
-	json_t *job, *res;
-
-	if (!s)
-		return NULL;
-	sqlite3_bind_int64(s, 1, id);
-	if (!(job = one(db, s, "job", e)))
-		return NULL;
-	s = prep(db, "SELECT test, depth, status, reason, duration_s FROM results"
-		     " WHERE job_id = ? ORDER BY id", e);
-	if (!s) {
-		json_decref(job);
-		return NULL;
-	}
-	sqlite3_bind_int64(s, 1, id);
-	if (!(res = rows(db, s, e))) {
-		json_decref(job);
-		return NULL;
-	}
-	json_object_set_new(job, "results", res);
-	return job;
+	return one_with(db, id, "job", "SELECT " JOB_COLS ", j.qemu_cmdline, j.lava_job_id,"
+				       " j.lava_url FROM jobs j JOIN candidates c"
+				       " ON c.id = j.candidate_id WHERE j.id = ?",
+			"results", "SELECT test, depth, status, reason, duration_s FROM results"
+				   " WHERE job_id = ? ORDER BY id", e);
 }
 
 char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
@@ -355,7 +352,7 @@ char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
 		fail(e, 404, rc == SQLITE_ROW ? "job has no console log" : "no such job", NULL);
 	else
 		fail(e, 500, "database query failed", db);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	return path;
 }
 
@@ -405,13 +402,10 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, TREND_SQL, e);
+	sqlite3_stmt *s = prep_limit(db, TREND_SQL, limit, e);
 	json_t *v;
 
-	if (!s)
-		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	if (!(v = rows(db, s, e)))
+	if (!s || !(v = rows(db, s, e)))
 		return NULL;
 	if (!(v = json_pack("{s:o}", "points", v)))
 		return fail(e, 500, "out of memory", NULL);
@@ -420,48 +414,68 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 
 char *api_trend_text(sqlite3 *db, int limit, struct api_err *e)
 {
-	sqlite3_stmt *s = prep(db, TREND_SQL, e);
+	return limited_text(db, TREND_SQL, limit, "{\"points\":", "}", e);
+}
+
+/* Column i of s equal to the one kept in prev (type and bytes)? */
+static int same_col(sqlite3_stmt *s, int i, int *type, struct sb *prev)
+{
+	int t = sqlite3_column_type(s, i);
+	const void *v = t == SQLITE_NULL ? "" : sqlite3_column_blob(s, i);
+	size_t n = t == SQLITE_NULL ? 0 : (size_t)sqlite3_column_bytes(s, i);
+	int same = *type == t && prev->len == n && (!n || !memcmp(prev->buf, v, n));
+
+	*type = t;
+	sb_reset(prev);
+	sb_add(prev, v ? v : "", n);
+	return same;
+}
+
+/* {"trees":[{"tree":T,"candidates":[{"kernel","release","first_job"}...]}...]},
+ * written straight from summary.c's one row per tree x candidate label. */
+char *api_trees_text(sqlite3 *db, struct api_err *e)
+{
+	sqlite3_stmt *s = prep(db,
+		"SELECT tree, label AS kernel, release, first_job FROM sum_tree_label"
+		" ORDER BY tree, first_job", e);
+	struct sb sb, prev;
+	int rc, type = -1, n = 0;
 
 	if (!s)
 		return NULL;
-	sqlite3_bind_int(s, 1, limit);
-	return rows_text(db, s, "{\"points\":", "}", e);
+	sb_init(&sb);
+	sb_init(&prev);
+	sb_adds(&sb, "{\"trees\":[");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!n++ || !same_col(s, 0, &type, &prev)) {
+			if (n == 1)
+				same_col(s, 0, &type, &prev);
+			sb_adds(&sb, n > 1 ? "]},{\"tree\":" : "{\"tree\":");
+			jsonw_col(&sb, s, 0);
+			sb_adds(&sb, ",\"candidates\":[");
+		} else {
+			sb_add(&sb, ",", 1);
+		}
+		for (int i = 1; i < 4; i++) {
+			sb_adds(&sb, i == 1 ? "{" : ",");
+			jsonw_strz(&sb, sqlite3_column_name(s, i));
+			sb_add(&sb, ":", 1);
+			jsonw_col(&sb, s, i);
+		}
+		sb_add(&sb, "}", 1);
+	}
+	sb_adds(&sb, n ? "]}]}" : "]}");
+	dbstmt_put(s);
+	sb_release(&prev);
+	if (rc != SQLITE_DONE) {
+		sb_release(&sb);
+		fail(e, 500, "database query failed", db);
+		return NULL;
+	}
+	return sb_detach(&sb);
 }
 
 json_t *api_trees(sqlite3 *db, struct api_err *e)
 {
-	/* summary.c keeps one row per tree x candidate label */
-	sqlite3_stmt *s = prep(db,
-		"SELECT tree, label AS kernel, release, first_job FROM sum_tree_label"
-		" ORDER BY tree, first_job", e);
-	json_t *rowsv, *trees = json_array(), *cur = NULL, *o;
-	size_t i;
-
-	if (!s || !(rowsv = rows(db, s, e))) {
-		json_decref(trees);
-		return NULL;
-	}
-	json_array_foreach(rowsv, i, o) {
-		/* compared as JSON values: an edited database's tree may be any type */
-		json_t *t = json_object_get(o, "tree");
-
-		if (!cur || !json_equal(json_object_get(cur, "tree"), t)) {
-			cur = json_pack("{s:O?, s:[]}", "tree", t, "candidates");
-			if (json_array_append_new(trees, cur))
-				break;
-		}
-		json_object_del(o, "tree");
-		if (json_array_append(json_object_get(cur, "candidates"), o))
-			break;
-	}
-	int broken = i < json_array_size(rowsv);
-
-	json_decref(rowsv);
-	if (broken) {
-		json_decref(trees);
-		return fail(e, 500, "out of memory", NULL);
-	}
-	if (!(cur = json_pack("{s:o}", "trees", trees)))
-		return fail(e, 500, "out of memory", NULL);
-	return cur;
+	return api_parsed(api_trees_text(db, e), e);
 }

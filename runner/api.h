@@ -31,5 +31,10 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 json_t *api_trend(sqlite3 *db, int limit, struct api_err *e);
 /* Trees and their candidates in order. */
 json_t *api_trees(sqlite3 *db, struct api_err *e);
+char *api_trees_text(sqlite3 *db, struct api_err *e);	/* the same, as JSON text */
+
+/* A reply written as JSON text, parsed (the CLI's and tests' values, so
+ * that the two never differ); consumes text; NULL (e set) if it was. */
+json_t *api_parsed(char *text, struct api_err *e);
 
 #endif

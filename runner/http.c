@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,11 @@ static __thread struct tconn *tc;
  * the scheduling of a busy machine (make bench reads them). */
 static __thread double req_cpu0;
 static __thread const char *req_cache;
+/* and what else the request's thread went through meanwhile, sent as
+ * X-Kfarm-Rusage: page faults (new memory, each one kernel time in its CPU
+ * time) and context switches, voluntary (it waited: a lock, a read) or not
+ * (another process took the CPU: its caches were someone else's after) */
+static __thread struct rusage req_ru0;
 
 static double thread_cpu(void)
 {
@@ -70,10 +76,17 @@ static double thread_cpu(void)
 
 static void add_timing(struct MHD_Response *r)
 {
-	char v[48];
+	struct rusage ru;
+	char v[96];
 
 	snprintf(v, sizeof(v), "cpu;dur=%.3f", (thread_cpu() - req_cpu0) * 1000);
 	MHD_add_response_header(r, "Server-Timing", v);
+	if (!getrusage(RUSAGE_THREAD, &ru)) {
+		snprintf(v, sizeof(v), "minflt=%ld majflt=%ld nvcsw=%ld nivcsw=%ld",
+			 ru.ru_minflt - req_ru0.ru_minflt, ru.ru_majflt - req_ru0.ru_majflt,
+			 ru.ru_nvcsw - req_ru0.ru_nvcsw, ru.ru_nivcsw - req_ru0.ru_nivcsw);
+		MHD_add_response_header(r, "X-Kfarm-Rusage", v);
+	}
 	if (req_cache)
 		MHD_add_response_header(r, "X-Kfarm-Cache", req_cache);
 }
@@ -308,6 +321,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	req_cpu0 = thread_cpu();
 	req_cache = NULL;
+	if (getrusage(RUSAGE_THREAD, &req_ru0))
+		memset(&req_ru0, 0, sizeof(req_ru0));
 	route_parse(routes, nroutes, method, url, get_arg, c, &rt);
 	if (!rt.def)
 		return send_error(c, rt.code, rt.error);

@@ -8,12 +8,14 @@
 #include "util.h"
 
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stddef.h>
 
 /* A JSON string of s[0..n) (NULL: null), invalid UTF-8 as U+FFFD. */
 void jsonw_str(struct sb *sb, const char *s, size_t n);
 void jsonw_strz(struct sb *sb, const char *s);
 void jsonw_real(struct sb *sb, double v);
+void jsonw_int(struct sb *sb, int64_t v);
 /* Column i as JSON: integer, real, text (all its bytes) or null. */
 void jsonw_col(struct sb *sb, sqlite3_stmt *s, int i);
 /* Every row of s as an object keyed by column name, as an array: the

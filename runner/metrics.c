@@ -1,4 +1,5 @@
 #include "metrics.h"
+#include "dbstmt.h"
 #include "regress.h"
 #include "util.h"
 
@@ -27,14 +28,14 @@ static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 	sqlite3_stmt *s;
 	int rc, v = lbl ? 1 : 0;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (!(s = dbstmt_get(db, sql)))
 		goto err;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int t = sqlite3_column_type(s, v);
 
 		if ((lbl && sqlite3_column_type(s, 0) != SQLITE_TEXT) ||
 		    (t != SQLITE_INTEGER && t != SQLITE_FLOAT)) {
-			sqlite3_finalize(s);
+			dbstmt_put(s);
 			e->code = 500;
 			snprintf(e->msg, sizeof(e->msg), "database holds a bad value for %s", name);
 			return -1;
@@ -47,7 +48,7 @@ static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 		}
 		sb_addf(sb, " %.17g\n", sqlite3_column_double(s, v));
 	}
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc == SQLITE_DONE)
 		return 0;
 err:

@@ -1,7 +1,9 @@
 #include "regress.h"
+#include "dbstmt.h"
 #include "dbtext.h"
 #include "jsonw.h"
 #include "known.h"
+#include "summary.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -46,68 +48,52 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 	return SQLITE_ABORT;
 }
 
-/* The release of a candidate x arch x test: the jobs' own, or the
- * candidate's for the jobs that reported none (max(COALESCE(j.release,
- * c.release)) over the jobs, as one aggregate used to compute it). */
-#define RELEASE(s, c) \
-	"CASE WHEN " s ".norel > 0 AND " c ".release IS NOT NULL THEN" \
-	" COALESCE(max(" s ".release, " c ".release), " c ".release)" \
-	" ELSE " s ".release END"
+/* The columns scan() reads, in /api/regressions' order. */
+#define CHANGE_COLS \
+	"SELECT tree, arch, test, from_kernel, from_release, from_status, from_job," \
+	" to_kernel, to_release, to_status, to_job, reason FROM "
+#define CHANGE_ORDER " ORDER BY tree, arch, machine, test"
 
-/* A tree x arch x machine's latest candidates with results, by
- * sum_cand_arch_tree: like compares with like (profile.h machine_key). */
-#define NTH_LATEST(t, n) \
-	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = " t ".tree" \
-	" AND x.arch = " t ".arch AND x.machine = " t ".machine" \
-	" ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+/* Each tree's (?1: one tree's) latest changes: each tree x arch x
+ * machine's latest candidate against the one before it on that machine,
+ * kept by summary.c (sum_change) in this order. */
+#define LATEST_CHANGES CHANGE_COLS "sum_change WHERE ?1 IS NULL OR tree = ?1" CHANGE_ORDER
 
-/* Each tree's (?1: one tree's) latest candidate per arch x machine, with
- * the one before it on that machine (NULL if none). */
-#define LATEST_PAIRS \
-	"SELECT tree, arch, machine, cur, prev FROM (SELECT t.tree, t.arch, t.machine," \
-	"  " NTH_LATEST("t", "0") " AS cur, " NTH_LATEST("t", "1") " AS prev" \
-	"  FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1) WHERE cur IS NOT NULL"
-
-/* The candidates of run ?3 with the one before each in its tree x arch x
- * machine. */
+/* The changes the candidates of run ?3 brought: each against the one before
+ * it in its tree x arch x machine. */
 #define RUN_PAIRS \
 	"SELECT x.tree, x.arch, x.machine, x.cand AS cur, (SELECT max(y.cand)" \
 	"  FROM sum_cand_arch y WHERE y.tree = x.tree AND y.arch = x.arch" \
 	"  AND y.machine = x.machine AND y.cand < x.cand) AS prev" \
 	" FROM sum_cand_arch x WHERE x.tree IS NOT NULL AND (?1 IS NULL OR x.tree = ?1)" \
 	"  AND x.cand IN (SELECT candidate_id FROM jobs WHERE run_id = ?3)"
+#define RUN_CHANGES \
+	"WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " CHANGE_COLS "(" SUMMARY_CHANGES("pairs") ")" \
+	CHANGE_ORDER
 
-/* Each pair's tests seen on both sides, with what each side says. */
-#define PAIR_CHANGES \
-	"SELECT p.tree, p.arch, cur.test," \
-	" pc.label, " RELEASE("prev", "pc") ", prev.status, prev.job," \
-	" cc.label, " RELEASE("cur", "cc") ", cur.status, cur.job, cur.reason" \
-	" FROM pairs p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
-	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
-	"  AND prev.test = cur.test" \
-	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
-	" WHERE cur.status IS NOT prev.status"	/* the same status is no change */ \
-	" ORDER BY p.tree, p.arch, p.machine, cur.test"
-
-/* The matrix's one candidate per tree x arch: the latest of its machines'
- * latest, or of the candidates labelled ?2 (in tree ?1). */
-#define LATEST_PICK \
-	"SELECT tree, arch, max(cur) AS cur FROM (SELECT t.tree, t.arch, " NTH_LATEST("t", "0") \
-	"  AS cur FROM sum_tree_arch t WHERE ?1 IS NULL OR t.tree = ?1)" \
-	" WHERE cur IS NOT NULL GROUP BY tree, arch"
+/* The matrix of the candidates labelled ?2 (in tree ?1): the latest per
+ * tree x arch, its cells from the summaries. */
 #define KERNEL_PICK \
 	"SELECT x.tree, x.arch, max(x.cand) AS cur FROM candidates c" \
 	" JOIN sum_cand_arch x ON x.cand = c.id WHERE c.label = ?2 AND x.tree IS NOT NULL" \
 	"  AND (?1 IS NULL OR x.tree = ?1) GROUP BY x.tree, x.arch"
-
-#define CELLS \
-	"SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
-	" " RELEASE("t", "c") "," \
+#define KERNEL_CELLS \
+	"WITH pick AS MATERIALIZED (" KERNEL_PICK ")" \
+	" SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
+	" " SUMMARY_RELEASE("t", "c") "," \
 	" CAST(f.nflaky AS REAL) / f.ncand AS flake_rate" \
 	" FROM pick p JOIN sum_cand_test t ON t.cand = p.cur AND t.arch = p.arch" \
 	" JOIN candidates c ON c.id = p.cur" \
 	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
 	" ORDER BY p.tree, t.test, p.arch"
+
+/* Each tree x arch's pick (one tree's: ?1): sum_matrix, kept by summary.c
+ * in this order. */
+#define LATEST_COLS \
+	"SELECT tree, arch, test, status, reason, job, label, release," \
+	" CAST(nflaky AS REAL) / ncand AS flake_rate FROM sum_matrix"
+#define LATEST_CELLS LATEST_COLS " ORDER BY tree, test, arch"
+#define TREE_CELLS LATEST_COLS " WHERE tree = ?1 ORDER BY test, arch"
 
 /* Each change of the pairs (a run's, or each tree's latest): appended to
  * arr as objects, or (arr NULL) counted by kind in counts. SQLITE_DONE, or
@@ -121,10 +107,9 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 
 	/* each candidate against its predecessor: the candidates of one run, or
 	 * each tree's latest */
-	rc = sqlite3_prepare_v2(db, run > 0 ? "WITH pairs AS MATERIALIZED (" RUN_PAIRS ") " PAIR_CHANGES
-					    : "WITH pairs AS MATERIALIZED (" LATEST_PAIRS ") " PAIR_CHANGES,
-				-1, &s, NULL);
-	if (rc != SQLITE_OK) {
+	s = dbstmt_get(db, run > 0 ? RUN_CHANGES : LATEST_CHANGES);
+	if (!s) {
+		rc = sqlite3_errcode(db);
 		json_decref(known);
 		query_failed(db, NULL, e);
 		return rc;
@@ -180,7 +165,7 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 		}
 	}
 	dbtext_keep_release(&kp);
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	json_decref(known);
 	if (rc != SQLITE_DONE && rc != SQLITE_ABORT)
 		query_failed(db, NULL, e);
@@ -228,9 +213,8 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 
 	/* flake rate: share of this tree x arch x test's candidates that were
 	 * FLAKY (summary.c counts them) */
-	rc = sqlite3_prepare_v2(db, kernel ? "WITH pick AS MATERIALIZED (" KERNEL_PICK ") " CELLS
-				     : "WITH pick AS MATERIALIZED (" LATEST_PICK ") " CELLS, -1, &s, NULL);
-	if (rc != SQLITE_OK) {
+	s = dbstmt_get(db, kernel ? KERNEL_CELLS : tree ? TREE_CELLS : LATEST_CELLS);
+	if (!s) {
 		query_failed(db, NULL, e);
 		return NULL;
 	}
@@ -252,7 +236,8 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
 			break;
 		}
-		sb_addf(&sb, ",\"job\":%lld", (long long)sqlite3_column_int64(s, 5));
+		sb_adds(&sb, ",\"job\":");
+		jsonw_int(&sb, sqlite3_column_int64(s, 5));
 		if (cell_str(&sb, ",\"kernel\":", s, 6, 0) || cell_str(&sb, ",\"release\":", s, 7, 1)) {
 			rc = bad_row(s, e, sqlite3_column_int64(s, 5), "has no status or a NULL name");
 			break;
@@ -262,7 +247,7 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 		sb_add(&sb, "}", 1);
 	}
 	sb_adds(&sb, "]}");
-	sqlite3_finalize(s);
+	dbstmt_put(s);
 	if (rc == SQLITE_DONE)
 		return sb_detach(&sb);
 	sb_release(&sb);
@@ -275,13 +260,5 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
  * two never differ. */
 json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
 {
-	char *t = regress_matrix_text(db, tree, kernel, e);
-	json_t *v = t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-
-	free(t);
-	if (t && !v) {
-		e->code = 500;
-		snprintf(e->msg, sizeof(e->msg), "out of memory");
-	}
-	return v;
+	return api_parsed(regress_matrix_text(db, tree, kernel, e), e);
 }

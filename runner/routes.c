@@ -139,7 +139,7 @@ static int h_trend(const struct route_env *env, const struct route *r, struct re
 static int h_trees(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	(void)r;
-	return json_reply(out, api_trees(env->db, &out->err));
+	return text_reply(out, api_trees_text(env->db, &out->err));
 }
 
 static int h_builds(const struct route_env *env, const struct route *r, struct reply *out)

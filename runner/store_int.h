@@ -1,6 +1,8 @@
-/* The store's inside, shared by store.c (connections, runs, jobs) and
- * store_schema.c (the schema, its migrations and the check that a file's
- * schema is kfarm's). Not for other modules: they use store.h. */
+/* The store's inside, shared by store.c (connections, the statement
+ * helpers below), store_run.c (runs and their locks), store_job.c
+ * (candidates, jobs and their results) and store_schema.c (the schema, its
+ * migrations and the check that a file's schema is kfarm's). Not for other
+ * modules: they use store.h. */
 #ifndef KFARM_STORE_INT_H
 #define KFARM_STORE_INT_H
 
@@ -28,6 +30,19 @@ struct store {
 int store_db_error(struct store *st, const char *what);
 int store_exec(struct store *st, const char *sql, const char *what);
 int store_get_int(struct store *st, const char *sql, int *out);
+
+/* A statement prepared once per store and kept (sql must be a literal: it
+ * is keyed by its address); NULL with the error printed. store_done resets
+ * it for its next use. */
+sqlite3_stmt *store_prep(struct store *st, const char *sql);
+void store_done(struct store *st, sqlite3_stmt *s);
+/* Binds v, or NULL; _guest: text from the guest, QEMU or a remote host,
+ * stored as valid UTF-8 only. */
+void store_bind_text(sqlite3_stmt *s, int i, const char *v);
+void store_bind_guest(sqlite3_stmt *s, int i, const char *v);
+/* Steps s to completion and store_done()s it: 0 on SQLITE_DONE, else -1
+ * with SQLite's error printed (what failed). */
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
 
 /* Brings the file to this kfarm's schema version (refused read-only). */
 int store_schema_migrate(struct store *st, unsigned int flags);

@@ -6,6 +6,7 @@
 #include "store_int.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,11 @@ static const char *const migrations[] = {
 	"  build_id INTEGER PRIMARY KEY REFERENCES builds(id),"
 	"  new_warnings INTEGER);"
 	"CREATE INDEX IF NOT EXISTS build_warnings_text ON build_warnings(warning);",
+	/* 9 (issue 10, the read side at 1M results): /api/matrix's cells and
+	 * each tree's latest changes kept as jobs are stored (summary.h), so
+	 * that /api/matrix, /api/regressions and /metrics after a commit are
+	 * one scan in their own order, not a seek per cell or test and a sort */
+	SUMMARY_READ_MIGRATION,
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -285,7 +291,7 @@ static int same(const char *x, const unsigned char *y)
 
 /* kfarm's schema as its migrations make it, afresh in memory: 4 strings
  * per object (type, name, table, sql); returns the count or -1. */
-static int reference_schema(char *(*ref)[4])
+static int build_reference(char *(*ref)[4])
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
@@ -307,20 +313,38 @@ out:
 	return n;
 }
 
+/* The same, made once per process (it is the same every time: running
+ * every migration cost each store_open ~14 ms, the first request of each
+ * server thread and every CLI command) and kept for its life. */
+static char *(*reference)[4];
+static int nreference = -1;
+static pthread_once_t reference_once = PTHREAD_ONCE_INIT;
+
+static void make_reference(void)
+{
+	reference = xcalloc(MAX_OBJECTS, sizeof(*reference));
+	nreference = build_reference(reference);
+}
+
+static int reference_schema(char *(**ref)[4])
+{
+	pthread_once(&reference_once, make_reference);
+	*ref = reference;
+	return nreference;
+}
+
 /* The file's schema must be exactly kfarm's: an edited database (a view or
  * trigger of the attacker's, a table rebuilt without its constraints) is
  * refused, naming the object. Data edits are the column readers' concern. */
 int store_schema_check(struct store *st)
 {
-	char *(*ref)[4] = xcalloc(MAX_OBJECTS, sizeof(*ref));
-	int seen[MAX_OBJECTS] = { 0 }, n = reference_schema(ref), rc, ret = 0, k;
+	char *(*ref)[4];
+	int seen[MAX_OBJECTS] = { 0 }, n = reference_schema(&ref), rc, ret = 0, k;
 	sqlite3_stmt *s = NULL;
 	char t[48], nm[48];
 
-	if (n < 0) {
-		free(ref);
+	if (n < 0)
 		return error("cannot build kfarm's schema in memory");
-	}
 	if (sqlite3_prepare_v2(st->db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK) {
 		ret = store_db_error(st, "cannot read schema");
 		goto out;
@@ -347,9 +371,5 @@ int store_schema_check(struct store *st)
 				    "missing (refused)", st->path, ref[k][0], ref[k][1]);
 out:
 	sqlite3_finalize(s);
-	for (k = 0; k < n; k++)
-		for (int i = 0; i < 4; i++)
-			free(ref[k][i]);
-	free(ref);
 	return ret;
 }

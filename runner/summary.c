@@ -7,6 +7,20 @@
 	"(SELECT c1." col " FROM jobs j1 JOIN candidates c1 ON c1.id = j1.candidate_id" \
 	" WHERE j1.id = ?1)"
 
+/* The job's tree x arch, if its candidate is that pair's matrix pick. */
+#define JOB_PICK \
+	"(SELECT c.tree AS tree, j.arch AS arch FROM jobs j JOIN candidates c" \
+	"  ON c.id = j.candidate_id WHERE j.id = ?1 AND c.tree IS NOT NULL" \
+	"  AND j.candidate_id = " SUMMARY_PICK("c.tree", "j.arch") ")"
+
+/* The job's tree x arch x machine, if its candidate is one of its latest two. */
+#define JOB_TRIPLE \
+	"(SELECT c.tree AS tree, j.arch AS arch, c.machine AS machine FROM jobs j" \
+	"  JOIN candidates c ON c.id = j.candidate_id WHERE j.id = ?1 AND c.tree IS NOT NULL" \
+	"  AND j.candidate_id >= COALESCE((SELECT x.cand FROM sum_cand_arch x" \
+	"   WHERE x.tree = c.tree AND x.arch = j.arch AND x.machine = c.machine" \
+	"   ORDER BY x.cand DESC LIMIT 1 OFFSET 1), 0))"
+
 /* The steps, in order, all keyed by the job id (?1). An infrastructure error
  * counts in the job tallies only: it says nothing about the kernel. */
 static const char *const steps[] = {
@@ -76,6 +90,31 @@ static const char *const steps[] = {
 	" SELECT c.tree, j.arch, c.machine FROM jobs j JOIN candidates c ON c.id = j.candidate_id"
 	" WHERE j.id = ?1 AND c.tree IS NOT NULL AND j.outcome != 'INFRA_ERROR'"
 	"  AND EXISTS (SELECT 1 FROM results WHERE job_id = ?1 AND depth = 0)",
+
+	/* last, over the summaries above: the matrix's cells of the job's tree x
+	 * arch, afresh when its candidate is that pair's pick (a new pick, its
+	 * tests and release moved)... */
+	"DELETE FROM sum_matrix WHERE (tree, arch) = (SELECT p.tree, p.arch FROM " JOB_PICK " p)",
+
+	SUMMARY_MATRIX_CELLS(JOB_PICK),
+
+	/* ...else (an older candidate's job) only the flake counts it moved */
+	"UPDATE sum_matrix SET ncand = f.ncand, nflaky = f.nflaky"
+	" FROM jobs j, candidates c, sum_flake f"
+	" WHERE j.id = ?1 AND j.outcome != 'INFRA_ERROR' AND c.id = j.candidate_id"
+	/* (a term of j and c alone: tested once, before any cell is looked at) */
+	"  AND j.candidate_id IS NOT " SUMMARY_PICK("c.tree", "j.arch")
+	"  AND sum_matrix.tree = c.tree AND sum_matrix.arch = j.arch"
+	"  AND sum_matrix.test IN (SELECT test FROM results WHERE job_id = ?1 AND depth = 0)"
+	"  AND f.tree = c.tree AND f.arch = j.arch AND f.test = sum_matrix.test",
+
+	/* the changes of the job's tree x arch x machine, afresh when its
+	 * candidate is one of that triple's latest two (the pair it is in, or
+	 * the new latest moving the pair on) */
+	"DELETE FROM sum_change WHERE (tree, arch, machine) = (SELECT tree, arch, machine"
+	" FROM " JOB_TRIPLE ")",
+
+	SUMMARY_CHANGE_INSERT SUMMARY_CHANGES(SUMMARY_PAIRS_OF(JOB_TRIPLE)),
 };
 
 struct summary {

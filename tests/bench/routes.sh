@@ -7,7 +7,10 @@
 # Per request: the client's wall time, and the server's own CPU time for it
 # (its Server-Timing header, the thread's CPU clock): on a shared, loaded
 # machine the wall time also holds other tenants' scheduling, the CPU time
-# only what the route costs. Prints a table route -> p50/p99 and exits 1 if
+# only what the route costs; and (X-Kfarm-Rusage) whether the thread was
+# preempted or faulted new memory in meanwhile, counted for the slow samples
+# so that a spike can be told apart from the route's own work. Prints a table
+# route -> p50/p99 and exits 1 if
 # any route's p99 server time is over 5 ms (either phase), naming it.
 # Usage: routes.sh URL DB NRESULTS [N]
 set -u
@@ -23,7 +26,7 @@ routes=(
 	"/api/history?arch=alpha&test=$a_test" "/api/history?arch=alpha&test=no_such_test"
 	/api/regressions "/api/regressions?tree=$a_tree" /api/matrix "/api/matrix?tree=$a_tree"
 	"/api/matrix?kernel=$last_kernel" /api/trend "/api/trend?limit=1000" /api/trees
-	/api/builds /metrics /api /
+	/api/builds /api/bisections "/api/bisections?limit=1000" /api/bisections/1 /metrics /api /
 )
 # every route of the table must be timed: a new route fails here until added
 for p in $("${KFARM:-bin/kfarm}" serve --help 2>&1 | awk '$1 == "GET" {print $2}'); do
@@ -44,7 +47,9 @@ def get(r):
     resp = conn.getresponse(); body = resp.read()
     wall = (time.perf_counter() - t) * 1000
     st = resp.getheader("Server-Timing", "cpu;dur=nan")
-    return resp.status, len(body), wall, float(st.split("dur=")[1]), resp.getheader("X-Kfarm-Cache")
+    ru = dict(kv.split("=") for kv in resp.getheader("X-Kfarm-Rusage", "").split())
+    return (resp.status, len(body), wall, float(st.split("dur=")[1]), resp.getheader("X-Kfarm-Cache"),
+            int(ru.get("nivcsw", 0)), int(ru.get("minflt", 0)))
 def pct(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(len(v) * p))]
 bump = 0
@@ -54,12 +59,21 @@ def commit():  # a real change (SQLite writes nothing for a no-op UPDATE)
 print("%-40s %4s %8s | %-25s | %-25s | %-27s" % ("route", "HTTP", "bytes",
       "in a row: wall p50/p99", "server CPU p50/p99", "after a commit: CPU p50/p99"))
 bad = []
+# a slow sample (over twice its phase's median): preempted meanwhile (another
+# process took the CPU, and its caches), or new memory faulted in?
+slow = {"n": 0, "preempted": 0, "faults": 0}
+def count_slow(v):
+    med = pct([x[3] for x in v], .5)
+    for x in v:
+        if x[3] > 2 * med and x[3] > 0.5:
+            slow["n"] += 1; slow["preempted"] += x[5] > 0; slow["faults"] += x[6] >= 64
 for r in routes:
     get(r)  # the first: made and kept
     a = [get(r) for _ in range(n)]
     b = []
     for _ in range(max(n // 4, 1)):
         commit(); b.append(get(r))
+    count_slow(a); count_slow(b)
     code, size = a[0][0], a[0][1]
     aw, ac, bc = [x[2] for x in a], [x[3] for x in a], [x[3] for x in b]
     miss = sum(1 for x in b if x[4] != "miss" and x[4] is not None)
@@ -70,6 +84,8 @@ for r in routes:
           pct(bc, .5), pct(bc, .99), "met" if ok else "MISSED",
           "" if not miss else " (%d served from cache after a commit!)" % miss))
     if miss: bad.append(r + " (stale)")
+print("routes: %d samples over twice their median (and 0.5 ms): %d preempted meanwhile, %d with >= 64 page faults"
+      % (slow["n"], slow["preempted"], slow["faults"]))
 if bad:
     print("routes: FAILED: p99 over 5 ms: %s" % ", ".join(bad))
     sys.exit(1)

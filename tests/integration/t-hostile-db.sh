@@ -116,6 +116,10 @@ stop "invalid UTF-8 tree"
 craft utfr "UPDATE results SET reason = CAST(X'6375742061742063e2' AS TEXT)
 	WHERE job_id = 2 AND test = 'beta';
 	UPDATE sum_cand_test SET reason = CAST(X'6375742061742063e2' AS TEXT)
+	WHERE test = 'beta' AND job = 2;
+	UPDATE sum_change SET reason = CAST(X'6375742061742063e2' AS TEXT)
+	WHERE test = 'beta' AND to_job = 2;
+	UPDATE sum_matrix SET reason = CAST(X'6375742061742063e2' AS TEXT)
 	WHERE test = 'beta' AND job = 2;"
 start_serve "$DB" || bad "serve did not start"
 c=$(code "$URL/api/regressions")
@@ -142,6 +146,9 @@ sql "$DB" "PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = replace(s
 sql "$DB" "UPDATE sum_cand_test SET npass = NULL WHERE test = 'beta' AND job = 2;"
 sql "$DB" "PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = replace(sql,
 	'npass INTEGER,', 'npass INTEGER NOT NULL,') WHERE name = 'sum_cand_test';"
+# and in the copies the latest changes and the matrix are read from
+sql "$DB" "UPDATE sum_change SET to_status = NULL WHERE test = 'beta' AND to_job = 2;
+	UPDATE sum_matrix SET status = NULL WHERE test = 'beta' AND job = 2;"
 start_serve "$DB" || bad "serve did not start"
 for u in /metrics /api/regressions /api/matrix; do
 	c=$(code "$URL$u")

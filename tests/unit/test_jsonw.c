@@ -77,6 +77,52 @@ static void test_reals(void **state)
 		jsonw_real(&sb, d);
 		same(&sb, json_real(d));
 	}
+	/* and the range written without printf (timestamps, durations, rates),
+	 * log-uniform over 1e-5..1e18 and next to each power of ten */
+	for (int n = 0; n < 200000; n++) {
+		double d = (rand() & 1 ? -1 : 1) * (1 + 9.0 * rand() / RAND_MAX), p = 1e-5;
+		uint64_t bits;
+
+		for (int k = n % 23; k--;)
+			d *= 10, p *= 10;
+		d /= 1e5;
+		jsonw_real(&sb, d);
+		same(&sb, json_real(d));
+		memcpy(&bits, &p, sizeof(p));	/* next to a power of ten, either side */
+		bits += n & 1 ? 1 : -1;
+		memcpy(&d, &bits, sizeof(d));
+		jsonw_real(&sb, d);
+		same(&sb, json_real(d));
+	}
+	for (int n = 0; n < 100000; n++) {	/* times as stored: now_wall(), k/10^j */
+		double t = 1.7e9 + rand() / (double)RAND_MAX * 1e8, f = (double)(rand() % 1000) /
+									  (n % 2 ? 1000 : 7);
+
+		jsonw_real(&sb, t);
+		same(&sb, json_real(t));
+		jsonw_real(&sb, f);
+		same(&sb, json_real(f));
+	}
+	sb_release(&sb);
+}
+
+static void test_ints(void **state)
+{
+	static const int64_t fixed[] = { 0, 1, -1, 9, 10, -10, INT64_MAX, INT64_MIN, 1234567890123 };
+	struct sb sb;
+
+	(void)state;
+	sb_init(&sb);
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++) {
+		jsonw_int(&sb, fixed[i]);
+		same(&sb, json_integer(fixed[i]));
+	}
+	for (int n = 0; n < 20000; n++) {
+		int64_t v = (int64_t)((uint64_t)rand() << 40 ^ (uint64_t)rand() << 20 ^ (uint64_t)rand());
+
+		jsonw_int(&sb, v >> (n % 64));
+		same(&sb, json_integer(v >> (n % 64)));
+	}
 	sb_release(&sb);
 }
 
@@ -85,6 +131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_reals),
+		cmocka_unit_test(test_ints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

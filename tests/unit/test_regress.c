@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../runner/regress.h"
+#include "../../runner/summary.h"
 #include "hist.h"
 
 static char dir[] = "/tmp/kfarm-regress-XXXXXX";
@@ -317,6 +318,129 @@ static void test_like_machines(void **state)
 	store_close(st);
 }
 
+/* /api/matrix's cells as every request computed them before sum_matrix
+ * (each tree x arch's latest of its machines' latest, the cells read from
+ * sum_cand_test, sum_flake and the candidate), rows joined by newlines: the
+ * reference that the kept table must equal. */
+#define ROW(t) \
+	"group_concat(" t ".tree || '|' || " t ".arch || '|' || " t ".test || '|' ||" \
+	" COALESCE(" t ".status, '-') || '|' || COALESCE(" t ".reason, '-') || '|' ||" \
+	" " t ".job || '|' || " t ".label || '|' || COALESCE(" t ".release, '-') || '|' ||" \
+	" COALESCE(" t ".flake_rate, '-'), char(10))"
+#define LIVE_MATRIX \
+	"SELECT " ROW("m") " FROM (WITH pick AS MATERIALIZED (SELECT tree, arch, max(cur) AS cur" \
+	" FROM (SELECT t.tree, t.arch, (SELECT x.cand FROM sum_cand_arch x WHERE x.tree = t.tree" \
+	"  AND x.arch = t.arch AND x.machine = t.machine ORDER BY x.cand DESC LIMIT 1) AS cur" \
+	"  FROM sum_tree_arch t) WHERE cur IS NOT NULL GROUP BY tree, arch)" \
+	" SELECT p.tree, p.arch, t.test, t.status, t.reason, t.job, c.label," \
+	" " SUMMARY_RELEASE("t", "c") " AS release," \
+	" CAST(f.nflaky AS REAL) / f.ncand AS flake_rate" \
+	" FROM pick p JOIN sum_cand_test t ON t.cand = p.cur AND t.arch = p.arch" \
+	" JOIN candidates c ON c.id = p.cur" \
+	" LEFT JOIN sum_flake f ON f.tree = p.tree AND f.arch = p.arch AND f.test = t.test" \
+	" ORDER BY p.tree, t.test, p.arch) m"
+#define KEPT_MATRIX \
+	"SELECT " ROW("m") " FROM (SELECT *, CAST(nflaky AS REAL) / ncand AS flake_rate" \
+	" FROM sum_matrix ORDER BY tree, test, arch) m"
+
+/* And each tree's latest changes as every request computed them before
+ * sum_change (each tree x arch x machine's latest two candidates). */
+#define CROW(t) \
+	"group_concat(" t ".tree || '|' || " t ".arch || '|' || " t ".test || '|' ||" \
+	" COALESCE(" t ".fk, '-') || '|' || COALESCE(" t ".fr, '-') || '|' ||" \
+	" COALESCE(" t ".fs, '-') || '|' || " t ".fj || '|' || COALESCE(" t ".tk, '-') || '|' ||" \
+	" COALESCE(" t ".tr, '-') || '|' || COALESCE(" t ".ts, '-') || '|' || " t ".tj || '|' ||" \
+	" COALESCE(" t ".reason, '-'), char(10))"
+#define NTH(n) \
+	"(SELECT x.cand FROM sum_cand_arch x WHERE x.tree = t.tree AND x.arch = t.arch" \
+	" AND x.machine = t.machine ORDER BY x.cand DESC LIMIT 1 OFFSET " n ")"
+#define LIVE_CHANGES \
+	"SELECT " CROW("m") " FROM (WITH pairs AS MATERIALIZED (SELECT tree, arch, machine, cur," \
+	" prev FROM (SELECT t.tree, t.arch, t.machine, " NTH("0") " AS cur, " NTH("1") " AS prev" \
+	" FROM sum_tree_arch t) WHERE cur IS NOT NULL)" \
+	" SELECT p.tree, p.arch, cur.test, pc.label AS fk, " SUMMARY_RELEASE("prev", "pc") " AS fr," \
+	" prev.status AS fs, prev.job AS fj, cc.label AS tk, " SUMMARY_RELEASE("cur", "cc") " AS tr," \
+	" cur.status AS ts, cur.job AS tj, cur.reason AS reason" \
+	" FROM pairs p JOIN sum_cand_test cur ON cur.cand = p.cur AND cur.arch = p.arch" \
+	" JOIN sum_cand_test prev ON prev.cand = p.prev AND prev.arch = p.arch" \
+	"  AND prev.test = cur.test" \
+	" JOIN candidates cc ON cc.id = p.cur JOIN candidates pc ON pc.id = p.prev" \
+	" WHERE cur.status IS NOT prev.status ORDER BY p.tree, p.arch, p.machine, cur.test) m"
+#define KEPT_CHANGES \
+	"SELECT " CROW("m") " FROM (SELECT tree, arch, test, from_kernel AS fk, from_release AS fr," \
+	" from_status AS fs, from_job AS fj, to_kernel AS tk, to_release AS tr, to_status AS ts," \
+	" to_job AS tj, reason FROM sum_change ORDER BY tree, arch, machine, test) m"
+
+static char *one_text(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	char *v;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = xstrdup(sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0) : "");
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void assert_matrix_kept(struct store *st, int changes)
+{
+	char *live = one_text(st, LIVE_MATRIX), *kept = one_text(st, KEPT_MATRIX);
+
+	assert_true(*live);
+	assert_string_equal(kept, live);
+	free(live);
+	free(kept);
+	live = one_text(st, LIVE_CHANGES);
+	kept = one_text(st, KEPT_CHANGES);
+	assert_int_equal(!!*live, changes);
+	assert_string_equal(kept, live);
+	free(live);
+	free(kept);
+}
+
+/* sum_matrix and sum_change kept job by job equal the matrix and each
+ * tree's latest changes computed from scratch, after
+ * each thing that moves a cell: a new pick, its own further jobs (tests
+ * added, the verdict turning FLAKY), an older candidate's job (only the
+ * flake counts move), an infrastructure error (the candidate's release
+ * filled in), a candidate on another machine, and candidates moving between
+ * trees (--tree given later; the release's series). */
+static void test_matrix_kept(void **state)
+{
+	static const char *const p[] = { "a=PASS", "b=PASS", NULL };
+	static const char *const f[] = { "a=FAIL", "c=PASS", NULL };
+	static const char *const b[] = { "a=FAIL", "b=FAIL", "c=SKIP", NULL };
+	struct store *st = fresh("matrix.db");
+	int64_t r = store_run_begin(st, "m");
+
+	(void)state;
+	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, p);
+	assert_matrix_kept(st, 0);
+	hist_job(st, r, "x86_64", "K2", "t", NULL, JOB_COMPLETE, 1, p);
+	hist_job(st, r, "arm64", "K2", "t", "6.1.2", JOB_COMPLETE, 1, p);
+	assert_matrix_kept(st, 0);
+	hist_job(st, r, "x86_64", "K2", "t", NULL, JOB_COMPLETE, 1, f);	/* a FLAKY, c new */
+	assert_matrix_kept(st, 1);
+	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, f);	/* K1's flake */
+	assert_matrix_kept(st, 0);	/* K1's a FLAKY too: no change left */
+	hist_job(st, r, "x86_64", "K2", "t", "6.1.9", JOB_INFRA_ERROR, 0, p);	/* release */
+	assert_matrix_kept(st, 0);
+	hist_job_m(st, r, "x86_64", "K0", "smp4", "t", "6.1.0", JOB_COMPLETE, 1, f);
+	assert_matrix_kept(st, 0);
+	hist_job(st, r, "x86_64", "K4", "t", "6.1.4", JOB_COMPLETE, 1, b);
+	assert_matrix_kept(st, 1);	/* K4 against K2 */
+	/* K2 of x86_64 re-registered under tree "u": t's pair becomes K1, K4 */
+	assert_true(store_candidate(st, "x86_64", "K2", "u", "K2", "/img") > 0);
+	assert_matrix_kept(st, 1);
+	hist_job(st, r, "x86_64", "K3", NULL, "6.2.1", JOB_COMPLETE, 1, p);	/* linux-6.2 */
+	hist_job(st, r, "x86_64", "K1", "u", "6.1.1", JOB_COMPLETE, 1, p);	/* K1 moves too */
+	assert_matrix_kept(st, 0);	/* t: K4 alone; u: K1 before K2, both a FLAKY */
+	hist_job_m(st, r, "x86_64", "K5", "smp4", "t", "6.1.5", JOB_COMPLETE, 1, p);
+	assert_matrix_kept(st, 1);	/* smp4: K5 against K0 */
+	store_close(st);
+}
+
 static void test_bad_text_repaired_not_dropped(void **state)
 {
 	struct store *st = fresh("bad.db");
@@ -347,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_known_failure),
 		cmocka_unit_test(test_tree_move_and_migration),
 		cmocka_unit_test(test_like_machines),
+		cmocka_unit_test(test_matrix_kept),
 		cmocka_unit_test(test_bad_text_repaired_not_dropped),
 	};
 	int ret;
