@@ -9,6 +9,7 @@
 static const char *const statuses[] = { HIST_STATUSES(HIST_NAME) };
 static const char *const kinds[] = { CHANGE_KINDS(HIST_NAME) };
 static const char *const runs[] = { RUN_STATUSES(HIST_NAME) };
+static const char *const builds[] = { BUILD_STATUSES(HIST_NAME) };
 
 /* job.h's result statuses are the stored ones, in the same order */
 _Static_assert(HS_PASS == (int)RS_PASS && HS_FAIL == (int)RS_FAIL && HS_SKIP == (int)RS_SKIP &&
@@ -50,4 +51,14 @@ int change_kind_parse(const char *s)
 int run_status_parse(const char *s)
 {
 	return parse(runs, ARRAY_SIZE(runs), s);
+}
+
+const char *build_status_name(enum build_status s)
+{
+	return builds[s];
+}
+
+int build_status_parse(const char *s)
+{
+	return parse(builds, ARRAY_SIZE(builds), s);
 }

@@ -47,6 +47,8 @@ static void progress_draw(struct run_drive *d)
 		fprintf(stderr, "\033[2K%-9s %-16.16s %-12s %7.1fs  %lu/%ld\n", j->arch,
 			j->label, st, el, j->ktap.ntop, j->ktap.plan);
 	}
+	if (d->feed && d->feed->draw)
+		lines += d->feed->draw(d->feed->data, stderr);
 	fprintf(stderr, "\033[2K%zu of %zu jobs done\n", d->ndone, d->total);
 	for (; lines < d->drawn; lines++)
 		fputs("\033[2K\n", stderr);
@@ -74,9 +76,23 @@ static void on_state(struct job *j, void *data)
 	text_pool_release(&p);
 }
 
+static void count_total(struct run_drive *d)
+{
+	size_t t = plan_size(d->plan) + (d->feed && d->feed->expected
+					 ? d->feed->expected(d->feed->data) : 0);
+
+	if (!d->confirming && t > d->total)
+		d->total = t;
+}
+
 static void on_tick(void *data)
 {
-	progress_draw(data);
+	struct run_drive *d = data;
+
+	if (d->feed && d->feed->tick)
+		d->feed->tick(d->feed->data, d->tty, d->t0);
+	count_total(d);
+	progress_draw(d);
 }
 
 static void on_pool_down(struct sched_pool *p, const char *why, void *data)
@@ -150,6 +166,35 @@ static struct job *next_job(void *data)
 		j = bind(d, d->cq[k], d->cr[k]);
 	}
 	return j;
+}
+
+/* the feed's specs: only in the main pass, once the plan's are used up */
+static int feed_waiting(void *data, int *fds, size_t max, size_t *nfds)
+{
+	struct run_drive *d = data;
+	int more;
+
+	*nfds = 0;
+	if (d->confirming)
+		return 0;
+	more = d->feed->waiting(d->feed->data, fds, max, nfds);
+	count_total(d);
+	return more || d->next < plan_size(d->plan);
+}
+
+static void feed_ready(void *data, int fd)
+{
+	struct run_drive *d = data;
+
+	d->feed->ready(d->feed->data, fd);
+	count_total(d);
+}
+
+static void feed_stop(void *data, int sig)
+{
+	struct run_drive *d = data;
+
+	d->feed->stop(d->feed->data, sig);
 }
 
 static void put_job(struct job *j, void *data)
@@ -257,17 +302,20 @@ static size_t plan_confirmations(struct run_drive *d, unsigned long confirm)
 
 int drive_run(struct run_drive *d, struct sched_opts *so, unsigned long confirm)
 {
-	struct sched_source src = { next_job, put_job, d };
+	struct sched_source src = { next_job, put_job, d, NULL, NULL, NULL };
 	int interrupted;
 
+	if (d->feed)
+		src.waiting = feed_waiting, src.ready = feed_ready, src.stop = feed_stop;
 	d->tty = isatty(2);
 	d->t0 = now_mono();
 	so->on_state = on_state;
 	so->on_done = on_done;
 	so->on_pool_down = on_pool_down;
-	so->on_tick = d->tty ? on_tick : NULL;
+	so->on_tick = d->tty || d->feed ? on_tick : NULL;
 	so->data = d;
-	interrupted = d->total ? sched_run_source(&src, so) : 0;
+	count_total(d);
+	interrupted = d->total || d->feed ? sched_run_source(&src, so) : 0;
 	if (interrupted || !confirm || !plan_confirmations(d, confirm))
 		return interrupted;
 	if (!d->tty)
