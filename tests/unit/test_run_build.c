@@ -1,4 +1,4 @@
-/* Builds overlap boots: kfarm run --source's builds run inside the
+/* kfarm run --source's build stage. Builds overlap boots: kfarm run --source's builds run inside the
  * scheduler's loop (run_build_feed), so an arch whose kernel is ready boots
  * while another still builds. The build step here is a STAND-IN for
  * images/kernel.sh (KFARM_KERNEL_SH: a bash script that sleeps per arch and
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,13 +24,15 @@
 #include "../../runner/run_drive.h"
 #include "../../runner/run_plan.h"
 #include "../../runner/store.h"
+#include "../../runner/text.h"
 #include "../../runner/util.h"
 #include "fake_backend.h"
 
 static char dir[] = "/tmp/kfarm-test-overlap.XXXXXX";
 static char initrd[256], src[256];
 static char *tests[] = { "alpha", "beta", NULL };
-static struct initrd_override ovr[2] = { { "fast", initrd }, { "slow", initrd } };
+static struct initrd_override ovr[3] = { { "fast", initrd }, { "slow", initrd },
+					 { "bad", initrd } };
 
 static void put_file(const char *path, const char *text)
 {
@@ -47,6 +50,11 @@ static const char standin[] =
 	"while [ $# -gt 1 ]; do case $1 in --result) res=$2; shift;; --src|--id|--bdir|--config) shift;; esac; shift; done\n"
 	"arch=$1\n"
 	"echo 'kernel: phase configure' >&2\n"
+	"if [ $arch = bad ]; then\n"
+	"  printf 'kernel: x.c:1: error: \\xe2\\x80\\x98y\\xe2\\x80\\x99 undeclared \\x1b[2J \\xc2\\x9b \\xff\\n' >&2\n"
+	"  printf '{\"status\":\"failed\",\"error\":\"x.c:1: error: \\xe2\\x80\\x98y\\xe2\\x80\\x99 undeclared\",\"key\":\"k\"}' >\"$res\"\n"
+	"  exit 0\n"
+	"fi\n"
 	"echo \"kernel: phase compile steps 10 log $KFARM_CACHE/$arch.log\" >&2\n"
 	"for i in 1 2 3 4 5 6 7 8 9 10; do echo \"  CC      step$i.o\" >>\"$KFARM_CACHE/$arch.log\"; done\n"
 	"case $arch in slow) sleep 3;; *) sleep 0.3;; esac\n"
@@ -58,7 +66,7 @@ static const char standin[] =
 static int setup(void **state)
 {
 	char path[300], arches[280], cache[280];
-	static const char *const names[] = { "fast", "slow" };
+	static const char *const names[] = { "fast", "slow", "bad" };
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -66,7 +74,7 @@ static int setup(void **state)
 	snprintf(cache, sizeof(cache), "%s/cache", dir);
 	assert_int_equal(mkdir(arches, 0755), 0);
 	assert_int_equal(mkdir(cache, 0755), 0);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		char text[512];
 
 		snprintf(path, sizeof(path), "%s/%s.json", arches, names[i]);
@@ -119,7 +127,7 @@ static double value(struct store *st, const char *sql, const char *arch)
  * the slow build ended the fast arch's boot started (negative: after). */
 static double one_run(char **arches, int overlap, unsigned int build_jobs, const char *name)
 {
-	struct plan_opts o = { .arches = arches, .tests = tests, .ovr = ovr, .novr = 2,
+	struct plan_opts o = { .arches = arches, .tests = tests, .ovr = ovr, .novr = 3,
 			       .be = &fake_backend };
 	struct sched_opts so = { .jobs = 2, .boot_timeout = 10, .silence_timeout = 10,
 				 .total_timeout = 10 };
@@ -171,10 +179,62 @@ static void test_fast_arch_boots_while_slow_builds(void **state)
 	assert_true(one_run(fast_first, 0, 1, "sync") < 0);
 }
 
+/* An arch whose kernel does not build: its --kselftest targets are MISSING
+ * "not built" like its boot tests; the script's line keeps gcc's quotes
+ * (UTF-8) on the terminal and neutralises ESC, C1 and a stray byte. */
+static void test_unbuilt_kselftests_and_output(void **state)
+{
+	struct plan_opts o = { .arches = (char *[]){ "bad", NULL }, .ovr = ovr, .novr = 3,
+			       .be = &fake_backend };
+	char db[300], errf[300], *specs[] = { src, NULL }, *out = NULL;
+	struct run_plan p;
+	struct run_build b = { 0 };
+	struct run_drive d;
+	struct store *st;
+	size_t len;
+	int saved = dup(2), fd;
+
+	(void)state;
+	snprintf(db, sizeof(db), "%s/ks.db", dir);
+	snprintf(errf, sizeof(errf), "%s/stderr", dir);
+	assert_non_null(st = store_open(db, 0));
+	plan_init(&p, &o);
+	assert_int_equal(kselftest_parse(&b.ks, "clone3,futex"), 0);
+	assert_int_equal(run_build_prepare(&b, &p, specs, NULL, "k1"), 0);
+	assert_int_equal(drive_begin(&d, &p, st, "kfarm run --source --kselftest (test)"), 0);
+	fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	dup2(fd, 2);
+	assert_int_equal(run_build_sync(&b), 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(fd);
+	close(saved);
+	assert_int_equal(b.ss.b[0].status, BS_FAIL);
+	assert_string_equal(b.ss.b[0].error, "x.c:1: error: \xe2\x80\x98y\xe2\x80\x99 undeclared");
+	assert_int_equal(run_build_record(&b, &p, st, d.run, db), 0);
+	drive_end(&d, 0);
+	assert_int_equal(value(st, "SELECT count(*) FROM results r JOIN jobs j ON j.id = r.job_id"
+			       " WHERE j.outcome = 'NOT_BUILT' AND r.status = 'MISSING'"
+			       " AND r.reason = 'not built' AND r.test LIKE 'kselftest:%' AND j.arch = ?",
+			       "bad"), 2);
+	assert_int_equal(read_file(errf, 1 << 20, &out, &len), 0);
+	assert_non_null(strstr(out, "  bad: kernel: x.c:1: error: \xe2\x80\x98y\xe2\x80\x99 undeclared"
+				    " \\x1b[2J \\u009b " TEXT_REPLACEMENT "\n"));
+	assert_null(strstr(out, "???"));
+	assert_null(strchr(out, 0x1b));
+	free(out);
+	drive_release(&d);
+	run_build_release(&b);
+	plan_release(&p);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(test_fast_arch_boots_while_slow_builds),
+		cmocka_unit_test(test_unbuilt_kselftests_and_output),
 	};
 
 	return cmocka_run_group_tests(t, setup, teardown);
