@@ -520,6 +520,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	 * --kselftest all come first */
 	interrupted = 0;
 	if (b.ss.n && b.ks.targets) {
+		build_set_jobs(o.make_jobs, 0);
 		if ((interrupted = run_build_sync(&b)) < 0) {
 			store_run_end(cx->st, d.run, RUN_FAILED);
 			ret = 2;
