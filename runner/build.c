@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +106,14 @@ static char *script_error(const char *out, int rc)
 
 static unsigned int make_jobs;
 static int build_nice;
+static void (*out_fn)(void *data, const char *arch, const char *line);
+static void *out_data;
+
+void build_set_output(void (*fn)(void *data, const char *arch, const char *line), void *data)
+{
+	out_fn = fn;
+	out_data = data;
+}
 
 void build_set_jobs(unsigned int jobs, int nice)
 {
@@ -261,14 +270,23 @@ static void script_line(struct build_proc *bp, const char *l, size_t n)
 			bp->phase = BP_COMPILE;
 			if ((p = strstr(v, " steps ")))
 				bp->expect = strtol(p + 7, NULL, 10);
-			if ((p = strstr(v, " log ")) && !bp->log)
+			if ((p = strstr(v, " log ")) && !bp->log) {
+				struct stat st;
+
 				bp->log = xstrdup(p + 5);
+				/* make's steps from here: the configuration's are not */
+				if (stat(bp->log, &st) == 0)
+					bp->log_off = st.st_size;
+			}
 		}
 		free(v);
 		return;
 	}
 	one = text_clip_utf8(l, n, 400);
-	fprintf(stderr, "  %s: %s\n", bp->arch, text_term(&tp, one));
+	if (out_fn)
+		out_fn(out_data, bp->arch, text_term(&tp, one));
+	else
+		fprintf(stderr, "  %s: %s\n", bp->arch, text_term(&tp, one));
 	free(one);
 	text_pool_release(&tp);
 }

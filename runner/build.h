@@ -62,6 +62,9 @@ struct build_proc {
 /* make -j for every build: 0 = the script's default (nproc); nice: added
  * to the builds' niceness (so VMs booting meanwhile keep their CPU). */
 void build_set_jobs(unsigned int make_jobs, int nice);
+/* Where the script's lines go (rendered safe, "kernel: ..."): fn, or
+ * stderr as "  ARCH: LINE" when fn is NULL. */
+void build_set_output(void (*fn)(void *data, const char *arch, const char *line), void *data);
 /* Starts the build of arch; b is filled (ERROR) if it cannot start: -1. */
 int build_start(const struct source *s, const struct build_config *c, const char *arch,
 		struct build_proc *bp, struct build *b);

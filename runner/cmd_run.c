@@ -527,7 +527,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 			goto out;
 		}
 	} else if (b.ss.n) {
-		d.feed = run_build_feed(&b, o.build_jobs, o.make_jobs);
+		d.feed = run_build_feed(&b, &d, o.build_jobs, o.make_jobs);
 	}
 	if (!interrupted)
 		interrupted = drive_run(&d, &o.so, o.confirm);

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,26 @@ static struct rb_proc *free_proc(struct run_build *b)
 	return NULL;
 }
 
+static void note(struct run_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct run_build *b, const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (b->drive)
+		drive_note(b->drive, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+static void script_out(void *data, const char *arch, const char *line)
+{
+	note(data, "  %s: %s", arch, line);
+}
+
 static void finish_proc(struct run_build *b, struct rb_proc *rp)
 {
 	struct srcset *ss = &b->ss;
@@ -98,9 +119,9 @@ static void finish_proc(struct run_build *b, struct rb_proc *rp)
 	b->running--;
 	if (bd->interrupted)
 		ss->interrupted = bd->interrupted;
-	fprintf(stderr, "[%7.1fs] %s %s: build %s in %.0fs%s%s\n", now_mono() - b->t0, bd->arch,
-		ss->src[rp->idx / ss->narch].label, build_status_name(bd->status), bd->duration_s,
-		bd->cached ? " (cached)" : "", bd->status == BS_PASS ? ", boots next" : "");
+	note(b, "[%7.1fs] %s %s: build %s in %.0fs%s%s", now_mono() - b->t0, bd->arch,
+	     ss->src[rp->idx / ss->narch].label, build_status_name(bd->status), bd->duration_s,
+	     bd->cached ? " (cached)" : "", bd->status == BS_PASS ? ", boots next" : "");
 	built(b, rp->idx);
 }
 
@@ -197,8 +218,7 @@ static void feed_stop(void *data, int sig)
 
 	for (unsigned int k = 0; k < b->build_jobs; k++)
 		if (b->procs[k].bp.pid) {
-			fprintf(stderr, "kfarm: signal %d: stopping the %s build\n", sig,
-				b->procs[k].bp.arch);
+			note(b, "kfarm: signal %d: stopping the %s build", sig, b->procs[k].bp.arch);
 			build_signal(&b->procs[k].bp, sig);
 		}
 	for (unsigned int k = 0; k < b->build_jobs; k++)
@@ -241,8 +261,8 @@ static void feed_tick(void *data, int tty, double t0)
 		phase_of(rp, now, sizeof(now), 1);
 		if (strcmp(now, rp->shown)) {
 			snprintf(rp->shown, sizeof(rp->shown), "%s", now);
-			fprintf(stderr, "[%7.1fs] %s %s: %s\n", now_mono() - b->t0, rp->bp.arch,
-				ss->src[rp->idx / ss->narch].label, now);
+			note(b, "[%7.1fs] %s %s: %s", now_mono() - b->t0, rp->bp.arch,
+			     ss->src[rp->idx / ss->narch].label, now);
 		}
 	}
 }
@@ -279,9 +299,11 @@ static size_t feed_expected(void *data)
 	return b->ss.interrupted ? 0 : all - b->resolved;
 }
 
-const struct drive_feed *run_build_feed(struct run_build *b, unsigned int build_jobs,
-					unsigned int make_jobs)
+const struct drive_feed *run_build_feed(struct run_build *b, struct run_drive *d,
+					unsigned int build_jobs, unsigned int make_jobs)
 {
+	b->drive = d;
+	build_set_output(script_out, b);
 	b->build_jobs = build_jobs ? build_jobs : 1;
 	b->procs = xcalloc(b->build_jobs, sizeof(*b->procs));
 	b->t0 = now_mono();
@@ -330,6 +352,8 @@ int run_build_report(const struct run_build *b, FILE *f)
 
 void run_build_release(struct run_build *b)
 {
+	if (b->drive)
+		build_set_output(NULL, NULL);
 	srcset_release(&b->ss);
 	kselftest_release(&b->ks);
 	free(b->spec);

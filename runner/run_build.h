@@ -46,6 +46,7 @@ struct run_build {
 	unsigned int build_jobs, running;
 	size_t resolved;	/* builds with a result */
 	double t0;
+	struct run_drive *drive;	/* its lines go above drive's progress */
 };
 
 /* Resolves specs and checks the arches can boot (-1: printed, bad input);
@@ -56,10 +57,10 @@ int run_build_prepare(struct run_build *b, struct run_plan *p, char **specs,
  * the signal that interrupted it, 0: none, -1: a tree could not be
  * prepared (printed). */
 int run_build_sync(struct run_build *b);
-/* The builds as drive's feed: build_jobs at once (0: 1), make -j make_jobs
- * (0: the script's default). */
-const struct drive_feed *run_build_feed(struct run_build *b, unsigned int build_jobs,
-					unsigned int make_jobs);
+/* The builds as d's feed (its lines above d's progress): build_jobs at
+ * once (0: 1), make -j make_jobs (0: the script's default). */
+const struct drive_feed *run_build_feed(struct run_build *b, struct run_drive *d,
+					unsigned int build_jobs, unsigned int make_jobs);
 int run_build_record(struct run_build *b, const struct run_plan *p, struct store *st,
 		     int64_t run, const char *db_path);
 /* srcset_report: 0, 1 a FAIL, 3 an ERROR */

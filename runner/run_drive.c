@@ -56,6 +56,17 @@ static void progress_draw(struct run_drive *d)
 	fflush(stderr);
 }
 
+void drive_note(struct run_drive *d, const char *line)
+{
+	if (d->tty && d->drawn) {
+		/* the table goes, the line takes its place, the table follows */
+		fprintf(stderr, "\033[%dA\033[J", d->drawn);
+		d->drawn = 0;
+	}
+	fprintf(stderr, "%s\n", line);
+	progress_draw(d);
+}
+
 static void on_state(struct job *j, void *data)
 {
 	struct run_drive *d = data;

@@ -56,6 +56,8 @@ int drive_begin(struct run_drive *d, struct run_plan *p, struct store *st,
  * confirm re-runs of each regressed one. Returns 1 when interrupted. so's
  * callbacks are drive's own. */
 int drive_run(struct run_drive *d, struct sched_opts *so, unsigned long confirm);
+/* Prints a line (already safe for a terminal) above the progress table. */
+void drive_note(struct run_drive *d, const char *line);
 /* Ends the run (complete, or interrupted) and redraws the progress table. */
 void drive_end(struct run_drive *d, int interrupted);
 /* Regression/fix/support/flaky changes the run's candidates brought. */

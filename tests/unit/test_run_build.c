@@ -147,7 +147,7 @@ static double one_run(char **arches, int overlap, unsigned int build_jobs, const
 	assert_int_equal(plan_check(&p), 0);
 	assert_int_equal(drive_begin(&d, &p, st, "kfarm run --source (test)"), 0);
 	if (overlap)
-		d.feed = run_build_feed(&b, build_jobs, 0);
+		d.feed = run_build_feed(&b, &d, build_jobs, 0);
 	else
 		assert_int_equal(run_build_sync(&b), 0);
 	assert_int_equal(drive_run(&d, &so, 0), 0);
