@@ -1,6 +1,9 @@
 /* kfarm run: option handling, then the run's stages in order (docs/design.md
  * has the map): plan (run_plan.h) -> build (run_build.h, --source only) ->
- * hosts (run_hosts.h) -> drive (run_drive.h) -> report (run_report.h). */
+ * hosts (run_hosts.h) -> drive (run_drive.h) -> report (run_report.h).
+ * --source candidates are resolved before anything starts; their builds run
+ * inside drive's loop (drive_feed), so each arch boots as soon as its kernel
+ * is built; with --kselftest they all come first. */
 #include "backend.h"
 #include "cmds.h"
 #include "hosts.h"
