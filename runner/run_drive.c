@@ -1,6 +1,7 @@
 /* kfarm run, drive (run_drive.h). */
 #include "run_drive.h"
 #include "build_regress.h"
+#include "history.h"
 #include "hosts.h"
 #include "job.h"
 #include "regress.h"
@@ -265,17 +266,17 @@ static int regressed(sqlite3_stmt *q, int64_t id, json_t *changes)
 	if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_type(q, 0) != SQLITE_TEXT ||
 	    sqlite3_column_type(q, 1) != SQLITE_TEXT ||
 	    sqlite3_column_type(q, 2) != SQLITE_TEXT ||
-	    !strcmp((const char *)sqlite3_column_text(q, 2), "INFRA_ERROR"))
+	    !strcmp((const char *)sqlite3_column_text(q, 2), job_outcome_name(JOB_INFRA_ERROR)))
 		return 0;
 	arch = (const char *)sqlite3_column_text(q, 0);
 	label = (const char *)sqlite3_column_text(q, 1);
 	json_array_foreach(changes, k, o) {
 		json_t *to = json_object_get(o, "to");
-		const char *kind = json_string_value(json_object_get(o, "kind"));
+		int kind = change_kind_parse(json_string_value(json_object_get(o, "kind")));
 		const char *a = json_string_value(json_object_get(o, "arch"));
 		const char *l = json_string_value(json_object_get(to, "kernel"));
 
-		hit |= kind && a && l && !strcmp(kind, "regression") && !strcmp(a, arch) &&
+		hit |= kind == CH_REGRESSION && a && l && !strcmp(a, arch) &&
 		       !strcmp(l, label) && json_integer_value(json_object_get(to, "job")) > 0;
 	}
 	return hit;

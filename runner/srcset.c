@@ -9,9 +9,11 @@
 #include "text.h"
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* tree and label names end up in paths and tables: [A-Za-z0-9_.-], 1..96 */
 static int name_ok(const char *what, const char *v)
@@ -97,11 +99,34 @@ int srcset_prepare(struct srcset *ss, size_t i)
 	return rc;
 }
 
+/* srcset_prepare with SIGINT/SIGTERM held: git and tar finish what they
+ * write into the cache (their children share the mask) and the signal
+ * then stops the builds instead of leaving them orphaned. */
+static int prepare_held(struct srcset *ss, size_t i)
+{
+	struct timespec now = { 0, 0 };
+	sigset_t m, old;
+	int rc, sig;
+
+	sigemptyset(&m);
+	sigaddset(&m, SIGINT);
+	sigaddset(&m, SIGTERM);
+	sigaddset(&m, SIGHUP);
+	sigprocmask(SIG_BLOCK, &m, &old);
+	rc = srcset_prepare(ss, i);
+	if ((sig = sigtimedwait(&m, NULL, &now)) > 0) {
+		fprintf(stderr, "kfarm: signal %d while the tree was prepared: nothing built\n", sig);
+		ss->interrupted = sig;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 int srcset_build(struct srcset *ss)
 {
 	for (size_t i = 0; i < ss->n && !ss->interrupted; i++) {
 		struct source *s = &ss->src[i];
-		int rc = srcset_prepare(ss, i);
+		int rc = prepare_held(ss, i);
 
 		if (rc < 0)
 			return -1;

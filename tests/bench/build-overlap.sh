@@ -18,7 +18,8 @@
 #   BENCH_DIR (default ~/.cache/kfarm-bench: the unpacked tree is kept there,
 #   its kernel cache and ccache are wiped for the cold runs),
 #   BENCH_COLD_SEQ=0 skips the cold sequential baseline (the costliest part:
-#   a second cold build of every arch).
+#   a second cold build of every arch), BENCH_PREPARE_ONLY=1 only unpacks the
+#   tree and makes the initramfs.
 # A full cold 5-arch run is 20+ minutes of every core, twice.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,8 +38,9 @@ say "$(date -u +%FT%TZ), $(nproc) CPUs, arches ${ARCH_CSV}, linux-source-$VER"
 
 # --- the candidate: Debian's tarball unpacked once, with kfarm's fix-ups ---
 SRC=$BD/linux-$VER
+CHANGED=${CHANGED:-init/main.c}	# the file changed for (b): every arch compiles it
 if [ ! -f "$SRC/.kfarm-bench-ready" ]; then
-	rm -rf "$SRC" && mkdir -p "$SRC" &&
+	rm -rf "$SRC" "$BD/$(basename $CHANGED).orig" && mkdir -p "$SRC" &&
 	tar -xJf "/usr/src/linux-source-$VER.tar.xz" -C "$SRC" --strip-components=1 || exit 1
 	for p in "$TOP/images/patches/$VER/"*.patch; do
 		[ -f "$p" ] || continue
@@ -46,9 +48,8 @@ if [ ! -f "$SRC/.kfarm-bench-ready" ]; then
 	done
 	: >"$SRC/.kfarm-bench-ready"
 fi
-# the file changed for (b): a comment line in init/main.c (every arch
-# compiles it), distinct per run so that it really rebuilds
-CHANGED=init/main.c
+# (b)'s change: a comment line appended, distinct per run so that it
+# really rebuilds
 change_one_file() { echo "/* kfarm bench change $1 $(date +%s%N) */" >>"$SRC/$CHANGED"; }
 cp -n "$SRC/$CHANGED" "$BD/$(basename $CHANGED).orig"
 cp "$BD/$(basename $CHANGED).orig" "$SRC/$CHANGED"
@@ -63,6 +64,8 @@ for a in "${ARCH_LIST[@]}"; do
 	fi
 	irargs+=(--initramfs "$a=$(jq -r .path "$IR/initramfs/$a.json")")
 done
+
+[ "${BENCH_PREPARE_ONLY:-0}" = 0 ] || { say "tree and initramfs ready"; exit 0; }
 
 cold() { rm -rf "$KFARM_CACHE"; mkdir -p "$KFARM_CACHE"; }
 ccache_zero() { ccache -z >/dev/null 2>&1; }
