@@ -145,6 +145,7 @@ $(BUILD)/bench/bench-store-each: tests/bench/bench-store.c $(BENCH_EACH_SRC) $(B
 
 bench: bin/kfarm $(BUILD)/bench/standin-guest $(BUILD)/bench/bench-store $(BUILD)/bench/bench-store-each
 	tests/bench/run.sh
+	tests/bench/build-overlap.sh
 
 .PHONY: bench
 

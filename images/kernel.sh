@@ -64,6 +64,21 @@ unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL GNUMAKEFLAGS || true
 export KBUILD_BUILD_USER=kfarm KBUILD_BUILD_HOST=kfarm LC_ALL=C
 
 say()  { printf 'kernel: %s\n' "$*" >&2; }
+
+# SIGINT/SIGTERM (kfarm forwards them to our process group, make and the
+# compilers get them too): record nothing - no image, no failure record that
+# a later run would take as the result - remove what is half made, and end.
+# bash runs this once the foreground make has ended.
+TMPOUT=
+interrupted() {
+	trap - INT TERM
+	[ -z "$TMPOUT" ] || rm -rf "$TMPOUT"
+	printf 'kernel: interrupted (%s): nothing recorded\n' "$1" >&2
+	[ "$1" = INT ] && exit 130
+	exit 143
+}
+trap 'interrupted INT' INT
+trap 'interrupted TERM' TERM
 die()  { printf 'kernel: error: %s\n' "$*" >&2; exit 2; }
 sha()  { sha256sum | cut -c1-"$1"; }
 
@@ -376,6 +391,7 @@ build_tree() {
 		cp "$KS_FRAG" "$bdir/kselftest.fragment"
 		frags=("$bdir/kselftest.fragment" "$bdir/kfarm.fragment")
 	fi
+	say "phase configure"
 	if ! { if [ "$base" = file ]; then cp "$CONFIG_PATH" "$bdir/.config"; else "${mk[@]}" "$base"; fi &&
 	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "${frags[@]}") &&
 	       "${mk[@]}" olddefconfig; } >>"$LOG" 2>&1; then
@@ -393,9 +409,20 @@ build_tree() {
 	fi
 
 	say "building $arch ${ver:-} ($RELEASE, key $KEY, make -j$JOBS $target), log: $LOG"
+	# progress for kfarm: kbuild's steps of the last full build of this
+	# arch and config (any of its O= trees), for a rough percentage
+	local steps=0 fresh=0 sf
+	[ -e "$bdir/$image" ] || [ -e "$bdir/vmlinux" ] || fresh=1
+	sf=$(ls -t "$CACHE/build/$arch"-*.steps 2>/dev/null | head -n1 || true)
+	[ -z "$sf" ] || steps=$(cat "$bdir.steps" 2>/dev/null || cat "$sf")
+	[ "$fresh" = 1 ] || steps=0
+	local mark
+	mark=$(wc -l <"$LOG")
+	say "phase compile steps $steps log $LOG"
 	if ! "${mk[@]}" -j"$JOBS" "$target" >>"$LOG" 2>&1; then
 		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
 	fi
+	[ "$fresh" = 0 ] || tail -n +"$((mark + 1))" "$LOG" | grep -c '^  [A-Z]' | put "$bdir.steps" || true
 	if [ ! -s "$bdir/$image" ]; then
 		echo "kfarm: error: build finished but $image is missing" >>"$LOG"
 		fail "build finished but $image is missing"; return 0
@@ -404,6 +431,7 @@ build_tree() {
 	SECS=$(( $(date +%s) - T0 ))
 
 	local tmp="$CACHE/kernels/.tmp-$arch-$KEY.$$"
+	TMPOUT=$tmp
 	rm -rf "$tmp"; mkdir -p "$tmp"
 	cp "$bdir/$image" "$tmp/image"
 	cp "$bdir/.config" "$tmp/config"
@@ -425,6 +453,7 @@ build_tree() {
 	[ ! -s "${KS_FRAG:-}" ] || cp "$bdir/kselftest.fragment" "$tmp/kselftest.fragment"
 	rm -rf "$out"
 	mv -T "$tmp" "$out"
+	TMPOUT=
 	rm -f "$out.failed.json" "$out.failed.log"
 	[ "$NOPATCH" = 1 ] || [ -z "$ver" ] ||
 		write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$KEY" "" "$out/build.log"

@@ -246,10 +246,10 @@ int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode 
 		sqlite3_finalize(s);
 	}
 	/* no build record: the child stopped before building (infrastructure) */
-	if (bstatus == -2 || bstatus == BLD_ERROR)
+	if (bstatus == -2 || bstatus == BS_ERROR)
 		return 0;
-	if (bstatus == BLD_FAIL || m == BM_BUILD) {
-		*out = bstatus == BLD_FAIL ? BR_BUILD_FAIL : BR_PASS;
+	if (bstatus == BS_FAIL || m == BM_BUILD) {
+		*out = bstatus == BS_FAIL ? BR_BUILD_FAIL : BR_PASS;
 		return 0;
 	}
 	if (dbq_row(db, &s, "SELECT id, outcome, coalesce(duration_s, 0) FROM jobs"

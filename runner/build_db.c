@@ -69,7 +69,7 @@ int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct bui
 	bind_text(st, 3, b->arch);
 	bind_text(st, 4, b->config);
 	bind_text(st, 5, b->config_sha256);
-	bind_text(st, 6, b->status);
+	bind_text(st, 6, build_status_name(b->status));
 	bind_text(st, 7, b->error);
 	sqlite3_bind_int64(st, 8, b->warnings);
 	sqlite3_bind_double(st, 9, b->duration_s);

@@ -1,5 +1,6 @@
 #include "build_regress.h"
 #include "build_db.h"
+#include "history.h"
 
 #include <string.h>
 
@@ -37,13 +38,15 @@ int build_regress_append(sqlite3 *db, const char *tree, int64_t run, json_t *arr
 		sqlite3_bind_text(st, 2, tree, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		json_t *o;
+		enum change_kind kind;
 		const char *to = (const char *)sqlite3_column_text(st, 7);
 		const char *from = (const char *)sqlite3_column_text(st, 4);
 
 		if (!to || !from)	/* NOT NULL in the schema: a damaged row */
 			continue;
-		o = json_pack("{ss ss ss ss so so}", "kind",
-			      !strcmp(to, from) ? "change" : !strcmp(to, "FAIL") ? "regression" : "fix",
+		kind = build_status_parse(to) == build_status_parse(from) ? CH_OTHER
+		       : build_status_parse(to) == BS_FAIL ? CH_REGRESSION : CH_FIX;
+		o = json_pack("{ss ss ss ss so so}", "kind", change_kind_name(kind),
 			      "tree", (const char *)sqlite3_column_text(st, 0), "arch",
 			      (const char *)sqlite3_column_text(st, 1), "test", "build",
 			      "from", side(st, 3), "to", side(st, 6));

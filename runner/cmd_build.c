@@ -30,7 +30,8 @@ static const char build_usage[] =
 	"  -h, --help               this text\n"
 	"\n"
 	"Exit status: 0 every build passed; 1 a build (or a patch) failed; 2 bad usage\n"
-	"or input; 3 an infrastructure error (e.g. a missing cross compiler).\n";
+	"or input; 3 an infrastructure error (e.g. a missing cross compiler); 130\n"
+	"interrupted (SIGINT/SIGTERM: the build stopped, recorded as ERROR).\n";
 
 static char **push(char **v, size_t *n, const char *s)
 {
@@ -110,9 +111,14 @@ int cmd_build(struct cmd_ctx *cx, int argc, char **argv)
 		ret = 3;
 		goto out;
 	}
-	store_run_end(st, run, RUN_COMPLETE);
+	store_run_end(st, run, ss.interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
 	printf("build run %lld\n", (long long)run);
 	ret = srcset_report(&ss, stdout);
+	if (ss.interrupted) {
+		error("interrupted (signal %d); run %lld marked as such", ss.interrupted,
+		      (long long)run);
+		ret = 130;
+	}
 out:
 	srcset_release(&ss);
 	strv_free(specs);

@@ -1,6 +1,9 @@
 /* kfarm run: option handling, then the run's stages in order (docs/design.md
  * has the map): plan (run_plan.h) -> build (run_build.h, --source only) ->
- * hosts (run_hosts.h) -> drive (run_drive.h) -> report (run_report.h). */
+ * hosts (run_hosts.h) -> drive (run_drive.h) -> report (run_report.h).
+ * --source candidates are resolved before anything starts; their builds run
+ * inside drive's loop (drive_feed), so each arch boots as soon as its kernel
+ * is built; with --kselftest they all come first. */
 #include "backend.h"
 #include "cmds.h"
 #include "hosts.h"
@@ -38,6 +41,12 @@ static const char run_usage[] =
 	"      --kselftest T1,T2,...       also build these tools/testing/selftests targets of\n"
 	"                                  each --source and run them as kselftest:T (their\n"
 	"                                  config files merged into the kernel's)\n"
+	"      --build-jobs N              --source: kernels built at once (default 1); each\n"
+	"                                  arch boots as soon as its kernel is built, while\n"
+	"                                  the others build (not with --kselftest)\n"
+	"      --make-jobs N               --source: make -jN per build (default: number of\n"
+	"                                  CPUs; builds run niced by 10, so booting VMs keep\n"
+	"                                  their CPUs)\n"
 	"  -a, --arch ARCH[,ARCH...]       only these arches\n"
 	"      --kernels VER[,VER...]      only the default kernels of these versions (6.1, 6.12)\n"
 	"  -t, --tests T1,T2,...           run these tests (default: the initramfs's suite;\n"
@@ -81,6 +90,7 @@ struct run_opts {
 	char **sources;
 	char *patches, *config, *kselftest, *label, *db, *uri, *hosts_file, *lava_url, *lava_tok;
 	unsigned long confirm;
+	unsigned int build_jobs, make_jobs;
 	int json, be_given, help;
 };
 
@@ -191,6 +201,16 @@ static int set_jobs(struct run_opts *o, const char *arg, size_t off)
 	return 0;
 }
 
+static int set_count(struct run_opts *o, const char *arg, size_t off)
+{
+	unsigned long ul;
+
+	if (parse_uint(arg, 256, &ul) || !ul)
+		return error("wants a number 1..256, got '%s'", arg);
+	*AT(o, off, unsigned int) = (unsigned int)ul;
+	return 0;
+}
+
 static int set_seconds(struct run_opts *o, const char *arg, size_t off)
 {
 	double *dst = AT(o, off, double);
@@ -278,6 +298,8 @@ static const struct run_opt {
 	{ "config", 1, 0, set_str, OFF(config) },	/* checked by srcset_resolve */
 	{ "label", 1, 0, set_str, OFF(label) },
 	{ "kselftest", 1, 0, set_str, OFF(kselftest) },	/* kselftest_parse'd in cmd_run */
+	{ "build-jobs", 1, 0, set_count, OFF(build_jobs) },
+	{ "make-jobs", 1, 0, set_count, OFF(make_jobs) },
 	{ "kernels", 1, 0, set_versions, 0 },
 	{ "arch", 1, 'a', set_arches, 0 },
 	{ "tests", 1, 't', set_tests, 0 },
@@ -357,8 +379,10 @@ static int check_opts(struct run_opts *o, struct hosts *hs)
 		return error("--kernel and --source exclude each other");
 	if (o->plan.versions && (o->kernels || o->sources))
 		return error("--kernels picks default kernels: not with --kernel or --source");
-	if ((o->patches || o->config || o->label || o->kselftest) && !o->sources)
-		return error("--patches, --config, --label and --kselftest go with --source");
+	if ((o->patches || o->config || o->label || o->kselftest || o->build_jobs ||
+	     o->make_jobs) && !o->sources)
+		return error("--patches, --config, --label, --kselftest, --build-jobs and "
+			     "--make-jobs go with --source");
 	if (o->hosts_file && o->uri)
 		return error("--hosts and --libvirt-uri exclude each other "
 			     "(a host's URI is in the file)");
@@ -469,7 +493,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 		o.so.boot_timeout = o.so.total_timeout;
 	/* every input is checked before anything starts or is written */
 	if (check_opts(&o, &hs) ||
-	    (o.sources ? run_build(&b, &plan, o.sources, o.patches, o.label)
+	    (o.sources ? run_build_prepare(&b, &plan, o.sources, o.patches, o.label)
 		       : o.kernels ? plan_kernels(&plan, o.kernels) : plan_defaults(&plan)))
 		goto out;
 	if (!plan_size(&plan) && !b.ss.n) {
@@ -491,13 +515,30 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	at = argv_text(argc, argv);
 	ret = drive_begin(&d, &plan, cx->st, at);
 	free(at);
-	if (ret < 0 || (b.ss.n && run_build_record(&b, &plan, cx->st, d.run, cmd_db_path(cx)))) {
-		if (ret == 0)
-			store_run_end(cx->st, d.run, RUN_FAILED);
-		ret = ret < 0 ? 2 : 3;
+	if (ret < 0) {
+		ret = 2;
 		goto out;
 	}
-	interrupted = drive_run(&d, &o.so, o.confirm);
+	/* --source: the builds overlap the boots (drive's feed), or with
+	 * --kselftest all come first */
+	interrupted = 0;
+	if (b.ss.n && b.ks.targets) {
+		build_set_jobs(o.make_jobs, 0);
+		if ((interrupted = run_build_sync(&b)) < 0) {
+			store_run_end(cx->st, d.run, RUN_FAILED);
+			ret = 2;
+			goto out;
+		}
+	} else if (b.ss.n) {
+		d.feed = run_build_feed(&b, &d, o.build_jobs, o.make_jobs);
+	}
+	if (!interrupted)
+		interrupted = drive_run(&d, &o.so, o.confirm);
+	if (b.ss.n && run_build_record(&b, &plan, cx->st, d.run, cmd_db_path(cx))) {
+		store_run_end(cx->st, d.run, RUN_FAILED);
+		ret = 3;
+		goto out;
+	}
 	drive_end(&d, interrupted);
 
 	json_t *changes = drive_changes(d.st, d.run);

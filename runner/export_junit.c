@@ -197,8 +197,8 @@ static void junit_builds(struct xw *x, json_t *builds)
 	json_array_foreach(builds, k, b) {
 		int st = build_status_parse(js(b, "status"));
 
-		fail += st == BLD_FAIL;
-		err += st == BLD_ERROR;
+		fail += st == BS_FAIL;
+		err += st == BS_ERROR;
 		secs += jnum(b, "duration_s");
 	}
 	xw_start(x, "testsuite");
@@ -216,7 +216,7 @@ static void junit_builds(struct xw *x, json_t *builds)
 		snprintf(name, sizeof(name), "build %.120s %.120s (%.120s)", js(b, "arch"),
 			 js(b, "kernel"), js(b, "config"));
 		junit_case(x, name, js(b, "arch"), jnum(b, "duration_s"),
-			   bs == BLD_PASS ? P_NONE : bs == BLD_FAIL ? P_FAILURE : P_ERROR, st,
+			   bs == BS_PASS ? P_NONE : bs == BS_FAIL ? P_FAILURE : P_ERROR, st,
 			   js(b, "error"));
 	}
 	xw_end(x);

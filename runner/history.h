@@ -32,14 +32,15 @@ enum change_kind { CHANGE_KINDS(HIST_ENUM) CH_COUNT };
 	X(RUN_INTERRUPTED, "interrupted") X(RUN_FAILED, "failed")
 enum run_status { RUN_STATUSES(HIST_ENUM) RUN_COUNT };
 
-/* A source build's status (builds.status; build.h's struct build_rec). */
-#define BUILD_STATUSES(X) X(BLD_PASS, "PASS") X(BLD_FAIL, "FAIL") X(BLD_ERROR, "ERROR")
-enum build_status { BUILD_STATUSES(HIST_ENUM) BLD_COUNT };
+/* A build's status (builds.status, build.h): ERROR is the infrastructure's
+ * (no cross compiler, an interrupted build), not the kernel's. */
+#define BUILD_STATUSES(X) X(BS_PASS, "PASS") X(BS_FAIL, "FAIL") X(BS_ERROR, "ERROR")
+enum build_status { BUILD_STATUSES(HIST_ENUM) BS_COUNT };
 
 const char *hist_status_name(enum hist_status s);
+const char *build_status_name(enum build_status s);
 const char *change_kind_name(enum change_kind k);
 const char *run_status_name(enum run_status s);
-const char *build_status_name(enum build_status s);
 /* The enum value named s (exactly, as stored), or -1 (NULL, unknown). */
 int hist_status_parse(const char *s);
 int change_kind_parse(const char *s);

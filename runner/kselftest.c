@@ -85,7 +85,7 @@ static char *jstr(json_t *o, const char *k)
 }
 
 static void set_all(struct ks_arch *ka, const struct kselftest *ks, const char *arch,
-		    const char *status, const char *why)
+		    enum build_status status, const char *why)
 {
 	for (size_t t = 0; ks->targets[t]; t++) {
 		struct build *b;
@@ -127,7 +127,7 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 	size_t i;
 
 	if (fd < 0 || fd2 < 0) {
-		set_all(ka, ks, kb->arch, "ERROR", "cannot create a temporary file");
+		set_all(ka, ks, kb->arch, BS_ERROR, "cannot create a temporary file");
 		goto out;
 	}
 	close(fd);
@@ -148,7 +148,7 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 			free(why);
 			why = xstrndup(k + 18, strcspn(k + 18, "\n"));
 		}
-		set_all(ka, ks, kb->arch, "ERROR", why);
+		set_all(ka, ks, kb->arch, BS_ERROR, why);
 		free(why);
 		sb_release(&out);
 		goto out;
@@ -162,7 +162,8 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 
 		ka->tb = xrealloc(ka->tb, (ka->ntb + 1) * sizeof(*ka->tb));
 		b = &ka->tb[ka->ntb++];
-		build_set(b, kb->arch, &ks_cfg, st && !strcmp(st, "PASS") ? "PASS" : "FAIL", err);
+		build_set(b, kb->arch, &ks_cfg, build_status_parse(st) == BS_PASS ? BS_PASS : BS_FAIL,
+			  err);
 		free(b->config);
 		b->config = xasprintf("kselftest:%s",
 				      json_string_value(json_object_get(e, "target")));
@@ -185,7 +186,7 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 	if (rc == 0 && cache_initramfs_file(rec, &ka->initrd, &ka->tests) == 0)
 		goto out;
 	for (size_t t = 0; t < ka->ntb; t++) {	/* built, but not bootable with us */
-		ka->tb[t].status = "ERROR";
+		ka->tb[t].status = BS_ERROR;
 		free(ka->tb[t].error);
 		ka->tb[t].error = xasprintf("images/mkinitramfs.sh --kselftest failed (status %d)",
 					    rc);
@@ -208,7 +209,7 @@ static void after_source(void *data, struct srcset *ss, size_t i)
 		free(kb->config);
 		kb->config = xstrdup("kfarm+kselftest");
 		/* nothing to build the targets for (and nothing they failed at) */
-		if (!strcmp(kb->status, "PASS"))
+		if (kb->status == BS_PASS)
 			build_one(ks, &ss->src[i], kb, ka);
 	}
 }
@@ -221,6 +222,13 @@ void kselftest_build(struct kselftest *ks, struct srcset *ss)
 	ks->per = xcalloc(ks->nper, sizeof(*ks->per));
 	ss->after_source = after_source;
 	ss->after_data = ks;
+	/* an arch whose kernel does not build runs none of its targets */
+	ss->more_tests = xcalloc(1, sizeof(char *));
+	for (size_t t = 0, n = 0; ks->targets[t]; t++) {
+		ss->more_tests = xrealloc(ss->more_tests, (n + 2) * sizeof(char *));
+		ss->more_tests[n++] = xasprintf("kselftest:%s", ks->targets[t]);
+		ss->more_tests[n] = NULL;
+	}
 }
 
 int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests_given)
@@ -369,7 +377,7 @@ void kselftest_report(const struct kselftest *ks, const struct srcset *ss, FILE 
 
 		for (size_t t = 0; t < ka->ntb; t++)
 			fprintf(f, "%-9s %-24.24s %-22.22s %-6s  %.100s\n", ka->tb[t].arch,
-				ss->src[i / ss->narch].label, ka->tb[t].config + 10, ka->tb[t].status,
+				ss->src[i / ss->narch].label, ka->tb[t].config + 10, build_status_name(ka->tb[t].status),
 				ka->tb[t].error ? ka->tb[t].error : "-");
 	}
 }

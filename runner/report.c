@@ -3,6 +3,8 @@
 #include "report.h"
 #include "dbtext.h"
 #include "bisect_db.h"
+#include "build_regress.h"
+#include "history.h"
 #include "known.h"
 #include "regress.h"
 #include "util.h"
@@ -89,7 +91,8 @@ static int gather_arches(struct gather *g)
 {
 	sqlite3_stmt *s = prep(g, SCOPE
 		"SELECT j.arch, c.id, c.tree, c.label, max(COALESCE(j.release, c.release)),"
-		" count(*), sum(j.outcome = 'COMPLETE'), sum(j.outcome = 'INFRA_ERROR')"
+		" count(*), sum(j.outcome = 'COMPLETE'), sum(j.outcome = 'INFRA_ERROR'),"
+		" sum(j.outcome = 'NOT_BUILT')"
 		" FROM sj j JOIN candidates c ON c.id = j.candidate_id"
 		" GROUP BY j.arch, c.id ORDER BY j.arch, c.id", "arches");
 	json_t *arr = json_array();
@@ -99,11 +102,12 @@ static int gather_arches(struct gather *g)
 		return json_decref(arr), -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(arr, json_pack(
-			"{s:o, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:i, s:i, s:i, s:i, s:i}",
+			"{s:o, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:i, s:i}",
 			"arch", jcol(s, 0), "cand", col_int(s, 1),
 			"tree", jcol(s, 2), "kernel", jcol(s, 3),
 			"release", jcol(s, 4), "boots", col_int(s, 5),
 			"complete", col_int(s, 6), "infra", col_int(s, 7),
+			"not_built", col_int(s, 8),
 			"total", 0, "pass", 0, "fail", 0, "skip", 0, "flaky", 0));
 	json_object_set_new(g->r, "arches", arr);
 	return done(g, s, rc, "arches");
@@ -141,18 +145,20 @@ static void tests_row(struct gather *g, sqlite3_stmt *s, json_t *fails, json_t *
 	const char *arch = col_text(s, 1, &k), *test = col_text(s, 2, &k), *st = col_text(s, 3, &k);
 	json_t *a = arch_entry(g, col_int(s, 0), arch), *item;
 	const char *why;
+	int hs;
 
 	if (!a || !st || !test)
 		goto out;
 	bump(a, "total");
-	if (!strcmp(st, "PASS") || !strcmp(st, "SKIP")) {
-		bump(a, !strcmp(st, "PASS") ? "pass" : "skip");
+	hs = hist_status_parse(st);
+	if (hs == HS_PASS || hs == HS_SKIP) {
+		bump(a, hs == HS_PASS ? "pass" : "skip");
 		goto out;
 	}
 	item = json_pack("{s:o, s:s, s:s, s:o, s:I, s:I}", "arch", jstr(arch), "test", test,
 			 "status", st, "reason", jcol(s, 4), "fails", col_int(s, 5),
 			 "runs", col_int(s, 6));
-	if (!strcmp(st, "FLAKY")) {
+	if (hs == HS_FLAKY) {
 		bump(a, "flaky");
 		json_array_append_new(flakes, item);
 		goto out;
@@ -202,7 +208,8 @@ static int gather_boots(struct gather *g)
 {
 	sqlite3_stmt *s = prep(g, SCOPE
 		"SELECT j.arch, c.label, j.outcome, j.reason, count(*)"
-		" FROM sj j JOIN candidates c ON c.id = j.candidate_id WHERE j.outcome != 'COMPLETE'"
+		" FROM sj j JOIN candidates c ON c.id = j.candidate_id"
+		" WHERE j.outcome NOT IN ('COMPLETE', 'NOT_BUILT')"
 		" GROUP BY j.arch, c.label, j.outcome, j.reason ORDER BY j.arch", "boots");
 	json_t *arr = json_array();
 	int rc;
@@ -261,17 +268,17 @@ static int gather_builds(struct gather *g)
 	failed = json_array();
 	b = json_pack("{s:i, s:i, s:i, s:i}", "total", 0, "pass", 0, "fail", 0, "error", 0);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *st = sqlite3_column_type(s, 2) == SQLITE_TEXT
-				 ? (const char *)sqlite3_column_text(s, 2) : NULL;
-		const char *k = !st ? "error" : !strcmp(st, "PASS") ? "pass"
-				: !strcmp(st, "FAIL") ? "fail" : "error";
+		int bs = build_status_parse(sqlite3_column_type(s, 2) == SQLITE_TEXT
+					    ? (const char *)sqlite3_column_text(s, 2) : NULL);
 
+		if (bs < 0)	/* not a status: a damaged row says nothing good */
+			bs = BS_ERROR;
 		bump(b, "total");
-		bump(b, k);
-		if (strcmp(k, "pass"))
+		bump(b, bs == BS_PASS ? "pass" : bs == BS_FAIL ? "fail" : "error");
+		if (bs != BS_PASS)
 			json_array_append_new(failed, json_pack("{s:o, s:o, s:s, s:o}",
 				"arch", jcol(s, 0), "config", jcol(s, 1),
-				"status", st && !strcmp(st, "FAIL") ? "FAIL" : "ERROR",
+				"status", build_status_name((enum build_status)bs),
 				"error", jcol(s, 3)));
 	}
 	json_object_set_new(b, "failed", failed);
@@ -294,6 +301,12 @@ static int gather_changes(struct gather *g)
 
 	if (!q)
 		return json_decref(groups), json_decref(index), -1;
+	/* a build PASS -> FAIL is a regression too (as kfarm regressions says) */
+	if (build_regress_append(g->db, g->run > 0 ? NULL : g->tree, g->run > 0 ? g->run : 0,
+				 json_object_get(q, "regressions"))) {
+		json_decref(q), json_decref(groups), json_decref(index);
+		return db_fail(g, "build changes");
+	}
 	json_array_foreach(json_object_get(q, "regressions"), i, c) {
 		json_t *from = json_object_get(c, "from"), *to = json_object_get(c, "to"), *e;
 		char *key;

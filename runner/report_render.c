@@ -3,6 +3,8 @@
  * pass: N fail: N / Qemu test results: ..." replies, one line per failure)
  * or as Markdown. */
 #include "report.h"
+#include "history.h"
+#include "job.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -164,7 +166,8 @@ static void builds(struct out *o, json_t *r)
 		put(o, js(f, "arch"));
 		lit(o, ":");
 		put(o, js(f, "config"));
-		lit(o, strcmp(js(f, "status"), "FAIL") ? " (ERROR, not the kernel's fault): " : ": ");
+		lit(o, build_status_parse(js(f, "status")) != BS_FAIL
+			  ? " (ERROR, not the kernel's fault): " : ": ");
 		put(o, js(f, "error"));
 		lit(o, "\n");
 	}
@@ -172,18 +175,23 @@ static void builds(struct out *o, json_t *r)
 
 static void boots(struct out *o, json_t *r)
 {
-	long long total = 0, pass = 0, infra = 0;
-	char extra[80] = "";
+	long long total = 0, pass = 0, infra = 0, unbuilt = 0;
+	char extra[160] = "";
 	json_t *a;
 	size_t i;
 
+	/* an arch that did not build was never booted: not a failed boot */
 	json_array_foreach(json_object_get(r, "arches"), i, a) {
-		total += ji(a, "boots") - ji(a, "infra");
+		total += ji(a, "boots") - ji(a, "infra") - ji(a, "not_built");
 		pass += ji(a, "complete");
 		infra += ji(a, "infra");
+		unbuilt += ji(a, "not_built");
 	}
+	if (unbuilt)
+		snprintf(extra, sizeof(extra), " not built: %lld", unbuilt);
 	if (infra)
-		snprintf(extra, sizeof(extra), " (%lld infrastructure errors, not counted)", infra);
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 " (%lld infrastructure errors, not counted)", infra);
 	totals(o, "Qemu test results", total, pass, total - pass, extra);
 	if (json_array_size(json_object_get(r, "bad_boots")))
 		head(o, "Failed boots");
@@ -192,7 +200,8 @@ static void boots(struct out *o, json_t *r)
 		put(o, js(a, "arch"));
 		lit(o, " (");
 		put(o, js(a, "kernel"));
-		sb_addf(&o->sb, "): %s", !strcmp(js(a, "outcome"), "INFRA_ERROR") ? "infrastructure: "
+		sb_addf(&o->sb, "): %s", !strcmp(js(a, "outcome"), job_outcome_name(JOB_INFRA_ERROR))
+						? "infrastructure: "
 						: "");
 		put(o, js(a, "outcome"));
 		if (ji(a, "count") > 1)
@@ -278,14 +287,14 @@ static void arches_list(struct out *o, json_t *arr)
 }
 
 /* One line per test x change, its arches together. */
-static int changes_of(struct out *o, json_t *r, const char *kind, const char *name)
+static int changes_of(struct out *o, json_t *r, enum change_kind kind, const char *name)
 {
 	json_t *c;
 	size_t i;
 	int n = 0;
 
 	json_array_foreach(json_object_get(r, "changes"), i, c) {
-		if (strcmp(js(c, "kind"), kind))
+		if (change_kind_parse(js(c, "kind")) != (int)kind)
 			continue;
 		if (!n++)
 			head(o, name);
@@ -305,8 +314,12 @@ static int changes_of(struct out *o, json_t *r, const char *kind, const char *na
 			put(o, js(c, "to_release"));
 			lit(o, ")");
 		}
-		if (!strcmp(kind, "known") && json_is_string(json_object_get(c, "reason"))) {
+		if (kind == CH_KNOWN && json_is_string(json_object_get(c, "reason"))) {
 			lit(o, ", expected: ");
+			put(o, js(c, "reason"));
+		} else if (!strcmp(js(c, "test"), "build") &&
+			   json_is_string(json_object_get(c, "reason"))) {
+			lit(o, ": ");	/* the build's first error line */
 			put(o, js(c, "reason"));
 		}
 		lit(o, "\n");
@@ -317,16 +330,16 @@ static int changes_of(struct out *o, json_t *r, const char *kind, const char *na
 static void changes(struct out *o, json_t *r)
 {
 	lit(o, "\n");
-	if (!changes_of(o, r, "regression", "Regressions (against the previous candidate)")) {
+	if (!changes_of(o, r, CH_REGRESSION, "Regressions (against the previous candidate)")) {
 		lit(o, o->md ? "\n**Regressions** (against the previous candidate): none\n"
 			     : "Regressions (against the previous candidate): none\n");
 	}
-	changes_of(o, r, "fix", "Fixes");
-	changes_of(o, r, "support_change", "Support changes (SKIP <-> PASS)");
-	changes_of(o, r, "change", "Other changes");
-	changes_of(o, r, "known", "Known changes");
+	changes_of(o, r, CH_FIX, "Fixes");
+	changes_of(o, r, CH_SUPPORT, "Support changes (SKIP <-> PASS)");
+	changes_of(o, r, CH_OTHER, "Other changes");
+	changes_of(o, r, CH_KNOWN, "Known changes");
 	/* the candidate's runs disagree (this run's and others'): never a regression */
-	changes_of(o, r, "flaky", "Flaky changes (runs of the candidate disagree)");
+	changes_of(o, r, CH_FLAKY, "Flaky changes (runs of the candidate disagree)");
 }
 
 static void flakes_known(struct out *o, json_t *r)

@@ -1,6 +1,7 @@
 /* kfarm run, drive (run_drive.h). */
 #include "run_drive.h"
 #include "build_regress.h"
+#include "history.h"
 #include "hosts.h"
 #include "job.h"
 #include "regress.h"
@@ -47,11 +48,24 @@ static void progress_draw(struct run_drive *d)
 		fprintf(stderr, "\033[2K%-9s %-16.16s %-12s %7.1fs  %lu/%ld\n", j->arch,
 			j->label, st, el, j->ktap.ntop, j->ktap.plan);
 	}
+	if (d->feed && d->feed->draw)
+		lines += d->feed->draw(d->feed->data, stderr);
 	fprintf(stderr, "\033[2K%zu of %zu jobs done\n", d->ndone, d->total);
 	for (; lines < d->drawn; lines++)
 		fputs("\033[2K\n", stderr);
 	d->drawn = lines;
 	fflush(stderr);
+}
+
+void drive_note(struct run_drive *d, const char *line)
+{
+	if (d->tty && d->drawn) {
+		/* the table goes, the line takes its place, the table follows */
+		fprintf(stderr, "\033[%dA\033[J", d->drawn);
+		d->drawn = 0;
+	}
+	fprintf(stderr, "%s\n", line);
+	progress_draw(d);
 }
 
 static void on_state(struct job *j, void *data)
@@ -74,9 +88,23 @@ static void on_state(struct job *j, void *data)
 	text_pool_release(&p);
 }
 
+static void count_total(struct run_drive *d)
+{
+	size_t t = plan_size(d->plan) + (d->feed && d->feed->expected
+					 ? d->feed->expected(d->feed->data) : 0);
+
+	if (!d->confirming && t > d->total)
+		d->total = t;
+}
+
 static void on_tick(void *data)
 {
-	progress_draw(data);
+	struct run_drive *d = data;
+
+	if (d->feed && d->feed->tick)
+		d->feed->tick(d->feed->data, d->tty, d->t0);
+	count_total(d);
+	progress_draw(d);
 }
 
 static void on_pool_down(struct sched_pool *p, const char *why, void *data)
@@ -152,6 +180,35 @@ static struct job *next_job(void *data)
 	return j;
 }
 
+/* the feed's specs: only in the main pass, once the plan's are used up */
+static int feed_waiting(void *data, int *fds, size_t max, size_t *nfds)
+{
+	struct run_drive *d = data;
+	int more;
+
+	*nfds = 0;
+	if (d->confirming)
+		return 0;
+	more = d->feed->waiting(d->feed->data, fds, max, nfds);
+	count_total(d);
+	return more || d->next < plan_size(d->plan);
+}
+
+static void feed_ready(void *data, int fd)
+{
+	struct run_drive *d = data;
+
+	d->feed->ready(d->feed->data, fd);
+	count_total(d);
+}
+
+static void feed_stop(void *data, int sig)
+{
+	struct run_drive *d = data;
+
+	d->feed->stop(d->feed->data, sig);
+}
+
 static void put_job(struct job *j, void *data)
 {
 	struct run_drive *d = data;
@@ -209,17 +266,17 @@ static int regressed(sqlite3_stmt *q, int64_t id, json_t *changes)
 	if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_type(q, 0) != SQLITE_TEXT ||
 	    sqlite3_column_type(q, 1) != SQLITE_TEXT ||
 	    sqlite3_column_type(q, 2) != SQLITE_TEXT ||
-	    !strcmp((const char *)sqlite3_column_text(q, 2), "INFRA_ERROR"))
+	    !strcmp((const char *)sqlite3_column_text(q, 2), job_outcome_name(JOB_INFRA_ERROR)))
 		return 0;
 	arch = (const char *)sqlite3_column_text(q, 0);
 	label = (const char *)sqlite3_column_text(q, 1);
 	json_array_foreach(changes, k, o) {
 		json_t *to = json_object_get(o, "to");
-		const char *kind = json_string_value(json_object_get(o, "kind"));
+		int kind = change_kind_parse(json_string_value(json_object_get(o, "kind")));
 		const char *a = json_string_value(json_object_get(o, "arch"));
 		const char *l = json_string_value(json_object_get(to, "kernel"));
 
-		hit |= kind && a && l && !strcmp(kind, "regression") && !strcmp(a, arch) &&
+		hit |= kind == CH_REGRESSION && a && l && !strcmp(a, arch) &&
 		       !strcmp(l, label) && json_integer_value(json_object_get(to, "job")) > 0;
 	}
 	return hit;
@@ -257,17 +314,20 @@ static size_t plan_confirmations(struct run_drive *d, unsigned long confirm)
 
 int drive_run(struct run_drive *d, struct sched_opts *so, unsigned long confirm)
 {
-	struct sched_source src = { next_job, put_job, d };
+	struct sched_source src = { next_job, put_job, d, NULL, NULL, NULL };
 	int interrupted;
 
+	if (d->feed)
+		src.waiting = feed_waiting, src.ready = feed_ready, src.stop = feed_stop;
 	d->tty = isatty(2);
 	d->t0 = now_mono();
 	so->on_state = on_state;
 	so->on_done = on_done;
 	so->on_pool_down = on_pool_down;
-	so->on_tick = d->tty ? on_tick : NULL;
+	so->on_tick = d->tty || d->feed ? on_tick : NULL;
 	so->data = d;
-	interrupted = d->total ? sched_run_source(&src, so) : 0;
+	count_total(d);
+	interrupted = d->total || d->feed ? sched_run_source(&src, so) : 0;
 	if (interrupted || !confirm || !plan_confirmations(d, confirm))
 		return interrupted;
 	if (!d->tty)

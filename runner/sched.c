@@ -10,12 +10,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-enum src { SRC_CONSOLE, SRC_ERR, SRC_EXIT, SRC_SIGNAL };
+enum src { SRC_CONSOLE, SRC_ERR, SRC_EXIT, SRC_SIGNAL, SRC_SOURCE };
 
-/* epoll's data for one fd: which job, which stream */
+/* epoll's data for one fd: which job, which stream (SRC_SOURCE: the
+ * source's own fd) */
 struct watch {
 	struct job *job;
 	enum src src;
+	int fd;
 };
 
 struct slot {
@@ -38,8 +40,10 @@ struct sched {
 	struct job **pending;
 	size_t npending, window;
 	int exhausted;		/* the source has no more */
+	int starved;		/* ... for now: it is waiting for more (sched_source.waiting) */
+	struct watch sw[SCHED_SOURCE_FDS];	/* the source's fds being watched */
 	unsigned int running;
-	int interrupted;
+	int interrupted;	/* the signal, 0: none */
 };
 
 static void state(struct sched *s, struct job *j)
@@ -76,15 +80,76 @@ static struct job *pending_take(struct sched *s, size_t k)
 }
 
 /* Enough queued jobs to choose a placement from, never the whole run. */
+static void unwatch_fd(struct sched *s, int fd);
+
+/* The source's fds watched as it lists them now (an fd it closed has left
+ * epoll already: EPOLL_CTL_DEL of it fails harmlessly). A watch stays in
+ * its place (epoll holds its address); fd -1 marks a free one. */
+static void sync_source_fds(struct sched *s, const int *fds, size_t n)
+{
+	for (size_t k = 0; k < SCHED_SOURCE_FDS; k++) {
+		int keep = 0;
+
+		for (size_t i = 0; i < n; i++)
+			keep |= s->sw[k].fd >= 0 && fds[i] == s->sw[k].fd;
+		if (s->sw[k].fd >= 0 && !keep) {
+			unwatch_fd(s, s->sw[k].fd);
+			s->sw[k].fd = -1;
+		}
+	}
+	/* added each time: a number the source closed and reused is a new
+	 * file for epoll (EEXIST: the same one, still watched) */
+	for (size_t i = 0; i < n; i++) {
+		size_t k, at = SCHED_SOURCE_FDS;
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		for (k = 0; k < SCHED_SOURCE_FDS && at == SCHED_SOURCE_FDS; k++)
+			if (s->sw[k].fd == fds[i])
+				at = k;
+		for (k = 0; k < SCHED_SOURCE_FDS && at == SCHED_SOURCE_FDS; k++)
+			if (s->sw[k].fd < 0)
+				at = k;
+		if (fds[i] < 0 || at == SCHED_SOURCE_FDS)
+			continue;
+		s->sw[at] = (struct watch){ NULL, SRC_SOURCE, fds[i] };
+		ev.data.ptr = &s->sw[at];
+		if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fds[i], &ev) < 0 && errno != EEXIST)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+}
+
+/* While every slot is busy top_up does not ask the source: its fds (a
+ * build that started meanwhile) are kept watched here. */
+static void refresh_source(struct sched *s)
+{
+	int fds[SCHED_SOURCE_FDS];
+	size_t n = 0;
+
+	if (!s->src->waiting || s->exhausted)
+		return;
+	s->src->waiting(s->src->data, fds, SCHED_SOURCE_FDS, &n);
+	sync_source_fds(s, fds, n);
+}
+
 static void top_up(struct sched *s)
 {
+	s->starved = 0;
 	while (!s->exhausted && s->npending < s->window) {
 		struct job *j = s->src->next(s->src->data);
+		int fds[SCHED_SOURCE_FDS];
+		size_t n = 0;
 
-		if (!j)
-			s->exhausted = 1;
-		else
+		if (j) {
 			pending_push(s, j);
+			continue;
+		}
+		if (s->src->waiting && s->src->waiting(s->src->data, fds, SCHED_SOURCE_FDS, &n)) {
+			s->starved = 1;
+			sync_source_fds(s, fds, n);
+			break;
+		}
+		s->exhausted = 1;
+		sync_source_fds(s, NULL, 0);
 	}
 }
 
@@ -155,7 +220,7 @@ static void start_job(struct sched *s, struct slot *sl, struct job *j)
 	}
 	sl->job = j;
 	for (int i = 0; i < 3; i++)
-		sl->w[i] = (struct watch){ j, (enum src)i };
+		sl->w[i] = (struct watch){ j, (enum src)i, -1 };
 	watch_fd(s, j->vm.console_fd, &sl->w[SRC_CONSOLE]);
 	watch_fd(s, j->vm.err_fd, &sl->w[SRC_ERR]);
 	watch_fd(s, j->vm.exit_fd, &sl->w[SRC_EXIT]);
@@ -373,7 +438,7 @@ static void fill(struct sched *s)
 
 		top_up(s);
 		if (!(j = pick(s, &sl))) {
-			if (!s->npending && !s->exhausted)
+			if (!s->npending && !s->exhausted && !s->starved)
 				continue;	/* all unrunnable: take the next ones now */
 			break;
 		}
@@ -390,8 +455,13 @@ static void on_event(struct sched *s, struct watch *w)
 		struct signalfd_siginfo si;
 
 		while (read(s->sfd, &si, sizeof(si)) == sizeof(si))
-			;
-		s->interrupted = 1;
+			s->interrupted = (int)si.ssi_signo;
+		if (!s->interrupted)
+			s->interrupted = SIGINT;
+		return;
+	}
+	if (w->src == SRC_SOURCE) {
+		s->src->ready(s->src->data, w->fd);
 		return;
 	}
 	if (!(sl = slot_of(s, j)))
@@ -462,6 +532,7 @@ static void loop(struct sched *s)
 		fill(s);
 		if (finished(s))
 			break;
+		refresh_source(s);
 		now = now_mono();
 		next = now + 1;
 		check_deadlines(s, now, &next);
@@ -484,10 +555,12 @@ static void loop(struct sched *s)
 int sched_run_source(const struct sched_source *src, const struct sched_opts *o)
 {
 	struct sched s = { .o = o, .src = src };
-	struct watch sigw = { NULL, SRC_SIGNAL };
+	struct watch sigw = { NULL, SRC_SIGNAL, -1 };
 	sigset_t mask, old;
 
 	init_slots(&s, o);
+	for (size_t k = 0; k < SCHED_SOURCE_FDS; k++)
+		s.sw[k].fd = -1;
 	s.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s.ep < 0)
 		die("epoll_create1: %s", strerror(errno));
@@ -499,13 +572,15 @@ int sched_run_source(const struct sched_source *src, const struct sched_opts *o)
 	s.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	watch_fd(&s, s.sfd, &sigw);
 	loop(&s);
+	if (s.interrupted && src->stop)
+		src->stop(src->data, s.interrupted);
 	drop_all(&s);
 	close(s.sfd);
 	close(s.ep);
 	free(s.slots);
 	free(s.pending);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	return s.interrupted;
+	return s.interrupted != 0;
 }
 
 struct array_src {
@@ -523,7 +598,7 @@ static struct job *array_next(void *data)
 int sched_run(struct job **jobs, size_t n, const struct sched_opts *o)
 {
 	struct array_src a = { jobs, n, 0 };
-	struct sched_source src = { array_next, NULL, &a };
+	struct sched_source src = { array_next, NULL, &a, NULL, NULL, NULL };
 
 	return sched_run_source(&src, o);
 }

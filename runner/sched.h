@@ -58,7 +58,18 @@ struct sched_source {
 	struct job *(*next)(void *data);
 	void (*put)(struct job *j, void *data);
 	void *data;
+	/* A source whose jobs become ready later (kernels still building):
+	 * after next gave NULL, waiting says whether more will come (1) and
+	 * fills fds (at most max; *nfds) with what it waits on; the loop
+	 * watches them with the VMs and calls ready(fd) when one is readable
+	 * (or hung up), then asks next again. With no fds it asks again each
+	 * second. NULL: next's NULL is the end. */
+	int (*waiting)(void *data, int *fds, size_t max, size_t *nfds);
+	void (*ready)(void *data, int fd);
+	/* interrupted by signal sig: stop what the source runs; may be NULL */
+	void (*stop)(void *data, int sig);
 };
+#define SCHED_SOURCE_FDS 16
 
 /* Runs every job the source gives to an outcome. Returns 0, or 1 when
  * interrupted by a signal (unfinished jobs are then left JS_QUEUED/stopped,

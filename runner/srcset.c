@@ -6,11 +6,14 @@
 #include "logdir.h"
 #include "profile.h"
 #include "store.h"
+#include "text.h"
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* tree and label names end up in paths and tables: [A-Za-z0-9_.-], 1..96 */
 static int name_ok(const char *what, const char *v)
@@ -79,26 +82,63 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 	return 0;
 }
 
+int srcset_prepare(struct srcset *ss, size_t i)
+{
+	struct source *s = &ss->src[i];
+	char why[512];
+	int rc;
+
+	fprintf(stderr, "kfarm: %s: fetch (preparing the tree)\n", s->spec);
+	if ((rc = source_prepare(s, why, sizeof(why))) < 0)
+		return error("source '%s': %s", s->spec, why);
+	if (rc == 1) {
+		for (size_t a = 0; a < ss->narch; a++)
+			build_set(&ss->b[i * ss->narch + a], ss->arches[a], &ss->cfg, BS_FAIL, why);
+		fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
+	}
+	return rc;
+}
+
+/* srcset_prepare with SIGINT/SIGTERM held: git and tar finish what they
+ * write into the cache (their children share the mask) and the signal
+ * then stops the builds instead of leaving them orphaned. */
+static int prepare_held(struct srcset *ss, size_t i)
+{
+	struct timespec now = { 0, 0 };
+	sigset_t m, old;
+	int rc, sig;
+
+	sigemptyset(&m);
+	sigaddset(&m, SIGINT);
+	sigaddset(&m, SIGTERM);
+	sigaddset(&m, SIGHUP);
+	sigprocmask(SIG_BLOCK, &m, &old);
+	rc = srcset_prepare(ss, i);
+	if ((sig = sigtimedwait(&m, NULL, &now)) > 0) {
+		fprintf(stderr, "kfarm: signal %d while the tree was prepared: nothing built\n", sig);
+		ss->interrupted = sig;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 int srcset_build(struct srcset *ss)
 {
-	for (size_t i = 0; i < ss->n; i++) {
+	for (size_t i = 0; i < ss->n && !ss->interrupted; i++) {
 		struct source *s = &ss->src[i];
-		char why[512];
-		int rc = source_prepare(s, why, sizeof(why));
+		int rc = prepare_held(ss, i);
 
 		if (rc < 0)
-			return error("source '%s': %s", s->spec, why);
-		for (size_t a = 0; a < ss->narch; a++) {
+			return -1;
+		for (size_t a = 0; a < ss->narch && rc == 0 && !ss->interrupted; a++) {
 			struct build *b = &ss->b[i * ss->narch + a];
 
-			if (rc == 1)
-				build_set(b, ss->arches[a], &ss->cfg, "FAIL", why);
-			else
-				build_arch(s, &ss->cfg, ss->arches[a], b);
+			build_arch(s, &ss->cfg, ss->arches[a], b);
+			ss->interrupted = b->interrupted;
 		}
-		if (rc == 1)
-			fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
-		else if (ss->after_source)
+		if (ss->interrupted)
+			break;
+		if (rc == 0 && ss->after_source)
 			ss->after_source(ss->after_data, ss, i);
 	}
 	return 0;
@@ -130,11 +170,18 @@ static char *copy_log(const struct build *b, const struct source *s, const char 
 	return rel;
 }
 
+static void missing(struct job *j, const char *test)
+{
+	j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
+	j->res[j->nres++] = (struct result){ .test = xstrdup(test), .status = RS_MISSING,
+					     .reason = xstrdup("not built") };
+}
+
 /* A job for an arch whose kernel did not build: every test MISSING; its log
  * is the build's (log_rel, under <db>.logs, or NULL). */
 static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
-			 const struct build *b, char **tests, int64_t source_id, int64_t build_id,
-			 const char *db_path, const char *log_rel)
+			 const struct build *b, char **tests, char **more, int64_t source_id,
+			 int64_t build_id, const char *db_path, const char *log_rel)
 {
 	struct job *j = job_new();
 	char **suite = NULL, *initrd = NULL, **t;
@@ -154,12 +201,11 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 		free(logs);
 	}
 	j->outcome = JOB_NOT_BUILT;	/* no boot was tried: not a boot failure */
-	j->reason = xasprintf("build %s: %s", b->status, b->error ? b->error : "no error line");
-	for (size_t i = 0; t && t[i]; i++) {
-		j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
-		j->res[j->nres++] = (struct result){ .test = xstrdup(t[i]), .status = RS_MISSING,
-						     .reason = xstrdup("not built") };
-	}
+	j->reason = xasprintf("build %s: %s", build_status_name(b->status), b->error ? b->error : "no error line");
+	for (size_t i = 0; t && t[i]; i++)
+		missing(j, t[i]);
+	for (size_t i = 0; !tests && more && more[i]; i++)
+		missing(j, more[i]);
 	cand = store_candidate(st, b->arch, s->label, s->tree, "not-built", NULL);
 	if (cand >= 0) {
 		j->candidate_id = cand;
@@ -186,14 +232,19 @@ int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *
 		for (size_t a = 0; a < ss->narch; a++) {
 			const struct build *b = &ss->b[i * ss->narch + a];
 			struct job *j = ss->job[i * ss->narch + a];
-			char *rel = copy_log(b, s, db_path, run);
-			int64_t bid = builddb_store(db, run, sid, b, rel);
+			char *rel;
+			int64_t bid;
+
+			if (!b->arch)	/* never started: the run was interrupted */
+				continue;
+			rel = copy_log(b, s, db_path, run);
+			bid = builddb_store(db, run, sid, b, rel);
 
 			if (bid < 0 ||
 			    build_warn_store(db, bid, s->tree, b->arch, b->config, b->log, s->dir) ||
 			    (j && builddb_link(db, bid, j->candidate_id, sid)) ||
-			    (!j && tests_of_unbuilt && strcmp(b->status, "PASS") &&
-			     store_unbuilt(st, run, s, b, tests, sid, bid, db_path, rel))) {
+			    (!j && tests_of_unbuilt && b->status != BS_PASS &&
+			     store_unbuilt(st, run, s, b, tests, ss->more_tests, sid, bid, db_path, rel))) {
 				free(rel);
 				return -1;
 			}
@@ -205,6 +256,7 @@ int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *
 
 int srcset_report(const struct srcset *ss, FILE *f)
 {
+	struct text_pool tp = { 0 };
 	int ret = 0;
 
 	fprintf(f, "\n%-9s %-24s %-6s %7s %5s  %s\n", "ARCH", "KERNEL", "BUILD", "SECS", "WARN",
@@ -213,15 +265,19 @@ int srcset_report(const struct srcset *ss, FILE *f)
 		for (size_t a = 0; a < ss->narch; a++) {
 			const struct build *b = &ss->b[i * ss->narch + a];
 
-			fprintf(f, "%-9s %-24.24s %-6s %6.1fs %5ld  %s%s\n", b->arch, ss->src[i].label,
-			       b->status, b->duration_s, b->warnings,
-			       b->error ? b->error : b->release ? b->release : "-",
-			       b->cached ? " (cached)" : "");
-			if (!strcmp(b->status, "ERROR"))
+			if (!b->arch)
+				continue;
+			fprintf(f, "%-9s %-24.24s %-6s %6.1fs %5ld  %s%s\n", b->arch,
+				text_term(&tp, ss->src[i].label), build_status_name(b->status),
+				b->duration_s, b->warnings,
+				text_term(&tp, b->error ? b->error : b->release ? b->release : "-"),
+				b->cached ? " (cached)" : "");
+			if (b->status == BS_ERROR)
 				ret = 3;
-			else if (strcmp(b->status, "PASS") && !ret)
+			else if (b->status != BS_PASS && !ret)
 				ret = 1;
 		}
+	text_pool_release(&tp);
 	return ret;
 }
 
@@ -235,6 +291,7 @@ void srcset_release(struct srcset *ss)
 	free(ss->b);
 	free(ss->job);
 	strv_free(ss->arches);
+	strv_free(ss->more_tests);
 	build_config_release(&ss->cfg);
 	memset(ss, 0, sizeof(*ss));
 }

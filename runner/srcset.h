@@ -29,13 +29,21 @@ struct srcset {
 	 * still the one built (a git clone moves on to the next revision) */
 	void (*after_source)(void *data, struct srcset *ss, size_t i);
 	void *after_data;
+	/* tests every job of an unbuilt arch expects besides the suite's
+	 * (--kselftest's kselftest:TARGET), unless --tests names them */
+	char **more_tests;
+	int interrupted;	/* the signal that stopped srcset_build, 0: none */
 };
 
 /* Resolves every spec; tree/label override the defaults (label: one source
  * only). Prints the problem and returns -1 (exit 2). */
 int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **arches,
 		   const char *tree, const char *label);
-/* Prepares and builds everything; -1 when a tree cannot be prepared
+/* Prepares source i's tree: 0 ready, 1 a patch does not apply (every arch
+ * of it a FAIL build), -1 printed (bad input). */
+int srcset_prepare(struct srcset *ss, size_t i);
+/* Prepares and builds everything (one build at a time; SIGINT/SIGTERM stop
+ * it: ss->interrupted, the builds not started have no arch); -1 when a tree cannot be prepared
  * (unpack failure, not a kernel tarball: bad input, exit 2). A patch that
  * does not apply is a FAIL build for every arch of that source. */
 int srcset_build(struct srcset *ss);

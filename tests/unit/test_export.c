@@ -68,7 +68,7 @@ static int build_history(struct store *st)
 		int64_t bid, cand;
 		int rc;
 
-		build_set(&b, arch[a], &c, a ? "FAIL" : "PASS", a ? BUILD_ERR : NULL);
+		build_set(&b, arch[a], &c, a ? BS_FAIL : BS_PASS, a ? BUILD_ERR : NULL);
 		b.duration_s = 61.5;
 		b.compiler = xstrdup("gcc (Debian 12.2.0-14) 12.2.0");
 		bid = builddb_store(store_db(st), build_run, sid, &b, "run-1/build-x.log");

@@ -122,6 +122,37 @@ static void test_builds(void **state)
 	store_close(st);
 }
 
+/* A build PASS -> FAIL is one of the report's regressions (with its first
+ * error), and an arch that did not build is "not built", not a failed boot. */
+static void test_build_regression_not_built(void **state)
+{
+	struct store *st;
+	sqlite3 *db = setup(&st);
+	char *t;
+
+	(void)state;
+	exec(db, "INSERT INTO sources (id, kind, spec, identity, patches_hash, tree, label, created)"
+		 " VALUES (1, 'git', 'r@A', 'git:a', '', 't', 'A', 1),"
+		 " (2, 'git', 'r@B', 'git:b', '', 't', 'B', 2);"
+		 "INSERT INTO candidates (id, arch, label, tree, image_sha256, created) VALUES"
+		 " (5, 'alpha', 'B', 't', 'not-built', 2);"
+		 "INSERT INTO jobs (id, run_id, candidate_id, arch, attempt, outcome, reason, started,"
+		 " finished) VALUES (5, 2, 5, 'alpha', 1, 'NOT_BUILT', 'build FAIL: time.c:9: error: x',"
+		 " 2, 2);"
+		 "INSERT INTO builds (run_id, source_id, candidate_id, arch, config, status, error,"
+		 " started, finished) VALUES"
+		 " (1, 1, NULL, 'alpha', 'kfarm', 'PASS', NULL, 1, 1),"
+		 " (2, 2, 5, 'alpha', 'kfarm', 'FAIL', 'time.c:9: error: x', 2, 2);");
+	assert_int_equal(summary_add_job(db, 5), 0);
+	t = render(db, 2, NULL, RF_TEXT);
+	assert_non_null(strstr(t, "Qemu test results:\n\ttotal: 2 pass: 1 fail: 1 not built: 1\n"));
+	assert_null(strstr(t, "NOT_BUILT"));	/* not listed as a failed boot */
+	assert_non_null(strstr(t, "Regressions (against the previous candidate):\n"));
+	assert_non_null(strstr(t, "\tbuild: PASS -> FAIL on alpha: first error: time.c:9: error: x\n"));
+	free(t);
+	store_close(st);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -154,6 +185,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_text, per_test),
 		cmocka_unit_test_setup(test_builds, per_test),
+		cmocka_unit_test_setup(test_build_regression_not_built, per_test),
 	};
 	setenv("KFARM_KNOWN", "/nonexistent", 1);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

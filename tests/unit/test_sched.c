@@ -193,7 +193,7 @@ static void lazy_put(struct job *j, void *data)
 static void test_pull_source(void **state)
 {
 	struct lazy l = { .total = 300 };
-	struct sched_source src = { lazy_next, lazy_put, &l };
+	struct sched_source src = { lazy_next, lazy_put, &l, NULL, NULL, NULL };
 	struct sched_opts o = {
 		.jobs = 4, .boot_timeout = 10, .silence_timeout = 10, .total_timeout = 10,
 	};
@@ -301,7 +301,7 @@ static void test_none_runnable(void **state)
 	struct host h = { .name = "h" };
 	struct sched_pool pool = { .name = "h", .slots = 1, .host = &h, .accepts = accepts_none };
 	struct lazy l = { .total = 200 };
-	struct sched_source src = { lazy_next, lazy_put, &l };
+	struct sched_source src = { lazy_next, lazy_put, &l, NULL, NULL, NULL };
 	struct sched_opts o = {
 		.jobs = 1, .pools = &pool, .npools = 1, .boot_timeout = 10,
 		.silence_timeout = 10, .total_timeout = 10, .on_done = count_unrunnable,

@@ -367,8 +367,8 @@ static void test_check_names(void **state)
 	assert_int_equal(run_status_parse(""), -1);
 	/* builds' statuses are history.h's list too; outcomes parse back */
 	n = check_list(st, "builds", "status", names);
-	assert_int_equal(n, BLD_COUNT);
-	for (int b = 0; b < BLD_COUNT; b++) {
+	assert_int_equal(n, BS_COUNT);
+	for (int b = 0; b < BS_COUNT; b++) {
 		assert_string_equal(names[b], build_status_name(b));
 		assert_int_equal(build_status_parse(names[b]), b);
 	}
