@@ -112,7 +112,7 @@ mem_section() {
 	printf "memory: kfarm run peak RssAnon: %d stand-in jobs %.1f MiB (%ds), %d jobs %.1f MiB (%ds, %d COMPLETE)\n", n1, p1/1024, s1, n2, p2/1024, s2, ok;
 	printf "memory: peak %d -> %d jobs: %+.1f MiB (fixed costs filling up, see above; the --kernel arguments alone are %.1f MiB of it)\n", n1, n2, (p2-p1)/1024, (a2-a1)/1024;
 	slope = (r2-q2)*1024/(n2*0.5);
-	if (q2 <= 0 || r2 <= 0)	/* never sampled there: no slope to judge */
+	if (q2 <= 0 || r2 <= 0)	# never sampled there: no slope to judge
 		printf "memory: within the %d-job run: RssAnon not sampled at a quarter (%d KiB) and three quarters (%d KiB) of the jobs started: MISSED\n", n2, q2, r2;
 	else
 		printf "memory: within the %d-job run, from a quarter to three quarters of the jobs started: RssAnon %d -> %d KiB, %+.2f MiB = %.0f bytes per further job (target < 64: %s)\n", n2, q2, r2, (r2-q2)/1024, slope, slope < 64 ? "met" : "MISSED";
