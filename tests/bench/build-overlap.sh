@@ -117,7 +117,7 @@ builds_of() { # DB LABEL -> "arch:status:secs ..."
 		|| (CASE b.cached WHEN 1 THEN '(cached)' ELSE '' END), ' ') FROM builds b
 		JOIN sources s ON s.id = b.source_id WHERE s.label = '$2'"
 }
-ratio() { awk -v o="$1" -v s="$2" 'BEGIN { printf "%.2f", s > 0 ? o / s : 0 }'; }
+ratio() { awk -v o="$1" -v s="$2" 'BEGIN { printf "%.2f", (s > 0 ? o / s : 0) }'; }
 
 DB=$T/bench.db
 # --- (a) cold, overlapped ---
