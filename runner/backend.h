@@ -82,7 +82,10 @@ struct backend {
 	 * failure here is an infrastructure error, never the kernel's. */
 	int (*start)(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
 		     unsigned int flags);
-	/* Ends the VM now; safe to call more than once. */
+	/* Ends the VM now; safe to call more than once. With BACKEND_STOP_DONE
+	 * the guest's work is over (its last result is in): a backend whose
+	 * VM ends by itself may give it a while to, up to the scheduler's
+	 * abandon limit (30 s), rather than kill it. */
 	int (*stop)(struct vm *vm, unsigned int flags);
 	/* Collects how it ended once exit_fd is readable (or, with
 	 * BACKEND_WAIT_BLOCK, waits). Returns 0 when it has ended. */
@@ -96,6 +99,7 @@ struct backend {
 #define BACKEND_KVM 2u		/* it can boot with KVM (else TCG only) */
 /* operation flags */
 #define BACKEND_WAIT_BLOCK 1u
+#define BACKEND_STOP_DONE 2u
 
 extern const struct backend backend_qemu;
 extern const struct backend backend_libvirt;

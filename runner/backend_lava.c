@@ -23,6 +23,10 @@
 #define UNREACHABLE_S 30.0	/* LAVA silent this long: the attempt is lost */
 #define GRACE_S 10.0		/* stopped before it: the done line may be in the
 				 * worker's next log batch */
+#define DONE_GRACE_S 25.0	/* the same, stopped because the last result is in:
+				 * a loaded worker's batches come later, and a
+				 * job canceled then is no longer Complete in LAVA
+				 * (below the scheduler's 30 s abandon limit) */
 #define MAX_LOG_LINE (1u << 20)
 
 struct lava_vm {
@@ -31,7 +35,7 @@ struct lava_vm {
 	int refs;
 	long id;
 	int out_w, err_w;	/* the thread's ends of the pipes */
-	int stop, ended, by_us, infra, timeout, cancelled, finished;
+	int stop, done_stop, ended, by_us, infra, timeout, cancelled, finished;
 	double t_stop;
 	char why[256];
 	char *boot_cmd;
@@ -150,16 +154,18 @@ static void end(struct lava_vm *lv, const struct lava_log *lg)
 	lv->out_w = lv->err_w = -1;
 }
 
-/* Sleeps POLL_S, less if stop is called; returns the stop flag. */
-static int nap(struct lava_vm *lv, double *t_stop)
+/* Sleeps POLL_S, less if stop is called (a quarter of it once stopped, so
+ * the grace is not spent hammering the server); returns the stop flag and,
+ * once stopped, how long to wait for the done line. */
+static int nap(struct lava_vm *lv, double *t_stop, double *grace)
 {
 	int stop;
 
 	pthread_mutex_lock(&lv->mu);
-	if (!lv->stop)
-		cond_wait_ms(&lv->cv, &lv->mu, (long)(POLL_S * 1000));
+	cond_wait_ms(&lv->cv, &lv->mu, (long)(POLL_S * (lv->stop ? 250 : 1000)));
 	stop = lv->stop;
 	*t_stop = lv->t_stop;
+	*grace = lv->done_stop ? DONE_GRACE_S : GRACE_S;
 	pthread_mutex_unlock(&lv->mu);
 	return stop;
 }
@@ -169,7 +175,7 @@ static void *follow(void *arg)
 	struct lava_vm *lv = arg;
 	struct lava_log lg = { 0 };
 	char path[64], err[256] = "", dev[64] = "";
-	double last_ok = now_mono(), t_stop = 0;
+	double last_ok = now_mono(), t_stop = 0, grace = GRACE_S;
 	int stop = 0;
 
 	snprintf(path, sizeof(path), "/api/v0.2/jobs/%ld/", lv->id);
@@ -213,13 +219,13 @@ static void *follow(void *arg)
 		/* after the done line the guest's work is over: LAVA's own
 		 * bookkeeping (power off, the worker's next ping) is no concern of
 		 * the run, and the job completes there by itself */
-		if (stop && (lg.done_seen || now_mono() - t_stop >= GRACE_S)) {
+		if (stop && (lg.done_seen || now_mono() - t_stop >= grace)) {
 			if (!lg.done_seen)
 				cancel(lv);
 			end(lv, &lg);
 			return NULL;
 		}
-		stop = nap(lv, &t_stop);
+		stop = nap(lv, &t_stop, &grace);
 	}
 	/* canceled in LAVA, not by kfarm: the lab stopped the run, as ^C would.
 	 * The VM stays "running" so nothing is recorded for it. */
@@ -338,15 +344,17 @@ static int lava_stop(struct vm *vm, unsigned int flags)
 {
 	struct lava_vm *lv = vm->priv;
 
-	(void)flags;
 	if (!lv)
 		return 0;
 	pthread_mutex_lock(&lv->mu);
 	if (!lv->stop) {
 		lv->stop = 1;
+		lv->done_stop = !!(flags & BACKEND_STOP_DONE);
 		lv->by_us = !lv->ended;
 		lv->t_stop = now_mono();
 		pthread_cond_broadcast(&lv->cv);
+	} else if (!(flags & BACKEND_STOP_DONE)) {
+		lv->done_stop = 0;	/* a timeout or ^C after all: no more waiting */
 	}
 	pthread_mutex_unlock(&lv->mu);
 	return 0;

@@ -392,7 +392,7 @@ int job_suite_done(const struct job *j)
 void job_stop(struct job *j)
 {
 	if (j->vm_started)
-		j->be->stop(&j->vm, 0);
+		j->be->stop(&j->vm, BACKEND_STOP_DONE);
 }
 
 void job_wait(struct job *j, struct vm_exit *ex)

@@ -102,10 +102,15 @@ check "every LAVA job's id and URL stored with its kfarm job" test "$(sql "$DB" 
 	"SELECT count(*) FROM jobs WHERE run_id = $lrun AND lava_job_id > 0 AND lava_url LIKE '$LAVA_URL/scheduler/job/%'")" \
 	= "${#ARCHES[@]}"
 ids=$(sql "$DB" "SELECT lava_job_id FROM jobs WHERE run_id = $lrun")
-allok=1
+allok=1 healths=
 # kfarm is done at the guest's last line; LAVA finishes its own steps after
-for id in $ids; do wait_finished "$id" && [ "$(lab_job "$id" | jq -r .health)" = Complete ] || allok=0; done
-check "LAVA itself calls those jobs Complete (none canceled by kfarm)" test $allok -eq 1
+for id in $ids; do
+	wait_finished "$id" || allok=0
+	h=$(lab_job "$id" | jq -r '"\(.state)/\(.health)"')
+	healths="$healths $id=$h"
+	[ "$h" = Finished/Complete ] || allok=0
+done
+check "LAVA itself calls those jobs Complete (none canceled by kfarm):$healths" test $allok -eq 1
 check "the job's QEMU command is LAVA's (from its log)" test "$(sql "$DB" \
 	"SELECT count(*) FROM jobs WHERE run_id = $lrun AND qemu_cmdline LIKE '%/var/lib/lava/dispatcher/tmp/%'")" \
 	= "${#ARCHES[@]}"
@@ -158,6 +163,11 @@ check "cancel: says the LAVA job was canceled" grep -q "LAVA job $id was cancele
 check "cancel: run marked interrupted" test "$(sql "$T/cancel.db" "SELECT status FROM runs")" = interrupted
 check "cancel: no job recorded for it" test "$(sql "$T/cancel.db" "SELECT count(*) FROM jobs")" = 0
 check "cancel: LAVA calls it Canceled" test "$(lab_job "$id" | jq -r .health)" = Canceled
+if [ "$rc" != 130 ]; then	# what kfarm and LAVA said, for the log
+	tail -n 4 "$T/hang.err" | sed 's/^/    kfarm: /'
+	wait_finished "$id"
+	echo "    LAVA job $id: $(lab_job "$id" | jq -r '"\(.state)/\(.health)"')"
+fi
 
 # --- kfarm interrupted: its LAVA jobs are canceled ---
 hang_run "$T/int.db" --retries 0
