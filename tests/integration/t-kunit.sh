@@ -21,9 +21,10 @@ VER=6.12
 DB=$T/k.db
 ARCHES=${KFARM_KUNIT_ARCHES:-x86_64 alpha}
 
-# the console of job $1 with printk's prefixes and CRs gone
+# the console of job $1 with printk's prefixes (a timestamp and/or a caller
+# id, then one space; none on a kernel without CONFIG_PRINTK_TIME) and CRs gone
 console() {
-	sed -E 's/\r$//; s/^\[ *[0-9]+\.[0-9]+\]//; s/^\[ *[TC][0-9]+\]//; s/^ //' \
+	sed -E 's/\r$//; s/^(\[ *[0-9]+\.[0-9]+\](\[ *[TC][0-9]+\])?|\[ *[TC][0-9]+\]) ?//' \
 		"$DB.logs/$(sql "$DB" "SELECT log_path FROM jobs WHERE id = $1")"
 }
 # "PASS FAIL SKIP MISSING" counts of the cases (depth 1) of kunit:SUITE in job $1
