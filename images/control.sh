@@ -25,6 +25,14 @@ series=$ROOT/images/control/$name
 out=$CACHE/control/$name
 shadow=$out/root
 
+# ccache: the default kernels' own (kernel.sh puts it at \$KFARM_CACHE/ccache).
+# The layout under both caches is the same (build/ARCH-VER beside
+# src/linux-VER-PKEY, paths relative to the cache), so a control kernel's
+# sources that preprocess as the default's are cache hits: a config
+# fragment (KUnit) recompiles only what it changes.
+mkdir -p "$out" "$CACHE/ccache"
+[ -e "$out/ccache" ] || ln -sfn "$CACHE/ccache" "$out/ccache"
+
 # the shadow tree: everything kernel.sh reads, by symlink, but the patches
 # (and, with a config fragment, the arch fragments: copies with it appended)
 mkdir -p "$shadow/images"

@@ -54,6 +54,8 @@ const char *job_state_name(enum job_state s)
 }
 
 static void on_result(void *data, const struct ktap_result *r);
+static int kernel_doc(const struct job *j, unsigned long doc);
+static const char *kcrash_for(const struct job *j, const char *path);
 
 char *job_cmdline(const struct profile *p, char **tests, const char *append)
 {
@@ -117,6 +119,16 @@ static void clear_outcome(struct job *j)
 	ktap_release(&j->ktap);
 	ktap_init(&j->ktap, on_result, j);
 	j->init_doc = 0;
+	j->init_run = 0;
+	j->kernel_docs = 0;
+	j->nkernel = 0;
+	free(j->kcrash);
+	j->kcrash = NULL;
+	for (size_t i = 0; i < j->nkcrashed; i++) {
+		free(j->kcrashed[i].name);
+		free(j->kcrashed[i].line);
+	}
+	j->nkcrashed = 0;
 }
 
 /* The log belongs to one attempt: closed as soon as it ends, so a run's open
@@ -294,11 +306,135 @@ static void on_result(void *data, const struct ktap_result *r)
 		dur = since ? now - since : 0;
 		j->t_last_result = now;
 	}
+	if (r->status == TS_FAIL && kernel_doc(j, j->ktap.ndocs)) {
+		const char *crash = kcrash_for(j, r->name);
+
+		if (crash) {
+			char *why = xasprintf("crashed: %s%s%s", crash, *r->reason ? "; " : "",
+					      r->reason);
+
+			add_result(j, r->name, RS_FAIL, why, strlen(why), dur, r->depth);
+			free(why);
+			return;
+		}
+	}
 	add_result(j, r->name, map[r->status], r->reason, strlen(r->reason), dur, r->depth);
 }
 
 static const char uname_tag[] = "# kfarm-init: uname ";
 static const char init_tag[] = "# kfarm-init: ";
+
+/* --- the kernel's own KTAP: its KUnit run, before /init starts ---
+ * Results of a document begun before the kernel's "Run /init as init
+ * process" line (init/main.c; or, without it, before /init's first note)
+ * are the kernel's: named kunit:SUITE/case. A kernel that never got that
+ * far (it panicked during its KUnit run) printed only its own documents. */
+
+static int kernel_doc(const struct job *j, unsigned long doc)
+{
+	if (!doc)
+		return 0;
+	if (j->init_run)
+		return doc <= j->kernel_docs;
+	return !j->init_doc || doc < j->init_doc;
+}
+
+/* Every result not yet claimed is the kernel's. */
+static void claim_kernel(struct job *j)
+{
+	for (size_t i = j->nkernel; i < j->nres; i++) {
+		char *name = xasprintf("kunit:%s", j->res[i].test);
+
+		free(j->res[i].test);
+		j->res[i].test = clip(name, strlen(name));
+		free(name);
+	}
+	j->nkernel = j->nres;
+}
+
+/* The case's own name in a "not ok N name # ..." line, into buf ("" if the
+ * line is not one). */
+static void failed_name(const char *s, size_t len, char *buf, size_t bufsz)
+{
+	size_t p = console_prefix_len(s, len), i, e;
+
+	buf[0] = '\0';
+	s += p, len -= p;
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	if (len < 7 || memcmp(s, "not ok ", 7))
+		return;
+	for (i = 7; i < len && (s[i] == ' ' || (s[i] >= '0' && s[i] <= '9')); i++)
+		;
+	if (i + 1 < len && s[i] == '-' && s[i + 1] == ' ')
+		i += 2;
+	for (e = i; e < len && s[e] != '#'; e++)
+		;
+	while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'))
+		e--;
+	if (e - i < bufsz)
+		snprintf(buf, bufsz, "%.*s", (int)(e - i), s + i);
+}
+
+/* A fatal line (an oops the kernel survives: KUnit's "try faulted") waits
+ * for the kernel's next KTAP result line; a "not ok" one is the case that
+ * crashed, and its result quotes the line. */
+static void note_kcrash(struct job *j, enum con_kind k, const char *line, size_t len,
+			unsigned long nresults_before)
+{
+	if (con_kind_fatal(k) && !j->kcrash && kernel_doc(j, j->ktap.ndocs)) {
+		size_t p = console_prefix_len(line, len);
+
+		j->kcrash = clip(line + p, len - p);
+	}
+	if (!j->kcrash || j->ktap.nresults == nresults_before)
+		return;
+	if (kernel_doc(j, j->ktap.ndocs) && j->nkcrashed < sizeof(j->kcrashed) / sizeof(*j->kcrashed)) {
+		char name[KTAP_NAME_MAX + 1];
+
+		failed_name(line, len, name, sizeof(name));
+		if (*name) {
+			j->kcrashed[j->nkcrashed].name = xstrdup(name);
+			j->kcrashed[j->nkcrashed++].line = j->kcrash;
+			j->kcrash = NULL;
+		}
+	}
+	free(j->kcrash);
+	j->kcrash = NULL;
+}
+
+/* The crash quoted for a failed result of path ".../NAME", or NULL. */
+static const char *kcrash_for(const struct job *j, const char *path)
+{
+	size_t pl = strlen(path);
+
+	for (size_t i = 0; i < j->nkcrashed; i++) {
+		const char *n = j->kcrashed[i].name;
+		size_t nl = strlen(n);
+
+		if (nl <= pl && !strcmp(path + pl - nl, n) && (nl == pl || path[pl - nl - 1] == '/'))
+			return j->kcrashed[i].line;
+	}
+	return NULL;
+}
+
+/* "Run /init as init process": the kernel's documents are over (one still
+ * open is cut off there) and everything so far was theirs. */
+static void note_init_run(struct job *j, const char *line, size_t len)
+{
+	static const char tail[] = " as init process";
+	size_t p = console_prefix_len(line, len);
+
+	line += p, len -= p;
+	if (j->init_run || j->init_doc || len < 4 + sizeof(tail) - 1 || memcmp(line, "Run ", 4) ||
+	    memcmp(line + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1))
+		return;
+	if (j->ktap.ndocs)
+		ktap_cut(&j->ktap, "the kernel started /init");
+	j->init_run = 1;
+	j->kernel_docs = j->ktap.ndocs;
+	claim_kernel(j);
+}
 
 /* /init prints its notes between its version line and its plan, unindented
  * and without a printk prefix; a kernel's KUnit document has none. A note
@@ -316,13 +452,8 @@ static void note_init_doc(struct job *j, const char *line, size_t len)
 	/* every result so far came from an earlier document: the kernel's own
 	 * KUnit run, nested under kunit:SUITE (only once /init is known, so a
 	 * guest that never names its document keeps its names) */
-	for (size_t i = 0; i < j->nres; i++) {
-		char *name = xasprintf("kunit:%s", j->res[i].test);
-
-		free(j->res[i].test);
-		j->res[i].test = clip(name, strlen(name));
-		free(name);
-	}
+	if (!j->init_run)
+		claim_kernel(j);
 }
 
 static void on_line(void *data, const char *line, size_t len)
@@ -349,7 +480,11 @@ static void on_line(void *data, const char *line, size_t len)
 			j->release = clip(rel, (end ? end : e) - rel);
 		}
 	}
+	unsigned long nr = j->ktap.nresults;
+
+	note_init_run(j, line, len);
 	ktap_feed(&j->ktap, line, len);
+	note_kcrash(j, k, line, len, nr);
 	note_init_doc(j, line, len);
 	if (j->ktap.seen_header && !j->t_header) {
 		j->t_header = now_mono();
@@ -444,7 +579,17 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 
 	linebuf_flush(j->lb, on_line, j);
 	linebuf_flush(j->lberr, on_err_line, j);
+	/* the kernel died during its own KUnit run: its open suites are cut
+	 * off there, their unrun cases MISSING */
+	if (kernel_doc(j, j->ktap.ndocs)) {
+		const char *why = j->trouble_line ? j->trouble_line :
+				  j->timed_out ? j->timeout_reason : "the console ended";
+
+		ktap_cut(&j->ktap, why + console_prefix_len(why, strlen(why)));
+	}
 	ktap_end(&j->ktap);
+	if (!j->init_run && !j->init_doc)
+		claim_kernel(j);
 	note_truncation(j);
 	log_close(j);
 	free(j->lb);

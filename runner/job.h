@@ -64,6 +64,14 @@ struct job {
 	int vm_started;
 	struct ktap ktap;
 	unsigned long init_doc;	/* ktap.ndocs of /init's document, 0 before its header */
+	/* the kernel's own KUnit run (job.c): documents begun before the
+	 * kernel's "Run /init as init process" line are the kernel's */
+	int init_run;		/* that line was seen */
+	unsigned long kernel_docs;	/* ktap.ndocs when it was */
+	size_t nkernel;		/* res[0..nkernel) are the kernel's, named kunit: */
+	char *kcrash;		/* first fatal line since the kernel's last result line */
+	struct kcrash { char *name, *line; } kcrashed[16];	/* failed case -> its crash */
+	size_t nkcrashed;
 	struct linebuf *lb, *lberr;	/* only while the VM runs */
 	int log_fd;
 	size_t log_bytes;

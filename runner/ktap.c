@@ -32,6 +32,7 @@ struct ktap_level {
 	long plan;		/* its plan 1..N, or -1 */
 	unsigned long top;	/* the highest result number it saw */
 	char totals[96];	/* its "# Totals:" line if it counts failures, or "" */
+	char subtest[KTAP_NAME_MAX + 1];	/* its "# Subtest: NAME", or "" (ktap_cut) */
 	int waiting;		/* newest entry of this level without a parent, or -1 */
 	size_t end;		/* npend just after this level's newest entry */
 };
@@ -43,6 +44,7 @@ static void subtest_reset(struct ktap_level *l)
 	l->top = 0;
 	l->plan = -1;
 	l->totals[0] = '\0';
+	l->subtest[0] = '\0';
 }
 
 static void levels_reset(struct ktap *k, int from)
@@ -417,6 +419,77 @@ static void note_totals(struct ktap *k, int hashes, int indent, const char *s, s
 	}
 }
 
+/* "# Subtest: NAME" names the subtest of the level it is printed at (KUnit
+ * prints it after the subtest's version line); only ktap_cut uses it, for a
+ * subtest whose own result line never comes. */
+static void note_subtest(struct ktap *k, int hashes, int indent, const char *s, size_t len)
+{
+	static const char tag[] = "# Subtest:";
+	int key = hashes * 256 + indent;
+
+	if (!ktap_starts(s, len, tag) || hashes >= KTAP_MAX_DEPTH || indent > 4096)
+		return;
+	s += sizeof(tag) - 1, len -= sizeof(tag) - 1;
+	ktap_trim(&s, &len);
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '#')	/* would start a directive in ktap_cut's line */
+			len = i;
+	ktap_trim(&s, &len);
+	for (int i = k->nlv - 1; i > 0; i--)
+		if (k->lv[i].key == key) {
+			size_t n = ktap_clip_len(s, len, KTAP_NAME_MAX);
+
+			memcpy(k->lv[i].subtest, s, n);
+			k->lv[i].subtest[n] = '\0';
+			return;
+		}
+}
+
+void ktap_cut(struct ktap *k, const char *why)
+{
+	char line[KTAP_NAME_MAX + KTAP_REASON_MAX + 64], name[KTAP_NAME_MAX + 1];
+	unsigned long ran;
+
+	if (!k->seen_header || !k->lv)
+		return;
+	/* deepest first: each open subtest's result line, not ok, so its
+	 * children (and its plan's MISSING ones) reach the top */
+	for (int l = k->nlv - 1; l >= 1; l--) {
+		struct ktap_level *c = &k->lv[l];
+		unsigned long num = k->lv[l - 1].count + 1;
+
+		if (c->subtest[0])
+			snprintf(name, sizeof(name), "%s", c->subtest);
+		else
+			snprintf(name, sizeof(name), "test %lu", num);
+		snprintf(line, sizeof(line), "not ok %lu %s # cut off: %.*s", num, name,
+			 KTAP_REASON_MAX - 10, why);
+		handle_result(k, l - 1, line, strlen(line));
+		k->nresults--;	/* made here, not read */
+		k->ncut++;
+	}
+	k->nlv = 1;
+	/* the document's own plan: the top-level results that never came */
+	ran = k->ntop;
+	if (k->plan < 0 || (unsigned long)k->plan <= ran)
+		return;
+	snprintf(line, sizeof(line), "never ran: plan 1..%ld, %lu result%s", k->plan, ran,
+		 ran == 1 ? "" : "s");
+	for (unsigned long num = ran + 1; num <= (unsigned long)k->plan; num++) {
+		int last = num - ran == KTAP_MISSING_MAX && num < (unsigned long)k->plan;
+
+		if (last)
+			snprintf(name, sizeof(name), "tests %lu..%ld", num, k->plan);
+		else
+			snprintf(name, sizeof(name), "test %lu", num);
+		k->nmissing++;
+		emit(k, 0, num, TS_MISSING, name, line);
+		if (last)
+			break;
+	}
+	k->ntop = (unsigned long)k->plan;
+}
+
 void ktap_feed(struct ktap *k, const char *s, size_t len)
 {
 	int indent, hashes, lvl;
@@ -429,6 +502,7 @@ void ktap_feed(struct ktap *k, const char *s, size_t len)
 	kind = ktap_classify(s, len);
 	if (kind == KL_NONE) {
 		note_totals(k, hashes, indent, s, len);
+		note_subtest(k, hashes, indent, s, len);
 		return;
 	}
 	if (kind == KL_BAIL) {

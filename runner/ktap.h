@@ -16,7 +16,7 @@
  * next subtest's "KTAP version" line, a shallower result, or ktap_end shows
  * it lost) are dropped and counted as orphaned, never credited to another
  * test. After ktap_end, nresults + nmissing == nemitted + deep + budget +
- * orphaned.
+ * orphaned (+ ncut: results ktap_cut made).
  *
  * kselftest's rules on nested results: a subtest whose plan (1..N) promised
  * more results than came has the unrun ones reported MISSING ("test K", at
@@ -77,11 +77,21 @@ struct ktap {
 	unsigned long nresults;	/* result lines recognised, at any depth */
 	unsigned long nemitted;	/* results passed to cb */
 	unsigned long nmissing;	/* MISSING results made for unfulfilled plans */
+	unsigned long ncut;	/* not ok results ktap_cut made for open subtests */
 	struct ktap_trunc trunc;
 };
 
 void ktap_init(struct ktap *k, ktap_cb cb, void *data);
 void ktap_feed(struct ktap *k, const char *line, size_t len);
+/* The stream ends inside the current document because its producer died
+ * (a kernel that panics during its KUnit run), as kunit_tool takes it: every
+ * subtest still open gets the result line it never printed, "not ok N NAME
+ * # cut off: WHY" (NAME from its "# Subtest:" line, else "test N"), deepest
+ * first, so what it did report is kept and its plan's unrun results are
+ * MISSING as above; then the document's plan's unrun top-level results are
+ * MISSING ("test N"). Nothing happens to a complete document. Call before
+ * ktap_end. */
+void ktap_cut(struct ktap *k, const char *why);
 /* End of stream: results still waiting for a parent are counted orphaned. */
 void ktap_end(struct ktap *k);
 void ktap_release(struct ktap *k);

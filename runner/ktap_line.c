@@ -69,7 +69,7 @@ size_t ktap_clip_len(const char *s, size_t len, size_t max)
 	return max;
 }
 
-static void trim(const char **s, size_t *len)
+void ktap_trim(const char **s, size_t *len)
 {
 	while (*len && isspace((unsigned char)**s))
 		(*s)++, (*len)--;
@@ -123,8 +123,8 @@ void ktap_parse_result(const char *s, size_t len, unsigned long count, struct kt
 	p->namelen = (hash ? (size_t)(hash - s) : len) - i;
 	p->reason = hash ? hash + 1 : "";
 	p->rlen = hash ? (size_t)(s + len - p->reason) : 0;
-	trim(&p->name, &p->namelen);
-	trim(&p->reason, &p->rlen);
+	ktap_trim(&p->name, &p->namelen);
+	ktap_trim(&p->reason, &p->rlen);
 	p->st = directive(p->reason, p->rlen, p->st);
 }
 

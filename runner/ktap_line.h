@@ -42,6 +42,8 @@ int ktap_unnest(const char **s, size_t *len, int *indent);
  * is above 0 (the subtest it ends is not ok), 0 when not, -1 when the line
  * is no Totals line. */
 int ktap_totals_failed(const char *s, size_t len);
+/* Drops leading and trailing white space. */
+void ktap_trim(const char **s, size_t *len);
 /* Bytes of s[0..len) that fit in max without splitting a UTF-8 sequence. */
 size_t ktap_clip_len(const char *s, size_t len, size_t max);
 

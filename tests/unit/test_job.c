@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../../runner/hosts.h"
@@ -117,6 +118,164 @@ static void test_init_alone(void **state)
 	job_free(j);
 }
 
+/* A KUnit case that oopses and is caught (6.12's "try faulted"): the
+ * kernel goes on, the case is not ok with the crash quoted, the job PANIC. */
+static const char kunit_crash_doc[] =
+	"[    0.500000] KTAP version 1\n"
+	"[    0.500010] 1..1\n"
+	"[    0.500020]     KTAP version 1\n"
+	"[    0.500030]     # Subtest: example\n"
+	"[    0.500040]     # module: kunit_example_test\n"
+	"[    0.500050]     1..3\n"
+	"[    0.500060]     ok 1 example_simple_test\n"
+	"[    0.500070] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	"[    0.500080] #PF: supervisor read access in kernel mode\n"
+	"[    0.500090] Oops: Oops: 0000 [#1] PREEMPT NOPTI\n"
+	"[    0.500100] ---[ end trace 0000000000000000 ]---\n"
+	"[    0.500110]     # example_crash_test: try faulted: last line seen "
+	"lib/kunit/kunit-example-test.c:292\n"
+	"[    0.500120]     # example_crash_test: internal error occurred preventing "
+	"test case from running: -4\n"
+	"[    0.500130]     not ok 2 example_crash_test\n"
+	"[    0.500140]     ok 3 example_skip_test # SKIP this test should be skipped\n"
+	"[    0.500150] # example: pass:1 fail:1 skip:1 total:3\n"
+	"[    0.500160] not ok 1 example\n"
+	"[    0.600000] Run /init as init process\n";
+
+static const struct result *find(const struct job *j, const char *test)
+{
+	for (size_t i = 0; i < j->nres; i++)
+		if (!strcmp(j->res[i].test, test))
+			return &j->res[i];
+	return NULL;
+}
+
+static void test_kunit_crashed_case(void **state)
+{
+	struct job *j = console_job();
+	struct vm_exit ex = { .exited = 1, .by_us = 1 };
+	const struct result *r;
+
+	(void)state;
+	feed(j, kunit_crash_doc);
+	feed(j, init_head);
+	feed(j, init_tail);
+	assert_true(job_suite_done(j));
+	job_finish(j, &ex);
+	assert_int_equal(j->outcome, JOB_PANIC);
+	assert_non_null(strstr(j->reason, "BUG: kernel NULL pointer dereference"));
+	r = find(j, "kunit:example/example_crash_test");
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_FAIL);
+	assert_non_null(strstr(r->reason, "crashed: "));
+	assert_non_null(strstr(r->reason, "BUG: kernel NULL pointer dereference"));
+	r = find(j, "kunit:example/example_simple_test");	/* not blamed */
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_PASS);
+	assert_string_equal(r->reason, "");
+	r = find(j, "kunit:example/example_skip_test");
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_SKIP);
+	r = find(j, "kunit:example");	/* its suite failed, but did not crash */
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_FAIL);
+	assert_null(strstr(r->reason, "crashed"));
+	assert_non_null(find(j, "clone3/child_exit_status"));	/* /init's keep their names */
+	job_free(j);
+}
+
+/* The kernel panics in the middle of its KUnit run (oops=panic): the suite
+ * it was in is cut off, what it reported is kept, its unrun cases and the
+ * suites that never started are MISSING, never absent. */
+static const char kunit_panic_doc[] =
+	"[    0.500000] KTAP version 1\n"
+	"[    0.500010] 1..3\n"
+	"[    0.500020]     KTAP version 1\n"
+	"[    0.500030]     # Subtest: list-kunit-test\n"
+	"[    0.500040]     1..1\n"
+	"[    0.500050]     ok 1 list_test_list_init\n"
+	"[    0.500060] ok 1 list-kunit-test\n"
+	"[    0.500070]     KTAP version 1\n"
+	"[    0.500080]     # Subtest: example\n"
+	"[    0.500090]     1..4\n"
+	"[    0.500100]     ok 1 example_simple_test\n"
+	"[    0.500110]         KTAP version 1\n"
+	"[    0.500120]         # Subtest: example_params_test\n"
+	"[    0.500130]         ok 1 example value 3 # SKIP unsupported param value 3\n"
+	"[    0.500140] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	"[    0.500150] Oops: 0000 [#1] PREEMPT NOPTI\n"
+	"[    0.500160] Kernel panic - not syncing: Fatal exception\n";
+
+static void test_kunit_panic_cut_off(void **state)
+{
+	struct job *j = console_job();
+	struct vm_exit ex = { .exited = 1 };
+	const struct result *r;
+
+	(void)state;
+	feed(j, kunit_panic_doc);
+	job_finish(j, &ex);
+	assert_int_equal(j->outcome, JOB_PANIC);
+	r = find(j, "kunit:list-kunit-test");	/* a whole suite before it */
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_PASS);
+	r = find(j, "kunit:example/example_simple_test");
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_PASS);
+	r = find(j, "kunit:example/example_params_test/example value 3");
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_SKIP);
+	r = find(j, "kunit:example/example_params_test");	/* open when it died */
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_FAIL);
+	assert_non_null(strstr(r->reason, "cut off: BUG: kernel NULL pointer dereference"));
+	for (int n = 3; n <= 4; n++) {	/* plan 1..4: 2 ran */
+		char name[64];
+
+		snprintf(name, sizeof(name), "kunit:example/test %d", n);
+		r = find(j, name);
+		assert_non_null(r);
+		assert_int_equal(r->status, RS_MISSING);
+		assert_non_null(strstr(r->reason, "never ran: plan 1..4"));
+	}
+	r = find(j, "kunit:example");
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_FAIL);
+	assert_int_equal(r->depth, 0);
+	assert_non_null(strstr(r->reason, "cut off: "));
+	r = find(j, "kunit:test 3");	/* the third suite never started */
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_MISSING);
+	assert_int_equal(r->depth, 0);
+	r = find(j, "clone3");		/* /init never ran */
+	assert_non_null(r);
+	assert_int_equal(r->status, RS_MISSING);
+	assert_int_equal(j->ktap.trunc.orphaned, 0);	/* nothing dropped */
+	job_free(j);
+}
+
+/* A cut-off document that is not the kernel's (a guest's /init dying) is
+ * left as before: no results made up for it. */
+static void test_init_doc_not_cut(void **state)
+{
+	struct job *j = console_job();
+	struct vm_exit ex = { .exited = 1 };
+
+	(void)state;
+	feed(j, "[    0.600000] Run /init as init process\n");
+	feed(j, init_head);
+	feed(j, "  KTAP version 1\n  # Subtest: futex\n  1..3\n  ok 1 wait\n");
+	feed(j, "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b\n");
+	job_finish(j, &ex);
+	assert_int_equal(j->outcome, JOB_PANIC);
+	assert_int_equal(j->ktap.ncut, 0);
+	assert_null(find(j, "futex/wait"));	/* orphaned, as before */
+	assert_non_null(find(j, "clone3"));
+	assert_int_equal(find(j, "futex")->status, RS_MISSING);
+	assert_null(find(j, "kunit:clone3"));
+	job_free(j);
+}
+
 /* --- the job decides how an attempt ends (sched.c only reports it) --- */
 
 static struct job *infra_job(int attempt)
@@ -220,6 +379,9 @@ int main(void)
 		cmocka_unit_test(test_kunit_then_init),
 		cmocka_unit_test(test_kunit_only),
 		cmocka_unit_test(test_init_alone),
+		cmocka_unit_test(test_kunit_crashed_case),
+		cmocka_unit_test(test_kunit_panic_cut_off),
+		cmocka_unit_test(test_init_doc_not_cut),
 		cmocka_unit_test(test_retry_within_budget),
 		cmocka_unit_test(test_host_lost_not_counted),
 		cmocka_unit_test(test_kernel_fault_final),
