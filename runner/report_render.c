@@ -108,6 +108,27 @@ static void item(struct out *o)
 	lit(o, o->md ? "- " : "\t");
 }
 
+/* An item about one test: "ARCH TEST" */
+static void item_test(struct out *o, json_t *a)
+{
+	item(o);
+	put(o, js(a, "arch"));
+	lit(o, " ");
+	put(o, js(a, "test"));
+}
+
+/* r's array KEY, under its heading when it is not empty */
+static json_t *section(struct out *o, json_t *r, const char *key, const char *title)
+{
+	json_t *a = json_object_get(r, key);
+
+	if (json_array_size(a)) {
+		lit(o, o->md ? "" : "\n");
+		head(o, title);
+	}
+	return a;
+}
+
 static void totals(struct out *o, const char *name, long long total, long long pass,
 		   long long fail, const char *extra)
 {
@@ -231,10 +252,7 @@ static void tests(struct out *o, json_t *r)
 	if (json_array_size(json_object_get(r, "failures")))
 		head(o, "Failed tests");
 	json_array_foreach(json_object_get(r, "failures"), i, a) {
-		item(o);
-		put(o, js(a, "arch"));
-		lit(o, " ");
-		put(o, js(a, "test"));
+		item_test(o, a);
 		lit(o, ": ");
 		put(o, js(a, "status"));
 		if (json_is_string(json_object_get(a, "reason"))) {
@@ -347,27 +365,13 @@ static void flakes_known(struct out *o, json_t *r)
 	json_t *a;
 	size_t i;
 
-	if (json_array_size(json_object_get(r, "flakes"))) {
-		lit(o, o->md ? "" : "\n");
-		head(o, "Flaky tests");
-	}
-	json_array_foreach(json_object_get(r, "flakes"), i, a) {
-		item(o);
-		put(o, js(a, "arch"));
-		lit(o, " ");
-		put(o, js(a, "test"));
+	json_array_foreach(section(o, r, "flakes", "Flaky tests"), i, a) {
+		item_test(o, a);
 		sb_addf(&o->sb, ": failed %lld of %lld runs (%.0f%%)\n", ji(a, "fails"),
 			ji(a, "runs"), ji(a, "runs") ? 100.0 * ji(a, "fails") / ji(a, "runs") : 0.0);
 	}
-	if (json_array_size(json_object_get(r, "known"))) {
-		lit(o, o->md ? "" : "\n");
-		head(o, "Known issues");
-	}
-	json_array_foreach(json_object_get(r, "known"), i, a) {
-		item(o);
-		put(o, js(a, "arch"));
-		lit(o, " ");
-		put(o, js(a, "test"));
+	json_array_foreach(section(o, r, "known", "Known issues"), i, a) {
+		item_test(o, a);
 		lit(o, ": ");
 		put(o, js(a, "status"));
 		lit(o, ", expected: ");
@@ -382,15 +386,8 @@ static void bisections(struct out *o, json_t *r)
 	json_t *a;
 	size_t i;
 
-	if (json_array_size(json_object_get(r, "bisections"))) {
-		lit(o, o->md ? "" : "\n");
-		head(o, "Bisections (first bad commit)");
-	}
-	json_array_foreach(json_object_get(r, "bisections"), i, a) {
-		item(o);
-		put(o, js(a, "arch"));
-		lit(o, " ");
-		put(o, js(a, "test"));
+	json_array_foreach(section(o, r, "bisections", "Bisections (first bad commit)"), i, a) {
+		item_test(o, a);
 		lit(o, ": ");
 		char c12[13];
 
