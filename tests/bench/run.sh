@@ -25,6 +25,10 @@ peak_rss() { # PID -> "peak VmHWM KiB, peak RssAnon KiB" of that process alone
 now() { date +%s.%N; }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+for f in "$KFARM" "$B/standin-guest" "$B/bench-store" "$B/bench-store-each"; do
+	[ -x "$f" ] || { echo "bench: $f is missing: run 'make bench', not this script alone" >&2; exit 2; }
+done
+
 echo "== kfarm bench ($(date -u +%FT%TZ), $(nproc) CPUs, $(qemu-system-x86_64 --version | head -1))"
 
 # --- scheduler at scale, against the stand-in guest ---
