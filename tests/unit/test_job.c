@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../runner/hosts.h"
@@ -182,6 +183,62 @@ static void test_kunit_crashed_case(void **state)
 	assert_null(strstr(r->reason, "crashed"));
 	assert_non_null(find(j, "clone3/child_exit_status"));	/* /init's keep their names */
 	job_free(j);
+}
+
+/* kunit_crash_doc's lines, each with its printk prefix replaced by pre */
+static char *reprefix(const char *pre)
+{
+	struct sb b;
+
+	sb_init(&b);
+	for (const char *l = kunit_crash_doc; *l;) {
+		const char *nl = strchr(l, '\n'), *body = strstr(l, "] ") + 2;
+
+		sb_addf(&b, "%s%.*s\n", pre, (int)(nl - body), body);
+		l = nl + 1;
+	}
+	return b.buf;
+}
+
+/* "test|status|depth|reason" of every result of one console, after /init */
+static char *results_of(const char *console)
+{
+	struct job *j = console_job();
+	struct vm_exit ex = { .exited = 1, .by_us = 1 };
+	struct sb b;
+
+	feed(j, console);
+	feed(j, init_head);
+	feed(j, init_tail);
+	job_finish(j, &ex);
+	sb_init(&b);
+	for (size_t i = 0; i < j->nres; i++)
+		sb_addf(&b, "%s|%d|%d|%s\n", j->res[i].test, j->res[i].status, j->res[i].depth,
+			j->res[i].reason ? j->res[i].reason : "");
+	sb_addf(&b, "outcome %d", j->outcome);
+	job_free(j);
+	return b.buf;
+}
+
+/* printk's prefixes change nothing: none (no CONFIG_PRINTK_TIME), a
+ * timestamp, a caller id, both */
+static void test_kunit_prefixes(void **state)
+{
+	static const char *const pre[] = { "", "[    0.512000] ", "[    T1] ",
+					   "[    0.512000][    T1] ", "[  123.000001][     C0] " };
+	char *bare = reprefix(pre[0]), *want = results_of(bare);
+
+	(void)state;
+	assert_non_null(strstr(want, "kunit:example/example_crash_test|1|1|crashed: BUG"));
+	for (size_t i = 1; i < sizeof(pre) / sizeof(pre[0]); i++) {
+		char *doc = reprefix(pre[i]), *got = results_of(doc);
+
+		assert_string_equal(got, want);
+		free(doc);
+		free(got);
+	}
+	free(bare);
+	free(want);
 }
 
 /* The kernel panics in the middle of its KUnit run (oops=panic): the suite
@@ -380,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_kunit_only),
 		cmocka_unit_test(test_init_alone),
 		cmocka_unit_test(test_kunit_crashed_case),
+		cmocka_unit_test(test_kunit_prefixes),
 		cmocka_unit_test(test_kunit_panic_cut_off),
 		cmocka_unit_test(test_init_doc_not_cut),
 		cmocka_unit_test(test_retry_within_budget),
