@@ -66,8 +66,8 @@ size_t console_prefix_len(const char *s, size_t len)
 	size_t t = bracket_field(s, len, 0);
 	size_t c = bracket_field(s + t, len - t, 1);
 
-	if (!t && !c)
-		return 0;
+	if (!t && !c)	/* a console that starts each line with one space */
+		return len > 1 && s[0] == ' ' && s[1] != ' ' && s[1] != '\t';
 	return t + c + (t + c < len && s[t + c] == ' ');
 }
 

@@ -23,7 +23,8 @@ enum con_kind {
 enum con_kind console_classify(const char *line, size_t len);
 /* Length of printk's line prefix: a timestamp "[    0.123456]", a caller id
  * "[    T1]" / "[     C0]" (CONFIG_PRINTK_CALLER), or both, plus the one space
- * printk puts after it; 0 when the line has none of that exact shape. */
+ * printk puts after it; without those, a single leading space (before a
+ * non-blank: indentation is KTAP's); 0 when the line has none of that. */
 size_t console_prefix_len(const char *line, size_t len);
 const char *con_kind_name(enum con_kind k);
 /* True for the kinds that mean the kernel is broken (all but WARNING). */

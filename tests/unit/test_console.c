@@ -58,6 +58,9 @@ static void test_printk_prefix(void **state)
 	assert_int_equal(plen("[     C0] x"), 10);
 	assert_int_equal(plen("[    0.123456][  T123] x"), 23);
 	assert_int_equal(plen("[    0.123456]"), 14);	/* empty message */
+	assert_int_equal(plen(" BUG: x"), 1);	/* one leading space */
+	assert_int_equal(plen("  ok 1 x"), 0);	/* KTAP's indentation */
+	assert_int_equal(plen("\tok 1 x"), 0);
 	/* not printk's shape */
 	assert_int_equal(plen("[drm] x"), 0);
 	assert_int_equal(plen("[ 0.1 x"), 0);
@@ -65,7 +68,7 @@ static void test_printk_prefix(void **state)
 	assert_int_equal(plen("[    0.] x"), 0);
 	assert_int_equal(plen("[    X1] x"), 0);
 	assert_int_equal(plen("[T] x"), 0);
-	assert_int_equal(plen(" [    0.1] x"), 0);
+	assert_int_equal(plen(" [    0.1] x"), 1);	/* the space only: no prefix after it */
 	assert_int_equal(plen("["), 0);
 	assert_int_equal(plen(""), 0);
 	/* the classifier sees through every form */

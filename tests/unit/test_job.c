@@ -221,11 +221,11 @@ static char *results_of(const char *console)
 }
 
 /* printk's prefixes change nothing: none (no CONFIG_PRINTK_TIME), a
- * timestamp, a caller id, both */
+ * timestamp, a caller id, both, a single leading space */
 static void test_kunit_prefixes(void **state)
 {
 	static const char *const pre[] = { "", "[    0.512000] ", "[    T1] ",
-					   "[    0.512000][    T1] ", "[  123.000001][     C0] " };
+					   "[    0.512000][    T1] ", "[  123.000001][     C0] ", " " };
 	char *bare = reprefix(pre[0]), *want = results_of(bare);
 
 	(void)state;
