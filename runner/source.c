@@ -365,13 +365,6 @@ static void unlock(struct source *s)
 	s->lock_fd = -1;
 }
 
-static int rm_rf(const char *path)
-{
-	char *argv[] = { "rm", "-rf", "--", (char *)path, NULL };
-
-	return spawn_run(argv, NULL, NULL, NULL, 0);
-}
-
 /* The name make images gives Debian's unpacked tarball (recipe 1's PKEY:
  * tarball name, size, mtime and each patch's name and text), so both share
  * one tree, one O= tree and one ccache. */
@@ -461,7 +454,7 @@ static int prepare_copy(struct source *s, char *why, size_t len)
 		snprintf(why, len, "cannot lock the source tree %s", name);
 		rc = -1;
 	} else if (access(dst, F_OK) < 0) {
-		rm_rf(tmp);
+		spawn_rm_rf(tmp);
 		if (mkdir(tmp, 0755) < 0) {
 			snprintf(why, len, "cannot create %s: %s", tmp, strerror(errno));
 			rc = -1;
@@ -470,7 +463,7 @@ static int prepare_copy(struct source *s, char *why, size_t len)
 			rc = -1;
 		}
 		if (rc)
-			rm_rf(tmp);
+			spawn_rm_rf(tmp);
 	}
 	unlock(s);
 	if (!rc)
@@ -500,11 +493,11 @@ static int prepare_git(struct source *s, char *why, size_t len)
 		char *argv[] = { "git", "clone", "--shared", "--no-checkout", "--quiet", s->path,
 				 tmp, NULL };
 
-		rm_rf(tmp);
+		spawn_rm_rf(tmp);
 		if (spawn_run(argv, NULL, NULL, &out, 4096) || rename(tmp, dst) < 0) {
 			chomp(&out);
 			snprintf(why, len, "cannot clone %s: %.200s", s->path, out.buf);
-			rm_rf(tmp);
+			spawn_rm_rf(tmp);
 			goto out;
 		}
 	}

@@ -87,3 +87,10 @@ int spawn_run(char *const argv[], const char *cwd, const char *out_path, struct 
 	}
 	return wait_child(pid);
 }
+
+int spawn_rm_rf(const char *path)
+{
+	char *argv[] = { "rm", "-rf", "--", (char *)path, NULL };
+
+	return spawn_run(argv, NULL, NULL, NULL, 0);
+}

@@ -14,5 +14,7 @@ struct sb;
  * for a death by signal N, or -1 (with an error printed) if it did not start. */
 int spawn_run(char *const argv[], const char *cwd, const char *out_path, struct sb *out,
 	      size_t max);
+/* rm -rf -- path (a tree kfarm made: an unpack, a test's scratch). */
+int spawn_rm_rf(const char *path);
 
 #endif

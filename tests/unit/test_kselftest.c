@@ -14,6 +14,7 @@
 
 #include "../../runner/cache.h"
 #include "../../runner/kselftest.h"
+#include "../../runner/spawn.h"
 #include "../../runner/util.h"
 
 static void test_parse(void **state)
@@ -78,9 +79,7 @@ static void test_suite_of_initramfs(void **state)
 	assert_int_equal(cache_initramfs_suite("alpha", "/nonexistent", &t), -1);
 	assert_null(t);
 
-	char *cmd = xasprintf("rm -rf '%s'", tmp);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	assert_int_equal(spawn_rm_rf(tmp), 0);
 	free(ini);
 }
 

@@ -25,6 +25,7 @@
 #include "../../runner/run_plan.h"
 #include "../../runner/store.h"
 #include "../../runner/text.h"
+#include "../../runner/spawn.h"
 #include "../../runner/util.h"
 #include "fake_backend.h"
 
@@ -103,11 +104,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) ? -1 : 0;
+	return spawn_rm_rf(dir) ? -1 : 0;
 }
 
 static double value(struct store *st, const char *sql, const char *arch)
