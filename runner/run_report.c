@@ -146,15 +146,25 @@ void run_report_summary(const struct run_report *r, json_t *changes, FILE *f)
 	sqlite3_stmt *q = prep_job_q(r), *rq = prep_res_q(r);
 	struct text_pool p = { 0 };
 	struct shown s;
+	int kw = 16;
 
-	fprintf(f, "\nrun %lld summary\n%-9s %-16s %-12s %6s %5s %5s %5s %5s  %s\n",
-		(long long)r->run, "ARCH", "KERNEL", "OUTCOME", "BOOT", "PASS", "FAIL", "SKIP",
+	/* the labels whole (a cut "linux-source-6.1" once read as 6.1 for 6.12),
+	 * aligned up to 48 columns */
+	for (size_t i = 0; i < r->n; i++)
+		if (job_shown(q, r->jobs[i], &s)) {
+			int w = (int)strlen(text_term(&p, s.label));
+
+			kw = w > kw ? (w > 48 ? 48 : w) : kw;
+			text_pool_release(&p);
+		}
+	fprintf(f, "\nrun %lld summary\n%-9s %-*s %-12s %6s %5s %5s %5s %5s  %s\n",
+		(long long)r->run, "ARCH", kw, "KERNEL", "OUTCOME", "BOOT", "PASS", "FAIL", "SKIP",
 		"MISS", "RELEASE");
 	for (size_t i = 0; i < r->n; i++) {
 		if (!job_shown(q, r->jobs[i], &s))
 			continue;
-		fprintf(f, "%-9s %-16.16s %-12s %5.1fs %5lld %5lld %5lld %5lld  %s\n",
-			text_term(&p, s.arch), text_term(&p, s.label), s.outcome, s.boot_s,
+		fprintf(f, "%-9s %-*s %-12s %5.1fs %5lld %5lld %5lld %5lld  %s\n",
+			text_term(&p, s.arch), kw, text_term(&p, s.label), s.outcome, s.boot_s,
 			s.cnt[C_PASS], s.cnt[C_FAIL], s.cnt[C_SKIP], s.cnt[C_MISSING],
 			s.release ? text_term(&p, s.release) : "-");
 		text_pool_release(&p);
