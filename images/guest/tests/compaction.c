@@ -25,9 +25,20 @@
  * then a forced reload (yield + mprotect round trip), after which the
  * writer itself sees what it lost.
  *
- * Two phases, each its own fill, compaction and check:
+ * Compaction moves a page only if its migrate scanner (from the zone's
+ * start up) reaches it before meeting the free scanner (from the zone's
+ * end down, taking free frames in partly used pageblocks only), so after
+ * its fill each worker gives back its kept pages at the highest frames
+ * (compaction.give_back, 50% of all kept pages) but one per pageblock,
+ * and per-CPU free lists are kept small and flushed by freeing junk after
+ * the holes: the rest then has free targets above it, and moves.
+ *
+ * Phases, each its own fill, compaction and check (default pinned,crowd;
+ * "lazy" for 6.1's hole needs kcompactd, which does not run here: see
+ * images/guest/README.md):
  *  - "pinned" (2+ CPUs): one writer thread per CPU but the first, each
- *    pinned to its CPU, in workers of two threads (one mm on two CPUs);
+ *    pinned to its CPU, single-threaded workers (compaction.pinned_threads=2:
+ *    one mm on two CPUs, whose TLB reloads then flush each other);
  *    the parent compacts and the checker reads on CPU 0.  Nothing else
  *    runs on the writers' CPUs, so their translations live a whole epoch.
  *  - "crowd": more workers than CPUs (2 x CPUs, 2 threads each), unpinned,
@@ -69,6 +80,7 @@
 #define COMPACT "/proc/sys/vm/compact_memory"
 #define PROACTIVE "/proc/sys/vm/compaction_proactiveness"
 #define PCP_FRACTION "/proc/sys/vm/percpu_pagelist_high_fraction"
+#define STAT_INTERVAL "/proc/sys/vm/stat_interval"
 #define JUNK_PAGES 288		/* per worker: freed last, pushes the holes out of the pcp lists */
 #define MAX_WORKERS 8
 #define MAX_THREADS 4
@@ -102,6 +114,7 @@ struct slice {
 	int cpu;		/* pinned to, or -1 */
 	int hop;		/* CPU visited at each epoch's start, or -1 */
 	long passes, mismatches, final_mismatches, exec_mismatches, exec_calls;
+	long switches;		/* context switches while writing (each empties its TLB) */
 };
 
 struct ctl {
@@ -431,6 +444,35 @@ static void pass(struct thread_arg *a, uint64_t gen, long corrupt)
 	t->passes++;
 }
 
+/* this thread's context switches so far (voluntary and not) */
+static long ctx_switches(void)
+{
+	char buf[4096], *p;
+	long n = 0;
+
+	if (kt_read_file("/proc/thread-self/status", buf, sizeof(buf)) <= 0)
+		return 0;
+	for (p = buf; (p = strstr(p, "ctxt_switches:")); p += 14)
+		n += atol(p + 14);
+	return n;
+}
+
+/*
+ * Empties this CPU's per-CPU LRU batches (a munmap drains them): each
+ * compact_memory write first drains every CPU's that is not empty by
+ * work on that CPU, and a kworker running on a writer's CPU just before
+ * the migration empties its TLB (a context switch, under QEMU).
+ */
+static void drain_local_lru(void)
+{
+	void *p = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED) {
+		*(volatile char *)p = 1;
+		munmap(p, psz);
+	}
+}
+
 /* epochs of `sweeps` passes between TLB reloads, until told to stop */
 static void *slice_loop(void *arg)
 {
@@ -444,6 +486,8 @@ static void *slice_loop(void *arg)
 	if (t->cpu >= 0)
 		set_cpu(0, t->cpu);
 	tlb_warmup(a);
+	drain_local_lru();
+	t->switches = -ctx_switches();
 	__atomic_add_fetch(&ctl->warm, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST)) {
 		if (t->hop >= 0) {
@@ -463,6 +507,7 @@ static void *slice_loop(void *arg)
 		}
 		epoch++;
 	}
+	t->switches += ctx_switches();
 	tlb_reload(a);
 	for (long i = 0; i < t->pages; i++) {
 		uint64_t *w = (uint64_t *)(t->base + (size_t)i * psz);
@@ -977,7 +1022,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	long rounds = kt_opt_long("compaction.rounds", 3);
 	double budget = (double)kt_opt_long("compaction.seconds", 3) * kt_scale();
 	long nworkers, nthreads_all = 0, per, total_pages, kept = 0, moved = 0, known = 0;
-	long mism = 0, fmism = 0, emism = 0, ecalls = 0, wpasses = -1, dropped = 0;
+	long mism = 0, fmism = 0, emism = 0, ecalls = 0, wpasses = -1, dropped = 0, sw = 0;
 	long long before[NCOUNTERS], after[NCOUNTERS];
 	pid_t pids[MAX_WORKERS];
 	uint32_t *pub;
@@ -985,7 +1030,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	double t0, t_fill;
 
 	int side_cpu = -1;	/* parent and checker */
-	long frac;
+	long frac, stat_iv;
 	pid_t kcd = -1;
 
 	memset(ctl, 0, sizeof(*ctl));
@@ -1008,14 +1053,20 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		if (kcd > 0)
 			set_cpu(kcd, 0);
 	} else if (ph->pinned) {
-		/* one writer per CPU but CPU 0, in workers of two threads */
-		long nt = ncpu - 1;
+		/*
+		 * one writer per CPU but CPU 0, single-threaded by default: a
+		 * sibling thread's TLB reload (mprotect) flushes the whole mm on
+		 * every CPU that runs it, its stale entries too
+		 */
+		long nt = ncpu - 1, pt = kt_opt_long("compaction.pinned_threads", 1);
 
-		if (nt > 2 * MAX_WORKERS)
-			nt = 2 * MAX_WORKERS;
-		nworkers = (nt + 1) / 2;
+		if (pt < 1 || pt > 2)
+			pt = 1;
+		if (nt > pt * MAX_WORKERS)
+			nt = pt * MAX_WORKERS;
+		nworkers = (nt + pt - 1) / pt;
 		for (long i = 0; i < nworkers; i++) {
-			ctl->w[i].nthreads = i == nworkers - 1 && nt % 2 ? 1 : 2;
+			ctl->w[i].nthreads = i == nworkers - 1 && nt % pt ? 1 : (int)pt;
 			for (int k = 0; k < ctl->w[i].nthreads; k++) {
 				ctl->t[i][k].cpu = (int)(1 + nthreads_all++);
 				ctl->t[i][k].hop = -1;
@@ -1062,6 +1113,8 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 
 	/* small per-CPU free lists, so the holes reach the buddy lists (junk) */
 	frac = sysctl_swap(PCP_FRACTION, 1 << 20);
+	/* no vmstat kworker on the writers' CPUs meanwhile (a context switch) */
+	stat_iv = sysctl_swap(STAT_INTERVAL, 60);
 	t0 = kt_now();
 	for (long i = 0; i < nworkers; i++) {
 		pids[i] = fork();
@@ -1120,6 +1173,8 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 
 		if (i == nworkers - 1 && frac >= 0)
 			sysctl_swap(PCP_FRACTION, frac);
+		if (i == nworkers - 1 && stat_iv >= 0)
+			sysctl_swap(STAT_INTERVAL, stat_iv);
 		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
 		    WEXITSTATUS(st))
 			kt_fail("worker_exit", "%s: worker %ld: wait status 0x%x", ph->name, i, st);
@@ -1132,6 +1187,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 			ecalls += t->exec_calls;
 			if (wpasses < 0 || t->passes < wpasses)
 				wpasses = t->passes;
+			sw += t->switches;
 		}
 		if (ctl->w[i].moved < 0)
 			pagemap = 0;
@@ -1140,9 +1196,10 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		known += ctl->w[i].pfn_known;
 		tot->self += ctl->w[i].self_compacted;
 	}
-	kt_diag("%s: threads: at least %ld verify+rewrite passes each, then a final verify; "
-		"checker: %ld passes, %ld page reads compared (%s); %ld calls into "
-		"rewritten code pages", ph->name, wpasses, ctl->check_passes, ctl->checked,
+	kt_diag("%s: threads: at least %ld verify+rewrite passes each, then a final verify, "
+		"%ld context switches in all while writing; checker: %ld passes, %ld page reads "
+		"compared (%s); %ld calls into rewritten code pages", ph->name, wpasses, sw,
+		ctl->check_passes, ctl->checked,
 		ctl->check_via_procmem ? "/proc/PID/mem" : "process_vm_readv", ecalls);
 	for (size_t i = 0; i < NCOUNTERS; i++) {
 		if (before[i] < 0)
