@@ -655,6 +655,8 @@ static void worker(int id, long max, long first_index, double fill_end,
 	while (!__atomic_load_n(&ctl->split_set, __ATOMIC_SEQ_CST))
 		usleep(2000);
 	give_back(id, keep, n, pfn0, pub);
+	if (ctl->w[id].pfn_known > 0)
+		ctl->w[id].pfn_known -= ctl->w[id].dropped;
 	if (junk != MAP_FAILED)
 		munmap(junk, JUNK_PAGES * psz);
 	per = n / nthreads;
