@@ -53,7 +53,7 @@
  * evidence that any page moved the run is inconclusive: SKIP.
  *
  * Each phase's fill is bounded so the test stays fast under emulation: at
- * most compaction.mb MiB (default 1024, and never more than 55% of
+ * most compaction.mb MiB (default 24, and never more than 55% of
  * MemAvailable), and only as much as the workers write in
  * compaction.fill_ms milliseconds (default 1500).  Options (kfarm.opt) are
  * in images/guest/README.md; for testing the test, compaction.corrupt=1
@@ -1019,7 +1019,7 @@ struct totals {
 
 static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct totals *tot)
 {
-	long mb = kt_opt_long("compaction.mb", 1024);
+	long mb = kt_opt_long("compaction.mb", 24);
 	double fill_s = (double)kt_opt_long("compaction.fill_ms", 1500) / 1000;
 	long rounds = kt_opt_long("compaction.rounds", 3);
 	double budget = (double)kt_opt_long("compaction.seconds", 3) * kt_scale();
