@@ -25,9 +25,20 @@
  * then a forced reload (yield + mprotect round trip), after which the
  * writer itself sees what it lost.
  *
- * Two phases, each its own fill, compaction and check:
+ * Compaction moves a page only if its migrate scanner (from the zone's
+ * start up) reaches it before meeting the free scanner (from the zone's
+ * end down, taking free frames in partly used pageblocks only), so after
+ * its fill each worker gives back its kept pages at the highest frames
+ * (compaction.give_back, 50% of all kept pages) but one per pageblock,
+ * and per-CPU free lists are kept small and flushed by freeing junk after
+ * the holes: the rest then has free targets above it, and moves.
+ *
+ * Phases, each its own fill, compaction and check (default pinned,crowd;
+ * "lazy" for 6.1's hole needs kcompactd, which does not run here: see
+ * images/guest/README.md):
  *  - "pinned" (2+ CPUs): one writer thread per CPU but the first, each
- *    pinned to its CPU, in workers of two threads (one mm on two CPUs);
+ *    pinned to its CPU, single-threaded workers (compaction.pinned_threads=2:
+ *    one mm on two CPUs, whose TLB reloads then flush each other);
  *    the parent compacts and the checker reads on CPU 0.  Nothing else
  *    runs on the writers' CPUs, so their translations live a whole epoch.
  *  - "crowd": more workers than CPUs (2 x CPUs, 2 threads each), unpinned,
@@ -42,7 +53,7 @@
  * evidence that any page moved the run is inconclusive: SKIP.
  *
  * Each phase's fill is bounded so the test stays fast under emulation: at
- * most compaction.mb MiB (default 1024, and never more than 55% of
+ * most compaction.mb MiB (default 24, and never more than 55% of
  * MemAvailable), and only as much as the workers write in
  * compaction.fill_ms milliseconds (default 1500).  Options (kfarm.opt) are
  * in images/guest/README.md; for testing the test, compaction.corrupt=1
@@ -68,10 +79,17 @@
 
 #define COMPACT "/proc/sys/vm/compact_memory"
 #define PROACTIVE "/proc/sys/vm/compaction_proactiveness"
+#define PCP_FRACTION "/proc/sys/vm/percpu_pagelist_high_fraction"
+#define STAT_INTERVAL "/proc/sys/vm/stat_interval"
+#define JUNK_PAGES 288		/* per worker: freed last, pushes the holes out of the pcp lists */
 #define MAX_WORKERS 8
 #define MAX_THREADS 4
 #define EXEC_PAGES 4		/* executable pages per thread */
 #define K_STEP 0x9e3779b97f4a7c15ULL
+#define PUB_NONE UINT32_MAX	/* pub[] of a page given back (never migrated) */
+#define MAX_ZONES 8
+#define NBINS 4096		/* frame histogram bins (the split of the fill) */
+#define MAX_BLOCKS 4096		/* pageblocks told apart */
 
 /* where a bad page was seen */
 enum { SEEN_WORKER, SEEN_FINAL, SEEN_CHECKER, SEEN_EXEC };
@@ -91,19 +109,26 @@ struct bad {
 struct slice {
 	uintptr_t base;		/* in the worker's address space */
 	long pages, first_index;
-	uint32_t *pub;		/* per page: generation << 1 | writing */
+	long live;		/* first page not given back (PUB_NONE) */
+	uint32_t *pub;		/* per page: generation << 1 | writing, or PUB_NONE */
 	int cpu;		/* pinned to, or -1 */
 	int hop;		/* CPU visited at each epoch's start, or -1 */
 	long passes, mismatches, final_mismatches, exec_mismatches, exec_calls;
+	long switches;		/* context switches while writing (each empties its TLB) */
 };
 
 struct ctl {
 	int ready, warm, stop, checker_stop, check_started;
+	int filled, split_set;
+	uint64_t split;		/* kept pages at frames from here up are given back */
+	unsigned short hist[MAX_WORKERS][NBINS];	/* kept pages per frame bin */
 	struct {
 		pid_t pid;
 		int nthreads;
 		long pages;		/* kept (mapped) pages */
 		long pfn_known, moved;	/* from pagemap; -1 = unavailable */
+		long dropped;		/* kept pages given back: in a zone's last pageblock */
+		uint64_t pfn_lo, pfn_hi;	/* kept pages' frames after the fill */
 		int failed;		/* setup error, errno */
 		int self_compacted;	/* 1 = wrote compact_memory itself */
 	} w[MAX_WORKERS];
@@ -131,6 +156,9 @@ static struct ctl *ctl;
 static size_t psz;
 static size_t words;
 static int reload = 1, sweeps = 4, use_exec = 1;
+/* the zones' frames [start, end) and frames per pageblock, from /proc */
+static uint64_t zone_start[MAX_ZONES], zone_end[MAX_ZONES], pb_pages;
+static int nzones;
 
 static uint64_t mix(uint64_t x)
 {
@@ -315,6 +343,7 @@ struct thread_arg {
 };
 
 static int compact_once(void);
+static int never_migrated(uint64_t pfn);
 
 /*
  * Makes this CPU drop its translations of the slice: a yield (a context
@@ -345,9 +374,12 @@ static void tlb_warmup(struct thread_arg *a)
 {
 	volatile uint64_t sink = 0;
 
-	for (int r = 0; r < 8; r++) {
+	/* unpinned writers share their CPUs: a context switch empties the TLB
+	 * anyway, and any thread grows its CPU's TLB */
+	for (int r = 0; r < (a->t->cpu >= 0 ? 8 : 2); r++) {
 		for (long i = 0; i < a->t->pages; i++)
-			sink += *(volatile uint64_t *)(a->t->base + (size_t)i * psz);
+			if (a->t->pub[i] != PUB_NONE)
+				sink += *(volatile uint64_t *)(a->t->base + (size_t)i * psz);
 		tlb_reload(a);
 	}
 	(void)sink;
@@ -382,18 +414,20 @@ static void pass(struct thread_arg *a, uint64_t gen, long corrupt)
 {
 	struct slice *t = a->t;
 
-	if (corrupt == 1 && gen == 2)
-		((uint64_t *)t->base)[5] ^= 1;
+	if (corrupt == 1 && gen == 2 && t->live < t->pages)
+		((uint64_t *)(t->base + (size_t)t->live * psz))[5] ^= 1;
 	for (long i = 0; i < t->pages; i++) {
 		uint64_t *w = (uint64_t *)(t->base + (size_t)i * psz);
 		uint64_t idx = (uint64_t)(t->first_index + i);
 
+		if (t->pub[i] == PUB_NONE)
+			continue;
 		if (!page_ok(w, idx, gen)) {
 			t->mismatches++;
 			record_bad(a->worker, SEEN_WORKER, w, (uintptr_t)w, idx, gen);
 		}
 		publish(&t->pub[i], gen + 1, 1);
-		if (!(corrupt == 2 && i == 0 && ctl->check_started))
+		if (!(corrupt == 2 && i == t->live && ctl->check_started))
 			write_page(w, idx, gen + 1);
 		publish(&t->pub[i], gen + 1, 0);
 	}
@@ -410,6 +444,35 @@ static void pass(struct thread_arg *a, uint64_t gen, long corrupt)
 	t->passes++;
 }
 
+/* this thread's context switches so far (voluntary and not) */
+static long ctx_switches(void)
+{
+	char buf[4096], *p;
+	long n = 0;
+
+	if (kt_read_file("/proc/thread-self/status", buf, sizeof(buf)) <= 0)
+		return 0;
+	for (p = buf; (p = strstr(p, "ctxt_switches:")); p += 14)
+		n += atol(p + 14);
+	return n;
+}
+
+/*
+ * Empties this CPU's per-CPU LRU batches (a munmap drains them): each
+ * compact_memory write first drains every CPU's that is not empty by
+ * work on that CPU, and a kworker running on a writer's CPU just before
+ * the migration empties its TLB (a context switch, under QEMU).
+ */
+static void drain_local_lru(void)
+{
+	void *p = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED) {
+		*(volatile char *)p = 1;
+		munmap(p, psz);
+	}
+}
+
 /* epochs of `sweeps` passes between TLB reloads, until told to stop */
 static void *slice_loop(void *arg)
 {
@@ -423,6 +486,8 @@ static void *slice_loop(void *arg)
 	if (t->cpu >= 0)
 		set_cpu(0, t->cpu);
 	tlb_warmup(a);
+	drain_local_lru();
+	t->switches = -ctx_switches();
 	__atomic_add_fetch(&ctl->warm, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&ctl->stop, __ATOMIC_SEQ_CST)) {
 		if (t->hop >= 0) {
@@ -442,11 +507,14 @@ static void *slice_loop(void *arg)
 		}
 		epoch++;
 	}
+	t->switches += ctx_switches();
 	tlb_reload(a);
 	for (long i = 0; i < t->pages; i++) {
 		uint64_t *w = (uint64_t *)(t->base + (size_t)i * psz);
 		uint64_t idx = (uint64_t)(t->first_index + i);
 
+		if (t->pub[i] == PUB_NONE)
+			continue;
 		if (!page_ok(w, idx, gen)) {
 			t->final_mismatches++;
 			record_bad(a->worker, SEEN_FINAL, w, (uintptr_t)w, idx, gen);
@@ -459,6 +527,59 @@ static void *slice_loop(void *arg)
 	return NULL;
 }
 
+static uint64_t max_frame(void)
+{
+	uint64_t m = 0;
+
+	for (int z = 0; z < nzones; z++)
+		if (zone_end[z] > m)
+			m = zone_end[z];
+	return m;
+}
+
+static int frame_bin(uint64_t pfn)
+{
+	uint64_t m = max_frame();
+
+	return m && pfn < m ? (int)(pfn * NBINS / m) : NBINS - 1;
+}
+
+/*
+ * Compaction's free scanner takes its target frames from the zone's top
+ * down, only in pageblocks that are partly in use (a wholly free block is
+ * no target), and its migrate scanner moves pages from the bottom up to
+ * where the two meet, never the zone's last pageblock; with no target left
+ * it gives up early.  So that many kept pages move, the kept pages at
+ * frames from ctl->split up (the top half of the fill, and any in a zone's
+ * last pageblock) are given back, but for one per pageblock: their frames
+ * and the fillers' beside them are free targets above the rest.
+ */
+static void give_back(int id, char *keep, long n, uint64_t *pfn0, uint32_t *pub)
+{
+	static unsigned char one[MAX_BLOCKS / 8];
+
+	if (!pb_pages)
+		return;
+	memset(one, 0, sizeof(one));
+	for (long i = 0; i < n; i++) {
+		uint64_t b = pfn0[i] / pb_pages;
+
+		if (!pfn0[i] || (pfn0[i] < ctl->split && !never_migrated(pfn0[i])))
+			continue;
+		if (b >= MAX_BLOCKS)
+			b = MAX_BLOCKS - 1;
+		if (!(one[b / 8] & 1 << b % 8)) {
+			one[b / 8] |= (unsigned char)(1 << b % 8);	/* the block stays partly used */
+			continue;
+		}
+		if (madvise(keep + (size_t)i * psz, psz, MADV_DONTNEED) == 0) {
+			pub[i] = PUB_NONE;
+			pfn0[i] = 0;
+			ctl->w[id].dropped++;
+		}
+	}
+}
+
 /*
  * Fault in the kept region and a filler region alternately, page by page,
  * so their physical pages interleave; then one munmap() of the filler
@@ -469,7 +590,7 @@ static void worker(int id, long max, long first_index, double fill_end,
 		   uint32_t *pub, int self_compact)
 {
 	int nthreads = ctl->w[id].nthreads;
-	char *keep, *filler, *exec = NULL;
+	char *keep, *filler, *junk, *exec = NULL;
 	uint64_t *pfn0, *pfn1;
 	long n = max, per;
 	pthread_t th[MAX_THREADS];
@@ -486,6 +607,7 @@ static void worker(int id, long max, long first_index, double fill_end,
 	pfn1 = calloc((size_t)max, sizeof(uint64_t));
 	if (keep == MAP_FAILED || filler == MAP_FAILED || !pfn0 || !pfn1) {
 		ctl->w[id].failed = errno ? errno : ENOMEM;
+		__atomic_add_fetch(&ctl->filled, 1, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
 		_exit(1);
 	}
@@ -496,6 +618,16 @@ static void worker(int id, long max, long first_index, double fill_end,
 		if (exec == MAP_FAILED)
 			exec = NULL;	/* W^X policies: the data pages still count */
 	}
+	/*
+	 * Freed pages go to the freeing CPU's per-CPU lists first (up to its
+	 * pcp high mark, 252 pages here with percpu_pagelist_high_fraction
+	 * raised; 6.12 grows it to ~1,600 otherwise), where compaction's free
+	 * scanner does not see them: the oldest are pushed out to the buddy
+	 * lists by later frees.  So the holes are freed first and this junk
+	 * after them.
+	 */
+	junk = mmap(NULL, JUNK_PAGES * psz, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	for (long i = 0; i < max; i++) {
 		if (i % 32 == 0 && i >= 32 * nthreads && kt_now() > fill_end) {
 			n = i;	/* out of time: drop the rest */
@@ -510,6 +642,23 @@ static void worker(int id, long max, long first_index, double fill_end,
 	munmap(filler, (size_t)max * psz);	/* the holes */
 	ctl->w[id].pages = n;
 	ctl->w[id].pfn_known = read_pfns(keep, n, pfn0);
+	ctl->w[id].pfn_lo = UINT64_MAX;
+	for (long i = 0; i < n; i++) {
+		if (pfn0[i] && pfn0[i] < ctl->w[id].pfn_lo)
+			ctl->w[id].pfn_lo = pfn0[i];
+		if (pfn0[i] > ctl->w[id].pfn_hi)
+			ctl->w[id].pfn_hi = pfn0[i];
+		if (pfn0[i])
+			ctl->hist[id][frame_bin(pfn0[i])]++;
+	}
+	__atomic_add_fetch(&ctl->filled, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&ctl->split_set, __ATOMIC_SEQ_CST))
+		usleep(2000);
+	give_back(id, keep, n, pfn0, pub);
+	if (ctl->w[id].pfn_known > 0)
+		ctl->w[id].pfn_known -= ctl->w[id].dropped;
+	if (junk != MAP_FAILED)
+		munmap(junk, JUNK_PAGES * psz);
 	per = n / nthreads;
 	for (int k = 0; k < nthreads; k++) {
 		struct slice *t = &ctl->t[id][k];
@@ -518,6 +667,8 @@ static void worker(int id, long max, long first_index, double fill_end,
 		t->pages = k == nthreads - 1 ? n - k * per : per;
 		t->first_index = first_index + k * per;
 		t->pub = pub + k * per;
+		for (t->live = 0; t->live < t->pages && t->pub[t->live] == PUB_NONE; t->live++)
+			;
 		args[k] = (struct thread_arg){ id, self_compact && k == 0, t,
 					       exec ? exec + (size_t)k * EXEC_PAGES * psz : NULL };
 		for (int e = 0; args[k].exec && e < EXEC_PAGES; e++)
@@ -636,7 +787,8 @@ static void checker(long nworkers, int cpu)
 static const char *const counters[] = {
 	"pgmigrate_success", "pgmigrate_fail", "compact_migrate_scanned",
 	"compact_free_scanned", "compact_isolated", "compact_stall",
-	"compact_success", "compact_fail", "compact_daemon_wake", NULL,
+	"compact_success", "compact_fail", "compact_daemon_wake",
+	"compact_daemon_migrate_scanned", NULL,
 };
 #define NCOUNTERS (sizeof(counters) / sizeof(counters[0]) - 1)
 
@@ -686,18 +838,18 @@ static int compact_once(void)
 	return r;
 }
 
-/* vm.compaction_proactiveness (5.9+): raised so kcompactd compacts too */
-static long proactive(long set)
+/* a sysctl's old value (-1: absent or unwritable), set to `set` if >= 0 */
+static long sysctl_swap(const char *path, long set)
 {
 	char buf[32];
 	long old = -1;
 	int fd;
 
-	if (kt_read_file(PROACTIVE, buf, sizeof(buf)) > 0)
+	if (kt_read_file(path, buf, sizeof(buf)) > 0)
 		old = atol(buf);
 	if (old < 0 || set < 0)
 		return old;
-	fd = open(PROACTIVE, O_WRONLY);
+	fd = open(path, O_WRONLY);
 	if (fd >= 0) {
 		snprintf(buf, sizeof(buf), "%ld\n", set);
 		if (write(fd, buf, strlen(buf)) < 0)
@@ -705,6 +857,12 @@ static long proactive(long set)
 		close(fd);
 	}
 	return old;
+}
+
+/* vm.compaction_proactiveness (5.9+): raised so kcompactd compacts too */
+static long proactive(long set)
+{
+	return sysctl_swap(PROACTIVE, set);
 }
 
 static void report_bad(void)
@@ -730,6 +888,53 @@ static void report_bad(void)
 		b->word, (unsigned long long)b->want_word, (unsigned long long)b->got_word);
 }
 
+/* the zones' frames and free pages, from /proc/zoneinfo (compaction's
+ * migrate scanner starts at a zone's start, its free scanner at the end),
+ * and the frames per pageblock, from /proc/pagetypeinfo */
+static void zones(void)
+{
+	static char buf[65536];
+	char *line, *save, *p, zone[32] = "";
+	long long spanned = -1, nfree = -1;
+
+	if (kt_read_file("/proc/pagetypeinfo", buf, sizeof(buf)) > 0 &&
+	    (p = strstr(buf, "Pages per block:")))
+		pb_pages = strtoull(p + 16, NULL, 10);
+	if (kt_read_file("/proc/zoneinfo", buf, sizeof(buf)) < 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		p = line + strspn(line, " ");
+		if (!strncmp(p, "Node ", 5) && strstr(p, "zone")) {
+			p = strstr(p, "zone") + 4;
+			snprintf(zone, sizeof(zone), "%s", p + strspn(p, " "));
+		} else if (!strncmp(p, "pages free", 10)) {
+			nfree = atoll(p + 10);
+		} else if (!strncmp(p, "spanned", 7)) {
+			spanned = atoll(p + 7);
+		} else if (!strncmp(p, "start_pfn:", 10)) {
+			long long start = atoll(p + 10);
+
+			if (spanned > 0 && nzones < MAX_ZONES) {
+				zone_start[nzones] = (uint64_t)start;
+				zone_end[nzones++] = (uint64_t)(start + spanned);
+				kt_diag("zone %s: frames 0x%llx..0x%llx, %lld free, %llu per "
+					"pageblock", zone, start, start + spanned - 1, nfree,
+					(unsigned long long)pb_pages);
+			}
+			spanned = nfree = -1;
+		}
+	}
+}
+
+/* 1 if compaction never migrates frame pfn: in its zone's last pageblock */
+static int never_migrated(uint64_t pfn)
+{
+	for (int z = 0; pb_pages && z < nzones; z++)
+		if (pfn >= zone_start[z] && pfn < zone_end[z])
+			return pfn >= (zone_end[z] - 1) / pb_pages * pb_pages;
+	return 0;
+}
+
 /* pid of the kernel thread named `comm`, or -1 */
 static pid_t find_kthread(const char *comm)
 {
@@ -742,6 +947,26 @@ static pid_t find_kthread(const char *comm)
 			return pid;
 	}
 	return -1;
+}
+
+/* the frame from which the top pct % of the workers' kept pages lie
+ * (0: give nothing back) */
+static uint64_t split_frame(long nworkers, long pct)
+{
+	long total = 0, above = 0;
+
+	if (pct <= 0 || !pb_pages || !max_frame())
+		return UINT64_MAX;
+	for (long w = 0; w < nworkers; w++)
+		for (int b = 0; b < NBINS; b++)
+			total += ctl->hist[w][b];
+	for (int b = NBINS - 1; b > 0; b--) {
+		for (long w = 0; w < nworkers; w++)
+			above += ctl->hist[w][b];
+		if (above * 100 >= total * pct)
+			return (uint64_t)b * max_frame() / NBINS;
+	}
+	return UINT64_MAX;
 }
 
 /* the compaction rounds, with the checker reading alongside */
@@ -794,12 +1019,12 @@ struct totals {
 
 static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct totals *tot)
 {
-	long mb = kt_opt_long("compaction.mb", 1024);
+	long mb = kt_opt_long("compaction.mb", 24);
 	double fill_s = (double)kt_opt_long("compaction.fill_ms", 1500) / 1000;
 	long rounds = kt_opt_long("compaction.rounds", 3);
 	double budget = (double)kt_opt_long("compaction.seconds", 3) * kt_scale();
 	long nworkers, nthreads_all = 0, per, total_pages, kept = 0, moved = 0, known = 0;
-	long mism = 0, fmism = 0, emism = 0, ecalls = 0, wpasses = -1;
+	long mism = 0, fmism = 0, emism = 0, ecalls = 0, wpasses = -1, dropped = 0, sw = 0;
 	long long before[NCOUNTERS], after[NCOUNTERS];
 	pid_t pids[MAX_WORKERS];
 	uint32_t *pub;
@@ -807,6 +1032,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	double t0, t_fill;
 
 	int side_cpu = -1;	/* parent and checker */
+	long frac, stat_iv;
 	pid_t kcd = -1;
 
 	memset(ctl, 0, sizeof(*ctl));
@@ -829,14 +1055,20 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		if (kcd > 0)
 			set_cpu(kcd, 0);
 	} else if (ph->pinned) {
-		/* one writer per CPU but CPU 0, in workers of two threads */
-		long nt = ncpu - 1;
+		/*
+		 * one writer per CPU but CPU 0, single-threaded by default: a
+		 * sibling thread's TLB reload (mprotect) flushes the whole mm on
+		 * every CPU that runs it, its stale entries too
+		 */
+		long nt = ncpu - 1, pt = kt_opt_long("compaction.pinned_threads", 1);
 
-		if (nt > 2 * MAX_WORKERS)
-			nt = 2 * MAX_WORKERS;
-		nworkers = (nt + 1) / 2;
+		if (pt < 1 || pt > 2)
+			pt = 1;
+		if (nt > pt * MAX_WORKERS)
+			nt = pt * MAX_WORKERS;
+		nworkers = (nt + pt - 1) / pt;
 		for (long i = 0; i < nworkers; i++) {
-			ctl->w[i].nthreads = i == nworkers - 1 && nt % 2 ? 1 : 2;
+			ctl->w[i].nthreads = i == nworkers - 1 && nt % pt ? 1 : (int)pt;
 			for (int k = 0; k < ctl->w[i].nthreads; k++) {
 				ctl->t[i][k].cpu = (int)(1 + nthreads_all++);
 				ctl->t[i][k].hop = -1;
@@ -881,6 +1113,10 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		ph->lazy ? (kcd > 0 ? "; kcompactd0 pinned to CPU 0" : "; kcompactd0 not found") : "",
 		sweeps, reload ? "yield + mprotect" : "yield only");
 
+	/* small per-CPU free lists, so the holes reach the buddy lists (junk) */
+	frac = sysctl_swap(PCP_FRACTION, 1 << 20);
+	/* no vmstat kworker on the writers' CPUs meanwhile (a context switch) */
+	stat_iv = sysctl_swap(STAT_INTERVAL, 60);
 	t0 = kt_now();
 	for (long i = 0; i < nworkers; i++) {
 		pids[i] = fork();
@@ -890,6 +1126,10 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 			worker((int)i, per, i * per, t0 + fill_s, pub + i * per, ph->crowd);
 		ctl->w[i].pid = pids[i];
 	}
+	while (__atomic_load_n(&ctl->filled, __ATOMIC_SEQ_CST) < nworkers)
+		usleep(10000);
+	ctl->split = split_frame(nworkers, kt_opt_long("compaction.give_back", 50));
+	__atomic_store_n(&ctl->split_set, 1, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&ctl->ready, __ATOMIC_SEQ_CST) < nworkers)
 		usleep(10000);
 	t_fill = kt_now() - t0;
@@ -897,7 +1137,8 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		if (ctl->w[i].failed)
 			kt_brok("worker %ld could not map its memory or start its threads: %s", i,
 				kt_errname(ctl->w[i].failed));
-		kept += ctl->w[i].pages;
+		kept += ctl->w[i].pages - ctl->w[i].dropped;
+		dropped += ctl->w[i].dropped;
 		if (ctl->w[i].pfn_known <= 0)
 			pagemap = 0;
 	}
@@ -905,8 +1146,16 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	while (__atomic_load_n(&ctl->warm, __ATOMIC_SEQ_CST) < nthreads_all &&
 	       kt_now() - t0 < 10 * kt_scale())
 		usleep(10000);
-	kt_diag("%s: filled %ld MiB in %.2f s; %ld pages kept mapped; writers warm after %.2f s",
-		ph->name, kept * 2 * (long)psz >> 20, t_fill, kept, kt_now() - t0);
+	kt_diag("%s: filled %ld MiB in %.2f s; %ld pages kept mapped, %ld given back (at frames "
+		"from 0x%llx or in a zone's last pageblock, but one per pageblock: free targets "
+		"above the rest); writers warm after %.2f s", ph->name,
+		(kept + dropped) * 2 * (long)psz >> 20, t_fill, kept, dropped,
+		(unsigned long long)ctl->split, kt_now() - t0);
+	for (long i = 0; pagemap && i < nworkers; i++)
+		kt_diag("%s: worker %ld: %ld kept pages in frames 0x%llx..0x%llx, %ld of them "
+			"given back", ph->name, i,
+			ctl->w[i].pages, (unsigned long long)ctl->w[i].pfn_lo,
+			(unsigned long long)ctl->w[i].pfn_hi, ctl->w[i].dropped);
 
 	if (side_cpu >= 0 || ph->lazy)
 		set_cpu(0, side_cpu >= 0 ? side_cpu : 1);
@@ -923,6 +1172,11 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 	__atomic_store_n(&ctl->stop, 1, __ATOMIC_SEQ_CST);
 	for (long i = 0; i < nworkers; i++) {
 		int st;
+
+		if (i == nworkers - 1 && frac >= 0)
+			sysctl_swap(PCP_FRACTION, frac);
+		if (i == nworkers - 1 && stat_iv >= 0)
+			sysctl_swap(STAT_INTERVAL, stat_iv);
 		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
 		    WEXITSTATUS(st))
 			kt_fail("worker_exit", "%s: worker %ld: wait status 0x%x", ph->name, i, st);
@@ -935,6 +1189,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 			ecalls += t->exec_calls;
 			if (wpasses < 0 || t->passes < wpasses)
 				wpasses = t->passes;
+			sw += t->switches;
 		}
 		if (ctl->w[i].moved < 0)
 			pagemap = 0;
@@ -943,9 +1198,10 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 		known += ctl->w[i].pfn_known;
 		tot->self += ctl->w[i].self_compacted;
 	}
-	kt_diag("%s: threads: at least %ld verify+rewrite passes each, then a final verify; "
-		"checker: %ld passes, %ld page reads compared (%s); %ld calls into "
-		"rewritten code pages", ph->name, wpasses, ctl->check_passes, ctl->checked,
+	kt_diag("%s: threads: at least %ld verify+rewrite passes each, then a final verify, "
+		"%ld context switches in all while writing; checker: %ld passes, %ld page reads "
+		"compared (%s); %ld calls into rewritten code pages", ph->name, wpasses, sw,
+		ctl->check_passes, ctl->checked,
 		ctl->check_via_procmem ? "/proc/PID/mem" : "process_vm_readv", ecalls);
 	for (size_t i = 0; i < NCOUNTERS; i++) {
 		if (before[i] < 0)
@@ -982,7 +1238,7 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 static void run(void)
 {
 	long avail_kb = mem_available_kb(), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *which = kt_opt("compaction.phases", "pinned,lazy,crowd");
+	const char *which = kt_opt("compaction.phases", "pinned,crowd");
 	struct totals tot = { .have_pagemap = 1 };
 	int err, ran = 0;
 
@@ -1000,6 +1256,7 @@ static void run(void)
 	kt_diag("MemAvailable %ld kB, %ld CPUs, page size %zu, phases %s", avail_kb, ncpu,
 		psz, which);
 
+	zones();
 	err = compact_once();
 	if (err == -EACCES || err == -EROFS || err == -EPERM)
 		kt_skip_all("cannot write %s: %s", COMPACT, kt_errname(-err));
