@@ -353,6 +353,17 @@ int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 	return ret;
 }
 
+/* " (job N)", or "" for a change with no job (a build's) */
+static const char *job_of(json_t *side, char *buf, size_t n)
+{
+	json_int_t id = json_integer_value(json_object_get(side, "job"));
+
+	if (id <= 0)
+		return "";
+	snprintf(buf, n, " (job %lld)", (long long)id);
+	return buf;
+}
+
 static void print_regressions(json_t *v)
 {
 	struct text_pool p = { 0 };
@@ -363,12 +374,12 @@ static void print_regressions(json_t *v)
 	json_array_foreach(json_object_get(v, "regressions"), i, o) {
 		json_t *f = json_object_get(o, "from"), *t = json_object_get(o, "to");
 
-		printf("%-14s %-14s %-9s %-20s %s %s (job %lld) -> %s %s (job %lld)\n",
+		char fj[32], tj[32];
+
+		printf("%-14s %-14s %-9s %-20s %s %s%s -> %s %s%s\n",
 		       s(&p, o, "kind"), s(&p, o, "tree"), s(&p, o, "arch"), s(&p, o, "test"),
-		       s(&p, f, "kernel"), s(&p, f, "status"),
-		       (long long)json_integer_value(json_object_get(f, "job")),
-		       s(&p, t, "kernel"), s(&p, t, "status"),
-		       (long long)json_integer_value(json_object_get(t, "job")));
+		       s(&p, f, "kernel"), s(&p, f, "status"), job_of(f, fj, sizeof(fj)),
+		       s(&p, t, "kernel"), s(&p, t, "status"), job_of(t, tj, sizeof(tj)));
 		if (json_is_string(json_object_get(t, "error")))	/* a build's first error */
 			printf("%-14s first error: %s\n", "", s(&p, t, "error"));
 		json_t *w;	/* a build's new warnings */

@@ -1,6 +1,7 @@
 #include "regress.h"
 #include "dbstmt.h"
 #include "dbtext.h"
+#include "job.h"
 #include "jsonw.h"
 #include "known.h"
 #include "summary.h"
@@ -51,7 +52,9 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 /* The columns scan() reads, in /api/regressions' order. */
 #define CHANGE_COLS \
 	"SELECT tree, arch, test, from_kernel, from_release, from_status, from_job," \
-	" to_kernel, to_release, to_status, to_job, reason FROM "
+	" to_kernel, to_release, to_status, to_job, reason," \
+	" (SELECT j.outcome FROM jobs j WHERE j.id = from_job) AS from_outcome," \
+	" (SELECT j.outcome FROM jobs j WHERE j.id = to_job) AS to_outcome FROM "
 #define CHANGE_ORDER " ORDER BY tree, arch, machine, test"
 
 /* Each tree's (?1: one tree's) latest changes: each tree x arch x
@@ -98,6 +101,12 @@ static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char
 /* Each change of the pairs (a run's, or each tree's latest): appended to
  * arr as objects, or (arr NULL) counted by kind in counts. SQLITE_DONE, or
  * an error code with e set. */
+static int not_built_missing(const char *status, const char *outcome)
+{
+	return hist_status_parse(status) == HS_MISSING && outcome &&
+	       job_outcome_parse(outcome) == JOB_NOT_BUILT;
+}
+
 static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 		int counts[CH_COUNT], struct api_err *e)
 {
@@ -132,6 +141,11 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 		}
 		enum change_kind k = regress_kind(from, to);
 		const char *reason = T(11);
+
+		/* a test of a candidate that did not build did not change: the
+		 * build's own change (build_regress.c) says what did */
+		if (not_built_missing(from, T(12)) || not_built_missing(to, T(13)))
+			continue;
 		const char *expected = known_match(known, T(1), T(2), to, T(8));
 
 		if (k == CH_NONE)

@@ -61,6 +61,8 @@ n_missing=$(sql "$DB" "SELECT count(*) FROM results r JOIN jobs j ON j.id = r.jo
 	WHERE c.label LIKE '${B:0:12}%' AND r.status = 'MISSING' AND r.reason = 'not built'")
 n_tests=$(sql "$DB" "SELECT count(*) FROM results WHERE job_id = (SELECT min(id) FROM jobs) AND depth = 0")
 check "B: all $n_tests tests stored MISSING \"not built\" (got $n_missing)" test "$n_missing" -eq "$n_tests" -a "$n_tests" -gt 0
+jcheck "B: the unbuilt tests are not changes of their own: the build's regression says it" \
+	'[.changes[] | select(.test != "build")] == []' "$T/b.json"
 "$KFARM" regressions --db "$DB" --tree t-src >"$T/reg.txt"
 check "kfarm regressions: exit 1 with the open build regression" test $? -eq 1
 check "kfarm regressions: shows the build's first error" grep -qF "first error: $ERRLINE" "$T/reg.txt"
@@ -102,6 +104,8 @@ fi
 run --source "$REPO@$C" >"$T/c.json"
 check "revision C: exit 0 (fixed, built and booted)" test $? -eq 0
 jcheck "C: reported as a build fix" '[.changes[] | select(.test == "build") | .kind] == ["fix"]' "$T/c.json"
+jcheck "C: its tests are no fixes of their own (they did not run at B)" \
+	'[.changes[] | select(.test != "build")] == []' "$T/c.json"
 T_INCR=$(bdur)
 check "C: an incremental rebuild, not from the cache" test "$(sql "$DB" "SELECT cached FROM builds ORDER BY id DESC LIMIT 1")" = 0
 
