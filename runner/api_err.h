@@ -1,11 +1,10 @@
-/* A read query's failure as the API reports it: an HTTP status and a
- * message (the read modules share it without depending on api.c). */
+/* A read query's failure as the API reports it: now struct err (err.h),
+ * under its old name until the callers are renamed. */
 #ifndef KFARM_API_ERR_H
 #define KFARM_API_ERR_H
 
-struct api_err {
-	int code;
-	char msg[256];
-};
+#include "err.h"
+
+#define api_err err
 
 #endif
