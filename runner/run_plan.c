@@ -186,12 +186,13 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 	const char *variant = per_arch_get(mo->variant, mo->nvariant, j->arch);
 	unsigned long smp = 0;
 	enum accel_req req;
-	char err[256], reason[256];
+	struct err err;
+	char reason[256];
 
 	if (smp_s && (parse_uint(smp_s, 64, &smp) || !smp))
 		return error("--smp wants a number of vCPUs 1..64, got '%s'", smp_s);
-	if (profile_machine(&j->profile, variant, smp, &j->machine, err, sizeof(err)))
-		return error("%s", err);
+	if (profile_machine(&j->profile, variant, smp, &j->machine, &err))
+		return error("%s", err.msg);
 	req = mo->accel_given ? mo->accel : j->machine.accel;
 	if (!(j->be->flags & BACKEND_KVM)) {
 		if (req == ACCEL_KVM)
