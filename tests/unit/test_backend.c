@@ -68,10 +68,10 @@ static void test_unsupported(void **state)
 static void test_probe_wrong_backend(void **state)
 {
 	struct hosts hs;
-	char err[256];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, err, sizeof(err)), 0);
+	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, &err), 0);
 	assert_true(hs.v[0].local);
 	assert_int_equal(host_probe_with(&hs.v[0], &backend_qemu, 0), -1);
 	assert_string_equal(hs.v[0].why,
@@ -87,10 +87,10 @@ static void test_probe_libvirt(void **state)
 {
 	struct hosts hs;
 	struct host *h;
-	char err[256];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, err, sizeof(err)), 0);
+	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, &err), 0);
 	h = &hs.v[0];
 	/* the result depends on this machine's QEMU binaries; what the
 	 * backend filled does not */
