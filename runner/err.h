@@ -8,7 +8,8 @@
 
 struct err {
 	int code;	/* 0, or the HTTP status the API answers with */
-	char msg[256];	/* one line, without "kfarm: " */
+	char msg[512];	/* one line, without "kfarm: " (the longest, a changed
+			 * SSH host key's, is ~400 bytes) */
 };
 
 /* Sets e (NULL: nothing) to code and the formatted message, cut to fit.

@@ -42,6 +42,33 @@ static void test_bounded(void **state)
 	assert_int_equal(e.msg[0], 'a');
 }
 
+/* a cut never leaves half a UTF-8 character */
+static void test_utf8_cut(void **state)
+{
+	struct err e;
+	const size_t n = sizeof(e.msg);	/* n - 1 bytes of text fit */
+	char big[sizeof(e.msg) + 8];
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	memcpy(big + n - 3, "\xc3\xa9", 2);	/* an e-acute as the last 2 that fit */
+	big[n - 1] = '\0';
+	err_set(&e, 0, "%s", big);
+	assert_int_equal(strlen(e.msg), n - 1);
+	memcpy(big + n - 3, "a\xc3\xa9", 3);	/* its second byte would not fit */
+	big[n] = '\0';
+	err_set(&e, 0, "%s", big);
+	assert_int_equal(strlen(e.msg), n - 2);
+	memcpy(big + n - 4, "\xe2\x82\xac\xe2\x82\xac", 6);	/* a whole euro sign, then one cut */
+	big[n + 2] = '\0';
+	err_set(&e, 0, "%s", big);
+	assert_int_equal(strlen(e.msg), n - 1);
+	assert_memory_equal(e.msg + n - 4, "\xe2\x82\xac", 3);
+	err_set(&e, 0, "\xe2\x82\xac");
+	err_prefix(&e, "%.*s", (int)(n - 3), big);	/* n - 3 + 3 bytes: the sign goes */
+	assert_int_equal(strlen(e.msg), n - 3);
+}
+
 static void test_prefix(void **state)
 {
 	struct err e;
@@ -65,7 +92,7 @@ static void test_api_alias(void **state)
 	err_set(e, 400, "bad %s", "query");
 	assert_int_equal(a.code, 400);
 	assert_string_equal(a.msg, "bad query");
-	assert_int_equal(sizeof(a.msg), 256);
+	assert_int_equal(sizeof(a), sizeof(struct err));
 }
 
 int main(void)
@@ -73,6 +100,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_api_alias),
 	};
