@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "err.h"
+
 struct host;
 
 struct lv_conn {
@@ -23,8 +25,8 @@ struct lv_conn {
 };
 
 /* The backend table's host entries (backend.h). */
-int lv_host_connect(struct host *h, char *err, size_t errlen, unsigned int flags);
-int lv_host_probe(struct host *h, char *err, size_t errlen, unsigned int flags);
+int lv_host_connect(struct host *h, struct err *err, unsigned int flags);
+int lv_host_probe(struct host *h, struct err *err, unsigned int flags);
 int lv_host_disconnect(struct host *h, unsigned int flags);
 
 /* h's open connection, or NULL (not connected, or another backend's host). */

@@ -258,12 +258,12 @@ static int stopping_cb(void *sh)
 
 static int upload_files(struct lv_shared *sh)
 {
-	char err[640];
+	struct err err;
 
 	for (size_t i = 0; i < sh->nup; i++)
-		if (stage_put(sh->c->stage, sh->up[i].local, sh->up[i].hash, stopping_cb, sh, err,
-			      sizeof(err)) < 0) {
-			fail(sh, 1, "%s", err);
+		if (stage_put(sh->c->stage, sh->up[i].local, sh->up[i].hash, stopping_cb, sh,
+			      &err) < 0) {
+			fail(sh, 1, "%s", err.msg);
 			return -1;
 		}
 	return 0;
