@@ -300,7 +300,7 @@ double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test)
 }
 
 /* Every row of s as a JSON object keyed by column name. */
-static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
+static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct err *e)
 {
 	json_t *arr = json_array();
 
@@ -331,7 +331,7 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
 	return arr;
 }
 
-static sqlite3_stmt *api_prep(sqlite3 *db, const char *sql, struct api_err *e)
+static sqlite3_stmt *api_prep(sqlite3 *db, const char *sql, struct err *e)
 {
 	sqlite3_stmt *s;
 
@@ -363,7 +363,7 @@ int bisectdb_present(sqlite3 *db)
 	return yes;
 }
 
-json_t *bisect_api_list(sqlite3 *db, int limit, struct api_err *e)
+json_t *bisect_api_list(sqlite3 *db, int limit, struct err *e)
 {
 	sqlite3_stmt *s;
 	json_t *a;
@@ -377,7 +377,7 @@ json_t *bisect_api_list(sqlite3 *db, int limit, struct api_err *e)
 	return a ? json_pack("{s:o}", "bisections", a) : NULL;
 }
 
-json_t *bisect_api_one(sqlite3 *db, int64_t id, struct api_err *e)
+json_t *bisect_api_one(sqlite3 *db, int64_t id, struct err *e)
 {
 	sqlite3_stmt *s;
 	json_t *a, *b, *steps;

@@ -23,7 +23,7 @@ static void label(struct sb *sb, const char *v)
 /* One sample per row: (label value, number) or (number). A NULL or
  * non-numeric value is a crafted database: an error, never a silent 0. */
 static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
-		 const char *lbl, struct api_err *e)
+		 const char *lbl, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc, v = lbl ? 1 : 0;
@@ -57,7 +57,7 @@ err:
 	return -1;
 }
 
-char *metrics_text(sqlite3 *db, struct api_err *e)
+char *metrics_text(sqlite3 *db, struct err *e)
 {
 	struct sb sb;
 	int open_regs, flaky, kinds[CH_COUNT];

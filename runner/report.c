@@ -24,7 +24,7 @@ struct gather {
 	sqlite3 *db;
 	int64_t run;
 	const char *tree;
-	struct api_err *e;
+	struct err *e;
 	json_t *r, *known;
 };
 
@@ -358,7 +358,7 @@ static int scope_exists(struct gather *g)
 	return -1;
 }
 
-json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct api_err *e)
+json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct err *e)
 {
 	struct gather g = { .db = db, .run = run, .tree = tree, .e = e };
 

@@ -8,7 +8,6 @@
 
 #include <string.h>
 
-#include "../../runner/api_err.h"
 #include "../../runner/err.h"
 
 static void test_set(void **state)
@@ -83,18 +82,6 @@ static void test_prefix(void **state)
 	assert_int_equal(err_prefix(NULL, "x: "), -1);
 }
 
-static void test_api_alias(void **state)
-{
-	struct api_err a;
-	struct err *e = &a;
-
-	(void)state;
-	err_set(e, 400, "bad %s", "query");
-	assert_int_equal(a.code, 400);
-	assert_string_equal(a.msg, "bad query");
-	assert_int_equal(sizeof(a), sizeof(struct err));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -102,7 +89,6 @@ int main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_prefix),
-		cmocka_unit_test(test_api_alias),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
