@@ -223,7 +223,7 @@ static void clean_line(char *dst, size_t len, const char *s, size_t n)
 	dst[k] = '\0';
 }
 
-void patches_explain(const char *name, const char *output, char *why, size_t len)
+void patches_explain(const char *name, const char *output, struct err *e)
 {
 	char file[256] = "", line[256] = "", first[256] = "";
 	const char *p = output;
@@ -239,7 +239,7 @@ void patches_explain(const char *name, const char *output, char *why, size_t len
 			long at = 0;
 
 			sscanf(line, "Hunk #%d FAILED at %ld", &hunk, &at);
-			snprintf(why, len, "patch %s: hunk #%d FAILED at %ld (%s)", name, hunk, at,
+			err_set(e, 0, "patch %s: hunk #%d FAILED at %ld (%s)", name, hunk, at,
 				 file);
 			return;
 		} else if (!*first && (strstr(line, "can't find file") ||
@@ -252,10 +252,10 @@ void patches_explain(const char *name, const char *output, char *why, size_t len
 	}
 	if (!*first)
 		snprintf(first, sizeof(first), "%s", *line ? line : "patch failed without output");
-	snprintf(why, len, "patch %s: %s", name, first);
+	err_set(e, 0, "patch %s: %s", name, first);
 }
 
-int patches_apply(const struct patch_series *ps, const char *dir, char *why, size_t len)
+int patches_apply(const struct patch_series *ps, const char *dir, struct err *e)
 {
 	for (size_t i = 0; i < ps->n; i++) {
 		char *argv[] = { "patch", "-d", (char *)dir, "-p1", "--batch", "--forward",
@@ -267,14 +267,14 @@ int patches_apply(const struct patch_series *ps, const char *dir, char *why, siz
 		rc = spawn_run(argv, NULL, NULL, &out, 64 << 10);
 		if (rc < 0 || rc > 1) {
 			if (rc < 0)
-				snprintf(why, len, "cannot run patch(1) (apt-get install patch)");
+				err_set(e, 0, "cannot run patch(1) (apt-get install patch)");
 			else
-				patches_explain(ps->v[i].name, out.buf, why, len);
+				patches_explain(ps->v[i].name, out.buf, e);
 			sb_release(&out);
 			return rc < 0 ? -1 : 1;
 		}
 		if (rc == 1) {
-			patches_explain(ps->v[i].name, out.buf, why, len);
+			patches_explain(ps->v[i].name, out.buf, e);
 			sb_release(&out);
 			return 1;
 		}

@@ -401,7 +401,7 @@ static char *tarball_src_name(const struct source *s)
 }
 
 /* Fills the temporary tree tmp (unpacked / copied), then patches it. */
-static int fill_tree(struct source *s, const char *tmp, char *why, size_t len)
+static int fill_tree(struct source *s, const char *tmp, struct err *e)
 {
 	struct sb out;
 	int rc;
@@ -425,7 +425,7 @@ static int fill_tree(struct source *s, const char *tmp, char *why, size_t len)
 		for (char *c = out.buf; *c; c++)	/* one line: tar and xz both speak */
 			if (*c == '\n')
 				*c = ';';
-		snprintf(why, len, "cannot %s %s: %.200s", s->kind == SRC_TARBALL ? "unpack" : "copy",
+		err_set(e, 0, "cannot %s %s: %.200s", s->kind == SRC_TARBALL ? "unpack" : "copy",
 			 s->path, out.len ? out.buf : "failed");
 		sb_release(&out);
 		return -1;
@@ -433,16 +433,16 @@ static int fill_tree(struct source *s, const char *tmp, char *why, size_t len)
 	sb_release(&out);
 	char *v = dir_version(tmp);
 	if (!v) {
-		snprintf(why, len, "%s is not a kernel source tarball (no kernel Makefile)", s->path);
+		err_set(e, 0, "%s is not a kernel source tarball (no kernel Makefile)", s->path);
 		return -1;
 	}
 	free(v);
-	return patches_apply(&s->patches, tmp, why, len);
+	return patches_apply(&s->patches, tmp, e);
 }
 
 /* A tarball (or a patched plain directory): made once under a temporary
  * name, renamed when complete; immutable afterwards. */
-static int prepare_copy(struct source *s, char *why, size_t len)
+static int prepare_copy(struct source *s, struct err *e)
 {
 	char *name = s->kind == SRC_TARBALL ? tarball_src_name(s)
 		     : xasprintf("dir-%.16s", s->id + 4);
@@ -451,15 +451,15 @@ static int prepare_copy(struct source *s, char *why, size_t len)
 	int rc = 0;
 
 	if (lock_name(s, name)) {
-		snprintf(why, len, "cannot lock the source tree %s", name);
+		err_set(e, 0, "cannot lock the source tree %s", name);
 		rc = -1;
 	} else if (access(dst, F_OK) < 0) {
 		spawn_rm_rf(tmp);
 		if (mkdir(tmp, 0755) < 0) {
-			snprintf(why, len, "cannot create %s: %s", tmp, strerror(errno));
+			err_set(e, 0, "cannot create %s: %s", tmp, strerror(errno));
 			rc = -1;
-		} else if ((rc = fill_tree(s, tmp, why, len)) == 0 && rename(tmp, dst) < 0) {
-			snprintf(why, len, "cannot rename %s: %s", tmp, strerror(errno));
+		} else if ((rc = fill_tree(s, tmp, e)) == 0 && rename(tmp, dst) < 0) {
+			err_set(e, 0, "cannot rename %s: %s", tmp, strerror(errno));
 			rc = -1;
 		}
 		if (rc)
@@ -476,7 +476,7 @@ static int prepare_copy(struct source *s, char *why, size_t len)
  * out at the candidate's commit: successive revisions change only the files
  * that differ, so the O= tree rebuilds only what changed. Locked until
  * source_release (the builds use it). */
-static int prepare_git(struct source *s, char *why, size_t len)
+static int prepare_git(struct source *s, struct err *e)
 {
 	char *name = xasprintf("git-%s", s->bdir + 4);
 	char *dst = xasprintf("%s/src/%s", cache_dir(), name);
@@ -486,7 +486,7 @@ static int prepare_git(struct source *s, char *why, size_t len)
 
 	sb_init(&out);
 	if (lock_name(s, name)) {
-		snprintf(why, len, "cannot lock the source tree %s", name);
+		err_set(e, 0, "cannot lock the source tree %s", name);
 		goto out;
 	}
 	if (access(dst, F_OK) < 0) {
@@ -496,7 +496,7 @@ static int prepare_git(struct source *s, char *why, size_t len)
 		spawn_rm_rf(tmp);
 		if (spawn_run(argv, NULL, NULL, &out, 4096) || rename(tmp, dst) < 0) {
 			chomp(&out);
-			snprintf(why, len, "cannot clone %s: %.200s", s->path, out.buf);
+			err_set(e, 0, "cannot clone %s: %.200s", s->path, out.buf);
 			spawn_rm_rf(tmp);
 			goto out;
 		}
@@ -511,11 +511,11 @@ static int prepare_git(struct source *s, char *why, size_t len)
 		if (spawn_run(argv, NULL, NULL, &out, 4096) ||
 		    spawn_run(clean, NULL, NULL, NULL, 0)) {
 			chomp(&out);
-			snprintf(why, len, "cannot check out %.12s: %.200s", s->commit, out.buf);
+			err_set(e, 0, "cannot check out %.12s: %.200s", s->commit, out.buf);
 			goto out;
 		}
 	}
-	rc = patches_apply(&s->patches, dst, why, len);
+	rc = patches_apply(&s->patches, dst, e);
 	if (!rc)
 		s->dir = xstrdup(dst);
 out:
@@ -524,27 +524,27 @@ out:
 	return rc;
 }
 
-int source_prepare(struct source *s, char *why, size_t len)
+int source_prepare(struct source *s, struct err *e)
 {
 	char *srcdir = xasprintf("%s/src", cache_dir());
 	int rc = mkdir_p(srcdir, 0755);
 
 	free(srcdir);
-	*why = '\0';
+	err_clear(e);
 	if (rc < 0) {
-		snprintf(why, len, "cannot create %s/src: %s", cache_dir(), strerror(errno));
+		err_set(e, 0, "cannot create %s/src: %s", cache_dir(), strerror(errno));
 		return -1;
 	}
 	if (s->kind == SRC_GIT)
-		rc = prepare_git(s, why, len);
+		rc = prepare_git(s, e);
 	else if (s->kind == SRC_DIR && !s->patches.n)
 		rc = (s->dir = xstrdup(s->path)) ? 0 : -1;
 	else
-		rc = prepare_copy(s, why, len);
+		rc = prepare_copy(s, e);
 	if (!rc && !s->version)
 		s->version = dir_version(s->dir);
 	if (!rc && !s->version) {
-		snprintf(why, len, "%s: not a kernel source tree", s->spec);
+		err_set(e, 0, "%s: not a kernel source tree", s->spec);
 		rc = -1;
 	}
 	return rc;

@@ -30,9 +30,9 @@ struct source {
 /* Resolves spec (+ patches path or NULL); prints the problem and returns -1
  * (missing or unreadable path, unknown revision, not a kernel tree). */
 int source_resolve(const char *spec, const char *patches, struct source *s);
-/* Materializes the tree. 0 ready; 1 a patch does not apply (why names the
- * patch and hunk; nothing usable is left); -1 infrastructure (why says). */
-int source_prepare(struct source *s, char *why, size_t len);
+/* Materializes the tree. 0 ready; 1 a patch does not apply (e names the
+ * patch and hunk; nothing usable is left); -1 infrastructure (e says). */
+int source_prepare(struct source *s, struct err *e);
 void source_release(struct source *s);
 const char *source_kind_name(enum source_kind k);
 

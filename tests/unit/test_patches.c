@@ -16,23 +16,22 @@
 
 static void test_explain_hunk(void **state)
 {
-	char why[256];
+	struct err e;
 
 	(void)state;
 	patches_explain("0003-foo.patch",
 			"patching file fs/open.c\nHunk #1 succeeded at 10 (offset 2 lines).\n"
 			"patching file fs/fcntl.c\nHunk #1 succeeded at 5.\n"
-			"Hunk #2 FAILED at 123.\n1 out of 2 hunks FAILED\n", why, sizeof(why));
-	assert_string_equal(why, "patch 0003-foo.patch: hunk #2 FAILED at 123 (fs/fcntl.c)");
+			"Hunk #2 FAILED at 123.\n1 out of 2 hunks FAILED\n", &e);
+	assert_string_equal(e.msg, "patch 0003-foo.patch: hunk #2 FAILED at 123 (fs/fcntl.c)");
 	patches_explain("x.patch", "can't find file to patch at input line 5\n"
-			"No file to patch.  Skipping patch.\n", why, sizeof(why));
-	assert_string_equal(why, "patch x.patch: can't find file to patch at input line 5");
-	patches_explain("y.patch", "", why, sizeof(why));
-	assert_string_equal(why, "patch y.patch: patch failed without output");
+			"No file to patch.  Skipping patch.\n", &e);
+	assert_string_equal(e.msg, "patch x.patch: can't find file to patch at input line 5");
+	patches_explain("y.patch", "", &e);
+	assert_string_equal(e.msg, "patch y.patch: patch failed without output");
 	/* control bytes in patch(1)'s output never reach the message */
-	patches_explain("z.patch", "patching file a\033[2Jb\nHunk #1 FAILED at 1.\n", why,
-			sizeof(why));
-	assert_string_equal(why, "patch z.patch: hunk #1 FAILED at 1 (a?[2Jb)");
+	patches_explain("z.patch", "patching file a\033[2Jb\nHunk #1 FAILED at 1.\n", &e);
+	assert_string_equal(e.msg, "patch z.patch: hunk #1 FAILED at 1 (a?[2Jb)");
 }
 
 /* the identity is what images/kernel.sh's patches_hash computes:
@@ -89,6 +88,43 @@ static void test_bad(void **state)
 	patches_release(&ps);
 }
 
+static int put(const char *path, const char *text)
+{
+	return write_file_atomic(path, text, strlen(text));
+}
+
+/* patches_apply through patch(1): a patch that applies, then one whose hunk
+ * does not (1, e names the patch, hunk and file) */
+static void test_apply(void **state)
+{
+	char dir[] = "/tmp/kfarm-test-apply-XXXXXX", *file, *good, *bad, *text = NULL;
+	struct patch_series ps;
+	struct err e = { 0 };
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	file = xasprintf("%s/a", dir);
+	good = xasprintf("%s.good.patch", dir);
+	bad = xasprintf("%s.bad.patch", dir);
+	assert_int_equal(put(file, "one\n"), 0);
+	assert_int_equal(put(good, "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-one\n+two\n"), 0);
+	assert_int_equal(put(bad, "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-zzz\n+three\n"), 0);
+	assert_int_equal(patches_load(good, &ps), 0);
+	assert_int_equal(patches_apply(&ps, dir, &e), 0);
+	patches_release(&ps);
+	assert_int_equal(read_file(file, 64, &text, &n), 0);
+	assert_string_equal(text, "two\n");
+	free(text);
+	assert_int_equal(patches_load(bad, &ps), 0);
+	assert_int_equal(patches_apply(&ps, dir, &e), 1);
+	assert_non_null(strstr(e.msg, ": hunk #1 FAILED at 1 (a)"));
+	assert_memory_equal(e.msg, "patch ", 6);
+	patches_release(&ps);
+	unlink(file), unlink(good), unlink(bad), rmdir(dir);
+	free(file), free(good), free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +132,7 @@ int main(void)
 		cmocka_unit_test(test_dir_hash),
 		cmocka_unit_test(test_mbox),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_apply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
