@@ -50,7 +50,6 @@ static int check_host(struct vm *vm, const struct vm_spec *spec, struct host *h,
 		      const struct host_arch **hap, struct lv_conn **cp, struct err *err)
 {
 	const char *arch = lv_guest_arch(spec->profile);
-	char lost[128];
 
 	if (!h) {
 		err_set(err, 0, "the libvirt backend needs a host (--libvirt-uri or --hosts)");
@@ -79,8 +78,8 @@ static int check_host(struct vm *vm, const struct vm_spec *spec, struct host *h,
 		return -1;
 	}
 	*cp = lv_conn_of(h);
-	if (lv_conn_lost(*cp, lost, sizeof(lost))) {
-		err_set(err, 0, "host '%s' lost: libvirt connection: %s", h->name, lost);
+	if (lv_conn_lost(*cp, err)) {
+		err_prefix(err, "host '%s' lost: libvirt connection: ", h->name);
 		vm->host_down = 1;
 		return -1;
 	}
@@ -209,7 +208,7 @@ static int lv_stop(struct vm *vm, unsigned int flags)
 	pthread_mutex_unlock(&sh->mu);
 	/* not created yet: the thread sees by_us and destroys it itself */
 	if (dom) {
-		if (!lv_conn_lost(sh->c, NULL, 0))
+		if (!lv_conn_lost(sh->c, NULL))
 			virDomainDestroy(dom);
 		virDomainFree(dom);
 	}

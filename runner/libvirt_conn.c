@@ -37,7 +37,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 	pthread_mutex_unlock(&c->mu);
 }
 
-int lv_conn_lost(struct lv_conn *c, char *why, size_t len)
+int lv_conn_lost(struct lv_conn *c, struct err *e)
 {
 	int lost;
 
@@ -47,8 +47,8 @@ int lv_conn_lost(struct lv_conn *c, char *why, size_t len)
 		lost = c->lost = 1;
 		snprintf(c->lost_why, sizeof(c->lost_why), "connection closed");
 	}
-	if (lost && why)
-		snprintf(why, len, "%s", c->lost_why);
+	if (lost)
+		err_set(e, 0, "%s", c->lost_why);
 	pthread_mutex_unlock(&c->mu);
 	return lost;
 }

@@ -31,8 +31,8 @@ int lv_host_disconnect(struct host *h, unsigned int flags);
 
 /* h's open connection, or NULL (not connected, or another backend's host). */
 struct lv_conn *lv_conn_of(const struct host *h);
-/* True once the connection is gone; why (if given) says how. Any thread. */
-int lv_conn_lost(struct lv_conn *c, char *why, size_t len);
+/* True once the connection is gone; e (if given) says how. Any thread. */
+int lv_conn_lost(struct lv_conn *c, struct err *e);
 /* A VM thread starts (in the main thread, before it runs) and ends (in the
  * thread, its very last use of c). */
 void lv_conn_enter(struct lv_conn *c);
