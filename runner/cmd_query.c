@@ -298,17 +298,17 @@ static void print_job(json_t *v)
  * kfarm refuses to open. */
 static int print_log(struct store *st, int64_t job, const char *name)
 {
-	const char *why;
+	struct err e;
 	char buf[65536];
 	struct stat sb;
 	ssize_t n;
-	int code, fd = logdir_open(store_path(st), name, &code, &why);
+	int fd = logdir_open(store_path(st), name, &e);
 
 	printf("\n--- console log of job %lld ---\n", (long long)job);
 	fflush(stdout);
 	if (fd < 0) {
-		error("job %lld: %s", (long long)job, why);
-		return code == 404 ? 0 : 3;
+		error("job %lld: %s", (long long)job, e.msg);
+		return e.code == 404 ? 0 : 3;
 	}
 	if (fstat(fd, &sb) == 0 && (size_t)sb.st_size > MAX_LOG_BYTES)
 		lseek(fd, sb.st_size - (off_t)MAX_LOG_BYTES, SEEK_SET);

@@ -90,17 +90,13 @@ static int h_job(const struct route_env *env, const struct route *r, struct repl
 static int h_job_log(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	char *name = api_job_log_path(env->db, r->id, &out->err);
-	const char *why;
 
 	if (!name)
 		return -1;
-	out->fd = logdir_open(env->db_path, name, &out->err.code, &why);
+	out->fd = logdir_open(env->db_path, name, &out->err);
 	free(name);
-	if (out->fd < 0) {
-		snprintf(out->err.msg, sizeof(out->err.msg), "job %lld: %s", (long long)r->id,
-			 why);
-		return -1;
-	}
+	if (out->fd < 0)
+		return err_prefix(&out->err, "job %lld: ", (long long)r->id);
 	out->type = "text/plain; charset=utf-8";
 	out->max = MAX_LOG_BYTES;
 	return 0;
