@@ -11,9 +11,7 @@
 
 static json_t *fail(struct err *e, int code, const char *msg, sqlite3 *db)
 {
-	e->code = code;
-	snprintf(e->msg, sizeof(e->msg), "%s%s%s", msg, db ? ": " : "",
-		 db ? sqlite3_errmsg(db) : "");
+	err_set(e, code, "%s%s%s", msg, db ? ": " : "", db ? sqlite3_errmsg(db) : "");
 	return NULL;
 }
 
@@ -283,8 +281,7 @@ static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct err *e
 		return NULL;
 	if (!json_array_size(arr)) {
 		json_decref(arr);
-		e->code = 404;
-		snprintf(e->msg, sizeof(e->msg), "no such %s", what);
+		err_set(e, 404, "no such %s", what);
 		return NULL;
 	}
 	o = json_incref(json_array_get(arr, 0));

@@ -324,8 +324,7 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct err *e)
 	}
 	if (sqlite3_finalize(s) != SQLITE_OK) {
 		json_decref(arr);
-		e->code = 500;
-		snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+		err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
 	return arr;
@@ -337,8 +336,7 @@ static sqlite3_stmt *api_prep(sqlite3 *db, const char *sql, struct err *e)
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
 		return s;
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 
@@ -406,8 +404,7 @@ json_t *bisect_api_one(sqlite3 *db, int64_t id, struct err *e)
 	return b;
 none:
 	if (!e->code) {
-		e->code = 404;
-		snprintf(e->msg, sizeof(e->msg), "no bisection %lld", (long long)id);
+		err_set(e, 404, "no bisection %lld", (long long)id);
 	}
 	return NULL;
 }

@@ -149,8 +149,7 @@ static json_t *query(sqlite3 *db, const char *sql, int64_t param, struct err *e)
 	return arr;
 fail:
 	json_decref(arr);
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 

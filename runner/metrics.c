@@ -36,8 +36,7 @@ static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 		if ((lbl && sqlite3_column_type(s, 0) != SQLITE_TEXT) ||
 		    (t != SQLITE_INTEGER && t != SQLITE_FLOAT)) {
 			dbstmt_put(s);
-			e->code = 500;
-			snprintf(e->msg, sizeof(e->msg), "database holds a bad value for %s", name);
+			err_set(e, 500, "database holds a bad value for %s", name);
 			return -1;
 		}
 		sb_adds(sb, name);
@@ -52,8 +51,7 @@ static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 	if (rc == SQLITE_DONE)
 		return 0;
 err:
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return -1;
 }
 

@@ -33,8 +33,7 @@ enum change_kind regress_kind(const char *from, const char *to)
 static json_t *query_failed(sqlite3 *db, json_t *partial, struct err *e)
 {
 	json_decref(partial);
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 
@@ -42,9 +41,8 @@ static json_t *query_failed(sqlite3 *db, json_t *partial, struct err *e)
  * dropping it or crashing. Returns SQLITE_ABORT. */
 static int bad_row(sqlite3_stmt *s, struct err *e, long long job, const char *what)
 {
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database '%s' is damaged: a result of job %lld %s",
-		 sqlite3_db_filename(sqlite3_db_handle(s), "main"), job, what);
+	err_set(e, 500, "database '%s' is damaged: a result of job %lld %s",
+		sqlite3_db_filename(sqlite3_db_handle(s), "main"), job, what);
 	return SQLITE_ABORT;
 }
 
