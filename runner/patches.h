@@ -23,8 +23,8 @@ struct patch_series {
 	char *tmpdir;		/* split mails, removed by patches_release */
 };
 
-/* Loads path (NULL: no patches); prints the problem and returns -1. */
-int patches_load(const char *path, struct patch_series *ps);
+/* Loads path (NULL: no patches); -1 with e on a problem. */
+int patches_load(const char *path, struct patch_series *ps, struct err *e);
 /* Applies the series to dir with patch -p1. 0 applied; 1 a patch does not
  * apply: e->msg = "patch NAME: hunk #2 FAILED at 123 (fs/fcntl.c)"; -1 patch(1)
  * could not run (e says so). */

@@ -30,6 +30,7 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 {
 	size_t n = 0;
 	const char *config = ss->config;
+	struct err e;
 
 	memset(ss, 0, sizeof(*ss));
 	ss->config = config;
@@ -68,8 +69,8 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 		struct source *s = &ss->src[i];
 
 		ss->n = i + 1;
-		if (source_resolve(specs[i], patches, s))
-			return -1;
+		if (source_resolve(specs[i], patches, s, &e))
+			return error("%s", e.msg);
 		if (tree)
 			free(s->tree), s->tree = xstrdup(tree);
 		if (label)

@@ -39,14 +39,15 @@ static void test_explain_hunk(void **state)
 static void test_dir_hash(void **state)
 {
 	struct patch_series ps;
+	struct err e;
 
 	(void)state;
-	assert_int_equal(patches_load(KFARM_ARCHES_DIR "/../images/patches/6.12", &ps), 0);
+	assert_int_equal(patches_load(KFARM_ARCHES_DIR "/../images/patches/6.12", &ps, &e), 0);
 	assert_int_equal(ps.n, 2);
 	assert_string_equal(ps.v[0].name, "0001-alpha-fault-drop-show_signal_msg.patch");
 	assert_string_equal(ps.hash, "ee671925738364b1c6c5ad93325e6aa80ee3418c6ec73ee8568848d42a9ab2f3");
 	patches_release(&ps);
-	assert_int_equal(patches_load(NULL, &ps), 0);
+	assert_int_equal(patches_load(NULL, &ps, &e), 0);
 	assert_string_equal(ps.hash, "none");
 	patches_release(&ps);
 }
@@ -63,12 +64,13 @@ static void test_mbox(void **state)
 	char path[] = "/tmp/kfarm-test-mbox-XXXXXX";
 	int fd = mkstemp(path);
 	struct patch_series ps;
+	struct err e;
 
 	(void)state;
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, mbox, sizeof(mbox) - 1), (ssize_t)sizeof(mbox) - 1);
 	close(fd);
-	assert_int_equal(patches_load(path, &ps), 0);
+	assert_int_equal(patches_load(path, &ps, &e), 0);
 	assert_int_equal(ps.n, 2);
 	assert_string_equal(ps.v[0].name, "mail 1 ([PATCH 1/2] one)");
 	assert_string_equal(ps.v[1].name, "mail 2 ([PATCH 2/2] two)");
@@ -80,11 +82,15 @@ static void test_mbox(void **state)
 static void test_bad(void **state)
 {
 	struct patch_series ps;
+	struct err e;
 
 	(void)state;
-	assert_int_equal(patches_load("/nonexistent/patches", &ps), -1);
+	assert_int_equal(patches_load("/nonexistent/patches", &ps, &e), -1);
+	assert_string_equal(e.msg, "cannot read patches '/nonexistent/patches': No such file or "
+			    "directory");
 	patches_release(&ps);
-	assert_int_equal(patches_load("/proc/self", &ps), -1);	/* no series, no *.patch */
+	assert_int_equal(patches_load("/proc/self", &ps, &e), -1);	/* no series, no *.patch */
+	assert_non_null(strstr(e.msg, "has no series file and no *.patch"));
 	patches_release(&ps);
 }
 
@@ -110,13 +116,13 @@ static void test_apply(void **state)
 	assert_int_equal(put(file, "one\n"), 0);
 	assert_int_equal(put(good, "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-one\n+two\n"), 0);
 	assert_int_equal(put(bad, "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-zzz\n+three\n"), 0);
-	assert_int_equal(patches_load(good, &ps), 0);
+	assert_int_equal(patches_load(good, &ps, &e), 0);
 	assert_int_equal(patches_apply(&ps, dir, &e), 0);
 	patches_release(&ps);
 	assert_int_equal(read_file(file, 64, &text, &n), 0);
 	assert_string_equal(text, "two\n");
 	free(text);
-	assert_int_equal(patches_load(bad, &ps), 0);
+	assert_int_equal(patches_load(bad, &ps, &e), 0);
 	assert_int_equal(patches_apply(&ps, dir, &e), 1);
 	assert_non_null(strstr(e.msg, ": hunk #1 FAILED at 1 (a)"));
 	assert_memory_equal(e.msg, "patch ", 6);
