@@ -34,8 +34,8 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 
 	memset(ss, 0, sizeof(*ss));
 	ss->config = config;
-	if (build_config_parse(config, &ss->cfg))
-		return -1;
+	if (build_config_parse(config, &ss->cfg, &e))
+		return error("%s", e.msg);
 	if ((tree && name_ok("tree name", tree)) || (label && name_ok("label", label)))
 		return -1;
 	while (specs[n])

@@ -116,32 +116,34 @@ static void test_tarball_names(void **state)
 static void test_config_parse(void **state)
 {
 	struct build_config c;
+	struct err e;
 	char *f, *plus, *want;
 
 	(void)state;
 	strcpy(dir, "/tmp/kfarm-test-source-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	f = xasprintf("%s/debug.config", dir), plus = xasprintf("+%s", f);
-	assert_int_equal(build_config_parse(NULL, &c), 0);
+	assert_int_equal(build_config_parse(NULL, &c, &e), 0);
 	assert_string_equal(c.name, "kfarm");
 	assert_string_equal(c.bdir, "");	/* make images' O= trees */
 	build_config_release(&c);
-	assert_int_equal(build_config_parse("defconfig", &c), 0);
+	assert_int_equal(build_config_parse("defconfig", &c, &e), 0);
 	assert_string_equal(c.arg, "defconfig");
 	assert_string_equal(c.bdir, "-defconfig");
 	build_config_release(&c);
-	assert_int_equal(build_config_parse(f, &c), -1);	/* no such file yet */
-	assert_int_equal(build_config_parse(plus, &c), -1);
-	assert_int_equal(build_config_parse("+", &c), -1);
+	assert_int_equal(build_config_parse(f, &c, &e), -1);	/* no such file yet */
+	assert_int_equal(build_config_parse(plus, &c, &e), -1);
+	assert_int_equal(build_config_parse("+", &c, &e), -1);
+	assert_string_equal(e.msg, "--config '+': no file");
 	put("debug.config", "CONFIG_IKCONFIG=y\n");
-	assert_int_equal(build_config_parse(plus, &c), 0);
+	assert_int_equal(build_config_parse(plus, &c, &e), 0);
 	assert_string_equal(c.name, "kfarm+debug.config");
 	want = xasprintf("frag:%s", f);
 	assert_string_equal(c.arg, want);
 	assert_true(!strncmp(c.bdir, "-frag-", 6) && strlen(c.bdir) == 18);
 	build_config_release(&c);
 	free(want);
-	assert_int_equal(build_config_parse(f, &c), 0);
+	assert_int_equal(build_config_parse(f, &c, &e), 0);
 	assert_string_equal(c.name, "file:debug.config");
 	assert_true(!strncmp(c.arg, "file:/", 6));
 	assert_true(!strncmp(c.bdir, "-file-", 6));
