@@ -168,8 +168,8 @@ FUZZ_SECONDS ?= 10
 FUZZ_FLAGS = -rss_limit_mb=512 -malloc_limit_mb=512 -timeout=2 -max_len=8192
 # fuzz_db: a seed database is ~10 KiB, SQLite and ASan hold more memory
 FUZZ_FLAGS_db = -max_len=65536 -rss_limit_mb=1024
-FUZZ_SRC = runner/ktap.c runner/ktap_line.c runner/console.c runner/profile.c runner/route.c runner/util.c \
-	runner/lava_job.c
+FUZZ_SRC = runner/ktap.c runner/ktap_line.c runner/console.c runner/err.c runner/profile.c runner/route.c \
+	runner/util.c runner/lava_job.c
 # these reach the SSH, libvirt and store code: they link the whole runner
 $(BUILD)/fuzz/fuzz_hosts $(BUILD)/fuzz/fuzz_db $(BUILD)/fuzz/fuzz_pipeline $(BUILD)/fuzz/fuzz_route: \
 		$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(RUNNER_SRC)

@@ -60,7 +60,7 @@ int accel_choose(const char *arch, enum accel_req req, char accel[8], char *reas
 
 /* Boots kernel (no initramfs) under -accel kvm until its banner appears. */
 static int probe_boot(const struct profile *p, const char *kernel, double timeout_s,
-		      char *why, size_t len)
+		      struct err *e)
 {
 	char append[64], win[8192];
 	size_t have = 0;
@@ -70,7 +70,7 @@ static int probe_boot(const struct profile *p, const char *kernel, double timeou
 
 	snprintf(append, sizeof(append), "console=%s panic=-1", p->console);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		snprintf(why, len, "KVM probe: pipe: %s", strerror(errno));
+		err_set(e, 0, "KVM probe: pipe: %s", strerror(errno));
 		return -1;
 	}
 	pid = fork();
@@ -95,7 +95,7 @@ static int probe_boot(const struct profile *p, const char *kernel, double timeou
 	close(fds[1]);
 	if (pid < 0) {
 		close(fds[0]);
-		snprintf(why, len, "KVM probe: fork: %s", strerror(errno));
+		err_set(e, 0, "KVM probe: fork: %s", strerror(errno));
 		return -1;
 	}
 	setpgid(pid, pid);
@@ -122,13 +122,13 @@ static int probe_boot(const struct profile *p, const char *kernel, double timeou
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!found)
-		snprintf(why, len, "/dev/kvm opens, but %s under -accel kvm printed no kernel "
+		err_set(e, 0, "/dev/kvm opens, but %s under -accel kvm printed no kernel "
 			 "banner in %.0fs (KVM probe)", p->qemu_binary, timeout_s);
 	return found ? 0 : -1;
 }
 
 int accel_probe_kvm(const struct profile *p, const char *kernel, double timeout_s,
-		    char *why, size_t len)
+		    struct err *e)
 {
 	char boot_id[64] = "", *ver = NULL, *path, *want, *buf = NULL;
 	size_t blen;
@@ -152,7 +152,7 @@ int accel_probe_kvm(const struct profile *p, const char *kernel, double timeout_
 
 			ok = !strncmp(res, "ok\n", 3);
 			if (!ok)
-				snprintf(why, len, "%.*s (cached)", (int)strcspn(res, "\n"), res);
+				err_set(e, 0, "%.*s (cached)", (int)strcspn(res, "\n"), res);
 			free(buf);
 			free(want);
 			free(path);
@@ -160,13 +160,13 @@ int accel_probe_kvm(const struct profile *p, const char *kernel, double timeout_
 		}
 		free(buf);
 	}
-	ok = probe_boot(p, kernel, timeout_s, why, len) == 0;
+	ok = probe_boot(p, kernel, timeout_s, e) == 0;
 	if (*boot_id && mkdir_p(cache_dir(), 0755) == 0) {
 		char *tmp = xasprintf("%s.%d", path, (int)getpid());
 		FILE *f = fopen(tmp, "w");
 
 		if (f) {
-			fprintf(f, "%s%s\n", want, ok ? "ok" : why);
+			fprintf(f, "%s%s\n", want, ok ? "ok" : e->msg);
 			if (fclose(f) == 0)
 				rename(tmp, path);
 		}

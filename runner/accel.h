@@ -4,6 +4,7 @@
 #ifndef KFARM_ACCEL_H
 #define KFARM_ACCEL_H
 
+#include "err.h"
 #include "profile.h"
 
 #include <stddef.h>
@@ -21,8 +22,8 @@ int accel_choose(const char *arch, enum accel_req req, char accel[8], char *reas
  * where firmware runs under -accel kvm but Linux never prints). So KVM is
  * used only once `kernel` printed its banner under -accel kvm within
  * timeout_s; the answer is remembered for this host boot and QEMU version
- * in $KFARM_CACHE/kvm-probe-ARCH. Returns 0 if it did, else -1 with why. */
+ * in $KFARM_CACHE/kvm-probe-ARCH. Returns 0 if it did, else -1 with e. */
 int accel_probe_kvm(const struct profile *p, const char *kernel, double timeout_s,
-		    char *why, size_t len);
+		    struct err *e);
 
 #endif

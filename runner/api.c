@@ -9,11 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *fail(struct api_err *e, int code, const char *msg, sqlite3 *db)
+static json_t *fail(struct err *e, int code, const char *msg, sqlite3 *db)
 {
-	e->code = code;
-	snprintf(e->msg, sizeof(e->msg), "%s%s%s", msg, db ? ": " : "",
-		 db ? sqlite3_errmsg(db) : "");
+	err_set(e, code, "%s%s%s", msg, db ? ": " : "", db ? sqlite3_errmsg(db) : "");
 	return NULL;
 }
 
@@ -37,7 +35,7 @@ static json_t *col(sqlite3_stmt *s, int i)
 }
 
 /* Every row as an object keyed by column name. */
-static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
+static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct err *e)
 {
 	json_t *arr = json_array();
 	int rc;
@@ -61,7 +59,7 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
 	return arr;
 }
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct api_err *e)
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, struct err *e)
 {
 	sqlite3_stmt *s;
 
@@ -117,7 +115,7 @@ static json_t *card_of(json_t *cards, json_t *tree, json_t *arch)
 /* One card per tree x arch: the latest boot job (or null) and the latest
  * builds (builds_latest, one per config) side by side. Sorted by tree then
  * arch as both queries are; a tree with builds only comes after. */
-static json_t *status_trees(sqlite3 *db, json_t *builds, struct api_err *e)
+static json_t *status_trees(sqlite3 *db, json_t *builds, struct err *e)
 {
 	sqlite3_stmt *s = prep(db, TREE_LATEST, e);
 	json_t *jobs, *cards = json_array(), *o, *c;
@@ -150,7 +148,7 @@ oom:
 
 /* The latest result per arch x test: ~tests x arches rows, the bulk of the
  * reply, written straight; the rest is small and built as values. */
-char *api_status_text(sqlite3 *db, struct api_err *e)
+char *api_status_text(sqlite3 *db, struct err *e)
 {
 	sqlite3_stmt *s;
 	json_t *jobs, *arches, *builds, *trees, *rest, *o;
@@ -208,7 +206,7 @@ char *api_status_text(sqlite3 *db, struct api_err *e)
 	return sb_detach(&sb);
 }
 
-json_t *api_parsed(char *text, struct api_err *e)
+json_t *api_parsed(char *text, struct err *e)
 {
 	json_t *v = text ? json_loads(text, JSON_ALLOW_NUL, NULL) : NULL;
 
@@ -218,7 +216,7 @@ json_t *api_parsed(char *text, struct api_err *e)
 	return v;
 }
 
-json_t *api_status(sqlite3 *db, struct api_err *e)
+json_t *api_status(sqlite3 *db, struct err *e)
 {
 	return api_parsed(api_status_text(db, e), e);
 }
@@ -230,7 +228,7 @@ json_t *api_status(sqlite3 *db, struct api_err *e)
 	" ORDER BY r.id DESC LIMIT ?"
 
 /* A query whose one parameter is a limit, prepared and bound. */
-static sqlite3_stmt *prep_limit(sqlite3 *db, const char *sql, int limit, struct api_err *e)
+static sqlite3_stmt *prep_limit(sqlite3 *db, const char *sql, int limit, struct err *e)
 {
 	sqlite3_stmt *s = prep(db, sql, e);
 
@@ -242,7 +240,7 @@ static sqlite3_stmt *prep_limit(sqlite3 *db, const char *sql, int limit, struct 
 /* rows() of a limited query as JSON text, wrapped in pre and post: the
  * same shape, written straight (jsonw.h). */
 static char *limited_text(sqlite3 *db, const char *sql, int limit, const char *pre,
-			  const char *post, struct api_err *e)
+			  const char *post, struct err *e)
 {
 	sqlite3_stmt *s = prep_limit(db, sql, limit, e);
 	struct sb sb;
@@ -263,19 +261,19 @@ static char *limited_text(sqlite3 *db, const char *sql, int limit, const char *p
 	return sb_detach(&sb);
 }
 
-json_t *api_runs(sqlite3 *db, int limit, struct api_err *e)
+json_t *api_runs(sqlite3 *db, int limit, struct err *e)
 {
 	sqlite3_stmt *s = prep_limit(db, RUNS_SQL, limit, e);
 
 	return s ? rows(db, s, e) : NULL;
 }
 
-char *api_runs_text(sqlite3 *db, int limit, struct api_err *e)
+char *api_runs_text(sqlite3 *db, int limit, struct err *e)
 {
 	return limited_text(db, RUNS_SQL, limit, "", "", e);
 }
 
-static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_err *e)
+static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct err *e)
 {
 	json_t *arr = rows(db, s, e), *o;
 
@@ -283,8 +281,7 @@ static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_er
 		return NULL;
 	if (!json_array_size(arr)) {
 		json_decref(arr);
-		e->code = 404;
-		snprintf(e->msg, sizeof(e->msg), "no such %s", what);
+		err_set(e, 404, "no such %s", what);
 		return NULL;
 	}
 	o = json_incref(json_array_get(arr, 0));
@@ -294,7 +291,7 @@ static json_t *one(sqlite3 *db, sqlite3_stmt *s, const char *what, struct api_er
 
 /* The row of id (sql1) with, under key, the rows of sql2 for the same id. */
 static json_t *one_with(sqlite3 *db, int64_t id, const char *what, const char *sql1,
-			const char *key, const char *sql2, struct api_err *e)
+			const char *key, const char *sql2, struct err *e)
 {
 	sqlite3_stmt *s = prep(db, sql1, e);
 	json_t *o, *sub;
@@ -317,7 +314,7 @@ static json_t *one_with(sqlite3 *db, int64_t id, const char *what, const char *s
 	return o;
 }
 
-json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
+json_t *api_run(sqlite3 *db, int64_t id, struct err *e)
 {
 	return one_with(db, id, "run", "SELECT id, started, finished, status, argv FROM runs"
 				       " WHERE id = ?",
@@ -327,7 +324,7 @@ json_t *api_run(sqlite3 *db, int64_t id, struct api_err *e)
 				" WHERE j.run_id = ? ORDER BY j.id", e);
 }
 
-json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e)
+json_t *api_job(sqlite3 *db, int64_t id, struct err *e)
 {
 	return one_with(db, id, "job", "SELECT " JOB_COLS ", j.qemu_cmdline, j.lava_job_id,"
 				       " j.lava_url FROM jobs j JOIN candidates c"
@@ -336,7 +333,7 @@ json_t *api_job(sqlite3 *db, int64_t id, struct api_err *e)
 				   " WHERE job_id = ? ORDER BY id", e);
 }
 
-char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
+char *api_job_log_path(sqlite3 *db, int64_t id, struct err *e)
 {
 	sqlite3_stmt *s = prep(db, "SELECT log_path FROM jobs WHERE id = ?", e);
 	char *path = NULL;
@@ -360,7 +357,7 @@ char *api_job_log_path(sqlite3 *db, int64_t id, struct api_err *e)
  * newest first, stopping at the limit (results are stored in job order, so
  * (job_id, id) descending is id descending). */
 json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
-		    struct api_err *e)
+		    struct err *e)
 {
 #define HISTORY_COLS \
 	"SELECT j.arch, r.test, r.status, r.reason, r.duration_s, j.id AS job," \
@@ -400,7 +397,7 @@ json_t *api_history(sqlite3 *db, const char *arch, const char *test, int limit,
 	" j.boot_s FROM jobs j JOIN candidates c ON c.id = j.candidate_id" \
 	" WHERE j.boot_s IS NOT NULL ORDER BY j.id DESC LIMIT ?) ORDER BY job"
 
-json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
+json_t *api_trend(sqlite3 *db, int limit, struct err *e)
 {
 	sqlite3_stmt *s = prep_limit(db, TREND_SQL, limit, e);
 	json_t *v;
@@ -412,7 +409,7 @@ json_t *api_trend(sqlite3 *db, int limit, struct api_err *e)
 	return v;
 }
 
-char *api_trend_text(sqlite3 *db, int limit, struct api_err *e)
+char *api_trend_text(sqlite3 *db, int limit, struct err *e)
 {
 	return limited_text(db, TREND_SQL, limit, "{\"points\":", "}", e);
 }
@@ -433,7 +430,7 @@ static int same_col(sqlite3_stmt *s, int i, int *type, struct sb *prev)
 
 /* {"trees":[{"tree":T,"candidates":[{"kernel","release","first_job"}...]}...]},
  * written straight from summary.c's one row per tree x candidate label. */
-char *api_trees_text(sqlite3 *db, struct api_err *e)
+char *api_trees_text(sqlite3 *db, struct err *e)
 {
 	sqlite3_stmt *s = prep(db,
 		"SELECT tree, label AS kernel, release, first_job FROM sum_tree_label"
@@ -475,7 +472,7 @@ char *api_trees_text(sqlite3 *db, struct api_err *e)
 	return sb_detach(&sb);
 }
 
-json_t *api_trees(sqlite3 *db, struct api_err *e)
+json_t *api_trees(sqlite3 *db, struct err *e)
 {
 	return api_parsed(api_trees_text(db, e), e);
 }

@@ -8,32 +8,32 @@
 #include <string.h>
 #include <unistd.h>
 
-static int unsupported(const struct backend *be, const char *what, char *err, size_t errlen)
+static int unsupported(const struct backend *be, const char *what, struct err *err)
 {
-	snprintf(err, errlen, "the %s backend cannot %s", be->name, what);
+	err_set(err, 0, "the %s backend cannot %s", be->name, what);
 	return -1;
 }
 
 int backend_connect(const struct backend *be, const char *url, const char *secret_file,
-		    char **arches, char *err, size_t errlen)
+		    char **arches, struct err *err)
 {
 	if (!be->connect)
-		return unsupported(be, "connect to a service (it needs none)", err, errlen);
-	return be->connect(url, secret_file, arches, err, errlen, 0);
+		return unsupported(be, "connect to a service (it needs none)", err);
+	return be->connect(url, secret_file, arches, err, 0);
 }
 
-int backend_host_connect(const struct backend *be, struct host *h, char *err, size_t errlen)
+int backend_host_connect(const struct backend *be, struct host *h, struct err *err)
 {
 	if (!be->host_connect)
-		return unsupported(be, "run VMs on the hosts of an inventory", err, errlen);
-	return be->host_connect(h, err, errlen, 0);
+		return unsupported(be, "run VMs on the hosts of an inventory", err);
+	return be->host_connect(h, err, 0);
 }
 
-int backend_host_probe(const struct backend *be, struct host *h, char *err, size_t errlen)
+int backend_host_probe(const struct backend *be, struct host *h, struct err *err)
 {
 	if (!be->host_probe)
-		return unsupported(be, "probe a host", err, errlen);
-	return be->host_probe(h, err, errlen, 0);
+		return unsupported(be, "probe a host", err);
+	return be->host_probe(h, err, 0);
 }
 
 int backend_host_disconnect(const struct backend *be, struct host *h)

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include "err.h"
+
 struct profile;
 struct host;
 
@@ -64,8 +66,8 @@ struct backend {
 	 * NULL-terminated arches. Returns how many VMs it can run at once (> 0);
 	 * -1 when the caller's input is wrong (URL, credential); -2 when the
 	 * service is unreachable or unfit. The reason is in err. */
-	int (*connect)(const char *url, const char *secret_file, char **arches, char *err,
-		       size_t errlen, unsigned int flags);
+	int (*connect)(const char *url, const char *secret_file, char **arches, struct err *err,
+		       unsigned int flags);
 
 	/* --- hosts of the inventory (hosts.h), reached by hosts_probe.c ---
 	 * host_connect opens h->conn (the backend's own handle; h->ssh is open
@@ -73,14 +75,14 @@ struct backend {
 	 * hv_version and busy through it; both -1 with the reason in err.
 	 * host_disconnect closes h->conn, waiting (bounded) for VMs still using
 	 * it; returns nonzero if some still do (h->ssh must then stay open). */
-	int (*host_connect)(struct host *h, char *err, size_t errlen, unsigned int flags);
-	int (*host_probe)(struct host *h, char *err, size_t errlen, unsigned int flags);
+	int (*host_connect)(struct host *h, struct err *err, unsigned int flags);
+	int (*host_probe)(struct host *h, struct err *err, unsigned int flags);
 	int (*host_disconnect)(struct host *h, unsigned int flags);
 
 	/* --- the VMs (required) ---
 	 * start: on failure returns -1 and writes the reason into err: a
 	 * failure here is an infrastructure error, never the kernel's. */
-	int (*start)(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+	int (*start)(struct vm *vm, const struct vm_spec *spec, struct err *err,
 		     unsigned int flags);
 	/* Ends the VM now; safe to call more than once. With BACKEND_STOP_DONE
 	 * the guest's work is over (its last result is in): a backend whose
@@ -109,9 +111,9 @@ extern const struct backend backend_lava;
  * backend cannot ..." in err when be lacks the entry (host_disconnect: 0,
  * nothing to close). */
 int backend_connect(const struct backend *be, const char *url, const char *secret_file,
-		    char **arches, char *err, size_t errlen);
-int backend_host_connect(const struct backend *be, struct host *h, char *err, size_t errlen);
-int backend_host_probe(const struct backend *be, struct host *h, char *err, size_t errlen);
+		    char **arches, struct err *err);
+int backend_host_connect(const struct backend *be, struct host *h, struct err *err);
+int backend_host_probe(const struct backend *be, struct host *h, struct err *err);
 int backend_host_disconnect(const struct backend *be, struct host *h);
 
 /* First line of "BINARY --version" (run without a shell, remembered). */

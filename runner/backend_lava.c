@@ -75,7 +75,7 @@ static void on_console(void *data, const char *line, size_t n)
 }
 
 /* New log lines since the last call, console lines into the pipe. */
-static int pull_log(struct lava_vm *lv, struct lava_log *lg, char *err, size_t errlen)
+static int pull_log(struct lava_vm *lv, struct lava_log *lg, struct err *err)
 {
 	char path[96];
 	struct sb b;
@@ -83,7 +83,7 @@ static int pull_log(struct lava_vm *lv, struct lava_log *lg, char *err, size_t e
 
 	snprintf(path, sizeof(path), "/api/v0.2/jobs/%ld/logs/?start=%zu", lv->id, lg->lines);
 	sb_init(&b);
-	code = lava_http("GET", path, NULL, &b, 30, err, errlen);
+	code = lava_http("GET", path, NULL, &b, 30, err);
 	if (code == 200)
 		lava_log_feed(lg, b.buf, b.len, MAX_LOG_LINE, on_console, lv);
 	sb_release(&b);
@@ -93,7 +93,8 @@ static int pull_log(struct lava_vm *lv, struct lava_log *lg, char *err, size_t e
 
 static void cancel(struct lava_vm *lv)
 {
-	char path[64], err[256];
+	struct err err;
+	char path[64];
 	struct sb b;
 
 	pthread_mutex_lock(&lv->mu);
@@ -105,8 +106,8 @@ static void cancel(struct lava_vm *lv)
 	pthread_mutex_unlock(&lv->mu);
 	snprintf(path, sizeof(path), "/api/v0.2/jobs/%ld/cancel/", lv->id);
 	sb_init(&b);
-	if (lava_http("GET", path, NULL, &b, 10, err, sizeof(err)) != 200)
-		note(lv, "LAVA job %ld: cancel failed: %s", lv->id, err);
+	if (lava_http("GET", path, NULL, &b, 10, &err) != 200)
+		note(lv, "LAVA job %ld: cancel failed: %s", lv->id, err.msg);
 	sb_release(&b);
 }
 
@@ -174,7 +175,8 @@ static void *follow(void *arg)
 {
 	struct lava_vm *lv = arg;
 	struct lava_log lg = { 0 };
-	char path[64], err[256] = "", dev[64] = "";
+	struct err err = { 0 };
+	char path[64], dev[64] = "";
 	double last_ok = now_mono(), t_stop = 0, grace = GRACE_S;
 	int stop = 0;
 
@@ -184,8 +186,8 @@ static void *follow(void *arg)
 		json_t *j;
 		const char *state, *health, *d;
 
-		if (pull_log(lv, &lg, err, sizeof(err)) == 0 &&
-		    (j = lava_get_json(path, &code, err, sizeof(err)))) {
+		if (pull_log(lv, &lg, &err) == 0 &&
+		    (j = lava_get_json(path, &code, &err))) {
 			last_ok = now_mono();
 			state = json_string_value(json_object_get(j, "state"));
 			health = json_string_value(json_object_get(j, "health"));
@@ -199,7 +201,7 @@ static void *follow(void *arg)
 
 				snprintf(h, sizeof(h), "%s", health ? health : "?");
 				json_decref(j);
-				pull_log(lv, &lg, err, sizeof(err));
+				pull_log(lv, &lg, &err);
 				pthread_mutex_lock(&lv->mu);
 				lv->finished = 1;
 				pthread_mutex_unlock(&lv->mu);
@@ -212,7 +214,8 @@ static void *follow(void *arg)
 		} else if (now_mono() - last_ok > UNREACHABLE_S) {
 			lv->infra = 1;
 			snprintf(lv->why, sizeof(lv->why), "LAVA server unreachable for %.0fs "
-				 "(LAVA job %ld may still run): %.150s", UNREACHABLE_S, lv->id, err);
+				 "(LAVA job %ld may still run): %.150s", UNREACHABLE_S, lv->id,
+				 err.msg);
 			end(lv, &lg);
 			return NULL;
 		}
@@ -254,7 +257,7 @@ static char *job_name(const struct vm_spec *spec)
 }
 
 /* POSTs the definition; the LAVA job id, or -1 with err. */
-static long submit(const char *def, char *err, size_t errlen)
+static long submit(const char *def, struct err *err)
 {
 	json_t *body = json_pack("{s:s}", "definition", def), *r;
 	char *text = json_dumps(body, 0);
@@ -262,22 +265,18 @@ static long submit(const char *def, char *err, size_t errlen)
 	long code, id = -1;
 
 	sb_init(&b);
-	code = lava_http("POST", "/api/v0.2/jobs/", text, &b, 30, err, errlen);
+	code = lava_http("POST", "/api/v0.2/jobs/", text, &b, 30, err);
 	r = code > 0 ? json_loadb(b.buf, b.len, 0, NULL) : NULL;
 	if (code == 201)
 		id = (long)json_integer_value(json_array_get(json_object_get(r, "job_ids"), 0));
 	if (code == 201 && id <= 0)
-		snprintf(err, errlen, "LAVA at %s accepted the job but named no job id", lava_server_url());
+		err_set(err, 0, "LAVA at %s accepted the job but named no job id", lava_server_url());
 	else if (code > 0 && code != 201)
-		snprintf(err, errlen, "LAVA at %s refused the job (HTTP %ld): %.160s", lava_server_url(),
-			 code, json_string_value(json_object_get(r, "message"))
-			 ? json_string_value(json_object_get(r, "message")) : b.buf);
-	else if (code < 0) {
-		char why[200];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "cannot submit to LAVA: %s", why);
-	}
+		err_set(err, 0, "LAVA at %s refused the job (HTTP %ld): %.160s", lava_server_url(),
+			code, json_string_value(json_object_get(r, "message"))
+			? json_string_value(json_object_get(r, "message")) : b.buf);
+	else if (code < 0)
+		err_prefix(err, "cannot submit to LAVA: ");
 	json_decref(r);
 	json_decref(body);
 	free(text);
@@ -285,7 +284,7 @@ static long submit(const char *def, char *err, size_t errlen)
 	return code == 201 ? id : -1;
 }
 
-static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+static int lava_start(struct vm *vm, const struct vm_spec *spec, struct err *err,
 		      unsigned int flags)
 {
 	struct lava_vm *lv;
@@ -297,19 +296,19 @@ static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	memset(vm, 0, sizeof(*vm));
 	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
 	if (!lava_server_url()) {
-		snprintf(err, errlen, "the LAVA backend needs --lava-url");
+		err_set(err, 0, "the LAVA backend needs --lava-url");
 		return -1;
 	}
 	name = job_name(spec);
-	def = lava_job_definition(spec, name, err, errlen);
+	def = lava_job_definition(spec, name, err);
 	free(name);
 	if (!def)
 		return -1;
-	if (vm_pipes_open(vm, &out_w, &err_w, err, errlen) < 0) {
+	if (vm_pipes_open(vm, &out_w, &err_w, err) < 0) {
 		free(def);
 		return -1;
 	}
-	id = submit(def, err, errlen);
+	id = submit(def, err);
 	free(def);
 	if (id < 0) {
 		close(out_w);
@@ -333,7 +332,7 @@ static int lava_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	if (vm_thread_start(follow, lv, NULL) < 0) {
 		lv->refs = 1;
 		lv->ended = lv->infra = 1;
-		snprintf(err, errlen, "cannot start a thread to follow LAVA job %ld", id);
+		err_set(err, 0, "cannot start a thread to follow LAVA job %ld", id);
 		cancel(lv);
 		return -1;
 	}

@@ -47,40 +47,39 @@ struct lv_vm {
 /* Checks that h can run spec now; *hap: h's QEMU for it. -1 with err
  * (vm->host_down set when it is the host's fault, not the job's). */
 static int check_host(struct vm *vm, const struct vm_spec *spec, struct host *h,
-		      const struct host_arch **hap, struct lv_conn **cp, char *err, size_t errlen)
+		      const struct host_arch **hap, struct lv_conn **cp, struct err *err)
 {
 	const char *arch = lv_guest_arch(spec->profile);
-	char lost[128];
 
 	if (!h) {
-		snprintf(err, errlen, "the libvirt backend needs a host (--libvirt-uri or --hosts)");
+		err_set(err, 0, "the libvirt backend needs a host (--libvirt-uri or --hosts)");
 		return -1;
 	}
 	if (!arch || strlen(arch) >= 32) {
-		snprintf(err, errlen, "arch %s: cannot tell libvirt's arch from QEMU binary '%s'",
-			 spec->profile->arch, spec->profile->qemu_binary);
+		err_set(err, 0, "arch %s: cannot tell libvirt's arch from QEMU binary '%s'",
+			spec->profile->arch, spec->profile->qemu_binary);
 		return -1;
 	}
 	*hap = host_arch(h, spec->profile->arch);
 	if (!*hap) {
-		snprintf(err, errlen, "host '%s' cannot run %s (no %s there)", h->name,
-			 spec->profile->arch, spec->profile->qemu_binary);
+		err_set(err, 0, "host '%s' cannot run %s (no %s there)", h->name,
+			spec->profile->arch, spec->profile->qemu_binary);
 		return -1;
 	}
 	if (!h->local && !h->ssh) {
-		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
+		err_set(err, 0, "host '%s' has no SSH session", h->name);
 		vm->host_down = 1;
 		return -1;
 	}
 	if (!h->be)
 		h->be = &backend_libvirt;	/* never probed: connected here */
-	if (!lv_conn_of(h) && lv_host_connect(h, err, errlen, 0) < 0) {
+	if (!lv_conn_of(h) && lv_host_connect(h, err, 0) < 0) {
 		vm->host_down = 1;
 		return -1;
 	}
 	*cp = lv_conn_of(h);
-	if (lv_conn_lost(*cp, lost, sizeof(lost))) {
-		snprintf(err, errlen, "host '%s' lost: libvirt connection: %s", h->name, lost);
+	if (lv_conn_lost(*cp, err)) {
+		err_prefix(err, "host '%s' lost: libvirt connection: ", h->name);
 		vm->host_down = 1;
 		return -1;
 	}
@@ -108,9 +107,9 @@ static struct lv_shared *shared_new(struct lv_conn *c, const struct host *h,
 
 /* Where local will be on the host; its upload (if any) is the thread's. */
 static char *file_on_host(struct lv_shared *sh, const char *local, const char *sha,
-			  char *err, size_t errlen)
+			  struct err *err)
 {
-	char *where = stage_where(sh->c->stage, local, sha, err, errlen);
+	char *where = stage_where(sh->c->stage, local, sha, err);
 
 	if (where) {
 		sh->up[sh->nup].local = xstrdup(local);
@@ -121,14 +120,14 @@ static char *file_on_host(struct lv_shared *sh, const char *local, const char *s
 
 /* The domain's name and XML (both variants), with the files' host paths. */
 static int make_domain(struct lv_shared *sh, const struct vm_spec *spec, int local, int *down,
-		       char *err, size_t errlen)
+		       struct err *err)
 {
 	static unsigned long seq;
 	char *kernel, *initrd = NULL, hostname[64] = "kfarm";
 
-	kernel = file_on_host(sh, spec->kernel, spec->kernel_sha256, err, errlen);
+	kernel = file_on_host(sh, spec->kernel, spec->kernel_sha256, err);
 	if (kernel)
-		initrd = file_on_host(sh, spec->initrd, spec->initrd_sha256, err, errlen);
+		initrd = file_on_host(sh, spec->initrd, spec->initrd_sha256, err);
 	if (!initrd) {
 		*down = !local;
 		free(kernel);
@@ -148,7 +147,7 @@ static int make_domain(struct lv_shared *sh, const struct vm_spec *spec, int loc
 /* Checks what it can right away; everything that talks to the host (upload,
  * domain, console) happens in the VM's thread, so the scheduler's loop never
  * waits on the network. */
-static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+static int lv_start(struct vm *vm, const struct vm_spec *spec, struct err *err,
 		    unsigned int flags)
 {
 	struct host *h = spec->host;
@@ -160,24 +159,24 @@ static int lv_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t
 	(void)flags;
 	memset(vm, 0, sizeof(*vm));
 	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
-	if (check_host(vm, spec, h, &ha, &c, err, errlen) < 0)
+	if (check_host(vm, spec, h, &ha, &c, err) < 0)
 		return -1;
 	sh = shared_new(c, h, ha, spec);
 	lv = xcalloc(1, sizeof(*lv));
 	lv->sh = sh;
 	vm->priv = lv;
-	if (make_domain(sh, spec, h->local, &vm->host_down, err, errlen) < 0)
+	if (make_domain(sh, spec, h->local, &vm->host_down, err) < 0)
 		goto fail;
 	vm->cmdline = xstrdup("(domain not created)");
 	vm->version = xstrdup(sh->version);
-	if (vm_pipes_open(vm, &sh->out_w, &sh->err_w, err, errlen) < 0)
+	if (vm_pipes_open(vm, &sh->out_w, &sh->err_w, err) < 0)
 		goto fail;
 	lv_shared_ref(sh);
 	lv_conn_enter(c);
 	if (vm_thread_start(lv_thread, sh, NULL) < 0) {
 		lv_conn_leave(c);
 		lv_shared_unref(sh);
-		snprintf(err, errlen, "cannot start a thread for the VM");
+		err_set(err, 0, "cannot start a thread for the VM");
 		goto fail;
 	}
 	return 0;
@@ -209,7 +208,7 @@ static int lv_stop(struct vm *vm, unsigned int flags)
 	pthread_mutex_unlock(&sh->mu);
 	/* not created yet: the thread sees by_us and destroys it itself */
 	if (dom) {
-		if (!lv_conn_lost(sh->c, NULL, 0))
+		if (!lv_conn_lost(sh->c, NULL))
 			virDomainDestroy(dom);
 		virDomainFree(dom);
 	}

@@ -155,7 +155,7 @@ static void __attribute__((noreturn)) child(char **argv, pid_t parent, int out_w
 	_exit(127);
 }
 
-static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+static int qemu_start(struct vm *vm, const struct vm_spec *spec, struct err *err,
 		      unsigned int flags)
 {
 	struct qemu_vm *q;
@@ -171,8 +171,8 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	char *where = exe_find(spec->profile->qemu_binary);
 
 	if (!where) {
-		snprintf(err, errlen, "QEMU binary '%s' not found in PATH",
-			 spec->profile->qemu_binary);
+		err_set(err, 0, "QEMU binary '%s' not found in PATH",
+			spec->profile->qemu_binary);
 		return -1;
 	}
 	free(where);
@@ -181,12 +181,12 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	vm->version = qemu_binary_version(spec->profile->qemu_binary);
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(st, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		err_set(err, 0, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	pid = fork();
 	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
+		err_set(err, 0, "fork: %s", strerror(errno));
 		goto fail;
 	}
 	if (pid == 0)
@@ -207,8 +207,8 @@ static int qemu_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	vm->console_fd = out[0];
 	vm->err_fd = errp[0];
 	if (n == sizeof(child_errno)) {
-		snprintf(err, errlen, "cannot execute '%s': %s", spec->profile->qemu_binary,
-			 strerror(child_errno));
+		err_set(err, 0, "cannot execute '%s': %s", spec->profile->qemu_binary,
+			strerror(child_errno));
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		q->reaped = 1;

@@ -300,7 +300,7 @@ double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test)
 }
 
 /* Every row of s as a JSON object keyed by column name. */
-static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
+static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct err *e)
 {
 	json_t *arr = json_array();
 
@@ -324,21 +324,19 @@ static json_t *rows(sqlite3 *db, sqlite3_stmt *s, struct api_err *e)
 	}
 	if (sqlite3_finalize(s) != SQLITE_OK) {
 		json_decref(arr);
-		e->code = 500;
-		snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+		err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
 	return arr;
 }
 
-static sqlite3_stmt *api_prep(sqlite3 *db, const char *sql, struct api_err *e)
+static sqlite3_stmt *api_prep(sqlite3 *db, const char *sql, struct err *e)
 {
 	sqlite3_stmt *s;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
 		return s;
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 
@@ -363,7 +361,7 @@ int bisectdb_present(sqlite3 *db)
 	return yes;
 }
 
-json_t *bisect_api_list(sqlite3 *db, int limit, struct api_err *e)
+json_t *bisect_api_list(sqlite3 *db, int limit, struct err *e)
 {
 	sqlite3_stmt *s;
 	json_t *a;
@@ -377,7 +375,7 @@ json_t *bisect_api_list(sqlite3 *db, int limit, struct api_err *e)
 	return a ? json_pack("{s:o}", "bisections", a) : NULL;
 }
 
-json_t *bisect_api_one(sqlite3 *db, int64_t id, struct api_err *e)
+json_t *bisect_api_one(sqlite3 *db, int64_t id, struct err *e)
 {
 	sqlite3_stmt *s;
 	json_t *a, *b, *steps;
@@ -406,8 +404,7 @@ json_t *bisect_api_one(sqlite3 *db, int64_t id, struct api_err *e)
 	return b;
 none:
 	if (!e->code) {
-		e->code = 404;
-		snprintf(e->msg, sizeof(e->msg), "no bisection %lld", (long long)id);
+		err_set(e, 404, "no bisection %lld", (long long)id);
 	}
 	return NULL;
 }

@@ -120,8 +120,8 @@ int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode 
 double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test);
 
 /* Read side: every bisection, newest first (limit); one with its steps. */
-json_t *bisect_api_list(sqlite3 *db, int limit, struct api_err *e);
-json_t *bisect_api_one(sqlite3 *db, int64_t id, struct api_err *e);
+json_t *bisect_api_list(sqlite3 *db, int limit, struct err *e);
+json_t *bisect_api_one(sqlite3 *db, int64_t id, struct err *e);
 /* Adds "bisections" to a kfarm report (report.h): the found culprits of
  * its trees or candidates. */
 int bisect_report_add(sqlite3 *db, json_t *report);

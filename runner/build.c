@@ -46,7 +46,7 @@ static char *jstr(json_t *o, const char *k)
 	return v && *v ? xstrdup(v) : NULL;
 }
 
-int build_config_parse(const char *spec, struct build_config *c)
+int build_config_parse(const char *spec, struct build_config *c, struct err *e)
 {
 	const char *file = spec && *spec == '+' ? spec + 1 : spec;
 	char *abs, sha[65], *base;
@@ -59,10 +59,10 @@ int build_config_parse(const char *spec, struct build_config *c)
 		return 0;
 	}
 	if (!*file || !(abs = realpath(file, NULL)))
-		return error("--config '%s': %s", spec, *file ? strerror(errno) : "no file");
+		return err_set(e, 0, "--config '%s': %s", spec, *file ? strerror(errno) : "no file");
 	if (access(abs, R_OK) < 0 || sha256_file(abs, sha) < 0) {
 		free(abs);
-		return error("--config '%s': cannot read it", spec);
+		return err_set(e, 0, "--config '%s': cannot read it", spec);
 	}
 	/* the name is what the user compares by; the O= tree is per file */
 	base = strrchr(abs, '/') + 1;

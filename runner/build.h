@@ -5,6 +5,7 @@
 #ifndef KFARM_BUILD_H
 #define KFARM_BUILD_H
 
+#include "err.h"
 #include "history.h"
 #include "util.h"
 
@@ -79,9 +80,8 @@ void build_finish(struct build_proc *bp, struct build *b);
 /* "configure", "compile 42%", "compile (812 steps)" */
 void build_phase_text(const struct build_proc *bp, char *buf, size_t len);
 
-/* Parses spec (NULL: kfarm's); prints the problem (unreadable file) and
- * returns -1. */
-int build_config_parse(const char *spec, struct build_config *c);
+/* Parses spec (NULL: kfarm's); -1 with e when the file cannot be read. */
+int build_config_parse(const char *spec, struct build_config *c, struct err *e);
 void build_config_release(struct build_config *c);
 
 /* Builds and waits. Always fills b (ERROR with the reason when the script

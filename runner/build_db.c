@@ -112,7 +112,7 @@ int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source)
 	" s.patches_hash, s.id AS source FROM builds b JOIN sources s ON s.id = b.source_id" \
 	" LEFT JOIN build_warn_sum w ON w.build_id = b.id"
 
-static json_t *query(sqlite3 *db, const char *sql, int64_t param, struct api_err *e)
+static json_t *query(sqlite3 *db, const char *sql, int64_t param, struct err *e)
 {
 	sqlite3_stmt *st;
 	json_t *arr = json_array();
@@ -149,26 +149,25 @@ static json_t *query(sqlite3 *db, const char *sql, int64_t param, struct api_err
 	return arr;
 fail:
 	json_decref(arr);
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 
-json_t *api_builds(sqlite3 *db, int limit, struct api_err *e)
+json_t *api_builds(sqlite3 *db, int limit, struct err *e)
 {
 	json_t *a = query(db, BUILD_COLS " ORDER BY b.id DESC LIMIT ?", limit, e);
 
 	return a ? json_pack("{so}", "builds", a) : NULL;
 }
 
-json_t *builds_latest(sqlite3 *db, struct api_err *e)
+json_t *builds_latest(sqlite3 *db, struct err *e)
 {
 	return query(db, BUILD_COLS " WHERE b.id IN (SELECT max(b2.id) FROM builds b2"
 		     " JOIN sources s2 ON s2.id = b2.source_id"
 		     " GROUP BY s2.tree, b2.arch, b2.config) ORDER BY s.tree, b.arch", 0, e);
 }
 
-json_t *builds_of_run(sqlite3 *db, int64_t run, struct api_err *e)
+json_t *builds_of_run(sqlite3 *db, int64_t run, struct err *e)
 {
 	return query(db, BUILD_COLS " WHERE b.run_id = ? ORDER BY b.id", run, e);
 }
@@ -191,7 +190,7 @@ json_t *build_warnings_of(sqlite3 *db, int64_t build, int only_new, int limit)
 	return arr;
 }
 
-json_t *builds_of_job(sqlite3 *db, int64_t job, struct api_err *e)
+json_t *builds_of_job(sqlite3 *db, int64_t job, struct err *e)
 {
 	return query(db, BUILD_COLS " WHERE b.candidate_id = (SELECT candidate_id FROM jobs"
 		     " WHERE id = ?) ORDER BY b.id DESC LIMIT 1", job, e);

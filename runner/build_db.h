@@ -3,7 +3,7 @@
 #ifndef KFARM_BUILD_DB_H
 #define KFARM_BUILD_DB_H
 
-#include "api_err.h"
+#include "err.h"
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -21,14 +21,14 @@ int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct bui
 int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source);
 
 /* The latest `limit` builds, newest first, with their sources. */
-json_t *api_builds(sqlite3 *db, int limit, struct api_err *e);
+json_t *api_builds(sqlite3 *db, int limit, struct err *e);
 /* The builds of one run, oldest first. */
-json_t *builds_of_run(sqlite3 *db, int64_t run, struct api_err *e);
+json_t *builds_of_run(sqlite3 *db, int64_t run, struct err *e);
 /* Up to limit warning keys of a build (only the new ones with only_new). */
 json_t *build_warnings_of(sqlite3 *db, int64_t build, int only_new, int limit);
 /* The build behind a job's candidate ([] for a prebuilt kernel). */
-json_t *builds_of_job(sqlite3 *db, int64_t job, struct api_err *e);
+json_t *builds_of_job(sqlite3 *db, int64_t job, struct err *e);
 /* The latest build per tree x arch x config. */
-json_t *builds_latest(sqlite3 *db, struct api_err *e);
+json_t *builds_latest(sqlite3 *db, struct err *e);
 
 #endif

@@ -78,7 +78,8 @@ static int print_definition(const char *arch, const char *kernel, const char *in
 			    char **tests, const char *append)
 {
 	struct profile p;
-	char err[512], *k = NULL, *i = NULL, *cmdline, *def, *name;
+	struct err err;
+	char *k = NULL, *i = NULL, *cmdline, *def, *name;
 	int ret = 2;
 
 	if (profile_load(arch, &p))
@@ -94,12 +95,12 @@ static int print_definition(const char *arch, const char *kernel, const char *in
 	cmdline = job_cmdline(&p, tests, append);
 	struct vm_spec spec = { .profile = &p, .kernel = k, .initrd = i, .append = cmdline };
 	name = xasprintf("kfarm %s", arch);
-	def = lava_job_definition(&spec, name, err, sizeof(err));
+	def = lava_job_definition(&spec, name, &err);
 	if (def) {
 		fputs(def, stdout);
 		ret = 0;
 	} else {
-		error("%s", err);
+		error("%s", err.msg);
 	}
 	free(def);
 	free(name);

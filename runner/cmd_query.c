@@ -111,7 +111,7 @@ static const char *reason(struct text_pool *p, json_t *o)
 	return json_is_string(json_object_get(o, "reason")) ? s(p, o, "reason") : "";
 }
 
-static int finish(json_t *v, struct api_err *e, int json, void (*print)(json_t *))
+static int finish(json_t *v, struct err *e, int json, void (*print)(json_t *))
 {
 	if (!v)
 		return error("%s", e->msg), e->code == 404 ? 1 : 3;
@@ -193,7 +193,7 @@ static void print_status(json_t *v)
 	}
 }
 
-typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct api_err *e);
+typedef json_t *(*query_fn)(sqlite3 *db, const struct qopts *q, struct err *e);
 
 /* The common shape of status/history/regressions: options, read-only open,
  * one query, printed as a table or JSON. */
@@ -201,7 +201,7 @@ static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
 		     void (*print)(json_t *))
 {
 	struct qopts q;
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	struct store *st;
 	int ret = parse(argc, argv, &q, 0, NULL);
 
@@ -212,7 +212,7 @@ static int run_query(struct cmd_ctx *c, int argc, char **argv, query_fn query,
 	return finish(query(store_db(st), &q, &e), &e, q.json, print);
 }
 
-static json_t *q_status(sqlite3 *db, const struct qopts *q, struct api_err *e)
+static json_t *q_status(sqlite3 *db, const struct qopts *q, struct err *e)
 {
 	(void)q;
 	return api_status(db, e);	/* with the source candidates' builds */
@@ -239,7 +239,7 @@ static void print_history(json_t *v)
 	}
 }
 
-static json_t *q_history(sqlite3 *db, const struct qopts *q, struct api_err *e)
+static json_t *q_history(sqlite3 *db, const struct qopts *q, struct err *e)
 {
 	return api_history(db, q->arch, q->test, (int)q->limit, e);
 }
@@ -298,17 +298,17 @@ static void print_job(json_t *v)
  * kfarm refuses to open. */
 static int print_log(struct store *st, int64_t job, const char *name)
 {
-	const char *why;
+	struct err e;
 	char buf[65536];
 	struct stat sb;
 	ssize_t n;
-	int code, fd = logdir_open(store_path(st), name, &code, &why);
+	int fd = logdir_open(store_path(st), name, &e);
 
 	printf("\n--- console log of job %lld ---\n", (long long)job);
 	fflush(stdout);
 	if (fd < 0) {
-		error("job %lld: %s", (long long)job, why);
-		return code == 404 ? 0 : 3;
+		error("job %lld: %s", (long long)job, e.msg);
+		return e.code == 404 ? 0 : 3;
 	}
 	if (fstat(fd, &sb) == 0 && (size_t)sb.st_size > MAX_LOG_BYTES)
 		lseek(fd, sb.st_size - (off_t)MAX_LOG_BYTES, SEEK_SET);
@@ -332,7 +332,7 @@ static int print_log(struct store *st, int64_t job, const char *name)
 int cmd_show(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct qopts q;
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	struct store *st;
 	int nolog = 0, ret = parse(argc, argv, &q, 1, &nolog);
 	char *name;
@@ -395,7 +395,7 @@ static int open_regressions;
 static struct cmd_ctx *regress_ctx;	/* for --bisect: the database's path */
 static int bisect_rc = -1;
 
-static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct api_err *e)
+static json_t *q_regressions(sqlite3 *db, const struct qopts *q, struct err *e)
 {
 	json_t *v = regress_query(db, q->tree, 0, e), *o;
 	size_t i;

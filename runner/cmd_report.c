@@ -212,7 +212,7 @@ static int write_out(const char *text)
 int cmd_report(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct ropts o = { .fmt = RF_TEXT };
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	struct store *st = NULL;
 	char *text = NULL, *msg = NULL;
 	json_t *r = NULL;

@@ -373,7 +373,7 @@ static int check_opts(struct run_opts *o, struct hosts *hs)
 	const struct backend *be = o->plan.be;
 	const char *u = o->uri ? o->uri : getenv("LIBVIRT_DEFAULT_URI");
 	int service;
-	char err[1024];
+	struct err err;
 
 	if (o->kernels && o->sources)
 		return error("--kernel and --source exclude each other");
@@ -403,8 +403,8 @@ static int check_opts(struct run_opts *o, struct hosts *hs)
 	if (o->hosts_file)
 		return hosts_load(o->hosts_file, hs);
 	if ((be->flags & BACKEND_HOSTS) &&
-	    hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, err, sizeof(err)))
-		return error("%s", err);
+	    hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, &err))
+		return error("%s", err.msg);
 	return 0;
 }
 

@@ -80,7 +80,7 @@ static int export_parse(struct export_opts *o, int argc, char **argv)
 }
 
 /* The newest run's id; 0 (reported) if there is none. */
-static unsigned long latest_run(struct store *st, struct api_err *e)
+static unsigned long latest_run(struct store *st, struct err *e)
 {
 	json_t *runs = api_runs(store_db(st), 1, e);
 	unsigned long run_id = 0;
@@ -96,7 +96,7 @@ static unsigned long latest_run(struct store *st, struct api_err *e)
 /* Each of run's jobs in full, and its builds, appended to *jobs and
  * *job_builds (*n of them, freed by the caller even on failure). */
 static int load_jobs(struct store *st, json_t *run, json_t ***jobs, json_t ***job_builds,
-		     size_t *n, struct api_err *e)
+		     size_t *n, struct err *e)
 {
 	json_t *j;
 	size_t i;
@@ -125,7 +125,7 @@ int cmd_export(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct export_opts o = { 0 };
 	char *text = NULL;
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	struct store *st = NULL;
 	json_t *run = NULL, **jobs = NULL, **job_builds = NULL, *builds = NULL;
 	char *logs = NULL;

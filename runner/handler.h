@@ -4,7 +4,7 @@
 #ifndef KFARM_HANDLER_H
 #define KFARM_HANDLER_H
 
-#include "api_err.h"
+#include "err.h"
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -28,7 +28,7 @@ struct reply {
 	char *text;
 	int fd;			/* -1: none; its last max bytes are sent */
 	size_t max;
-	struct api_err err;
+	struct err err;
 };
 
 #endif

@@ -188,8 +188,7 @@ static char *uri_transport(const char *uri)
 
 /* The query's host-key parameters: refuses one that turns libvirt's check
  * off, or a second known_hosts; *theirs: the one known_hosts given. */
-static int check_key_params(const char *uri, const char *query, char **theirs, char *err,
-			    size_t errlen)
+static int check_key_params(const char *uri, const char *query, char **theirs, struct err *err)
 {
 	int nkh = 0;
 
@@ -209,10 +208,10 @@ static int check_key_params(const char *uri, const char *query, char **theirs, c
 		else if (!strcasecmp(k, "known_hosts"))
 			refuse = 1;
 		if (refuse)
-			snprintf(err, errlen,
-				 "libvirt URI '%s': \"%s=%s\" would let libvirt accept host keys "
-				 "kfarm has not checked; refusing (remove it; 'kfarm hosts --trust "
-				 "NAME' records a new key)", uri, k, v);
+			err_set(err, 0,
+				"libvirt URI '%s': \"%s=%s\" would let libvirt accept host keys "
+				"kfarm has not checked; refusing (remove it; 'kfarm hosts --trust "
+				"NAME' records a new key)", uri, k, v);
 		free(k);
 		free(v);
 		if (refuse)
@@ -225,7 +224,7 @@ static int check_key_params(const char *uri, const char *query, char **theirs, c
 /* Refuses a remote URI that would let libvirt accept a host key kfarm did
  * not check, and makes a libssh(2) URI check the known_hosts file kfarm
  * checks (kh, NULL: the default): added when missing, refused when other. */
-static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errlen)
+static int uri_pin_host_keys(char **uri, const char *kh, struct err *err)
 {
 	char *user, *server, *path, *query, *tr = NULL, *mine = kssh_known_hosts(kh);
 	char *theirs = NULL;
@@ -233,7 +232,7 @@ static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errle
 	int ret = -1;
 
 	if (uri_split(*uri, &user, &server, &port, &path, &query) < 0) {
-		snprintf(err, errlen, "not a URI: '%s'", *uri);
+		err_set(err, 0, "not a URI: '%s'", *uri);
 		goto out;
 	}
 	tr = uri_transport(*uri);
@@ -241,13 +240,13 @@ static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errle
 		ret = 0;	/* local: no SSH */
 		goto out;
 	}
-	if (check_key_params(*uri, query, &theirs, err, errlen) < 0)
+	if (check_key_params(*uri, query, &theirs, err) < 0)
 		goto out;
 	if (!strcmp(tr, "libssh") || !strcmp(tr, "libssh2")) {
 		if (theirs && strcmp(theirs, mine)) {
-			snprintf(err, errlen,
-				 "libvirt URI '%s' checks host keys against '%s', but kfarm checks "
-				 "'%s': use the same file", *uri, theirs, mine);
+			err_set(err, 0,
+				"libvirt URI '%s' checks host keys against '%s', but kfarm checks "
+				"'%s': use the same file", *uri, theirs, mine);
 		} else {
 			if (!theirs) {
 				char *e = uri_escape(mine), *u;
@@ -266,10 +265,10 @@ static int uri_pin_host_keys(char **uri, const char *kh, char *err, size_t errle
 		/* the ssh program reads ~/.ssh/known_hosts (and ~/.ssh/config);
 		 * libvirt cannot point it at another file */
 		if (theirs || strcmp(mine, def))
-			snprintf(err, errlen,
-				 "libvirt URI '%s': the %s transport cannot be told to check host "
-				 "keys against '%s' as kfarm does; use qemu+libssh://", *uri, tr,
-				 mine);
+			err_set(err, 0,
+				"libvirt URI '%s': the %s transport cannot be told to check host "
+				"keys against '%s' as kfarm does; use qemu+libssh://", *uri, tr,
+				mine);
 		else
 			ret = 0;
 		free(def);
@@ -318,14 +317,7 @@ static char *derive_uri(const struct host *h, const char *known_hosts)
 	return sb_detach(&sb);
 }
 
-static int bad(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
-{
-	snprintf(err, errlen, fmt, a, b);
-	return -1;
-}
-
-static int get_opt_str(json_t *o, const char *key, const char *host, char **out, char *err,
-		       size_t errlen)
+static int get_opt_str(json_t *o, const char *key, const char *host, char **out, struct err *err)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -333,13 +325,13 @@ static int get_opt_str(json_t *o, const char *key, const char *host, char **out,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v) || !*json_string_value(v))
-		return bad(err, errlen, "host '%s': \"%s\" must be a non-empty string", host, key);
+		return err_set(err, 0, "host '%s': \"%s\" must be a non-empty string", host, key);
 	*out = xstrdup(json_string_value(v));
 	return 0;
 }
 
 static int get_uint(json_t *o, const char *key, const char *host, unsigned int def,
-		    unsigned int max, unsigned int *out, char *err, size_t errlen)
+		    unsigned int max, unsigned int *out, struct err *err)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -347,15 +339,14 @@ static int get_uint(json_t *o, const char *key, const char *host, unsigned int d
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max) {
-		snprintf(err, errlen, "host '%s': \"%s\" must be an integer 1..%u", host, key, max);
+		err_set(err, 0, "host '%s': \"%s\" must be an integer 1..%u", host, key, max);
 		return -1;
 	}
 	*out = json_integer_value(v);
 	return 0;
 }
 
-static int parse_host(json_t *o, struct host *h, const char *base, const char *kh, char *err,
-		      size_t errlen)
+static int parse_host(json_t *o, struct host *h, const char *base, const char *kh, struct err *err)
 {
 	static const char *const known[] = { "name", "address", "port", "user", "key",
 					     "libvirt", "slots", NULL };
@@ -364,31 +355,30 @@ static int parse_host(json_t *o, struct host *h, const char *base, const char *k
 	json_t *v;
 
 	if (!json_is_object(o))
-		return bad(err, errlen, "every entry of \"hosts\" must be an object%s%s", "", "");
+		return err_set(err, 0, "every entry of \"hosts\" must be an object");
 	v = json_object_get(o, "name");
 	if (!json_is_string(v) || !valid_name(json_string_value(v)))
-		return bad(err, errlen, "every host needs a \"name\" (letters, digits, . _ -)%s%s",
-			   "", "");
+		return err_set(err, 0, "every host needs a \"name\" (letters, digits, . _ -)");
 	name = json_string_value(v);
 	h->name = xstrdup(name);
 	json_object_foreach(o, k, v) {
 		int ok = 0;
 
 		if (strcasestr(k, "pass"))
-			return bad(err, errlen,
-				   "host '%s': \"%s\": passwords are not accepted in the hosts "
-				   "file; use a key file (\"key\") or ssh-agent", name, k);
+			return err_set(err, 0,
+				       "host '%s': \"%s\": passwords are not accepted in the hosts "
+				       "file; use a key file (\"key\") or ssh-agent", name, k);
 		for (const char *const *kn = known; *kn; kn++)
 			ok |= !strcmp(*kn, k);
 		if (!ok)
-			return bad(err, errlen, "host '%s': unknown field \"%s\"", name, k);
+			return err_set(err, 0, "host '%s': unknown field \"%s\"", name, k);
 	}
-	if (get_opt_str(o, "address", name, &h->address, err, errlen) ||
-	    get_opt_str(o, "user", name, &h->user, err, errlen) ||
-	    get_opt_str(o, "key", name, &key, err, errlen) ||
-	    get_opt_str(o, "libvirt", name, &h->uri, err, errlen) ||
-	    get_uint(o, "port", name, 22, 65535, &h->port, err, errlen) ||
-	    get_uint(o, "slots", name, 1, 256, &h->slots, err, errlen)) {
+	if (get_opt_str(o, "address", name, &h->address, err) ||
+	    get_opt_str(o, "user", name, &h->user, err) ||
+	    get_opt_str(o, "key", name, &key, err) ||
+	    get_opt_str(o, "libvirt", name, &h->uri, err) ||
+	    get_uint(o, "port", name, 22, 65535, &h->port, err) ||
+	    get_uint(o, "slots", name, 1, 256, &h->slots, err)) {
 		free(key);
 		return -1;
 	}
@@ -405,30 +395,25 @@ static int parse_host(json_t *o, struct host *h, const char *base, const char *k
 		h->local = r == 0 && !*server;
 		free(user), free(server), free(path), free(query);
 		if (r < 0)
-			return bad(err, errlen, "host '%s': \"libvirt\": not a URI: '%s'", name,
-				   h->uri);
+			return err_set(err, 0, "host '%s': \"libvirt\": not a URI: '%s'", name,
+				       h->uri);
 	}
 	if (!h->address && !h->local)
-		return bad(err, errlen,
-			   "host '%s': needs an \"address\" (SSH) unless its \"libvirt\" URI is "
-			   "local%s", name, "");
+		return err_set(err, 0,
+			       "host '%s': needs an \"address\" (SSH) unless its \"libvirt\" URI "
+			       "is local", name);
 	if (h->local && h->address)
-		return bad(err, errlen,
-			   "host '%s': a local libvirt URI and an SSH \"address\" together: the "
-			   "VMs would not run where the files are uploaded%s", name, "");
+		return err_set(err, 0,
+			       "host '%s': a local libvirt URI and an SSH \"address\" together: "
+			       "the VMs would not run where the files are uploaded", name);
 	if (!h->uri)
 		h->uri = derive_uri(h, kh);
-	else {
-		char why[768];
-
-		if (uri_pin_host_keys(&h->uri, kh, why, sizeof(why)))
-			return bad(err, errlen, "host '%s': %s", name, why);
-	}
+	else if (uri_pin_host_keys(&h->uri, kh, err))
+		return err_prefix(err, "host '%s': ", name);
 	return 0;
 }
 
-int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs, char *err,
-		size_t errlen)
+int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs, struct err *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr), *arr, *v, *o;
@@ -438,40 +423,40 @@ int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs
 
 	memset(hs, 0, sizeof(*hs));
 	if (!root) {
-		snprintf(err, errlen, "line %d: %s", jerr.line, jerr.text);
+		err_set(err, 0, "line %d: %s", jerr.line, jerr.text);
 		return -1;
 	}
 	if (!json_is_object(root)) {
-		snprintf(err, errlen, "not a JSON object");
+		err_set(err, 0, "not a JSON object");
 		goto out;
 	}
 	json_object_foreach(root, k, v) {
 		if (strcmp(k, "hosts") && strcmp(k, "known_hosts")) {
-			snprintf(err, errlen, "unknown field \"%s\"", k);
+			err_set(err, 0, "unknown field \"%s\"", k);
 			goto out;
 		}
 	}
 	v = json_object_get(root, "known_hosts");
 	if (v) {
 		if (!json_is_string(v) || !*json_string_value(v)) {
-			snprintf(err, errlen, "\"known_hosts\" must be a path");
+			err_set(err, 0, "\"known_hosts\" must be a path");
 			goto out;
 		}
 		hs->known_hosts = expand_path(json_string_value(v), base);
 	}
 	arr = json_object_get(root, "hosts");
 	if (!json_is_array(arr) || !json_array_size(arr)) {
-		snprintf(err, errlen, "\"hosts\" must be a non-empty array");
+		err_set(err, 0, "\"hosts\" must be a non-empty array");
 		goto out;
 	}
 	hs->v = xcalloc(json_array_size(arr), sizeof(*hs->v));
 	json_array_foreach(arr, i, o) {
 		hs->n = i + 1;
-		if (parse_host(o, &hs->v[i], base, hs->known_hosts, err, errlen))
+		if (parse_host(o, &hs->v[i], base, hs->known_hosts, err))
 			goto out;
 		for (size_t p = 0; p < i; p++)
 			if (!strcmp(hs->v[p].name, hs->v[i].name)) {
-				snprintf(err, errlen, "host '%s' is listed twice", hs->v[i].name);
+				err_set(err, 0, "host '%s' is listed twice", hs->v[i].name);
 				goto out;
 			}
 	}
@@ -485,7 +470,8 @@ out:
 
 int hosts_load(const char *path, struct hosts *hs)
 {
-	char *data, err[512], *copy, *base;
+	struct err err;
+	char *data, *copy, *base;
 	size_t len;
 	int r;
 
@@ -493,16 +479,15 @@ int hosts_load(const char *path, struct hosts *hs)
 		return error_errno("cannot read hosts file '%s'", path);
 	copy = xstrdup(path);
 	base = dirname(copy);
-	r = hosts_parse(data, len, base, hs, err, sizeof(err));
+	r = hosts_parse(data, len, base, hs, &err);
 	free(copy);
 	free(data);
 	if (r)
-		return error("hosts file '%s': %s", path, err);
+		return error("hosts file '%s': %s", path, err.msg);
 	return 0;
 }
 
-int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, char *err,
-		   size_t errlen)
+int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, struct err *err)
 {
 	char *user, *server, *path, *query;
 	unsigned int port;
@@ -511,7 +496,7 @@ int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, char *
 	memset(hs, 0, sizeof(*hs));
 	if (uri_split(uri, &user, &server, &port, &path, &query) < 0) {
 		free(user), free(server), free(path), free(query);
-		snprintf(err, errlen, "not a libvirt URI: '%s'", uri);
+		err_set(err, 0, "not a libvirt URI: '%s'", uri);
 		return -1;
 	}
 	hs->v = h = xcalloc(1, sizeof(*h));
@@ -533,7 +518,7 @@ int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, char *
 		h->known_hosts = hs->known_hosts;
 	}
 	free(user), free(server), free(path), free(query);
-	if (uri_pin_host_keys(&h->uri, h->known_hosts, err, errlen)) {
+	if (uri_pin_host_keys(&h->uri, h->known_hosts, err)) {
 		hosts_release(hs);
 		return -1;
 	}

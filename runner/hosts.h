@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 struct kssh;
 struct backend;
 
@@ -66,13 +68,11 @@ struct hosts {
 int hosts_load(const char *path, struct hosts *hs);
 /* Same from memory, errors into err (for tests); base resolves relative key
  * paths (NULL: the current directory). */
-int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs, char *err,
-		size_t errlen);
+int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs, struct err *err);
 /* A one-host inventory for a libvirt URI (kfarm run --libvirt-uri): SSH
  * settings from the URI's user, server, port and keyfile/known_hosts
  * parameters; a local host when the URI names no server. */
-int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, char *err,
-		   size_t errlen);
+int hosts_from_uri(const char *uri, unsigned int slots, struct hosts *hs, struct err *err);
 void hosts_release(struct hosts *hs);
 struct host *hosts_find(struct hosts *hs, const char *name);
 

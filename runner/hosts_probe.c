@@ -24,7 +24,7 @@ static void probe_local(struct host *h)
 }
 
 /* The same over SSH: one remote command for every binary. */
-static int probe_remote(struct host *h, char *err, size_t errlen)
+static int probe_remote(struct host *h, struct err *err)
 {
 	static const char script[] =
 		"for b in \"$@\"; do p=$(command -v \"$b\" 2>/dev/null) || p=; "
@@ -42,11 +42,11 @@ static int probe_remote(struct host *h, char *err, size_t errlen)
 	argv[n++] = "kfarm-probe";
 	for (size_t i = 0; i < h->narches; i++)
 		argv[n++] = h->arches[i].binary;
-	st = kssh_run(h->ssh, argv, &out, &e, err, errlen);
+	st = kssh_run(h->ssh, argv, &out, &e, err);
 	free(argv);
 	if (st != 0) {
 		if (st > 0)
-			snprintf(err, errlen, "probe failed (exit %d): %s", st, e ? e : "");
+			err_set(err, 0, "probe failed (exit %d): %s", st, e ? e : "");
 		free(out);
 		free(e);
 		return -1;
@@ -93,7 +93,7 @@ static void list_arches(struct host *h)
 }
 
 /* SSH (unless local), then where each binary is and whether it runs. */
-static int probe_binaries(struct host *h, unsigned int flags, char *err, size_t errlen)
+static int probe_binaries(struct host *h, unsigned int flags, struct err *err)
 {
 	if (!h->local && !h->ssh) {
 		struct ssh_target t = {
@@ -101,16 +101,16 @@ static int probe_binaries(struct host *h, unsigned int flags, char *err, size_t 
 			.key = h->key, .known_hosts = h->known_hosts,
 		};
 
-		h->ssh = kssh_open(&t, (flags & HOST_TRUST) ? KSSH_TRUST : 0, err, errlen);
+		h->ssh = kssh_open(&t, (flags & HOST_TRUST) ? KSSH_TRUST : 0, err);
 		if (!h->ssh)
 			return -1;
 	}
 	if (h->local) {
 		probe_local(h);
-	} else if (probe_remote(h, err, errlen) < 0) {
+	} else if (probe_remote(h, err) < 0) {
 		return -1;
 	} else if (!kssh_home(h->ssh)) {
-		snprintf(err, errlen, "the SFTP subsystem does not work (needed for uploads)");
+		err_set(err, 0, "the SFTP subsystem does not work (needed for uploads)");
 		return -1;
 	}
 	for (size_t i = 0; i < h->narches; i++) {
@@ -127,7 +127,7 @@ static int probe_binaries(struct host *h, unsigned int flags, char *err, size_t 
 
 int host_probe_with(struct host *h, const struct backend *be, unsigned int flags)
 {
-	char err[1024];
+	struct err err;
 	int any = 0;
 
 	host_clear_probe(h);
@@ -137,14 +137,14 @@ int host_probe_with(struct host *h, const struct backend *be, unsigned int flags
 		return -1;
 	}
 	list_arches(h);
-	if (probe_binaries(h, flags, err, sizeof(err)) < 0) {
-		h->why = xasprintf("ssh: %s", err);
+	if (probe_binaries(h, flags, &err) < 0) {
+		h->why = xasprintf("ssh: %s", err.msg);
 		return -1;
 	}
 	h->be = be;
-	if (backend_host_connect(be, h, err, sizeof(err)) < 0 ||
-	    backend_host_probe(be, h, err, sizeof(err)) < 0) {
-		h->why = xasprintf("%s: %s", be->name, err);
+	if (backend_host_connect(be, h, &err) < 0 ||
+	    backend_host_probe(be, h, &err) < 0) {
+		h->why = xasprintf("%s: %s", be->name, err.msg);
 		return -1;
 	}
 	for (size_t i = 0; i < h->narches; i++)

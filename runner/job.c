@@ -242,7 +242,7 @@ static void log_write(struct job *j, const char *data, size_t n)
 
 int job_start(struct job *j)
 {
-	char err[512];
+	struct err err;
 	struct vm_spec spec = {
 		.profile = &j->profile, .kernel = j->boot_kernel ? j->boot_kernel : j->kernel,
 		.initrd = j->initrd, .append = j->append, .host = j->host,
@@ -262,12 +262,13 @@ int job_start(struct job *j)
 			warning("cannot write console log '%s': %s", j->log_path,
 				strerror(errno));
 	}
-	if (j->be->start(&j->vm, &spec, err, sizeof(err), 0) < 0) {
+	if (j->be->start(&j->vm, &spec, &err, 0) < 0) {
 		j->vm_started = j->vm.priv != NULL;
 		j->outcome = JOB_INFRA_ERROR;
-		j->reason = text_clip_utf8(err, strlen(err), sizeof(err));	/* may quote a remote host */
+		/* may quote a remote host */
+		j->reason = text_clip_utf8(err.msg, strlen(err.msg), sizeof(err.msg));
 		log_write(j, "[kfarm: ", 8);
-		log_write(j, err, strlen(err));
+		log_write(j, err.msg, strlen(err.msg));
 		log_write(j, "]\n", 2);
 		log_close(j);
 		j->state = JS_DONE;

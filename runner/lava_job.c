@@ -68,7 +68,7 @@ static void add_opt(struct sb *sb, const char *flag, const char *value)
 /* QEMU options kfarm's direct backend would give, past what qemu.jinja2
  * already sets (-nographic, a NIC, -monitor none); a repeated -m or
  * -machine is QEMU's last-one-wins. */
-static int add_context(struct sb *sb, const struct profile *p, char *err, size_t errlen)
+static int add_context(struct sb *sb, const struct profile *p, struct err *err)
 {
 	char mem[32];
 
@@ -89,16 +89,16 @@ static int add_context(struct sb *sb, const struct profile *p, char *err, size_t
 
 		for (; v && *v; v++) {
 			if (!word_ok(*v)) {
-				snprintf(err, errlen, "arch %s: QEMU argument '%s' cannot be "
-					 "passed through LAVA (quotes, braces or $)", p->arch, *v);
+				err_set(err, 0, "arch %s: QEMU argument '%s' cannot be "
+					"passed through LAVA (quotes, braces or $)", p->arch, *v);
 				return -1;
 			}
 			add_opt(sb, *v, NULL);
 		}
 	}
 	if (!word_ok(p->machine) || (p->cpu && !word_ok(p->cpu))) {
-		snprintf(err, errlen, "arch %s: machine or CPU name cannot be passed "
-			 "through LAVA", p->arch);
+		err_set(err, 0, "arch %s: machine or CPU name cannot be passed "
+			"through LAVA", p->arch);
 		return -1;
 	}
 	return 0;
@@ -116,21 +116,20 @@ static void add_image(struct sb *sb, const char *key, const char *arg, const cha
 	free(url);
 }
 
-char *lava_job_definition(const struct vm_spec *spec, const char *name, char *err,
-			  size_t errlen)
+char *lava_job_definition(const struct vm_spec *spec, const char *name, struct err *err)
 {
 	struct sb sb;
 	char *karg;
 
 	if (!path_ok(spec->kernel) || !path_ok(spec->initrd)) {
-		snprintf(err, errlen, "kernel '%s' or initramfs '%s': LAVA needs an absolute "
-			 "path of plain characters (it becomes a file:// URL)", spec->kernel,
-			 spec->initrd);
+		err_set(err, 0, "kernel '%s' or initramfs '%s': LAVA needs an absolute "
+			"path of plain characters (it becomes a file:// URL)", spec->kernel,
+			spec->initrd);
 		return NULL;
 	}
 	if (!word_ok(spec->append)) {
-		snprintf(err, errlen, "kernel command line '%s' cannot be passed through LAVA "
-			 "(quotes, braces or $)", spec->append);
+		err_set(err, 0, "kernel command line '%s' cannot be passed through LAVA "
+			"(quotes, braces or $)", spec->append);
 		return NULL;
 	}
 	sb_init(&sb);
@@ -141,7 +140,7 @@ char *lava_job_definition(const struct vm_spec *spec, const char *name, char *er
 		     "timeouts:\n  job:\n    seconds: %u\n  action:\n    seconds: %u\n"
 		     "  connection:\n    seconds: %u\n",
 		LAVA_JOB_TIMEOUT_S, LAVA_BOOT_TIMEOUT_S, LAVA_BOOT_TIMEOUT_S);
-	if (add_context(&sb, spec->profile, err, errlen)) {
+	if (add_context(&sb, spec->profile, err)) {
 		sb_release(&sb);
 		return NULL;
 	}

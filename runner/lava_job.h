@@ -5,6 +5,7 @@
 #define KFARM_LAVA_JOB_H
 
 #include "backend.h"
+#include "err.h"
 
 #include <stddef.h>
 
@@ -16,8 +17,7 @@
 /* The YAML job definition booting spec's kernel and initramfs, deployed by
  * file:// URL (the workers must see kfarm's paths). NULL, with the reason in
  * err, when a path or argument cannot be said safely in LAVA's QEMU command. */
-char *lava_job_definition(const struct vm_spec *spec, const char *name, char *err,
-			  size_t errlen);
+char *lava_job_definition(const struct vm_spec *spec, const char *name, struct err *err);
 
 /* What a job's log has said so far, accumulated over lava_log_feed calls. */
 struct lava_log {

@@ -29,7 +29,7 @@ static size_t on_body(char *p, size_t sz, size_t n, void *u)
 
 /* One request to the LAVA API; returns the HTTP status, or -1 with err. */
 long lava_http(const char *method, const char *path, const char *body, struct sb *out,
-		 long timeout_s, char *err, size_t errlen)
+		 long timeout_s, struct err *err)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -39,7 +39,7 @@ long lava_http(const char *method, const char *path, const char *body, struct sb
 
 	sb_reset(out);
 	if (!c) {
-		snprintf(err, errlen, "cannot set up an HTTP request");
+		err_set(err, 0, "cannot set up an HTTP request");
 		free(url);
 		return -1;
 	}
@@ -65,7 +65,7 @@ long lava_http(const char *method, const char *path, const char *body, struct sb
 	if (r == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	else
-		snprintf(err, errlen, "%s %s: %s", method, url, curl_easy_strerror(r));
+		err_set(err, 0, "%s %s: %s", method, url, curl_easy_strerror(r));
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	if (auth) {
@@ -77,40 +77,40 @@ long lava_http(const char *method, const char *path, const char *body, struct sb
 }
 
 /* GET path as JSON; NULL with err unless HTTP 200. */
-json_t *lava_get_json(const char *path, long *code, char *err, size_t errlen)
+json_t *lava_get_json(const char *path, long *code, struct err *err)
 {
 	struct sb b;
 	json_t *j = NULL;
 
 	sb_init(&b);
-	*code = lava_http("GET", path, NULL, &b, 20, err, errlen);
+	*code = lava_http("GET", path, NULL, &b, 20, err);
 	if (*code == 200 && !(j = json_loadb(b.buf, b.len, 0, NULL)))
-		snprintf(err, errlen, "GET %s%s: not JSON", cfg.url, path);
+		err_set(err, 0, "GET %s%s: not JSON", cfg.url, path);
 	else if (*code > 0 && *code != 200)
-		snprintf(err, errlen, "GET %s%s: HTTP %ld: %.120s", cfg.url, path, *code, b.buf);
+		err_set(err, 0, "GET %s%s: HTTP %ld: %.120s", cfg.url, path, *code, b.buf);
 	sb_release(&b);
 	return j;
 }
 
 /* --- connect and probe --- */
 
-static int read_token(const char *file, char *err, size_t errlen)
+static int read_token(const char *file, struct err *err)
 {
 	char *t = NULL;
 	size_t len = 0;
 
 	if (file) {
 		if (read_file(file, 4096, &t, &len) < 0) {
-			snprintf(err, errlen, "cannot read LAVA token file '%s': %s", file,
-				 strerror(errno));
+			err_set(err, 0, "cannot read LAVA token file '%s': %s", file,
+				strerror(errno));
 			return -1;
 		}
 	} else if (getenv("KFARM_LAVA_TOKEN")) {
 		t = xstrdup(getenv("KFARM_LAVA_TOKEN"));
 		len = strlen(t);
 	} else {
-		snprintf(err, errlen, "no LAVA token: give --lava-token-file FILE or set "
-			 "KFARM_LAVA_TOKEN");
+		err_set(err, 0, "no LAVA token: give --lava-token-file FILE or set "
+			"KFARM_LAVA_TOKEN");
 		return -1;
 	}
 	while (len && strchr(" \t\r\n", t[len - 1]))
@@ -119,8 +119,8 @@ static int read_token(const char *file, char *err, size_t errlen)
 		if (t[i] <= ' ' || t[i] > '~')
 			len = 0;
 	if (!len) {
-		snprintf(err, errlen, "LAVA token%s%s%s is empty or not one printable word",
-			 file ? " file '" : " in KFARM_LAVA_TOKEN", file ? file : "", file ? "'" : "");
+		err_set(err, 0, "LAVA token%s%s%s is empty or not one printable word",
+			file ? " file '" : " in KFARM_LAVA_TOKEN", file ? file : "", file ? "'" : "");
 		free(t);
 		return -1;
 	}
@@ -129,24 +129,21 @@ static int read_token(const char *file, char *err, size_t errlen)
 }
 
 /* The token must name a user: LAVA serves anonymous readers too. */
-static int check_token(char *err, size_t errlen)
+static int check_token(struct err *err)
 {
 	long code;
-	json_t *j = lava_get_json("/api/v0.2/system/whoami/", &code, err, errlen);
+	json_t *j = lava_get_json("/api/v0.2/system/whoami/", &code, err);
 	const char *user = json_string_value(json_object_get(j, "user"));
 	int ret = 0;
 
 	if (code == 401 || code == 403) {
-		snprintf(err, errlen, "LAVA at %s refused the token (HTTP %ld)", cfg.url, code);
+		err_set(err, 0, "LAVA at %s refused the token (HTTP %ld)", cfg.url, code);
 		ret = -1;
 	} else if (!j) {
-		char why[256];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "cannot reach LAVA at %s: %s", cfg.url, why);
+		err_prefix(err, "cannot reach LAVA at %s: ", cfg.url);
 		ret = -2;
 	} else if (!user || !*user) {
-		snprintf(err, errlen, "LAVA at %s does not know the token (anonymous)", cfg.url);
+		err_set(err, 0, "LAVA at %s does not know the token (anonymous)", cfg.url);
 		ret = -1;
 	}
 	json_decref(j);
@@ -154,11 +151,10 @@ static int check_token(char *err, size_t errlen)
 }
 
 /* A qemu device that can take jobs, and the device type knows each arch. */
-static int check_devices(char **arches, char *err, size_t errlen)
+static int check_devices(char **arches, struct err *err)
 {
 	long code;
-	json_t *j = lava_get_json("/api/v0.2/devices/?device_type=qemu&limit=500", &code, err,
-			     errlen), *d;
+	json_t *j = lava_get_json("/api/v0.2/devices/?device_type=qemu&limit=500", &code, err), *d;
 	size_t i, usable = 0, all = 0;
 	struct sb tpl;
 
@@ -174,12 +170,12 @@ static int check_devices(char **arches, char *err, size_t errlen)
 	if (usable > 1024)
 		usable = 1024;
 	if (!usable) {
-		snprintf(err, errlen, "LAVA at %s has no usable qemu device (%zu qemu devices, "
-			 "none Good or Unknown)", cfg.url, all);
+		err_set(err, 0, "LAVA at %s has no usable qemu device (%zu qemu devices, "
+			"none Good or Unknown)", cfg.url, all);
 		return -2;
 	}
 	sb_init(&tpl);
-	code = lava_http("GET", "/api/v0.2/devicetypes/qemu/template/", NULL, &tpl, 20, err, errlen);
+	code = lava_http("GET", "/api/v0.2/devicetypes/qemu/template/", NULL, &tpl, 20, err);
 	for (char **a = arches; code == 200 && a && *a; a++) {
 		char *item = xasprintf("- %s\n", *a), *quoted = xasprintf("'%s'", *a);
 		int known = strstr(tpl.buf, item) || strstr(tpl.buf, quoted);
@@ -187,8 +183,8 @@ static int check_devices(char **arches, char *err, size_t errlen)
 		free(item);
 		free(quoted);
 		if (!known) {
-			snprintf(err, errlen, "LAVA at %s: the qemu device type does not list "
-				 "arch %s", cfg.url, *a);
+			err_set(err, 0, "LAVA at %s: the qemu device type does not list "
+				"arch %s", cfg.url, *a);
 			sb_release(&tpl);
 			return -2;
 		}
@@ -197,8 +193,8 @@ static int check_devices(char **arches, char *err, size_t errlen)
 	return (int)usable;
 }
 
-int lava_connect(const char *url, const char *secret_file, char **arches, char *err,
-			size_t errlen, unsigned int flags)
+int lava_connect(const char *url, const char *secret_file, char **arches, struct err *err,
+		 unsigned int flags)
 {
 	static int curl_ready;
 	long code;
@@ -209,12 +205,12 @@ int lava_connect(const char *url, const char *secret_file, char **arches, char *
 	(void)flags;
 	if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
 	    strpbrk(url, " \t\r\n?#")) {
-		snprintf(err, errlen, "--lava-url wants http://HOST[:PORT][/PATH], got '%s'",
-			 url ? url : "(none)");
+		err_set(err, 0, "--lava-url wants http://HOST[:PORT][/PATH], got '%s'",
+			url ? url : "(none)");
 		return -1;
 	}
 	if (!curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		snprintf(err, errlen, "cannot initialise libcurl");
+		err_set(err, 0, "cannot initialise libcurl");
 		return -2;
 	}
 	curl_ready = 1;
@@ -223,16 +219,16 @@ int lava_connect(const char *url, const char *secret_file, char **arches, char *
 	n = strlen(cfg.url);
 	while (n > 8 && cfg.url[n - 1] == '/')
 		cfg.url[--n] = '\0';
-	if (read_token(secret_file, err, errlen))
+	if (read_token(secret_file, err))
 		return -1;
-	if ((r = check_token(err, errlen)))
+	if ((r = check_token(err)))
 		return r;
-	v = lava_get_json("/api/v0.2/system/version/", &code, err, errlen);
+	v = lava_get_json("/api/v0.2/system/version/", &code, err);
 	free(cfg.version);
 	cfg.version = xasprintf("LAVA %s", json_string_value(json_object_get(v, "version"))
 				? json_string_value(json_object_get(v, "version")) : "?");
 	json_decref(v);
-	return check_devices(arches, err, errlen);
+	return check_devices(arches, err);
 }
 
 

@@ -5,6 +5,7 @@
 #ifndef KFARM_LAVA_REST_H
 #define KFARM_LAVA_REST_H
 
+#include "err.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -14,15 +15,15 @@
  * $KFARM_LAVA_TOKEN), has the server name its user, and probes the qemu
  * device type for arches. Returns the usable qemu devices (> 0), -1 for bad
  * input (URL, token), -2 for an unreachable or unfit server. */
-int lava_connect(const char *url, const char *secret_file, char **arches, char *err,
-		 size_t errlen, unsigned int flags);
+int lava_connect(const char *url, const char *secret_file, char **arches, struct err *err,
+		 unsigned int flags);
 
 /* One request (path from /api/...; body: JSON or NULL) into out; returns the
  * HTTP status, or -1 with the reason in err. */
 long lava_http(const char *method, const char *path, const char *body, struct sb *out,
-	       long timeout_s, char *err, size_t errlen);
+	       long timeout_s, struct err *err);
 /* GET as JSON; NULL with err unless HTTP 200 (*code: the status or -1). */
-json_t *lava_get_json(const char *path, long *code, char *err, size_t errlen);
+json_t *lava_get_json(const char *path, long *code, struct err *err);
 
 const char *lava_server_url(void);	/* NULL before lava_connect */
 const char *lava_server_version(void);	/* "LAVA 2023.01" */

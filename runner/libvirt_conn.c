@@ -37,7 +37,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 	pthread_mutex_unlock(&c->mu);
 }
 
-int lv_conn_lost(struct lv_conn *c, char *why, size_t len)
+int lv_conn_lost(struct lv_conn *c, struct err *e)
 {
 	int lost;
 
@@ -47,8 +47,8 @@ int lv_conn_lost(struct lv_conn *c, char *why, size_t len)
 		lost = c->lost = 1;
 		snprintf(c->lost_why, sizeof(c->lost_why), "connection closed");
 	}
-	if (lost && why)
-		snprintf(why, len, "%s", c->lost_why);
+	if (lost)
+		err_set(e, 0, "%s", c->lost_why);
 	pthread_mutex_unlock(&c->mu);
 	return lost;
 }
@@ -72,7 +72,7 @@ static void conn_free(struct lv_conn *c)
 	free(c);
 }
 
-int lv_host_connect(struct host *h, char *err, size_t errlen, unsigned int flags)
+int lv_host_connect(struct host *h, struct err *err, unsigned int flags)
 {
 	struct lv_conn *c;
 
@@ -80,21 +80,21 @@ int lv_host_connect(struct host *h, char *err, size_t errlen, unsigned int flags
 	if (lv_conn_of(h))
 		return 0;
 	if (!ours(h)) {
-		snprintf(err, errlen, "host '%s' is not the libvirt backend's", h->name);
+		err_set(err, 0, "host '%s' is not the libvirt backend's", h->name);
 		return -1;
 	}
 	if (!h->local && !h->ssh) {
 		/* its files could not be staged there */
-		snprintf(err, errlen, "host '%s' has no SSH session", h->name);
+		err_set(err, 0, "host '%s' has no SSH session", h->name);
 		return -1;
 	}
-	if (lv_loop_hold(err, errlen) < 0)
+	if (lv_loop_hold(err) < 0)
 		return -1;
 	c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->mu, NULL);
 	c->conn = virConnectOpen(h->uri);
 	if (!c->conn) {
-		snprintf(err, errlen, "cannot connect to '%s': %s", h->uri, lverr());
+		err_set(err, 0, "cannot connect to '%s': %s", h->uri, lverr());
 		conn_free(c);
 		lv_loop_drop();
 		return -1;
@@ -175,7 +175,7 @@ static char *version_text(unsigned long v)
 	return xasprintf("%lu.%lu.%lu", v / 1000000, v / 1000 % 1000, v % 1000);
 }
 
-int lv_host_probe(struct host *h, char *err, size_t errlen, unsigned int flags)
+int lv_host_probe(struct host *h, struct err *err, unsigned int flags)
 {
 	struct lv_conn *c = lv_conn_of(h);
 	unsigned long lib = 0, hv = 0;
@@ -183,11 +183,11 @@ int lv_host_probe(struct host *h, char *err, size_t errlen, unsigned int flags)
 	int n;
 
 	(void)flags;
-	if (!c && lv_host_connect(h, err, errlen, 0) < 0)
+	if (!c && lv_host_connect(h, err, 0) < 0)
 		return -1;
 	c = lv_conn_of(h);
 	if (virConnectGetLibVersion(c->conn, &lib) < 0) {
-		snprintf(err, errlen, "'%s' does not answer: %s", h->uri, lverr());
+		err_set(err, 0, "'%s' does not answer: %s", h->uri, lverr());
 		return -1;
 	}
 	free(h->libvirt_version);
@@ -206,7 +206,7 @@ int lv_host_probe(struct host *h, char *err, size_t errlen, unsigned int flags)
 	}
 	free(doms);
 	if (n < 0) {
-		snprintf(err, errlen, "cannot list domains on '%s': %s", h->uri, lverr());
+		err_set(err, 0, "cannot list domains on '%s': %s", h->uri, lverr());
 		return -1;
 	}
 	return 0;

@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "err.h"
+
 struct host;
 
 struct lv_conn {
@@ -23,14 +25,14 @@ struct lv_conn {
 };
 
 /* The backend table's host entries (backend.h). */
-int lv_host_connect(struct host *h, char *err, size_t errlen, unsigned int flags);
-int lv_host_probe(struct host *h, char *err, size_t errlen, unsigned int flags);
+int lv_host_connect(struct host *h, struct err *err, unsigned int flags);
+int lv_host_probe(struct host *h, struct err *err, unsigned int flags);
 int lv_host_disconnect(struct host *h, unsigned int flags);
 
 /* h's open connection, or NULL (not connected, or another backend's host). */
 struct lv_conn *lv_conn_of(const struct host *h);
-/* True once the connection is gone; why (if given) says how. Any thread. */
-int lv_conn_lost(struct lv_conn *c, char *why, size_t len);
+/* True once the connection is gone; e (if given) says how. Any thread. */
+int lv_conn_lost(struct lv_conn *c, struct err *e);
 /* A VM thread starts (in the main thread, before it runs) and ends (in the
  * thread, its very last use of c). */
 void lv_conn_enter(struct lv_conn *c);

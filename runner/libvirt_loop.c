@@ -65,16 +65,16 @@ const char *lverr(void)
 	return m ? m : "unknown libvirt error";
 }
 
-int lv_loop_hold(char *err, size_t errlen)
+int lv_loop_hold(struct err *err)
 {
 	pthread_once(&once, lv_init);
 	if (init_failed) {
-		snprintf(err, errlen, "cannot initialise libvirt: %s", lverr());
+		err_set(err, 0, "cannot initialise libvirt: %s", lverr());
 		return -1;
 	}
 	if (!ev_running) {
 		if (vm_thread_start(event_loop, NULL, &ev_thread) < 0) {
-			snprintf(err, errlen, "cannot start libvirt's event loop thread");
+			err_set(err, 0, "cannot start libvirt's event loop thread");
 			return -1;
 		}
 		ev_running = 1;

@@ -8,9 +8,11 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 /* Before a connection is opened: initialises libvirt (once) and starts the
  * loop if none runs. -1 with err. */
-int lv_loop_hold(char *err, size_t errlen);
+int lv_loop_hold(struct err *err);
 /* After a connection is closed (or failed to open): the last one stops it. */
 void lv_loop_drop(void);
 

@@ -95,15 +95,15 @@ static void fail(struct lv_shared *sh, int host, const char *fmt, ...)
 static void classify_end(struct lv_shared *sh, const char *stream_err)
 {
 	double until = now_mono() + EVENT_WAIT_S;
-	char lost[128];
+	struct err lost;
 
 	while (!sh->stop_event && !sh->by_us) {
 		pthread_mutex_unlock(&sh->mu);
-		if (lv_conn_lost(sh->c, lost, sizeof(lost))) {
+		if (lv_conn_lost(sh->c, &lost)) {
 			pthread_mutex_lock(&sh->mu);
 			sh->host_down = sh->infra = 1;
-			snprintf(sh->why, sizeof(sh->why), "host '%s' lost: libvirt connection: %s",
-				 sh->host, lost);
+			snprintf(sh->why, sizeof(sh->why), "host '%s' lost: libvirt connection: %.127s",
+				 sh->host, lost.msg);
 			return;
 		}
 		pthread_mutex_lock(&sh->mu);
@@ -192,7 +192,7 @@ static int boot(struct lv_shared *sh, const char *arch)
 		dom = virDomainCreateXML(conn, sh->xml_cpu_arg, fl);
 	}
 	if (!dom) {
-		fail(sh, lv_conn_lost(sh->c, NULL, 0), "libvirt on host '%s' cannot start the domain: %s",
+		fail(sh, lv_conn_lost(sh->c, NULL), "libvirt on host '%s' cannot start the domain: %s",
 		     sh->host, lverr());
 		return -1;
 	}
@@ -222,7 +222,7 @@ static int boot(struct lv_shared *sh, const char *arch)
 					      VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), sh, lv_shared_unref);
 	if (cb < 0) {
 		lv_shared_unref(sh);
-		fail(sh, lv_conn_lost(sh->c, NULL, 0), "libvirt on host '%s': cannot watch the domain: %s",
+		fail(sh, lv_conn_lost(sh->c, NULL), "libvirt on host '%s': cannot watch the domain: %s",
 		     sh->host, lverr());
 		return -1;
 	}
@@ -232,7 +232,7 @@ static int boot(struct lv_shared *sh, const char *arch)
 	st = virStreamNew(conn, VIR_STREAM_NONBLOCK);
 	if (!st || virDomainOpenConsole(dom, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
 		if (!stopping(sh))
-			fail(sh, lv_conn_lost(sh->c, NULL, 0),
+			fail(sh, lv_conn_lost(sh->c, NULL),
 			     "libvirt on host '%s': cannot open the console: %s", sh->host, lverr());
 		if (st)
 			virStreamFree(st);
@@ -243,7 +243,7 @@ static int boot(struct lv_shared *sh, const char *arch)
 	pthread_mutex_unlock(&sh->mu);
 	if (virDomainResume(dom) < 0) {
 		if (!stopping(sh))
-			fail(sh, lv_conn_lost(sh->c, NULL, 0),
+			fail(sh, lv_conn_lost(sh->c, NULL),
 			     "libvirt on host '%s' cannot resume the domain: %s", sh->host, lverr());
 		return -1;
 	}
@@ -258,12 +258,12 @@ static int stopping_cb(void *sh)
 
 static int upload_files(struct lv_shared *sh)
 {
-	char err[640];
+	struct err err;
 
 	for (size_t i = 0; i < sh->nup; i++)
-		if (stage_put(sh->c->stage, sh->up[i].local, sh->up[i].hash, stopping_cb, sh, err,
-			      sizeof(err)) < 0) {
-			fail(sh, 1, "%s", err);
+		if (stage_put(sh->c->stage, sh->up[i].local, sh->up[i].hash, stopping_cb, sh,
+			      &err) < 0) {
+			fail(sh, 1, "%s", err.msg);
 			return -1;
 		}
 	return 0;
@@ -287,7 +287,7 @@ static int copy_console(struct lv_shared *sh, int *out_ok)
 			}
 			continue;
 		}
-		if (n != -2 || lv_conn_lost(sh->c, NULL, 0))
+		if (n != -2 || lv_conn_lost(sh->c, NULL))
 			return n;
 		pthread_mutex_lock(&sh->mu);
 		if (!sh->by_us)

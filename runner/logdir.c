@@ -31,29 +31,27 @@ const char *logdir_name(const char *logs_dir, const char *path)
 	return path + n + 1;
 }
 
-static int refuse(int *code, const char **why, int c, const char *msg)
+static int refuse(struct err *e, int c, const char *msg)
 {
-	*code = c;
-	*why = msg;
-	return -1;
+	return err_set(e, c, "%s", msg);
 }
 
-static int open_failed(int *code, const char **why)
+static int open_failed(struct err *e)
 {
 	if (errno == ENOENT)
-		return refuse(code, why, 404, "console log not found");
+		return refuse(e, 404, "console log not found");
 	if (errno == ELOOP)
-		return refuse(code, why, 403, "console log path goes through a symlink (refused)");
+		return refuse(e, 403, "console log path goes through a symlink (refused)");
 	if (errno == ENOTDIR)
-		return refuse(code, why, 403, "console log path goes through a non-directory (refused)");
+		return refuse(e, 403, "console log path goes through a non-directory (refused)");
 	if (errno == EACCES || errno == EPERM)
-		return refuse(code, why, 403, "console log is not readable (permission denied)");
-	return refuse(code, why, 500, "cannot open console log");
+		return refuse(e, 403, "console log is not readable (permission denied)");
+	return refuse(e, 500, "cannot open console log");
 }
 
 /* One component at a time from dirfd, none a symlink, "." or "..": the
  * kernel resolves nothing the row chose. Consumes dirfd. */
-static int walk(int dirfd, const char *rel, int *code, const char **why)
+static int walk(int dirfd, const char *rel, struct err *e)
 {
 	char buf[PATH_MAX], *p = buf, *slash;
 	int ncomp = 0;
@@ -61,7 +59,7 @@ static int walk(int dirfd, const char *rel, int *code, const char **why)
 
 	if (strlen(rel) >= sizeof(buf)) {
 		close(dirfd);
-		return refuse(code, why, 403, "console log name is too long (refused)");
+		return refuse(e, 403, "console log name is too long (refused)");
 	}
 	strcpy(buf, rel);
 	for (;;) {
@@ -70,7 +68,7 @@ static int walk(int dirfd, const char *rel, int *code, const char **why)
 			*slash = '\0';
 		if (!*p || !strcmp(p, ".") || !strcmp(p, "..") || ++ncomp > MAX_COMPONENTS) {
 			close(dirfd);
-			return refuse(code, why, 403, "console log name leaves the logs directory "
+			return refuse(e, 403, "console log name leaves the logs directory "
 				      "or is malformed (refused)");
 		}
 		if (!slash)
@@ -79,32 +77,32 @@ static int walk(int dirfd, const char *rel, int *code, const char **why)
 
 		close(dirfd);
 		if (next < 0)
-			return open_failed(code, why);
+			return open_failed(e);
 		dirfd = next;
 		p = slash + 1;
 	}
 	/* refuse FIFOs and devices before opening them: opening has side effects */
 	if (fstatat(dirfd, p, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 		close(dirfd);
-		return open_failed(code, why);
+		return open_failed(e);
 	}
 	if (S_ISLNK(sb.st_mode)) {
 		close(dirfd);
-		return refuse(code, why, 403, "console log is a symlink (refused)");
+		return refuse(e, 403, "console log is a symlink (refused)");
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		close(dirfd);
-		return refuse(code, why, 403, "console log is not a regular file (refused)");
+		return refuse(e, 403, "console log is not a regular file (refused)");
 	}
 	int fd = openat(dirfd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 
 	close(dirfd);
 	if (fd < 0)
-		return open_failed(code, why);
+		return open_failed(e);
 	/* the file may have been swapped between the two looks */
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		return refuse(code, why, 403, "console log is not a regular file (refused)");
+		return refuse(e, 403, "console log is not a regular file (refused)");
 	}
 	return fd;
 }
@@ -122,7 +120,7 @@ static const char *under(const char *root, const char *name)
 	return rel;
 }
 
-int logdir_open(const char *db_path, const char *name, int *code, const char **why)
+int logdir_open(const char *db_path, const char *name, struct err *e)
 {
 	char *logs = logdir_of(db_path), *copy = xstrdup(db_path);
 	char *legacy = xasprintf("%s/logs", dirname(copy));
@@ -140,15 +138,15 @@ int logdir_open(const char *db_path, const char *name, int *code, const char **w
 	if (!rel) {
 		free(logs);
 		free(legacy);
-		return refuse(code, why, 403, "console log path is outside the logs directory "
+		return refuse(e, 403, "console log path is outside the logs directory "
 			      "(refused)");
 	}
 	dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(logs);
 	free(legacy);
 	if (dirfd < 0)
-		return errno == ENOENT ? refuse(code, why, 404, "console log not found (no logs "
+		return errno == ENOENT ? refuse(e, 404, "console log not found (no logs "
 						"directory)")
-				       : open_failed(code, why);
-	return walk(dirfd, rel, code, why);
+				       : open_failed(e);
+	return walk(dirfd, rel, e);
 }

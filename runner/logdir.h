@@ -6,6 +6,8 @@
 #ifndef KFARM_LOGDIR_H
 #define KFARM_LOGDIR_H
 
+#include "err.h"
+
 #include <stdint.h>
 
 /* "<db>.logs", malloc'd. */
@@ -18,7 +20,7 @@ const char *logdir_name(const char *logs_dir, const char *path);
 /* Opens a name read from a row, read-only, O_CLOEXEC. Relative names are
  * under <db>.logs; absolute ones (rows of older kfarms) only if they lie under
  * <db>.logs or the old shared <dir of db>/logs. Returns the fd, or -1 with
- * *code (403 refused, 404 absent, 500) and a static reason in *why. */
-int logdir_open(const char *db_path, const char *name, int *code, const char **why);
+ * e->code 403 (refused), 404 (absent) or 500 and the reason in e->msg. */
+int logdir_open(const char *db_path, const char *name, struct err *e);
 
 #endif

@@ -23,7 +23,7 @@ static void label(struct sb *sb, const char *v)
 /* One sample per row: (label value, number) or (number). A NULL or
  * non-numeric value is a crafted database: an error, never a silent 0. */
 static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
-		 const char *lbl, struct api_err *e)
+		 const char *lbl, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc, v = lbl ? 1 : 0;
@@ -36,8 +36,7 @@ static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 		if ((lbl && sqlite3_column_type(s, 0) != SQLITE_TEXT) ||
 		    (t != SQLITE_INTEGER && t != SQLITE_FLOAT)) {
 			dbstmt_put(s);
-			e->code = 500;
-			snprintf(e->msg, sizeof(e->msg), "database holds a bad value for %s", name);
+			err_set(e, 500, "database holds a bad value for %s", name);
 			return -1;
 		}
 		sb_adds(sb, name);
@@ -52,12 +51,11 @@ static int query(sqlite3 *db, struct sb *sb, const char *sql, const char *name,
 	if (rc == SQLITE_DONE)
 		return 0;
 err:
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return -1;
 }
 
-char *metrics_text(sqlite3 *db, struct api_err *e)
+char *metrics_text(sqlite3 *db, struct err *e)
 {
 	struct sb sb;
 	int open_regs, flaky, kinds[CH_COUNT];

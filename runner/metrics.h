@@ -5,6 +5,6 @@
 #include "api.h"
 
 /* A malloc'd text body, or NULL with e filled. */
-char *metrics_text(sqlite3 *db, struct api_err *e);
+char *metrics_text(sqlite3 *db, struct err *e);
 
 #endif

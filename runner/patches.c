@@ -24,13 +24,14 @@ static void add(struct patch_series *ps, const char *name, const char *path)
 }
 
 /* quilt's series file: one patch a line, '#' comments, options after it */
-static int load_series(struct patch_series *ps, const char *dir, const char *series)
+static int load_series(struct patch_series *ps, const char *dir, const char *series,
+		       struct err *e)
 {
 	char *text, *line, *save = NULL;
 	size_t len;
 
 	if (read_file(series, 1u << 20, &text, &len) < 0)
-		return error_errno("cannot read patch series '%s'", series);
+		return err_set(e, 0, "cannot read patch series '%s': %s", series, strerror(errno));
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *p = line + strspn(line, " \t"), *path;
 
@@ -39,7 +40,7 @@ static int load_series(struct patch_series *ps, const char *dir, const char *ser
 			continue;
 		if (strstr(p, "..") || ps->n >= MAX_PATCHES) {
 			free(text);
-			return error("patch series '%s': bad entry '%.100s'", series, p);
+			return err_set(e, 0, "patch series '%s': bad entry '%.100s'", series, p);
 		}
 		path = xasprintf("%s/%s", dir, p);
 		add(ps, p, path);
@@ -56,21 +57,21 @@ static int patch_name_filter(const struct dirent *d)
 	return n > 6 && !strcmp(d->d_name + n - 6, ".patch");
 }
 
-static int load_dir(struct patch_series *ps, const char *dir)
+static int load_dir(struct patch_series *ps, const char *dir, struct err *e)
 {
 	char *series = xasprintf("%s/series", dir);
 	struct dirent **ents;
 	int n, ret = 0;
 
 	if (access(series, F_OK) == 0) {
-		ret = load_series(ps, dir, series);
+		ret = load_series(ps, dir, series, e);
 		free(series);
 		return ret;
 	}
 	free(series);
 	n = scandir(dir, &ents, patch_name_filter, alphasort);
 	if (n < 0)
-		return error_errno("cannot read patch directory '%s'", dir);
+		return err_set(e, 0, "cannot read patch directory '%s': %s", dir, strerror(errno));
 	for (int i = 0; i < n; i++) {
 		char *path = xasprintf("%s/%s", dir, ents[i]->d_name);
 
@@ -81,7 +82,7 @@ static int load_dir(struct patch_series *ps, const char *dir)
 	}
 	free(ents);
 	if (!ps->n)
-		return error("patch directory '%s' has no series file and no *.patch", dir);
+		return err_set(e, 0, "patch directory '%s' has no series file and no *.patch", dir);
 	return 0;
 }
 
@@ -120,13 +121,14 @@ static char *mail_name(size_t n, const char *mail, const char *end)
 }
 
 /* One file per mail in a private temporary directory. */
-static int load_mbox(struct patch_series *ps, const char *path, const char *text, size_t len)
+static int load_mbox(struct patch_series *ps, const char *path, const char *text, size_t len,
+		     struct err *e)
 {
 	const char *end = text + len, *p = text, *start = NULL;
 	char tmpl[] = "/tmp/kfarm-mbox-XXXXXX";
 
 	if (!mkdtemp(tmpl))
-		return error_errno("cannot create a temporary directory");
+		return err_set(e, 0, "cannot create a temporary directory: %s", strerror(errno));
 	ps->tmpdir = xstrdup(tmpl);
 	for (;;) {
 		const char *nl = p < end ? memchr(p, '\n', end - p) : NULL;
@@ -143,7 +145,7 @@ static int load_mbox(struct patch_series *ps, const char *path, const char *text
 			free(name);
 			free(file);
 			if (bad)
-				return error("cannot split mbox '%s'", path);
+				return err_set(e, 0, "cannot split mbox '%s'", path);
 		}
 		if (p >= end)
 			break;
@@ -152,7 +154,7 @@ static int load_mbox(struct patch_series *ps, const char *path, const char *text
 		p = nl ? nl + 1 : end;
 	}
 	if (!ps->n)
-		return error("mbox '%s' has no git format-patch mail", path);
+		return err_set(e, 0, "mbox '%s' has no git format-patch mail", path);
 	return 0;
 }
 
@@ -178,7 +180,7 @@ static void series_hash(struct patch_series *ps)
 		sprintf(ps->hash + 2 * i, "%02x", md[i]);
 }
 
-int patches_load(const char *path, struct patch_series *ps)
+int patches_load(const char *path, struct patch_series *ps, struct err *e)
 {
 	struct stat st;
 	int ret = 0;
@@ -188,27 +190,28 @@ int patches_load(const char *path, struct patch_series *ps)
 	if (!path)
 		return 0;
 	if (stat(path, &st) < 0)
-		return error_errno("cannot read patches '%s'", path);
+		return err_set(e, 0, "cannot read patches '%s': %s", path, strerror(errno));
 	ps->path = realpath(path, NULL);
 	if (!ps->path)
-		return error_errno("cannot read patches '%s'", path);
+		return err_set(e, 0, "cannot read patches '%s': %s", path, strerror(errno));
 	if (S_ISDIR(st.st_mode)) {
-		ret = load_dir(ps, ps->path);
+		ret = load_dir(ps, ps->path, e);
 	} else {
 		char *text;
 		size_t len;
 
 		if (read_file(ps->path, MAX_PATCH_BYTES, &text, &len) < 0)
-			return error_errno("cannot read patches '%s'", path);
+			return err_set(e, 0, "cannot read patches '%s': %s", path, strerror(errno));
 		if (is_mail_start(text, text + len))
-			ret = load_mbox(ps, ps->path, text, len);
+			ret = load_mbox(ps, ps->path, text, len, e);
 		else
 			add(ps, strrchr(ps->path, '/') + 1, ps->path);
 		free(text);
 	}
 	for (size_t i = 0; !ret && i < ps->n; i++)
 		if (sha256_file(ps->v[i].path, ps->v[i].sha256) < 0)
-			ret = error_errno("cannot read patch '%s'", ps->v[i].path);
+			ret = err_set(e, 0, "cannot read patch '%s': %s", ps->v[i].path,
+				      strerror(errno));
 	if (!ret)
 		series_hash(ps);
 	return ret;
@@ -223,7 +226,7 @@ static void clean_line(char *dst, size_t len, const char *s, size_t n)
 	dst[k] = '\0';
 }
 
-void patches_explain(const char *name, const char *output, char *why, size_t len)
+void patches_explain(const char *name, const char *output, struct err *e)
 {
 	char file[256] = "", line[256] = "", first[256] = "";
 	const char *p = output;
@@ -239,7 +242,7 @@ void patches_explain(const char *name, const char *output, char *why, size_t len
 			long at = 0;
 
 			sscanf(line, "Hunk #%d FAILED at %ld", &hunk, &at);
-			snprintf(why, len, "patch %s: hunk #%d FAILED at %ld (%s)", name, hunk, at,
+			err_set(e, 0, "patch %s: hunk #%d FAILED at %ld (%s)", name, hunk, at,
 				 file);
 			return;
 		} else if (!*first && (strstr(line, "can't find file") ||
@@ -252,10 +255,10 @@ void patches_explain(const char *name, const char *output, char *why, size_t len
 	}
 	if (!*first)
 		snprintf(first, sizeof(first), "%s", *line ? line : "patch failed without output");
-	snprintf(why, len, "patch %s: %s", name, first);
+	err_set(e, 0, "patch %s: %s", name, first);
 }
 
-int patches_apply(const struct patch_series *ps, const char *dir, char *why, size_t len)
+int patches_apply(const struct patch_series *ps, const char *dir, struct err *e)
 {
 	for (size_t i = 0; i < ps->n; i++) {
 		char *argv[] = { "patch", "-d", (char *)dir, "-p1", "--batch", "--forward",
@@ -267,14 +270,14 @@ int patches_apply(const struct patch_series *ps, const char *dir, char *why, siz
 		rc = spawn_run(argv, NULL, NULL, &out, 64 << 10);
 		if (rc < 0 || rc > 1) {
 			if (rc < 0)
-				snprintf(why, len, "cannot run patch(1) (apt-get install patch)");
+				err_set(e, 0, "cannot run patch(1) (apt-get install patch)");
 			else
-				patches_explain(ps->v[i].name, out.buf, why, len);
+				patches_explain(ps->v[i].name, out.buf, e);
 			sb_release(&out);
 			return rc < 0 ? -1 : 1;
 		}
 		if (rc == 1) {
-			patches_explain(ps->v[i].name, out.buf, why, len);
+			patches_explain(ps->v[i].name, out.buf, e);
 			sb_release(&out);
 			return 1;
 		}

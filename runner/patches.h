@@ -5,6 +5,8 @@
 #ifndef KFARM_PATCHES_H
 #define KFARM_PATCHES_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 struct patch {
@@ -21,14 +23,14 @@ struct patch_series {
 	char *tmpdir;		/* split mails, removed by patches_release */
 };
 
-/* Loads path (NULL: no patches); prints the problem and returns -1. */
-int patches_load(const char *path, struct patch_series *ps);
+/* Loads path (NULL: no patches); -1 with e on a problem. */
+int patches_load(const char *path, struct patch_series *ps, struct err *e);
 /* Applies the series to dir with patch -p1. 0 applied; 1 a patch does not
- * apply: why = "patch NAME: hunk #2 FAILED at 123 (fs/fcntl.c)"; -1 patch(1)
- * could not run (why says so). */
-int patches_apply(const struct patch_series *ps, const char *dir, char *why, size_t len);
+ * apply: e->msg = "patch NAME: hunk #2 FAILED at 123 (fs/fcntl.c)"; -1 patch(1)
+ * could not run (e says so). */
+int patches_apply(const struct patch_series *ps, const char *dir, struct err *e);
 /* The first failure in patch(1)'s output, for patches_apply (exposed for tests). */
-void patches_explain(const char *name, const char *output, char *why, size_t len);
+void patches_explain(const char *name, const char *output, struct err *e);
 void patches_release(struct patch_series *ps);
 
 #endif

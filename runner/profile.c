@@ -25,30 +25,23 @@ void profile_release(struct profile *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static int bad(char *err, size_t len, const char *fmt, const char *what)
-{
-	snprintf(err, len, fmt, what);
-	return -1;
-}
-
-static int get_str(json_t *o, const char *key, int required, char **out, char *err,
-		   size_t errlen)
+static int get_str(json_t *o, const char *key, int required, char **out, struct err *err)
 {
 	json_t *v = json_object_get(o, key);
 
 	if (!v || json_is_null(v)) {
 		if (required)
-			return bad(err, errlen, "missing field '%s'", key);
+			return err_set(err, 0, "missing field '%s'", key);
 		*out = NULL;
 		return 0;
 	}
 	if (!json_is_string(v) || (required && !*json_string_value(v)))
-		return bad(err, errlen, "field '%s' must be a non-empty string", key);
+		return err_set(err, 0, "field '%s' must be a non-empty string", key);
 	*out = xstrdup(json_string_value(v));
 	return 0;
 }
 
-static int get_strv(json_t *o, const char *key, char ***out, char *err, size_t errlen)
+static int get_strv(json_t *o, const char *key, char ***out, struct err *err)
 {
 	json_t *v = json_object_get(o, key), *e;
 	size_t i;
@@ -57,12 +50,12 @@ static int get_strv(json_t *o, const char *key, char ***out, char *err, size_t e
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return bad(err, errlen, "field '%s' must be an array of strings", key);
+		return err_set(err, 0, "field '%s' must be an array of strings", key);
 	free(*out);
 	*out = xcalloc(json_array_size(v) + 1, sizeof(char *));
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e))
-			return bad(err, errlen, "field '%s' must be an array of strings", key);
+			return err_set(err, 0, "field '%s' must be an array of strings", key);
 		(*out)[i] = xstrdup(json_string_value(e));
 	}
 	return 0;
@@ -79,15 +72,15 @@ static int hexval(char c)
 	return -1;
 }
 
-static int get_magic(json_t *o, struct profile *p, char *err, size_t errlen)
+static int get_magic(json_t *o, struct profile *p, struct err *err)
 {
 	json_t *v = json_object_get(o, "image_magic"), *e;
 	size_t i;
 
 	if (!json_is_array(v) || !json_array_size(v))
-		return bad(err, errlen, "field '%s' must be a non-empty array", "image_magic");
+		return err_set(err, 0, "field '%s' must be a non-empty array", "image_magic");
 	if (json_array_size(v) > ARRAY_SIZE(p->magic))
-		return bad(err, errlen, "field '%s' has too many patterns", "image_magic");
+		return err_set(err, 0, "field '%s' has too many patterns", "image_magic");
 	json_array_foreach(v, i, e) {
 		json_t *off = json_object_get(e, "offset"), *hex = json_object_get(e, "hex");
 		struct magic *m = &p->magic[i];
@@ -96,18 +89,18 @@ static int get_magic(json_t *o, struct profile *p, char *err, size_t errlen)
 
 		if (!json_is_integer(off) || json_integer_value(off) < 0 ||
 		    json_integer_value(off) > 1 << 20 || !json_is_string(hex))
-			return bad(err, errlen, "%s entries need an offset and a hex string",
-				   "image_magic");
+			return err_set(err, 0, "%s entries need an offset and a hex string",
+				       "image_magic");
 		h = json_string_value(hex);
 		n = strlen(h);
 		if (!n || n % 2 || n / 2 > sizeof(m->bytes))
-			return bad(err, errlen, "%s hex must be 2..32 hex digits", "image_magic");
+			return err_set(err, 0, "%s hex must be 2..32 hex digits", "image_magic");
 		for (size_t j = 0; j < n / 2; j++) {
 			int hi = hexval(h[2 * j]), lo = hexval(h[2 * j + 1]);
 
 			if (hi < 0 || lo < 0)
-				return bad(err, errlen, "%s hex has a non-hex digit",
-					   "image_magic");
+				return err_set(err, 0, "%s hex has a non-hex digit",
+					       "image_magic");
 			m->bytes[j] = hi << 4 | lo;
 		}
 		m->offset = json_integer_value(off);
@@ -147,7 +140,7 @@ static int valid_variant_name(const char *s)
 
 /* {"smp": N, "memory_mb": M, "accel": "kvm"|"tcg"|"auto"}, at least one */
 static int get_variant(const char *name, json_t *o, struct profile *p, struct variant *v,
-		       char *err, size_t errlen)
+		       struct err *err)
 {
 	const char *key;
 	json_t *f;
@@ -155,38 +148,38 @@ static int get_variant(const char *name, json_t *o, struct profile *p, struct va
 	memset(v, 0, sizeof(*v));
 	v->name = xstrdup(name);
 	if (!valid_variant_name(name))
-		return bad(err, errlen, "variant name '%.40s' must be 1..32 of [a-z0-9_-]", name);
+		return err_set(err, 0, "variant name '%.40s' must be 1..32 of [a-z0-9_-]", name);
 	if (!json_is_object(o) || !json_object_size(o))
-		return bad(err, errlen, "variant '%s' must be a non-empty object", name);
+		return err_set(err, 0, "variant '%s' must be a non-empty object", name);
 	json_object_foreach(o, key, f) {
 		json_int_t n = json_is_integer(f) ? json_integer_value(f) : -1;
 
 		if (!strcmp(key, "smp")) {
 			if (n < 1 || n > p->max_smp) {
-				snprintf(err, errlen, "variant '%s': smp must be an integer in "
-					 "1..%u (qemu.max_smp)", name, p->max_smp);
+				err_set(err, 0, "variant '%s': smp must be an integer in "
+					"1..%u (qemu.max_smp)", name, p->max_smp);
 				return -1;
 			}
 			v->smp = n;
 		} else if (!strcmp(key, "memory_mb")) {
 			if (n < 16 || n > 65536)
-				return bad(err, errlen, "variant '%s': memory_mb must be an "
-					   "integer in 16..65536", name);
+				return err_set(err, 0, "variant '%s': memory_mb must be an "
+					       "integer in 16..65536", name);
 			v->memory_mb = n;
 		} else if (!strcmp(key, "accel")) {
 			if (!json_is_string(f) || accel_req_parse(json_string_value(f), &v->accel))
-				return bad(err, errlen, "variant '%s': accel must be \"auto\", "
-					   "\"kvm\" or \"tcg\"", name);
+				return err_set(err, 0, "variant '%s': accel must be \"auto\", "
+					       "\"kvm\" or \"tcg\"", name);
 		} else {
-			snprintf(err, errlen, "variant '%s': unknown field '%.40s' (known: smp, "
-				 "memory_mb, accel)", name, key);
+			err_set(err, 0, "variant '%s': unknown field '%.40s' (known: smp, "
+				"memory_mb, accel)", name, key);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-static int get_machine(json_t *root, json_t *q, struct profile *p, char *err, size_t errlen)
+static int get_machine(json_t *root, json_t *q, struct profile *p, struct err *err)
 {
 	json_t *v = json_object_get(q, "max_smp"), *o;
 	const char *name;
@@ -195,24 +188,24 @@ static int get_machine(json_t *root, json_t *q, struct profile *p, char *err, si
 	if (v) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 64)
-			return bad(err, errlen, "%s must be an integer in 1..64", "qemu.max_smp");
+			return err_set(err, 0, "%s must be an integer in 1..64", "qemu.max_smp");
 		p->max_smp = json_integer_value(v);
 	}
 	v = json_object_get(root, "variants");
 	if (!v)
 		return 0;
 	if (!json_is_object(v) || json_object_size(v) > 16)
-		return bad(err, errlen, "field '%s' must be an object of at most 16 variants",
-			   "variants");
+		return err_set(err, 0, "field '%s' must be an object of at most 16 variants",
+			       "variants");
 	p->variants = xcalloc(json_object_size(v), sizeof(*p->variants));
 	json_object_foreach(v, name, o)
-		if (get_variant(name, o, p, &p->variants[p->nvariants++], err, errlen))
+		if (get_variant(name, o, p, &p->variants[p->nvariants++], err))
 			return -1;
 	return 0;
 }
 
 int profile_parse(const char *json, size_t len, const char *want_arch, struct profile *p,
-		  char *err, size_t errlen)
+		  struct err *err)
 {
 	json_error_t jerr;
 	json_t *root, *q, *mem;
@@ -221,40 +214,40 @@ int profile_parse(const char *json, size_t len, const char *want_arch, struct pr
 	memset(p, 0, sizeof(*p));
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(err, errlen, "line %d: %s", jerr.line, jerr.text);
+		err_set(err, 0, "line %d: %s", jerr.line, jerr.text);
 		return -1;
 	}
 	if (!json_is_object(root)) {
-		snprintf(err, errlen, "not a JSON object");
+		err_set(err, 0, "not a JSON object");
 		goto out;
 	}
-	if (get_str(root, "arch", 1, &p->arch, err, errlen) ||
-	    get_str(root, "console", 1, &p->console, err, errlen) ||
-	    get_magic(root, p, err, errlen))
+	if (get_str(root, "arch", 1, &p->arch, err) ||
+	    get_str(root, "console", 1, &p->console, err) ||
+	    get_magic(root, p, err))
 		goto out;
 	if (want_arch && strcmp(p->arch, want_arch)) {
-		snprintf(err, errlen, "declares arch '%s', expected '%s'", p->arch, want_arch);
+		err_set(err, 0, "declares arch '%s', expected '%s'", p->arch, want_arch);
 		goto out;
 	}
 	q = json_object_get(root, "qemu");
 	if (!json_is_object(q)) {
-		snprintf(err, errlen, "missing object 'qemu'");
+		err_set(err, 0, "missing object 'qemu'");
 		goto out;
 	}
-	if (get_str(q, "binary", 1, &p->qemu_binary, err, errlen) ||
-	    get_str(q, "machine", 1, &p->machine, err, errlen) ||
-	    get_str(q, "cpu", 0, &p->cpu, err, errlen) ||
-	    get_strv(q, "firmware", &p->firmware, err, errlen) ||
-	    get_strv(q, "args", &p->args, err, errlen))
+	if (get_str(q, "binary", 1, &p->qemu_binary, err) ||
+	    get_str(q, "machine", 1, &p->machine, err) ||
+	    get_str(q, "cpu", 0, &p->cpu, err) ||
+	    get_strv(q, "firmware", &p->firmware, err) ||
+	    get_strv(q, "args", &p->args, err))
 		goto out;
 	mem = json_object_get(q, "memory_mb");
 	if (!json_is_integer(mem) || json_integer_value(mem) < 16 ||
 	    json_integer_value(mem) > 65536) {
-		snprintf(err, errlen, "qemu.memory_mb must be an integer in 16..65536");
+		err_set(err, 0, "qemu.memory_mb must be an integer in 16..65536");
 		goto out;
 	}
 	p->memory_mb = json_integer_value(mem);
-	if (get_machine(root, q, p, err, errlen))
+	if (get_machine(root, q, p, err))
 		goto out;
 	ret = 0;
 out:
@@ -266,16 +259,17 @@ out:
 
 int profile_load_file(const char *path, const char *want_arch, struct profile *p)
 {
-	char err[256], *buf;
+	struct err err;
+	char *buf;
 	size_t len;
 	int ret;
 
 	if (read_file(path, 1 << 20, &buf, &len) < 0)
 		return error_errno("cannot read profile '%s'", path);
-	ret = profile_parse(buf, len, want_arch, p, err, sizeof(err));
+	ret = profile_parse(buf, len, want_arch, p, &err);
 	free(buf);
 	if (ret)
-		return error("malformed profile '%s': %s", path, err);
+		return error("malformed profile '%s': %s", path, err.msg);
 	return 0;
 }
 
@@ -308,7 +302,7 @@ int profile_load(const char *arch, struct profile *p)
 }
 
 int profile_machine(const struct profile *p, const char *variant, unsigned smp,
-		    struct machine *m, char *err, size_t errlen)
+		    struct machine *m, struct err *err)
 {
 	memset(m, 0, sizeof(*m));
 	m->smp = 1;
@@ -324,8 +318,8 @@ int profile_machine(const struct profile *p, const char *variant, unsigned smp,
 			sb_init(&known);
 			for (size_t i = 0; i < p->nvariants; i++)
 				sb_addf(&known, "%s%s", i ? ", " : "", p->variants[i].name);
-			snprintf(err, errlen, "%s has no machine variant '%.40s' (known: %s)",
-				 p->arch, variant, p->nvariants ? known.buf : "none");
+			err_set(err, 0, "%s has no machine variant '%.40s' (known: %s)",
+				p->arch, variant, p->nvariants ? known.buf : "none");
 			sb_release(&known);
 			return -1;
 		}
@@ -339,9 +333,9 @@ int profile_machine(const struct profile *p, const char *variant, unsigned smp,
 	if (smp)
 		m->smp = smp;
 	if (m->smp > p->max_smp) {
-		snprintf(err, errlen, "%s: %u vCPUs asked for, but QEMU's '%s' machine takes at "
-			 "most %u (qemu.max_smp in the %s profile)", p->arch, m->smp, p->machine,
-			 p->max_smp, p->arch);
+		err_set(err, 0, "%s: %u vCPUs asked for, but QEMU's '%s' machine takes at "
+			"most %u (qemu.max_smp in the %s profile)", p->arch, m->smp, p->machine,
+			p->max_smp, p->arch);
 		return -1;
 	}
 	return 0;

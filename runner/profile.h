@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 struct magic {
 	size_t offset;
 	unsigned char bytes[16];
@@ -52,7 +54,7 @@ struct machine {
 /* Resolves variant (NULL: none) and an --smp override (0: none) against p;
  * an unknown variant or too many vCPUs is refused with the reason in err. */
 int profile_machine(const struct profile *p, const char *variant, unsigned smp,
-		    struct machine *m, char *err, size_t errlen);
+		    struct machine *m, struct err *err);
 /* The comparison key of a machine whose accelerator resolved to kvm or not. */
 void machine_key(const struct profile *p, const struct machine *m, int kvm, char *buf,
 		 size_t len);
@@ -67,7 +69,7 @@ int profile_load(const char *arch, struct profile *p);
 int profile_load_file(const char *path, const char *want_arch, struct profile *p);
 /* Parses a profile from memory; errors are written into err (no printing). */
 int profile_parse(const char *json, size_t len, const char *want_arch, struct profile *p,
-		  char *err, size_t errlen);
+		  struct err *err);
 void profile_release(struct profile *p);
 
 /* Checks that path is a readable kernel image for this arch; prints why not. */

@@ -31,21 +31,19 @@ enum change_kind regress_kind(const char *from, const char *to)
 	return kind_of[f][t];
 }
 
-static json_t *query_failed(sqlite3 *db, json_t *partial, struct api_err *e)
+static json_t *query_failed(sqlite3 *db, json_t *partial, struct err *e)
 {
 	json_decref(partial);
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database query failed: %s", sqlite3_errmsg(db));
+	err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 
 /* A row a kfarm never writes: the query fails, naming it, rather than
  * dropping it or crashing. Returns SQLITE_ABORT. */
-static int bad_row(sqlite3_stmt *s, struct api_err *e, long long job, const char *what)
+static int bad_row(sqlite3_stmt *s, struct err *e, long long job, const char *what)
 {
-	e->code = 500;
-	snprintf(e->msg, sizeof(e->msg), "database '%s' is damaged: a result of job %lld %s",
-		 sqlite3_db_filename(sqlite3_db_handle(s), "main"), job, what);
+	err_set(e, 500, "database '%s' is damaged: a result of job %lld %s",
+		sqlite3_db_filename(sqlite3_db_handle(s), "main"), job, what);
 	return SQLITE_ABORT;
 }
 
@@ -108,7 +106,7 @@ static int not_built_missing(const char *status, const char *outcome)
 }
 
 static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
-		int counts[CH_COUNT], struct api_err *e)
+		int counts[CH_COUNT], struct err *e)
 {
 	sqlite3_stmt *s;
 	json_t *known = known_load();
@@ -186,7 +184,7 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 	return rc;
 }
 
-json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e)
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct err *e)
 {
 	json_t *arr = json_array(), *root;
 
@@ -199,7 +197,7 @@ json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err
 	return root;
 }
 
-int regress_count(sqlite3 *db, int counts[CH_COUNT], struct api_err *e)
+int regress_count(sqlite3 *db, int counts[CH_COUNT], struct err *e)
 {
 	memset(counts, 0, CH_COUNT * sizeof(*counts));
 	return scan(db, NULL, 0, NULL, counts, e) == SQLITE_DONE ? 0 : -1;
@@ -219,7 +217,7 @@ static int cell_str(struct sb *sb, const char *key, sqlite3_stmt *s, int i, int 
 	return 0;
 }
 
-char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct err *e)
 {
 	sqlite3_stmt *s;
 	struct sb sb;
@@ -272,7 +270,7 @@ char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, str
 
 /* The same, as a value (the CLI and tests): parsed from the text, so the
  * two never differ. */
-json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e)
+json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct err *e)
 {
 	return api_parsed(regress_matrix_text(db, tree, kernel, e), e);
 }

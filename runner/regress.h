@@ -15,13 +15,13 @@ enum change_kind regress_kind(const char *from, const char *to);
 
 /* {"regressions": [...]} for one tree (NULL: all); with run > 0, the
  * changes brought by that run's candidates, else each tree's latest. */
-json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct api_err *e);
+json_t *regress_query(sqlite3 *db, const char *tree, int64_t run, struct err *e);
 /* Each tree's latest changes counted by kind (what /metrics reports): 0, or
  * -1 with e set, as regress_query would fail. */
-int regress_count(sqlite3 *db, int counts[CH_COUNT], struct api_err *e);
+int regress_count(sqlite3 *db, int counts[CH_COUNT], struct err *e);
 /* The matrix of one tree's candidate (latest per arch when kernel is NULL). */
-json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
+json_t *regress_matrix(sqlite3 *db, const char *tree, const char *kernel, struct err *e);
 /* The same as JSON text, written straight (what the server sends). */
-char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct api_err *e);
+char *regress_matrix_text(sqlite3 *db, const char *tree, const char *kernel, struct err *e);
 
 #endif

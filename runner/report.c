@@ -24,7 +24,7 @@ struct gather {
 	sqlite3 *db;
 	int64_t run;
 	const char *tree;
-	struct api_err *e;
+	struct err *e;
 	json_t *r, *known;
 };
 
@@ -57,9 +57,7 @@ static json_t *jstr(const char *v)
 
 static int db_fail(struct gather *g, const char *what)
 {
-	g->e->code = 500;
-	snprintf(g->e->msg, sizeof(g->e->msg), "database query failed (%s): %s", what,
-		 sqlite3_errmsg(g->db));
+	err_set(g->e, 500, "database query failed (%s): %s", what, sqlite3_errmsg(g->db));
 	return -1;
 }
 
@@ -348,17 +346,13 @@ static int scope_exists(struct gather *g)
 	sqlite3_finalize(s);
 	if (n)
 		return 0;
-	g->e->code = 404;
 	if (g->run > 0)
-		snprintf(g->e->msg, sizeof(g->e->msg), "run %lld: no such run, or it has no jobs",
-			 (long long)g->run);
-	else
-		snprintf(g->e->msg, sizeof(g->e->msg), "tree '%.64s' has no candidates with jobs",
-			 g->tree);
-	return -1;
+		return err_set(g->e, 404, "run %lld: no such run, or it has no jobs",
+			       (long long)g->run);
+	return err_set(g->e, 404, "tree '%.64s' has no candidates with jobs", g->tree);
 }
 
-json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct api_err *e)
+json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct err *e)
 {
 	struct gather g = { .db = db, .run = run, .tree = tree, .e = e };
 

@@ -14,7 +14,7 @@ enum report_format { RF_TEXT, RF_MARKDOWN };
 
 /* run > 0: that run's jobs; else tree's latest candidate per arch. NULL with
  * e set (404: no such run, or a tree without candidates). */
-json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct api_err *e);
+json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct err *e);
 /* The report as text; the caller frees it. */
 char *report_render(json_t *r, enum report_format fmt);
 /* "TREE RELEASE" of the report's first candidate, safe for a header. */

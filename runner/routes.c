@@ -90,17 +90,13 @@ static int h_job(const struct route_env *env, const struct route *r, struct repl
 static int h_job_log(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	char *name = api_job_log_path(env->db, r->id, &out->err);
-	const char *why;
 
 	if (!name)
 		return -1;
-	out->fd = logdir_open(env->db_path, name, &out->err.code, &why);
+	out->fd = logdir_open(env->db_path, name, &out->err);
 	free(name);
-	if (out->fd < 0) {
-		snprintf(out->err.msg, sizeof(out->err.msg), "job %lld: %s", (long long)r->id,
-			 why);
-		return -1;
-	}
+	if (out->fd < 0)
+		return err_prefix(&out->err, "job %lld: ", (long long)r->id);
 	out->type = "text/plain; charset=utf-8";
 	out->max = MAX_LOG_BYTES;
 	return 0;
@@ -119,8 +115,7 @@ static int h_regressions(const struct route_env *env, const struct route *r,
 	/* builds too: PASS -> FAIL is a regression, new warnings a change */
 	if (v && build_regress_append(env->db, r->tree, 0, json_object_get(v, "regressions"))) {
 		json_decref(v);
-		out->err.code = 500;
-		snprintf(out->err.msg, sizeof(out->err.msg), "database query failed (builds)");
+		err_set(&out->err, 500, "database query failed (builds)");
 		return -1;
 	}
 	return json_reply(out, v);
@@ -201,12 +196,10 @@ static int h_file(const struct route_env *env, const struct route *r, struct rep
 			out->max = MAX_FILE_BYTES;
 			if (out->fd >= 0)
 				return 0;
-			out->err.code = 404;
-			snprintf(out->err.msg, sizeof(out->err.msg), "file not found");
+			err_set(&out->err, 404, "file not found");
 			return -1;
 		}
-	out->err.code = 404;
-	snprintf(out->err.msg, sizeof(out->err.msg), "not found");
+	err_set(&out->err, 404, "not found");
 	return -1;
 }
 

@@ -238,7 +238,7 @@ int drive_begin(struct run_drive *d, struct run_plan *p, struct store *st,
 
 json_t *drive_changes(struct store *st, int64_t run)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *r = regress_query(store_db(st), NULL, run, &e), *all;
 
 	if (!r) {

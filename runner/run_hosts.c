@@ -85,13 +85,14 @@ int setup_hosts(const struct run_plan *p, struct hosts *hs, struct sched_opts *s
 int connect_backend(const struct run_plan *p, const struct backend *be, const char *url,
 		    const char *secret_file, struct sched_opts *so, int jobs_given, int *ret)
 {
-	char **arches = plan_arches(p), err[512];
+	char **arches = plan_arches(p);
+	struct err err;
 	int n;
 
-	n = backend_connect(be, url, secret_file, arches, err, sizeof(err));
+	n = backend_connect(be, url, secret_file, arches, &err);
 	strv_free(arches);
 	if (n < 0) {
-		error("%s", err);
+		error("%s", err.msg);
 		*ret = n == -1 ? 2 : 3;
 		return -1;
 	}

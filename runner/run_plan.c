@@ -186,12 +186,13 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 	const char *variant = per_arch_get(mo->variant, mo->nvariant, j->arch);
 	unsigned long smp = 0;
 	enum accel_req req;
-	char err[256], reason[256];
+	struct err err;
+	char reason[sizeof(err.msg)];
 
 	if (smp_s && (parse_uint(smp_s, 64, &smp) || !smp))
 		return error("--smp wants a number of vCPUs 1..64, got '%s'", smp_s);
-	if (profile_machine(&j->profile, variant, smp, &j->machine, err, sizeof(err)))
-		return error("%s", err);
+	if (profile_machine(&j->profile, variant, smp, &j->machine, &err))
+		return error("%s", err.msg);
 	req = mo->accel_given ? mo->accel : j->machine.accel;
 	if (!(j->be->flags & BACKEND_KVM)) {
 		if (req == ACCEL_KVM)
@@ -202,11 +203,11 @@ static int set_machine(struct job *j, const struct machine_opts *mo)
 			 j->be->name);
 	} else if (accel_choose(j->arch, req, j->accel, reason, sizeof(reason))) {
 		return error("%s: --accel kvm is impossible here: %s", j->arch, reason);
-	} else if (!strcmp(j->accel, "kvm") &&
-		   accel_probe_kvm(&j->profile, j->kernel, 20, reason, sizeof(reason))) {
+	} else if (!strcmp(j->accel, "kvm") && accel_probe_kvm(&j->profile, j->kernel, 20, &err)) {
 		if (req == ACCEL_KVM)
-			return error("%s: --accel kvm is impossible here: %s", j->arch, reason);
+			return error("%s: --accel kvm is impossible here: %s", j->arch, err.msg);
 		snprintf(j->accel, sizeof(j->accel), "tcg");
+		snprintf(reason, sizeof(reason), "%s", err.msg);
 	}
 	j->accel_reason = xstrdup(reason);
 	machine_key(&j->profile, &j->machine, !strcmp(j->accel, "kvm"), j->machine_key,

@@ -132,7 +132,7 @@ static const char *tar_suffix(const char *p)
 	return NULL;
 }
 
-static int resolve_git(struct source *s)
+static int resolve_git(struct source *s, struct err *e)
 {
 	struct sb out;
 	char *rs = xasprintf("%s^{commit}", s->rev), *mk;
@@ -140,19 +140,20 @@ static int resolve_git(struct source *s)
 
 	sb_init(&out);
 	if (s->rev[0] == '-' || git(s->path, &out, "rev-parse", "--verify", "--quiet", rs)) {
-		error("%s: unknown revision '%s' in git repository '%s'", s->spec, s->rev, s->path);
+		err_set(e, 0, "%s: unknown revision '%s' in git repository '%s'", s->spec, s->rev,
+			s->path);
 		goto out;
 	}
 	chomp(&out);
 	if (out.len != 40) {
-		error("%s: cannot resolve '%s' to a commit", s->spec, s->rev);
+		err_set(e, 0, "%s: cannot resolve '%s' to a commit", s->spec, s->rev);
 		goto out;
 	}
 	s->commit = xstrdup(out.buf);
 	mk = xasprintf("%s:Makefile", s->commit);
 	if (git(s->path, &out, "show", mk, NULL, NULL) || !(s->version = makefile_version(out.buf))) {
-		error("%s: not a kernel source tree (no kernel Makefile at %.12s)", s->spec,
-		      s->commit);
+		err_set(e, 0, "%s: not a kernel source tree (no kernel Makefile at %.12s)",
+			s->spec, s->commit);
 		free(mk);
 		goto out;
 	}
@@ -196,7 +197,7 @@ static int fp_visit(const char *path, const struct stat *st, int type, struct FT
 	return 0;
 }
 
-static int dir_fingerprint(struct source *s)
+static int dir_fingerprint(struct source *s, struct err *e)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len;
@@ -211,13 +212,14 @@ static int dir_fingerprint(struct source *s)
 	EVP_DigestFinal_ex(fp_ctx, md, &len);
 	EVP_MD_CTX_free(fp_ctx);
 	if (rc < 0)
-		return error_errno("%s: cannot read the source tree", s->spec);
+		return err_set(e, 0, "%s: cannot read the source tree: %s", s->spec,
+			       strerror(errno));
 	hex(md, s->sha256);
 	return 0;
 }
 
 /* Which kind, and its path (plus @REV for git); no identity yet. */
-static int classify(const char *spec, struct source *s)
+static int classify(const char *spec, struct source *s, struct err *e)
 {
 	struct stat st;
 	char *path = xstrdup(spec), *at = NULL, *git_dir;
@@ -227,14 +229,14 @@ static int classify(const char *spec, struct source *s)
 		s->rev = xstrdup(at + 1);
 	}
 	if (stat(path, &st) < 0) {
-		error_errno("source '%s': cannot read '%s'", spec, path);
+		err_set(e, 0, "source '%s': cannot read '%s': %s", spec, path, strerror(errno));
 		free(path);
 		return -1;
 	}
 	s->path = realpath(path, NULL);
 	free(path);
 	if (!s->path)
-		return error_errno("source '%s'", spec);
+		return err_set(e, 0, "source '%s': %s", spec, strerror(errno));
 	git_dir = xasprintf("%s/.git", s->path);
 	if (S_ISDIR(st.st_mode) && access(git_dir, F_OK) == 0)
 		s->kind = SRC_GIT;
@@ -244,16 +246,17 @@ static int classify(const char *spec, struct source *s)
 		s->kind = SRC_TARBALL;
 	else {
 		free(git_dir);
-		return error("source '%s' is neither a git repository, a kernel source directory "
-			     "nor a .tar.xz/.tar.gz/.tar tarball", spec);
+		return err_set(e, 0, "source '%s' is neither a git repository, a kernel source "
+			       "directory nor a .tar.xz/.tar.gz/.tar tarball", spec);
 	}
 	free(git_dir);
 	if (s->rev && s->kind != SRC_GIT)
-		return error("source '%s': @REV needs a git repository", spec);
+		return err_set(e, 0, "source '%s': @REV needs a git repository", spec);
 	if (s->kind == SRC_GIT && !s->rev)
 		s->rev = xstrdup("HEAD");
 	if (s->kind == SRC_TARBALL && access(s->path, R_OK) < 0)
-		return error_errno("source '%s': cannot read the tarball", spec);
+		return err_set(e, 0, "source '%s': cannot read the tarball: %s", spec,
+			       strerror(errno));
 	return 0;
 }
 
@@ -314,14 +317,14 @@ static void set_names(struct source *s)
 	free(rh);
 }
 
-int source_resolve(const char *spec, const char *patches, struct source *s)
+int source_resolve(const char *spec, const char *patches, struct source *s, struct err *e)
 {
 	memset(s, 0, sizeof(*s));
 	s->lock_fd = -1;
 	s->spec = xstrdup(spec);
-	if (classify(spec, s))
+	if (classify(spec, s, e))
 		return -1;
-	if (s->kind == SRC_GIT && resolve_git(s))
+	if (s->kind == SRC_GIT && resolve_git(s, e))
 		return -1;
 	if (s->kind == SRC_DIR) {
 		char *kc = xasprintf("%s/Kconfig", s->path);
@@ -329,14 +332,15 @@ int source_resolve(const char *spec, const char *patches, struct source *s)
 
 		free(kc);
 		if (!ok)
-			return error("source '%s': not a kernel source tree (no kernel Makefile "
-				     "and Kconfig)", spec);
-		if (dir_fingerprint(s))
+			return err_set(e, 0, "source '%s': not a kernel source tree (no kernel "
+				       "Makefile and Kconfig)", spec);
+		if (dir_fingerprint(s, e))
 			return -1;
 	}
 	if (s->kind == SRC_TARBALL && sha256_file(s->path, s->sha256) < 0)
-		return error_errno("source '%s': cannot read the tarball", spec);
-	if (patches_load(patches, &s->patches))
+		return err_set(e, 0, "source '%s': cannot read the tarball: %s", spec,
+			       strerror(errno));
+	if (patches_load(patches, &s->patches, e))
 		return -1;
 	s->id = xasprintf("%s:%s+patches:%s", s->kind == SRC_GIT ? "git" : s->kind == SRC_DIR ?
 			  "dir" : "tar", s->kind == SRC_GIT ? s->commit : s->sha256,
@@ -347,14 +351,14 @@ int source_resolve(const char *spec, const char *patches, struct source *s)
 
 /* ---- materializing */
 
-static int lock_name(struct source *s, const char *name)
+static int lock_name(struct source *s, const char *name, struct err *e)
 {
 	char *p = xasprintf("%s/src/.lock-%s", cache_dir(), name);
 
 	s->lock_fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	free(p);
 	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX) < 0)
-		return error_errno("cannot lock the source tree %s", name);
+		return err_set(e, 0, "cannot lock the source tree %s: %s", name, strerror(errno));
 	return 0;
 }
 
@@ -401,7 +405,7 @@ static char *tarball_src_name(const struct source *s)
 }
 
 /* Fills the temporary tree tmp (unpacked / copied), then patches it. */
-static int fill_tree(struct source *s, const char *tmp, char *why, size_t len)
+static int fill_tree(struct source *s, const char *tmp, struct err *e)
 {
 	struct sb out;
 	int rc;
@@ -425,7 +429,7 @@ static int fill_tree(struct source *s, const char *tmp, char *why, size_t len)
 		for (char *c = out.buf; *c; c++)	/* one line: tar and xz both speak */
 			if (*c == '\n')
 				*c = ';';
-		snprintf(why, len, "cannot %s %s: %.200s", s->kind == SRC_TARBALL ? "unpack" : "copy",
+		err_set(e, 0, "cannot %s %s: %.200s", s->kind == SRC_TARBALL ? "unpack" : "copy",
 			 s->path, out.len ? out.buf : "failed");
 		sb_release(&out);
 		return -1;
@@ -433,16 +437,16 @@ static int fill_tree(struct source *s, const char *tmp, char *why, size_t len)
 	sb_release(&out);
 	char *v = dir_version(tmp);
 	if (!v) {
-		snprintf(why, len, "%s is not a kernel source tarball (no kernel Makefile)", s->path);
+		err_set(e, 0, "%s is not a kernel source tarball (no kernel Makefile)", s->path);
 		return -1;
 	}
 	free(v);
-	return patches_apply(&s->patches, tmp, why, len);
+	return patches_apply(&s->patches, tmp, e);
 }
 
 /* A tarball (or a patched plain directory): made once under a temporary
  * name, renamed when complete; immutable afterwards. */
-static int prepare_copy(struct source *s, char *why, size_t len)
+static int prepare_copy(struct source *s, struct err *e)
 {
 	char *name = s->kind == SRC_TARBALL ? tarball_src_name(s)
 		     : xasprintf("dir-%.16s", s->id + 4);
@@ -450,16 +454,15 @@ static int prepare_copy(struct source *s, char *why, size_t len)
 	char *tmp = xasprintf("%s/src/.tmp-%s.%d", cache_dir(), name, (int)getpid());
 	int rc = 0;
 
-	if (lock_name(s, name)) {
-		snprintf(why, len, "cannot lock the source tree %s", name);
+	if (lock_name(s, name, e)) {
 		rc = -1;
 	} else if (access(dst, F_OK) < 0) {
 		spawn_rm_rf(tmp);
 		if (mkdir(tmp, 0755) < 0) {
-			snprintf(why, len, "cannot create %s: %s", tmp, strerror(errno));
+			err_set(e, 0, "cannot create %s: %s", tmp, strerror(errno));
 			rc = -1;
-		} else if ((rc = fill_tree(s, tmp, why, len)) == 0 && rename(tmp, dst) < 0) {
-			snprintf(why, len, "cannot rename %s: %s", tmp, strerror(errno));
+		} else if ((rc = fill_tree(s, tmp, e)) == 0 && rename(tmp, dst) < 0) {
+			err_set(e, 0, "cannot rename %s: %s", tmp, strerror(errno));
 			rc = -1;
 		}
 		if (rc)
@@ -476,7 +479,7 @@ static int prepare_copy(struct source *s, char *why, size_t len)
  * out at the candidate's commit: successive revisions change only the files
  * that differ, so the O= tree rebuilds only what changed. Locked until
  * source_release (the builds use it). */
-static int prepare_git(struct source *s, char *why, size_t len)
+static int prepare_git(struct source *s, struct err *e)
 {
 	char *name = xasprintf("git-%s", s->bdir + 4);
 	char *dst = xasprintf("%s/src/%s", cache_dir(), name);
@@ -485,10 +488,8 @@ static int prepare_git(struct source *s, char *why, size_t len)
 	int rc = -1;
 
 	sb_init(&out);
-	if (lock_name(s, name)) {
-		snprintf(why, len, "cannot lock the source tree %s", name);
+	if (lock_name(s, name, e))
 		goto out;
-	}
 	if (access(dst, F_OK) < 0) {
 		char *argv[] = { "git", "clone", "--shared", "--no-checkout", "--quiet", s->path,
 				 tmp, NULL };
@@ -496,7 +497,7 @@ static int prepare_git(struct source *s, char *why, size_t len)
 		spawn_rm_rf(tmp);
 		if (spawn_run(argv, NULL, NULL, &out, 4096) || rename(tmp, dst) < 0) {
 			chomp(&out);
-			snprintf(why, len, "cannot clone %s: %.200s", s->path, out.buf);
+			err_set(e, 0, "cannot clone %s: %.200s", s->path, out.buf);
 			spawn_rm_rf(tmp);
 			goto out;
 		}
@@ -511,11 +512,11 @@ static int prepare_git(struct source *s, char *why, size_t len)
 		if (spawn_run(argv, NULL, NULL, &out, 4096) ||
 		    spawn_run(clean, NULL, NULL, NULL, 0)) {
 			chomp(&out);
-			snprintf(why, len, "cannot check out %.12s: %.200s", s->commit, out.buf);
+			err_set(e, 0, "cannot check out %.12s: %.200s", s->commit, out.buf);
 			goto out;
 		}
 	}
-	rc = patches_apply(&s->patches, dst, why, len);
+	rc = patches_apply(&s->patches, dst, e);
 	if (!rc)
 		s->dir = xstrdup(dst);
 out:
@@ -524,27 +525,27 @@ out:
 	return rc;
 }
 
-int source_prepare(struct source *s, char *why, size_t len)
+int source_prepare(struct source *s, struct err *e)
 {
 	char *srcdir = xasprintf("%s/src", cache_dir());
 	int rc = mkdir_p(srcdir, 0755);
 
 	free(srcdir);
-	*why = '\0';
+	err_clear(e);
 	if (rc < 0) {
-		snprintf(why, len, "cannot create %s/src: %s", cache_dir(), strerror(errno));
+		err_set(e, 0, "cannot create %s/src: %s", cache_dir(), strerror(errno));
 		return -1;
 	}
 	if (s->kind == SRC_GIT)
-		rc = prepare_git(s, why, len);
+		rc = prepare_git(s, e);
 	else if (s->kind == SRC_DIR && !s->patches.n)
 		rc = (s->dir = xstrdup(s->path)) ? 0 : -1;
 	else
-		rc = prepare_copy(s, why, len);
+		rc = prepare_copy(s, e);
 	if (!rc && !s->version)
 		s->version = dir_version(s->dir);
 	if (!rc && !s->version) {
-		snprintf(why, len, "%s: not a kernel source tree", s->spec);
+		err_set(e, 0, "%s: not a kernel source tree", s->spec);
 		rc = -1;
 	}
 	return rc;

@@ -27,12 +27,12 @@ struct source {
 	int lock_fd;		/* held on the cached tree while it is built */
 };
 
-/* Resolves spec (+ patches path or NULL); prints the problem and returns -1
- * (missing or unreadable path, unknown revision, not a kernel tree). */
-int source_resolve(const char *spec, const char *patches, struct source *s);
-/* Materializes the tree. 0 ready; 1 a patch does not apply (why names the
- * patch and hunk; nothing usable is left); -1 infrastructure (why says). */
-int source_prepare(struct source *s, char *why, size_t len);
+/* Resolves spec (+ patches path or NULL); -1 with e on a problem (missing
+ * or unreadable path, unknown revision, not a kernel tree, bad patches). */
+int source_resolve(const char *spec, const char *patches, struct source *s, struct err *e);
+/* Materializes the tree. 0 ready; 1 a patch does not apply (e names the
+ * patch and hunk; nothing usable is left); -1 infrastructure (e says). */
+int source_prepare(struct source *s, struct err *e);
 void source_release(struct source *s);
 const char *source_kind_name(enum source_kind k);
 

@@ -30,11 +30,12 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 {
 	size_t n = 0;
 	const char *config = ss->config;
+	struct err e;
 
 	memset(ss, 0, sizeof(*ss));
 	ss->config = config;
-	if (build_config_parse(config, &ss->cfg))
-		return -1;
+	if (build_config_parse(config, &ss->cfg, &e))
+		return error("%s", e.msg);
 	if ((tree && name_ok("tree name", tree)) || (label && name_ok("label", label)))
 		return -1;
 	while (specs[n])
@@ -68,8 +69,8 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 		struct source *s = &ss->src[i];
 
 		ss->n = i + 1;
-		if (source_resolve(specs[i], patches, s))
-			return -1;
+		if (source_resolve(specs[i], patches, s, &e))
+			return error("%s", e.msg);
 		if (tree)
 			free(s->tree), s->tree = xstrdup(tree);
 		if (label)
@@ -85,16 +86,17 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 int srcset_prepare(struct srcset *ss, size_t i)
 {
 	struct source *s = &ss->src[i];
-	char why[512];
+	struct err e = { 0 };
 	int rc;
 
 	fprintf(stderr, "kfarm: %s: fetch (preparing the tree)\n", s->spec);
-	if ((rc = source_prepare(s, why, sizeof(why))) < 0)
-		return error("source '%s': %s", s->spec, why);
+	if ((rc = source_prepare(s, &e)) < 0)
+		return error("source '%s': %s", s->spec, e.msg);
 	if (rc == 1) {
 		for (size_t a = 0; a < ss->narch; a++)
-			build_set(&ss->b[i * ss->narch + a], ss->arches[a], &ss->cfg, BS_FAIL, why);
-		fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, why);
+			build_set(&ss->b[i * ss->narch + a], ss->arches[a], &ss->cfg, BS_FAIL,
+				  e.msg);
+		fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, e.msg);
 	}
 	return rc;
 }

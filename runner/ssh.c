@@ -103,7 +103,7 @@ static void server_key(ssh_session s, char **type, char **fp)
 }
 
 static int check_host_key(struct kssh *k, const struct ssh_target *t, const char *kh,
-			  unsigned int flags, char *err, size_t errlen)
+			  unsigned int flags, struct err *err)
 {
 	char *type, *fp;
 	int ret = -1;
@@ -115,17 +115,17 @@ static int check_host_key(struct kssh *k, const struct ssh_target *t, const char
 		ret = 0;
 		break;
 	case SSH_KNOWN_HOSTS_CHANGED:
-		snprintf(err, errlen,
-			 "host key of %s has CHANGED: it offers %s %s, not the key recorded in %s; "
-			 "refusing to connect (possible man-in-the-middle). If the host was "
-			 "reinstalled, remove the old entry (ssh-keygen -R '[%s]:%u' -f %s) and "
-			 "run 'kfarm hosts --trust %s'", k->name, type, fp, kh, t->address,
-			 t->port ? t->port : 22, kh, t->name);
+		err_set(err, 0,
+			"host key of %s has CHANGED: it offers %s %s, not the key recorded in %s; "
+			"refusing to connect (possible man-in-the-middle). If the host was "
+			"reinstalled, remove the old entry (ssh-keygen -R '[%s]:%u' -f %s) and "
+			"run 'kfarm hosts --trust %s'", k->name, type, fp, kh, t->address,
+			t->port ? t->port : 22, kh, t->name);
 		break;
 	case SSH_KNOWN_HOSTS_OTHER:
-		snprintf(err, errlen,
-			 "host key of %s has CHANGED type: it offers %s %s, but %s holds a key of "
-			 "another type for it; refusing to connect", k->name, type, fp, kh);
+		err_set(err, 0,
+			"host key of %s has CHANGED type: it offers %s %s, but %s holds a key of "
+			"another type for it; refusing to connect", k->name, type, fp, kh);
 		break;
 	case SSH_KNOWN_HOSTS_UNKNOWN:
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
@@ -135,8 +135,8 @@ static int check_host_key(struct kssh *k, const struct ssh_target *t, const char
 			mkdir_p(dirname(copy), 0700);
 			free(copy);
 			if (ssh_session_update_known_hosts(k->s) != SSH_OK) {
-				snprintf(err, errlen, "cannot add the host key of %s to %s: %s",
-					 k->name, kh, ssh_get_error(k->s));
+				err_set(err, 0, "cannot add the host key of %s to %s: %s",
+					k->name, kh, ssh_get_error(k->s));
 				break;
 			}
 			fprintf(stderr, "kfarm: trusted host key of %s: %s %s (added to %s)\n",
@@ -144,14 +144,14 @@ static int check_host_key(struct kssh *k, const struct ssh_target *t, const char
 			ret = 0;
 			break;
 		}
-		snprintf(err, errlen,
-			 "host key of %s is unknown: %s %s is not in %s; refusing to connect. "
-			 "Check the fingerprint on the host (ssh-keygen -lf on its host key), "
-			 "then run 'kfarm hosts --trust %s'", k->name, type, fp, kh, t->name);
+		err_set(err, 0,
+			"host key of %s is unknown: %s %s is not in %s; refusing to connect. "
+			"Check the fingerprint on the host (ssh-keygen -lf on its host key), "
+			"then run 'kfarm hosts --trust %s'", k->name, type, fp, kh, t->name);
 		break;
 	default:
-		snprintf(err, errlen, "cannot check the host key of %s against %s: %s", k->name,
-			 kh, ssh_get_error(k->s));
+		err_set(err, 0, "cannot check the host key of %s against %s: %s", k->name,
+			kh, ssh_get_error(k->s));
 		break;
 	}
 	free(type);
@@ -159,7 +159,7 @@ static int check_host_key(struct kssh *k, const struct ssh_target *t, const char
 	return ret;
 }
 
-static int authenticate(struct kssh *k, const struct ssh_target *t, char *err, size_t errlen)
+static int authenticate(struct kssh *k, const struct ssh_target *t, struct err *err)
 {
 	const char *user = t->user ? t->user : (getenv("USER") ? getenv("USER") : "root");
 	int rc;
@@ -168,37 +168,36 @@ static int authenticate(struct kssh *k, const struct ssh_target *t, char *err, s
 		ssh_key pk = NULL;
 
 		if (access(t->key, R_OK) < 0) {
-			snprintf(err, errlen, "cannot read SSH key '%s' for %s: %s", t->key,
-				 k->name, strerror(errno));
+			err_set(err, 0, "cannot read SSH key '%s' for %s: %s", t->key,
+				k->name, strerror(errno));
 			return -1;
 		}
 		if (ssh_pki_import_privkey_file(t->key, NULL, NULL, NULL, &pk) != SSH_OK) {
-			snprintf(err, errlen,
-				 "cannot load SSH key '%s' for %s (a passphrase-protected key "
-				 "must be loaded into ssh-agent instead)", t->key, k->name);
+			err_set(err, 0,
+				"cannot load SSH key '%s' for %s (a passphrase-protected key "
+				"must be loaded into ssh-agent instead)", t->key, k->name);
 			return -1;
 		}
 		rc = ssh_userauth_publickey(k->s, NULL, pk);
 		ssh_key_free(pk);
 		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
-		snprintf(err, errlen, "%s refused key '%s' for user '%s'%s%s", k->name, t->key,
-			 user, rc == SSH_AUTH_ERROR ? ": " : "",
-			 rc == SSH_AUTH_ERROR ? ssh_get_error(k->s) : "");
+		err_set(err, 0, "%s refused key '%s' for user '%s'%s%s", k->name, t->key,
+			user, rc == SSH_AUTH_ERROR ? ": " : "",
+			rc == SSH_AUTH_ERROR ? ssh_get_error(k->s) : "");
 		return -1;
 	}
 	if (getenv("SSH_AUTH_SOCK") && ssh_userauth_agent(k->s, NULL) == SSH_AUTH_SUCCESS)
 		return 0;
 	if (ssh_userauth_publickey_auto(k->s, NULL, NULL) == SSH_AUTH_SUCCESS)
 		return 0;
-	snprintf(err, errlen,
-		 "%s accepted no key for user '%s' (tried ssh-agent and ~/.ssh/id_*; set "
-		 "\"key\" in the hosts file)", k->name, user);
+	err_set(err, 0,
+		"%s accepted no key for user '%s' (tried ssh-agent and ~/.ssh/id_*; set "
+		"\"key\" in the hosts file)", k->name, user);
 	return -1;
 }
 
-struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, char *err,
-		       size_t errlen)
+struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, struct err *err)
 {
 	struct kssh *k = xcalloc(1, sizeof(*k));
 	int port = t->port ? (int)t->port : 22, verbosity = SSH_LOG_NOLOG;
@@ -218,22 +217,22 @@ struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, char *err
 	    ssh_options_set(k->s, SSH_OPTIONS_KNOWNHOSTS, kh) < 0 ||
 	    ssh_options_set(k->s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, kh) < 0 ||
 	    ssh_options_set(k->s, SSH_OPTIONS_TIMEOUT, &timeout) < 0) {
-		snprintf(err, errlen, "bad SSH settings for %s: %s", k->name, ssh_get_error(k->s));
+		err_set(err, 0, "bad SSH settings for %s: %s", k->name, ssh_get_error(k->s));
 		goto fail;
 	}
 	double t0 = now_mono();
 	if (ssh_connect(k->s) != SSH_OK) {
 		if (now_mono() - t0 >= timeout - 0.5)
-			snprintf(err, errlen, "cannot connect to %s: no answer within %lds (%s)",
-				 k->name, timeout, ssh_get_error(k->s));
+			err_set(err, 0, "cannot connect to %s: no answer within %lds (%s)",
+				k->name, timeout, ssh_get_error(k->s));
 		else
-			snprintf(err, errlen, "cannot connect to %s: %s", k->name,
-				 ssh_get_error(k->s));
+			err_set(err, 0, "cannot connect to %s: %s", k->name,
+				ssh_get_error(k->s));
 		goto fail;
 	}
-	if (check_host_key(k, t, kh, flags, err, errlen) < 0)
+	if (check_host_key(k, t, kh, flags, err) < 0)
 		goto fail;
-	if (authenticate(k, t, err, errlen) < 0)
+	if (authenticate(k, t, err) < 0)
 		goto fail;
 	free(kh);
 	return k;
@@ -277,8 +276,7 @@ static void capture(struct sb *sb, const char *buf, int n)
 		sb_add(sb, buf, sb->len + n > MAX_CAPTURE ? MAX_CAPTURE - sb->len : (size_t)n);
 }
 
-int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout, char *err,
-	     size_t errlen)
+int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout, struct err *err)
 {
 	char *cmd = shell_join(argv), buf[16384];
 	ssh_channel ch = ssh_channel_new(k->s);
@@ -290,8 +288,8 @@ int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout,
 	sb_init(&se);
 	if (!ch || ssh_channel_open_session(ch) != SSH_OK ||
 	    ssh_channel_request_exec(ch, cmd) != SSH_OK) {
-		snprintf(err, errlen, "cannot run '%s' on %s: %s", argv[0], k->name,
-			 ssh_get_error(k->s));
+		err_set(err, 0, "cannot run '%s' on %s: %s", argv[0], k->name,
+			ssh_get_error(k->s));
 		goto out;
 	}
 	while (!ssh_channel_is_eof(ch)) {
@@ -304,22 +302,22 @@ int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout,
 		if (n == SSH_ERROR)
 			break;
 		if (now_mono() > deadline) {
-			snprintf(err, errlen, "'%s' on %s: no end after %ds", argv[0], k->name,
-				 CMD_TIMEOUT_S);
+			err_set(err, 0, "'%s' on %s: no end after %ds", argv[0], k->name,
+				CMD_TIMEOUT_S);
 			goto out;
 		}
 	}
 	if (!ssh_channel_is_eof(ch)) {
-		snprintf(err, errlen, "connection to %s lost while running '%s': %s", k->name,
-			 argv[0], ssh_get_error(k->s));
+		err_set(err, 0, "connection to %s lost while running '%s': %s", k->name,
+			argv[0], ssh_get_error(k->s));
 		goto out;
 	}
 	while ((n = ssh_channel_read_nonblocking(ch, buf, sizeof(buf), 1)) > 0)
 		capture(&se, buf, n);
 	status = ssh_channel_get_exit_status(ch);
 	if (status < 0)
-		snprintf(err, errlen, "'%s' on %s ended without an exit status", argv[0],
-			 k->name);
+		err_set(err, 0, "'%s' on %s ended without an exit status", argv[0],
+			k->name);
 out:
 	if (ch) {
 		ssh_channel_close(ch);
@@ -337,7 +335,7 @@ out:
 	return status;
 }
 
-static int sftp_ready(struct kssh *k, char *err, size_t errlen)
+static int sftp_ready(struct kssh *k, struct err *err)
 {
 	char *home;
 
@@ -345,7 +343,7 @@ static int sftp_ready(struct kssh *k, char *err, size_t errlen)
 		return 0;
 	k->sftp = sftp_new(k->s);
 	if (!k->sftp || sftp_init(k->sftp) != SSH_OK) {
-		snprintf(err, errlen, "cannot start SFTP on %s: %s", k->name, ssh_get_error(k->s));
+		err_set(err, 0, "cannot start SFTP on %s: %s", k->name, ssh_get_error(k->s));
 		if (k->sftp)
 			sftp_free(k->sftp);
 		k->sftp = NULL;
@@ -353,8 +351,8 @@ static int sftp_ready(struct kssh *k, char *err, size_t errlen)
 	}
 	home = sftp_canonicalize_path(k->sftp, ".");
 	if (!home) {
-		snprintf(err, errlen, "cannot find the home directory on %s: %s", k->name,
-			 ssh_get_error(k->s));
+		err_set(err, 0, "cannot find the home directory on %s: %s", k->name,
+			ssh_get_error(k->s));
 		return -1;
 	}
 	k->home = xstrdup(home);
@@ -364,9 +362,7 @@ static int sftp_ready(struct kssh *k, char *err, size_t errlen)
 
 const char *kssh_home(struct kssh *k)
 {
-	char err[256];
-
-	if (sftp_ready(k, err, sizeof(err)) < 0)
+	if (sftp_ready(k, NULL) < 0)
 		return NULL;
 	return k->home;
 }
@@ -378,22 +374,22 @@ char *kssh_cache_path(struct kssh *k, const char *sha256)
 
 /* Creates the cache directory once per session; drops temporary files left
  * by uploads that were cut off more than an hour ago. */
-static int cache_ready(struct kssh *k, char *err, size_t errlen)
+static int cache_ready(struct kssh *k, struct err *err)
 {
 	char *dir, *e = NULL;
 	int st;
 
 	if (k->cache)
 		return 0;
-	if (sftp_ready(k, err, errlen) < 0)
+	if (sftp_ready(k, err) < 0)
 		return -1;
 	dir = xasprintf("%s/%s", k->home, CACHE_REL);
 	const char *mk[] = { "mkdir", "-p", "--", dir, NULL };
-	st = kssh_run(k, mk, NULL, &e, err, errlen);
+	st = kssh_run(k, mk, NULL, &e, err);
 	if (st != 0) {
 		if (st > 0)
-			snprintf(err, errlen, "cannot create '%s' on %s: %s", dir, k->name,
-				 e && *e ? e : "mkdir failed");
+			err_set(err, 0, "cannot create '%s' on %s: %s", dir, k->name,
+				e && *e ? e : "mkdir failed");
 		free(e);
 		free(dir);
 		return -1;
@@ -401,34 +397,33 @@ static int cache_ready(struct kssh *k, char *err, size_t errlen)
 	free(e);
 	const char *clean[] = { "find", dir, "-maxdepth", "1", "-name", "*.part-*", "-mmin", "+60",
 				"-delete", NULL };
-	kssh_run(k, clean, NULL, NULL, err, errlen);
+	kssh_run(k, clean, NULL, NULL, err);
 	k->cache = dir;
 	return 0;
 }
 
 /* 1 if the remote file hashes to sha256, 0 if not, -1 with err set when
  * the check could not run. */
-static int remote_hash_is(struct kssh *k, const char *path, const char *sha256, char *err,
-			  size_t errlen)
+static int remote_hash_is(struct kssh *k, const char *path, const char *sha256, struct err *err)
 {
 	static const char check[] =
 		"h=$(sha256sum < \"$1\") || exit 3; [ \"${h%% *}\" = \"$2\" ] && exit 0; "
 		"echo \"cached file does not match its name (got ${h%% *})\" >&2; exit 1";
 	const char *argv[] = { "sh", "-c", check, "kfarm-cached", path, sha256, NULL };
 	char *e = NULL;
-	int rc = kssh_run(k, argv, NULL, &e, err, errlen);
+	int rc = kssh_run(k, argv, NULL, &e, err);
 
 	if (rc > 1)
-		snprintf(err, errlen, "cannot check '%s' on %s: %s", path, k->name,
-			 e && *e ? e : "sha256sum failed");
+		err_set(err, 0, "cannot check '%s' on %s: %s", path, k->name,
+			e && *e ? e : "sha256sum failed");
 	free(e);
 	return rc == 0 ? 1 : rc == 1 ? 0 : -1;
 }
 
 /* Whether the cache already holds a good copy at final (same size, and it
  * hashes there to its name): 1 yes, 0 no (upload it), -1 with err. */
-static int cached(struct kssh *k, const char *final, off_t size, const char *sha256, char *err,
-		  size_t errlen)
+static int cached(struct kssh *k, const char *final, off_t size, const char *sha256,
+		  struct err *err)
 {
 	sftp_attributes a = sftp_stat(k->sftp, final);
 	int same;
@@ -436,27 +431,26 @@ static int cached(struct kssh *k, const char *final, off_t size, const char *sha
 	if (!a) {
 		if (sftp_get_error(k->sftp) == SSH_FX_NO_SUCH_FILE)
 			return 0;
-		snprintf(err, errlen, "cannot look for '%s' on %s: %s", final, k->name,
-			 ssh_is_connected(k->s) ? "SFTP error" : ssh_get_error(k->s));
+		err_set(err, 0, "cannot look for '%s' on %s: %s", final, k->name,
+			ssh_is_connected(k->s) ? "SFTP error" : ssh_get_error(k->s));
 		return -1;
 	}
 	same = a->type == SSH_FILEXFER_TYPE_REGULAR && a->size == (uint64_t)size;
 	sftp_attributes_free(a);
 	/* the same size is not the same bytes: a cached file is used only if it
 	 * hashes to its name; otherwise it is uploaded again */
-	return same ? remote_hash_is(k, final, sha256, err, errlen) : 0;
+	return same ? remote_hash_is(k, final, sha256, err) : 0;
 }
 
 /* fd's bytes into the new remote file tmp. 0 or -1 with err. */
-static int send_file(struct kssh *k, int fd, const char *local, const char *tmp, char *err,
-		     size_t errlen)
+static int send_file(struct kssh *k, int fd, const char *local, const char *tmp, struct err *err)
 {
 	sftp_file f = sftp_open(k->sftp, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	char buf[65536];
 
 	if (!f) {
-		snprintf(err, errlen, "cannot create '%s' on %s: %s", tmp, k->name,
-			 ssh_get_error(k->s));
+		err_set(err, 0, "cannot create '%s' on %s: %s", tmp, k->name,
+			ssh_get_error(k->s));
 		return -1;
 	}
 	for (;;) {
@@ -465,7 +459,7 @@ static int send_file(struct kssh *k, int fd, const char *local, const char *tmp,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
+			err_set(err, 0, "cannot read '%s': %s", local, strerror(errno));
 			sftp_close(f);
 			return -1;
 		}
@@ -475,8 +469,8 @@ static int send_file(struct kssh *k, int fd, const char *local, const char *tmp,
 			ssize_t w = sftp_write(f, buf + off, n - off);
 
 			if (w <= 0) {
-				snprintf(err, errlen, "upload of '%s' to %s cut off: %s", local,
-					 k->name, ssh_get_error(k->s));
+				err_set(err, 0, "upload of '%s' to %s cut off: %s", local,
+					k->name, ssh_get_error(k->s));
 				sftp_close(f);
 				return -1;
 			}
@@ -484,8 +478,8 @@ static int send_file(struct kssh *k, int fd, const char *local, const char *tmp,
 		}
 	}
 	if (sftp_close(f) != SSH_NO_ERROR) {
-		snprintf(err, errlen, "upload of '%s' to %s cut off at close: %s", local, k->name,
-			 ssh_get_error(k->s));
+		err_set(err, 0, "upload of '%s' to %s cut off at close: %s", local, k->name,
+			ssh_get_error(k->s));
 		return -1;
 	}
 	return 0;
@@ -494,7 +488,7 @@ static int send_file(struct kssh *k, int fd, const char *local, const char *tmp,
 /* Checked on the host, then renamed: the cache name only ever holds a
  * complete file with the right contents. 0 or -1 with err. */
 static int place(struct kssh *k, const char *local, const char *tmp, const char *sha256,
-		 const char *final, char *err, size_t errlen)
+		 const char *final, struct err *err)
 {
 	static const char verify[] =
 		"h=$(sha256sum < \"$1\") || exit 3; h=${h%% *}; "
@@ -503,39 +497,39 @@ static int place(struct kssh *k, const char *local, const char *tmp, const char 
 		"chmod 0644 -- \"$1\" && mv -f -- \"$1\" \"$3\"";
 	const char *argv[] = { "sh", "-c", verify, "kfarm-upload", tmp, sha256, final, NULL };
 	char *e = NULL;
-	int rc = kssh_run(k, argv, NULL, &e, err, errlen);
+	int rc = kssh_run(k, argv, NULL, &e, err);
 
 	if (rc > 0)
-		snprintf(err, errlen, "upload of '%s' to %s rejected: %s", local, k->name,
-			 e && *e ? e : "verification failed");
+		err_set(err, 0, "upload of '%s' to %s rejected: %s", local, k->name,
+			e && *e ? e : "verification failed");
 	free(e);
 	return rc == 0 ? 0 : -1;
 }
 
 int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
-		char *err, size_t errlen)
+		struct err *err)
 {
 	char *final = NULL, *tmp = NULL, host[64] = "local";
 	struct stat st;
 	int fd = -1, have;
 
-	if (cache_ready(k, err, errlen) < 0)
+	if (cache_ready(k, err) < 0)
 		return -1;
 	final = xasprintf("%s/%s", k->cache, sha256);
 	fd = open(local, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "cannot read '%s': %s", local, strerror(errno));
+		err_set(err, 0, "cannot read '%s': %s", local, strerror(errno));
 		goto fail;
 	}
-	have = cached(k, final, st.st_size, sha256, err, errlen);
+	have = cached(k, final, st.st_size, sha256, err);
 	if (have < 0)
 		goto fail;
 	if (!have) {
 		gethostname(host, sizeof(host) - 1);
 		host[strcspn(host, "/ ")] = '\0';
 		tmp = xasprintf("%s.part-%s-%d-%lu", final, host, (int)getpid(), ++k->seq);
-		if (send_file(k, fd, local, tmp, err, errlen) < 0 ||
-		    place(k, local, tmp, sha256, final, err, errlen) < 0)
+		if (send_file(k, fd, local, tmp, err) < 0 ||
+		    place(k, local, tmp, sha256, final, err) < 0)
 			goto fail;
 	}
 	free(tmp);

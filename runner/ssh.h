@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 struct sb;
 
 struct ssh_target {
@@ -32,8 +34,7 @@ struct kssh;
 #define KSSH_TRUST 1u	/* add an unknown host key to known_hosts */
 
 /* Connects, checks the host key, authenticates. NULL with the reason in err. */
-struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, char *err,
-		       size_t errlen);
+struct kssh *kssh_open(const struct ssh_target *t, unsigned int flags, struct err *err);
 void kssh_close(struct kssh *k);
 /* "SHA256:..." of the host key seen (valid after kssh_open, even if it
  * failed on the key: see kssh_last_fingerprint). */
@@ -44,13 +45,12 @@ int kssh_alive(struct kssh *k);
 /* Runs argv on the host. Captures stdout/stderr (each bounded, NUL-terminated;
  * either pointer may be NULL). Returns the exit status, or -1 with err set
  * when the command could not be run (session lost). */
-int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout, char *err,
-	     size_t errlen);
+int kssh_run(struct kssh *k, const char *const *argv, char **out, char **errout, struct err *err);
 
 /* The remote path of local file (whose hex SHA-256 is sha256) in the host's
  * cache, uploading it first unless already there. 0 or -1 with err set. */
 int kssh_upload(struct kssh *k, const char *local, const char *sha256, char **remote,
-		char *err, size_t errlen);
+		struct err *err);
 /* The remote user's home directory (absolute; NULL if SFTP fails). */
 const char *kssh_home(struct kssh *k);
 /* Where the file with this hash is (or goes) in the host's cache; NULL

@@ -40,8 +40,7 @@ void stage_free(struct stage *st)
 	free(st);
 }
 
-char *stage_where(struct stage *st, const char *local, const char *sha256, char *err,
-		  size_t errlen)
+char *stage_where(struct stage *st, const char *local, const char *sha256, struct err *err)
 {
 	char *remote;
 
@@ -50,14 +49,14 @@ char *stage_where(struct stage *st, const char *local, const char *sha256, char 
 	/* hashed once, when the run pinned it: no second read that could see
 	 * other bytes */
 	if (!sha256 || strlen(sha256) != 64) {
-		snprintf(err, errlen, "'%s' has no recorded sha256 to upload it by", local);
+		err_set(err, 0, "'%s' has no recorded sha256 to upload it by", local);
 		return NULL;
 	}
 	/* no I/O (the home directory was found by the probe), so no waiting
 	 * for the session's lock while a VM thread uploads */
 	remote = kssh_cache_path(st->ssh, sha256);
 	if (!remote)
-		snprintf(err, errlen, "host '%s': its SSH session has no SFTP", st->host);
+		err_set(err, 0, "host '%s': its SSH session has no SFTP", st->host);
 	return remote;
 }
 
@@ -73,9 +72,9 @@ static int known(struct stage *st, const char *sha256)
 }
 
 int stage_put(struct stage *st, const char *local, const char *sha256,
-	      int (*cancelled)(void *), void *arg, char *err, size_t errlen)
+	      int (*cancelled)(void *), void *arg, struct err *err)
 {
-	char *remote = NULL, why[512];
+	char *remote = NULL;
 
 	if (!st->ssh)
 		return 0;
@@ -84,10 +83,9 @@ int stage_put(struct stage *st, const char *local, const char *sha256,
 		pthread_mutex_unlock(&st->ssh_mu);
 		return 0;
 	}
-	if (kssh_upload(st->ssh, local, sha256, &remote, why, sizeof(why)) < 0) {
+	if (kssh_upload(st->ssh, local, sha256, &remote, err) < 0) {
 		pthread_mutex_unlock(&st->ssh_mu);
-		snprintf(err, errlen, "host '%s': %s", st->host, why);
-		return -1;
+		return err_prefix(err, "host '%s': ", st->host);
 	}
 	pthread_mutex_lock(&st->mu);
 	st->files = xrealloc(st->files, (st->nfiles + 1) * sizeof(*st->files));

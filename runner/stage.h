@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 struct kssh;
 struct stage;
 
@@ -19,13 +21,12 @@ void stage_free(struct stage *st);
 /* Where local (whose hex SHA-256, as the run recorded it, is sha256) is or
  * will be on the host. No I/O. NULL with err (a remote file needs its
  * hash; the session needs SFTP). */
-char *stage_where(struct stage *st, const char *local, const char *sha256, char *err,
-		  size_t errlen);
+char *stage_where(struct stage *st, const char *local, const char *sha256, struct err *err);
 
 /* Puts it there unless already put this run. cancelled(arg), if given, is
  * asked once the session is ours: nonzero skips the upload. 0 (present or
  * skipped), or -1 with err. */
 int stage_put(struct stage *st, const char *local, const char *sha256,
-	      int (*cancelled)(void *), void *arg, char *err, size_t errlen);
+	      int (*cancelled)(void *), void *arg, struct err *err);
 
 #endif

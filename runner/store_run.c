@@ -23,14 +23,14 @@
 static int run_alive(struct store *st, const char *lock, pid_t pid)
 {
 	char path[64], comm[32] = "";
-	const char *why;
-	int code, fd, busy;
+	struct err e;
+	int fd, busy;
 	FILE *f;
 
 	if (lock) {
-		fd = logdir_open(st->path, lock, &code, &why);
+		fd = logdir_open(st->path, lock, &e);
 		if (fd < 0)
-			return code != 404;
+			return e.code != 404;
 		busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 		close(fd);
 		return busy;

@@ -11,16 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
-int vm_pipes_open(struct vm *vm, int *out_w, int *err_w, char *err, size_t errlen)
+int vm_pipes_open(struct vm *vm, int *out_w, int *err_w, struct err *err)
 {
 	int out[2], errp[2];
 
 	if (pipe2(out, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		err_set(err, 0, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	if (pipe2(errp, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		err_set(err, 0, "pipe: %s", strerror(errno));
 		close(out[0]);
 		close(out[1]);
 		return -1;

@@ -8,12 +8,14 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "err.h"
+
 struct vm;
 
 /* The console and diagnostics pipes: the read ends (non-blocking) become
  * vm->console_fd and vm->err_fd, the write ends go to *out_w and *err_w
  * (the thread's, closed by it to say the VM is over). -1 with err. */
-int vm_pipes_open(struct vm *vm, int *out_w, int *err_w, char *err, size_t errlen);
+int vm_pipes_open(struct vm *vm, int *out_w, int *err_w, struct err *err);
 
 /* Starts fn(arg) in a thread with every signal blocked; detached unless t.
  * 0 or -1. */

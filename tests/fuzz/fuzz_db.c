@@ -26,7 +26,7 @@
 
 static char path[64], wal[72], shm[72];
 
-static void check(json_t *v, const struct api_err *e)
+static void check(json_t *v, const struct err *e)
 {
 	if (!v) {
 		if (e->code < 400 || e->code > 599 || !e->msg[0])
@@ -80,7 +80,7 @@ static void check_reply(int rc, struct reply *out)
  * fuzzed without touching this file: ids 1..3, without and with filters. */
 /* kfarm report: built or refused with a reason; rendered without a control
  * byte (C0 but tab and newline, DEL, C1) whatever the database holds. */
-static void report_ok(json_t *r, const struct api_err *e)
+static void report_ok(json_t *r, const struct err *e)
 {
 	if (!r) {
 		if (e->code < 400 || e->code > 599 || !e->msg[0])
@@ -106,7 +106,7 @@ static void routes_all(struct store *st)
 		{ .limit = 50 },
 		{ .limit = 10, .arch = "x86_64", .test = "alpha", .tree = "hx", .kernel = "A" },
 	};
-	struct api_err e;
+	struct err e;
 
 	for (size_t i = 0; i < nroutes; i++) {
 		if (routes[i].flags & RF_NODB)

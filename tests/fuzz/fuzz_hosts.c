@@ -8,9 +8,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct hosts hs;
-	char err[256];
+	struct err err;
 
-	if (hosts_parse((const char *)data, size, "/nonexistent", &hs, err, sizeof(err)) == 0)
+	if (hosts_parse((const char *)data, size, "/nonexistent", &hs, &err) == 0)
 		hosts_release(&hs);
 	return 0;
 }

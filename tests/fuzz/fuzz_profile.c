@@ -8,9 +8,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct profile p;
-	char err[256];
+	struct err err;
 
-	if (profile_parse((const char *)data, size, NULL, &p, err, sizeof(err)) == 0)
+	if (profile_parse((const char *)data, size, NULL, &p, &err) == 0)
 		profile_release(&p);
 	return 0;
 }

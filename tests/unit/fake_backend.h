@@ -36,7 +36,7 @@ static const char fake_ktap_pass[] =
 	"ok 2 beta\n"
 	"# kfarm-init: done\n";
 
-static int fake_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err,
 		      unsigned int flags)
 {
 	int p[2];
@@ -52,16 +52,15 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, char *err, size
 	if (first && fake.nseen < 64)
 		fake.seen[fake.nseen++] = spec->append;
 	if (fake.fail_first && first) {
-		snprintf(err, errlen, "fake: start %d refused", fake.starts);
-		return -1;
+		return err_set(err, 0, "fake: start %d refused", fake.starts);
 	}
 	if (pipe(p))
-		return snprintf(err, errlen, "pipe"), -1;
+		return err_set(err, 0, "pipe");
 	const char *doc = fake.beta_passes ? fake_ktap_pass : fake_ktap;
 
 	if (!(fake.lose && spec->host == fake.lose) &&
 	    write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc))
-		return snprintf(err, errlen, "short write"), -1;
+		return err_set(err, 0, "short write");
 	close(p[1]);
 	vm->console_fd = p[0];
 	vm->priv = vm;		/* started */

@@ -63,7 +63,7 @@ static const char *sval(json_t *o, const char *k)
 
 static void test_runs_and_run(void **state)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *runs = api_runs(store_db(st), 10, &e), *run, *j;
 
 	(void)state;
@@ -94,7 +94,7 @@ static void test_runs_and_run(void **state)
 
 static void test_status(void **state)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *s = api_status(store_db(st), &e), *jobs;
 
 	(void)state;
@@ -119,7 +119,7 @@ static void test_status_trees(void **state)
 	static const char *const bad[] = { "a=FAIL", "b=PASS", NULL };
 	char *p = xasprintf("%s/trees.db", dir);
 	struct store *t = store_open(p, 0);
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	int64_t r1, r2, j61, j612, j61b;
 	json_t *s, *cards, *c;
 
@@ -161,7 +161,7 @@ static void test_status_trees(void **state)
 
 static void test_history_filters(void **state)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *h;
 
 	(void)state;
@@ -192,7 +192,7 @@ static void test_history_filters(void **state)
 
 static void test_trees(void **state)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *t = api_trees(store_db(st), &e), *trees, *c;
 
 	(void)state;
@@ -212,7 +212,7 @@ static void test_trees(void **state)
 
 static void test_metrics(void **state)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	char *m = metrics_text(store_db(st), &e);
 
 	(void)state;
@@ -231,7 +231,7 @@ static void test_metrics(void **state)
 /* last: it damages the database */
 static void test_crafted_database(void **state)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	char *m;
 
 	(void)state;

@@ -49,16 +49,17 @@ static void test_table(void **state)
 static void test_unsupported(void **state)
 {
 	struct host h = { .name = "x" };
-	char err[256] = "";
+	struct err err = { 0 };
 
 	(void)state;
-	assert_int_equal(backend_host_connect(&backend_qemu, &h, err, sizeof(err)), -1);
-	assert_string_equal(err, "the qemu backend cannot run VMs on the hosts of an inventory");
-	assert_int_equal(backend_host_probe(&backend_lava, &h, err, sizeof(err)), -1);
-	assert_string_equal(err, "the lava backend cannot probe a host");
-	assert_int_equal(backend_connect(&backend_qemu, "http://x", NULL, NULL, err, sizeof(err)),
+	assert_int_equal(backend_host_connect(&backend_qemu, &h, &err), -1);
+	assert_string_equal(err.msg,
+			    "the qemu backend cannot run VMs on the hosts of an inventory");
+	assert_int_equal(backend_host_probe(&backend_lava, &h, &err), -1);
+	assert_string_equal(err.msg, "the lava backend cannot probe a host");
+	assert_int_equal(backend_connect(&backend_qemu, "http://x", NULL, NULL, &err),
 			 -1);
-	assert_non_null(strstr(err, "the qemu backend cannot connect to a service"));
+	assert_non_null(strstr(err.msg, "the qemu backend cannot connect to a service"));
 	assert_int_equal(backend_host_disconnect(&backend_qemu, &h), 0);	/* nothing open */
 	assert_int_equal(backend_host_disconnect(NULL, &h), 0);
 }
@@ -68,10 +69,10 @@ static void test_unsupported(void **state)
 static void test_probe_wrong_backend(void **state)
 {
 	struct hosts hs;
-	char err[256];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, err, sizeof(err)), 0);
+	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, &err), 0);
 	assert_true(hs.v[0].local);
 	assert_int_equal(host_probe_with(&hs.v[0], &backend_qemu, 0), -1);
 	assert_string_equal(hs.v[0].why,
@@ -87,10 +88,10 @@ static void test_probe_libvirt(void **state)
 {
 	struct hosts hs;
 	struct host *h;
-	char err[256];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, err, sizeof(err)), 0);
+	assert_int_equal(hosts_from_uri("test:///default", 1, &hs, &err), 0);
 	h = &hs.v[0];
 	/* the result depends on this machine's QEMU binaries; what the
 	 * backend filled does not */
@@ -112,13 +113,14 @@ static void test_probe_libvirt(void **state)
 static void test_stage_local(void **state)
 {
 	struct stage *st = stage_new(NULL, "here");
-	char err[256] = "", *p;
+	struct err err = { 0 };
+	char *p;
 
 	(void)state;
-	p = stage_where(st, "/some/kernel", NULL, err, sizeof(err));
+	p = stage_where(st, "/some/kernel", NULL, &err);
 	assert_string_equal(p, "/some/kernel");	/* a local host uses files where they are */
 	free(p);
-	assert_int_equal(stage_put(st, "/some/kernel", "", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(stage_put(st, "/some/kernel", "", NULL, NULL, &err), 0);
 	stage_free(st);
 }
 
@@ -126,7 +128,8 @@ static void test_pipes(void **state)
 {
 	struct vm vm = { .console_fd = -1, .err_fd = -1, .exit_fd = -1 };
 	int out_w, err_w;
-	char err[128], buf[1024];
+	struct err err;
+	char buf[1024];
 	ssize_t n;
 	double t0;
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -134,7 +137,7 @@ static void test_pipes(void **state)
 	char long_line[2000];
 
 	(void)state;
-	assert_int_equal(vm_pipes_open(&vm, &out_w, &err_w, err, sizeof(err)), 0);
+	assert_int_equal(vm_pipes_open(&vm, &out_w, &err_w, &err), 0);
 	assert_int_equal(read(vm.console_fd, buf, sizeof(buf)), -1);	/* non-blocking */
 	assert_int_equal(errno, EAGAIN);
 	vm_note(err_w, "host %s lost", "lab");

@@ -285,7 +285,7 @@ static void test_store_resume(void **state)
 	assert_int_equal(bisectdb_finish(db, id, "found", C[5], "subject", "A <a@b>", "msg",
 					 NULL), 0);
 	assert_int_equal(bisectdb_find_open(db, &b), 0);
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *one = bisect_api_one(db, id, &e), *list = bisect_api_list(db, 10, &e);
 
 	assert_non_null(one);

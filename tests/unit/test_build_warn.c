@@ -77,7 +77,7 @@ static int64_t build_with(struct store *st, const char *commit, const char *stat
 	s.tree = s.label = (char *)"t";
 	s.label = (char *)commit;
 	strcpy(s.patches.hash, "none");
-	assert_int_equal(build_config_parse(NULL, &c), 0);
+	assert_int_equal(build_config_parse(NULL, &c, NULL), 0);
 	build_set(&b, "alpha", &c, build_status_parse(status), NULL);
 	sid = builddb_source(store_db(st), &s);
 	assert_true(sid > 0);

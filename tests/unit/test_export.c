@@ -61,7 +61,7 @@ static int build_history(struct store *st)
 
 	strcpy(s.patches.hash, "none");
 	build_run = store_run_begin(st, "kfarm run --source");
-	if (build_run <= 0 || build_config_parse(NULL, &c) || (sid = builddb_source(store_db(st), &s)) <= 0)
+	if (build_run <= 0 || build_config_parse(NULL, &c, NULL) || (sid = builddb_source(store_db(st), &s)) <= 0)
 		return -1;
 	for (int a = 0; a < 2; a++) {
 		struct job *j = job_new();

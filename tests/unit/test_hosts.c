@@ -20,20 +20,20 @@
 
 static void parse_ok(const char *json, struct hosts *hs)
 {
-	char err[512] = "";
+	struct err err = { 0 };
 
-	if (hosts_parse(json, strlen(json), "/etc/kfarm", hs, err, sizeof(err)))
-		fail_msg("rejected: %s", err);
+	if (hosts_parse(json, strlen(json), "/etc/kfarm", hs, &err))
+		fail_msg("rejected: %s", err.msg);
 }
 
 static void expect_bad(const char *json, const char *want)
 {
 	struct hosts hs;
-	char err[512] = "";
+	struct err err = { 0 };
 
-	assert_int_equal(hosts_parse(json, strlen(json), NULL, &hs, err, sizeof(err)), -1);
-	if (!strstr(err, want))
-		fail_msg("error '%s' does not mention '%s'", err, want);
+	assert_int_equal(hosts_parse(json, strlen(json), NULL, &hs, &err), -1);
+	if (!strstr(err.msg, want))
+		fail_msg("error '%s' does not mention '%s'", err.msg, want);
 }
 
 static void test_good(void **state)
@@ -98,12 +98,12 @@ static void test_bad(void **state)
 static void test_from_uri(void **state)
 {
 	struct hosts hs;
-	char err[256];
+	struct err err;
 
 	(void)state;
 	assert_int_equal(hosts_from_uri("qemu+libssh://kf@lab.example:2200/system?"
 					"keyfile=/k%20ey&known_hosts=/kh&sshauth=privkey",
-					3, &hs, err, sizeof(err)), 0);
+					3, &hs, &err), 0);
 	assert_int_equal(hs.n, 1);
 	assert_false(hs.v[0].local);
 	assert_string_equal(hs.v[0].name, "lab.example");
@@ -115,37 +115,36 @@ static void test_from_uri(void **state)
 	assert_int_equal(hs.v[0].slots, 3);
 	hosts_release(&hs);
 
-	assert_int_equal(hosts_from_uri("qemu:///session", 2, &hs, err, sizeof(err)), 0);
+	assert_int_equal(hosts_from_uri("qemu:///session", 2, &hs, &err), 0);
 	assert_true(hs.v[0].local);
 	assert_string_equal(hs.v[0].name, "local");
 	hosts_release(&hs);
 
-	assert_int_equal(hosts_from_uri("qemu+ssh://[fd00::1]:22/system", 1, &hs, err,
-					sizeof(err)), 0);
+	assert_int_equal(hosts_from_uri("qemu+ssh://[fd00::1]:22/system", 1, &hs, &err), 0);
 	assert_string_equal(hs.v[0].address, "fd00::1");
 	hosts_release(&hs);
 
-	assert_int_equal(hosts_from_uri("not a uri", 1, &hs, err, sizeof(err)), -1);
-	assert_int_equal(hosts_from_uri("qemu+ssh://h:99999/system", 1, &hs, err, sizeof(err)), -1);
+	assert_int_equal(hosts_from_uri("not a uri", 1, &hs, &err), -1);
+	assert_int_equal(hosts_from_uri("qemu+ssh://h:99999/system", 1, &hs, &err), -1);
 }
 
 static void from_uri_bad(const char *uri, const char *want)
 {
 	struct hosts hs;
-	char err[1024] = "";
+	struct err err = { 0 };
 
-	assert_int_equal(hosts_from_uri(uri, 1, &hs, err, sizeof(err)), -1);
-	if (!strstr(err, want))
-		fail_msg("'%s': error '%s' does not mention '%s'", uri, err, want);
+	assert_int_equal(hosts_from_uri(uri, 1, &hs, &err), -1);
+	if (!strstr(err.msg, want))
+		fail_msg("'%s': error '%s' does not mention '%s'", uri, err.msg, want);
 }
 
 static void from_uri_is(const char *uri, const char *want)
 {
 	struct hosts hs;
-	char err[1024] = "";
+	struct err err = { 0 };
 
-	if (hosts_from_uri(uri, 1, &hs, err, sizeof(err)))
-		fail_msg("'%s' rejected: %s", uri, err);
+	if (hosts_from_uri(uri, 1, &hs, &err))
+		fail_msg("'%s' rejected: %s", uri, err.msg);
 	assert_string_equal(hs.v[0].uri, want);
 	hosts_release(&hs);
 }

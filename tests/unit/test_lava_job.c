@@ -14,7 +14,7 @@
 #include "../../runner/profile.h"
 #include "../../runner/util.h"
 
-static char *definition(const char *arch, const char *append, char *err, size_t errlen)
+static char *definition(const char *arch, const char *append, struct err *err)
 {
 	struct profile p;
 	char *d;
@@ -22,17 +22,18 @@ static char *definition(const char *arch, const char *append, char *err, size_t 
 	assert_int_equal(profile_load(arch, &p), 0);
 	struct vm_spec spec = { .profile = &p, .kernel = "/k/image", .initrd = "/i/a.cpio.gz",
 				.append = append };
-	d = lava_job_definition(&spec, "kfarm test", err, errlen);
+	d = lava_job_definition(&spec, "kfarm test", err);
 	profile_release(&p);
 	return d;
 }
 
 static void test_definition(void **state)
 {
-	char err[256] = "", *d;
+	struct err err = { 0 };
+	char *d;
 
 	(void)state;
-	d = definition("sparc64", "console=ttyS0 panic=-1 kfarm.tests=a,b", err, sizeof(err));
+	d = definition("sparc64", "console=ttyS0 panic=-1 kfarm.tests=a,b", &err);
 	assert_non_null(d);
 	assert_non_null(strstr(d, "device_type: qemu\n"));
 	assert_non_null(strstr(d, "  arch: \"sparc64\"\n"));
@@ -49,28 +50,28 @@ static void test_definition(void **state)
 	assert_non_null(strstr(d, "url: \"file:///i/a.cpio.gz\""));
 	assert_non_null(strstr(d, "    - \"# kfarm-init: done\"\n"));
 	free(d);
-	d = definition("riscv64", "console=ttyS0", err, sizeof(err));
+	d = definition("riscv64", "console=ttyS0", &err);
 	assert_non_null(strstr(d, "  - \"-bios\"\n  - \"default\"\n"));
 	free(d);
 }
 
 static void test_refused(void **state)
 {
-	char err[256] = "";
+	struct err err = { 0 };
 	struct profile p;
 
 	(void)state;
-	assert_null(definition("x86_64", "console=ttyS0 init=\"/bin/sh\"", err, sizeof(err)));
-	assert_non_null(strstr(err, "kernel command line"));
-	assert_null(definition("x86_64", "a={kernel}", err, sizeof(err)));
-	assert_null(definition("x86_64", "a=$(reboot)", err, sizeof(err)));
+	assert_null(definition("x86_64", "console=ttyS0 init=\"/bin/sh\"", &err));
+	assert_non_null(strstr(err.msg, "kernel command line"));
+	assert_null(definition("x86_64", "a={kernel}", &err));
+	assert_null(definition("x86_64", "a=$(reboot)", &err));
 	assert_int_equal(profile_load("x86_64", &p), 0);
 	struct vm_spec spec = { .profile = &p, .kernel = "/k/my image", .initrd = "/i",
 				.append = "x" };
-	assert_null(lava_job_definition(&spec, "n", err, sizeof(err)));
-	assert_non_null(strstr(err, "/k/my image"));
+	assert_null(lava_job_definition(&spec, "n", &err));
+	assert_non_null(strstr(err.msg, "/k/my image"));
 	spec.kernel = "relative/image";
-	assert_null(lava_job_definition(&spec, "n", err, sizeof(err)));
+	assert_null(lava_job_definition(&spec, "n", &err));
 	profile_release(&p);
 }
 

@@ -32,8 +32,8 @@ static void put(const char *rel, const char *text)
 
 static int status_of(const char *name)
 {
-	const char *why = NULL;
-	int code = 0, fd = logdir_open(db, name, &code, &why);
+	struct err e = { 0 };
+	int fd = logdir_open(db, name, &e);
 
 	if (fd >= 0) {
 		char buf[16] = "";
@@ -44,8 +44,8 @@ static int status_of(const char *name)
 		assert_string_equal(buf, "console\n");
 		return 200;
 	}
-	assert_non_null(why);
-	return code;
+	assert_true(e.msg[0] != '\0');
+	return e.code;
 }
 
 static void test_confined(void **state)

@@ -167,7 +167,7 @@ static void test_like_with_like(void **state)
 {
 	char *p = xasprintf("%s/rg.db", dir);
 	struct store *st = store_open(p, 0);
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *r;
 	int64_t run;
 

@@ -37,11 +37,11 @@ static void test_shipped_profiles(void **state)
 static void expect_bad(const char *json, const char *want)
 {
 	struct profile p;
-	char err[256] = "";
+	struct err err = { 0 };
 
-	assert_int_equal(profile_parse(json, strlen(json), "x", &p, err, sizeof(err)), -1);
-	if (!strstr(err, want))
-		fail_msg("error '%s' does not mention '%s'", err, want);
+	assert_int_equal(profile_parse(json, strlen(json), "x", &p, &err), -1);
+	if (!strstr(err.msg, want))
+		fail_msg("error '%s' does not mention '%s'", err.msg, want);
 }
 
 #define OKQ "\"qemu\":{\"binary\":\"q\",\"machine\":\"m\",\"memory_mb\":256}"
@@ -50,11 +50,11 @@ static void expect_bad(const char *json, const char *want)
 static void test_malformed(void **state)
 {
 	struct profile p;
-	char err[256];
+	struct err err;
 	const char *good = "{\"arch\":\"x\",\"console\":\"ttyS0\"," OKM "," OKQ "}";
 
 	(void)state;
-	assert_int_equal(profile_parse(good, strlen(good), "x", &p, err, sizeof(err)), 0);
+	assert_int_equal(profile_parse(good, strlen(good), "x", &p, &err), 0);
 	profile_release(&p);
 	expect_bad("{", "line 1");
 	expect_bad("[]", "not a JSON object");
@@ -105,12 +105,12 @@ static void test_image_check(void **state)
 static void test_variants_parse(void **state)
 {
 	struct profile p;
-	char err[256];
+	struct err err;
 	const char *good = HEAD QSMP(4) ",\"variants\":{\"smp4\":{\"smp\":4},"
 		"\"big\":{\"memory_mb\":1024,\"accel\":\"tcg\"}}}";
 
 	(void)state;
-	assert_int_equal(profile_parse(good, strlen(good), "x", &p, err, sizeof(err)), 0);
+	assert_int_equal(profile_parse(good, strlen(good), "x", &p, &err), 0);
 	assert_int_equal(p.max_smp, 4);
 	assert_int_equal(p.nvariants, 2);
 	assert_string_equal(p.variants[0].name, "smp4");
@@ -119,8 +119,7 @@ static void test_variants_parse(void **state)
 	assert_int_equal(p.variants[1].accel, ACCEL_TCG);
 	profile_release(&p);
 	/* no max_smp: one vCPU only */
-	assert_int_equal(profile_parse(HEAD OKQ "}", strlen(HEAD OKQ "}"), "x", &p, err,
-				       sizeof(err)), 0);
+	assert_int_equal(profile_parse(HEAD OKQ "}", strlen(HEAD OKQ "}"), "x", &p, &err), 0);
 	assert_int_equal(p.max_smp, 1);
 	assert_int_equal(p.nvariants, 0);
 	profile_release(&p);
@@ -140,7 +139,8 @@ static void test_machine(void **state)
 {
 	struct profile alpha, sparc;
 	struct machine m;
-	char err[256], key[64];
+	struct err err;
+	char key[64];
 
 	(void)state;
 	assert_int_equal(profile_load("alpha", &alpha), 0);
@@ -148,7 +148,7 @@ static void test_machine(void **state)
 	assert_int_equal(alpha.max_smp, 4);
 	assert_int_equal(sparc.max_smp, 1);
 	/* the default machine: one vCPU, the profile's memory, key "" */
-	assert_int_equal(profile_machine(&alpha, NULL, 0, &m, err, sizeof(err)), 0);
+	assert_int_equal(profile_machine(&alpha, NULL, 0, &m, &err), 0);
 	assert_int_equal(m.smp, 1);
 	assert_int_equal(m.memory_mb, alpha.memory_mb);
 	machine_key(&alpha, &m, 0, key, sizeof(key));
@@ -156,27 +156,27 @@ static void test_machine(void **state)
 	machine_key(&alpha, &m, 1, key, sizeof(key));
 	assert_string_equal(key, "kvm");
 	/* a variant, and --smp over it */
-	assert_int_equal(profile_machine(&alpha, "smp4", 0, &m, err, sizeof(err)), 0);
+	assert_int_equal(profile_machine(&alpha, "smp4", 0, &m, &err), 0);
 	assert_string_equal(m.variant, "smp4");
 	assert_int_equal(m.smp, 4);
 	machine_key(&alpha, &m, 0, key, sizeof(key));
 	assert_string_equal(key, "smp4");
-	assert_int_equal(profile_machine(&alpha, "smp4", 2, &m, err, sizeof(err)), 0);
+	assert_int_equal(profile_machine(&alpha, "smp4", 2, &m, &err), 0);
 	assert_int_equal(m.smp, 2);
 	m.memory_mb = 1024;
 	machine_key(&alpha, &m, 1, key, sizeof(key));
 	assert_string_equal(key, "smp2-m1024-kvm");
 	/* refusals name the limit and the machine */
-	assert_int_equal(profile_machine(&alpha, NULL, 5, &m, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "at most 4"));
-	assert_non_null(strstr(err, "clipper"));
-	assert_int_equal(profile_machine(&sparc, NULL, 2, &m, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "sparc64: 2 vCPUs asked for"));
-	assert_non_null(strstr(err, "at most 1"));
-	assert_int_equal(profile_machine(&sparc, "smp4", 0, &m, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "no machine variant 'smp4' (known: none)"));
-	assert_int_equal(profile_machine(&alpha, "smp8", 0, &m, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "known: smp2, smp4"));
+	assert_int_equal(profile_machine(&alpha, NULL, 5, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "at most 4"));
+	assert_non_null(strstr(err.msg, "clipper"));
+	assert_int_equal(profile_machine(&sparc, NULL, 2, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "sparc64: 2 vCPUs asked for"));
+	assert_non_null(strstr(err.msg, "at most 1"));
+	assert_int_equal(profile_machine(&sparc, "smp4", 0, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "no machine variant 'smp4' (known: none)"));
+	assert_int_equal(profile_machine(&alpha, "smp8", 0, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "known: smp2, smp4"));
 	profile_release(&alpha);
 	profile_release(&sparc);
 }

@@ -34,7 +34,7 @@ static struct store *fresh(const char *name)
 /* "kind arch test from->to" of every change, joined by ", " */
 static char *changes(struct store *st, const char *tree, int64_t run)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *r = regress_query(store_db(st), tree, run, &e), *o;
 	struct sb sb;
 	size_t i;
@@ -176,7 +176,7 @@ static void test_known_failure(void **state)
 static char *everything(struct store *st)
 {
 	static const char *const trees[] = { "t", "u", "linux-6.1", NULL };
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	struct sb sb;
 
 	sb_init(&sb);
@@ -286,7 +286,7 @@ static void test_like_machines(void **state)
 	static const char *const p[] = { "a=PASS", NULL }, *const f[] = { "a=FAIL", NULL };
 	struct store *st = fresh("mach.db");
 	int64_t r1 = store_run_begin(st, "m"), r2, r3;
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	char *c;
 	json_t *m;
 

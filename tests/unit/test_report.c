@@ -62,7 +62,7 @@ static sqlite3 *setup(struct store **st)
 
 static char *render(sqlite3 *db, int64_t run, const char *tree, enum report_format f)
 {
-	struct api_err e = { 0 };
+	struct err e = { 0 };
 	json_t *r = report_build(db, run, tree, &e);
 	char *t;
 

@@ -26,13 +26,13 @@ struct stuck {
 	int w;			/* the console's write end: never closed while it "runs" */
 };
 
-static int stuck_start(struct vm *vm, const struct vm_spec *spec, char *err, size_t errlen,
+static int stuck_start(struct vm *vm, const struct vm_spec *spec, struct err *err,
 		       unsigned int flags)
 {
 	int p[2];
 	struct stuck *s;
 
-	(void)spec, (void)err, (void)errlen, (void)flags;
+	(void)spec, (void)err, (void)flags;
 	memset(vm, 0, sizeof(*vm));
 	assert_int_equal(pipe(p), 0);
 	s = xcalloc(1, sizeof(*s));

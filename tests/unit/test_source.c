@@ -37,13 +37,14 @@ static void sh_git(const char *a, const char *b, const char *c)
 static void test_dir_and_git(void **state)
 {
 	struct source s;
+	struct err e;
 	char *spec;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	put("Makefile", "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\n");
 	put("Kconfig", "mainmenu \"Linux\"\n");
-	assert_int_equal(source_resolve(dir, NULL, &s), 0);
+	assert_int_equal(source_resolve(dir, NULL, &s, &e), 0);
 	assert_int_equal(s.kind, SRC_DIR);
 	assert_string_equal(s.version, "6.1.192");
 	assert_true(!strncmp(s.id, "dir:", 4) && strstr(s.id, "+patches:none"));
@@ -58,7 +59,7 @@ static void test_dir_and_git(void **state)
 	}
 	sh_git("add", "-A", NULL);
 	sh_git("commit", "-qm", "one");
-	assert_int_equal(source_resolve(dir, NULL, &s), 0);
+	assert_int_equal(source_resolve(dir, NULL, &s, &e), 0);
 	assert_int_equal(s.kind, SRC_GIT);
 	assert_string_equal(s.rev, "HEAD");
 	assert_int_equal(strlen(s.commit), 40);
@@ -69,11 +70,12 @@ static void test_dir_and_git(void **state)
 	source_release(&s);
 
 	spec = xasprintf("%s@no-such-revision", dir);
-	assert_int_equal(source_resolve(spec, NULL, &s), -1);
+	assert_int_equal(source_resolve(spec, NULL, &s, &e), -1);
+	assert_non_null(strstr(e.msg, ": unknown revision 'no-such-revision' in git repository"));
 	source_release(&s);
 	free(spec);
 	spec = xasprintf("%s@--output=/tmp/x", dir);	/* never an option to git */
-	assert_int_equal(source_resolve(spec, NULL, &s), -1);
+	assert_int_equal(source_resolve(spec, NULL, &s, &e), -1);
 	source_release(&s);
 	free(spec);
 }
@@ -81,23 +83,26 @@ static void test_dir_and_git(void **state)
 static void test_tarball_names(void **state)
 {
 	struct source s;
+	struct err e;
 	char *tb = xasprintf("%s/linux-source-6.1.tar.xz", dir);
 
 	(void)state;
 	put("linux-source-6.1.tar.xz", "not really xz");
-	assert_int_equal(source_resolve(tb, NULL, &s), 0);
+	assert_int_equal(source_resolve(tb, NULL, &s, &e), 0);
 	assert_int_equal(s.kind, SRC_TARBALL);
 	assert_string_equal(s.tree, "debian-6.1");
 	assert_string_equal(s.bdir, "6.1-nopatch");	/* make images' --nopatch O= tree */
 	assert_true(!strncmp(s.id, "tar:", 4) && strlen(s.sha256) == 64);
 	source_release(&s);
-	assert_int_equal(source_resolve(tb, KFARM_ARCHES_DIR "/../images/patches/6.1", &s), 0);
+	assert_int_equal(source_resolve(tb, KFARM_ARCHES_DIR "/../images/patches/6.1", &s, &e),
+			 0);
 	assert_string_equal(s.bdir, "6.1");		/* make images' O= tree */
 	assert_int_equal(s.patches.n, 1);
 	source_release(&s);
 	free(tb);
 	tb = xasprintf("%s/Kconfig@HEAD", dir);
-	assert_int_equal(source_resolve(tb, NULL, &s), -1);	/* @REV on a file */
+	assert_int_equal(source_resolve(tb, NULL, &s, &e), -1);	/* @REV on a file */
+	assert_non_null(strstr(e.msg, "' is neither a git repository, a kernel source directory nor"));
 	source_release(&s);
 	free(tb);
 	{
@@ -111,32 +116,34 @@ static void test_tarball_names(void **state)
 static void test_config_parse(void **state)
 {
 	struct build_config c;
+	struct err e;
 	char *f, *plus, *want;
 
 	(void)state;
 	strcpy(dir, "/tmp/kfarm-test-source-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	f = xasprintf("%s/debug.config", dir), plus = xasprintf("+%s", f);
-	assert_int_equal(build_config_parse(NULL, &c), 0);
+	assert_int_equal(build_config_parse(NULL, &c, &e), 0);
 	assert_string_equal(c.name, "kfarm");
 	assert_string_equal(c.bdir, "");	/* make images' O= trees */
 	build_config_release(&c);
-	assert_int_equal(build_config_parse("defconfig", &c), 0);
+	assert_int_equal(build_config_parse("defconfig", &c, &e), 0);
 	assert_string_equal(c.arg, "defconfig");
 	assert_string_equal(c.bdir, "-defconfig");
 	build_config_release(&c);
-	assert_int_equal(build_config_parse(f, &c), -1);	/* no such file yet */
-	assert_int_equal(build_config_parse(plus, &c), -1);
-	assert_int_equal(build_config_parse("+", &c), -1);
+	assert_int_equal(build_config_parse(f, &c, &e), -1);	/* no such file yet */
+	assert_int_equal(build_config_parse(plus, &c, &e), -1);
+	assert_int_equal(build_config_parse("+", &c, &e), -1);
+	assert_string_equal(e.msg, "--config '+': no file");
 	put("debug.config", "CONFIG_IKCONFIG=y\n");
-	assert_int_equal(build_config_parse(plus, &c), 0);
+	assert_int_equal(build_config_parse(plus, &c, &e), 0);
 	assert_string_equal(c.name, "kfarm+debug.config");
 	want = xasprintf("frag:%s", f);
 	assert_string_equal(c.arg, want);
 	assert_true(!strncmp(c.bdir, "-frag-", 6) && strlen(c.bdir) == 18);
 	build_config_release(&c);
 	free(want);
-	assert_int_equal(build_config_parse(f, &c), 0);
+	assert_int_equal(build_config_parse(f, &c, &e), 0);
 	assert_string_equal(c.name, "file:debug.config");
 	assert_true(!strncmp(c.arg, "file:/", 6));
 	assert_true(!strncmp(c.bdir, "-file-", 6));
