@@ -1,4 +1,5 @@
 #include "job.h"
+#include "job_int.h"
 #include "hosts.h"
 #include "text.h"
 #include "util.h"
@@ -12,7 +13,6 @@
 #include <unistd.h>
 
 /* Bounds so a flooding or garbage-spewing guest cannot grow kfarm. */
-#define MAX_RESULTS 4096
 #define MAX_REASON 512
 
 static const char *const outcomes[] = {
@@ -53,9 +53,6 @@ const char *job_state_name(enum job_state s)
 	return n[s];
 }
 
-static void on_result(void *data, const struct ktap_result *r);
-static int kernel_doc(const struct job *j, unsigned long doc);
-static const char *kcrash_for(const struct job *j, const char *path);
 
 char *job_cmdline(const struct profile *p, char **tests, const char *append)
 {
@@ -80,7 +77,7 @@ struct job *job_new(void)
 	j->log_fd = -1;
 	j->log_max = 16u << 20;
 	j->vm.console_fd = j->vm.err_fd = j->vm.exit_fd = -1;
-	ktap_init(&j->ktap, on_result, j);
+	ktap_init(&j->ktap, job_on_result, j);
 	return j;
 }
 
@@ -117,7 +114,7 @@ static void clear_outcome(struct job *j)
 	j->log_bytes = 0;
 	j->log_truncated = 0;
 	ktap_release(&j->ktap);
-	ktap_init(&j->ktap, on_result, j);
+	ktap_init(&j->ktap, job_on_result, j);
 	j->init_doc = 0;
 	j->init_run = 0;
 	j->kernel_docs = 0;
@@ -210,12 +207,12 @@ struct job *job_clone(const struct job *j)
 }
 
 /* Where console text becomes results: valid UTF-8, cut at a character. */
-static char *clip(const char *s, size_t len)
+char *job_clip(const char *s, size_t len)
 {
 	return text_clip_utf8(s, len, MAX_REASON);
 }
 
-static void log_write(struct job *j, const char *data, size_t n)
+void job_log_write(struct job *j, const char *data, size_t n)
 {
 	static const char marker[] = "\n[kfarm: console log truncated here]\n";
 
@@ -267,9 +264,9 @@ int job_start(struct job *j)
 		j->outcome = JOB_INFRA_ERROR;
 		/* may quote a remote host */
 		j->reason = text_clip_utf8(err.msg, strlen(err.msg), sizeof(err.msg));
-		log_write(j, "[kfarm: ", 8);
-		log_write(j, err.msg, strlen(err.msg));
-		log_write(j, "]\n", 2);
+		job_log_write(j, "[kfarm: ", 8);
+		job_log_write(j, err.msg, strlen(err.msg));
+		job_log_write(j, "]\n", 2);
 		log_close(j);
 		j->state = JS_DONE;
 		j->t_end = now_mono();
@@ -279,245 +276,6 @@ int job_start(struct job *j)
 	return 0;
 }
 
-static void add_result(struct job *j, const char *test, enum res_status st, const char *reason,
-		       size_t rlen, double dur, int depth)
-{
-	if (j->nres >= MAX_RESULTS)
-		return;
-	if (!(j->nres & (j->nres - 1)) || !j->nres)
-		j->res = xrealloc(j->res, (j->nres ? 2 * j->nres : 16) * sizeof(*j->res));
-	j->res[j->nres++] = (struct result){
-		.test = clip(test, strlen(test)), .status = st,
-		.reason = clip(reason, rlen), .duration_s = dur, .depth = depth,
-	};
-}
-
-static void on_result(void *data, const struct ktap_result *r)
-{
-	struct job *j = data;
-	static const enum res_status map[] = {
-		[TS_PASS] = RS_PASS, [TS_FAIL] = RS_FAIL, [TS_SKIP] = RS_SKIP,
-		[TS_MISSING] = RS_MISSING,
-	};
-	double now = now_mono(), dur = 0;
-
-	if (r->depth == 0) {
-		double since = j->t_last_result ? j->t_last_result : j->t_header;
-
-		dur = since ? now - since : 0;
-		j->t_last_result = now;
-	}
-	if (r->status == TS_FAIL && kernel_doc(j, j->ktap.ndocs)) {
-		const char *crash = kcrash_for(j, r->name);
-
-		if (crash) {
-			char *why = xasprintf("crashed: %s%s%s", crash, *r->reason ? "; " : "",
-					      r->reason);
-
-			add_result(j, r->name, RS_FAIL, why, strlen(why), dur, r->depth);
-			free(why);
-			return;
-		}
-	}
-	add_result(j, r->name, map[r->status], r->reason, strlen(r->reason), dur, r->depth);
-}
-
-static const char uname_tag[] = "# kfarm-init: uname ";
-static const char init_tag[] = "# kfarm-init: ";
-
-/* --- the kernel's own KTAP: its KUnit run, before /init starts ---
- * Results of a document begun before the kernel's "Run /init as init
- * process" line (init/main.c; or, without it, before /init's first note)
- * are the kernel's: named kunit:SUITE/case. A kernel that never got that
- * far (it panicked during its KUnit run) printed only its own documents. */
-
-static int kernel_doc(const struct job *j, unsigned long doc)
-{
-	if (!doc)
-		return 0;
-	if (j->init_run)
-		return doc <= j->kernel_docs;
-	return !j->init_doc || doc < j->init_doc;
-}
-
-/* Every result not yet claimed is the kernel's. */
-static void claim_kernel(struct job *j)
-{
-	for (size_t i = j->nkernel; i < j->nres; i++) {
-		char *name = xasprintf("kunit:%s", j->res[i].test);
-
-		free(j->res[i].test);
-		j->res[i].test = clip(name, strlen(name));
-		free(name);
-	}
-	j->nkernel = j->nres;
-}
-
-/* The case's own name in a "not ok N name # ..." line, into buf ("" if the
- * line is not one). */
-static void failed_name(const char *s, size_t len, char *buf, size_t bufsz)
-{
-	size_t p = console_prefix_len(s, len), i, e;
-
-	buf[0] = '\0';
-	s += p, len -= p;
-	while (len && (*s == ' ' || *s == '\t'))
-		s++, len--;
-	if (len < 7 || memcmp(s, "not ok ", 7))
-		return;
-	for (i = 7; i < len && (s[i] == ' ' || (s[i] >= '0' && s[i] <= '9')); i++)
-		;
-	if (i + 1 < len && s[i] == '-' && s[i + 1] == ' ')
-		i += 2;
-	for (e = i; e < len && s[e] != '#'; e++)
-		;
-	while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'))
-		e--;
-	if (e - i < bufsz)
-		snprintf(buf, bufsz, "%.*s", (int)(e - i), s + i);
-}
-
-/* A fatal line (an oops the kernel survives: KUnit's "try faulted") waits
- * for the kernel's next KTAP result line; a "not ok" one is the case that
- * crashed, and its result quotes the line. */
-static void note_kcrash(struct job *j, enum con_kind k, const char *line, size_t len,
-			unsigned long nresults_before)
-{
-	if (con_kind_fatal(k) && !j->kcrash && kernel_doc(j, j->ktap.ndocs)) {
-		size_t p = console_prefix_len(line, len);
-
-		j->kcrash = clip(line + p, len - p);
-	}
-	if (!j->kcrash || j->ktap.nresults == nresults_before)
-		return;
-	if (kernel_doc(j, j->ktap.ndocs) && j->nkcrashed < sizeof(j->kcrashed) / sizeof(*j->kcrashed)) {
-		char name[KTAP_NAME_MAX + 1];
-
-		failed_name(line, len, name, sizeof(name));
-		if (*name) {
-			j->kcrashed[j->nkcrashed].name = xstrdup(name);
-			j->kcrashed[j->nkcrashed++].line = j->kcrash;
-			j->kcrash = NULL;
-		}
-	}
-	free(j->kcrash);
-	j->kcrash = NULL;
-}
-
-/* The crash quoted for a failed result of path ".../NAME", or NULL. */
-static const char *kcrash_for(const struct job *j, const char *path)
-{
-	size_t pl = strlen(path);
-
-	for (size_t i = 0; i < j->nkcrashed; i++) {
-		const char *n = j->kcrashed[i].name;
-		size_t nl = strlen(n);
-
-		if (nl <= pl && !strcmp(path + pl - nl, n) && (nl == pl || path[pl - nl - 1] == '/'))
-			return j->kcrashed[i].line;
-	}
-	return NULL;
-}
-
-/* "Run /init as init process": the kernel's documents are over (one still
- * open is cut off there) and everything so far was theirs. */
-static void note_init_run(struct job *j, const char *line, size_t len)
-{
-	static const char tail[] = " as init process";
-	size_t p = console_prefix_len(line, len);
-
-	line += p, len -= p;
-	if (j->init_run || j->init_doc || len < 4 + sizeof(tail) - 1 || memcmp(line, "Run ", 4) ||
-	    memcmp(line + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1))
-		return;
-	if (j->ktap.ndocs)
-		ktap_cut(&j->ktap, "the kernel started /init");
-	j->init_run = 1;
-	j->kernel_docs = j->ktap.ndocs;
-	claim_kernel(j);
-}
-
-/* /init prints its notes between its version line and its plan, unindented
- * and without a printk prefix; a kernel's KUnit document has none. A note
- * outside any open document (before the first version line, or after a
- * kernel document's plan) names the next document as /init's. */
-static void note_init_doc(struct job *j, const char *line, size_t len)
-{
-	if (j->init_doc || len < sizeof(init_tag) - 1 ||
-	    memcmp(line, init_tag, sizeof(init_tag) - 1))
-		return;
-	if (j->ktap.seen_header && j->ktap.plan < 0 && !j->ktap.ntop)
-		j->init_doc = j->ktap.ndocs;
-	else
-		j->init_doc = j->ktap.ndocs + 1;
-	/* every result so far came from an earlier document: the kernel's own
-	 * KUnit run, nested under kunit:SUITE (only once /init is known, so a
-	 * guest that never names its document keeps its names) */
-	if (!j->init_run)
-		claim_kernel(j);
-}
-
-static void on_line(void *data, const char *line, size_t len)
-{
-	struct job *j = data;
-	enum con_kind k = console_classify(line, len);
-
-	if (k == CON_WARNING) {
-		if (!j->warning)
-			j->warning = clip(line, len);
-	} else if (con_kind_fatal(k) && !j->trouble_line) {
-		j->trouble = k;
-		j->trouble_line = clip(line, len);
-	}
-	if (!j->release && len > sizeof(uname_tag) - 1 &&
-	    !memcmp(line, uname_tag, sizeof(uname_tag) - 1)) {
-		/* "Linux RELEASE ..." */
-		const char *s = line + sizeof(uname_tag) - 1, *e = line + len;
-		const char *sp = memchr(s, ' ', e - s);
-
-		if (sp) {
-			const char *rel = sp + 1, *end = memchr(rel, ' ', e - rel);
-
-			j->release = clip(rel, (end ? end : e) - rel);
-		}
-	}
-	unsigned long nr = j->ktap.nresults;
-
-	note_init_run(j, line, len);
-	ktap_feed(&j->ktap, line, len);
-	note_kcrash(j, k, line, len, nr);
-	note_init_doc(j, line, len);
-	if (j->ktap.seen_header && !j->t_header) {
-		j->t_header = now_mono();
-		j->boot_s = j->t_header - j->t_start;
-		j->state = JS_RUNNING;
-	}
-}
-
-void job_console(struct job *j, const char *data, size_t n)
-{
-	j->t_last_out = now_mono();
-	log_write(j, data, n);
-	linebuf_feed(j->lb, data, n, on_line, j);
-}
-
-static void on_err_line(void *data, const char *line, size_t len)
-{
-	struct job *j = data;
-
-	if (!len)
-		return;
-	free(j->qemu_err);
-	j->qemu_err = clip(line, len);
-	log_write(j, "[qemu: ", 7);
-	log_write(j, line, len);
-	log_write(j, "]\n", 2);
-}
-
-void job_stderr(struct job *j, const char *data, size_t n)
-{
-	linebuf_feed(j->lberr, data, n, on_err_line, j);
-}
 
 int job_suite_done(const struct job *j)
 {
@@ -554,7 +312,7 @@ static int have_top(const struct job *j, const char *name)
 	return 0;
 }
 
-/* Whatever the KTAP bounds or MAX_RESULTS cost is said with the job (its
+/* Whatever the KTAP bounds or JOB_MAX_RESULTS cost is said with the job (its
  * warning), never dropped silently. */
 static void note_truncation(struct job *j)
 {
@@ -567,7 +325,7 @@ static void note_truncation(struct job *j)
 		return;
 	if (over)
 		snprintf(cap, sizeof(cap), "%sresult cap %d (%lu results dropped)",
-			 any ? ", " : "", MAX_RESULTS, over);
+			 any ? ", " : "", JOB_MAX_RESULTS, over);
 	w = xasprintf("%s%sKTAP output truncated: %s%s", j->warning ? j->warning : "",
 		      j->warning ? "; " : "", note, cap);
 	free(j->warning);
@@ -578,11 +336,11 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 {
 	int done = job_suite_done(j);
 
-	linebuf_flush(j->lb, on_line, j);
-	linebuf_flush(j->lberr, on_err_line, j);
+	linebuf_flush(j->lb, job_on_line, j);
+	linebuf_flush(j->lberr, job_on_err_line, j);
 	/* the kernel died during its own KUnit run: its open suites are cut
 	 * off there, their unrun cases MISSING */
-	if (kernel_doc(j, j->ktap.ndocs)) {
+	if (job_kernel_doc(j, j->ktap.ndocs)) {
 		const char *why = j->trouble_line ? j->trouble_line :
 				  j->timed_out ? j->timeout_reason : "the console ended";
 
@@ -590,7 +348,7 @@ void job_finish(struct job *j, const struct vm_exit *ex)
 	}
 	ktap_end(&j->ktap);
 	if (!j->init_run && !j->init_doc)
-		claim_kernel(j);
+		job_claim_kernel(j);
 	note_truncation(j);
 	log_close(j);
 	free(j->lb);
@@ -649,7 +407,7 @@ missing:
 		if (!have_top(j, *t)) {
 			char *why = xasprintf("never ran: job %s", job_outcome_name(j->outcome));
 
-			add_result(j, *t, RS_MISSING, why, strlen(why), 0, 0);
+			job_add_result(j, *t, RS_MISSING, why, strlen(why), 0, 0);
 			free(why);
 		}
 }
