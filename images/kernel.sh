@@ -408,7 +408,7 @@ build_tree() {
 		RESULT=configured SECS=$(( $(date +%s) - T0 )); exec 9>&-; return 0
 	fi
 
-	say "building $arch ${ver:-} ($RELEASE, key $KEY, make -j$JOBS $target), log: $LOG"
+	say "building $arch${ver:+ $ver} ($RELEASE, key $KEY, make -j$JOBS $target), log: $LOG"
 	# progress for kfarm: kbuild's steps of the last full build of this
 	# arch and config (any of its O= trees), for a rough percentage
 	local steps=0 fresh=0 sf
