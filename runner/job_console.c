@@ -120,7 +120,8 @@ static void note_kcrash(struct job *j, enum con_kind k, const char *line, size_t
 	}
 	if (!j->kcrash || j->ktap.nresults == nresults_before)
 		return;
-	if (job_kernel_doc(j, j->ktap.ndocs) && j->nkcrashed < sizeof(j->kcrashed) / sizeof(*j->kcrashed)) {
+	if (job_kernel_doc(j, j->ktap.ndocs) &&
+	    j->nkcrashed < sizeof(j->kcrashed) / sizeof(*j->kcrashed)) {
 		char name[KTAP_NAME_MAX + 1];
 
 		failed_name(line, len, name, sizeof(name));

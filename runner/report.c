@@ -175,7 +175,9 @@ out:
 
 /* Each top-level test's status in the scope, agreed over its jobs (FLAKY
  * when they disagree), counted per arch; failures, known failures and
- * flakes listed. */
+ * flakes listed. The tests of a job that never booted for want of a
+ * kernel (infrastructure, an unbuilt arch) are not results: the boots'
+ * and builds' sections say why. */
 static int gather_tests(struct gather *g)
 {
 	sqlite3_stmt *s = prep(g, SCOPE
@@ -186,7 +188,7 @@ static int gather_tests(struct gather *g)
 		" sum(r.status IN ('FAIL', 'MISSING')), count(*),"
 		" max(COALESCE(j.release, c.release))"
 		" FROM results r JOIN sj j ON j.id = r.job_id JOIN candidates c ON c.id = j.candidate_id"
-		" WHERE r.depth = 0 AND j.outcome != 'INFRA_ERROR'"
+		" WHERE r.depth = 0 AND j.outcome NOT IN ('INFRA_ERROR', 'NOT_BUILT')"
 		" GROUP BY j.candidate_id, j.arch, r.test ORDER BY j.arch, r.test", "tests");
 	json_t *fails = json_array(), *flakes = json_array(), *known = json_array();
 	int rc;
@@ -309,10 +311,12 @@ static int gather_changes(struct gather *g)
 		json_t *from = json_object_get(c, "from"), *to = json_object_get(c, "to"), *e;
 		char *key;
 
-		key = xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", js(c, "kind"),
+		/* builds that broke differently (their first errors) are not one */
+		key = xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", js(c, "kind"),
 				js(c, "test"), js(from, "status"), js(to, "status"),
 				js(from, "kernel"), js(to, "kernel"), js(c, "tree"),
-				js(from, "release"), js(to, "release"));
+				js(from, "release"), js(to, "release"),
+				strcmp(js(c, "test"), "build") ? "" : js(c, "reason"));
 		e = json_object_get(index, key);
 		if (!e) {
 			e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o?, s:s, s:o?, s:o?, s:[]}",
