@@ -135,17 +135,27 @@ static void test_build_regression_not_built(void **state)
 		 " VALUES (1, 'git', 'r@A', 'git:a', '', 't', 'A', 1),"
 		 " (2, 'git', 'r@B', 'git:b', '', 't', 'B', 2);"
 		 "INSERT INTO candidates (id, arch, label, tree, image_sha256, created) VALUES"
-		 " (5, 'alpha', 'B', 't', 'not-built', 2);"
+		 " (5, 'alpha', 'B', 't', 'not-built', 2), (6, 'sparc64', 'B', 't', 'not-built', 2);"
 		 "INSERT INTO jobs (id, run_id, candidate_id, arch, attempt, outcome, reason, started,"
 		 " finished) VALUES (5, 2, 5, 'alpha', 1, 'NOT_BUILT', 'build FAIL: time.c:9: error: x',"
-		 " 2, 2);"
+		 " 2, 2), (6, 2, 6, 'sparc64', 1, 'NOT_BUILT', 'build FAIL: fcntl.c:1: error: y', 2, 2);"
+		 "INSERT INTO results (job_id, test, depth, status, reason) VALUES"
+		 " (5, 'futex', 0, 'MISSING', 'not built'), (6, 'futex', 0, 'MISSING', 'not built');"
 		 "INSERT INTO builds (run_id, source_id, candidate_id, arch, config, status, error,"
 		 " started, finished) VALUES"
 		 " (1, 1, NULL, 'alpha', 'kfarm', 'PASS', NULL, 1, 1),"
-		 " (2, 2, 5, 'alpha', 'kfarm', 'FAIL', 'time.c:9: error: x', 2, 2);");
+		 " (2, 2, 5, 'alpha', 'kfarm', 'FAIL', 'time.c:9: error: x', 2, 2),"
+		 " (1, 1, NULL, 'sparc64', 'kfarm', 'PASS', NULL, 1, 1),"
+		 " (2, 2, 6, 'sparc64', 'kfarm', 'FAIL', 'fcntl.c:1: error: y', 2, 2);");
 	assert_int_equal(summary_add_job(db, 5), 0);
+	assert_int_equal(summary_add_job(db, 6), 0);
 	t = render(db, 2, NULL, RF_TEXT);
-	assert_non_null(strstr(t, "Qemu test results:\n\ttotal: 2 pass: 1 fail: 1 not built: 1\n"));
+	assert_non_null(strstr(t, "Qemu test results:\n\ttotal: 2 pass: 1 fail: 1 not built: 2\n"));
+	/* an unbuilt arch's tests are no results: run 2's are x86_64's and arm64's */
+	assert_non_null(strstr(t, "Test results:\n\ttotal: 4 pass: 1 fail: 2 skip: 1\n"));
+	assert_null(strstr(t, "alpha futex"));
+	/* two builds broken two ways: each with its own first error */
+	assert_non_null(strstr(t, "\tbuild: PASS -> FAIL on sparc64: first error: fcntl.c:1: error: y\n"));
 	assert_null(strstr(t, "NOT_BUILT"));	/* not listed as a failed boot */
 	assert_non_null(strstr(t, "Regressions (against the previous candidate):\n"));
 	assert_non_null(strstr(t, "\tbuild: PASS -> FAIL on alpha: first error: time.c:9: error: x\n"));
