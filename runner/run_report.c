@@ -146,7 +146,7 @@ void run_report_summary(const struct run_report *r, json_t *changes, FILE *f)
 	sqlite3_stmt *q = prep_job_q(r), *rq = prep_res_q(r);
 	struct text_pool p = { 0 };
 	struct shown s;
-	int kw = 16;
+	int kw = 16, nshown = 0;
 
 	/* the labels whole (a cut "linux-source-6.1" once read as 6.1 for 6.12),
 	 * aligned up to 48 columns */
@@ -155,8 +155,16 @@ void run_report_summary(const struct run_report *r, json_t *changes, FILE *f)
 			int w = (int)strlen(text_term(&p, s.label));
 
 			kw = w > kw ? (w > 48 ? 48 : w) : kw;
+			nshown++;
 			text_pool_release(&p);
 		}
+	if (!nshown) {	/* e.g. no arch built: the build table says why */
+		fprintf(f, "\nrun %lld summary: no job booted\n", (long long)r->run);
+		sqlite3_finalize(q);
+		sqlite3_finalize(rq);
+		print_changes(changes, f);
+		return;
+	}
 	fprintf(f, "\nrun %lld summary\n%-9s %-*s %-12s %6s %5s %5s %5s %5s  %s\n",
 		(long long)r->run, "ARCH", kw, "KERNEL", "OUTCOME", "BOOT", "PASS", "FAIL", "SKIP",
 		"MISS", "RELEASE");
