@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -597,6 +598,13 @@ int main(int argc, char **argv)
 	} else {
 		host_cmdline(cmdline, sizeof(cmdline), argc, argv);
 	}
+	/* the console shared with the kernel: another CPU's KERN_INFO line (a
+	 * late driver probe) can land inside one of /init's KTAP lines, so
+	 * while /init writes only levels 0-4 reach it (warnings, oopses and
+	 * panics still do; everything stays in dmesg), unless the command
+	 * line sets its own loglevel */
+	if (pid1 && !strstr(cmdline, "loglevel"))
+		klogctl(8 /* SYSLOG_ACTION_CONSOLE_LEVEL */, NULL, 5);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (pid1 && !kt_exists(kt_exe_path))
