@@ -158,16 +158,12 @@ void run_report_summary(const struct run_report *r, json_t *changes, FILE *f)
 			nshown++;
 			text_pool_release(&p);
 		}
-	if (!nshown) {	/* e.g. no arch built: the build table says why */
+	if (!nshown)	/* e.g. no arch built: the build table says why */
 		fprintf(f, "\nrun %lld summary: no job booted\n", (long long)r->run);
-		sqlite3_finalize(q);
-		sqlite3_finalize(rq);
-		print_changes(changes, f);
-		return;
-	}
-	fprintf(f, "\nrun %lld summary\n%-9s %-*s %-12s %6s %5s %5s %5s %5s  %s\n",
-		(long long)r->run, "ARCH", kw, "KERNEL", "OUTCOME", "BOOT", "PASS", "FAIL", "SKIP",
-		"MISS", "RELEASE");
+	else
+		fprintf(f, "\nrun %lld summary\n%-9s %-*s %-12s %6s %5s %5s %5s %5s  %s\n",
+			(long long)r->run, "ARCH", kw, "KERNEL", "OUTCOME", "BOOT", "PASS", "FAIL",
+			"SKIP", "MISS", "RELEASE");
 	for (size_t i = 0; i < r->n; i++) {
 		if (!job_shown(q, r->jobs[i], &s))
 			continue;
