@@ -114,6 +114,10 @@ int cmd_build(struct cmd_ctx *cx, int argc, char **argv)
 	store_run_end(st, run, ss.interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
 	printf("build run %lld\n", (long long)run);
 	ret = srcset_report(&ss, stdout);
+	if (ss.unprepared) {
+		error("%zu source tree(s) could not be prepared (see above)", ss.unprepared);
+		ret = 2;
+	}
 	if (ss.interrupted) {
 		error("interrupted (signal %d); run %lld marked as such", ss.interrupted,
 		      (long long)run);

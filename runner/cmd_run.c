@@ -433,6 +433,10 @@ static int verdict(struct run_drive *d, struct run_build *b, int json, int bad_j
 		error("some jobs could not be prepared (see above)");
 		ret = 3;
 	}
+	if (b->ss.unprepared) {
+		error("%zu source tree(s) could not be prepared (see above)", b->ss.unprepared);
+		ret = 2;
+	}
 	if (d->store_failed) {
 		error("some results could not be stored in '%s'", store_path(d->st));
 		ret = 3;
@@ -524,11 +528,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	interrupted = 0;
 	if (b.ss.n && b.ks.targets) {
 		build_set_jobs(o.make_jobs, 0);
-		if ((interrupted = run_build_sync(&b)) < 0) {
-			store_run_end(cx->st, d.run, RUN_FAILED);
-			ret = 2;
-			goto out;
-		}
+		interrupted = run_build_sync(&b);
 	} else if (b.ss.n) {
 		d.feed = run_build_feed(&b, &d, o.build_jobs, o.make_jobs);
 	}

@@ -72,8 +72,7 @@ int run_build_sync(struct run_build *b)
 {
 	struct srcset *ss = &b->ss;
 
-	if (srcset_build(ss))
-		return -1;
+	srcset_build(ss);	/* an unprepared source: ERROR builds, exit 2 */
 	for (size_t i = 0; i < ss->n * ss->narch; i++)
 		if (ss->b[i].arch)
 			built(b, i);
@@ -138,15 +137,9 @@ static void pump(struct run_build *b)
 		if (!b->prepared) {
 			int rc = srcset_prepare(ss, b->cur);
 
-			if (rc) {
-				for (size_t a = 0; a < ss->narch; a++) {
-					size_t i = b->cur * ss->narch + a;
-
-					if (rc < 0)
-						build_set(&ss->b[i], ss->arches[a], &ss->cfg, BS_ERROR,
-							  "the source tree could not be prepared");
-					built(b, i);
-				}
+			if (rc) {	/* every arch of it a result (srcset_prepare) */
+				for (size_t a = 0; a < ss->narch; a++)
+					built(b, b->cur * ss->narch + a);
 				b->cur++;
 				continue;
 			}

@@ -54,8 +54,8 @@ struct run_build {
 int run_build_prepare(struct run_build *b, struct run_plan *p, char **specs,
 		      const char *patches, const char *label);
 /* Builds every candidate now, each built arch a spec of the plan; returns
- * the signal that interrupted it, 0: none, -1: a tree could not be
- * prepared (printed). */
+ * the signal that interrupted it, 0: none (a tree that could not be
+ * prepared is ERROR builds, ss.unprepared). */
 int run_build_sync(struct run_build *b);
 /* The builds as d's feed (its lines above d's progress): build_jobs at
  * once (0: 1), make -j make_jobs (0: the script's default). */

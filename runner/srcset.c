@@ -90,14 +90,16 @@ int srcset_prepare(struct srcset *ss, size_t i)
 	int rc;
 
 	fprintf(stderr, "kfarm: %s: fetch (preparing the tree)\n", s->spec);
-	if ((rc = source_prepare(s, &e)) < 0)
-		return error("source '%s': %s", s->spec, e.msg);
-	if (rc == 1) {
-		for (size_t a = 0; a < ss->narch; a++)
-			build_set(&ss->b[i * ss->narch + a], ss->arches[a], &ss->cfg, BS_FAIL,
-				  e.msg);
+	if ((rc = source_prepare(s, &e)) < 0) {
+		ss->unprepared++;
+		error("source '%s': %s", s->spec, e.msg);
+		err_prefix(&e, "the source tree could not be prepared: ");
+	} else if (rc == 1) {
 		fprintf(stderr, "kfarm: %s: %s (nothing built)\n", s->spec, e.msg);
 	}
+	for (size_t a = 0; rc && a < ss->narch; a++)
+		build_set(&ss->b[i * ss->narch + a], ss->arches[a], &ss->cfg,
+			  rc < 0 ? BS_ERROR : BS_FAIL, e.msg);
 	return rc;
 }
 
@@ -130,8 +132,6 @@ int srcset_build(struct srcset *ss)
 		struct source *s = &ss->src[i];
 		int rc = prepare_held(ss, i);
 
-		if (rc < 0)
-			return -1;
 		for (size_t a = 0; a < ss->narch && rc == 0 && !ss->interrupted; a++) {
 			struct build *b = &ss->b[i * ss->narch + a];
 
@@ -143,7 +143,7 @@ int srcset_build(struct srcset *ss)
 		if (rc == 0 && ss->after_source)
 			ss->after_source(ss->after_data, ss, i);
 	}
-	return 0;
+	return ss->unprepared == ss->n ? -1 : 0;
 }
 
 /* <db>.logs/run-N/build-ARCH-LABEL.log (logdir.h); returns the name to

@@ -33,19 +33,24 @@ struct srcset {
 	 * (--kselftest's kselftest:TARGET), unless --tests names them */
 	char **more_tests;
 	int interrupted;	/* the signal that stopped srcset_build, 0: none */
+	size_t unprepared;	/* sources whose tree could not be prepared (bad
+				 * input: the command exits 2 once the rest is
+				 * recorded); their arches are ERROR builds */
 };
 
 /* Resolves every spec; tree/label override the defaults (label: one source
  * only). Prints the problem and returns -1 (exit 2). */
 int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **arches,
 		   const char *tree, const char *label);
-/* Prepares source i's tree: 0 ready, 1 a patch does not apply (every arch
- * of it a FAIL build), -1 printed (bad input). */
+/* Prepares source i's tree: 0 ready; 1 a patch does not apply (every arch
+ * of it a FAIL build naming the patch); -1 the tree cannot be prepared
+ * (unpack failure, not a kernel tarball: printed, ss->unprepared counts it,
+ * every arch of it an ERROR build with the reason). */
 int srcset_prepare(struct srcset *ss, size_t i);
-/* Prepares and builds everything (one build at a time; SIGINT/SIGTERM stop
- * it: ss->interrupted, the builds not started have no arch); -1 when a tree cannot be prepared
- * (unpack failure, not a kernel tarball: bad input, exit 2). A patch that
- * does not apply is a FAIL build for every arch of that source. */
+/* Prepares and builds everything, source by source, one build at a time
+ * (SIGINT/SIGTERM stop it: ss->interrupted, the builds not started have no
+ * arch). A source that cannot be prepared does not stop the others; -1
+ * when none could be (nothing to record). */
 int srcset_build(struct srcset *ss);
 /* Stores sources and builds in run; links each build to its job's candidate
  * (jobs already stored as candidates); with tests_of_unbuilt, also stores a

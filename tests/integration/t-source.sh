@@ -213,5 +213,18 @@ for spec in "$T/missing.tar.xz" "$T/garbage.tar.xz" "$T/empty.tar.gz" "$T/notker
 	check "bad source $(basename "$spec"): the error names it" grep -qF "$spec" "$T/bad.err"
 done
 check "bad sources: no database written" test ! -e "$T/bad.db"
+# a bad source among good ones loses none of them: the good one's build
+# is recorded (C's alpha is cached by now), the bad one's arch is an ERROR
+# naming the reason, and the command still says bad input
+for cmd in build run; do
+	nice -n 10 "$KFARM" $cmd --db "$T/mixed-$cmd.db" --source "$REPO@$C" --source "$T/garbage.tar.xz" \
+		--arch alpha >/dev/null 2>"$T/mixed.err"
+	rc=$?
+	check "kfarm $cmd, a good source and a garbage tarball: exit 2 ($(tail -n1 "$T/mixed.err" | cut -c1-80))" test $rc -eq 2
+	check "kfarm $cmd: the good source's build is recorded PASS, the bad one's ERROR with the reason" test \
+		"$(sql "$T/mixed-$cmd.db" "SELECT status || ' ' || coalesce(substr(error, 1, 42), '-') FROM builds ORDER BY id")" = \
+		"PASS -
+ERROR the source tree could not be prepared: "
+done
 check "no QEMU left" no_qemu_left
 finish

@@ -23,6 +23,7 @@
 #include "../../runner/spawn.h"
 #include "../../runner/util.h"
 #include "fake_backend.h"
+#include "fixture.h"
 
 static char dir[] = "/tmp/kfarm-test-run.XXXXXX";
 static char image[256], initrd[256], db[256];
@@ -30,36 +31,15 @@ static char *tests[] = { "alpha", "beta", NULL };
 static struct initrd_override ovr = { "fakearch", initrd };
 static char tree[] = "t";
 
-static void put_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int setup(void **state)
 {
-	char path[300], arches[280], cache[280];
+	static const char *const arch[] = { "fakearch" };
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(arches, sizeof(arches), "%s/arches", dir);
-	snprintf(cache, sizeof(cache), "%s/cache", dir);
-	assert_int_equal(mkdir(arches, 0755), 0);
-	snprintf(path, sizeof(path), "%s/fakearch.json", arches);
-	put_file(path, "{ \"arch\": \"fakearch\", \"console\": \"ttyS0\","
-		       " \"image_magic\": [ { \"offset\": 0, \"hex\": \"4b4641524d\" } ],"
-		       " \"qemu\": { \"binary\": \"/bin/true\", \"machine\": \"none\","
-		       " \"memory_mb\": 64 } }\n");
+	fixture_make(dir, arch, 1, initrd, sizeof(initrd));
 	snprintf(image, sizeof(image), "%s/image", dir);
 	put_file(image, "KFARM stand-in kernel image\n");
-	snprintf(initrd, sizeof(initrd), "%s/initrd", dir);
-	put_file(initrd, "");
 	snprintf(db, sizeof(db), "%s/run.db", dir);
-	setenv("KFARM_ARCHES", arches, 1);
-	setenv("KFARM_CACHE", cache, 1);
 	return 0;
 }
 

@@ -28,21 +28,13 @@
 #include "../../runner/spawn.h"
 #include "../../runner/util.h"
 #include "fake_backend.h"
+#include "fixture.h"
 
 static char dir[] = "/tmp/kfarm-test-overlap.XXXXXX";
 static char initrd[256], src[256];
 static char *tests[] = { "alpha", "beta", NULL };
 static struct initrd_override ovr[3] = { { "fast", initrd }, { "slow", initrd },
 					 { "bad", initrd } };
-
-static void put_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
 
 /* the stand-in build: "slow" takes 3 s, "fast" 0.3 s */
 static const char standin[] =
@@ -66,28 +58,11 @@ static const char standin[] =
 
 static int setup(void **state)
 {
-	char path[300], arches[280], cache[280];
 	static const char *const names[] = { "fast", "slow", "bad" };
+	char path[300];
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(arches, sizeof(arches), "%s/arches", dir);
-	snprintf(cache, sizeof(cache), "%s/cache", dir);
-	assert_int_equal(mkdir(arches, 0755), 0);
-	assert_int_equal(mkdir(cache, 0755), 0);
-	for (int i = 0; i < 3; i++) {
-		char text[512];
-
-		snprintf(path, sizeof(path), "%s/%s.json", arches, names[i]);
-		snprintf(text, sizeof(text),
-			 "{ \"arch\": \"%s\", \"console\": \"ttyS0\","
-			 " \"image_magic\": [ { \"offset\": 0, \"hex\": \"4b4641524d\" } ],"
-			 " \"qemu\": { \"binary\": \"/bin/true\", \"machine\": \"none\","
-			 " \"memory_mb\": 64 } }\n", names[i]);
-		put_file(path, text);
-	}
-	snprintf(initrd, sizeof(initrd), "%s/initrd", dir);
-	put_file(initrd, "");
+	fixture_make(dir, names, 3, initrd, sizeof(initrd));
 	snprintf(src, sizeof(src), "%s/linux", dir);
 	assert_int_equal(mkdir(src, 0755), 0);
 	snprintf(path, sizeof(path), "%s/Makefile", src);
@@ -97,8 +72,6 @@ static int setup(void **state)
 	snprintf(path, sizeof(path), "%s/kernel.sh", dir);
 	put_file(path, standin);
 	setenv("KFARM_KERNEL_SH", path, 1);
-	setenv("KFARM_ARCHES", arches, 1);
-	setenv("KFARM_CACHE", cache, 1);
 	return 0;
 }
 
@@ -228,11 +201,65 @@ static void test_unbuilt_kselftests_and_output(void **state)
 	store_close(st);
 }
 
+/* A source whose tree cannot be prepared (a garbage tarball) does not stop
+ * the others, in either build loop: its arch is an ERROR build with the
+ * reason, the good source's arch builds and boots, and unprepared counts it
+ * (the command exits 2 once everything is recorded). */
+static void test_unprepared_source_loses_nothing(void **state)
+{
+	struct plan_opts o = { .arches = (char *[]){ "fast", NULL }, .tests = tests, .ovr = ovr,
+			       .novr = 3, .be = &fake_backend };
+	struct sched_opts so = { .jobs = 2, .boot_timeout = 10, .silence_timeout = 10,
+				 .total_timeout = 10 };
+	char db[300], bad[300], *specs[] = { bad, src, NULL };
+
+	(void)state;
+	snprintf(bad, sizeof(bad), "%s/garbage.tar.xz", dir);
+	put_file(bad, "this is not an xz stream\n");
+	for (int overlap = 0; overlap < 2; overlap++) {
+		struct run_plan p;
+		struct run_build b = { 0 };
+		struct run_drive d;
+		struct store *st;
+
+		snprintf(db, sizeof(db), "%s/unprepared-%d.db", dir, overlap);
+		assert_non_null(st = store_open(db, 0));
+		memset(&fake, 0, sizeof(fake));
+		plan_init(&p, &o);
+		assert_int_equal(run_build_prepare(&b, &p, specs, NULL, NULL), 0);
+		assert_int_equal(drive_begin(&d, &p, st, "kfarm run --source (test)"), 0);
+		if (overlap)
+			d.feed = run_build_feed(&b, &d, 1, 0);
+		else
+			assert_int_equal(run_build_sync(&b), 0);
+		assert_int_equal(drive_run(&d, &so, 0), 0);
+		assert_int_equal(b.ss.unprepared, 1);
+		assert_int_equal(b.ss.b[0].status, BS_ERROR);
+		assert_non_null(strstr(b.ss.b[0].error, "the source tree could not be prepared: "
+					"cannot unpack "));
+		assert_int_equal(b.ss.b[1].status, BS_PASS);
+		assert_int_equal(fake.starts, 1);
+		assert_int_equal(run_build_record(&b, &p, st, d.run, db), 0);
+		drive_end(&d, 0);
+		assert_int_equal(value(st, "SELECT count(*) FROM builds WHERE arch = ?", "fast"), 2);
+		assert_int_equal(value(st, "SELECT count(*) FROM builds WHERE status = 'ERROR'"
+				       " AND error LIKE 'the source tree could not be prepared: %'"
+				       " AND arch = ?", "fast"), 1);
+		assert_int_equal(value(st, "SELECT count(*) FROM jobs WHERE outcome = 'COMPLETE'"
+				       " AND arch = ?", "fast"), 1);
+		drive_release(&d);
+		run_build_release(&b);
+		plan_release(&p);
+		store_close(st);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(test_fast_arch_boots_while_slow_builds),
 		cmocka_unit_test(test_unbuilt_kselftests_and_output),
+		cmocka_unit_test(test_unprepared_source_loses_nothing),
 	};
 
 	return cmocka_run_group_tests(t, setup, teardown);
