@@ -465,6 +465,76 @@ static void run_opts_release(struct run_opts *o)
 	free(o->lava_url), free(o->lava_tok), free(o->so.pools);
 }
 
+/* Stage 1 (plan): every input checked and every job planned, hosts and the
+ * backend connected, before anything starts or is written. Returns 0, or
+ * the exit status (printed). */
+static int run_setup(struct run_opts *o, struct hosts *hs, struct run_plan *plan,
+		     struct run_build *b)
+{
+	int jobs_given, ret = 2;
+
+	b->ss.config = o->config;
+	if (o->kselftest && kselftest_parse(&b->ks, o->kselftest))
+		return 2;
+	if (!(jobs_given = o->so.jobs != 0)) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o->so.jobs = n > 0 ? n : 1;
+	}
+	if (o->so.boot_timeout > o->so.total_timeout)
+		o->so.boot_timeout = o->so.total_timeout;
+	if (check_opts(o, hs) ||
+	    (o->sources ? run_build_prepare(b, plan, o->sources, o->patches, o->label)
+			: o->kernels ? plan_kernels(plan, o->kernels) : plan_defaults(plan)))
+		return 2;
+	if (!plan_size(plan) && !b->ss.n)
+		return error("nothing to run (no matching kernels)"), 2;
+	if (plan_check(plan))
+		return 2;
+	if (hs->n && setup_hosts(plan, hs, &o->so, jobs_given))
+		return 3;
+	if (o->plan.be->connect &&
+	    connect_backend(plan, o->plan.be, o->lava_url, o->lava_tok, &o->so, jobs_given, &ret))
+		return ret;
+	return 0;
+}
+
+/* Stages 2-5 (build, drive, store, report) over one run of the store. */
+static int run_stages(struct run_opts *o, struct run_plan *plan, struct run_build *b,
+		      struct run_drive *d, struct store *st, const char *db_path, char *at)
+{
+	int ret, interrupted = 0, bad_json = 0;
+
+	ret = drive_begin(d, plan, st, at);
+	free(at);
+	if (ret < 0)
+		return 2;
+	/* --source: the builds overlap the boots (drive's feed), or with
+	 * --kselftest all come first */
+	if (b->ss.n && b->ks.targets) {
+		build_set_jobs(o->make_jobs, 0);
+		interrupted = run_build_sync(b);
+	} else if (b->ss.n) {
+		d->feed = run_build_feed(b, d, o->build_jobs, o->make_jobs);
+	}
+	if (!interrupted)
+		interrupted = drive_run(d, &o->so, o->confirm);
+	if (b->ss.n && run_build_record(b, plan, st, d->run, db_path)) {
+		store_run_end(st, d->run, RUN_FAILED);
+		return 3;
+	}
+	drive_end(d, interrupted);
+
+	json_t *changes = drive_changes(d->st, d->run);
+	struct run_report r = { d->st, d->run, d->stored, d->nseq };
+
+	if (o->json)
+		bad_json = run_report_json(&r, changes);
+	else
+		run_report_summary(&r, changes, stdout);
+	json_decref(changes);
+	return verdict(d, b, o->json, bad_json, interrupted);
+}
+
 int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 {
 	struct run_opts o = {
@@ -476,81 +546,17 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 	struct run_plan plan;
 	struct run_build b = { 0 };
 	struct run_drive d = { 0 };
-	int ret, jobs_given, interrupted, bad_json = 0;
-	char *at;
+	int ret;
 
 	plan_init(&plan, &o.plan);
 	if ((ret = parse_opts(&o, argc, argv)) || o.help) {
 		if (o.help)
 			fputs(run_usage, stdout);
-		goto out;
+	} else if (!(ret = run_setup(&o, &hs, &plan, &b))) {
+		cx->db = o.db;
+		ret = !cmd_store(cx) ? 2 : run_stages(&o, &plan, &b, &d, cx->st, cmd_db_path(cx),
+						       argv_text(argc, argv));
 	}
-	ret = 2;
-	b.ss.config = o.config;
-	if (o.kselftest && kselftest_parse(&b.ks, o.kselftest))
-		goto out;
-	if (!(jobs_given = o.so.jobs != 0)) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.so.jobs = n > 0 ? n : 1;
-	}
-	if (o.so.boot_timeout > o.so.total_timeout)
-		o.so.boot_timeout = o.so.total_timeout;
-	/* every input is checked before anything starts or is written */
-	if (check_opts(&o, &hs) ||
-	    (o.sources ? run_build_prepare(&b, &plan, o.sources, o.patches, o.label)
-		       : o.kernels ? plan_kernels(&plan, o.kernels) : plan_defaults(&plan)))
-		goto out;
-	if (!plan_size(&plan) && !b.ss.n) {
-		error("nothing to run (no matching kernels)");
-		goto out;
-	}
-	if (plan_check(&plan))
-		goto out;
-	if (hs.n && setup_hosts(&plan, &hs, &o.so, jobs_given)) {
-		ret = 3;
-		goto out;
-	}
-	if (o.plan.be->connect &&
-	    connect_backend(&plan, o.plan.be, o.lava_url, o.lava_tok, &o.so, jobs_given, &ret))
-		goto out;
-	cx->db = o.db;
-	if (!cmd_store(cx))
-		goto out;
-	at = argv_text(argc, argv);
-	ret = drive_begin(&d, &plan, cx->st, at);
-	free(at);
-	if (ret < 0) {
-		ret = 2;
-		goto out;
-	}
-	/* --source: the builds overlap the boots (drive's feed), or with
-	 * --kselftest all come first */
-	interrupted = 0;
-	if (b.ss.n && b.ks.targets) {
-		build_set_jobs(o.make_jobs, 0);
-		interrupted = run_build_sync(&b);
-	} else if (b.ss.n) {
-		d.feed = run_build_feed(&b, &d, o.build_jobs, o.make_jobs);
-	}
-	if (!interrupted)
-		interrupted = drive_run(&d, &o.so, o.confirm);
-	if (b.ss.n && run_build_record(&b, &plan, cx->st, d.run, cmd_db_path(cx))) {
-		store_run_end(cx->st, d.run, RUN_FAILED);
-		ret = 3;
-		goto out;
-	}
-	drive_end(&d, interrupted);
-
-	json_t *changes = drive_changes(d.st, d.run);
-	struct run_report r = { d.st, d.run, d.stored, d.nseq };
-
-	if (o.json)
-		bad_json = run_report_json(&r, changes);
-	else
-		run_report_summary(&r, changes, stdout);
-	json_decref(changes);
-	ret = verdict(&d, &b, o.json, bad_json, interrupted);
-out:
 	drive_release(&d);
 	run_build_release(&b);
 	plan_release(&plan);
