@@ -121,9 +121,13 @@ static int probe_boot(const struct profile *p, const char *kernel, double timeou
 	kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	/* kvm_pvm is KVM without VT-x/AMD-V (a nested cloud VM's): a stock
+	 * kernel was seen still in its decompressor after 150 s there */
 	if (!found)
 		err_set(e, 0, "/dev/kvm opens, but %s under -accel kvm printed no kernel "
-			 "banner in %.0fs (KVM probe)", p->qemu_binary, timeout_s);
+			 "banner in %.0fs (KVM probe)%s", p->qemu_binary, timeout_s,
+			 access("/sys/module/kvm_pvm", F_OK) ? "" :
+			 "; the host's KVM is kvm_pvm (no VT-x/AMD-V)");
 	return found ? 0 : -1;
 }
 
