@@ -1,6 +1,7 @@
 /* The table of routes and their handlers. To add a route: one entry here
  * (and its query in api.c); first match wins, the dashboard's files last. */
 #include "routes.h"
+#include "api_facts.h"
 #include "build_regress.h"
 #include "build_db.h"
 #include "logdir.h"
@@ -142,6 +143,16 @@ static int h_builds(const struct route_env *env, const struct route *r, struct r
 	return json_reply(out, api_builds(env->db, r->limit, &out->err));
 }
 
+static int p_facts(struct route *r, query_get get, void *data)
+{
+	return p_tree_kernel(r, get, data, 0) ? -1 : route_limit(r, get, data);
+}
+
+static int h_facts(const struct route_env *env, const struct route *r, struct reply *out)
+{
+	return json_reply(out, api_facts(env->db, r->tree, r->limit, &out->err));
+}
+
 static int h_metrics(const struct route_env *env, const struct route *r, struct reply *out)
 {
 	(void)r;
@@ -221,6 +232,9 @@ const struct route_def routes[] = {
 	{ "GET", "/api/trees", NULL, h_trees, 0, "the trees and their candidates" },
 	{ "GET", "/api/builds", route_limit, h_builds, 0,
 	  "source candidates' builds, newest first (?limit=)" },
+	{ "GET", "/api/facts", p_facts, h_facts, 0,
+	  "what each candidate's guest said of itself (CPUs, preemption, io_uring) and what"
+	  " changed (?tree=&limit=)" },
 	{ "GET", "/api/bisections", route_limit, route_bisections, 0,
 	  "bisections, newest first, with their culprits (?limit=)" },
 	{ "GET", "/api/bisections/{id}", NULL, route_bisection, 0,

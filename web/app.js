@@ -498,6 +498,36 @@ function renderLog(log, mark) {
 	h('pre', { class: 'log', id: 'log' }, body));
 }
 
+// ---------- facts ----------
+
+// sysinfo's notes per candidate (the tree selected above, else all): a value
+// that differs from the previous candidate of the same tree x arch x variant
+// (7.0's lazy preemption, io_uring switched off) is marked, with the old one
+async function loadFacts() {
+	const q = state.tree ? `?tree=${encodeURIComponent(state.tree)}` : '';
+	const data = await optional(`/api/facts${q}`);
+	const box = $('facts');
+	if (!data) {
+		$('facts-summary').textContent = '';
+		return box.replaceChildren(muted('This server has no /api/facts.'));
+	}
+	const changed = data.rows.reduce((n, r) => n + Object.keys(r.changed).length, 0);
+	$('facts-summary').textContent = changed ? `${changed} changed` : '';
+	if (!data.rows.length) return box.replaceChildren(muted('No candidate has reported its facts yet (the sysinfo test).'));
+	const cell = (r, f) => {
+		const now = r.facts[f], was = r.changed[f];
+		if (now === undefined) return h('td', { class: 'muted' }, '–');
+		return h('td', { class: was !== undefined ? 'fact fact-changed' : 'fact', 'data-fact': f, title: now || '' },
+			trunc(now || '', 48), was !== undefined ? h('div', { class: 'small' }, `was: ${trunc(was || '', 48)}`) : null);
+	};
+	box.replaceChildren(h('table', { class: 'list' },
+		h('thead', {}, h('tr', {}, ['tree', 'candidate', 'arch', 'variant', ...data.facts].map((c) => h('th', {}, c)))),
+		h('tbody', {}, data.rows.slice().reverse().map((r) => h('tr', {
+			class: 'facts-row', 'data-arch': r.arch, 'data-kernel': r.kernel,
+		}, h('td', {}, r.tree || ''), h('td', {}, h('span', { class: 'kern' }, r.kernel || '?'), ' ', jobLink(r.job)),
+		h('td', {}, r.arch), h('td', {}, r.variant || ''), ...data.facts.map((f) => cell(r, f)))))));
+}
+
 // ---------- dashboard ----------
 
 async function guarded(box, fn) {
@@ -528,7 +558,7 @@ async function loadDashboard() {
 			state.trees = t ? t.trees : null;
 			if (!t) note('No candidate selector: this server has no /api/trees.');
 			fillSelectors();
-			await loadMatrix();
+			await Promise.all([loadMatrix(), guarded($('facts'), loadFacts)]);
 		}),
 		guarded($('trend'), loadTrend),
 	]);
@@ -577,6 +607,7 @@ function init() {
 		fillSelectors();
 		saveSelection();
 		guarded($('matrix'), loadMatrix);
+		guarded($('facts'), loadFacts);
 	});
 	$('cand').addEventListener('change', (e) => {
 		state.kernel = e.target.value;

@@ -9,6 +9,7 @@
 //   [--job ID]                            #job/ID shows results and a log with 'KTAP version 1'
 //   [--candidate KERNEL:ARCH:TEST:STATUS] pick that candidate: the cell changes, the URL
 //                                         keeps the choice across a reload
+//   [--fact TREE:ARCH:KERNEL:FACT:changed|same]  #tree=TREE: the facts table's cell
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ const { values: opt } = parseArgs({
 		history: { type: 'string' },
 		job: { type: 'string' },
 		candidate: { type: 'string' },
+		fact: { type: 'string', multiple: true, default: [] },
 		chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
 	},
 });
@@ -185,6 +187,20 @@ try {
 		await loaded(page);
 		check('after a reload: same candidate, same cell', (await page.locator('#cand').inputValue()) === kernel &&
 			(await td.getAttribute('data-status')) === want);
+	}
+	for (const spec of opt.fact) {
+		const [tree, arch, kernel, fact, want] = spec.split(':');
+		await page.goto(`${opt.url}/#tree=${encodeURIComponent(tree)}`, T);
+		await page.reload();
+		await loaded(page);
+		const td = page.locator(`#facts tr.facts-row[data-arch="${arch}"][data-kernel="${kernel}"] td[data-fact="${fact}"]`);
+		const n = await td.count();
+		const changed = n ? (await td.getAttribute('class')).split(' ').includes('fact-changed') : null;
+		check(`facts of tree ${tree}: ${arch} ${kernel} ${fact} is ${want}`, n === 1 && changed === (want === 'changed'),
+			n ? await td.innerText() : 'no such cell');
+		if (changed)
+			check(`  the changed ${fact} is marked blue and shows the old value`, bluish(await bg(td)) &&
+				/was: /.test(await td.innerText()), String(await bg(td)));
 	}
 	check('no console errors or uncaught exceptions', w.errors.length === 0, w.errors.join(' | '));
 	check('no request left the kfarm server', w.foreign.length === 0, w.foreign.join(' '));

@@ -4,7 +4,9 @@
 # failing test (x86_64 flaky), a skip (harness) and a job that times out
 # (arm64: the remaining tests MISSING). tests/browser/dashboard.mjs checks the
 # matrix, regressions, history strip, job view with console log, trend chart,
-# the fallbacks for an older server and escaping; screenshot in tests/out/.
+# the fallbacks for an older server and escaping, and the facts table (a
+# third tree whose second candidate has io_uring switched off); screenshot
+# in tests/out/.
 . "$(dirname "$0")/lib.sh"
 echo "t-browser: dashboard in headless chromium"
 
@@ -35,6 +37,19 @@ check "candidate B on x86_64: flaky fails (exit 1)" test $? -eq 1
 run --kernel "arm64=$A:cand-b" --timeout 8 --append "kfarm.opt=harness.mode=hang kfarm.scale=10 $TOKEN"
 check "candidate B on arm64: harness hangs, job times out (exit 1)" test $? -eq 1
 
+# a changed fact: two candidates of tree "facts" on x86_64 6.12, the second
+# booted with io_uring switched off (sysctl kernel.io_uring_disabled=2 from
+# the command line), as a new default would arrive
+X12=$(default_image x86_64 6.12)
+[ -n "$X12" ] || { bad "default 6.12 kernel for x86_64 missing (make images)"; finish; exit 1; }
+runf() { "$KFARM" run --db "$DB" --tree facts --tests sysinfo --confirm 0 --json "$@" >/dev/null 2>>"$T/run.err"; }
+runf --kernel "x86_64=$X12:io-on" --append "$TOKEN"
+check "facts candidate io-on runs clean" test $? -eq 0
+runf --kernel "x86_64=$X12:io-off" --append "sysctl.kernel.io_uring_disabled=2 $TOKEN"
+check "facts candidate io-off runs clean" test $? -eq 0
+check "io-off's guest reports io_uring disabled" grep -q '^disabled (kernel.io_uring_disabled = 2)' \
+	<<<"$(sql "$DB" "SELECT r.reason FROM results r JOIN jobs j ON j.id = r.job_id JOIN candidates c ON c.id = j.candidate_id WHERE c.label = 'io-off' AND r.test = 'sysinfo/io_uring'")"
+
 start_serve "$DB" || { bad "kfarm serve did not start"; cat "$T/serve.err"; finish; exit 1; }
 JOB=$(curl -s "$URL/api/history?arch=x86_64&test=flaky&limit=1" | jq -r '.[0].job')
 start=$(date +%s)
@@ -43,7 +58,9 @@ timeout 120 node "$BROWSER/dashboard.mjs" --url "$URL" --screenshot "$SHOT" --jo
 	--cell x86_64:harness:SKIP --cell x86_64:flaky:FAIL \
 	--cell arm64:sysinfo:PASS --cell arm64:harness:MISSING --cell arm64:flaky:MISSING \
 	--regression regression:x86_64:flaky --regression regression:arm64:flaky \
-	--history x86_64:flaky:PASS,FAIL,FAIL --job "$JOB" --candidate cand-a:x86_64:flaky:PASS >"$T/browser.out" 2>&1
+	--history x86_64:flaky:PASS,FAIL,FAIL --job "$JOB" --candidate cand-a:x86_64:flaky:PASS \
+	--fact facts:x86_64:io-off:io_uring:changed --fact facts:x86_64:io-off:preemption:same \
+	--fact facts:x86_64:io-on:io_uring:same >"$T/browser.out" 2>&1
 rc=$?
 # the browser's own verdicts become this test's checks
 while IFS= read -r line; do

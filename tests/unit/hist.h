@@ -12,7 +12,8 @@
 
 /* Stores one job of candidate (arch, label, machine key, tree) with results
  * given as "test=STATUS" strings (STATUS: PASS FAIL SKIP MISSING;
- * "test/sub=..." is a depth-1 result); returns the job id. */
+ * "test/sub=..." is a depth-1 result; "test=PASS#note": the note as its
+ * reason); returns the job id. */
 static inline int64_t hist_job_m(struct store *st, int64_t run, const char *arch,
 				 const char *label, const char *machine, const char *tree,
 				 const char *release, enum job_outcome o, double boot,
@@ -36,11 +37,13 @@ static inline int64_t hist_job_m(struct store *st, int64_t run, const char *arch
 	for (size_t i = 0; i < n; i++) {
 		const char *eq = strchr(res[i], '=');
 		char *test = xstrndup(res[i], eq - res[i]);
-		enum res_status s = !strcmp(eq + 1, "PASS") ? RS_PASS
-				    : !strcmp(eq + 1, "FAIL") ? RS_FAIL
-				    : !strcmp(eq + 1, "SKIP") ? RS_SKIP : RS_MISSING;
+		const char *note = strchr(eq, '#');
+		enum res_status s = !strncmp(eq + 1, "PASS", 4) ? RS_PASS
+				    : !strncmp(eq + 1, "FAIL", 4) ? RS_FAIL
+				    : !strncmp(eq + 1, "SKIP", 4) ? RS_SKIP : RS_MISSING;
 
-		j->res[i] = (struct result){ test, s, xstrdup(s == RS_FAIL ? "it broke" : ""),
+		j->res[i] = (struct result){ test, s, xstrdup(note ? note + 1 :
+							      s == RS_FAIL ? "it broke" : ""),
 					     0.1, strchr(test, '/') ? 1 : 0 };
 	}
 	j->nres = n;

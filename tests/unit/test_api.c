@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../../runner/api.h"
+#include "../../runner/api_facts.h"
 #include "../../runner/metrics.h"
 #include "hist.h"
 
@@ -229,6 +230,56 @@ static void test_metrics(void **state)
 }
 
 /* last: it damages the database */
+/* Three candidates of tree "facts" on x86_64 (the second run twice) and one
+ * on alpha: a fact whose value changes is marked with the previous note;
+ * a note whose evidence alone changes is no change; the older job of a
+ * candidate is not a row of its own. */
+static void test_facts(void **state)
+{
+	static const char *const c1[] = { "sysinfo=PASS", "sysinfo/cpus=PASS#online 1 configured 1",
+		"sysinfo/preemption=PASS#PREEMPT_DYNAMIC voluntary (running; built PREEMPT_DYNAMIC)",
+		"sysinfo/io_uring=PASS#enabled (kernel.io_uring_disabled = 0)", NULL };
+	static const char *const c2[] = { "sysinfo=PASS", "sysinfo/cpus=PASS#online 1 configured 1",
+		"sysinfo/preemption=PASS#PREEMPT_LAZY (uname -v)",
+		"sysinfo/io_uring=PASS#enabled (io_uring_setup(0, NULL): EFAULT)", NULL };
+	struct err e = { 0 };
+	int64_t run = store_run_begin(st, "kfarm run facts");
+	json_t *f, *rows, *r;
+
+	(void)state;
+	hist_job(st, run, "x86_64", "F1", "facts", "6.12.1", JOB_COMPLETE, 1, c1);
+	hist_job(st, run, "alpha", "F1", "facts", "6.12.1", JOB_COMPLETE, 1, c2);
+	hist_job(st, run, "x86_64", "F2", "facts", "7.0.0", JOB_COMPLETE, 1, c2);
+	hist_job(st, run, "x86_64", "F2", "facts", "7.0.0", JOB_COMPLETE, 1, c2);
+	store_run_end(st, run, RUN_COMPLETE);
+
+	assert_non_null(f = api_facts(store_db(st), "facts", 100, &e));
+	assert_int_equal(json_array_size(json_object_get(f, "facts")), 3);
+	rows = json_object_get(f, "rows");
+	assert_int_equal(json_array_size(rows), 3);	/* F2's two jobs: one row */
+	r = json_array_get(rows, 0);
+	assert_string_equal(sval(r, "kernel"), "F1");
+	assert_string_equal(sval(r, "arch"), "x86_64");
+	assert_int_equal(json_object_size(json_object_get(r, "changed")), 0);
+	r = json_array_get(rows, 2);
+	assert_string_equal(sval(r, "kernel"), "F2");
+	assert_string_equal(sval(json_object_get(r, "facts"), "preemption"), "PREEMPT_LAZY (uname -v)");
+	/* preemption changed, io_uring's evidence only, cpus not at all */
+	assert_int_equal(json_object_size(json_object_get(r, "changed")), 1);
+	assert_string_equal(sval(json_object_get(r, "changed"), "preemption"),
+			    "PREEMPT_DYNAMIC voluntary (running; built PREEMPT_DYNAMIC)");
+	/* alpha's first candidate changes nothing (no earlier one there) */
+	assert_int_equal(json_object_size(json_object_get(json_array_get(rows, 1), "changed")), 0);
+	json_decref(f);
+	/* another tree's candidates are not these; the limit counts jobs */
+	assert_non_null(f = api_facts(store_db(st), "t", 100, &e));
+	assert_int_equal(json_array_size(json_object_get(f, "rows")), 0);
+	json_decref(f);
+	assert_non_null(f = api_facts(store_db(st), NULL, 1, &e));
+	assert_int_equal(json_array_size(json_object_get(f, "rows")), 1);
+	json_decref(f);
+}
+
 static void test_crafted_database(void **state)
 {
 	struct err e = { 0 };
@@ -245,7 +296,7 @@ static void test_crafted_database(void **state)
 	int repaired = 0;
 
 	assert_non_null(t);
-	assert_int_equal(json_array_size(json_object_get(t, "trees")), 3);
+	assert_int_equal(json_array_size(json_object_get(t, "trees")), 4);
 	json_array_foreach(json_object_get(t, "trees"), i, tr)
 		repaired += strstr(sval(tr, "tree"), "\xef\xbf\xbd") != NULL;
 	assert_int_equal(repaired, 1);
@@ -267,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_history_filters),
 		cmocka_unit_test(test_trees),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_facts),
 		cmocka_unit_test(test_crafted_database),
 	};
 	int ret;
