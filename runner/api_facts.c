@@ -10,18 +10,20 @@
 static const char *const facts[] = { "cpus", "preemption", "io_uring" };
 #define NFACTS (sizeof(facts) / sizeof(*facts))
 
+/* as in store_schema.c's results_facts partial index (migration 10) */
+#define FACT_TESTS "('sysinfo/cpus', 'sysinfo/preemption', 'sysinfo/io_uring')"
+
 /* The newest jobs first, through the primary key, each with its sysinfo
- * notes (results_job): the scan stops at the limit whatever the history. */
+ * notes (results_facts): the scan stops at the limit whatever the history. */
 #define FACTS_SQL \
-	"WITH lj AS (SELECT j.id FROM jobs j JOIN candidates c ON c.id = j.candidate_id" \
+	"WITH lj AS (SELECT j.id, j.candidate_id, COALESCE(j.variant, '') AS variant, c.tree," \
+	"  c.label, j.arch, COALESCE(j.release, c.release) AS release" \
+	"  FROM jobs j JOIN candidates c ON c.id = j.candidate_id" \
 	"  WHERE ?1 IS NULL OR c.tree = ?1 ORDER BY j.id DESC LIMIT ?2)" \
-	" SELECT j.id, j.candidate_id, COALESCE(j.variant, ''), c.tree, c.label, j.arch," \
-	"  COALESCE(j.release, c.release), r.test, r.reason" \
-	" FROM lj JOIN jobs j ON j.id = lj.id JOIN candidates c ON c.id = j.candidate_id" \
-	" JOIN results r ON r.job_id = j.id" \
-	" WHERE r.depth = 1 AND r.status = 'PASS' AND r.test IN" \
-	"  ('sysinfo/cpus', 'sysinfo/preemption', 'sysinfo/io_uring')" \
-	" ORDER BY j.id DESC"
+	" SELECT lj.id, lj.candidate_id, lj.variant, lj.tree, lj.label, lj.arch, lj.release," \
+	"  r.test, r.reason FROM lj JOIN results r INDEXED BY results_facts ON r.job_id = lj.id" \
+	" WHERE r.depth = 1 AND r.test IN " FACT_TESTS " AND r.status = 'PASS'" \
+	" ORDER BY lj.id DESC"
 
 static json_t *text(sqlite3_stmt *s, int i)
 {

@@ -209,6 +209,14 @@ static const char *const migrations[] = {
 	 * that /api/matrix, /api/regressions and /metrics after a commit are
 	 * one scan in their own order, not a seek per cell or test and a sort */
 	SUMMARY_READ_MIGRATION,
+	/* 10 (issue 14): /api/facts reads sysinfo's fact notes of the newest
+	 * jobs; a partial covering index holds just those rows (three per job),
+	 * so the route neither walks every result of every job it looks at nor
+	 * reads the results table. The
+	 * list must match api_facts.c's FACT_TESTS for the index to be used. */
+	"CREATE INDEX IF NOT EXISTS results_facts ON results(job_id, test, status, reason)"
+	" WHERE depth = 1 AND test IN"
+	" ('sysinfo/cpus', 'sysinfo/preemption', 'sysinfo/io_uring');",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
