@@ -69,7 +69,8 @@ say()  { printf 'kernel: %s\n' "$*" >&2; }
 # compilers get them too): record nothing - no image, no failure record that
 # a later run would take as the result - remove what is half made, and end.
 # bash runs this once the foreground make has ended.
-TMPOUT= MAKEPID=
+TMPOUT=
+. "$ROOT/images/first-error.sh"	# compile_to_first_error, MAKEPID
 interrupted() {
 	trap - INT TERM
 	# the compile runs in its own process group (compile_to_first_error)
@@ -110,31 +111,6 @@ first_error() {
 	[ -z "${3:-}" ] || { local rel; rel=$(realpath -m --relative-to="$3" "$2"); l=${l//"$rel/"/}; }
 	[ -z "${3:-}" ] || l=${l//"$3/"/}
 	printf '%s' "$l"
-}
-
-# make "$@" >>LOG, ended at its first failed recipe. On an error make starts
-# no new job but lets every sub-make already running finish its directory:
-# a broken fresh build ran on for 15-35 minutes after its first error here,
-# and a bisection pays that on every broken step. So make gets its own
-# process group, and the first "make[N]: *** " line (a recipe failed, the
-# build's verdict is FAIL whatever else happens) stops all of it. A signal
-# to us is passed on to that group by interrupted().
-compile_to_first_error() {
-	local off rc=0
-	off=$(stat -c %s "$LOG")
-	setsid "$@" >>"$LOG" 2>&1 </dev/null &
-	MAKEPID=$!
-	while kill -0 "$MAKEPID" 2>/dev/null; do
-		if tail -c +"$((off + 1))" "$LOG" | grep -q -m1 -E '^make(\[[0-9]+\])?: \*\*\* '; then
-			echo "# kfarm: a recipe failed: the rest of the build is stopped" >>"$LOG"
-			kill -TERM -- "-$MAKEPID" 2>/dev/null || true
-			break
-		fi
-		sleep 1
-	done
-	wait "$MAKEPID" || rc=$?
-	MAKEPID=
-	return "$rc"
 }
 
 # VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION from a source tree's Makefile
@@ -449,7 +425,7 @@ build_tree() {
 	local mark
 	mark=$(wc -l <"$LOG")
 	say "phase compile steps $steps log $LOG"
-	if ! compile_to_first_error "${mk[@]}" -j"$JOBS" "$target"; then
+	if ! compile_to_first_error "$LOG" "${mk[@]}" -j"$JOBS" "$target"; then
 		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
 	fi
 	[ "$fresh" = 0 ] || tail -n +"$((mark + 1))" "$LOG" | grep -c '^  [A-Z]' | put "$bdir.steps" || true
