@@ -390,9 +390,12 @@ static int open_bisection(struct cmd_ctx *cx, struct bctx *c, const struct bisec
 {
 	char real[PATH_MAX];
 	struct store *st;
+	struct err e;
 
-	if (!(st = cmd_store(cx)) || store_mark_stale_runs(st))
+	if (!(st = cmd_store(cx)))
 		return 3;
+	if (store_mark_stale_runs(st, &e))
+		return error("%s", e.msg), 3;
 	c->db = store_db(st);
 	if (!realpath(cmd_db_path(cx), real))
 		return error_errno("database '%s'", cmd_db_path(cx)), 3;

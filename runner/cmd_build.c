@@ -100,18 +100,22 @@ int cmd_build(struct cmd_ctx *cx, int argc, char **argv)
 	if (srcset_resolve(&ss, specs, patches, arches, tree, label) || srcset_build(&ss))
 		goto out;
 	cx->db = db;
-	if (!(st = cmd_store(cx)) || store_mark_stale_runs(st)) {
+	struct err e;
+	if (!(st = cmd_store(cx)) || (store_mark_stale_runs(st, &e) && error("%s", e.msg))) {
 		ret = 3;
 		goto out;
 	}
-	int64_t run = store_run_begin(st, "kfarm build");
+	int64_t run = store_run_begin(st, "kfarm build", &e);
+	if (run < 0)
+		error("%s", e.msg);
 	if (run < 0 || srcset_record(&ss, st, run, cmd_db_path(cx), 0, NULL)) {
-		if (run >= 0)
-			store_run_end(st, run, RUN_FAILED);
+		if (run >= 0 && store_run_end(st, run, RUN_FAILED, &e))
+			error("%s", e.msg);
 		ret = 3;
 		goto out;
 	}
-	store_run_end(st, run, ss.interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
+	if (store_run_end(st, run, ss.interrupted ? RUN_INTERRUPTED : RUN_COMPLETE, &e))
+		error("%s", e.msg);
 	printf("build run %lld\n", (long long)run);
 	ret = srcset_report(&ss, stdout);
 	if (ss.unprepared) {

@@ -26,7 +26,11 @@ struct store *cmd_store(struct cmd_ctx *c)
 		error_errno("cannot create '%s'", data_dir());
 		return NULL;
 	}
-	c->st = store_open(cmd_db_path(c), (c->flags & CMD_STORE_RW) ? 0 : STORE_READONLY);
+	struct err e;
+
+	c->st = store_open(cmd_db_path(c), (c->flags & CMD_STORE_RW) ? 0 : STORE_READONLY, &e);
+	if (!c->st)
+		error("%s", e.msg);
 	return c->st;
 }
 

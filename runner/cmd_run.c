@@ -503,6 +503,7 @@ static int run_stages(struct run_opts *o, struct run_plan *plan, struct run_buil
 		      struct run_drive *d, struct store *st, const char *db_path, char *at)
 {
 	int ret, interrupted = 0, bad_json = 0;
+	struct err e;
 
 	ret = drive_begin(d, plan, st, at);
 	free(at);
@@ -519,7 +520,8 @@ static int run_stages(struct run_opts *o, struct run_plan *plan, struct run_buil
 	if (!interrupted)
 		interrupted = drive_run(d, &o->so, o->confirm);
 	if (b->ss.n && run_build_record(b, plan, st, d->run, db_path)) {
-		store_run_end(st, d->run, RUN_FAILED);
+		if (store_run_end(st, d->run, RUN_FAILED, &e))
+			error("%s", e.msg);
 		return 3;
 	}
 	drive_end(d, interrupted);

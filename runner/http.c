@@ -93,13 +93,15 @@ static void add_timing(struct MHD_Response *r)
 
 static struct store *thread_store(struct server *s)
 {
+	struct err e;
 	struct tconn *t;
 
 	if (tc)
 		return tc->st;
 	t = xcalloc(1, sizeof(*t));
 	/* through the store: hardened against an edited file like every open */
-	if (!(t->st = store_open(s->o->db_path, STORE_READONLY | STORE_SERVE))) {
+	if (!(t->st = store_open(s->o->db_path, STORE_READONLY | STORE_SERVE, &e))) {
+		error("%s", e.msg);
 		free(t);
 		return NULL;
 	}

@@ -313,6 +313,7 @@ int run_build_record(struct run_build *b, const struct run_plan *p, struct store
 {
 	struct srcset *ss = &b->ss;
 	size_t nb = ss->n * ss->narch;
+	struct err e;
 	int ret = 0;
 
 	for (size_t i = 0; i < nb && !ret; i++) {
@@ -321,8 +322,12 @@ int run_build_record(struct run_build *b, const struct run_plan *p, struct store
 		if (b->spec[i] == SIZE_MAX)
 			continue;
 		j = ss->job[i] = plan_job(p, b->spec[i]);
-		if (!j || (j->candidate_id = store_job_candidate(st, j)) < 0)
+		if (!j) {
 			ret = -1;
+		} else if ((j->candidate_id = store_job_candidate(st, j, &e)) < 0) {
+			error("%s", e.msg);
+			ret = -1;
+		}
 	}
 	if (!ret)
 		ret = srcset_record(ss, st, run, db_path, 1, p->o->tests) ||

@@ -122,6 +122,7 @@ static void on_done(struct job *j, int will_retry, void *data)
 {
 	struct run_drive *d = data;
 	struct text_pool p = { 0 };
+	struct err e;
 	int64_t id;
 
 	if (will_retry && !d->tty)
@@ -129,9 +130,11 @@ static void on_done(struct job *j, int will_retry, void *data)
 			now_mono() - d->t0, j->arch, j->label, job_host(j),
 			text_term(&p, j->reason));
 	text_pool_release(&p);
-	id = store_job(d->st, d->run, j, job_host(j));
-	if (id < 0)
+	id = store_job(d->st, d->run, j, job_host(j), &e);
+	if (id < 0) {
+		error("%s", e.msg);
 		d->store_failed = 1;
+	}
 	if (!will_retry && j->seq >= 1 && (size_t)j->seq <= d->nseq)
 		d->stored[j->seq - 1] = id > 0 ? id : 0;
 }
@@ -140,6 +143,7 @@ static void on_done(struct job *j, int will_retry, void *data)
 static struct job *bind(struct run_drive *d, size_t i, unsigned long confirm)
 {
 	struct job *j = plan_job(d->plan, i);
+	struct err e;
 
 	if (!(d->nseq & (d->nseq - 1)))
 		d->stored = xrealloc(d->stored, (d->nseq ? 2 * d->nseq : 1) * sizeof(*d->stored));
@@ -149,8 +153,9 @@ static struct job *bind(struct run_drive *d, size_t i, unsigned long confirm)
 		return NULL;
 	}
 	j->seq = (int)d->nseq;
-	j->candidate_id = store_job_candidate(d->st, j);
+	j->candidate_id = store_job_candidate(d->st, j, &e);
 	if (j->candidate_id < 0) {
+		error("%s", e.msg);
 		d->store_failed = 1;
 		job_free(j);
 		return NULL;
@@ -225,12 +230,14 @@ static void put_job(struct job *j, void *data)
 int drive_begin(struct run_drive *d, struct run_plan *p, struct store *st,
 		const char *argv_text)
 {
+	struct err e;
+
 	*d = (struct run_drive){ .plan = p, .st = st, .total = plan_size(p) };
-	if (store_mark_stale_runs(st))
-		return -1;
-	d->run = store_run_begin(st, argv_text);
+	if (store_mark_stale_runs(st, &e))
+		return error("%s", e.msg);
+	d->run = store_run_begin(st, argv_text, &e);
 	if (d->run < 0)
-		return -1;
+		return error("%s", e.msg);
 	/* the database's own log directory, made by store_run_begin */
 	plan_layout(p, store_path(st), d->run);
 	return 0;
@@ -341,8 +348,11 @@ int drive_run(struct run_drive *d, struct sched_opts *so, unsigned long confirm)
 
 void drive_end(struct run_drive *d, int interrupted)
 {
+	struct err e;
+
 	progress_draw(d);
-	store_run_end(d->st, d->run, interrupted ? RUN_INTERRUPTED : RUN_COMPLETE);
+	if (store_run_end(d->st, d->run, interrupted ? RUN_INTERRUPTED : RUN_COMPLETE, &e))
+		error("%s", e.msg);
 }
 
 void drive_release(struct run_drive *d)

@@ -185,6 +185,7 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 			 const struct build *b, char **tests, char **more, int64_t source_id,
 			 int64_t build_id, const char *db_path, const char *log_rel)
 {
+	struct err e = { 0 };
 	struct job *j = job_new();
 	char **suite = NULL, *initrd = NULL, **t;
 	int64_t cand;
@@ -208,13 +209,15 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 		missing(j, t[i]);
 	for (size_t i = 0; !tests && more && more[i]; i++)
 		missing(j, more[i]);
-	cand = store_candidate(st, b->arch, s->label, s->tree, "not-built", NULL);
+	cand = store_candidate(st, b->arch, s->label, s->tree, "not-built", NULL, &e);
 	if (cand >= 0) {
 		j->candidate_id = cand;
-		if (store_job(st, run, j, NULL) >= 0 &&
+		if (store_job(st, run, j, NULL, &e) >= 0 &&
 		    builddb_link(store_db(st), build_id, cand, source_id) == 0)
 			ret = 0;
 	}
+	if (ret && e.msg[0])
+		error("%s", e.msg);
 	strv_free(suite);
 	job_free(j);
 	return ret;

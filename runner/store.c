@@ -31,46 +31,46 @@ static const char *errmsg(struct store *st, char out[512])
 	return out;
 }
 
-int store_db_error(struct store *st, const char *what)
+int store_db_error(struct store *st, const char *what, struct err *e)
 {
 	int code = sqlite3_errcode(st->db);
 	char m[512];
 
 	if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-		return error("database '%s' is corrupt or not a database: %s", st->path,
-			     errmsg(st, m));
+		return err_set(e, 0, "database '%s' is corrupt or not a database: %s", st->path,
+			       errmsg(st, m));
 	if (code == SQLITE_READONLY)
-		return error("database '%s' is read-only: %s", st->path,
-			     errmsg(st, m));
+		return err_set(e, 0, "database '%s' is read-only: %s", st->path,
+			       errmsg(st, m));
 	if (code == SQLITE_FULL || sqlite3_system_errno(st->db) == ENOSPC)
-		return error("database '%s': disk full (no space left on device): %s", st->path,
-			     errmsg(st, m));
+		return err_set(e, 0, "database '%s': disk full (no space left on device): %s",
+			       st->path, errmsg(st, m));
 	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-		return error("database '%s' is locked by another writer: %s", st->path,
-			     errmsg(st, m));
-	return error("database '%s': %s: %s", st->path, what, errmsg(st, m));
+		return err_set(e, 0, "database '%s' is locked by another writer: %s", st->path,
+			       errmsg(st, m));
+	return err_set(e, 0, "database '%s': %s: %s", st->path, what, errmsg(st, m));
 }
 
-int store_exec(struct store *st, const char *sql, const char *what)
+int store_exec(struct store *st, const char *sql, const char *what, struct err *e)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return store_db_error(st, what);
+		return store_db_error(st, what, e);
 	return 0;
 }
 
-int store_get_int(struct store *st, const char *sql, int *out)
+int store_get_int(struct store *st, const char *sql, int *out, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return store_db_error(st, "cannot read schema");
+		return store_db_error(st, "cannot read schema", e);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW)
-		return store_db_error(st, "cannot read schema");
+		return store_db_error(st, "cannot read schema", e);
 	return 0;
 }
 
@@ -78,7 +78,7 @@ int store_get_int(struct store *st, const char *sql, int *out)
  * code or get around the schema (defensive mode, untrusted schema), and no
  * value is large enough to exhaust memory. Readers also ignore the file's
  * triggers and views: kfarm reads tables only. */
-static int harden(struct store *st, unsigned int flags)
+static int harden(struct store *st, unsigned int flags, struct err *e)
 {
 	int ro = !!(flags & STORE_READONLY), ok = 1;
 
@@ -94,12 +94,13 @@ static int harden(struct store *st, unsigned int flags)
 		      SQLITE_OK;
 	}
 	if (!ok)
-		return error("database '%s': cannot enable SQLite's defensive mode", st->path);
+		return err_set(e, 0, "database '%s': cannot enable SQLite's defensive mode",
+			       st->path);
 	sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, 16 << 20);
-	return store_exec(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema");
+	return store_exec(st, "PRAGMA trusted_schema = OFF", "cannot distrust the schema", e);
 }
 
-struct store *store_open(const char *path, unsigned int flags)
+struct store *store_open(const char *path, unsigned int flags, struct err *e)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 	int oflags = (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY
@@ -109,29 +110,29 @@ struct store *store_open(const char *path, unsigned int flags)
 	st->logs = logdir_of(path);
 	st->lock_fd = -1;
 	if (sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		error("cannot open database '%s': %s", path,
-		      st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		err_set(e, 0, "cannot open database '%s': %s", path,
+			st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto err;
 	}
 	sqlite3_extended_result_codes(st->db, 0);
 	sqlite3_busy_timeout(st->db, (flags & STORE_SERVE) ? 2000 : 5000);
-	if (harden(st, flags))
+	if (harden(st, flags, e))
 		goto err;
 	if (!(flags & STORE_READONLY) && sqlite3_db_readonly(st->db, "main") == 1) {
-		error("database '%s' is read-only", path);
+		err_set(e, 0, "database '%s' is read-only", path);
 		goto err;
 	}
 	/* touch the file: a corrupt header shows up here, before anything else */
 	int dummy;
-	if (store_get_int(st, "PRAGMA schema_version", &dummy))
+	if (store_get_int(st, "PRAGMA schema_version", &dummy, e))
 		goto err;
 	if (!(flags & STORE_READONLY)) {
-		if (store_exec(st, "PRAGMA journal_mode = WAL", "cannot enable WAL") ||
-		    store_exec(st, "PRAGMA synchronous = NORMAL", "cannot set synchronous") ||
-		    store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"))
+		if (store_exec(st, "PRAGMA journal_mode = WAL", "cannot enable WAL", e) ||
+		    store_exec(st, "PRAGMA synchronous = NORMAL", "cannot set synchronous", e) ||
+		    store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys", e))
 			goto err;
 	}
-	if (store_schema_migrate(st, flags) || store_schema_check(st))
+	if (store_schema_migrate(st, flags, e) || store_schema_check(st, e))
 		goto err;
 	return st;
 err:
@@ -189,7 +190,7 @@ void store_interrupt(struct store *st)
  * thousands of jobs with the same dozen statements. Keyed by the SQL text's
  * address (each a literal at one call site). STORE_PREPARE_EACH builds the
  * old way, one prepare per use, for make bench's before/after figure. */
-sqlite3_stmt *store_prep(struct store *st, const char *sql)
+sqlite3_stmt *store_prep(struct store *st, const char *sql, struct err *e)
 {
 	sqlite3_stmt *s;
 	size_t i;
@@ -203,7 +204,7 @@ sqlite3_stmt *store_prep(struct store *st, const char *sql)
 #endif
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
 	    SQLITE_OK) {
-		store_db_error(st, "cannot prepare statement");
+		store_db_error(st, "cannot prepare statement", e);
 		return NULL;
 	}
 #ifndef STORE_PREPARE_EACH
@@ -243,12 +244,12 @@ void store_bind_guest(sqlite3_stmt *s, int i, const char *v)
 }
 
 /* Steps a statement to completion; returns 0 on SQLITE_DONE. */
-int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what, struct err *e)
 {
 	int rc = sqlite3_step(s);
 
 	if (rc != SQLITE_DONE) {
-		store_db_error(st, what);	/* before the reset: its message */
+		store_db_error(st, what, e);	/* before the reset: its message */
 		store_done(st, s);
 		return -1;
 	}

@@ -221,47 +221,50 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
-int store_schema_migrate(struct store *st, unsigned int flags)
+int store_schema_migrate(struct store *st, unsigned int flags, struct err *e)
 {
 	int version, fk_bad = 0;
 	char pragma[64];
 
-	if (store_get_int(st, "PRAGMA user_version", &version))
+	if (store_get_int(st, "PRAGMA user_version", &version, e))
 		return -1;
 	if (version > SCHEMA_VERSION)
-		return error("database '%s' has schema version %d, newer than this kfarm's %d",
-			     st->path, version, SCHEMA_VERSION);
+		return err_set(e, 0, "database '%s' has schema version %d, newer than this "
+			       "kfarm's %d", st->path, version, SCHEMA_VERSION);
 	if (version == SCHEMA_VERSION)
 		return 0;
 	if (flags & STORE_READONLY)
-		return error("database '%s' has schema version %d; run kfarm once to "
-			     "migrate it to %d", st->path, version, SCHEMA_VERSION);
+		return err_set(e, 0, "database '%s' has schema version %d; run kfarm once to "
+			       "migrate it to %d", st->path, version, SCHEMA_VERSION);
 	if (version == 0) {
 		int ntables;
 
-		if (store_get_int(st, "SELECT count(*) FROM sqlite_master", &ntables))
+		if (store_get_int(st, "SELECT count(*) FROM sqlite_master", &ntables, e))
 			return -1;
 		if (ntables)
-			return error("database '%s' is not a kfarm database (it has tables but "
-				     "no kfarm schema version)", st->path);
+			return err_set(e, 0, "database '%s' is not a kfarm database (it has "
+				       "tables but no kfarm schema version)", st->path);
 	}
 	/* a step may rebuild a table others reference: foreign keys off (only
 	 * possible outside a transaction), checked before the commit */
-	if (store_exec(st, "PRAGMA foreign_keys = OFF", "cannot start migration") ||
-	    store_exec(st, "BEGIN IMMEDIATE", "cannot start migration"))
+	if (store_exec(st, "PRAGMA foreign_keys = OFF", "cannot start migration", e) ||
+	    store_exec(st, "BEGIN IMMEDIATE", "cannot start migration", e))
 		return -1;
 	for (int v = version; v < SCHEMA_VERSION; v++)
-		if (store_exec(st, migrations[v], "migration failed"))
+		if (store_exec(st, migrations[v], "migration failed", e))
 			goto rollback;
-	if (store_get_int(st, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad) ||
+	if (store_get_int(st, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad, e) ||
 	    fk_bad) {
-		error("database '%s': migration would break %d reference(s)", st->path, fk_bad);
+		if (fk_bad)
+			err_set(e, 0, "database '%s': migration would break %d reference(s)",
+				st->path, fk_bad);
 		goto rollback;
 	}
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-	if (store_exec(st, pragma, "migration failed") || store_exec(st, "COMMIT", "commit"))
+	if (store_exec(st, pragma, "migration failed", e) ||
+	    store_exec(st, "COMMIT", "commit", e))
 		goto rollback;
-	return store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
+	return store_exec(st, "PRAGMA foreign_keys = ON", "cannot enable foreign keys", e);
 rollback:
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
@@ -344,7 +347,7 @@ static int reference_schema(char *(**ref)[4])
 /* The file's schema must be exactly kfarm's: an edited database (a view or
  * trigger of the attacker's, a table rebuilt without its constraints) is
  * refused, naming the object. Data edits are the column readers' concern. */
-int store_schema_check(struct store *st)
+int store_schema_check(struct store *st, struct err *e)
 {
 	char *(*ref)[4];
 	int seen[MAX_OBJECTS] = { 0 }, n = reference_schema(&ref), rc, ret = 0, k;
@@ -352,9 +355,9 @@ int store_schema_check(struct store *st)
 	char t[48], nm[48];
 
 	if (n < 0)
-		return error("cannot build kfarm's schema in memory");
+		return err_set(e, 0, "cannot build kfarm's schema in memory");
 	if (sqlite3_prepare_v2(st->db, SCHEMA_QUERY, -1, &s, NULL) != SQLITE_OK) {
-		ret = store_db_error(st, "cannot read schema");
+		ret = store_db_error(st, "cannot read schema", e);
 		goto out;
 	}
 	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -366,17 +369,17 @@ int store_schema_check(struct store *st)
 		    same(ref[k][3], sqlite3_column_text(s, 3)))
 			seen[k] = 1;
 		else
-			ret = error("database '%s' was edited outside kfarm: its %s '%s' is not "
-				    "kfarm's (refused)", st->path,
-				    safe_name(sqlite3_column_text(s, 0), t),
-				    safe_name(sqlite3_column_text(s, 1), nm));
+			ret = err_set(e, 0, "database '%s' was edited outside kfarm: its %s '%s' "
+				      "is not kfarm's (refused)", st->path,
+				      safe_name(sqlite3_column_text(s, 0), t),
+				      safe_name(sqlite3_column_text(s, 1), nm));
 	}
 	if (!ret && rc != SQLITE_DONE)
-		ret = store_db_error(st, "cannot read schema");
+		ret = store_db_error(st, "cannot read schema", e);
 	for (k = 0; !ret && k < n; k++)
 		if (!seen[k])
-			ret = error("database '%s' was edited outside kfarm: kfarm's %s '%s' is "
-				    "missing (refused)", st->path, ref[k][0], ref[k][1]);
+			ret = err_set(e, 0, "database '%s' was edited outside kfarm: kfarm's %s "
+				      "'%s' is missing (refused)", st->path, ref[k][0], ref[k][1]);
 out:
 	sqlite3_finalize(s);
 	return ret;

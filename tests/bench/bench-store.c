@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 	const char *path = argc > 1 ? argv[1] : "/tmp/kfarm-bench.db";
 	long total = argc > 2 ? atol(argv[2]) : 1000000;
 	static const char *const trees[] = { "mainline", "stable", "next", NULL };
-	struct store *st = store_open(path, 0);
+	struct err e = { 0 };
+	struct store *st = store_open(path, 0, &e);
 	struct job *j = job_new();
 	char *logs = logdir_of(path), *dir = xasprintf("%s/bench", logs);
 	char *log = xasprintf("%s/job.log", dir);
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	if (!st)
-		return 1;
+		return error("%s", e.msg), 1;
 	/* one console log for every job, where kfarm keeps logs */
 	mkdir(logs, 0755);
 	mkdir(dir, 0755);
@@ -110,19 +111,19 @@ int main(int argc, char **argv)
 					     RS_PASS, xstrdup(""), 0.5, i < TOP ? 0 : 1 };
 	t0 = now_mono();
 	for (long n = 0, run = 0; n < total / PER_JOB; run++) {
-		int64_t rid = store_run_begin(st, "bench");
+		int64_t rid = store_run_begin(st, "bench", &e);
 		char label[32];
 
 		snprintf(label, sizeof(label), "k%ld", run);
 		for (int k = 0; k < 10 && n < total / PER_JOB; k++, n++) {
 			fill(j, run, k % 5, k / 5, n, log);
 			j->candidate_id = store_candidate(st, j->arch, label, trees[run % 4], label,
-							  "/k");
+							  "/k", &e);
 			j->t_start = j->t_end = now_mono();
-			if (j->candidate_id < 0 || store_job(st, rid, j, "bench") < 0)
-				return 1;
+			if (rid < 0 || j->candidate_id < 0 || store_job(st, rid, j, "bench", &e) < 0)
+				return error("%s", e.msg), 1;
 		}
-		store_run_end(st, rid, RUN_COMPLETE);
+		store_run_end(st, rid, RUN_COMPLETE, NULL);
 	}
 	double dt = now_mono() - t0;
 	/* and the process's own CPU time: on a shared machine, wall time also

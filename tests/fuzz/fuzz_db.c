@@ -148,10 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	close(fd);
-	st = store_open(path, STORE_READONLY);
-	if (!st && (st = store_open(path, 0))) {
+	st = store_open(path, STORE_READONLY, NULL);
+	if (!st && (st = store_open(path, 0, NULL))) {
 		store_close(st);
-		st = store_open(path, STORE_READONLY);
+		st = store_open(path, STORE_READONLY, NULL);
 	}
 	if (st) {
 		routes_all(st);

@@ -27,8 +27,8 @@ static void setup(void)
 
 	snprintf(path, sizeof(path), "/dev/shm/kfarm-fuzz-pipeline-%d.db", (int)getpid());
 	unlink(path);
-	if (!(st = store_open(path, 0)) || (run = store_run_begin(st, "fuzz")) < 0 ||
-	    (cand = store_candidate(st, "x86_64", "A", "hx", "abc", "/k")) < 0)
+	if (!(st = store_open(path, 0, NULL)) || (run = store_run_begin(st, "fuzz", NULL)) < 0 ||
+	    (cand = store_candidate(st, "x86_64", "A", "hx", "abc", "/k", NULL)) < 0)
 		abort();
 	logs = logdir_of(path);
 }
@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	job_finish(j, &ex);
 	before = count("SELECT count(*) FROM jobs WHERE ?1 = ?1", 0);
-	id = store_job(st, run, j, "h");
+	id = store_job(st, run, j, "h", NULL);
 	if (id < 0) {
 		/* a clean failure: nothing of it stored */
 		if (count("SELECT count(*) FROM jobs WHERE ?1 = ?1", 0) != before)

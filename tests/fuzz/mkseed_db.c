@@ -36,14 +36,15 @@ static int job(struct store *st, int64_t run, const char *label, int attempt, in
 	j->res[0] = (struct result){ xstrdup("alpha"), RS_PASS, xstrdup(""), 0.1, 0 };
 	j->res[1] = (struct result){ xstrdup("beta"), fail ? RS_FAIL : RS_PASS,
 				     xstrdup(fail ? "kfarm.opt=fail" : ""), 0.1, 0 };
-	j->candidate_id = store_candidate(st, "x86_64", label, "hx", label, "/k");
-	id = j->candidate_id < 0 ? -1 : store_job(st, run, j, "localhost");
+	j->candidate_id = store_candidate(st, "x86_64", label, "hx", label, "/k", NULL);
+	id = j->candidate_id < 0 ? -1 : store_job(st, run, j, "localhost", NULL);
 	job_free(j);
 	return id < 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)
 {
+	struct err e;
 	struct store *st;
 	int64_t r;
 	int bad = 0;
@@ -52,16 +53,16 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "usage: mkseed_db OUT.sqlite\n"), 2;
 	unlink(argv[1]);
 	logs = logdir_of(argv[1]);
-	if (!(st = store_open(argv[1], 0)))
-		return 1;
-	r = store_run_begin(st, "run --tree hx --tests alpha,beta --kernel x86_64=image:A");
+	if (!(st = store_open(argv[1], 0, &e)))
+		return error("%s", e.msg), 1;
+	r = store_run_begin(st, "run --tree hx --tests alpha,beta --kernel x86_64=image:A", NULL);
 	bad |= r < 0 || job(st, r, "A", 0, 0, "run-1/01-x86_64-A.log");
-	bad |= store_run_end(st, r, RUN_COMPLETE);
-	r = store_run_begin(st, "run --tree hx --tests alpha,beta --kernel x86_64=image:B");
+	bad |= store_run_end(st, r, RUN_COMPLETE, NULL);
+	r = store_run_begin(st, "run --tree hx --tests alpha,beta --kernel x86_64=image:B", NULL);
 	bad |= r < 0 || job(st, r, "B", 0, 1, "run-2/01-x86_64-B.log");
 	bad |= job(st, r, "B", 1, 1, "run-2/02-x86_64-B-confirm1.log");
 	bad |= job(st, r, "B", 2, 1, "run-2/03-x86_64-B-confirm2.log");
-	bad |= store_run_end(st, r, RUN_COMPLETE);
+	bad |= store_run_end(st, r, RUN_COMPLETE, NULL);
 	bad |= sqlite3_exec(store_db(st), "PRAGMA journal_mode = DELETE; PRAGMA page_size = 512; VACUUM", NULL, NULL,
 			    NULL) != SQLITE_OK;
 	store_close(st);

@@ -48,8 +48,8 @@ static inline int64_t hist_job_m(struct store *st, int64_t run, const char *arch
 	}
 	j->nres = n;
 	snprintf(j->machine_key, sizeof(j->machine_key), "%s", machine);
-	j->candidate_id = store_candidate_machine(st, arch, label, machine, tree, label, "/img");
-	id = j->candidate_id > 0 ? store_job(st, run, j, "here") : -1;
+	j->candidate_id = store_candidate_machine(st, arch, label, machine, tree, label, "/img", NULL);
+	id = j->candidate_id > 0 ? store_job(st, run, j, "here", NULL) : -1;
 	job_free(j);
 	return id;
 }

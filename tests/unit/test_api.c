@@ -28,19 +28,19 @@ static int setup(void **state)
 	char *p = xasprintf("%s/api.db", dir);
 
 	(void)state;
-	st = store_open(p, 0);
+	st = store_open(p, 0, NULL);
 	free(p);
 	if (!st)
 		return -1;
-	run1 = store_run_begin(st, "kfarm run one");
+	run1 = store_run_begin(st, "kfarm run one", NULL);
 	hist_job(st, run1, "x86_64", "A", "t", "6.1.1", JOB_COMPLETE, 1.5, ok);
 	hist_job(st, run1, "alpha", "A", "t", "6.1.1", JOB_COMPLETE, 2.5, ok);
-	store_run_end(st, run1, RUN_COMPLETE);
-	run2 = store_run_begin(st, "kfarm run two");
+	store_run_end(st, run1, RUN_COMPLETE, NULL);
+	run2 = store_run_begin(st, "kfarm run two", NULL);
 	job_fail = hist_job(st, run2, "x86_64", "B", "t", "6.12.1", JOB_COMPLETE, 1.25, bad);
 	hist_job(st, run2, "alpha", "B", "t", NULL, JOB_INFRA_ERROR, 0, ok);
 	hist_job(st, run2, "arm64", "C", NULL, "6.12.3", JOB_PANIC, 0.75, bad);
-	store_run_end(st, run2, RUN_COMPLETE);
+	store_run_end(st, run2, RUN_COMPLETE, NULL);
 	return job_fail > 0 ? 0 : -1;
 }
 
@@ -119,7 +119,7 @@ static void test_status_trees(void **state)
 	static const char *const ok[] = { "a=PASS", "b=PASS", NULL };
 	static const char *const bad[] = { "a=FAIL", "b=PASS", NULL };
 	char *p = xasprintf("%s/trees.db", dir);
-	struct store *t = store_open(p, 0);
+	struct store *t = store_open(p, 0, NULL);
 	struct err e = { 0 };
 	int64_t r1, r2, j61, j612, j61b;
 	json_t *s, *cards, *c;
@@ -127,10 +127,10 @@ static void test_status_trees(void **state)
 	(void)state;
 	free(p);
 	assert_non_null(t);
-	r1 = store_run_begin(t, "defaults");
+	r1 = store_run_begin(t, "defaults", NULL);
 	j61 = hist_job(t, r1, "x86_64", "debian-6.1", NULL, "6.1.192", JOB_COMPLETE, 1, ok);
 	j612 = hist_job(t, r1, "x86_64", "debian-6.12", NULL, "6.12.117", JOB_COMPLETE, 1, bad);
-	store_run_end(t, r1, RUN_COMPLETE);
+	store_run_end(t, r1, RUN_COMPLETE, NULL);
 	s = api_status(store_db(t), &e);
 	assert_non_null(s);
 	assert_int_equal(json_array_size(json_object_get(s, "jobs")), 1);	/* per arch: one */
@@ -148,9 +148,9 @@ static void test_status_trees(void **state)
 	assert_int_equal(ival(json_object_get(c, "job"), "fail"), 1);
 	json_decref(s);
 	/* a new 6.1 candidate: its card moves, 6.12's stays */
-	r2 = store_run_begin(t, "6.1 again");
+	r2 = store_run_begin(t, "6.1 again", NULL);
 	j61b = hist_job(t, r2, "x86_64", "debian-6.1.193", NULL, "6.1.193", JOB_COMPLETE, 1, bad);
-	store_run_end(t, r2, RUN_COMPLETE);
+	store_run_end(t, r2, RUN_COMPLETE, NULL);
 	s = api_status(store_db(t), &e);
 	cards = json_object_get(s, "trees");
 	assert_int_equal(json_array_size(cards), 2);
@@ -243,7 +243,7 @@ static void test_facts(void **state)
 		"sysinfo/preemption=PASS#PREEMPT_LAZY (uname -v)",
 		"sysinfo/io_uring=PASS#enabled (io_uring_setup(0, NULL): EFAULT)", NULL };
 	struct err e = { 0 };
-	int64_t run = store_run_begin(st, "kfarm run facts");
+	int64_t run = store_run_begin(st, "kfarm run facts", NULL);
 	json_t *f, *rows, *r;
 
 	(void)state;
@@ -251,7 +251,7 @@ static void test_facts(void **state)
 	hist_job(st, run, "alpha", "F1", "facts", "6.12.1", JOB_COMPLETE, 1, c2);
 	hist_job(st, run, "x86_64", "F2", "facts", "7.0.0", JOB_COMPLETE, 1, c2);
 	hist_job(st, run, "x86_64", "F2", "facts", "7.0.0", JOB_COMPLETE, 1, c2);
-	store_run_end(st, run, RUN_COMPLETE);
+	store_run_end(st, run, RUN_COMPLETE, NULL);
 
 	assert_non_null(f = api_facts(store_db(st), "facts", 100, &e));
 	assert_int_equal(json_array_size(json_object_get(f, "facts")), 3);

@@ -216,7 +216,7 @@ static int session(sqlite3 *db, int64_t id, size_t culprit, int budget, int *ora
 static void test_store_resume(void **state)
 {
 	char *db_path = path("b.db");
-	struct store *st = store_open(db_path, 0);
+	struct store *st = store_open(db_path, 0, NULL);
 	sqlite3 *db;
 	struct bisect_rec b = { 0 }, back;
 	int64_t id, again;
@@ -297,7 +297,7 @@ static void test_store_resume(void **state)
 	assert_int_equal(e.code, 404);
 	store_close(st);
 	/* the file with step 7 passes the schema check when opened again */
-	st = store_open(db_path, STORE_READONLY);
+	st = store_open(db_path, STORE_READONLY, NULL);
 	assert_non_null(st);
 	store_close(st);
 	free(db_path);
@@ -314,7 +314,7 @@ static void exec_sql(sqlite3 *db, const char *sql)
 static void test_flake_rate_and_judge(void **state)
 {
 	char *db_path = path("h.db");
-	struct store *st = store_open(db_path, 0);
+	struct store *st = store_open(db_path, 0, NULL);
 	static const char *const pass[] = { "flaky=PASS", "clone3=PASS", "clone3/a=PASS", NULL };
 	static const char *const fail[] = { "flaky=FAIL", "clone3=FAIL", "clone3/a=FAIL", NULL };
 	static const char *const none[] = { NULL };
@@ -326,7 +326,7 @@ static void test_flake_rate_and_judge(void **state)
 	(void)state;
 	assert_non_null(st);
 	db = store_db(st);
-	run = store_run_begin(st, "test");
+	run = store_run_begin(st, "test", NULL);
 	/* flaky: 3 of 10 runs of one candidate fail; clone3 never flaked */
 	for (int i = 0; i < 10; i++)
 		hist_job_m(st, run, "x86_64", "A", "", "t", "6.1", JOB_COMPLETE, 1,
@@ -342,7 +342,7 @@ static void test_flake_rate_and_judge(void **state)
 	/* judging a run: build first, then the job, then the test (nested too) */
 	exec_sql(db, "INSERT INTO sources (id, kind, spec, identity, patches_hash, tree, label,"
 		 " created) VALUES (1, 'git', 'r', 'git:x', 'none', 't', 'l', 0)");
-	int64_t r2 = store_run_begin(st, "step");
+	int64_t r2 = store_run_begin(st, "step", NULL);
 
 	j = hist_job_m(st, r2, "x86_64", "C", "", "t", "6.1", JOB_COMPLETE, 1, fail);
 	assert_true(j > 0);
@@ -363,7 +363,7 @@ static void test_flake_rate_and_judge(void **state)
 	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_BUILD, NULL, &r, &b, &t), 0);
 	assert_int_equal(r, BR_PASS);
 
-	int64_t r3 = store_run_begin(st, "step");
+	int64_t r3 = store_run_begin(st, "step", NULL);
 
 	hist_job_m(st, r3, "x86_64", "D", "", "t", "6.1", JOB_INFRA_ERROR, 0, none);
 	sql = xasprintf("INSERT INTO builds (run_id, source_id, arch, config, status, started,"
@@ -373,7 +373,7 @@ static void test_flake_rate_and_judge(void **state)
 	assert_int_equal(bisectdb_judge(db, r3, "x86_64", BM_TEST, "clone3", &r, &b, &t), 0);
 	assert_int_equal(r, BR_INFRA);
 
-	int64_t r4 = store_run_begin(st, "step");
+	int64_t r4 = store_run_begin(st, "step", NULL);
 
 	hist_job_m(st, r4, "x86_64", "E", "", "t", "6.1", JOB_COMPLETE, 1, pass);
 	sql = xasprintf("INSERT INTO builds (run_id, source_id, arch, config, status, started,"

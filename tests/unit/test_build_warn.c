@@ -67,7 +67,7 @@ static int64_t build_with(struct store *st, const char *commit, const char *stat
 	struct build b = { 0 };
 	struct build_config c;
 	char *log = xasprintf("%s/%s.log", dir, commit);
-	int64_t run = store_run_begin(st, "t"), sid, bid;
+	int64_t run = store_run_begin(st, "t", NULL), sid, bid;
 
 	assert_int_equal(write_file_atomic(log, logtext, strlen(logtext)), 0);
 	s.kind = SRC_GIT;
@@ -84,7 +84,7 @@ static int64_t build_with(struct store *st, const char *commit, const char *stat
 	bid = builddb_store(store_db(st), run, sid, &b, NULL);
 	assert_true(bid > 0);
 	assert_int_equal(build_warn_store(store_db(st), bid, "t", "alpha", "kfarm", log, SRC), 0);
-	store_run_end(st, run, RUN_COMPLETE);
+	store_run_end(st, run, RUN_COMPLETE, NULL);
 	build_release(&b);
 	build_config_release(&c);
 	free(s.id);
@@ -122,7 +122,7 @@ static void test_new_against_earlier(void **state)
 	strcpy(dir, "/tmp/kfarm-test-bwarn-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	p = xasprintf("%s/w.db", dir);
-	assert_non_null(st = store_open(p, 0));
+	assert_non_null(st = store_open(p, 0, NULL));
 	b1 = build_with(st, "c1", "PASS", full);
 	assert_int_equal(new_of(st, b1), -1);		/* nothing to compare with */
 	b2 = build_with(st, "c2", "PASS", incr);
@@ -179,8 +179,8 @@ static void test_migration_not_built(void **state)
 	strcpy(dir, "/tmp/kfarm-test-bwarn-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	p = xasprintf("%s/m.db", dir);
-	assert_non_null(st = store_open(p, 0));
-	run = store_run_begin(st, "t");
+	assert_non_null(st = store_open(p, 0, NULL));
+	run = store_run_begin(st, "t", NULL);
 	for (int i = 0; i < 2; i++) {	/* a "not built" job of old, and a real boot failure */
 		struct job *j = job_new();
 
@@ -189,8 +189,8 @@ static void test_migration_not_built(void **state)
 		j->reason = xstrdup(i ? "VM ended before /init reported (no KTAP header)"
 				      : "not built: fs/a.c:1:2: error: x");
 		j->candidate_id = store_candidate(st, "alpha", i ? "k" : "c0ffee", "t",
-						  i ? "img" : "not-built", "/k");
-		assert_true(store_job(st, run, j, NULL) > 0);
+						  i ? "img" : "not-built", "/k", NULL);
+		assert_true(store_job(st, run, j, NULL, NULL) > 0);
 		job_free(j);
 	}
 	store_close(st);
@@ -202,7 +202,7 @@ static void test_migration_not_built(void **state)
 	assert_int_equal(sqlite3_exec(db, back, NULL, NULL, NULL), SQLITE_OK);
 	free(back), free(v);
 	sqlite3_close(db);
-	assert_non_null(st = store_open(p, 0));
+	assert_non_null(st = store_open(p, 0, NULL));
 	v = one(store_db(st), "SELECT group_concat(outcome || ': ' || reason, ' | ') FROM jobs");
 	assert_string_equal(v, "NOT_BUILT: build: fs/a.c:1:2: error: x"
 			    " | BOOT_FAIL: VM ended before /init reported (no KTAP header)");

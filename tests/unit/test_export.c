@@ -60,7 +60,7 @@ static int build_history(struct store *st)
 	int64_t sid;
 
 	strcpy(s.patches.hash, "none");
-	build_run = store_run_begin(st, "kfarm run --source");
+	build_run = store_run_begin(st, "kfarm run --source", NULL);
 	if (build_run <= 0 || build_config_parse(NULL, &c, NULL) || (sid = builddb_source(store_db(st), &s)) <= 0)
 		return -1;
 	for (int a = 0; a < 2; a++) {
@@ -78,10 +78,10 @@ static int build_history(struct store *st)
 		j->reason = a ? xstrdup("build FAIL: " BUILD_ERR) : NULL;
 		j->t_start = now_mono() - 2;
 		j->t_end = now_mono();
-		cand = store_candidate(st, arch[a], "c0ffee", "t-src", a ? "not-built" : "feedface", "/k");
+		cand = store_candidate(st, arch[a], "c0ffee", "t-src", a ? "not-built" : "feedface", "/k", NULL);
 		j->candidate_id = cand;
 		add(j, "sysinfo", a ? RS_MISSING : RS_PASS, a ? "not built" : "", 0);
-		rc = bid > 0 && cand > 0 && store_job(st, build_run, j, NULL) > 0 &&
+		rc = bid > 0 && cand > 0 && store_job(st, build_run, j, NULL, NULL) > 0 &&
 		     builddb_link(store_db(st), bid, cand, sid) == 0;
 		job_free(j);
 		build_release(&b);
@@ -89,7 +89,7 @@ static int build_history(struct store *st)
 			return -1;
 	}
 	build_config_release(&c);
-	store_run_end(st, build_run, RUN_COMPLETE);
+	store_run_end(st, build_run, RUN_COMPLETE, NULL);
 	return 0;
 }
 
@@ -105,7 +105,7 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	db = xasprintf("%s/e.db", dir);
-	st = store_open(db, 0);
+	st = store_open(db, 0, NULL);
 	if (!st)
 		return -1;
 	/* two 400-byte names (of 2-byte characters) equal in their first 380 */
@@ -117,7 +117,7 @@ static int setup(void **state)
 	memcpy(long_b + 380, "tail-b", 6);
 	if (build_history(st))
 		return -1;
-	run = store_run_begin(st, "kfarm run");
+	run = store_run_begin(st, "kfarm run", NULL);
 	j->arch = xstrdup("x86_64");
 	j->be = &backend_qemu;
 	j->outcome = JOB_PANIC;
@@ -126,14 +126,14 @@ static int setup(void **state)
 	j->t_start = now_mono() - 2;
 	j->t_end = now_mono();
 	j->candidate_id = store_candidate(st, "x86_64", "L\xef\xbf\xbe", "t", "0123456789abcdef",
-					  "/k");
+					  "/k", NULL);
 	add(j, DOTTED, RS_PASS, "", 0);
 	add(j, NONCHAR "/sub.case", RS_FAIL, CONTROLS, 1);
 	add(j, NONCHAR, RS_FAIL, CONTROLS, 0);
 	add(j, "x//y/", RS_SKIP, "empty components", 0);
 	add(j, long_a, RS_SKIP, "long a", 0);
 	add(j, long_b, RS_MISSING, "long b", 0);
-	if (run <= 0 || j->candidate_id <= 0 || store_job(st, run, j, "host\x1b") <= 0)
+	if (run <= 0 || j->candidate_id <= 0 || store_job(st, run, j, "host\x1b", NULL) <= 0)
 		return -1;
 	/* and one reason as a crafted database holds it: not UTF-8 at all */
 	if (sqlite3_exec(store_db(st), "UPDATE results SET reason = CAST(x'41ff1b5b3241' AS TEXT)"

@@ -34,18 +34,18 @@ static int64_t q_int(sqlite3 *db, const char *sql)
 static void test_identity(void **state)
 {
 	char *p = xasprintf("%s/id.db", dir);
-	struct store *st = store_open(p, 0);
+	struct store *st = store_open(p, 0, NULL);
 	int64_t plain, smp4;
 
 	(void)state;
 	assert_non_null(st);
-	plain = store_candidate(st, "alpha", "debian-6.12", "t", "sha", "/k");
-	smp4 = store_candidate_machine(st, "alpha", "debian-6.12", "smp4", "t", "sha", "/k");
+	plain = store_candidate(st, "alpha", "debian-6.12", "t", "sha", "/k", NULL);
+	smp4 = store_candidate_machine(st, "alpha", "debian-6.12", "smp4", "t", "sha", "/k", NULL);
 	assert_true(plain > 0 && smp4 > 0 && plain != smp4);
-	assert_int_equal(store_candidate_machine(st, "alpha", "debian-6.12", "", "t", "sha", "/k"),
+	assert_int_equal(store_candidate_machine(st, "alpha", "debian-6.12", "", "t", "sha", "/k", NULL),
 			 plain);
 	assert_int_equal(store_candidate_machine(st, "alpha", "debian-6.12", "smp4", "t", "sha",
-						 "/k"), smp4);
+						 "/k", NULL), smp4);
 	store_close(st);
 	free(p);
 }
@@ -126,7 +126,7 @@ static void test_migration_keeps_references(void **state)
 		" finished) VALUES (1, 1, 7, 'alpha', 1, 'COMPLETE', 1, 2);"
 		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	st = store_open(p, 0);
+	st = store_open(p, 0, NULL);
 	assert_non_null(st);
 	db = store_db(st);
 	assert_int_equal(q_int(db, "SELECT count(*) FROM candidates WHERE id = 7 AND"
@@ -136,8 +136,8 @@ static void test_migration_keeps_references(void **state)
 	assert_int_equal(q_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 	assert_int_equal(q_int(db, "PRAGMA foreign_keys"), 1);
 	/* the old candidate is found again; the same image on 4 vCPUs is new */
-	assert_int_equal(store_candidate(st, "alpha", "k", "tr", "sha", "/k"), 7);
-	assert_true(store_candidate_machine(st, "alpha", "k", "smp4", "tr", "sha", "/k") != 7);
+	assert_int_equal(store_candidate(st, "alpha", "k", "tr", "sha", "/k", NULL), 7);
+	assert_true(store_candidate_machine(st, "alpha", "k", "smp4", "tr", "sha", "/k", NULL) != 7);
 	store_close(st);
 	free(p);
 }
@@ -154,26 +154,26 @@ static void add_job(struct store *st, int64_t run, const char *label, const char
 	j->t_end = now_mono();
 	j->machine.smp = strcmp(machine, "smp4") ? 1 : 4;
 	snprintf(j->machine_key, sizeof(j->machine_key), "%s", machine);
-	j->candidate_id = store_candidate_machine(st, "alpha", label, machine, "tr", label, "/k");
+	j->candidate_id = store_candidate_machine(st, "alpha", label, machine, "tr", label, "/k", NULL);
 	assert_true(j->candidate_id > 0);
 	j->nres = 1;
 	j->res = xcalloc(1, sizeof(*j->res));
 	j->res[0] = (struct result){ xstrdup("compaction"), status, xstrdup(""), 1, 0 };
-	assert_true(store_job(st, run, j, "h") > 0);
+	assert_true(store_job(st, run, j, "h", NULL) > 0);
 	job_free(j);
 }
 
 static void test_like_with_like(void **state)
 {
 	char *p = xasprintf("%s/rg.db", dir);
-	struct store *st = store_open(p, 0);
+	struct store *st = store_open(p, 0, NULL);
 	struct err e = { 0 };
 	json_t *r;
 	int64_t run;
 
 	(void)state;
 	assert_non_null(st);
-	run = store_run_begin(st, "t");
+	run = store_run_begin(st, "t", NULL);
 	/* k1 passes on both machines; k2 fails on 4 vCPUs only */
 	add_job(st, run, "k1", "", RS_PASS);
 	add_job(st, run, "k1", "smp4", RS_PASS);

@@ -25,7 +25,7 @@ static struct store *fresh(const char *name)
 	struct store *st;
 
 	unlink(p);
-	st = store_open(p, 0);
+	st = store_open(p, 0, NULL);
 	free(p);
 	assert_non_null(st);
 	return st;
@@ -78,10 +78,10 @@ static void two_candidates(struct store *st, int64_t *run_b)
 					 "e=FAIL", "f=PASS", "g=PASS", "h=FAIL", NULL };
 	static const char *const b_flake[] = { "f=FAIL", NULL };
 	static const char *const b_infra[] = { "a=PASS", "g=FAIL", NULL };
-	int64_t r1 = store_run_begin(st, "a"), r2;
+	int64_t r1 = store_run_begin(st, "a", NULL), r2;
 
 	assert_true(hist_job(st, r1, "x86_64", "A", "t", "6.1.1", JOB_COMPLETE, 1, a) > 0);
-	r2 = store_run_begin(st, "b");
+	r2 = store_run_begin(st, "b", NULL);
 	assert_true(hist_job(st, r2, "x86_64", "B", "t", "6.12.1", JOB_COMPLETE, 1, b) > 0);
 	assert_true(hist_job(st, r2, "x86_64", "B", "t", "6.12.1", JOB_COMPLETE, 1, b_flake) > 0);
 	assert_true(hist_job(st, r2, "x86_64", "B", "t", NULL, JOB_INFRA_ERROR, 0, b_infra) > 0);
@@ -134,7 +134,7 @@ static void test_confirmation_runs(void **state)
 	assert_non_null(strstr(c, "regression x86_64 a PASS->FAIL"));
 	free(c);
 	/* a later run of the same candidate that passes: the outcome differs, FLAKY */
-	r3 = store_run_begin(st, "b again");
+	r3 = store_run_begin(st, "b again", NULL);
 	assert_true(hist_job(st, r3, "x86_64", "B", "t", "6.12.1", JOB_COMPLETE, 1, pass) > 0);
 	c = changes(st, "t", 0);
 	assert_null(strstr(c, "regression"));
@@ -214,7 +214,7 @@ static void history(struct store *st)
 	const char *const *seq[] = { p, f, p, s, f, p };
 
 	for (int i = 0; i < 6; i++) {
-		int64_t r = store_run_begin(st, "h");
+		int64_t r = store_run_begin(st, "h", NULL);
 		char label[8];
 
 		snprintf(label, sizeof(label), "K%d", i);
@@ -238,7 +238,7 @@ static void test_tree_move_and_migration(void **state)
 	(void)state;
 	history(st);
 	/* K1 of x86_64 re-registered under tree "u": its counts move with it */
-	assert_true(store_candidate(st, "x86_64", "K1", "u", "K1", "/img") > 0);
+	assert_true(store_candidate(st, "x86_64", "K1", "u", "K1", "/img", NULL) > 0);
 	inc = everything(st);
 	assert_non_null(strstr(inc, "flake_rate"));
 	store_close(st);
@@ -269,7 +269,7 @@ static void test_tree_move_and_migration(void **state)
 	assert_int_equal(sqlite3_exec(db, back, NULL, NULL, NULL), SQLITE_OK);
 	free(back);
 	sqlite3_close(db);
-	st = store_open(p, 0);
+	st = store_open(p, 0, NULL);
 	assert_non_null(st);
 	rebuilt = everything(st);
 	assert_string_equal(inc, rebuilt);
@@ -285,7 +285,7 @@ static void test_like_machines(void **state)
 {
 	static const char *const p[] = { "a=PASS", NULL }, *const f[] = { "a=FAIL", NULL };
 	struct store *st = fresh("mach.db");
-	int64_t r1 = store_run_begin(st, "m"), r2, r3;
+	int64_t r1 = store_run_begin(st, "m", NULL), r2, r3;
 	struct err e = { 0 };
 	char *c;
 	json_t *m;
@@ -293,14 +293,14 @@ static void test_like_machines(void **state)
 	(void)state;
 	hist_job_m(st, r1, "x86_64", "k1", "", "t", NULL, JOB_COMPLETE, 1, p);
 	hist_job_m(st, r1, "x86_64", "k1", "smp4", "t", NULL, JOB_COMPLETE, 1, p);
-	r2 = store_run_begin(st, "m");
+	r2 = store_run_begin(st, "m", NULL);
 	hist_job_m(st, r2, "x86_64", "k2", "", "t", NULL, JOB_COMPLETE, 1, p);
 	hist_job_m(st, r2, "x86_64", "k2", "smp4", "t", NULL, JOB_COMPLETE, 1, f);
 	assert_string_equal(c = changes(st, "t", r2), "regression x86_64 a PASS->FAIL");
 	free(c);
 	/* k3 on the default machine only: against k2 there (PASS), never
 	 * against the later-stored smp4 k2 (FAIL) */
-	r3 = store_run_begin(st, "m");
+	r3 = store_run_begin(st, "m", NULL);
 	hist_job_m(st, r3, "x86_64", "k3", "", "t", NULL, JOB_COMPLETE, 1, f);
 	assert_string_equal(c = changes(st, "t", r3), "regression x86_64 a PASS->FAIL");
 	free(c);
@@ -412,7 +412,7 @@ static void test_matrix_kept(void **state)
 	static const char *const f[] = { "a=FAIL", "c=PASS", NULL };
 	static const char *const b[] = { "a=FAIL", "b=FAIL", "c=SKIP", NULL };
 	struct store *st = fresh("matrix.db");
-	int64_t r = store_run_begin(st, "m");
+	int64_t r = store_run_begin(st, "m", NULL);
 
 	(void)state;
 	hist_job(st, r, "x86_64", "K1", "t", "6.1.1", JOB_COMPLETE, 1, p);
@@ -431,7 +431,7 @@ static void test_matrix_kept(void **state)
 	hist_job(st, r, "x86_64", "K4", "t", "6.1.4", JOB_COMPLETE, 1, b);
 	assert_matrix_kept(st, 1);	/* K4 against K2 */
 	/* K2 of x86_64 re-registered under tree "u": t's pair becomes K1, K4 */
-	assert_true(store_candidate(st, "x86_64", "K2", "u", "K2", "/img") > 0);
+	assert_true(store_candidate(st, "x86_64", "K2", "u", "K2", "/img", NULL) > 0);
 	assert_matrix_kept(st, 1);
 	hist_job(st, r, "x86_64", "K3", NULL, "6.2.1", JOB_COMPLETE, 1, p);	/* linux-6.2 */
 	hist_job(st, r, "x86_64", "K1", "u", "6.1.1", JOB_COMPLETE, 1, p);	/* K1 moves too */

@@ -50,7 +50,7 @@ static sqlite3 *setup(struct store **st)
 {
 	char *path = xasprintf("%s/r.db", dir);
 
-	*st = store_open(path, 0);
+	*st = store_open(path, 0, NULL);
 	free(path);
 	assert_non_null(*st);
 	exec(store_db(*st), history);

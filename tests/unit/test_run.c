@@ -155,7 +155,7 @@ static int one_run(struct store *st, char **args, unsigned long confirm, unsigne
 
 static void test_drive_report(void **state)
 {
-	struct store *st = store_open(db, 0);
+	struct store *st = store_open(db, 0, NULL);
 	char **args = kernel_args(50, "d"), *summary = NULL, *s;
 	struct run_drive d;
 	int lines = 0;
@@ -182,7 +182,7 @@ static void test_drive_report(void **state)
 /* A regression is confirmed by re-running the job that showed it. */
 static void test_confirm_policy(void **state)
 {
-	struct store *st = store_open(db, 0);
+	struct store *st = store_open(db, 0, NULL);
 	char *good[] = { NULL, NULL }, *bad[] = { NULL, NULL }, *summary = NULL;
 	struct run_drive d;
 

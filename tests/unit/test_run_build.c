@@ -110,7 +110,7 @@ static double one_run(char **arches, int overlap, unsigned int build_jobs, const
 	double boot, built;
 
 	snprintf(db, sizeof(db), "%s/%s.db", dir, name);
-	assert_non_null(st = store_open(db, 0));
+	assert_non_null(st = store_open(db, 0, NULL));
 	memset(&fake, 0, sizeof(fake));
 	fake.beta_passes = 1;
 	plan_init(&p, &o);
@@ -168,7 +168,7 @@ static void test_unbuilt_kselftests_and_output(void **state)
 	(void)state;
 	snprintf(db, sizeof(db), "%s/ks.db", dir);
 	snprintf(errf, sizeof(errf), "%s/stderr", dir);
-	assert_non_null(st = store_open(db, 0));
+	assert_non_null(st = store_open(db, 0, NULL));
 	plan_init(&p, &o);
 	assert_int_equal(kselftest_parse(&b.ks, "clone3,futex"), 0);
 	assert_int_equal(run_build_prepare(&b, &p, specs, NULL, "k1"), 0);
@@ -223,7 +223,7 @@ static void test_unprepared_source_loses_nothing(void **state)
 		struct store *st;
 
 		snprintf(db, sizeof(db), "%s/unprepared-%d.db", dir, overlap);
-		assert_non_null(st = store_open(db, 0));
+		assert_non_null(st = store_open(db, 0, NULL));
 		memset(&fake, 0, sizeof(fake));
 		plan_init(&p, &o);
 		assert_int_equal(run_build_prepare(&b, &p, specs, NULL, NULL), 0);

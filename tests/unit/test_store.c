@@ -61,33 +61,33 @@ static struct job *fake_finished_job(enum job_outcome o)
 static void test_roundtrip_and_atomicity(void **state)
 {
 	char *p = path("a.db");
-	struct store *st = store_open(p, 0);
+	struct store *st = store_open(p, 0, NULL);
 	struct job *good, *bad;
 	int64_t run, cand;
 
 	(void)state;
 	assert_non_null(st);
-	run = store_run_begin(st, "kfarm run");
+	run = store_run_begin(st, "kfarm run", NULL);
 	assert_true(run > 0);
-	cand = store_candidate(st, "x86_64", "t", NULL, "abc", "/k");
+	cand = store_candidate(st, "x86_64", "t", NULL, "abc", "/k", NULL);
 	assert_true(cand > 0);
-	assert_int_equal(store_candidate(st, "x86_64", "t", NULL, "abc", "/k"), cand);
+	assert_int_equal(store_candidate(st, "x86_64", "t", NULL, "abc", "/k", NULL), cand);
 	good = fake_finished_job(JOB_COMPLETE);
 	good->candidate_id = cand;
-	assert_true(store_job(st, run, good, "h") > 0);
+	assert_true(store_job(st, run, good, "h", NULL) > 0);
 	assert_int_equal(count(st, "results"), 2);
 	assert_int_equal(count(st, "latest"), 1);	/* top-level only */
 	/* an outcome the schema refuses: the whole job must roll back */
 	bad = fake_finished_job(JOB_PENDING);
 	bad->candidate_id = cand;
-	assert_int_equal(store_job(st, run, bad, "h"), -1);
+	assert_int_equal(store_job(st, run, bad, "h", NULL), -1);
 	assert_int_equal(count(st, "jobs"), 1);
 	assert_int_equal(count(st, "results"), 2);
 	/* an infrastructure error is stored but never becomes "latest" */
 	job_free(bad);
 	bad = fake_finished_job(JOB_INFRA_ERROR);
 	bad->candidate_id = cand;
-	assert_true(store_job(st, run, bad, "h") > 0);
+	assert_true(store_job(st, run, bad, "h", NULL) > 0);
 	sqlite3_stmt *s;
 	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT j.outcome FROM latest l JOIN "
 					    "results r ON r.id = l.result_id JOIN jobs j ON "
@@ -95,12 +95,12 @@ static void test_roundtrip_and_atomicity(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "COMPLETE");
 	sqlite3_finalize(s);
-	assert_int_equal(store_run_end(st, run, RUN_COMPLETE), 0);
+	assert_int_equal(store_run_end(st, run, RUN_COMPLETE, NULL), 0);
 	job_free(good);
 	job_free(bad);
 	store_close(st);
 	/* reopening is a no-op migration and sees the data */
-	st = store_open(p, STORE_READONLY);
+	st = store_open(p, STORE_READONLY, NULL);
 	assert_non_null(st);
 	assert_int_equal(count(st, "jobs"), 2);
 	store_close(st);
@@ -127,10 +127,10 @@ static pid_t child_run(const char *p, int wait_fd)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		struct store *st = store_open(p, 0);
+		struct store *st = store_open(p, 0, NULL);
 		char c;
 
-		if (!st || store_run_begin(st, "child run") < 0)
+		if (!st || store_run_begin(st, "child run", NULL) < 0)
 			_exit(1);
 		if (wait_fd >= 0 && read(wait_fd, &c, 1) < 0)
 			_exit(1);
@@ -142,7 +142,7 @@ static pid_t child_run(const char *p, int wait_fd)
 static void test_stale_runs(void **state)
 {
 	char *p = path("b.db");
-	struct store *st = store_open(p, 0);
+	struct store *st = store_open(p, 0, NULL);
 	int pfd[2], wst;
 	pid_t kid, fake;
 
@@ -152,21 +152,21 @@ static void test_stale_runs(void **state)
 	assert_int_equal(pipe(pfd), 0);
 	kid = child_run(p, pfd[0]);
 	for (int i = 0; i < 500; i++) {	/* until its run is recorded */
-		st = store_open(p, STORE_READONLY);
+		st = store_open(p, STORE_READONLY, NULL);
 		int n = count(st, "runs");
 		store_close(st);
 		if (n == 1)
 			break;
 		usleep(10000);
 	}
-	st = store_open(p, 0);
-	assert_int_equal(store_mark_stale_runs(st), 0);
+	st = store_open(p, 0, NULL);
+	assert_int_equal(store_mark_stale_runs(st, NULL), 0);
 	assert_string_equal(run_status(st, 1), "running");
 	/* its kfarm dies: interrupted */
 	assert_int_equal(write(pfd[1], "x", 1), 1);
 	waitpid(kid, &wst, 0);
 	assert_int_equal(WEXITSTATUS(wst), 0);
-	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_int_equal(store_mark_stale_runs(st, NULL), 0);
 	assert_string_equal(run_status(st, 1), "interrupted");
 	/* issue 10: a dead run whose PID now belongs to a live process named
 	 * "kfarm..." (a kfarm serve with the recycled PID) is still interrupted */
@@ -182,22 +182,22 @@ static void test_stale_runs(void **state)
 	char *sql = xasprintf("UPDATE runs SET pid = %d WHERE id = 2", (int)fake);
 	assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
 	free(sql);
-	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_int_equal(store_mark_stale_runs(st, NULL), 0);
 	assert_string_equal(run_status(st, 2), "interrupted");
 	kill(fake, SIGKILL);
 	waitpid(fake, NULL, 0);
 	/* our own run, alive, is left alone; once ended its status is kept */
-	int64_t run = store_run_begin(st, "own run");
-	assert_int_equal(store_mark_stale_runs(st), 0);
+	int64_t run = store_run_begin(st, "own run", NULL);
+	assert_int_equal(store_mark_stale_runs(st, NULL), 0);
 	assert_string_equal(run_status(st, run), "running");
-	assert_int_equal(store_run_end(st, run, RUN_COMPLETE), 0);
-	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_int_equal(store_run_end(st, run, RUN_COMPLETE, NULL), 0);
+	assert_int_equal(store_mark_stale_runs(st, NULL), 0);
 	assert_string_equal(run_status(st, run), "complete");
 	/* a run of a kfarm before locks, with a PID no process has */
 	assert_int_equal(sqlite3_exec(store_db(st), "INSERT INTO runs (started, status, pid) "
 				      "VALUES (0, 'running', 999999999)", NULL, NULL, NULL),
 			 SQLITE_OK);
-	assert_int_equal(store_mark_stale_runs(st), 0);
+	assert_int_equal(store_mark_stale_runs(st, NULL), 0);
 	assert_string_equal(run_status(st, sqlite3_last_insert_rowid(store_db(st))),
 			    "interrupted");
 	close(pfd[0]);
@@ -211,7 +211,7 @@ static void test_stale_runs(void **state)
 static void test_hardened_and_log_names(void **state)
 {
 	char *p = path("h.db"), *logs = path("h.db.logs/run-1/01-x.log");
-	struct store *st = store_open(p, 0);
+	struct store *st = store_open(p, 0, NULL);
 	struct job *j = fake_finished_job(JOB_COMPLETE);
 	sqlite3_stmt *s;
 	int v = -1;
@@ -222,18 +222,18 @@ static void test_hardened_and_log_names(void **state)
 	assert_int_equal(v, 1);
 	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_TRUSTED_SCHEMA, -1, &v);
 	assert_int_equal(v, 0);
-	int64_t run = store_run_begin(st, "r");
-	j->candidate_id = store_candidate(st, "x86_64", "t", NULL, "abc", "/k");
+	int64_t run = store_run_begin(st, "r", NULL);
+	j->candidate_id = store_candidate(st, "x86_64", "t", NULL, "abc", "/k", NULL);
 	j->log_path = xstrdup(logs);
-	assert_true(store_job(st, run, j, NULL) > 0);
+	assert_true(store_job(st, run, j, NULL, NULL) > 0);
 	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT log_path FROM jobs", -1, &s,
 					    NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "run-1/01-x.log");
 	sqlite3_finalize(s);
-	store_run_end(st, run, RUN_COMPLETE);
+	store_run_end(st, run, RUN_COMPLETE, NULL);
 	store_close(st);
-	st = store_open(p, STORE_READONLY);
+	st = store_open(p, STORE_READONLY, NULL);
 	assert_non_null(st);
 	sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &v);
 	assert_int_equal(v, 0);
@@ -241,7 +241,7 @@ static void test_hardened_and_log_names(void **state)
 	assert_int_equal(v, 0);
 	store_close(st);
 	/* a writable_schema edit: defensive mode refuses it */
-	st = store_open(p, 0);
+	st = store_open(p, 0, NULL);
 	assert_int_not_equal(sqlite3_exec(store_db(st), "PRAGMA writable_schema = ON; "
 					  "UPDATE sqlite_master SET sql = 'x'", NULL, NULL, NULL),
 			     SQLITE_OK);
@@ -253,8 +253,8 @@ static void test_hardened_and_log_names(void **state)
 	assert_int_equal(sqlite3_exec(raw, "CREATE VIEW v AS SELECT 1", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(raw);
-	assert_null(store_open(p, STORE_READONLY));
-	assert_null(store_open(p, 0));
+	assert_null(store_open(p, STORE_READONLY, NULL));
+	assert_null(store_open(p, 0, NULL));
 	assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(raw, "DROP VIEW v; CREATE TABLE r2 AS SELECT * FROM results;"
 				      " DROP TABLE results; ALTER TABLE r2 RENAME TO results;"
@@ -262,7 +262,7 @@ static void test_hardened_and_log_names(void **state)
 				      " CREATE INDEX results_test ON results(test, job_id)"
 				      " WHERE depth = 0;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(raw);
-	assert_null(store_open(p, STORE_READONLY));
+	assert_null(store_open(p, STORE_READONLY, NULL));
 	st = NULL;
 	job_free(j);
 	free(p);
@@ -280,21 +280,111 @@ static void test_refusals(void **state)
 	assert_int_equal(write(fd, "this is not an sqlite database, just garbage bytes........"
 				   "................................................", 100), 100);
 	close(fd);
-	assert_null(store_open(corrupt, 0));
+	assert_null(store_open(corrupt, 0, NULL));
 
 	sqlite3_open(foreign, &db);
 	sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL);
 	sqlite3_close(db);
-	assert_null(store_open(foreign, 0));
+	assert_null(store_open(foreign, 0, NULL));
 
-	store_close(store_open(ro, 0));
+	store_close(store_open(ro, 0, NULL));
 	chmod(ro, 0444);
 	if (geteuid() != 0)	/* root writes through modes */
-		assert_null(store_open(ro, 0));
-	assert_null(store_open("/nonexistent-dir/x.db", 0));
+		assert_null(store_open(ro, 0, NULL));
+	assert_null(store_open("/nonexistent-dir/x.db", 0, NULL));
 	free(corrupt);
 	free(foreign);
 	free(ro);
+}
+
+/* A refusal comes back in struct err, naming the file and the problem
+ * (the store prints nothing: the command does, once). */
+static void test_errors_in_err(void **state)
+{
+	char *corrupt = path("e-corrupt.db"), *newer = path("e-newer.db");
+	char *foreign = path("e-foreign.db"), *edited = path("e-edited.db");
+	char *locked = path("e-lock.db"), *want, *logs;
+	struct err e = { 0 };
+	struct store *st;
+	struct job *j;
+	sqlite3 *db;
+	int fd;
+
+	(void)state;
+	/* not an SQLite file */
+	fd = open(corrupt, O_WRONLY | O_CREAT, 0644);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(write(fd, "not an sqlite database, garbage.", 32), 32);
+	close(fd);
+	assert_null(store_open(corrupt, 0, &e));
+	want = xasprintf("database '%s' is corrupt or not a database: ", corrupt);
+	assert_non_null(strstr(e.msg, want));
+	assert_ptr_equal(strstr(e.msg, want), e.msg);
+	free(want);
+
+	/* a newer kfarm's file: refused read-only and read-write */
+	store_close(store_open(newer, 0, NULL));
+	assert_int_equal(sqlite3_open(newer, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	want = xasprintf("database '%s' has schema version 9999, newer than this kfarm's ", newer);
+	for (unsigned int flags = 0; flags <= STORE_READONLY; flags += STORE_READONLY) {
+		err_clear(&e);
+		assert_null(store_open(newer, flags, &e));
+		assert_ptr_equal(strstr(e.msg, want), e.msg);
+	}
+	free(want);
+
+	/* someone else's tables */
+	assert_int_equal(sqlite3_open(foreign, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	err_clear(&e);
+	assert_null(store_open(foreign, 0, &e));
+	want = xasprintf("database '%s' is not a kfarm database (it has tables but no kfarm "
+			 "schema version)", foreign);
+	assert_string_equal(e.msg, want);
+	free(want);
+
+	/* an object kfarm did not make */
+	store_close(store_open(edited, 0, NULL));
+	assert_int_equal(sqlite3_open(edited, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE VIEW v AS SELECT 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	err_clear(&e);
+	assert_null(store_open(edited, STORE_READONLY, &e));
+	want = xasprintf("database '%s' was edited outside kfarm: its view 'v' is not kfarm's "
+			 "(refused)", edited);
+	assert_string_equal(e.msg, want);
+	free(want);
+
+	/* a run whose log directory cannot be made (a file is in its way) */
+	assert_non_null(st = store_open(locked, 0, NULL));
+	logs = xasprintf("%s.logs", locked);
+	fd = open(logs, O_WRONLY | O_CREAT, 0644);
+	close(fd);
+	err_clear(&e);
+	assert_int_equal(store_run_begin(st, "r", &e), -1);
+	assert_non_null(strstr(e.msg, "cannot create log directory '"));
+	/* a job the schema refuses (its outcome): rolled back, said why */
+	j = fake_finished_job(JOB_PENDING);
+	j->candidate_id = store_candidate(st, "x86_64", "t", NULL, "abc", "/k", NULL);
+	assert_true(j->candidate_id > 0);
+	err_clear(&e);
+	assert_int_equal(store_job(st, 0, j, "h", &e), -1);
+	want = xasprintf("database '%s': cannot store job: ", locked);
+	assert_ptr_equal(strstr(e.msg, want), e.msg);
+	free(want);
+	job_free(j);
+	store_close(st);
+	unlink(logs);
+	free(logs);
+	free(corrupt);
+	free(newer);
+	free(foreign);
+	free(edited);
+	free(locked);
 }
 
 /* The quoted names of "COLUMN IN (...)" in a table's CREATE text. */
@@ -333,7 +423,7 @@ static int check_list(struct store *st, const char *table, const char *column,
 static void test_check_names(void **state)
 {
 	char *p = path("names.db"), names[8][16];
-	struct store *st = store_open(p, 0);
+	struct store *st = store_open(p, 0, NULL);
 	int n;
 
 	(void)state;
@@ -387,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_stale_runs),
 		cmocka_unit_test(test_hardened_and_log_names),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_errors_in_err),
 		cmocka_unit_test(test_check_names),
 	};
 	int ret;
