@@ -14,7 +14,8 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-static int64_t step_id(sqlite3 *db, sqlite3_stmt *s, int returning, const char *what)
+static int64_t step_id(sqlite3 *db, sqlite3_stmt *s, int returning, const char *what,
+		       struct err *e)
 {
 	int rc = sqlite3_step(s);
 	int64_t id = -1;
@@ -25,11 +26,11 @@ static int64_t step_id(sqlite3 *db, sqlite3_stmt *s, int returning, const char *
 		id = sqlite3_last_insert_rowid(db);
 	sqlite3_finalize(s);
 	if (id < 0)
-		error("database: %s: %s", what, sqlite3_errmsg(db));
+		err_set(e, 0, "database: %s: %s", what, sqlite3_errmsg(db));
 	return id;
 }
 
-int64_t builddb_source(sqlite3 *db, const struct source *s)
+int64_t builddb_source(sqlite3 *db, const struct source *s, struct err *e)
 {
 	sqlite3_stmt *st;
 
@@ -38,7 +39,7 @@ int64_t builddb_source(sqlite3 *db, const struct source *s)
 			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 			       " ON CONFLICT (identity, tree, label) DO UPDATE SET"
 			       " spec = excluded.spec RETURNING id", -1, &st, NULL) != SQLITE_OK)
-		return error("database: %s", sqlite3_errmsg(db));
+		return err_set(e, 0, "database: %s", sqlite3_errmsg(db));
 	bind_text(st, 1, source_kind_name(s->kind));
 	bind_text(st, 2, s->spec);
 	bind_text(st, 3, s->id);
@@ -50,11 +51,11 @@ int64_t builddb_source(sqlite3 *db, const struct source *s)
 	bind_text(st, 9, s->label);
 	bind_text(st, 10, s->version);
 	sqlite3_bind_double(st, 11, now_wall());
-	return step_id(db, st, 1, "cannot record source candidate");
+	return step_id(db, st, 1, "cannot record source candidate", e);
 }
 
 int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct build *b,
-		      const char *log_rel)
+		      const char *log_rel, struct err *e)
 {
 	sqlite3_stmt *st;
 
@@ -63,7 +64,7 @@ int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct bui
 			       " compiler, release, kernel_key, log_path, started, finished)"
 			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return error("database: %s", sqlite3_errmsg(db));
+		return err_set(e, 0, "database: %s", sqlite3_errmsg(db));
 	sqlite3_bind_int64(st, 1, run);
 	sqlite3_bind_int64(st, 2, source);
 	bind_text(st, 3, b->arch);
@@ -80,10 +81,11 @@ int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct bui
 	bind_text(st, 14, log_rel);
 	sqlite3_bind_double(st, 15, b->started);
 	sqlite3_bind_double(st, 16, b->started + b->duration_s);
-	return step_id(db, st, 0, "cannot record build");
+	return step_id(db, st, 0, "cannot record build", e);
 }
 
-int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source)
+int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source,
+		 struct err *e)
 {
 	static const char *const sql[] = {
 		"UPDATE builds SET candidate_id = ?1 WHERE id = ?2",
@@ -94,11 +96,11 @@ int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source)
 		sqlite3_stmt *st;
 
 		if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK)
-			return error("database: %s", sqlite3_errmsg(db));
+			return err_set(e, 0, "database: %s", sqlite3_errmsg(db));
 		sqlite3_bind_int64(st, 1, candidate);
 		sqlite3_bind_int64(st, 2, build);
 		sqlite3_bind_int64(st, 3, source);
-		if (step_id(db, st, 0, "cannot link build") < 0)
+		if (step_id(db, st, 0, "cannot link build", e) < 0)
 			return -1;
 	}
 	return 0;

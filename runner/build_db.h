@@ -12,13 +12,14 @@
 struct build;
 struct source;
 
-/* Finds or adds the source candidate; -1 with an error printed. */
-int64_t builddb_source(sqlite3 *db, const struct source *s);
+/* Finds or adds the source candidate; -1 with e set (as the two below). */
+int64_t builddb_source(sqlite3 *db, const struct source *s, struct err *e);
 /* Stores a build of source (log_rel: relative to the database's logs/). */
 int64_t builddb_store(sqlite3 *db, int64_t run, int64_t source, const struct build *b,
-		      const char *log_rel);
+		      const char *log_rel, struct err *e);
 /* Ties a build to the candidate that boots its image. */
-int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source);
+int builddb_link(sqlite3 *db, int64_t build, int64_t candidate, int64_t source,
+		 struct err *e);
 
 /* The latest `limit` builds, newest first, with their sources. */
 json_t *api_builds(sqlite3 *db, int limit, struct err *e);

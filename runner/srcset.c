@@ -185,7 +185,7 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 			 const struct build *b, char **tests, char **more, int64_t source_id,
 			 int64_t build_id, const char *db_path, const char *log_rel)
 {
-	struct err e = { 0 };
+	struct err e;
 	struct job *j = job_new();
 	char **suite = NULL, *initrd = NULL, **t;
 	int64_t cand;
@@ -213,10 +213,10 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 	if (cand >= 0) {
 		j->candidate_id = cand;
 		if (store_job(st, run, j, NULL, &e) >= 0 &&
-		    builddb_link(store_db(st), build_id, cand, source_id) == 0)
+		    builddb_link(store_db(st), build_id, cand, source_id, &e) == 0)
 			ret = 0;
 	}
-	if (ret && e.msg[0])
+	if (ret)
 		error("%s", e.msg);
 	strv_free(suite);
 	job_free(j);
@@ -227,13 +227,14 @@ int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *
 		  int tests_of_unbuilt, char **tests)
 {
 	sqlite3 *db = store_db(st);
+	struct err e;
 
 	for (size_t i = 0; i < ss->n; i++) {
 		const struct source *s = &ss->src[i];
-		int64_t sid = builddb_source(db, s);
+		int64_t sid = builddb_source(db, s, &e);
 
 		if (sid < 0)
-			return -1;
+			return error("%s", e.msg);
 		for (size_t a = 0; a < ss->narch; a++) {
 			const struct build *b = &ss->b[i * ss->narch + a];
 			struct job *j = ss->job[i * ss->narch + a];
@@ -243,11 +244,13 @@ int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *
 			if (!b->arch)	/* never started: the run was interrupted */
 				continue;
 			rel = copy_log(b, s, db_path, run);
-			bid = builddb_store(db, run, sid, b, rel);
-
+			bid = builddb_store(db, run, sid, b, rel, &e);
+			if (bid < 0)
+				error("%s", e.msg);
 			if (bid < 0 ||
 			    build_warn_store(db, bid, s->tree, b->arch, b->config, b->log, s->dir) ||
-			    (j && builddb_link(db, bid, j->candidate_id, sid)) ||
+			    (j && builddb_link(db, bid, j->candidate_id, sid, &e) &&
+			     error("%s", e.msg)) ||
 			    (!j && tests_of_unbuilt && b->status != BS_PASS &&
 			     store_unbuilt(st, run, s, b, tests, ss->more_tests, sid, bid, db_path, rel))) {
 				free(rel);

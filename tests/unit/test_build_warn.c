@@ -79,9 +79,9 @@ static int64_t build_with(struct store *st, const char *commit, const char *stat
 	strcpy(s.patches.hash, "none");
 	assert_int_equal(build_config_parse(NULL, &c, NULL), 0);
 	build_set(&b, "alpha", &c, build_status_parse(status), NULL);
-	sid = builddb_source(store_db(st), &s);
+	sid = builddb_source(store_db(st), &s, NULL);
 	assert_true(sid > 0);
-	bid = builddb_store(store_db(st), run, sid, &b, NULL);
+	bid = builddb_store(store_db(st), run, sid, &b, NULL, NULL);
 	assert_true(bid > 0);
 	assert_int_equal(build_warn_store(store_db(st), bid, "t", "alpha", "kfarm", log, SRC), 0);
 	store_run_end(st, run, RUN_COMPLETE, NULL);

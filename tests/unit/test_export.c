@@ -61,7 +61,7 @@ static int build_history(struct store *st)
 
 	strcpy(s.patches.hash, "none");
 	build_run = store_run_begin(st, "kfarm run --source", NULL);
-	if (build_run <= 0 || build_config_parse(NULL, &c, NULL) || (sid = builddb_source(store_db(st), &s)) <= 0)
+	if (build_run <= 0 || build_config_parse(NULL, &c, NULL) || (sid = builddb_source(store_db(st), &s, NULL)) <= 0)
 		return -1;
 	for (int a = 0; a < 2; a++) {
 		struct job *j = job_new();
@@ -71,7 +71,7 @@ static int build_history(struct store *st)
 		build_set(&b, arch[a], &c, a ? BS_FAIL : BS_PASS, a ? BUILD_ERR : NULL);
 		b.duration_s = 61.5;
 		b.compiler = xstrdup("gcc (Debian 12.2.0-14) 12.2.0");
-		bid = builddb_store(store_db(st), build_run, sid, &b, "run-1/build-x.log");
+		bid = builddb_store(store_db(st), build_run, sid, &b, "run-1/build-x.log", NULL);
 		j->arch = xstrdup(arch[a]);
 		j->be = &backend_qemu;
 		j->outcome = a ? JOB_NOT_BUILT : JOB_COMPLETE;
@@ -82,7 +82,7 @@ static int build_history(struct store *st)
 		j->candidate_id = cand;
 		add(j, "sysinfo", a ? RS_MISSING : RS_PASS, a ? "not built" : "", 0);
 		rc = bid > 0 && cand > 0 && store_job(st, build_run, j, NULL, NULL) > 0 &&
-		     builddb_link(store_db(st), bid, cand, sid) == 0;
+		     builddb_link(store_db(st), bid, cand, sid, NULL) == 0;
 		job_free(j);
 		build_release(&b);
 		if (!rc)
