@@ -20,10 +20,10 @@ static int64_t row_int64(sqlite3_stmt *s, int found)
 	return v;
 }
 
-int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b)
+int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b, struct err *e)
 {
 	sqlite3_stmt *s;
-	int found = dbq_row(db, &s, "SELECT id FROM bisections WHERE status = 'running'"
+	int found = dbq_row(db, e, &s, "SELECT id FROM bisections WHERE status = 'running'"
 			    " AND repo = ? AND good = ? AND bad = ? AND arch = ? AND mode = ?"
 			    " AND test IS ? AND append IS ? ORDER BY id DESC LIMIT 1", "ttttttt",
 			    b->repo, b->good, b->bad, b->arch, bisect_mode_name(b->mode), b->test,
@@ -32,9 +32,9 @@ int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b)
 	return row_int64(s, found);
 }
 
-int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b)
+int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b, struct err *e)
 {
-	return dbq_exec(db, "cannot record the bisection",
+	return dbq_exec(db, e, "cannot record the bisection",
 			"INSERT INTO bisections (repo, good, bad, arch, mode, test,"
 			" runs, commits, tree, append, revert_check, status, started)"
 			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)", "ttttttiIttid",
@@ -43,13 +43,13 @@ int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b)
 			now_wall());
 }
 
-int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b)
+int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc = -1, found;
 
 	memset(b, 0, sizeof(*b));
-	found = dbq_row(db, &s, "SELECT repo, good, bad, arch, mode, test, runs, commits,"
+	found = dbq_row(db, e, &s, "SELECT repo, good, bad, arch, mode, test, runs, commits,"
 			" tree, status, append, revert_check FROM bisections WHERE id = ?", "I", id);
 	if (found < 0)
 		return -1;
@@ -70,7 +70,7 @@ int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b)
 		sqlite3_finalize(s);
 	}
 	if (rc)
-		error("no bisection %lld in the database", (long long)id);
+		err_set(e, 404, "no bisection %lld in the database", (long long)id);
 	return rc;
 }
 
@@ -83,19 +83,19 @@ void bisectdb_rec_release(struct bisect_rec *b)
 
 int bisectdb_finish(sqlite3 *db, int64_t id, const char *status, const char *culprit,
 		    const char *subject, const char *author, const char *message,
-		    const char *revert)
+		    const char *revert, struct err *e)
 {
-	return dbq_exec(db, "cannot finish the bisection",
+	return dbq_exec(db, e, "cannot finish the bisection",
 			"UPDATE bisections SET status = ?, culprit = ?, subject = ?,"
 			" author = ?, message = ?, revert = ?, finished = ? WHERE id = ?", "ttttttdI",
 			status, culprit, subject, author, message, revert, now_wall(), id) < 0 ? -1 : 0;
 }
 
 int64_t bisectdb_step(sqlite3 *db, int64_t bisection, const char *kind, const char *commit,
-		      enum bisect_verdict *v)
+		      enum bisect_verdict *v, struct err *e)
 {
 	sqlite3_stmt *s;
-	int found = dbq_row(db, &s, "SELECT id, verdict FROM bisect_steps WHERE bisection_id = ?"
+	int found = dbq_row(db, e, &s, "SELECT id, verdict FROM bisect_steps WHERE bisection_id = ?"
 			    " AND kind = ? AND commit_id = ?", "Itt", bisection, kind, commit);
 	int64_t id = 0;
 
@@ -109,16 +109,17 @@ int64_t bisectdb_step(sqlite3 *db, int64_t bisection, const char *kind, const ch
 	}
 	if (id)
 		return id;
-	return dbq_exec(db, "cannot record the step",
+	return dbq_exec(db, e, "cannot record the step",
 			"INSERT INTO bisect_steps (bisection_id, seq, kind, commit_id, started)"
 			" SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4 FROM bisect_steps"
 			" WHERE bisection_id = ?1", "Ittd", bisection, kind, commit, now_wall());
 }
 
 int bisectdb_step_end(sqlite3 *db, int64_t step, enum bisect_verdict v,
-		      const struct bisect_tally *t, double build_s, double boot_s, double wall_s)
+		      const struct bisect_tally *t, double build_s, double boot_s, double wall_s,
+		      struct err *e)
 {
-	return dbq_exec(db, "cannot record the step's verdict",
+	return dbq_exec(db, e, "cannot record the step's verdict",
 			"UPDATE bisect_steps SET verdict = ?, runs = ?, fails = ?,"
 			" infra = ?, build_s = ?, boot_s = ?, wall_s = ?, finished = ?"
 			" WHERE id = ?", "tiiiddddI", bisect_verdict_name(v),
@@ -127,18 +128,18 @@ int bisectdb_step_end(sqlite3 *db, int64_t step, enum bisect_verdict v,
 }
 
 int bisectdb_runs(sqlite3 *db, int64_t step, enum bisect_run *r, size_t max,
-		  struct bisect_pending *p, double *wall_s)
+		  struct bisect_pending *p, double *wall_s, struct err *e)
 {
 	sqlite3_stmt *s = dbq_prep(db, "SELECT attempt, pid, after_run, result, wall_s FROM bisect_runs"
-			       " WHERE step_id = ? ORDER BY attempt");
-	int n = 0;
+			       " WHERE step_id = ? ORDER BY attempt", e);
+	int n = 0, rc;
 
 	if (!s)
 		return -1;
 	memset(p, 0, sizeof(*p));
 	*wall_s = 0;
 	sqlite3_bind_int64(s, 1, step);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *res = (const char *)sqlite3_column_text(s, 3);
 
 		*wall_s += sqlite3_column_double(s, 4);
@@ -150,23 +151,26 @@ int bisectdb_runs(sqlite3 *db, int64_t step, enum bisect_run *r, size_t max,
 			n++;
 		}
 	}
+	if (rc != SQLITE_DONE)
+		err_set(e, 0, "database: cannot read the step's runs: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(s);
-	return n;
+	return rc == SQLITE_DONE ? n : -1;
 }
 
-int bisectdb_run_begin(sqlite3 *db, int64_t step, int attempt, long pid, int64_t after)
+int bisectdb_run_begin(sqlite3 *db, int64_t step, int attempt, long pid, int64_t after,
+		       struct err *e)
 {
-	return dbq_exec(db, "cannot record the step's run",
+	return dbq_exec(db, e, "cannot record the step's run",
 			"INSERT OR REPLACE INTO bisect_runs (step_id, attempt, pid,"
 			" after_run) VALUES (?, ?, ?, ?)", "IiII", step, attempt, (int64_t)pid,
 			after) < 0 ? -1 : 0;
 }
 
 int bisectdb_run_end(sqlite3 *db, int64_t step, int attempt, int64_t run, enum bisect_run r,
-		     double wall_s)
+		     double wall_s, struct err *e)
 {
 	sqlite3_stmt *s = dbq_prep(db, "UPDATE bisect_runs SET run_id = ?, result = ?, wall_s = ?"
-			       " WHERE step_id = ? AND attempt = ?");
+			       " WHERE step_id = ? AND attempt = ?", e);
 
 	if (!s)
 		return -1;
@@ -179,39 +183,40 @@ int bisectdb_run_end(sqlite3 *db, int64_t step, int attempt, int64_t run, enum b
 	sqlite3_bind_int64(s, 4, step);
 	sqlite3_bind_int(s, 5, attempt);
 	if (sqlite3_step(s) != SQLITE_DONE)
-		error("database: cannot record the run's result: %s", sqlite3_errmsg(db));
+		err_set(e, 0, "database: cannot record the run's result: %s", sqlite3_errmsg(db));
 	return sqlite3_finalize(s) == SQLITE_OK ? 0 : -1;
 }
 
-int64_t bisectdb_max_run(sqlite3 *db)
+int64_t bisectdb_max_run(sqlite3 *db, struct err *e)
 {
 	sqlite3_stmt *s;
-	int found = dbq_row(db, &s, "SELECT coalesce(max(id), 0) FROM runs", "");
+	int found = dbq_row(db, e, &s, "SELECT coalesce(max(id), 0) FROM runs", "");
 
 	return found > 0 ? row_int64(s, found) : -1;
 }
 
-int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running)
+int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running, struct err *e)
 {
 	sqlite3_stmt *s;
-	int found = dbq_row(db, &s, "SELECT id, status = 'running' FROM runs WHERE id > ?"
+	int found = dbq_row(db, e, &s, "SELECT id, status = 'running' FROM runs WHERE id > ?"
 			    " AND pid = ? ORDER BY id LIMIT 1", "II", after, (int64_t)pid);
 
 	*running = found > 0 && sqlite3_column_int(s, 1);
 	return row_int64(s, found);
 }
 
-double bisectdb_run_wall(sqlite3 *db, int64_t run)
+double bisectdb_run_wall(sqlite3 *db, int64_t run, struct err *e)
 {
 	sqlite3_stmt *s;
 	double w = 0;
+	int found = dbq_row(db, e, &s, "SELECT coalesce(finished - started, 0) FROM runs"
+			    " WHERE id = ?", "I", run);
 
-	if (dbq_row(db, &s, "SELECT coalesce(finished - started, 0) FROM runs WHERE id = ?", "I",
-		    run) > 0) {
+	if (found > 0) {
 		w = sqlite3_column_double(s, 0);
 		sqlite3_finalize(s);
 	}
-	return w > 0 ? w : 0;
+	return found < 0 ? -1 : w > 0 ? w : 0;
 }
 
 /* A test's stored status as a run result (MISSING: it never ran, a failure
@@ -226,7 +231,8 @@ static enum bisect_run of_status(const char *st)
 }
 
 int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode m,
-		   const char *test, enum bisect_run *out, double *build_s, double *boot_s)
+		   const char *test, enum bisect_run *out, double *build_s, double *boot_s,
+		   struct err *e)
 {
 	sqlite3_stmt *s;
 	int found, bstatus = -2, outcome = -2;	/* -2: no row (or NULL), -1: unknown */
@@ -234,7 +240,7 @@ int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode 
 
 	*build_s = *boot_s = 0;
 	*out = BR_INFRA;
-	found = dbq_row(db, &s, "SELECT status, duration_s FROM builds WHERE run_id = ?"
+	found = dbq_row(db, e, &s, "SELECT status, duration_s FROM builds WHERE run_id = ?"
 			" AND arch = ? ORDER BY id DESC LIMIT 1", "It", run, arch);
 	if (found < 0)
 		return -1;
@@ -252,9 +258,12 @@ int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode 
 		*out = bstatus == BS_FAIL ? BR_BUILD_FAIL : BR_PASS;
 		return 0;
 	}
-	if (dbq_row(db, &s, "SELECT id, outcome, coalesce(duration_s, 0) FROM jobs"
-		    " WHERE run_id = ? AND arch = ? ORDER BY attempt DESC, id DESC LIMIT 1", "It",
-		    run, arch) > 0) {
+	found = dbq_row(db, e, &s, "SELECT id, outcome, coalesce(duration_s, 0) FROM jobs"
+			" WHERE run_id = ? AND arch = ? ORDER BY attempt DESC, id DESC LIMIT 1",
+			"It", run, arch);
+	if (found < 0)
+		return -1;
+	if (found) {
 		job = sqlite3_column_int64(s, 0);
 		const char *o = (const char *)sqlite3_column_text(s, 1);
 
@@ -269,30 +278,31 @@ int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode 
 		return 0;
 	}
 	/* a test the job never reported failed to run: the candidate's fault */
-	found = dbq_row(db, &s, "SELECT status FROM results WHERE job_id = ? AND test = ?"
+	found = dbq_row(db, e, &s, "SELECT status FROM results WHERE job_id = ? AND test = ?"
 			" ORDER BY id LIMIT 1", "It", job, test);
 	if (found < 0)
-		return 0;
+		return -1;
 	*out = found ? of_status((const char *)sqlite3_column_text(s, 0)) : BR_FAIL;
 	if (found)
 		sqlite3_finalize(s);
 	return 0;
 }
 
-double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test)
+double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test, struct err *e)
 {
 	sqlite3_stmt *s;
 	double p = 0;
+	int found;
 
-	if (dbq_row(db, &s, "SELECT coalesce(sum(f), 0), coalesce(sum(n), 0) FROM ("
+	if ((found = dbq_row(db, e, &s, "SELECT coalesce(sum(f), 0), coalesce(sum(n), 0) FROM ("
 		    " SELECT sum(r.status = 'FAIL') AS f, count(*) AS n"
 		    " FROM results r JOIN jobs j ON j.id = r.job_id"
 		    " WHERE j.arch = ? AND r.test = ? AND j.outcome != 'INFRA_ERROR'"
 		    "   AND r.status IN ('PASS', 'FAIL')"
 		    " GROUP BY j.candidate_id"
 		    " HAVING sum(r.status = 'FAIL') > 0 AND sum(r.status = 'PASS') > 0)", "tt",
-		    arch, test) <= 0)
-		return 0;
+		    arch, test)) <= 0)
+		return found;
 	if (sqlite3_column_int64(s, 1) > 0)
 		p = (double)sqlite3_column_int64(s, 0) / (double)sqlite3_column_int64(s, 1);
 	sqlite3_finalize(s);

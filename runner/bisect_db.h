@@ -73,23 +73,28 @@ struct bisect_rec {
 	char *status;
 };
 
+/* The write side and the bisection's own reads: a failure returns -1 with
+ * "database: ..." in e (err.h; NULL: not told). */
+
 /* An open bisection with these parameters (to resume; revert_check and
  * tree aside), else 0; -1 error. */
-int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b);
-int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b);
-/* Loads bisection id into b (strings owned, bisectdb_rec_release); -1 if none. */
-int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b);
+int64_t bisectdb_find_open(sqlite3 *db, const struct bisect_rec *b, struct err *e);
+int64_t bisectdb_create(sqlite3 *db, const struct bisect_rec *b, struct err *e);
+/* Loads bisection id into b (strings owned, bisectdb_rec_release); -1 if
+ * none (code 404) or on an error. */
+int bisectdb_load(sqlite3 *db, int64_t id, struct bisect_rec *b, struct err *e);
 void bisectdb_rec_release(struct bisect_rec *b);
 int bisectdb_finish(sqlite3 *db, int64_t id, const char *status, const char *culprit,
 		    const char *subject, const char *author, const char *message,
-		    const char *revert);
+		    const char *revert, struct err *e);
 
 /* The step (kind, commit) of the bisection, created if new; its stored
  * verdict (BV_NONE while undecided) in *v. Step id, or -1. */
 int64_t bisectdb_step(sqlite3 *db, int64_t bisection, const char *kind, const char *commit,
-		      enum bisect_verdict *v);
+		      enum bisect_verdict *v, struct err *e);
 int bisectdb_step_end(sqlite3 *db, int64_t step, enum bisect_verdict v,
-		      const struct bisect_tally *t, double build_s, double boot_s, double wall_s);
+		      const struct bisect_tally *t, double build_s, double boot_s, double wall_s,
+		      struct err *e);
 
 /* A step's runs: the finished ones' results in r (at most max), in attempt
  * order; the unfinished one (a run started by a bisection that was
@@ -100,24 +105,27 @@ struct bisect_pending {
 	int64_t after;
 };
 int bisectdb_runs(sqlite3 *db, int64_t step, enum bisect_run *r, size_t max,
-		  struct bisect_pending *p, double *wall_s);
-int bisectdb_run_begin(sqlite3 *db, int64_t step, int attempt, long pid, int64_t after);
+		  struct bisect_pending *p, double *wall_s, struct err *e);
+int bisectdb_run_begin(sqlite3 *db, int64_t step, int attempt, long pid, int64_t after,
+		       struct err *e);
 int bisectdb_run_end(sqlite3 *db, int64_t step, int attempt, int64_t run, enum bisect_run r,
-		     double wall_s);
+		     double wall_s, struct err *e);
 
-int64_t bisectdb_max_run(sqlite3 *db);
+int64_t bisectdb_max_run(sqlite3 *db, struct err *e);
 /* The run child `pid` began after run `after`: its id (0: none yet) and
  * whether it is still 'running'. */
-int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running);
+int64_t bisectdb_run_of_pid(sqlite3 *db, int64_t after, long pid, int *running, struct err *e);
 /* The run's own wall time (finished - started; 0 if unknown): for a run
- * adopted from a killed bisection, which did not time it. */
-double bisectdb_run_wall(sqlite3 *db, int64_t run);
-/* How run `run` judged the step, and its build and boot seconds. */
+ * adopted from a killed bisection, which did not time it. -1 on an error. */
+double bisectdb_run_wall(sqlite3 *db, int64_t run, struct err *e);
+/* How run `run` judged the step, and its build and boot seconds; -1 on an
+ * error (*out is BR_INFRA then). */
 int bisectdb_judge(sqlite3 *db, int64_t run, const char *arch, enum bisect_mode m,
-		   const char *test, enum bisect_run *out, double *build_s, double *boot_s);
+		   const char *test, enum bisect_run *out, double *build_s, double *boot_s,
+		   struct err *e);
 /* The test's failure rate on candidates where it both passed and failed on
- * arch (0 when it never flaked there). */
-double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test);
+ * arch (0 when it never flaked there); -1 on an error. */
+double bisectdb_flake_rate(sqlite3 *db, const char *arch, const char *test, struct err *e);
 
 /* Read side: every bisection, newest first (limit); one with its steps. */
 json_t *bisect_api_list(sqlite3 *db, int limit, struct err *e);

@@ -23,7 +23,8 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 	char *label = xasprintf("%s-%.12s", c->child_tree, commit);
 	char *argv[24];
 	int n = 0, rc;
-	int64_t after = bisectdb_max_run(c->db), run;
+	struct err e;
+	int64_t after = bisectdb_max_run(c->db, &e), run;
 	int running;
 	double t0 = now_mono();
 	pid_t pid;
@@ -47,11 +48,17 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 	}
 	argv[n] = NULL;
 	rc = -1;
-	if (after < 0 || (pid = spawn_kfarm(argv, log)) < 0)
+	if (after < 0) {
+		error("%s", e.msg);
+		goto out;
+	}
+	if ((pid = spawn_kfarm(argv, log)) < 0)
 		goto out;
 	/* stored before waiting: a bisection killed now adopts this run */
-	if (bisectdb_run_begin(c->db, step, attempt, (long)pid, after))
+	if (bisectdb_run_begin(c->db, step, attempt, (long)pid, after, &e)) {
+		error("%s", e.msg);
 		goto out;
+	}
 	rc = wait_kfarm(pid);
 	*wall = now_mono() - t0;
 	if (rc == 2) {
@@ -59,12 +66,19 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 		rc = -1;
 		goto out;
 	}
-	run = bisectdb_run_of_pid(c->db, after, (long)pid, &running);
-	if (run > 0)
-		bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, res, build_s, boot_s);
-	else
+	run = bisectdb_run_of_pid(c->db, after, (long)pid, &running, &e);
+	if (run < 0)
+		error("%s", e.msg);
+	if (run > 0) {
+		if (bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, res, build_s,
+				   boot_s, &e))
+			error("%s", e.msg);
+	} else {
 		*res = BR_INFRA;
-	rc = bisectdb_run_end(c->db, step, attempt, run, *res, *wall);
+	}
+	rc = bisectdb_run_end(c->db, step, attempt, run, *res, *wall, &e);
+	if (rc)
+		error("%s", e.msg);
 out:
 	free(src), free(log), free(label);
 	return rc;
@@ -75,7 +89,8 @@ out:
 static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p)
 {
 	enum bisect_run res = BR_INFRA;
-	double b = 0, t = 0;
+	double b = 0, t = 0, wall = 0;
+	struct err e;
 	int64_t run;
 	int running;
 
@@ -85,11 +100,19 @@ static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p)
 	fflush(stdout);
 	while (pid_is_kfarm(p->pid))
 		sleep(1);
-	run = bisectdb_run_of_pid(c->db, p->after, p->pid, &running);
-	if (run > 0 && !running)
-		bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, &res, &b, &t);
-	return bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res,
-				run > 0 ? bisectdb_run_wall(c->db, run) : 0);
+	run = bisectdb_run_of_pid(c->db, p->after, p->pid, &running, &e);
+	if (run < 0)
+		error("%s", e.msg);
+	if (run > 0 && !running &&
+	    bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, &res, &b, &t, &e))
+		error("%s", e.msg);
+	if (run > 0 && (wall = bisectdb_run_wall(c->db, run, &e)) < 0) {
+		error("%s", e.msg);
+		wall = 0;
+	}
+	if (bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res, wall, &e))
+		return error("%s", e.msg);
+	return 0;
 }
 
 
@@ -133,19 +156,20 @@ int do_step(struct bctx *c, const char *kind, const char *commit, int full,
 	enum bisect_run runs[MAX_RUNS];
 	struct bisect_pending p;
 	enum bisect_verdict stored;
-	int64_t step = bisectdb_step(c->db, c->b.id, kind, commit, &stored);
+	struct err e;
+	int64_t step = bisectdb_step(c->db, c->b.id, kind, commit, &stored, &e);
 	int seq, give_up;
 	double wall_done;
 
 	memset(r, 0, sizeof(*r));
 	if (step < 0)
-		return -1;
+		return error("%s", e.msg);
 	seq = step_seq(c, step);
 	for (;;) {
-		int n = bisectdb_runs(c->db, step, runs, MAX_RUNS, &p, &wall_done);
+		int n = bisectdb_runs(c->db, step, runs, MAX_RUNS, &p, &wall_done, &e);
 
 		if (n < 0)
-			return -1;
+			return error("%s", e.msg);
 		if (p.attempt) {
 			if (adopt(c, step, &p))
 				return -1;
@@ -173,8 +197,8 @@ int do_step(struct bctx *c, const char *kind, const char *commit, int full,
 				sqlite3_finalize(s);
 			}
 			if (!r->reused && bisectdb_step_end(c->db, step, r->v, &r->t, r->build_s,
-							    r->boot_s, r->wall_s))
-				return -1;
+							    r->boot_s, r->wall_s, &e))
+				return error("%s", e.msg);
 			c->wall += r->wall_s;
 			step_line(c, seq, kind, commit, r);
 			return 0;

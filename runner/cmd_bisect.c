@@ -64,6 +64,7 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 		  const char *revert, int rc)
 {
 	struct sb subj, auth;
+	struct err e;
 
 	sb_init(&subj);
 	sb_init(&auth);
@@ -72,8 +73,10 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 		git_run(c->priv, &auth, "log", "-1", "--format=%an <%ae>", culprit, (char *)NULL);
 	}
 	if (bisectdb_finish(c->db, c->b.id, status, culprit, culprit ? subj.buf : NULL,
-			    culprit ? auth.buf : NULL, msg, revert))
+			    culprit ? auth.buf : NULL, msg, revert, &e)) {
+		error("%s", e.msg);
 		rc = 3;
+	}
 	printf("\nbisection %lld: %s\n", (long long)c->b.id, text_term(&c->tp, msg));
 	if (culprit) {
 		printf("culprit: %s\nsubject: %s\nauthor:  %s\n", culprit, text_term(&c->tp, subj.buf),
@@ -401,22 +404,24 @@ static int open_bisection(struct cmd_ctx *cx, struct bctx *c, const struct bisec
 		return error_errno("database '%s'", cmd_db_path(cx)), 3;
 	c->db_path = xstrdup(real);
 	if (o->resume) {
-		if (bisectdb_load(c->db, (int64_t)o->resume, &c->b))
-			return 2;
+		if (bisectdb_load(c->db, (int64_t)o->resume, &c->b, &e))
+			return error("%s", e.msg), 2;
 		if (strcmp(c->b.status, "running"))
 			printf("bisection %lld had ended (%s); running it to its end again from "
 			       "its stored steps\n", (long long)o->resume, c->b.status);
 		c->resumed = 1;
-	} else if ((c->b.id = bisectdb_find_open(c->db, &c->b)) > 0) {
+	} else if ((c->b.id = bisectdb_find_open(c->db, &c->b, &e)) > 0) {
 		struct bisect_rec old;
 
-		if (bisectdb_load(c->db, c->b.id, &old))
-			return 3;
+		if (bisectdb_load(c->db, c->b.id, &old, &e))
+			return error("%s", e.msg), 3;
 		c->b.runs = old.runs;	/* the stored verdicts were made with these */
 		c->b.commits = old.commits;
 		c->b.revert_check |= old.revert_check;
 		bisectdb_rec_release(&old);
 		c->resumed = 1;
+	} else if (c->b.id < 0) {
+		error("%s", e.msg);
 	}
 	if (!(c->priv = git_private_clone(c->b.repo)))
 		return 3;
@@ -425,15 +430,20 @@ static int open_bisection(struct cmd_ctx *cx, struct bctx *c, const struct bisec
 			c->b.runs = (unsigned int)o->runs;
 		} else {
 			double p = o->mode == BM_TEST ?
-				   bisectdb_flake_rate(c->db, c->b.arch, c->b.test) : 0;
+				   bisectdb_flake_rate(c->db, c->b.arch, c->b.test, &e) : 0;
+
+			if (p < 0) {
+				error("%s", e.msg);
+				p = 0;
+			}
 
 			c->b.runs = bisect_default_runs(p);
 			if (p > 0)
 				printf("%s on %s flaked at %.0f%% in the history: %u runs per step\n",
 				       c->b.test, c->b.arch, 100 * p, c->b.runs);
 		}
-		if ((c->b.id = bisectdb_create(c->db, &c->b)) < 0)
-			return 3;
+		if ((c->b.id = bisectdb_create(c->db, &c->b, &e)) < 0)
+			return error("%s", e.msg), 3;
 	}
 	return 0;
 }

@@ -3,12 +3,12 @@
 
 #include <stdarg.h>
 
-sqlite3_stmt *dbq_prep(sqlite3 *db, const char *sql)
+sqlite3_stmt *dbq_prep(sqlite3 *db, const char *sql, struct err *e)
 {
 	sqlite3_stmt *s;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-		error("database: %s", sqlite3_errmsg(db));
+		err_set(e, 0, "database: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
 	return s;
@@ -29,9 +29,10 @@ char *dbq_col(sqlite3_stmt *s, int i)
 	return t ? xstrdup((const char *)t) : NULL;
 }
 
-static sqlite3_stmt *prep_bind(sqlite3 *db, const char *sql, const char *binds, va_list ap)
+static sqlite3_stmt *prep_bind(sqlite3 *db, struct err *e, const char *sql, const char *binds,
+				va_list ap)
 {
-	sqlite3_stmt *s = dbq_prep(db, sql);
+	sqlite3_stmt *s = dbq_prep(db, sql, e);
 
 	for (int i = 1; s && binds[i - 1]; i++) {
 		switch (binds[i - 1]) {
@@ -45,13 +46,14 @@ static sqlite3_stmt *prep_bind(sqlite3 *db, const char *sql, const char *binds, 
 	return s;
 }
 
-int dbq_row(sqlite3 *db, sqlite3_stmt **out, const char *sql, const char *binds, ...)
+int dbq_row(sqlite3 *db, struct err *e, sqlite3_stmt **out, const char *sql, const char *binds,
+	    ...)
 {
 	va_list ap;
 	int rc;
 
 	va_start(ap, binds);
-	*out = prep_bind(db, sql, binds, ap);
+	*out = prep_bind(db, e, sql, binds, ap);
 	va_end(ap);
 	if (!*out)
 		return -1;
@@ -59,27 +61,28 @@ int dbq_row(sqlite3 *db, sqlite3_stmt **out, const char *sql, const char *binds,
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc != SQLITE_DONE)
-		error("database: %s", sqlite3_errmsg(db));
+		err_set(e, 0, "database: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(*out);
 	*out = NULL;
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int64_t dbq_exec(sqlite3 *db, const char *what, const char *sql, const char *binds, ...)
+int64_t dbq_exec(sqlite3 *db, struct err *e, const char *what, const char *sql,
+		 const char *binds, ...)
 {
 	sqlite3_stmt *s;
 	va_list ap;
 	int rc;
 
 	va_start(ap, binds);
-	s = prep_bind(db, sql, binds, ap);
+	s = prep_bind(db, e, sql, binds, ap);
 	va_end(ap);
 	if (!s)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		;
 	if (rc != SQLITE_DONE)
-		error("database: %s: %s", what, sqlite3_errmsg(db));
+		err_set(e, 0, "database: %s: %s", what, sqlite3_errmsg(db));
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? sqlite3_last_insert_rowid(db) : -1;
 }

@@ -191,7 +191,7 @@ static int session(sqlite3 *db, int64_t id, size_t culprit, int budget, int *ora
 		bisect_next(v, n, &nx);
 		if (nx.kind != BN_STEP)
 			break;
-		step = bisectdb_step(db, id, "step", C[nx.index], &sv);
+		step = bisectdb_step(db, id, "step", C[nx.index], &sv, NULL);
 		assert_true(step > 0);
 		if (sv == BV_NONE) {
 			struct bisect_tally t = { 0 };
@@ -200,11 +200,11 @@ static int session(sqlite3 *db, int64_t id, size_t culprit, int budget, int *ora
 			if (budget-- == 0)
 				return 0;	/* killed before this step's run */
 			(*oracle_calls)++;
-			assert_int_equal(bisectdb_run_begin(db, step, 1, 4242, 0), 0);
-			assert_int_equal(bisectdb_run_end(db, step, 1, 0, r, 1.5), 0);
+			assert_int_equal(bisectdb_run_begin(db, step, 1, 4242, 0, NULL), 0);
+			assert_int_equal(bisectdb_run_end(db, step, 1, 0, r, 1.5, NULL), 0);
 			sv = r == BR_FAIL ? BV_BAD : BV_GOOD;
 			(r == BR_FAIL ? &t.fail : &t.pass)[0]++;
-			assert_int_equal(bisectdb_step_end(db, step, sv, &t, 1, 2, 3), 0);
+			assert_int_equal(bisectdb_step_end(db, step, sv, &t, 1, 2, 3, NULL), 0);
 		}
 		v[nx.index] = sv;
 	}
@@ -229,22 +229,28 @@ static void test_store_resume(void **state)
 	b.repo = "/src/linux", b.good = (char *)C[0], b.bad = (char *)C[8];
 	b.arch = "x86_64", b.test = "clone3/size_gt_page_e2big", b.mode = BM_TEST;
 	b.runs = 1, b.commits = 8;
-	assert_int_equal(bisectdb_find_open(db, &b), 0);
-	id = bisectdb_create(db, &b);
+	assert_int_equal(bisectdb_find_open(db, &b, NULL), 0);
+	id = bisectdb_create(db, &b, NULL);
 	assert_true(id > 0);
-	assert_int_equal(bisectdb_find_open(db, &b), id);
+	assert_int_equal(bisectdb_find_open(db, &b, NULL), id);
 	/* a different test is a different bisection */
 	b.test = "clone3";
-	assert_int_equal(bisectdb_find_open(db, &b), 0);
+	assert_int_equal(bisectdb_find_open(db, &b, NULL), 0);
 	b.test = "clone3/size_gt_page_e2big";
 	/* other boot arguments, other verdicts: not the same bisection */
 	b.append = "kfarm.opt=flaky.fail_pct=0";
-	assert_int_equal(bisectdb_find_open(db, &b), 0);
+	assert_int_equal(bisectdb_find_open(db, &b, NULL), 0);
 	b.append = NULL;
-	assert_int_equal(bisectdb_load(db, id, &back), 0);
+	assert_int_equal(bisectdb_load(db, id, &back, NULL), 0);
 	assert_string_equal(back.good, C[0]);
 	assert_string_equal(back.status, "running");
 	assert_int_equal(back.mode, BM_TEST);
+	bisectdb_rec_release(&back);
+	/* none such: said in struct err (404), not printed */
+	struct err e = { 0 };
+	assert_int_equal(bisectdb_load(db, 999, &back, &e), -1);
+	assert_string_equal(e.msg, "no bisection 999 in the database");
+	assert_int_equal(e.code, 404);
 	bisectdb_rec_release(&back);
 
 	/* killed after one run, resumed: same culprit, no step run twice */
@@ -254,7 +260,7 @@ static void test_store_resume(void **state)
 	assert_int_equal(found, 5);
 	int64_t clean = bisectdb_create(db, &(struct bisect_rec){ .repo = "/other", .good =
 		(char *)C[0], .bad = (char *)C[8], .arch = "x86_64", .mode = BM_BUILD, .runs = 1,
-		.commits = 8 });
+		.commits = 8 }, NULL);
 	assert_int_equal(session(db, clean, 5, -1, &calls_clean, &found_clean), 1);
 	assert_int_equal(found_clean, found);
 	assert_int_equal(calls, calls_clean);
@@ -265,27 +271,27 @@ static void test_store_resume(void **state)
 	enum bisect_run runs[4];
 	struct bisect_pending p;
 	double wall;
-	int64_t step = bisectdb_step(db, id, "confirm_bad", C[5], &v);
+	int64_t step = bisectdb_step(db, id, "confirm_bad", C[5], &v, NULL);
 
 	assert_true(step > 0);
 	assert_int_equal(v, BV_NONE);
-	assert_int_equal(bisectdb_run_begin(db, step, 1, 777, 3), 0);
-	assert_int_equal(bisectdb_runs(db, step, runs, 4, &p, &wall), 0);
+	assert_int_equal(bisectdb_run_begin(db, step, 1, 777, 3, NULL), 0);
+	assert_int_equal(bisectdb_runs(db, step, runs, 4, &p, &wall, NULL), 0);
 	assert_int_equal(p.attempt, 1);
 	assert_int_equal(p.pid, 777);
 	assert_int_equal(p.after, 3);
-	assert_int_equal(bisectdb_run_end(db, step, 1, 0, BR_FAIL, 2.5), 0);
-	assert_int_equal(bisectdb_runs(db, step, runs, 4, &p, &wall), 1);
+	assert_int_equal(bisectdb_run_end(db, step, 1, 0, BR_FAIL, 2.5, NULL), 0);
+	assert_int_equal(bisectdb_runs(db, step, runs, 4, &p, &wall, NULL), 1);
 	assert_int_equal(p.attempt, 0);
 	assert_int_equal(runs[0], BR_FAIL);
 	/* the same (kind, commit) is the same step */
-	again = bisectdb_step(db, id, "confirm_bad", C[5], &v);
+	again = bisectdb_step(db, id, "confirm_bad", C[5], &v, NULL);
 	assert_int_equal(again, step);
 
 	assert_int_equal(bisectdb_finish(db, id, "found", C[5], "subject", "A <a@b>", "msg",
-					 NULL), 0);
-	assert_int_equal(bisectdb_find_open(db, &b), 0);
-	struct err e = { 0 };
+					 NULL, NULL), 0);
+	assert_int_equal(bisectdb_find_open(db, &b, NULL), 0);
+	err_clear(&e);
 	json_t *one = bisect_api_one(db, id, &e), *list = bisect_api_list(db, 10, &e);
 
 	assert_non_null(one);
@@ -334,10 +340,10 @@ static void test_flake_rate_and_judge(void **state)
 				 : (const char *const[]){ "flaky=PASS", NULL });
 	hist_job_m(st, run, "x86_64", "B", "", "t", "6.1", JOB_COMPLETE, 1,
 		   (const char *const[]){ "flaky=FAIL", NULL });	/* B always fails */
-	assert_float_equal(bisectdb_flake_rate(db, "x86_64", "flaky"), 0.3, 1e-9);
-	assert_float_equal(bisectdb_flake_rate(db, "arm64", "flaky"), 0, 0);
-	assert_float_equal(bisectdb_flake_rate(db, "x86_64", "clone3"), 0, 0);
-	assert_int_equal(bisect_default_runs(bisectdb_flake_rate(db, "x86_64", "flaky")), 9);
+	assert_float_equal(bisectdb_flake_rate(db, "x86_64", "flaky", NULL), 0.3, 1e-9);
+	assert_float_equal(bisectdb_flake_rate(db, "arm64", "flaky", NULL), 0, 0);
+	assert_float_equal(bisectdb_flake_rate(db, "x86_64", "clone3", NULL), 0, 0);
+	assert_int_equal(bisect_default_runs(bisectdb_flake_rate(db, "x86_64", "flaky", NULL)), 9);
 
 	/* judging a run: build first, then the job, then the test (nested too) */
 	exec_sql(db, "INSERT INTO sources (id, kind, spec, identity, patches_hash, tree, label,"
@@ -346,21 +352,21 @@ static void test_flake_rate_and_judge(void **state)
 
 	j = hist_job_m(st, r2, "x86_64", "C", "", "t", "6.1", JOB_COMPLETE, 1, fail);
 	assert_true(j > 0);
-	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_TEST, "clone3/a", &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_TEST, "clone3/a", &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_INFRA);	/* no build recorded: the child broke */
 	char *sql = xasprintf("INSERT INTO builds (run_id, source_id, arch, config, status,"
 			      " duration_s, started, finished) VALUES (%lld, 1, 'x86_64', 'kfarm',"
 			      " 'PASS', 31.5, 0, 0)", (long long)r2);
 	exec_sql(db, sql);
 	free(sql);
-	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_TEST, "clone3/a", &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_TEST, "clone3/a", &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_FAIL);
 	assert_float_equal(b, 31.5, 1e-9);
-	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_TEST, "nosuch", &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_TEST, "nosuch", &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_FAIL);	/* never reported: failed to run */
-	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_OUTCOME, NULL, &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_OUTCOME, NULL, &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_PASS);
-	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_BUILD, NULL, &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r2, "x86_64", BM_BUILD, NULL, &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_PASS);
 
 	int64_t r3 = store_run_begin(st, "step", NULL);
@@ -370,7 +376,7 @@ static void test_flake_rate_and_judge(void **state)
 			" finished) VALUES (%lld, 1, 'x86_64', 'kfarm', 'PASS', 0, 0)", (long long)r3);
 	exec_sql(db, sql);
 	free(sql);
-	assert_int_equal(bisectdb_judge(db, r3, "x86_64", BM_TEST, "clone3", &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r3, "x86_64", BM_TEST, "clone3", &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_INFRA);
 
 	int64_t r4 = store_run_begin(st, "step", NULL);
@@ -380,19 +386,19 @@ static void test_flake_rate_and_judge(void **state)
 			" finished) VALUES (%lld, 1, 'x86_64', 'kfarm', 'FAIL', 0, 0)", (long long)r4);
 	exec_sql(db, sql);
 	free(sql);
-	assert_int_equal(bisectdb_judge(db, r4, "x86_64", BM_TEST, "clone3", &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r4, "x86_64", BM_TEST, "clone3", &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_BUILD_FAIL);
-	assert_int_equal(bisectdb_judge(db, r4, "x86_64", BM_BUILD, NULL, &r, &b, &t), 0);
+	assert_int_equal(bisectdb_judge(db, r4, "x86_64", BM_BUILD, NULL, &r, &b, &t, NULL), 0);
 	assert_int_equal(r, BR_BUILD_FAIL);	/* bisect_verdict makes it bad for --build */
 
 	/* the child's run is found by its pid after the run counted before it */
 	int running;
-	int64_t max = bisectdb_max_run(db);
+	int64_t max = bisectdb_max_run(db, NULL);
 
 	assert_int_equal(max, r4);
-	assert_int_equal(bisectdb_run_of_pid(db, r3, (long)getpid(), &running), r4);
+	assert_int_equal(bisectdb_run_of_pid(db, r3, (long)getpid(), &running, NULL), r4);
 	assert_int_equal(running, 1);
-	assert_int_equal(bisectdb_run_of_pid(db, r4, (long)getpid(), &running), 0);
+	assert_int_equal(bisectdb_run_of_pid(db, r4, (long)getpid(), &running, NULL), 0);
 	store_close(st);
 	free(db_path);
 }
