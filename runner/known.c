@@ -9,11 +9,12 @@
 #define KFARM_KNOWN_DIR "known"
 #endif
 
-json_t *known_load(void)
+json_t *known_load(struct err *e)
 {
 	const char *dir = getenv("KFARM_KNOWN");
 	json_t *all = json_array();
-	struct dirent *e;
+	int bad = 0;
+	struct dirent *de;
 	DIR *d;
 
 	if (!dir || !*dir)
@@ -21,35 +22,38 @@ json_t *known_load(void)
 	d = opendir(dir);
 	if (!d)
 		return all;
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name), i;
+	while (!bad && (de = readdir(d))) {
+		size_t len = strlen(de->d_name), i;
 		json_error_t jerr;
 		json_t *v, *o;
 		char *path;
 
-		if (len < 6 || e->d_name[0] == '.' || strcmp(e->d_name + len - 5, ".json"))
+		if (len < 6 || de->d_name[0] == '.' || strcmp(de->d_name + len - 5, ".json"))
 			continue;
-		path = xasprintf("%s/%s", dir, e->d_name);
+		path = xasprintf("%s/%s", dir, de->d_name);
 		v = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-		if (!json_is_array(v)) {
-			error("malformed known-failures file '%s': %s", path,
-			      v ? "not an array" : jerr.text);
-		} else {
-			json_array_foreach(v, i, o) {
-				if (!json_is_string(json_object_get(o, "arch")) ||
-				    !json_is_string(json_object_get(o, "test")) ||
-				    !json_is_string(json_object_get(o, "status")) ||
-				    !json_is_string(json_object_get(o, "reason")))
-					error("known-failures file '%s' entry %zu: needs arch, test, "
-					      "status and reason", path, i + 1);
-				else
-					json_array_append(all, o);
+		if (!json_is_array(v))
+			bad = err_set(e, 500, "malformed known-failures file '%s': %s", path,
+				      v ? "not an array" : jerr.text);
+		json_array_foreach(bad ? NULL : v, i, o) {
+			if (!json_is_string(json_object_get(o, "arch")) ||
+			    !json_is_string(json_object_get(o, "test")) ||
+			    !json_is_string(json_object_get(o, "status")) ||
+			    !json_is_string(json_object_get(o, "reason"))) {
+				bad = err_set(e, 500, "known-failures file '%s' entry %zu: needs arch, "
+					      "test, status and reason", path, i + 1);
+				break;
 			}
+			json_array_append(all, o);
 		}
 		json_decref(v);
 		free(path);
 	}
 	closedir(d);
+	if (bad) {
+		json_decref(all);
+		return NULL;
+	}
 	return all;
 }
 

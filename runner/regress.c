@@ -109,9 +109,11 @@ static int scan(sqlite3 *db, const char *tree, int64_t run, json_t *arr,
 		int counts[CH_COUNT], struct err *e)
 {
 	sqlite3_stmt *s;
-	json_t *known = known_load();
+	json_t *known = known_load(e);
 	int rc;
 
+	if (!known)
+		return SQLITE_ERROR;
 	/* each candidate against its predecessor: the candidates of one run, or
 	 * each tree's latest */
 	s = dbstmt_get(db, run > 0 ? RUN_CHANGES : LATEST_CHANGES);

@@ -1,9 +1,15 @@
-/* Known-failure matching and the version order it relies on. */
+/* Known-failure matching and the version order it relies on; loading, and
+ * the refusal of a malformed file (in struct err). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "../../runner/known.h"
 #include "../../runner/util.h"
@@ -37,11 +43,60 @@ static void test_match(void **state)
 	json_decref(k);
 }
 
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_load(void **state)
+{
+	char dir[] = "/tmp/kfarm-known-XXXXXX";
+	char *good, *bad, *want;
+	struct err e = { 0 };
+	json_t *k;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	good = xasprintf("%s/good.json", dir);
+	bad = xasprintf("%s/bad.json", dir);
+	setenv("KFARM_KNOWN", dir, 1);
+	put(good, "[{\"arch\": \"*\", \"test\": \"t\", \"status\": \"SKIP\", \"reason\": \"r\"}]");
+	assert_non_null(k = known_load(&e));
+	assert_int_equal(json_array_size(k), 1);
+	json_decref(k);
+	/* an entry without its reason */
+	put(bad, "[{\"arch\": \"*\", \"test\": \"t\", \"status\": \"SKIP\"}]");
+	assert_null(known_load(&e));
+	want = xasprintf("known-failures file '%s' entry 1: needs arch, test, status and reason",
+			 bad);
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.code, 500);
+	free(want);
+	/* not JSON */
+	put(bad, "[{");
+	err_clear(&e);
+	assert_null(known_load(&e));
+	want = xasprintf("malformed known-failures file '%s': ", bad);
+	assert_ptr_equal(strstr(e.msg, want), e.msg);
+	free(want);
+	unlink(bad);
+	unlink(good);
+	rmdir(dir);
+	unsetenv("KFARM_KNOWN");
+	free(good);
+	free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version_cmp),
 		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
