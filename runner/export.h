@@ -1,8 +1,10 @@
 /* kfarm export's formats: one entry each in exporters[] (export.c), each
- * rendering a run as one document from what the store holds, or NULL after
- * naming the problem (nothing is written then). */
+ * rendering a run as one document from what the store holds, or NULL with
+ * the problem in e (nothing is written then; cmd_export.c says it). */
 #ifndef KFARM_EXPORT_H
 #define KFARM_EXPORT_H
+
+#include "err.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -19,7 +21,7 @@ struct export_input {
 struct exporter {
 	const char *name;	/* its option: --NAME FILE */
 	const char *help;	/* one line of the usage text */
-	char *(*render)(const struct export_input *in);
+	char *(*render)(const struct export_input *in, struct err *e);
 };
 
 extern const struct exporter *const exporters[];

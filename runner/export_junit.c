@@ -222,7 +222,7 @@ static void junit_builds(struct xw *x, json_t *builds)
 	xw_end(x);
 }
 
-static char *render(const struct export_input *in)
+static char *render(const struct export_input *in, struct err *e)
 {
 	json_t *run = in->run, **jobs = in->jobs, *builds = in->builds;
 	size_t n = in->n;
@@ -232,7 +232,7 @@ static char *render(const struct export_input *in)
 
 	if (!x.w) {
 		xmlBufferFree(buf);
-		error("JUnit export: cannot create an XML writer");
+		err_set(e, 0, "JUnit export: cannot create an XML writer");
 		return NULL;
 	}
 	xw_check(&x, xmlTextWriterSetIndent(x.w, 1));
@@ -248,7 +248,7 @@ static char *render(const struct export_input *in)
 		xw_check(&x, xmlTextWriterEndDocument(x.w));
 	xmlFreeTextWriter(x.w);	/* flushes into buf */
 	if (x.err)
-		error("JUnit export: the XML writer failed");
+		err_set(e, 0, "JUnit export: the XML writer failed");
 	else
 		out = xstrdup((const char *)xmlBufferContent(buf));
 	xmlBufferFree(buf);

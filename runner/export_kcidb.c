@@ -104,17 +104,17 @@ static void kcidb_path(const char *test, struct sb *out)
 }
 
 /* Appends o (NULL: it could not be built) to arr; -1 names the failure. */
-static int append(json_t *arr, json_t *o, const char *what, json_t *job)
+static int append(json_t *arr, json_t *o, const char *what, json_t *job, struct err *e)
 {
 	if (!json_array_append_new(arr, o))
 		return 0;
-	return error("KCIDB export: cannot encode the %s of job %lld", what,
-		     (long long)json_integer_value(json_object_get(job, "id")));
+	return err_set(e, 0, "KCIDB export: cannot encode the %s of job %lld", what,
+		       (long long)json_integer_value(json_object_get(job, "id")));
 }
 
 /* A candidate (image) is a checkout + a build for one arch, listed once. */
 static int kcidb_build(json_t *checkouts, json_t *builds, json_t *j, const char *co,
-		       const char *bu, const char *ts)
+		       const char *bu, const char *ts, struct err *e)
 {
 	size_t k;
 	json_t *o;
@@ -126,12 +126,12 @@ static int kcidb_build(json_t *checkouts, json_t *builds, json_t *j, const char 
 					"origin", "kfarm", "tree_name",
 					*js(j, "tree") ? js(j, "tree") : "unknown",
 					"git_commit_name", js(j, "kernel"), "start_time", ts),
-		   "checkout", j))
+		   "checkout", j, e))
 		return -1;
 	return append(builds, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", bu,
 					"origin", "kfarm", "checkout_id", co, "architecture",
 					js(j, "arch"), "status", "PASS", "start_time", ts),
-		      "build", j);
+		      "build", j, e);
 }
 
 static int listed(json_t *arr, const char *id)
@@ -153,7 +153,8 @@ static void set_str(json_t *o, const char *k, const char *v)
 
 /* A source build (build_db.h's row) as a KCIDB checkout (its source, once)
  * and build: real status, duration, compiler, config, log and first error. */
-static int kcidb_source_build(json_t *checkouts, json_t *builds, json_t *b, const char *logs)
+static int kcidb_source_build(json_t *checkouts, json_t *builds, json_t *b, const char *logs,
+			      struct err *e)
 {
 	char co[64], bu[64], ts[32];
 	json_t *c, *o;
@@ -177,7 +178,7 @@ static int kcidb_source_build(json_t *checkouts, json_t *builds, json_t *b, cons
 			else
 				json_object_set_new(c, "patchset_hash", json_string(""));
 		}
-		if (append(checkouts, c, "checkout", b))
+		if (append(checkouts, c, "checkout", b, e))
 			return -1;
 	}
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:{s:I, s:O, s:b, s:s, s:s}}",
@@ -199,11 +200,11 @@ static int kcidb_source_build(json_t *checkouts, json_t *builds, json_t *b, cons
 			free(u);
 		}
 	}
-	return append(builds, o, "build", b);
+	return append(builds, o, "build", b, e);
 }
 
 static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j,
-		     json_t *src_build, const char *logs)
+		     json_t *src_build, const char *logs, struct err *e)
 {
 	const char *sha = js(j, "image_sha256"), *outcome = js(j, "outcome");
 	long long jid = (long long)json_integer_value(json_object_get(j, "id"));
@@ -214,14 +215,14 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 
 	rfc3339(jnum(j, "started"), ts);
 	if (src_build) {	/* built from source: the tests hang under that build */
-		if (kcidb_source_build(checkouts, builds, src_build, logs))
+		if (kcidb_source_build(checkouts, builds, src_build, logs, e))
 			return -1;
 		snprintf(bu, sizeof(bu), "kfarm:build%lld",
 			 (long long)json_integer_value(json_object_get(src_build, "id")));
 	} else {
 		snprintf(co, sizeof(co), "kfarm:%.16s", sha);
 		snprintf(bu, sizeof(bu), "kfarm:%.16s-%.64s", sha, js(j, "arch"));
-		if (kcidb_build(checkouts, builds, j, co, bu, ts))
+		if (kcidb_build(checkouts, builds, j, co, bu, ts, e))
 			return -1;
 	}
 	snprintf(id, sizeof(id), "kfarm:job%lld-boot", jid);
@@ -231,7 +232,7 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 		"status", kcidb_boot_status(outcome),
 		"duration", jnum(j, "duration_s"),
 		"environment", "comment", js(j, "qemu_version"),
-		"misc", "outcome", outcome, "reason", js(j, "reason")), "boot test", j))
+		"misc", "outcome", outcome, "reason", js(j, "reason")), "boot test", j, e))
 		return -1;
 	sb_init(&path);
 	json_array_foreach(json_object_get(j, "results"), k, r) {
@@ -242,7 +243,8 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 			"{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}",
 			"id", id, "origin", "kfarm", "build_id", bu, "path", path.buf,
 			"status", kcidb_status(js(r, "status"), outcome), "start_time", ts,
-			"misc", "test", js(r, "test"), "reason", js(r, "reason")), "results", j)) {
+			"misc", "test", js(r, "test"), "reason", js(r, "reason")), "results", j,
+			   e)) {
 			sb_release(&path);
 			return -1;
 		}
@@ -251,7 +253,7 @@ static int kcidb_job(json_t *checkouts, json_t *builds, json_t *tests, json_t *j
 	return 0;
 }
 
-static char *render(const struct export_input *in)
+static char *render(const struct export_input *in, struct err *e)
 {
 	json_t **jobs = in->jobs, **job_builds = in->job_builds, *run_builds = in->builds;
 	size_t n = in->n;
@@ -261,24 +263,24 @@ static char *render(const struct export_input *in)
 	char *out = NULL;
 
 	if (!root) {
-		error("KCIDB export: cannot build the document");
+		err_set(e, 0, "KCIDB export: cannot build the document");
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (kcidb_job(json_object_get(root, "checkouts"), json_object_get(root, "builds"),
 			      json_object_get(root, "tests"), jobs[i],
-			      json_array_get(job_builds[i], 0), logs))
+			      json_array_get(job_builds[i], 0), logs, e))
 			goto out;
 	/* and the builds that booted nothing */
 	json_t *b;
 	size_t k;
 	json_array_foreach(run_builds, k, b)
 		if (kcidb_source_build(json_object_get(root, "checkouts"),
-				       json_object_get(root, "builds"), b, logs))
+				       json_object_get(root, "builds"), b, logs, e))
 			goto out;
 	out = json_dumps(root, JSON_INDENT(1));
 	if (!out)
-		error("KCIDB export: cannot serialise the document");
+		err_set(e, 0, "KCIDB export: cannot serialise the document");
 out:
 	json_decref(root);
 	return out;

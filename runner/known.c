@@ -40,8 +40,8 @@ json_t *known_load(struct err *e)
 			    !json_is_string(json_object_get(o, "test")) ||
 			    !json_is_string(json_object_get(o, "status")) ||
 			    !json_is_string(json_object_get(o, "reason"))) {
-				bad = err_set(e, 500, "known-failures file '%s' entry %zu: needs arch, "
-					      "test, status and reason", path, i + 1);
+				bad = err_set(e, 500, "known-failures file '%s' entry %zu: needs "
+					      "arch, test, status and reason", path, i + 1);
 				break;
 			}
 			json_array_append(all, o);

@@ -363,7 +363,8 @@ json_t *report_build(sqlite3 *db, int64_t run, const char *tree, struct err *e)
 	g.r = json_pack("{s:I, s:o}", "run", (json_int_t)(run > 0 ? run : 0), "tree",
 			tree ? dbtext_json((const unsigned char *)tree, strlen(tree)) : json_null());
 	g.known = known_load(e);
-	if (!g.known || scope_exists(&g) || gather_arches(&g) || gather_tests(&g) || gather_boots(&g) ||
+	if (!g.known ||
+	    scope_exists(&g) || gather_arches(&g) || gather_tests(&g) || gather_boots(&g) ||
 	    gather_qemu(&g) || gather_builds(&g) || gather_changes(&g) ||
 	    bisect_report_add(db, g.r)) {
 		json_decref(g.r);

@@ -110,7 +110,7 @@ static int store_job_after(struct store *st, int64_t id, const struct job *j, st
 	/* infrastructure errors say nothing about the kernel: not "latest" */
 	if (j->outcome != JOB_INFRA_ERROR) {
 		s = store_prep(st, "INSERT OR REPLACE INTO latest (arch, test, result_id)"
-				       " SELECT ?, test, id FROM results WHERE job_id = ? AND depth = 0",
+			       " SELECT ?, test, id FROM results WHERE job_id = ? AND depth = 0",
 			       e);
 		if (!s)
 			return -1;
