@@ -1,5 +1,6 @@
 /* kfarm: multi-architecture kernel regression test farm runner. */
 #include "cmds.h"
+#include "source.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -53,6 +54,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	source_git_env_clear();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

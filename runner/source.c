@@ -317,6 +317,20 @@ static void set_names(struct source *s)
 	free(rh);
 }
 
+void source_git_env_clear(void)
+{
+	static const char *const vars[] = {
+		"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS",
+		"GIT_CONFIG_COUNT", "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE",
+		"GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_INDEX_FILE",
+		"GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX",
+		"GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR",
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
+		unsetenv(vars[i]);
+}
+
 int source_resolve(const char *spec, const char *patches, struct source *s, struct err *e)
 {
 	memset(s, 0, sizeof(*s));

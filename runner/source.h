@@ -34,6 +34,12 @@ int source_resolve(const char *spec, const char *patches, struct source *s, stru
  * patch and hunk; nothing usable is left); -1 infrastructure (e says). */
 int source_prepare(struct source *s, struct err *e);
 void source_release(struct source *s);
+/* Drops the repository-local GIT_* variables (git rev-parse
+ * --local-env-vars) from the environment: set by a caller (a git hook, git
+ * rebase -x), GIT_DIR and GIT_WORK_TREE would point every git kfarm runs,
+ * -C or not, at the caller's repository, a checkout or `git clean -fdx`
+ * there instead of in the cache. main() calls it once. */
+void source_git_env_clear(void);
 const char *source_kind_name(enum source_kind k);
 
 #endif

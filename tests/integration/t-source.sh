@@ -213,6 +213,19 @@ for spec in "$T/missing.tar.xz" "$T/garbage.tar.xz" "$T/empty.tar.gz" "$T/notker
 	check "bad source $(basename "$spec"): the error names it" grep -qF "$spec" "$T/bad.err"
 done
 check "bad sources: no database written" test ! -e "$T/bad.db"
+# run from a git hook (GIT_DIR and GIT_WORK_TREE naming the user's own
+# repository), kfarm's git still works only in its cache: the user's HEAD,
+# index and untracked files stay (a checkout and git clean -fdx there
+# otherwise)
+head0=$(git -C "$REPO" rev-parse HEAD)
+echo keep >"$REPO/kfarm-untracked-marker"
+GIT_DIR=$REPO/.git GIT_WORK_TREE=$REPO nice -n 10 "$KFARM" build --db "$T/hook.db" --source "$REPO@$C" \
+	--arch alpha >/dev/null 2>"$T/hook.err"
+check "kfarm build under GIT_DIR/GIT_WORK_TREE of the user's repository: exit 0" test $? -eq 0
+check "  the user's HEAD and untracked files are untouched" test "$(git -C "$REPO" rev-parse HEAD)" = "$head0" \
+	-a -f "$REPO/kfarm-untracked-marker"
+rm -f "$REPO/kfarm-untracked-marker"
+
 # a bad source among good ones loses none of them: the good one's build
 # is recorded (C's alpha is cached by now), the bad one's arch is an ERROR
 # naming the reason, and the command still says bad input

@@ -158,6 +158,9 @@ static void test_config_parse(void **state)
 
 int main(void)
 {
+	/* run under git rebase -x or a hook, the test's own git commands would
+	 * otherwise commit into the outer repository */
+	source_git_env_clear();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir_and_git),
 		cmocka_unit_test(test_tarball_names),
