@@ -28,18 +28,10 @@ DB=$T/d.db
 TESTS=sysinfo,clone3,getrandom,harness,flaky
 run() { "$KFARM" run --db "$DB" --tree dash --tests $TESTS --confirm 1 --json "$@" >/dev/null 2>>"$T/run.err"; }
 
-run --kernel "x86_64=$X:cand-a" --kernel "arm64=$A:cand-a" --append "kfarm.opt=flaky.fail_pct=0,harness.mode=skip $TOKEN"
-check "candidate A runs clean" test $? -eq 0
-run --kernel "x86_64=$X:cand-b" --append "kfarm.opt=flaky.fail_pct=100,harness.mode=skip $TOKEN"
-check "candidate B on x86_64: flaky fails (exit 1)" test $? -eq 1
-# harness hangs (its own limit stretched by kfarm.scale) until the job's total
-# limit: sysinfo..getrandom have run, harness and flaky are MISSING
-run --kernel "arm64=$A:cand-b" --timeout 8 --append "kfarm.opt=harness.mode=hang kfarm.scale=10 $TOKEN"
-check "candidate B on arm64: harness hangs, job times out (exit 1)" test $? -eq 1
-
 # a changed fact: two candidates of tree "facts" on x86_64 6.12, the second
 # booted with io_uring switched off (sysctl kernel.io_uring_disabled=2 from
-# the command line), as a new default would arrive
+# the command line), as a new default would arrive; run first, so that
+# "dash" stays the newest tree, the one the dashboard opens on
 X12=$(default_image x86_64 6.12)
 [ -n "$X12" ] || { bad "default 6.12 kernel for x86_64 missing (make images)"; finish; exit 1; }
 runf() { "$KFARM" run --db "$DB" --tree facts --tests sysinfo --confirm 0 --json "$@" >/dev/null 2>>"$T/run.err"; }
@@ -49,6 +41,15 @@ runf --kernel "x86_64=$X12:io-off" --append "sysctl.kernel.io_uring_disabled=2 $
 check "facts candidate io-off runs clean" test $? -eq 0
 check "io-off's guest reports io_uring disabled" grep -q '^disabled (kernel.io_uring_disabled = 2)' \
 	<<<"$(sql "$DB" "SELECT r.reason FROM results r JOIN jobs j ON j.id = r.job_id JOIN candidates c ON c.id = j.candidate_id WHERE c.label = 'io-off' AND r.test = 'sysinfo/io_uring'")"
+
+run --kernel "x86_64=$X:cand-a" --kernel "arm64=$A:cand-a" --append "kfarm.opt=flaky.fail_pct=0,harness.mode=skip $TOKEN"
+check "candidate A runs clean" test $? -eq 0
+run --kernel "x86_64=$X:cand-b" --append "kfarm.opt=flaky.fail_pct=100,harness.mode=skip $TOKEN"
+check "candidate B on x86_64: flaky fails (exit 1)" test $? -eq 1
+# harness hangs (its own limit stretched by kfarm.scale) until the job's total
+# limit: sysinfo..getrandom have run, harness and flaky are MISSING
+run --kernel "arm64=$A:cand-b" --timeout 8 --append "kfarm.opt=harness.mode=hang kfarm.scale=10 $TOKEN"
+check "candidate B on arm64: harness hangs, job times out (exit 1)" test $? -eq 1
 
 start_serve "$DB" || { bad "kfarm serve did not start"; cat "$T/serve.err"; finish; exit 1; }
 JOB=$(curl -s "$URL/api/history?arch=x86_64&test=flaky&limit=1" | jq -r '.[0].job')
