@@ -70,7 +70,8 @@ say()  { printf 'kernel: %s\n' "$*" >&2; }
 # a later run would take as the result - remove what is half made, and end.
 # bash runs this once the foreground make has ended.
 TMPOUT=
-. "$ROOT/images/first-error.sh"	# compile_to_first_error, MAKEPID
+# beside this script's own file (a control kernel's shadow ROOT links to it)
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/first-error.sh"	# compile_to_first_error, MAKEPID
 interrupted() {
 	trap - INT TERM
 	# the compile runs in its own process group (compile_to_first_error)
