@@ -235,7 +235,7 @@ for cmd in build run; do
 	rc=$?
 	check "kfarm $cmd, a good source and a garbage tarball: exit 2 ($(tail -n1 "$T/mixed.err" | cut -c1-80))" test $rc -eq 2
 	check "kfarm $cmd: the good source's build is recorded PASS, the bad one's ERROR with the reason" test \
-		"$(sql "$T/mixed-$cmd.db" "SELECT status || ' ' || coalesce(substr(error, 1, 42), '-') FROM builds ORDER BY id")" = \
+		"$(sql "$T/mixed-$cmd.db" "SELECT status || ' ' || coalesce(substr(error, 1, 39), '-') FROM builds ORDER BY id")" = \
 		"PASS -
 ERROR the source tree could not be prepared: "
 done
