@@ -51,15 +51,15 @@ static int same_value(json_t *a, json_t *b)
 	return n == value_len(y) && !memcmp(x, y, n);
 }
 
-/* rows is newest first: each row against the last older row of its tree x
- * arch x variant (a map from that place to its row, filled oldest first) */
+/* rows is oldest first: each row against the last earlier row of its tree x
+ * arch x variant (a map from that place to its row) */
 static void mark_changes(json_t *rows)
 {
-	json_t *last = json_object();
+	json_t *last = json_object(), *r;
+	size_t i;
 
-	for (size_t i = json_array_size(rows); i-- > 0;) {
-		json_t *r = json_array_get(rows, i), *ch = json_object(), *prev;
-		json_t *now = json_object_get(r, "facts");
+	json_array_foreach(rows, i, r) {
+		json_t *ch = json_object(), *prev, *now = json_object_get(r, "facts");
 		char *key = NULL;
 
 		if (asprintf(&key, "%s\x1f%s\x1f%s", json_string_value(json_object_get(r, "tree")) ?: "",
@@ -93,7 +93,7 @@ static json_t *new_row(sqlite3_stmt *s)
 json_t *api_facts(sqlite3 *db, const char *tree, int limit, struct err *e)
 {
 	sqlite3_stmt *s = dbstmt_get(db, FACTS_SQL);
-	json_t *rows = json_array(), *names = json_array(), *row = NULL, *seen = json_object();
+	json_t *rows = json_array(), *row = NULL, *seen = json_object();
 	int64_t job = -1;
 	int rc = SQLITE_ERROR;
 
@@ -125,17 +125,16 @@ out:
 	if (rc != SQLITE_DONE) {
 		err_set(e, 500, "database query failed: %s", sqlite3_errmsg(db));
 		json_decref(rows);
-		json_decref(names);
 		return NULL;
 	}
-	mark_changes(rows);
-	for (size_t f = 0; f < NFACTS; f++)
-		json_array_append_new(names, json_string(facts[f]));
-	/* oldest first, as a table is read */
-	json_t *asc = json_array();
+	/* oldest first, as a table is read and changes are judged */
+	json_t *asc = json_array(), *names = json_array();
 
 	for (size_t i = json_array_size(rows); i-- > 0;)
 		json_array_append(asc, json_array_get(rows, i));
 	json_decref(rows);
+	mark_changes(asc);
+	for (size_t f = 0; f < NFACTS; f++)
+		json_array_append_new(names, json_string(facts[f]));
 	return json_pack("{s:o,s:o}", "facts", names, "rows", asc);
 }
