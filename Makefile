@@ -115,8 +115,9 @@ test: all images
 	tests/valgrind.sh
 
 # static analysis, enforced by make test; no dependency circle in runner/
-lint: $(RUNNER_OBJ) $(BUILD)/runner/main.o
+lint: $(RUNNER_OBJ) $(BUILD)/runner/main.o $(BUILD)/fuzz/mkseed_db
 	tests/lint/include-cycles.sh runner $(BUILD)/runner
+	tests/lint/seed-schema.sh $(BUILD)/fuzz/mkseed_db tests/fuzz/corpus/db/kfarm-2runs.sqlite
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 		-D_GNU_SOURCE -I runner --library=tests/lint/jansson.cfg runner/*.c
 

@@ -10,6 +10,9 @@
 . "$(dirname "$0")/lib.sh"
 echo "t-build-first-error: a failing build stops at its first error"
 set -o pipefail	# as in kernel.sh
+# as kernel.sh does: under make test the outer make's MAKEFLAGS (w, its
+# jobserver) would reach these makes and add "Entering directory" lines
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL GNUMAKEFLAGS || true
 . "$TOP/images/first-error.sh"
 
 P=$T/proj
