@@ -26,7 +26,7 @@ int git_run(const char *dir, struct sb *out, ...)
 	argv[n] = NULL;
 	if (out)
 		sb_reset(out);
-	rc = spawn_run(argv, NULL, NULL, out, 1u << 22);
+	rc = spawn_run(argv, NULL, NULL, out, 1u << 22, NULL);
 	while (out && out->len && (out->buf[out->len - 1] == '\n' || out->buf[out->len - 1] == ' '))
 		out->buf[--out->len] = '\0';
 	return rc;
@@ -60,22 +60,27 @@ static char *hash_prefix(const char *s)
 
 /* The private clone of repo in the cache (objects shared with it): the
  * bisection's checkouts and revert commits never touch the user's tree. */
-char *git_private_clone(const char *repo)
+char *git_private_clone(const char *repo, struct err *e)
 {
 	const char *base = strrchr(repo, '/') + 1;
 	char *h = hash_prefix(repo), *dir = xasprintf("%s/bisect", cache_dir());
 	char *dst = xasprintf("%s/%.40s-%s", dir, *base ? base : "repo", h);
 	char *tmp = xasprintf("%s.tmp.%d", dst, (int)getpid());
 	struct sb out;
+	int rc = 0;
 
 	sb_init(&out);
 	if (access(dst, F_OK) < 0) {
 		char *argv[] = { "git", "clone", "--shared", "--no-checkout", "--quiet",
 				 (char *)repo, tmp, NULL };
 
-		if (mkdir_p(dir, 0755) || spawn_run(argv, NULL, NULL, &out, 4096) ||
+		if (mkdir_p(dir, 0755) || (rc = spawn_run(argv, NULL, NULL, &out, 4096, e)) ||
 		    rename(tmp, dst) < 0) {
-			error("cannot make a private clone of %s in %s: %.200s", repo, dir, out.buf);
+			if (rc < 0)	/* git did not start: e says why */
+				err_prefix(e, "cannot make a private clone of %s in %s: ", repo, dir);
+			else
+				err_set(e, 0, "cannot make a private clone of %s in %s: %.200s", repo,
+					dir, out.buf);
 			free(dst);
 			dst = NULL;
 		}

@@ -423,8 +423,8 @@ static int open_bisection(struct cmd_ctx *cx, struct bctx *c, const struct bisec
 	} else if (c->b.id < 0) {
 		error("%s", e.msg);
 	}
-	if (!(c->priv = git_private_clone(c->b.repo)))
-		return 3;
+	if (!(c->priv = git_private_clone(c->b.repo, &e)))
+		return error("%s", e.msg), 3;
 	if (!c->resumed) {
 		if (o->runs) {
 			c->b.runs = (unsigned int)o->runs;

@@ -32,7 +32,7 @@ char *exe_version(const char *path)
 	struct sb out;
 
 	sb_init(&out);
-	if (spawn_run(argv, NULL, NULL, &out, 4096) != 0) {
+	if (spawn_run(argv, NULL, NULL, &out, 4096, NULL) != 0) {
 		sb_release(&out);
 		return NULL;
 	}

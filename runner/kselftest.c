@@ -98,12 +98,13 @@ static void set_all(struct ks_arch *ka, const struct kselftest *ks, const char *
 	}
 }
 
-static int run_script(char **argv, const char *arch, struct sb *out)
+/* Its exit status, or -1 with e (it did not start). */
+static int run_script(char **argv, const char *arch, struct sb *out, struct err *e)
 {
 	int rc;
 
 	sb_init(out);
-	rc = spawn_run(argv, NULL, NULL, out, 256 << 10);
+	rc = spawn_run(argv, NULL, NULL, out, 256 << 10, e);
 	for (const char *p = out->buf; p && *p;) {
 		size_t n = strcspn(p, "\n");
 
@@ -123,6 +124,7 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 	json_error_t je;
 	json_t *r = NULL, *e;
 	char *tree = NULL;
+	struct err se;	/* a script that did not start */
 	struct sb out;
 	size_t i;
 
@@ -136,12 +138,13 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 			 "--src", s->dir, "--id", s->id, "--result", res, kb->arch, ks->csv, NULL };
 
 	fprintf(stderr, "kfarm: building kselftests %s for %s %s\n", ks->csv, kb->arch, s->label);
-	rc = run_script(argv, kb->arch, &out);
+	rc = run_script(argv, kb->arch, &out, &se);
 	if (rc == 0)
 		r = json_load_file(res, 0, &je);
 	if (!r) {
-		char *why = rc ? xasprintf("images/kselftest.sh exited with status %d", rc)
-			       : xasprintf("images/kselftest.sh left no result: %s", je.text);
+		char *why = rc < 0 ? xstrdup(se.msg)
+			    : rc ? xasprintf("images/kselftest.sh exited with status %d", rc)
+			    : xasprintf("images/kselftest.sh left no result: %s", je.text);
 		const char *k = out.buf ? strstr(out.buf, "kselftest: error: ") : NULL;
 
 		if (k) {
@@ -181,15 +184,15 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 
 	char *mk[] = { "bash", (char *)script("KFARM_MKINITRAMFS_SH", SCRIPT("mkinitramfs.sh")),
 		       "--kselftest", tree, "--record", rec, kb->arch, NULL };
-	rc = run_script(mk, kb->arch, &out);
+	rc = run_script(mk, kb->arch, &out, &se);
 	sb_release(&out);
 	if (rc == 0 && cache_initramfs_file(rec, &ka->initrd, &ka->tests) == 0)
 		goto out;
 	for (size_t t = 0; t < ka->ntb; t++) {	/* built, but not bootable with us */
 		ka->tb[t].status = BS_ERROR;
 		free(ka->tb[t].error);
-		ka->tb[t].error = xasprintf("images/mkinitramfs.sh --kselftest failed (status %d)",
-					    rc);
+		ka->tb[t].error = rc < 0 ? xstrdup(se.msg) :
+				  xasprintf("images/mkinitramfs.sh --kselftest failed (status %d)", rc);
 	}
 out:
 	unlink(res);

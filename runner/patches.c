@@ -267,7 +267,8 @@ int patches_apply(const struct patch_series *ps, const char *dir, struct err *e)
 		int rc;
 
 		sb_init(&out);
-		rc = spawn_run(argv, NULL, NULL, &out, 64 << 10);
+		/* rc < 0: patch(1) did not start, said below */
+		rc = spawn_run(argv, NULL, NULL, &out, 64 << 10, NULL);
 		if (rc < 0 || rc > 1) {
 			if (rc < 0)
 				err_set(e, 0, "cannot run patch(1) (apt-get install patch)");

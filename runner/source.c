@@ -42,15 +42,16 @@ static char *sha_prefix(const char *s, size_t n)
 	return xstrndup(h, 12);
 }
 
-/* Runs git -C repo ARGS..., its output (bounded) in out; exit status. */
-static int git(const char *repo, struct sb *out, const char *a1, const char *a2,
-	       const char *a3, const char *a4)
+/* Runs git -C repo ARGS..., its output (bounded) in out; exit status, or -1
+ * with e if git did not start. */
+static int git(const char *repo, struct sb *out, struct err *e, const char *a1,
+	       const char *a2, const char *a3, const char *a4)
 {
 	char *argv[] = { "git", "-C", (char *)repo, (char *)a1, (char *)a2, (char *)a3,
 			 (char *)a4, NULL };
 
 	sb_reset(out);
-	return spawn_run(argv, NULL, NULL, out, 256 << 10);
+	return spawn_run(argv, NULL, NULL, out, 256 << 10, e);
 }
 
 static void chomp(struct sb *sb)
@@ -136,12 +137,16 @@ static int resolve_git(struct source *s, struct err *e)
 {
 	struct sb out;
 	char *rs = xasprintf("%s^{commit}", s->rev), *mk;
-	int ret = -1;
+	int ret = -1, rc = 0;
 
 	sb_init(&out);
-	if (s->rev[0] == '-' || git(s->path, &out, "rev-parse", "--verify", "--quiet", rs)) {
-		err_set(e, 0, "%s: unknown revision '%s' in git repository '%s'", s->spec, s->rev,
-			s->path);
+	if (s->rev[0] == '-' ||
+	    (rc = git(s->path, &out, e, "rev-parse", "--verify", "--quiet", rs))) {
+		if (rc < 0)	/* git did not start: e says why */
+			err_prefix(e, "%s: ", s->spec);
+		else
+			err_set(e, 0, "%s: unknown revision '%s' in git repository '%s'", s->spec,
+				s->rev, s->path);
 		goto out;
 	}
 	chomp(&out);
@@ -151,7 +156,8 @@ static int resolve_git(struct source *s, struct err *e)
 	}
 	s->commit = xstrdup(out.buf);
 	mk = xasprintf("%s:Makefile", s->commit);
-	if (git(s->path, &out, "show", mk, NULL, NULL) || !(s->version = makefile_version(out.buf))) {
+	if (git(s->path, &out, NULL, "show", mk, NULL, NULL) ||
+	    !(s->version = makefile_version(out.buf))) {
 		err_set(e, 0, "%s: not a kernel source tree (no kernel Makefile at %.12s)",
 			s->spec, s->commit);
 		free(mk);
@@ -159,12 +165,12 @@ static int resolve_git(struct source *s, struct err *e)
 	}
 	free(mk);
 	if (!strcmp(s->rev, "HEAD")) {
-		if (git(s->path, &out, "symbolic-ref", "--short", "-q", "HEAD") == 0)
+		if (git(s->path, &out, NULL, "symbolic-ref", "--short", "-q", "HEAD") == 0)
 			chomp(&out), s->branch = xstrdup(out.buf);
 	} else {
 		char *ref = xasprintf("refs/heads/%s", s->rev);
 
-		if (git(s->path, &out, "show-ref", "--verify", "-q", ref) == 0)
+		if (git(s->path, &out, NULL, "show-ref", "--verify", "-q", ref) == 0)
 			s->branch = xstrdup(s->rev);
 		free(ref);
 	}
@@ -430,13 +436,18 @@ static int fill_tree(struct source *s, const char *tmp, struct err *e)
 				 "--no-same-owner", NULL };
 
 		fprintf(stderr, "kfarm: unpacking %s\n", s->path);
-		rc = spawn_run(argv, NULL, NULL, &out, 4096);
+		rc = spawn_run(argv, NULL, NULL, &out, 4096, e);
 	} else {
 		char *from = xasprintf("%s/.", s->path);
 		char *argv[] = { "cp", "-a", "--reflink=auto", from, (char *)tmp, NULL };
 
-		rc = spawn_run(argv, NULL, NULL, &out, 4096);
+		rc = spawn_run(argv, NULL, NULL, &out, 4096, e);
 		free(from);
+	}
+	if (rc < 0) {	/* tar or cp did not start: e says why */
+		sb_release(&out);
+		return err_prefix(e, "cannot %s %s: ", s->kind == SRC_TARBALL ? "unpack" : "copy",
+				  s->path);
 	}
 	if (rc) {
 		chomp(&out);
@@ -471,7 +482,7 @@ static int prepare_copy(struct source *s, struct err *e)
 	if (lock_name(s, name, e)) {
 		rc = -1;
 	} else if (access(dst, F_OK) < 0) {
-		spawn_rm_rf(tmp);
+		spawn_rm_rf(tmp, NULL);
 		if (mkdir(tmp, 0755) < 0) {
 			err_set(e, 0, "cannot create %s: %s", tmp, strerror(errno));
 			rc = -1;
@@ -480,7 +491,7 @@ static int prepare_copy(struct source *s, struct err *e)
 			rc = -1;
 		}
 		if (rc)
-			spawn_rm_rf(tmp);
+			spawn_rm_rf(tmp, NULL);
 	}
 	unlock(s);
 	if (!rc)
@@ -499,7 +510,7 @@ static int prepare_git(struct source *s, struct err *e)
 	char *dst = xasprintf("%s/src/%s", cache_dir(), name);
 	char *tmp = xasprintf("%s/src/.tmp-%s.%d", cache_dir(), name, (int)getpid());
 	struct sb out;
-	int rc = -1;
+	int rc = -1, g;
 
 	sb_init(&out);
 	if (lock_name(s, name, e))
@@ -508,11 +519,14 @@ static int prepare_git(struct source *s, struct err *e)
 		char *argv[] = { "git", "clone", "--shared", "--no-checkout", "--quiet", s->path,
 				 tmp, NULL };
 
-		spawn_rm_rf(tmp);
-		if (spawn_run(argv, NULL, NULL, &out, 4096) || rename(tmp, dst) < 0) {
+		spawn_rm_rf(tmp, NULL);
+		if ((g = spawn_run(argv, NULL, NULL, &out, 4096, e)) || rename(tmp, dst) < 0) {
 			chomp(&out);
-			err_set(e, 0, "cannot clone %s: %.200s", s->path, out.buf);
-			spawn_rm_rf(tmp);
+			if (g < 0)	/* git did not start: e says why */
+				err_prefix(e, "cannot clone %s: ", s->path);
+			else
+				err_set(e, 0, "cannot clone %s: %.200s", s->path, out.buf);
+			spawn_rm_rf(tmp, NULL);
 			goto out;
 		}
 	}
@@ -523,10 +537,14 @@ static int prepare_git(struct source *s, struct err *e)
 		char *clean[] = { "git", "-C", dst, "clean", "-fdxq", NULL };
 
 		sb_reset(&out);
-		if (spawn_run(argv, NULL, NULL, &out, 4096) ||
-		    spawn_run(clean, NULL, NULL, NULL, 0)) {
+		if ((g = spawn_run(argv, NULL, NULL, &out, 4096, e)) == 0)
+			g = spawn_run(clean, NULL, NULL, NULL, 0, e);
+		if (g) {
 			chomp(&out);
-			err_set(e, 0, "cannot check out %.12s: %.200s", s->commit, out.buf);
+			if (g < 0)
+				err_prefix(e, "cannot check out %.12s: ", s->commit);
+			else
+				err_set(e, 0, "cannot check out %.12s: %.200s", s->commit, out.buf);
 			goto out;
 		}
 	}

@@ -10,13 +10,13 @@
 
 extern char **environ;
 
-static int wait_child(pid_t pid)
+static int wait_child(pid_t pid, struct err *e)
 {
 	int st;
 
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			return error_errno("waitpid");
+			return err_set(e, 0, "waitpid: %s", strerror(errno));
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);
@@ -40,7 +40,7 @@ static void drain(int fd, struct sb *out, size_t max)
 }
 
 int spawn_run(char *const argv[], const char *cwd, const char *out_path, struct sb *out,
-	      size_t max)
+	      size_t max, struct err *e)
 {
 	posix_spawn_file_actions_t fa;
 	int pipefd[2] = { -1, -1 }, ofd = -1, rc;
@@ -52,14 +52,14 @@ int spawn_run(char *const argv[], const char *cwd, const char *out_path, struct 
 		ofd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (ofd < 0) {
 			posix_spawn_file_actions_destroy(&fa);
-			return error_errno("cannot open '%s'", out_path);
+			return err_set(e, 0, "cannot open '%s': %s", out_path, strerror(errno));
 		}
 		posix_spawn_file_actions_adddup2(&fa, ofd, 1);
 		posix_spawn_file_actions_adddup2(&fa, ofd, 2);
 	} else if (out) {
 		if (pipe2(pipefd, O_CLOEXEC) < 0) {
 			posix_spawn_file_actions_destroy(&fa);
-			return error_errno("pipe");
+			return err_set(e, 0, "pipe: %s", strerror(errno));
 		}
 		posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 		posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
@@ -78,19 +78,18 @@ int spawn_run(char *const argv[], const char *cwd, const char *out_path, struct 
 	if (rc) {
 		if (pipefd[0] >= 0)
 			close(pipefd[0]);
-		errno = rc;
-		return error_errno("cannot run %s", argv[0]);
+		return err_set(e, 0, "cannot run %s: %s", argv[0], strerror(rc));
 	}
 	if (pipefd[0] >= 0) {
 		drain(pipefd[0], out, max);
 		close(pipefd[0]);
 	}
-	return wait_child(pid);
+	return wait_child(pid, e);
 }
 
-int spawn_rm_rf(const char *path)
+int spawn_rm_rf(const char *path, struct err *e)
 {
 	char *argv[] = { "rm", "-rf", "--", (char *)path, NULL };
 
-	return spawn_run(argv, NULL, NULL, NULL, 0);
+	return spawn_run(argv, NULL, NULL, NULL, 0, e);
 }

@@ -152,7 +152,7 @@ static void test_new_against_earlier(void **state)
 	{
 		char *argv[] = { "rm", "-rf", dir, NULL };
 
-		spawn_run(argv, NULL, NULL, NULL, 0);
+		spawn_run(argv, NULL, NULL, NULL, 0, NULL);
 	}
 }
 
@@ -215,7 +215,7 @@ static void test_migration_not_built(void **state)
 	{
 		char *argv[] = { "rm", "-rf", dir, NULL };
 
-		spawn_run(argv, NULL, NULL, NULL, 0);
+		spawn_run(argv, NULL, NULL, NULL, 0, NULL);
 	}
 }
 

@@ -79,7 +79,7 @@ static void test_suite_of_initramfs(void **state)
 	assert_int_equal(cache_initramfs_suite("alpha", "/nonexistent", &t), -1);
 	assert_null(t);
 
-	assert_int_equal(spawn_rm_rf(tmp), 0);
+	assert_int_equal(spawn_rm_rf(tmp, NULL), 0);
 	free(ini);
 }
 

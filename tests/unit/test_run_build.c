@@ -78,7 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return spawn_rm_rf(dir) ? -1 : 0;
+	return spawn_rm_rf(dir, NULL) ? -1 : 0;
 }
 
 static double value(struct store *st, const char *sql, const char *arch)

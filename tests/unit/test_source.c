@@ -31,7 +31,7 @@ static void sh_git(const char *a, const char *b, const char *c)
 	char *argv[] = { "git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@t",
 			 (char *)a, (char *)b, (char *)c, NULL };
 
-	assert_int_equal(spawn_run(argv, NULL, NULL, NULL, 0), 0);
+	assert_int_equal(spawn_run(argv, NULL, NULL, NULL, 0, NULL), 0);
 }
 
 static void test_dir_and_git(void **state)
@@ -55,7 +55,7 @@ static void test_dir_and_git(void **state)
 	{
 		char *argv[] = { "git", "-C", dir, "checkout", "-q", "-b", "topic/x", NULL };
 
-		assert_int_equal(spawn_run(argv, NULL, NULL, NULL, 0), 0);
+		assert_int_equal(spawn_run(argv, NULL, NULL, NULL, 0, NULL), 0);
 	}
 	sh_git("add", "-A", NULL);
 	sh_git("commit", "-qm", "one");
@@ -108,7 +108,7 @@ static void test_tarball_names(void **state)
 	{
 		char *argv[] = { "rm", "-rf", dir, NULL };
 
-		spawn_run(argv, NULL, NULL, NULL, 0);
+		spawn_run(argv, NULL, NULL, NULL, 0, NULL);
 	}
 }
 
@@ -152,7 +152,7 @@ static void test_config_parse(void **state)
 	{
 		char *argv[] = { "rm", "-rf", dir, NULL };
 
-		spawn_run(argv, NULL, NULL, NULL, 0);
+		spawn_run(argv, NULL, NULL, NULL, 0, NULL);
 	}
 }
 
