@@ -32,11 +32,16 @@ static const char lava_job_usage[] =
 static char *default_kernel(const char *arch)
 {
 	struct default_kernel *d;
+	struct err e;
 	size_t n;
 	char *img = NULL;
 
-	if (cache_defaults(&d, &n))
+	if (cache_defaults(&d, &n, &e)) {
+		error("%s", e.msg);
 		return NULL;
+	}
+	if (e.msg[0])	/* a malformed file, skipped */
+		error("%s", e.msg);
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(d[i].arch, arch) && !strcmp(d[i].status, "built") && d[i].image) {
 			free(img);
@@ -125,6 +130,7 @@ int cmd_lava_job(struct cmd_ctx *c, int argc, char **argv)
 	};
 	char *arch = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, **tests = NULL;
 	char **suite = NULL;
+	struct err e;
 	int opt, ret = 2;
 
 	(void)c;
@@ -158,8 +164,10 @@ int cmd_lava_job(struct cmd_ctx *c, int argc, char **argv)
 	}
 	if (!kernel && !(kernel = default_kernel(arch)))
 		goto out;
-	if (!initrd && cache_initramfs(arch, &initrd, &suite))
+	if (!initrd && cache_initramfs(arch, &initrd, &suite, &e)) {
+		error("%s", e.msg);
 		goto out;
+	}
 	if (access(initrd, R_OK) < 0) {
 		error_errno("cannot read initramfs '%s'", initrd);
 		goto out;

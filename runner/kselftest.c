@@ -186,12 +186,12 @@ static void build_one(struct kselftest *ks, const struct source *s, const struct
 		       "--kselftest", tree, "--record", rec, kb->arch, NULL };
 	rc = run_script(mk, kb->arch, &out, &se);
 	sb_release(&out);
-	if (rc == 0 && cache_initramfs_file(rec, &ka->initrd, &ka->tests) == 0)
+	if (rc == 0 && cache_initramfs_file(rec, &ka->initrd, &ka->tests, &se) == 0)
 		goto out;
 	for (size_t t = 0; t < ka->ntb; t++) {	/* built, but not bootable with us */
 		ka->tb[t].status = BS_ERROR;
 		free(ka->tb[t].error);
-		ka->tb[t].error = rc < 0 ? xstrdup(se.msg) :
+		ka->tb[t].error = rc <= 0 ? xstrdup(se.msg) :
 				  xasprintf("images/mkinitramfs.sh --kselftest failed (status %d)", rc);
 	}
 out:
@@ -234,7 +234,8 @@ void kselftest_build(struct kselftest *ks, struct srcset *ss)
 	}
 }
 
-int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests_given)
+int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests_given,
+		  struct err *e)
 {
 	const struct ks_arch *ka;
 	char sha[65];
@@ -244,7 +245,7 @@ int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests
 		return 0;
 	ka = &ks->per[i];
 	if (ka->initrd) {
-		if (pin_file(ka->initrd, sha, &pinned) < 0)
+		if (pin_file(ka->initrd, sha, &pinned, e) < 0)
 			return -1;
 		free(j->initrd);
 		free(j->initrd_sha256);

@@ -40,8 +40,9 @@ void kselftest_config(const struct kselftest *ks);
 /* After srcset_build: builds and packs the targets for every built arch. */
 void kselftest_build(struct kselftest *ks, struct srcset *ss);
 /* A job for build i: boots the kselftest initramfs and expects its tests
- * (unless tests were given); returns -1 when the initramfs cannot be pinned. */
-int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests_given);
+ * (unless tests were given); -1 with e when the initramfs cannot be pinned. */
+int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests_given,
+		  struct err *e);
 /* Stores each target's build result next to the kernel builds. */
 int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct store *st,
 		     int64_t run, const char *db_path);

@@ -83,8 +83,8 @@ static void prune(const char *dir)
 /* The cache's pinned/, or, when this user cannot write the cache (a cache
  * shared read-only by the user who built the kernels), a private per-user
  * directory: created 0700 and used only if it is ours and not a symlink,
- * since /tmp is shared. NULL with the problem printed. */
-static char *pin_dir(void)
+ * since /tmp is shared. NULL with e. */
+static char *pin_dir(struct err *e)
 {
 	char *dir = xasprintf("%s/pinned", cache_dir());
 	const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -96,20 +96,20 @@ static char *pin_dir(void)
 	dir = rt && *rt == '/' ? xasprintf("%s/kfarm-pinned", rt)
 			       : xasprintf("/tmp/kfarm-pinned-%u", (unsigned)getuid());
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		error_errno("cannot create '%s'", dir);
+		err_set(e, 0, "cannot create '%s': %s", dir, strerror(errno));
 		free(dir);
 		return NULL;
 	}
 	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
 	    (st.st_mode & 077)) {
-		error("'%s' is not a private directory of this user (refused)", dir);
+		err_set(e, 0, "'%s' is not a private directory of this user (refused)", dir);
 		free(dir);
 		return NULL;
 	}
 	return dir;
 }
 
-int pin_file(const char *path, char sha[65], char **pinned)
+int pin_file(const char *path, char sha[65], char **pinned, struct err *e)
 {
 	static unsigned long seq;
 	char *dir = NULL, *tmp = NULL, *final = NULL;
@@ -119,32 +119,32 @@ int pin_file(const char *path, char sha[65], char **pinned)
 	*pinned = NULL;
 	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st) < 0) {
-		error_errno("cannot read '%s'", path);
+		err_set(e, 0, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		error("'%s' is not a regular file", path);
+		err_set(e, 0, "'%s' is not a regular file", path);
 		goto out;
 	}
-	if (!(dir = pin_dir()))
+	if (!(dir = pin_dir(e)))
 		goto out;
 	prune(dir);
 	tmp = xasprintf("%s/.part-%d-%lu", dir, (int)getpid(), ++seq);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (out < 0) {
-		error_errno("cannot create '%s'", tmp);
+		err_set(e, 0, "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (copy_hashed(in, out, sha, &which) < 0) {
 		if (which)
-			error_errno("cannot write '%s'", tmp);
+			err_set(e, 0, "cannot write '%s': %s", tmp, strerror(errno));
 		else
-			error_errno("cannot read '%s'", path);
+			err_set(e, 0, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if (close(out) < 0) {
 		out = -1;
-		error_errno("cannot write '%s'", tmp);
+		err_set(e, 0, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	out = -1;
@@ -152,7 +152,7 @@ int pin_file(const char *path, char sha[65], char **pinned)
 	/* same name, same bytes: replacing an existing copy changes nothing for
 	 * a VM that has it open */
 	if (rename(tmp, final) < 0) {
-		error_errno("cannot rename '%s' to '%s'", tmp, final);
+		err_set(e, 0, "cannot rename '%s' to '%s': %s", tmp, final, strerror(errno));
 		goto out;
 	}
 	*pinned = final;

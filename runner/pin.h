@@ -8,8 +8,10 @@
 #ifndef KFARM_PIN_H
 #define KFARM_PIN_H
 
+#include "err.h"
+
 /* Hashes and pins path; *pinned (malloc'd) is the copy to boot. Returns 0,
- * or -1 with the file and the problem printed. */
-int pin_file(const char *path, char sha[65], char **pinned);
+ * or -1 with the file and the problem in e. */
+int pin_file(const char *path, char sha[65], char **pinned, struct err *e);
 
 #endif

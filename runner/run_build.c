@@ -18,11 +18,12 @@ static int bootable(const struct srcset *ss, const struct plan_opts *o)
 	for (size_t a = 0; a < ss->narch; a++) {
 		char *initrd = NULL, **suite = NULL;
 		int given = 0;
+		struct err e;
 
 		for (size_t k = 0; k < o->novr; k++)
 			given |= !strcmp(o->ovr[k].arch, ss->arches[a]);
-		if (!given && cache_initramfs(ss->arches[a], &initrd, &suite))
-			return -1;
+		if (!given && cache_initramfs(ss->arches[a], &initrd, &suite, &e))
+			return error("%s", e.msg);
 		free(initrd);
 		strv_free(suite);
 	}
@@ -32,7 +33,11 @@ static int bootable(const struct srcset *ss, const struct plan_opts *o)
 /* A built candidate's job boots its kselftest initramfs (plan_spec.finish). */
 static int ks_finish(const void *data, size_t key, struct job *j, int tests_given)
 {
-	return kselftest_job(data, key, j, tests_given);
+	struct err e;
+
+	if (kselftest_job(data, key, j, tests_given, &e))
+		return error("%s", e.msg);
+	return 0;
 }
 
 int run_build_prepare(struct run_build *b, struct run_plan *p, char **specs,

@@ -93,6 +93,7 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	char **suite = NULL;
 	char *initrd = NULL;
 	int initrd_given = 0;
+	struct err e;
 
 	if (profile_load(arch, &j->profile))
 		return -1;
@@ -107,11 +108,14 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 			free(initrd);
 			return -1;
 		}
-		/* what that initramfs runs (its record), user programs too */
-		cache_initramfs_suite(arch, initrd, &suite);
+		/* what that initramfs runs (its record), user programs too; a
+		 * malformed record is skipped (said) */
+		cache_initramfs_suite(arch, initrd, &suite, &e);
+		if (e.msg[0])
+			error("%s", e.msg);
 		initrd_given = 1;
-	} else if (cache_initramfs(arch, &initrd, &suite)) {
-		return -1;
+	} else if (cache_initramfs(arch, &initrd, &suite, &e)) {
+		return error("%s", e.msg);
 	} else if (access(initrd, R_OK) < 0) {
 		error_errno("cannot read initramfs '%s' (run 'make images')", initrd);
 		free(initrd);
@@ -119,11 +123,11 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 		return -1;
 	}
 	/* hashed once, from the bytes that boot (pin.h) */
-	if (pin_file(image, sha, &j->boot_kernel) < 0 ||
-	    pin_file(initrd, isha, &j->initrd) < 0) {
+	if (pin_file(image, sha, &j->boot_kernel, &e) < 0 ||
+	    pin_file(initrd, isha, &j->initrd, &e) < 0) {
 		free(initrd);
 		strv_free(suite);
-		return -1;
+		return error("%s", e.msg);
 	}
 	j->arch = xstrdup(arch);
 	j->label = xstrdup(label);
@@ -235,6 +239,7 @@ int plan_defaults(struct run_plan *p)
 {
 	struct default_kernel *d;
 	char **arches = p->o->arches;
+	struct err e;
 	size_t nd;
 
 	for (char **a = arches; a && *a; a++) {
@@ -244,8 +249,10 @@ int plan_defaults(struct run_plan *p)
 			return -1;
 		profile_release(&pr);
 	}
-	if (cache_defaults(&d, &nd))
-		return -1;
+	if (cache_defaults(&d, &nd, &e))
+		return error("%s", e.msg);
+	if (e.msg[0])	/* a malformed file, skipped */
+		error("%s", e.msg);
 	for (size_t i = 0; i < nd; i++) {
 		char *label;
 

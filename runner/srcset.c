@@ -191,8 +191,10 @@ static int store_unbuilt(struct store *st, int64_t run, const struct source *s,
 	int64_t cand;
 	int ret = -1;
 
-	if (!tests && cache_initramfs(b->arch, &initrd, &suite) == 0)
+	if (!tests && cache_initramfs(b->arch, &initrd, &suite, &e) == 0)
 		free(initrd);
+	else if (!tests)
+		error("%s", e.msg);
 	t = tests ? tests : suite;
 	j->arch = xstrdup(b->arch);
 	j->label = xstrdup(s->label);
