@@ -163,6 +163,7 @@ int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
 	const struct backend *be = backend_for_hosts();
 	char *file = NULL, *trust = NULL;
 	struct hosts hs = { 0 };
+	struct err err;
 	int json = 0, ret = 2, bad = 0, r;
 
 	(void)c;
@@ -173,8 +174,10 @@ int cmd_hosts(struct cmd_ctx *c, int argc, char **argv)
 	}
 	if (!file)
 		file = hosts_default_path();
-	if (hosts_load(file, &hs))
+	if (hosts_load(file, &hs, &err)) {
+		error("%s", err.msg);
 		goto out;
+	}
 	if (trust && !hosts_find(&hs, trust)) {
 		error("--trust: no host '%s' in '%s'", trust, file);
 		goto out;

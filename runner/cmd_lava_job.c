@@ -87,10 +87,12 @@ static int print_definition(const char *arch, const char *kernel, const char *in
 	char *k = NULL, *i = NULL, *cmdline, *def, *name;
 	int ret = 2;
 
-	if (profile_load(arch, &p))
-		return 2;
-	if (profile_check_image(&p, kernel))
+	if (profile_load(arch, &p, &err))
+		return error("%s", err.msg), 2;
+	if (profile_check_image(&p, kernel, &err)) {
+		error("%s", err.msg);
 		goto out;
+	}
 	k = abs_path(kernel);
 	i = abs_path(initrd);
 	if (!k || !i) {

@@ -401,7 +401,7 @@ static int check_opts(struct run_opts *o, struct hosts *hs)
 	if (o->uri && !(be->flags & BACKEND_HOSTS))
 		return error("--libvirt-uri needs --backend libvirt");
 	if (o->hosts_file)
-		return hosts_load(o->hosts_file, hs);
+		return hosts_load(o->hosts_file, hs, &err) ? error("%s", err.msg) : 0;
 	if ((be->flags & BACKEND_HOSTS) &&
 	    hosts_from_uri(u && *u ? u : "qemu:///session", o->so.jobs, hs, &err))
 		return error("%s", err.msg);

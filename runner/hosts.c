@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -468,22 +469,21 @@ out:
 	return ret;
 }
 
-int hosts_load(const char *path, struct hosts *hs)
+int hosts_load(const char *path, struct hosts *hs, struct err *err)
 {
-	struct err err;
 	char *data, *copy, *base;
 	size_t len;
 	int r;
 
 	if (read_file(path, MAX_HOSTS_FILE, &data, &len) < 0)
-		return error_errno("cannot read hosts file '%s'", path);
+		return err_set(err, 0, "cannot read hosts file '%s': %s", path, strerror(errno));
 	copy = xstrdup(path);
 	base = dirname(copy);
-	r = hosts_parse(data, len, base, hs, &err);
+	r = hosts_parse(data, len, base, hs, err);
 	free(copy);
 	free(data);
 	if (r)
-		return error("hosts file '%s': %s", path, err.msg);
+		return err_prefix(err, "hosts file '%s': ", path);
 	return 0;
 }
 

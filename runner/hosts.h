@@ -64,8 +64,8 @@ struct hosts {
 	size_t n;
 };
 
-/* Loads and validates FILE; prints the file and the problem on error. */
-int hosts_load(const char *path, struct hosts *hs);
+/* Loads and validates FILE; -1 with the file and the problem in err. */
+int hosts_load(const char *path, struct hosts *hs, struct err *err);
 /* Same from memory, errors into err (for tests); base resolves relative key
  * paths (NULL: the current directory). */
 int hosts_parse(const char *json, size_t len, const char *base, struct hosts *hs, struct err *err);

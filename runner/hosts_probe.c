@@ -83,7 +83,7 @@ static void list_arches(struct host *h)
 	for (char **a = arches; a && *a; a++) {
 		struct profile p;
 
-		if (profile_load(*a, &p))
+		if (profile_load(*a, &p, NULL))	/* a broken profile: no arch here */
 			continue;
 		h->arches[h->narches].arch = xstrdup(*a);
 		h->arches[h->narches++].binary = xstrdup(p.qemu_binary);

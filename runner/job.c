@@ -192,7 +192,7 @@ struct job *job_clone(const struct job *j)
 	c->tests = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
 		c->tests[i] = xstrdup(j->tests[i]);
-	if (profile_load(j->arch, &c->profile)) {
+	if (profile_load(j->arch, &c->profile, NULL)) {
 		job_free(c);
 		return NULL;
 	}

@@ -257,19 +257,19 @@ out:
 	return ret;
 }
 
-int profile_load_file(const char *path, const char *want_arch, struct profile *p)
+int profile_load_file(const char *path, const char *want_arch, struct profile *p,
+		      struct err *e)
 {
-	struct err err;
 	char *buf;
 	size_t len;
 	int ret;
 
 	if (read_file(path, 1 << 20, &buf, &len) < 0)
-		return error_errno("cannot read profile '%s'", path);
-	ret = profile_parse(buf, len, want_arch, p, &err);
+		return err_set(e, 0, "cannot read profile '%s': %s", path, strerror(errno));
+	ret = profile_parse(buf, len, want_arch, p, e);
 	free(buf);
 	if (ret)
-		return error("malformed profile '%s': %s", path, err.msg);
+		return err_prefix(e, "malformed profile '%s': ", path);
 	return 0;
 }
 
@@ -283,20 +283,20 @@ static int valid_arch_name(const char *arch)
 	return 1;
 }
 
-int profile_load(const char *arch, struct profile *p)
+int profile_load(const char *arch, struct profile *p, struct err *e)
 {
 	char *path;
 	int ret;
 
 	if (!valid_arch_name(arch))
-		return error("unknown arch '%s' (no profile in %s)", arch, arches_dir());
+		return err_set(e, 0, "unknown arch '%s' (no profile in %s)", arch, arches_dir());
 	path = xasprintf("%s/%s.json", arches_dir(), arch);
 	if (access(path, F_OK) < 0) {
-		error("unknown arch '%s' (no profile %s)", arch, path);
+		err_set(e, 0, "unknown arch '%s' (no profile %s)", arch, path);
 		free(path);
 		return -1;
 	}
-	ret = profile_load_file(path, arch, p);
+	ret = profile_load_file(path, arch, p, e);
 	free(path);
 	return ret;
 }
@@ -355,26 +355,26 @@ void machine_key(const struct profile *p, const struct machine *m, int kvm, char
 		snprintf(buf + n, len - n, "%skvm", n ? "-" : "");
 }
 
-int profile_check_image(const struct profile *p, const char *path)
+int profile_check_image(const struct profile *p, const char *path, struct err *e)
 {
 	unsigned char buf[16];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return error_errno("cannot read kernel image '%s'", path);
+		return err_set(e, 0, "cannot read kernel image '%s': %s", path, strerror(errno));
 	for (size_t i = 0; i < p->nmagic; i++) {
 		const struct magic *m = &p->magic[i];
 		ssize_t n = pread(fd, buf, m->len, m->offset);
 
 		if (n < 0) {
-			error_errno("cannot read kernel image '%s'", path);
+			err_set(e, 0, "cannot read kernel image '%s': %s", path, strerror(errno));
 			close(fd);
 			return -1;
 		}
 		if ((size_t)n != m->len || memcmp(buf, m->bytes, m->len)) {
 			close(fd);
-			return error("'%s' is not a kernel image for %s (no %s image "
-				     "signature at offset %zu)", path, p->arch, p->arch, m->offset);
+			return err_set(e, 0, "'%s' is not a kernel image for %s (no %s image "
+				       "signature at offset %zu)", path, p->arch, p->arch, m->offset);
 		}
 	}
 	close(fd);

@@ -62,18 +62,20 @@ const char *accel_req_name(enum accel_req a);
 /* "auto", "kvm", "tcg"; -1 for anything else */
 int accel_req_parse(const char *s, enum accel_req *out);
 
-/* Loads and validates arches/ARCH.json; on error prints the file and the
- * problem and returns -1. */
-int profile_load(const char *arch, struct profile *p);
+/* Loads and validates arches/ARCH.json; -1 with the file and the problem in
+ * e ("malformed profile 'PATH': ..."). */
+int profile_load(const char *arch, struct profile *p, struct err *e);
 /* Same, from a path (used by tests and fuzzers). */
-int profile_load_file(const char *path, const char *want_arch, struct profile *p);
+int profile_load_file(const char *path, const char *want_arch, struct profile *p,
+		      struct err *e);
 /* Parses a profile from memory; errors are written into err (no printing). */
 int profile_parse(const char *json, size_t len, const char *want_arch, struct profile *p,
 		  struct err *err);
 void profile_release(struct profile *p);
 
-/* Checks that path is a readable kernel image for this arch; prints why not. */
-int profile_check_image(const struct profile *p, const char *path);
+/* Checks that path is a readable kernel image for this arch; -1 with why
+ * not in e. */
+int profile_check_image(const struct profile *p, const char *path, struct err *e);
 
 /* NULL-terminated list of arch names that have a profile (sorted). */
 char **profile_list(void);

@@ -95,10 +95,8 @@ static int make_job(struct job *j, const char *arch, const char *image, const ch
 	int initrd_given = 0;
 	struct err e;
 
-	if (profile_load(arch, &j->profile))
-		return -1;
-	if (profile_check_image(&j->profile, image))
-		return -1;
+	if (profile_load(arch, &j->profile, &e) || profile_check_image(&j->profile, image, &e))
+		return error("%s", e.msg);
 	for (size_t i = 0; i < novr; i++)
 		if (!strcmp(ovr[i].arch, arch))
 			initrd = xstrdup(ovr[i].path);
@@ -245,8 +243,8 @@ int plan_defaults(struct run_plan *p)
 	for (char **a = arches; a && *a; a++) {
 		struct profile pr;
 
-		if (profile_load(*a, &pr))
-			return -1;
+		if (profile_load(*a, &pr, &e))
+			return error("%s", e.msg);
 		profile_release(&pr);
 	}
 	if (cache_defaults(&d, &nd, &e))

@@ -58,8 +58,8 @@ int srcset_resolve(struct srcset *ss, char **specs, const char *patches, char **
 	for (size_t a = 0; a < ss->narch; a++) {
 		struct profile p;
 
-		if (profile_load(ss->arches[a], &p))
-			return -1;
+		if (profile_load(ss->arches[a], &p, &e))
+			return error("%s", e.msg);
 		profile_release(&p);
 	}
 	if (!ss->narch)

@@ -218,7 +218,7 @@ static void test_example(void **state)
 
 	(void)state;
 	setenv("HOME", "/home/me", 1);
-	assert_int_equal(hosts_load(KFARM_ARCHES_DIR "/../docs/hosts.example.json", &hs), 0);
+	assert_int_equal(hosts_load(KFARM_ARCHES_DIR "/../docs/hosts.example.json", &hs, NULL), 0);
 	assert_int_equal(hs.n, 3);
 	assert_string_equal(hs.v[1].uri, "qemu+libssh://kfarm@lab-b.example.org:2222/system?"
 			    "keyfile=/home/me/.ssh/kfarm_ed25519&sshauth=privkey"

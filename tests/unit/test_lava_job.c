@@ -19,7 +19,7 @@ static char *definition(const char *arch, const char *append, struct err *err)
 	struct profile p;
 	char *d;
 
-	assert_int_equal(profile_load(arch, &p), 0);
+	assert_int_equal(profile_load(arch, &p, NULL), 0);
 	struct vm_spec spec = { .profile = &p, .kernel = "/k/image", .initrd = "/i/a.cpio.gz",
 				.append = append };
 	d = lava_job_definition(&spec, "kfarm test", err);
@@ -65,7 +65,7 @@ static void test_refused(void **state)
 	assert_non_null(strstr(err.msg, "kernel command line"));
 	assert_null(definition("x86_64", "a={kernel}", &err));
 	assert_null(definition("x86_64", "a=$(reboot)", &err));
-	assert_int_equal(profile_load("x86_64", &p), 0);
+	assert_int_equal(profile_load("x86_64", &p, NULL), 0);
 	struct vm_spec spec = { .profile = &p, .kernel = "/k/my image", .initrd = "/i",
 				.append = "x" };
 	assert_null(lava_job_definition(&spec, "n", &err));

@@ -24,7 +24,7 @@ static void test_shipped_profiles(void **state)
 	for (char **a = v; *a; a++, n++) {
 		struct profile p;
 
-		assert_int_equal(profile_load(*a, &p), 0);
+		assert_int_equal(profile_load(*a, &p, NULL), 0);
 		assert_string_equal(p.arch, *a);
 		assert_non_null(p.qemu_binary);
 		assert_true(p.nmagic > 0);
@@ -81,19 +81,19 @@ static void test_image_check(void **state)
 
 	(void)state;
 	assert_true(fd >= 0);
-	assert_int_equal(profile_load("x86_64", &x86), 0);
-	assert_int_equal(profile_load("alpha", &alpha), 0);
+	assert_int_equal(profile_load("x86_64", &x86, NULL), 0);
+	assert_int_equal(profile_load("alpha", &alpha, NULL), 0);
 	memcpy(buf + 0x202, "HdrS", 4);	/* x86 boot protocol header */
 	assert_int_equal(write(fd, buf, sizeof(buf)), (int)sizeof(buf));
 	close(fd);
-	assert_int_equal(profile_check_image(&x86, path), 0);
-	assert_int_equal(profile_check_image(&alpha, path), -1);	/* wrong arch */
-	assert_int_equal(profile_check_image(&x86, "/nonexistent/bzImage"), -1);
+	assert_int_equal(profile_check_image(&x86, path, NULL), 0);
+	assert_int_equal(profile_check_image(&alpha, path, NULL), -1);	/* wrong arch */
+	assert_int_equal(profile_check_image(&x86, "/nonexistent/bzImage", NULL), -1);
 	truncate(path, 10);
-	assert_int_equal(profile_check_image(&x86, path), -1);	/* too short */
+	assert_int_equal(profile_check_image(&x86, path, NULL), -1);	/* too short */
 	unlink(path);
-	assert_int_equal(profile_load("no_such_arch", &x86) == 0 ? 1 : 0, 0);
-	assert_int_equal(profile_load("../etc", &alpha) == 0 ? 1 : 0, 0);
+	assert_int_equal(profile_load("no_such_arch", &x86, NULL) == 0 ? 1 : 0, 0);
+	assert_int_equal(profile_load("../etc", &alpha, NULL) == 0 ? 1 : 0, 0);
 	profile_release(&x86);
 	profile_release(&alpha);
 }
@@ -143,8 +143,8 @@ static void test_machine(void **state)
 	char key[64];
 
 	(void)state;
-	assert_int_equal(profile_load("alpha", &alpha), 0);
-	assert_int_equal(profile_load("sparc64", &sparc), 0);
+	assert_int_equal(profile_load("alpha", &alpha, NULL), 0);
+	assert_int_equal(profile_load("sparc64", &sparc, NULL), 0);
 	assert_int_equal(alpha.max_smp, 4);
 	assert_int_equal(sparc.max_smp, 1);
 	/* the default machine: one vCPU, the profile's memory, key "" */
