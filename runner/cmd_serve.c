@@ -42,6 +42,7 @@ int cmd_serve(struct cmd_ctx *c, int argc, char **argv)
 	char *db = NULL;
 	unsigned long n;
 	struct stat sb;
+	struct err e;
 	int opt, ret;
 
 	optind = 1;
@@ -88,8 +89,13 @@ int cmd_serve(struct cmd_ctx *c, int argc, char **argv)
 	if (stat(o.db_path, &sb) < 0) {
 		error_errno("cannot open database '%s'", o.db_path);
 		ret = 2;
+	} else if (!cmd_store(c)) {
+		ret = 2;
+	} else if (http_serve(&o, &e)) {
+		error("%s", e.msg);
+		ret = 2;
 	} else {
-		ret = cmd_store(c) ? http_serve(&o) : 2;
+		ret = 0;
 	}
 	free(db);
 	return ret;

@@ -365,7 +365,7 @@ static char **list_files(const char *dir)
 	return v;
 }
 
-static int listen_on(const char *spec)
+static int listen_on(const char *spec, struct err *e)
 {
 	char host[256];
 	const char *colon = strrchr(spec, ':');
@@ -376,7 +376,8 @@ static int listen_on(const char *spec)
 
 	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(host) ||
 	    parse_uint(colon + 1, 65535, &port))
-		return error("invalid --listen '%s' (want HOST:PORT, e.g. 127.0.0.1:8080)", spec);
+		return err_set(e, 0, "invalid --listen '%s' (want HOST:PORT, e.g. 127.0.0.1:8080)",
+			       spec);
 	memcpy(host, spec, colon - spec);
 	host[colon - spec] = '\0';
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -385,15 +386,16 @@ static int listen_on(const char *spec)
 	}
 	rc = getaddrinfo(host, colon + 1, &hints, &ai);
 	if (rc)
-		return error("invalid --listen address '%s': %s", spec, gai_strerror(rc));
+		return err_set(e, 0, "invalid --listen address '%s': %s", spec, gai_strerror(rc));
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		err_set(e, 0, "cannot listen on %s: %s", spec, strerror(errno));
 		freeaddrinfo(ai);
-		return error_errno("cannot listen on %s", spec);
+		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-		error_errno("cannot listen on %s", spec);
+		err_set(e, 0, "cannot listen on %s: %s", spec, strerror(errno));
 		close(fd);
 		freeaddrinfo(ai);
 		return -1;
@@ -402,16 +404,16 @@ static int listen_on(const char *spec)
 	return fd;
 }
 
-int http_serve(const struct http_opts *o)
+int http_serve(const struct http_opts *o, struct err *e)
 {
 	struct server s = { .o = o };
 	struct MHD_Daemon *d;
 	sigset_t mask;
 	int fd, sig;
 
-	fd = listen_on(o->listen);
+	fd = listen_on(o->listen, e);
 	if (fd < 0)
-		return 2;
+		return -1;
 	pthread_mutex_init(&s.lock, NULL);
 	s.files = list_files(o->web_dir);
 	sigemptyset(&mask);
@@ -431,7 +433,7 @@ int http_serve(const struct http_opts *o)
 	if (!d) {
 		close(fd);
 		strv_free(s.files);
-		return error("cannot start HTTP server on %s", o->listen), 2;
+		return err_set(e, 0, "cannot start HTTP server on %s", o->listen);
 	}
 	fprintf(stderr, "kfarm: serving %s on http://%s/\n", o->db_path, o->listen);
 	sigwait(&mask, &sig);

@@ -4,6 +4,8 @@
 #ifndef KFARM_HTTP_H
 #define KFARM_HTTP_H
 
+#include "err.h"
+
 struct http_opts {
 	const char *listen;	/* "HOST:PORT"; loopback unless told otherwise */
 	const char *db_path;
@@ -11,8 +13,9 @@ struct http_opts {
 	unsigned int threads;
 };
 
-/* Serves until SIGINT or SIGTERM; returns the exit status. The caller has
- * opened db_path read-only once (kfarm serve fails early on a bad file). */
-int http_serve(const struct http_opts *o);
+/* Serves until SIGINT or SIGTERM: 0; -1 with e when it cannot listen or
+ * start. The caller has opened db_path read-only once (kfarm serve fails
+ * early on a bad file). */
+int http_serve(const struct http_opts *o, struct err *e);
 
 #endif
