@@ -472,10 +472,11 @@ static int run_setup(struct run_opts *o, struct hosts *hs, struct run_plan *plan
 		     struct run_build *b)
 {
 	int jobs_given, ret = 2;
+	struct err err;
 
 	b->ss.config = o->config;
-	if (o->kselftest && kselftest_parse(&b->ks, o->kselftest))
-		return 2;
+	if (o->kselftest && kselftest_parse(&b->ks, o->kselftest, &err))
+		return error("%s", err.msg), 2;
 	if (!(jobs_given = o->so.jobs != 0)) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o->so.jobs = n > 0 ? n : 1;

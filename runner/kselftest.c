@@ -28,7 +28,7 @@ static const char *script(const char *env, const char *def)
 	return e && *e ? e : def;
 }
 
-int kselftest_parse(struct kselftest *ks, const char *arg)
+int kselftest_parse(struct kselftest *ks, const char *arg, struct err *e)
 {
 	struct sb csv;
 	const char *s = arg;
@@ -46,8 +46,8 @@ int kselftest_parse(struct kselftest *ks, const char *arg)
 			/* a selftests directory name: no paths, no options */
 			if (strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
 				    len || len > 64 || t[0] == '.' || t[0] == '-') {
-				error("--kselftest: invalid target '%.80s' (a tools/testing/selftests "
-				      "directory name)", t);
+				err_set(e, 0, "--kselftest: invalid target '%.80s' (a "
+					"tools/testing/selftests directory name)", t);
 				free(t);
 				sb_release(&csv);
 				kselftest_release(ks);
@@ -63,7 +63,7 @@ int kselftest_parse(struct kselftest *ks, const char *arg)
 	if (!n) {
 		sb_release(&csv);
 		kselftest_release(ks);
-		return error("--kselftest wants TARGET[,TARGET...]");
+		return err_set(e, 0, "--kselftest wants TARGET[,TARGET...]");
 	}
 	ks->csv = sb_detach(&csv);
 	return 0;

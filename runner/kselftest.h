@@ -10,6 +10,7 @@
 #define KFARM_KSELFTEST_H
 
 #include "build.h"
+#include "err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,8 +34,8 @@ struct kselftest {
 	size_t nper;
 };
 
-/* Checks "a,b,c" (selftests directory names); prints why not, returns -1. */
-int kselftest_parse(struct kselftest *ks, const char *arg);
+/* Checks "a,b,c" (selftests directory names); -1 with why not in e. */
+int kselftest_parse(struct kselftest *ks, const char *arg, struct err *e);
 /* Before srcset_build: the kernels get the targets' config files merged. */
 void kselftest_config(const struct kselftest *ks);
 /* After srcset_build: builds and packs the targets for every built arch. */

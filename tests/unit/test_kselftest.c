@@ -22,16 +22,16 @@ static void test_parse(void **state)
 	struct kselftest ks = { 0 };
 
 	(void)state;
-	assert_int_equal(kselftest_parse(&ks, "clone3,futex,,mm"), 0);
+	assert_int_equal(kselftest_parse(&ks, "clone3,futex,,mm", NULL), 0);
 	assert_string_equal(ks.csv, "clone3,futex,mm");
 	assert_string_equal(ks.targets[2], "mm");
 	assert_null(ks.targets[3]);
-	assert_int_equal(kselftest_parse(&ks, "clone3,../etc"), -1);
+	assert_int_equal(kselftest_parse(&ks, "clone3,../etc", NULL), -1);
 	assert_null(ks.targets);	/* a refused list leaves nothing behind */
-	assert_int_equal(kselftest_parse(&ks, "-x"), -1);
-	assert_int_equal(kselftest_parse(&ks, ".hidden"), -1);
-	assert_int_equal(kselftest_parse(&ks, ","), -1);
-	assert_int_equal(kselftest_parse(&ks, "a b"), -1);
+	assert_int_equal(kselftest_parse(&ks, "-x", NULL), -1);
+	assert_int_equal(kselftest_parse(&ks, ".hidden", NULL), -1);
+	assert_int_equal(kselftest_parse(&ks, ",", NULL), -1);
+	assert_int_equal(kselftest_parse(&ks, "a b", NULL), -1);
 	kselftest_release(&ks);
 }
 

@@ -170,7 +170,7 @@ static void test_unbuilt_kselftests_and_output(void **state)
 	snprintf(errf, sizeof(errf), "%s/stderr", dir);
 	assert_non_null(st = store_open(db, 0, NULL));
 	plan_init(&p, &o);
-	assert_int_equal(kselftest_parse(&b.ks, "clone3,futex"), 0);
+	assert_int_equal(kselftest_parse(&b.ks, "clone3,futex", NULL), 0);
 	assert_int_equal(run_build_prepare(&b, &p, specs, NULL, "k1"), 0);
 	assert_int_equal(drive_begin(&d, &p, st, "kfarm run --source --kselftest (test)"), 0);
 	fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
