@@ -31,14 +31,14 @@ int pid_is_kfarm(long pid)
 	return !strncmp(pa, pb, (size_t)nb);
 }
 
-pid_t spawn_kfarm(char **argv, const char *log)
+pid_t spawn_kfarm(char **argv, const char *log, struct err *e)
 {
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644), rc;
 
 	if (fd < 0)
-		return error_errno("cannot open '%s'", log);
+		return err_set(e, 0, "cannot open '%s': %s", log, strerror(errno));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, fd, 1);
@@ -46,10 +46,8 @@ pid_t spawn_kfarm(char **argv, const char *log)
 	rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fd);
-	if (rc) {
-		errno = rc;
-		return error_errno("cannot start kfarm");
-	}
+	if (rc)
+		return err_set(e, 0, "cannot start kfarm: %s", strerror(rc));
 	return pid;
 }
 

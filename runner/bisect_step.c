@@ -12,19 +12,18 @@
 
 #define MAX_RUNS 64	/* results kept per step: 20 runs + infrastructure retries */
 
-/* One child run of commit for step; its result. -1: cannot continue
- * (bad usage reported by the child, or it could not start). */
+/* One child run of commit for step; its result. -1 with e: cannot continue
+ * (bad usage reported by the child, it could not start, the database). */
 static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 		    const char *commit, int attempt, enum bisect_run *res, double *build_s,
-		    double *boot_s, double *wall)
+		    double *boot_s, double *wall, struct err *e)
 {
 	char *src = xasprintf("%s@%s", c->priv, commit);
 	char *log = xasprintf("%s/%02d-%s-%.12s-%d.log", c->logdir, seq, kind, commit, attempt);
 	char *label = xasprintf("%s-%.12s", c->child_tree, commit);
 	char *argv[24];
 	int n = 0, rc;
-	struct err e;
-	int64_t after = bisectdb_max_run(c->db, &e), run;
+	int64_t after = bisectdb_max_run(c->db, e), run;
 	int running;
 	double t0 = now_mono();
 	pid_t pid;
@@ -48,37 +47,33 @@ static int run_once(struct bctx *c, int64_t step, int seq, const char *kind,
 	}
 	argv[n] = NULL;
 	rc = -1;
-	if (after < 0) {
-		error("%s", e.msg);
-		goto out;
-	}
-	if ((pid = spawn_kfarm(argv, log)) < 0)
+	if (after < 0 || (pid = spawn_kfarm(argv, log, e)) < 0)
 		goto out;
 	/* stored before waiting: a bisection killed now adopts this run */
-	if (bisectdb_run_begin(c->db, step, attempt, (long)pid, after, &e)) {
-		error("%s", e.msg);
+	if (bisectdb_run_begin(c->db, step, attempt, (long)pid, after, e))
 		goto out;
-	}
 	rc = wait_kfarm(pid);
 	*wall = now_mono() - t0;
 	if (rc == 2) {
-		error("kfarm %s --source %s refused its input (exit 2); see %s", argv[1], src, log);
+		err_set(e, 0, "kfarm %s --source %s refused its input (exit 2); see %s", argv[1],
+			src, log);
 		rc = -1;
 		goto out;
 	}
-	run = bisectdb_run_of_pid(c->db, after, (long)pid, &running, &e);
+	/* a database that cannot say the run's result stops the bisection (a
+	 * resumed one adopts the run) */
+	rc = -1;
+	run = bisectdb_run_of_pid(c->db, after, (long)pid, &running, e);
 	if (run < 0)
-		error("%s", e.msg);
+		goto out;
 	if (run > 0) {
 		if (bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, res, build_s,
-				   boot_s, &e))
-			error("%s", e.msg);
+				   boot_s, e))
+			goto out;
 	} else {
 		*res = BR_INFRA;
 	}
-	rc = bisectdb_run_end(c->db, step, attempt, run, *res, *wall, &e);
-	if (rc)
-		error("%s", e.msg);
+	rc = bisectdb_run_end(c->db, step, attempt, run, *res, *wall, e);
 out:
 	free(src), free(log), free(label);
 	return rc;
@@ -86,11 +81,11 @@ out:
 
 /* A run started by a killed bisection: wait for its kfarm to finish, then
  * take its result like any other (never run again). */
-static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p)
+static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p,
+		 struct err *e)
 {
 	enum bisect_run res = BR_INFRA;
 	double b = 0, t = 0, wall = 0;
-	struct err e;
 	int64_t run;
 	int running;
 
@@ -100,19 +95,13 @@ static int adopt(struct bctx *c, int64_t step, const struct bisect_pending *p)
 	fflush(stdout);
 	while (pid_is_kfarm(p->pid))
 		sleep(1);
-	run = bisectdb_run_of_pid(c->db, p->after, p->pid, &running, &e);
-	if (run < 0)
-		error("%s", e.msg);
-	if (run > 0 && !running &&
-	    bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, &res, &b, &t, &e))
-		error("%s", e.msg);
-	if (run > 0 && (wall = bisectdb_run_wall(c->db, run, &e)) < 0) {
-		error("%s", e.msg);
-		wall = 0;
-	}
-	if (bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res, wall, &e))
-		return error("%s", e.msg);
-	return 0;
+	run = bisectdb_run_of_pid(c->db, p->after, p->pid, &running, e);
+	if (run < 0 ||
+	    (run > 0 && !running &&
+	     bisectdb_judge(c->db, run, c->b.arch, c->b.mode, c->b.test, &res, &b, &t, e)) ||
+	    (run > 0 && (wall = bisectdb_run_wall(c->db, run, e)) < 0))
+		return -1;
+	return bisectdb_run_end(c->db, step, p->attempt, run > 0 ? run : 0, res, wall, e);
 }
 
 
@@ -151,27 +140,26 @@ static int step_seq(struct bctx *c, int64_t step)
 /* One step: its stored verdict if it has one, else runs (adopting one left
  * by a killed bisection) until bisect_verdict decides. -1: give up. */
 int do_step(struct bctx *c, const char *kind, const char *commit, int full,
-		   struct stepres *r)
+	    struct stepres *r, struct err *e)
 {
 	enum bisect_run runs[MAX_RUNS];
 	struct bisect_pending p;
 	enum bisect_verdict stored;
-	struct err e;
-	int64_t step = bisectdb_step(c->db, c->b.id, kind, commit, &stored, &e);
+	int64_t step = bisectdb_step(c->db, c->b.id, kind, commit, &stored, e);
 	int seq, give_up;
 	double wall_done;
 
 	memset(r, 0, sizeof(*r));
 	if (step < 0)
-		return error("%s", e.msg);
+		return -1;
 	seq = step_seq(c, step);
 	for (;;) {
-		int n = bisectdb_runs(c->db, step, runs, MAX_RUNS, &p, &wall_done, &e);
+		int n = bisectdb_runs(c->db, step, runs, MAX_RUNS, &p, &wall_done, e);
 
 		if (n < 0)
-			return error("%s", e.msg);
+			return -1;
 		if (p.attempt) {
-			if (adopt(c, step, &p))
+			if (adopt(c, step, &p, e))
 				return -1;
 			continue;
 		}
@@ -197,21 +185,19 @@ int do_step(struct bctx *c, const char *kind, const char *commit, int full,
 				sqlite3_finalize(s);
 			}
 			if (!r->reused && bisectdb_step_end(c->db, step, r->v, &r->t, r->build_s,
-							    r->boot_s, r->wall_s, &e))
-				return error("%s", e.msg);
+							    r->boot_s, r->wall_s, e))
+				return -1;
 			c->wall += r->wall_s;
 			step_line(c, seq, kind, commit, r);
 			return 0;
 		}
-		if (give_up || n >= MAX_RUNS) {
-			error("step %d (%.12s): %u infrastructure errors, no verdict; see %s", seq,
-			      commit, r->t.infra, c->logdir);
-			return -1;
-		}
+		if (give_up || n >= MAX_RUNS)
+			return err_set(e, 0, "step %d (%.12s): %u infrastructure errors, no "
+				       "verdict; see %s", seq, commit, r->t.infra, c->logdir);
 		enum bisect_run res = BR_INFRA;
 		double b = 0, t = 0, w = 0;
 
-		if (run_once(c, step, seq, kind, commit, n + 1, &res, &b, &t, &w))
+		if (run_once(c, step, seq, kind, commit, n + 1, &res, &b, &t, &w, e))
 			return -1;
 	}
 }

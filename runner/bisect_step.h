@@ -4,6 +4,7 @@
 
 #include "bisect.h"
 #include "bisect_db.h"
+#include "err.h"
 #include "text.h"
 
 #include <sqlite3.h>
@@ -27,8 +28,10 @@ struct stepres {
 
 /* Step kind (verify_good, step, confirm_bad, ...) of commit: its stored
  * verdict if it has one, else runs until bisect_verdict decides (full: see
- * there); the step's line printed. -1: give up. */
+ * there); the step's line printed. -1: give up, with why in e (a child
+ * that refused its input or could not start, too many infrastructure
+ * errors, the database). */
 int do_step(struct bctx *c, const char *kind, const char *commit, int full,
-	    struct stepres *r);
+	    struct stepres *r, struct err *e);
 
 #endif

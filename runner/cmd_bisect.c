@@ -90,6 +90,15 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	return rc;
 }
 
+/* do_step, its error printed. */
+static int run_step(struct bctx *c, const char *kind, const char *commit, int full,
+		    struct stepres *r)
+{
+	struct err e;
+
+	return do_step(c, kind, commit, full, r, &e) ? error("%s", e.msg) : 0;
+}
+
 /* The helpers below return -1 to stop on an infrastructure problem, 1 when
  * they ended the bisection (its exit status in *rc), 0 to go on. */
 
@@ -99,7 +108,7 @@ static int verify_ends(struct bctx *c, char **line, size_t n, int *rc)
 	struct stepres r;
 	char msg[512];
 
-	if (do_step(c, "verify_good", line[0], 1, &r))
+	if (run_step(c, "verify_good", line[0], 1, &r))
 		return -1;
 	if (r.v != BV_GOOD) {
 		int noisy = r.v == BV_BAD && r.t.pass;
@@ -115,7 +124,7 @@ static int verify_ends(struct bctx *c, char **line, size_t n, int *rc)
 		*rc = finish(c, noisy ? "noisy" : "not_good", NULL, msg, NULL, 1);
 		return 1;
 	}
-	if (do_step(c, "verify_bad", line[n - 1], 0, &r))
+	if (run_step(c, "verify_bad", line[n - 1], 0, &r))
 		return -1;
 	if (r.v != BV_BAD) {
 		if (r.v == BV_SKIP)
@@ -143,7 +152,7 @@ static int bisect_loop(struct bctx *c, char **line, size_t n, struct bisect_next
 		bisect_next(v, n, nx);
 		if (nx->kind != BN_STEP)
 			break;
-		if (do_step(c, "step", line[nx->index], 0, &r)) {
+		if (run_step(c, "step", line[nx->index], 0, &r)) {
 			rc = -1;
 			break;
 		}
@@ -160,7 +169,7 @@ static int confirm(struct bctx *c, const char *culprit, const char *parent, int 
 	struct stepres r;
 	char msg[512];
 
-	if (do_step(c, "confirm_bad", culprit, 0, &r))
+	if (run_step(c, "confirm_bad", culprit, 0, &r))
 		return -1;
 	if (r.v != BV_BAD) {
 		snprintf(msg, sizeof(msg), "signal too noisy: the first bad commit %.12s passed "
@@ -168,7 +177,7 @@ static int confirm(struct bctx *c, const char *culprit, const char *parent, int 
 		*rc = finish(c, "noisy", NULL, msg, NULL, 1);
 		return 1;
 	}
-	if (do_step(c, "confirm_good", parent, 1, &r))
+	if (run_step(c, "confirm_good", parent, 1, &r))
 		return -1;
 	if (r.v != BV_GOOD) {
 		int noisy = r.v == BV_BAD && r.t.pass;
@@ -200,7 +209,7 @@ static int check_revert(struct bctx *c, const char *culprit, const char **revert
 		       c->b.bad);
 		return 0;
 	}
-	int bad = do_step(c, "revert", rev, 1, &r);
+	int bad = run_step(c, "revert", rev, 1, &r);
 
 	free(rev);
 	if (bad)
