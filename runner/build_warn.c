@@ -133,7 +133,7 @@ static int one_int(sqlite3_stmt *s)
 }
 
 int build_warn_store(sqlite3 *db, int64_t build, const char *tree, const char *arch,
-		     const char *config, const char *log_path, const char *src)
+		     const char *config, const char *log_path, const char *src, struct err *e)
 {
 	struct warn_list w = { 0 };
 	sqlite3_stmt *base = NULL, *old = NULL, *ins = NULL, *upd = NULL;
@@ -184,8 +184,8 @@ int build_warn_store(sqlite3 *db, int64_t build, const char *tree, const char *a
 		ret = 0;
 out:
 	if (ret)
-		error("database: cannot store the warnings of build %lld: %s", (long long)build,
-		      sqlite3_errmsg(db));
+		err_set(e, 0, "database: cannot store the warnings of build %lld: %s",
+			(long long)build, sqlite3_errmsg(db));
 	sqlite3_finalize(base), sqlite3_finalize(old), sqlite3_finalize(ins);
 	sqlite3_finalize(upd);
 	warn_list_release(&w);

@@ -8,6 +8,8 @@
 #ifndef KFARM_BUILD_WARN_H
 #define KFARM_BUILD_WARN_H
 
+#include "err.h"
+
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +28,8 @@ void warn_list_release(struct warn_list *w);
 /* Stores the warnings of build (tree, arch, config, from log_path, a file in
  * the cache, or NULL), each flagged new or not, and build_warn_sum.new_warnings (NULL
  * when no earlier build of that tree x arch x config has its warnings stored).
- * Returns -1 with the error printed. */
+ * Returns -1 with the error in e. */
 int build_warn_store(sqlite3 *db, int64_t build, const char *tree, const char *arch,
-		     const char *config, const char *log_path, const char *src);
+		     const char *config, const char *log_path, const char *src, struct err *e);
 
 #endif

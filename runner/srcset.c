@@ -250,7 +250,8 @@ int srcset_record(struct srcset *ss, struct store *st, int64_t run, const char *
 			if (bid < 0)
 				error("%s", e.msg);
 			if (bid < 0 ||
-			    build_warn_store(db, bid, s->tree, b->arch, b->config, b->log, s->dir) ||
+			    (build_warn_store(db, bid, s->tree, b->arch, b->config, b->log, s->dir,
+					      &e) && error("%s", e.msg)) ||
 			    (j && builddb_link(db, bid, j->candidate_id, sid, &e) &&
 			     error("%s", e.msg)) ||
 			    (!j && tests_of_unbuilt && b->status != BS_PASS &&

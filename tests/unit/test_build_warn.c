@@ -83,7 +83,8 @@ static int64_t build_with(struct store *st, const char *commit, const char *stat
 	assert_true(sid > 0);
 	bid = builddb_store(store_db(st), run, sid, &b, NULL, NULL);
 	assert_true(bid > 0);
-	assert_int_equal(build_warn_store(store_db(st), bid, "t", "alpha", "kfarm", log, SRC), 0);
+	assert_int_equal(build_warn_store(store_db(st), bid, "t", "alpha", "kfarm", log, SRC, NULL),
+			 0);
 	store_run_end(st, run, RUN_COMPLETE, NULL);
 	build_release(&b);
 	build_config_release(&c);
