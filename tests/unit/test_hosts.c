@@ -226,6 +226,31 @@ static void test_example(void **state)
 	hosts_release(&hs);
 }
 
+/* hosts_load fails into err with the file named (what kfarm prints). */
+static void test_load_errors(void **state)
+{
+	char path[] = "/tmp/kfarm-test-hostsXXXXXX";
+	int fd = mkstemp(path);
+	struct hosts hs;
+	struct err err;
+	char *want;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"hosts\": 5}", 12), 12);
+	close(fd);
+	assert_int_equal(hosts_load(path, &hs, &err), -1);
+	want = xasprintf("hosts file '%s': ", path);
+	if (strncmp(err.msg, want, strlen(want)) || strlen(err.msg) == strlen(want))
+		fail_msg("error '%s' (wanted '%s' + the problem)", err.msg, want);
+	free(want);
+	unlink(path);
+	assert_int_equal(hosts_load(path, &hs, &err), -1);
+	want = xasprintf("cannot read hosts file '%s': No such file or directory", path);
+	assert_string_equal(err.msg, want);
+	free(want);
+}
+
 /* What /bin/sh makes of the quoted argv, one "[arg]" per argument. */
 static char *through_shell(const char *const *argv)
 {
@@ -291,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_from_uri),
 		cmocka_unit_test(test_uri_host_keys),
 		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_uri_escape),
 	};

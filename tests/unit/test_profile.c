@@ -72,10 +72,44 @@ static void test_malformed(void **state)
 	expect_bad("{\"arch\":\"x\",\"arch\":\"x\"}", "duplicate");
 }
 
+/* The loaders fail into e with the file named (what kfarm prints). */
+static void test_load_errors(void **state)
+{
+	char path[] = "/tmp/kfarm-test-profXXXXXX";
+	int fd = mkstemp(path);
+	const char *bad = "{\"arch\":\"x\",\"console\":5," OKM "," OKQ "}";
+	struct profile p;
+	struct err err;
+	char *want;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bad, strlen(bad)), (int)strlen(bad));
+	close(fd);
+	assert_int_equal(profile_load_file(path, "x", &p, &err), -1);
+	want = xasprintf("malformed profile '%s': ", path);
+	if (strncmp(err.msg, want, strlen(want)) || !strstr(err.msg, "'console'"))
+		fail_msg("error '%s' (wanted '%s' + the console's problem)", err.msg, want);
+	free(want);
+	unlink(path);
+	assert_int_equal(profile_load_file(path, "x", &p, &err), -1);
+	want = xasprintf("cannot read profile '%s': No such file or directory", path);
+	assert_string_equal(err.msg, want);
+	free(want);
+	assert_int_equal(profile_load("no_such_arch", &p, &err), -1);
+	want = xasprintf("unknown arch 'no_such_arch' (no profile %s/no_such_arch.json)",
+			 KFARM_ARCHES_DIR);
+	assert_string_equal(err.msg, want);
+	free(want);
+	assert_int_equal(profile_load("../etc", &p, &err), -1);
+	assert_int_equal(strncmp(err.msg, "unknown arch '../etc' (no profile in ", 37), 0);
+}
+
 static void test_image_check(void **state)
 {
 	struct profile x86, alpha;
-	char path[] = "/tmp/kfarm-test-imgXXXXXX";
+	struct err err;
+	char path[] = "/tmp/kfarm-test-imgXXXXXX", *want;
 	int fd = mkstemp(path);
 	unsigned char buf[1024] = { 0 };
 
@@ -87,8 +121,14 @@ static void test_image_check(void **state)
 	assert_int_equal(write(fd, buf, sizeof(buf)), (int)sizeof(buf));
 	close(fd);
 	assert_int_equal(profile_check_image(&x86, path, NULL), 0);
-	assert_int_equal(profile_check_image(&alpha, path, NULL), -1);	/* wrong arch */
-	assert_int_equal(profile_check_image(&x86, "/nonexistent/bzImage", NULL), -1);
+	assert_int_equal(profile_check_image(&alpha, path, &err), -1);	/* wrong arch */
+	want = xasprintf("'%s' is not a kernel image for alpha (no alpha image signature at "
+			 "offset ", path);
+	assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+	free(want);
+	assert_int_equal(profile_check_image(&x86, "/nonexistent/bzImage", &err), -1);
+	assert_string_equal(err.msg, "cannot read kernel image '/nonexistent/bzImage': No such "
+			    "file or directory");
 	truncate(path, 10);
 	assert_int_equal(profile_check_image(&x86, path, NULL), -1);	/* too short */
 	unlink(path);
@@ -220,6 +260,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_profiles),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_image_check),
 		cmocka_unit_test(test_variants_parse),
 		cmocka_unit_test(test_machine),
