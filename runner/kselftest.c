@@ -319,26 +319,25 @@ static char *copy_log(const struct build *b, const struct source *s, const char 
 }
 
 int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct store *st,
-		     int64_t run, const char *db_path)
+		     int64_t run, const char *db_path, struct err *e)
 {
 	sqlite3 *db = store_db(st);
-	struct err e;
 
 	for (size_t i = 0; ks->targets && i < ss->n; i++) {
-		int64_t sid = builddb_source(db, &ss->src[i], &e);
+		int64_t sid = builddb_source(db, &ss->src[i], e);
 
 		if (sid < 0)
-			return error("%s", e.msg);
+			return -1;
 		for (size_t a = 0; a < ss->narch; a++) {
 			const struct ks_arch *ka = &ks->per[i * ss->narch + a];
 
 			for (size_t t = 0; t < ka->ntb; t++) {
 				char *rel = copy_log(&ka->tb[t], &ss->src[i], db_path, run);
-				int64_t bid = builddb_store(db, run, sid, &ka->tb[t], rel, &e);
+				int64_t bid = builddb_store(db, run, sid, &ka->tb[t], rel, e);
 
 				free(rel);
 				if (bid < 0)
-					return error("%s", e.msg);
+					return -1;
 			}
 		}
 	}

@@ -44,9 +44,9 @@ void kselftest_build(struct kselftest *ks, struct srcset *ss);
  * (unless tests were given); -1 with e when the initramfs cannot be pinned. */
 int kselftest_job(const struct kselftest *ks, size_t i, struct job *j, int tests_given,
 		  struct err *e);
-/* Stores each target's build result next to the kernel builds. */
+/* Stores each target's build result next to the kernel builds; -1 with e. */
 int kselftest_record(const struct kselftest *ks, const struct srcset *ss, struct store *st,
-		     int64_t run, const char *db_path);
+		     int64_t run, const char *db_path, struct err *e);
 /* --tests is exact: says which user:/kselftest: programs of an initramfs's
  * suite it leaves out (none is dropped silently). */
 void programs_left_out(const char *arch, char **suite, char **tests);

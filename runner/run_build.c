@@ -336,7 +336,7 @@ int run_build_record(struct run_build *b, const struct run_plan *p, struct store
 	}
 	if (!ret)
 		ret = srcset_record(ss, st, run, db_path, 1, p->o->tests) ||
-		      kselftest_record(&b->ks, ss, st, run, db_path);
+		      (kselftest_record(&b->ks, ss, st, run, db_path, &e) && error("%s", e.msg));
 	for (size_t i = 0; i < nb; i++) {
 		job_free(ss->job[i]);
 		ss->job[i] = NULL;
