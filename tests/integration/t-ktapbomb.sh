@@ -78,8 +78,9 @@ limit=65536	# KiB; an ASan build carries its shadow memory
 check "bomb: exit 0, the suite's one test passed (rc=$rc)" test $rc -eq 0
 jcheck "bomb: COMPLETE ($(jq -r '.jobs[0].outcome' "$T/out" 2>/dev/null))" '.jobs[0].outcome == "COMPLETE"' "$T/out"
 check "bomb: kfarm's anonymous memory stays small (${rss} KiB < $limit)" test "$rss" -lt $limit
-check "bomb: parsing costs little CPU over reading the same bytes (${cpu} s < ${flat_cpu} + 3 s)" \
-	awk -v c="$cpu" -v f="$flat_cpu" 'BEGIN {exit !(c < f + 3)}'
+# relative to the control of the same run: the machine may be busy
+check "bomb: parsing costs little CPU over reading the same bytes (${cpu} s < 1.3 x ${flat_cpu} + 1 s)" \
+	awk -v c="$cpu" -v f="$flat_cpu" 'BEGIN {exit !(c < 1.3 * f + 1)}'
 check "bomb: the run ended by itself, promptly (${wall} s < ${flat_wall} + 20 s)" \
 	test "$wall" -lt $((flat_wall + 20))
 

@@ -406,11 +406,14 @@ check "host B given up on for this run" grep -q "host hostB is down for this run
 phase "session mode: an unprivileged user, qemu:///session on host A"
 mkdir -p "$T/sess/run" "$T/sess/.cache/libvirt/qemu/cache/capabilities"
 cp "$IMG" "$T/sess/kernel"; cp "$T/small.cpio.gz" "$T/sess/initrd"
+# the user's own copy of kfarm and its profiles: the checkout may sit under a
+# directory only root can enter (CI's clone does)
+cp "$KFARM" "$T/sess/kfarm"; cp -r "$TOP/arches" "$T/sess/arches"
 cp "$CAPS"/*.xml "$T/sess/.cache/libvirt/qemu/cache/capabilities/" 2>/dev/null	# else a 40 s probe
 chown -R 64999:64999 "$T/sess"; chmod 711 "$T"
 nsenter -t "$(cat "$T/host1/sshd.pid")" -n -m -- setpriv --reuid 64999 --regid 64999 --clear-groups \
 	env -i HOME="$T/sess" PATH=/usr/bin:/bin:/usr/sbin XDG_RUNTIME_DIR="$T/sess/run" \
-	"$KFARM" run --backend libvirt --libvirt-uri qemu:///session --db "$T/sess/s.db" \
+	KFARM_ARCHES="$T/sess/arches" "$T/sess/kfarm" run --backend libvirt --libvirt-uri qemu:///session --db "$T/sess/s.db" \
 	--kernel "x86_64=$T/sess/kernel:session" --initramfs "x86_64=$T/sess/initrd" --tests alpha,beta \
 	--append "$TOKEN" --json >"$T/sess.json" 2>"$T/sess.err"
 jcheck "qemu:///session as an unprivileged user: COMPLETE, alpha PASS, beta FAIL" \
