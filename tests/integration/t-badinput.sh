@@ -52,10 +52,13 @@ expect_err "corrupt database" "database '$T/corrupt.db' is corrupt or not a data
 	run --db "$T/corrupt.db" --kernel "x86_64=$IMG"
 check "corrupt database left untouched" cmp -s "$T/corrupt.db" "$T/corrupt.orig"
 expect_err "corrupt database (status)" "database '$T/corrupt.db' is corrupt" -- status --db "$T/corrupt.db"
-# read-only: run kfarm as an unprivileged user (root writes through modes)
+# read-only: run kfarm as an unprivileged user (root writes through modes).
+# It gets its own copy of kfarm and the profiles: CI's clone may sit under a
+# directory only root can enter.
 cp "$DB" "$T/ro.db"; chmod 0444 "$T/ro.db"; chmod 0755 "$T"
 cp "$KFARM" "$T/kfarm"; cp "$IMG" "$T/bzImage"; chmod 0755 "$T/kfarm"; chmod 0644 "$T/bzImage"
-setpriv --reuid=nobody --regid=nogroup --clear-groups env KFARM_DATA=$T HOME=$T \
+cp -r "$TOP/arches" "$T/roarches"; chmod -R a+rX "$T/roarches"
+setpriv --reuid=nobody --regid=nogroup --clear-groups env KFARM_DATA=$T HOME=$T KFARM_ARCHES=$T/roarches \
 	"$T/kfarm" run --db "$T/ro.db" --kernel "x86_64=$T/bzImage" --initramfs "x86_64=$T/bzImage" \
 	--tests sysinfo >/dev/null 2>"$T/err"
 rc=$?
