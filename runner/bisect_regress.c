@@ -2,6 +2,7 @@
  * regression between two revisions of one git repository. */
 #include "bisect_child.h"
 #include "cmds.h"
+#include "history.h"
 #include "util.h"
 
 #include <spawn.h>
@@ -57,7 +58,7 @@ int bisect_regressions(sqlite3 *db, const char *db_path, json_t *regs)
 		char *r1, *c1, *r2, *c2;
 
 		/* confirmed regressions only; a bisection's own steps are no tree to bisect */
-		if (!kind || strcmp(kind, "regression") || !tree || !arch || !test ||
+		if (change_kind_parse(kind) != CH_REGRESSION || !tree || !arch || !test ||
 		    !strncmp(tree, "bisect-", 7))
 			continue;
 		if (!side_source(db, json_object_get(o, "from"), &r1, &c1) &&

@@ -1,5 +1,7 @@
 /* kfarm run, report (run_report.h). */
 #include "run_report.h"
+#include "history.h"
+#include "job.h"
 #include "store.h"
 #include "text.h"
 #include "util.h"
@@ -12,6 +14,7 @@
 struct shown {
 	const char *arch, *label, *image, *outcome, *reason, *release, *host;
 	const char *machine, *variant, *accel, *accel_reason;
+	int oc;			/* enum job_outcome of .outcome, -1 unknown */
 	int has_boot, attempt, smp, memory_mb;
 	double boot_s, duration_s;
 	long long cnt[4];	/* PASS, FAIL, SKIP, MISSING (enum res_status) */
@@ -73,6 +76,7 @@ static int job_shown(sqlite3_stmt *q, int64_t id, struct shown *o)
 		.memory_mb = sqlite3_column_int(q, 17), .accel = text_or(q, 18, ""),
 		.accel_reason = text_or(q, 19, ""),
 	};
+	o->oc = job_outcome_parse(o->outcome);
 	for (int k = 0; k < 4; k++)
 		o->cnt[k] = sqlite3_column_int64(q, 7 + k);
 	return 1;
@@ -88,9 +92,9 @@ int run_report_verdict(const struct run_report *r)
 
 		if (!job_shown(q, r->jobs[i], &o))
 			continue;
-		if (!strcmp(o.outcome, "INFRA_ERROR"))
+		if (o.oc == JOB_INFRA_ERROR)
 			infra = 1;
-		else if (strcmp(o.outcome, "COMPLETE") || o.cnt[C_FAIL] || o.cnt[C_MISSING])
+		else if (o.oc != JOB_COMPLETE || o.cnt[C_FAIL] || o.cnt[C_MISSING])
 			ret = 1;
 	}
 	sqlite3_finalize(q);
@@ -105,9 +109,10 @@ static void print_failures(sqlite3_stmt *rq, int64_t id, const struct shown *s, 
 	sqlite3_bind_int64(rq, 1, id);
 	while (sqlite3_step(rq) == SQLITE_ROW) {
 		const char *st = text_or(rq, 1, "?"), *reason = text_or(rq, 2, "");
+		int hs = hist_status_parse(st);
 		struct text_pool p = { 0 };
 
-		if (sqlite3_column_int(rq, 3) == 0 && (!strcmp(st, "FAIL") || !strcmp(st, "MISSING")))
+		if (sqlite3_column_int(rq, 3) == 0 && (hs == HS_FAIL || hs == HS_MISSING))
 			fprintf(f, "  %s %s: %s %s%s%s\n", text_term(&p, s->arch),
 				text_term(&p, s->label), text_term(&p, text_or(rq, 0, "?")),
 				text_term(&p, st), *reason ? ": " : "", text_term(&p, reason));
@@ -176,7 +181,7 @@ void run_report_summary(const struct run_report *r, json_t *changes, FILE *f)
 	for (size_t i = 0; i < r->n; i++) {
 		if (!job_shown(q, r->jobs[i], &s))
 			continue;
-		if (strcmp(s.outcome, "COMPLETE"))
+		if (s.oc != JOB_COMPLETE)
 			fprintf(f, "  %s %s: %s: %s\n", text_term(&p, s.arch), text_term(&p, s.label),
 				s.outcome, text_term(&p, s.reason));
 		text_pool_release(&p);
