@@ -10,6 +10,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* A console read smaller than this pauses its watch for TRICKLE_PAUSE_S. */
+#define TRICKLE_BYTES 1024
+#define TRICKLE_PAUSE_S 0.005
+
 enum src { SRC_CONSOLE, SRC_ERR, SRC_EXIT, SRC_SIGNAL, SRC_SOURCE };
 
 /* epoll's data for one fd: which job, which stream (SRC_SOURCE: the
@@ -25,6 +29,7 @@ struct slot {
 	struct sched_pool *pool;
 	struct watch w[3];
 	int open_console, open_err, exited;
+	double t_rearm;		/* console watch paused until then (a trickle), 0: watched */
 	double t_stop;		/* when the VM was first told to stop, 0: not yet */
 };
 
@@ -161,6 +166,14 @@ static void watch_fd(struct sched *s, int fd, struct watch *w)
 		die("epoll_ctl: %s", strerror(errno));
 }
 
+static void watch_mod(struct sched *s, int fd, struct watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (fd >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
 static void unwatch_fd(struct sched *s, int fd)
 {
 	if (fd >= 0)
@@ -239,7 +252,9 @@ static struct slot *slot_of(struct sched *s, struct job *j)
 }
 
 /* Drains what is readable; returns 0 at EOF. */
-static int drain(struct job *j, int fd, enum src src)
+/* Reads what fd has (up to 1 MiB), adding the bytes to *got: 1 more may
+ * come, 0 closed. */
+static int drain(struct job *j, int fd, enum src src, size_t *got)
 {
 	char buf[65536];
 
@@ -247,6 +262,7 @@ static int drain(struct job *j, int fd, enum src src)
 		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n > 0) {
+			*got += (size_t)n;
 			if (src == SRC_CONSOLE)
 				job_console(j, buf, n);
 			else
@@ -278,12 +294,14 @@ static void reap(struct sched *s, struct slot *sl)
 	struct job *j = sl->job;
 	struct vm_exit ex = { 0 };
 
+	size_t got = 0;
+
 	/* read whatever is still buffered in the pipes */
 	if (sl->open_console)
-		while (drain(j, j->vm.console_fd, SRC_CONSOLE) > 0)
+		while (drain(j, j->vm.console_fd, SRC_CONSOLE, &got) > 0)
 			;
 	if (sl->open_err)
-		while (drain(j, j->vm.err_fd, SRC_ERR) > 0)
+		while (drain(j, j->vm.err_fd, SRC_ERR, &got) > 0)
 			;
 	unwatch_vm(s, j);
 	job_wait(j, &ex);
@@ -337,6 +355,12 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 	if (sl->t_stop && now - sl->t_stop >= abandon_after(s)) {
 		abandon(s, sl);
 		return;
+	}
+	if (sl->t_rearm && now >= sl->t_rearm) {
+		sl->t_rearm = 0;
+		watch_mod(s, j->vm.console_fd, &sl->w[SRC_CONSOLE], EPOLLIN);
+	} else if (sl->t_rearm && sl->t_rearm < *next) {
+		*next = sl->t_rearm;
 	}
 	if (sl->t_stop && sl->t_stop + abandon_after(s) < *next)
 		*next = sl->t_stop + abandon_after(s);
@@ -450,6 +474,7 @@ static void on_event(struct sched *s, struct watch *w)
 {
 	struct job *j = w->job;
 	struct slot *sl;
+	size_t got = 0;
 
 	if (w->src == SRC_SIGNAL) {
 		struct signalfd_siginfo si;
@@ -466,11 +491,19 @@ static void on_event(struct sched *s, struct watch *w)
 	}
 	if (!(sl = slot_of(s, j)))
 		return;	/* reaped earlier in this batch */
-	if (w->src == SRC_CONSOLE && sl->open_console &&
-	    !drain(j, j->vm.console_fd, SRC_CONSOLE)) {
-		sl->open_console = 0;
-		unwatch_fd(s, j->vm.console_fd);
-	} else if (w->src == SRC_ERR && sl->open_err && !drain(j, j->vm.err_fd, SRC_ERR)) {
+	if (w->src == SRC_CONSOLE && sl->open_console) {
+		if (!drain(j, j->vm.console_fd, SRC_CONSOLE, &got)) {
+			sl->open_console = 0;
+			unwatch_fd(s, j->vm.console_fd);
+		} else if (got < TRICKLE_BYTES && !sl->t_rearm) {
+			/* QEMU's serial backend writes a byte or a few at a time:
+			 * waking for each cost a flooding guest's supervisor more
+			 * CPU than the guest. Let a trickle gather for a moment
+			 * (EPOLLHUP still reports a close). */
+			watch_mod(s, j->vm.console_fd, w, 0);
+			sl->t_rearm = now_mono() + TRICKLE_PAUSE_S;
+		}
+	} else if (w->src == SRC_ERR && sl->open_err && !drain(j, j->vm.err_fd, SRC_ERR, &got)) {
 		sl->open_err = 0;
 		unwatch_fd(s, j->vm.err_fd);
 	} else if (w->src == SRC_EXIT) {

@@ -5,8 +5,12 @@
 #ifndef KFARM_TEST_FAKE_BACKEND_H
 #define KFARM_TEST_FAKE_BACKEND_H
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../runner/backend.h"
@@ -19,6 +23,9 @@ static struct {
 	const struct host *lose;	/* a VM placed on this host: the host goes away */
 	int exit_status;		/* how every VM exits */
 	int beta_passes;		/* the document's second test passes */
+	int trickle;			/* a child writes the document a byte at a time, as QEMU's
+					 * UART does, then stays until stopped, as a guest does */
+	pid_t writer[64];		/* those children, one per start */
 } fake;
 
 static const char fake_ktap[] =
@@ -58,12 +65,34 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 		return err_set(err, 0, "pipe");
 	const char *doc = fake.beta_passes ? fake_ktap_pass : fake_ktap;
 
-	if (!(fake.lose && spec->host == fake.lose) &&
-	    write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc))
+	if (fake.trickle) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return err_set(err, 0, "fork");
+		if (pid == 0) {
+			sigset_t none;
+
+			sigemptyset(&none);	/* the scheduler blocks SIGTERM for its signalfd */
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			close(p[0]);
+			for (const char *c = doc; *c; c++) {
+				nanosleep(&(struct timespec){ 0, 200000 }, NULL);
+				if (write(p[1], c, 1) != 1)
+					_exit(1);
+			}
+			pause();	/* until fake_stop */
+			_exit(0);
+		}
+		fake.writer[(fake.starts - 1) % 64] = pid;
+		fcntl(p[0], F_SETFL, O_NONBLOCK);	/* as a real backend's console */
+	} else if (!(fake.lose && spec->host == fake.lose) &&
+		   write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc)) {
 		return err_set(err, 0, "short write");
+	}
 	close(p[1]);
 	vm->console_fd = p[0];
-	vm->priv = vm;		/* started */
+	vm->priv = fake.trickle ? (void *)&fake.writer[(fake.starts - 1) % 64] : vm; /* started */
 	vm->host_down = fake.lose && spec->host == fake.lose;
 	if (++fake.live > fake.max_live)
 		fake.max_live = fake.live;
@@ -72,7 +101,9 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 
 static int fake_stop(struct vm *vm, unsigned int flags)
 {
-	(void)vm, (void)flags;
+	(void)flags;
+	if (fake.trickle && vm->priv && *(pid_t *)vm->priv > 0)
+		kill(*(pid_t *)vm->priv, SIGTERM);
 	fake.stops++;
 	return 0;
 }
@@ -90,6 +121,10 @@ static int fake_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 static void fake_release(struct vm *vm)
 {
 	fake.releases++;
+	if (fake.trickle && vm->priv && *(pid_t *)vm->priv > 0) {
+		kill(*(pid_t *)vm->priv, SIGKILL);
+		waitpid(*(pid_t *)vm->priv, NULL, 0);
+	}
 	if (vm->priv)
 		fake.live--;
 	if (vm->console_fd >= 0)

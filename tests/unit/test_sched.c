@@ -245,6 +245,32 @@ static void test_retry_after_start_failure(void **state)
 	assert_int_equal(fake.live, 0);
 }
 
+/* A console that trickles a byte at a time (QEMU's UART) from a guest that
+ * stays until stopped: the scheduler pauses its watch after each small read
+ * and must watch again, or the last result would never be seen before the
+ * silence timeout (the write end stays open, so no EPOLLHUP comes). */
+static void test_trickle(void **state)
+{
+	struct job *jobs[3] = { fake_job("a"), fake_job("b"), fake_job("c") };
+	struct sched_opts o = {
+		.jobs = 2, .boot_timeout = 10, .silence_timeout = 10, .total_timeout = 10,
+	};
+
+	(void)state;
+	reset_fake();
+	fake.trickle = fake.beta_passes = 1;
+	assert_int_equal(sched_run(jobs, 3, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(jobs[i]->outcome, JOB_COMPLETE);
+		assert_null(jobs[i]->reason);
+		assert_int_equal(jobs[i]->nres, 2);
+		assert_int_equal(jobs[i]->res[1].status, RS_PASS);
+		job_free(jobs[i]);
+	}
+	assert_int_equal(fake.releases, 3);
+	assert_int_equal(fake.live, 0);
+}
+
 /* A host that drops out: its pool goes down, its job moves to the other host
  * and the lost attempt is not counted against the retries (none here). */
 static void test_host_lost(void **state)
@@ -327,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_pull_source),
 		cmocka_unit_test(test_retry_after_start_failure),
 		cmocka_unit_test(test_host_lost),
+		cmocka_unit_test(test_trickle),
 		cmocka_unit_test(test_none_runnable),
 	};
 
