@@ -358,8 +358,10 @@ int kt_reap(pid_t pid, int fd, double deadline, int (*drain)(int fd, void *arg),
 		double left = deadline > 0 ? deadline - kt_now() : 1;
 		int ms = left <= 0 ? 0 : left > 0.05 ? 50 : (int)(left * 1000) + 1;
 
-		if (open_ && poll(&p, 1, ms) > 0)
-			open_ = drain(fd, arg);
+		if (open_) {
+			poll(&p, 1, ms);
+			open_ = drain(fd, arg);	/* also when quiet: drain keeps time */
+		}
 		else if (!open_)
 			usleep((useconds_t)ms * 1000);
 		if (waitpid(pid, status, WNOHANG) == pid)

@@ -26,7 +26,8 @@ enum { KT_VERDICT_SKIP, KT_VERDICT_BROK };
 /*
  * Waits for child `pid` (the leader of its own process group) while
  * reading its output from non-blocking `fd` through drain(fd, arg), which
- * returns 0 once fd is at end of file.  At `deadline` (kt_now() seconds;
+ * returns 0 once fd is at end of file; it is also called at least every
+ * 50 ms while fd is quiet (and must then return 1 on EAGAIN).  At `deadline` (kt_now() seconds;
  * 0: none) the group is killed.  Then whatever is left in the group is
  * killed, fd drained once more and, as PID 1 inherits orphans, every
  * exited child reaped.  The child's wait status in *status; returns 1 if

@@ -30,6 +30,8 @@
 #define LINE_CAP 4096			/* longer lines are printed in pieces */
 #define OUT_MAX (256 * 1024)		/* bytes of one program's output shown */
 #define REASON_MAX 200
+#define HEARTBEAT_S 30			/* a quiet program's "still running" note, every
+					 * (kfarm.opt=user.heartbeat=S) */
 
 /* What one program printed that decides or explains its result. */
 struct scan {
@@ -41,6 +43,7 @@ struct scan {
 	char bail[REASON_MAX];		/* "Bail out! reason" */
 	char loader[REASON_MAX];	/* the dynamic loader's complaint */
 	char totals[REASON_MAX];	/* "# Totals:" with fail or error > 0 */
+	double t_start, t_said;		/* the program's start, its last line or our heartbeat */
 };
 
 struct run_out {
@@ -128,6 +131,23 @@ static void emit_line(struct scan *sc, const char *s, size_t len)
 	}
 	sc->shown += len + 1;
 	printf("%s%.*s\n", sc->indent, (int)len, s);
+	sc->t_said = kt_now();
+}
+
+/* A program may be quiet for minutes by design (timers' raw_skew sleeps
+ * 120 s after a half line): say that it still runs, so that the runner's
+ * silence timeout keeps meaning "the guest stopped", while the program's
+ * own limit is its settings timeout. A half line stays whole: the note is
+ * printed before it on its own line. */
+static void heartbeat(struct scan *sc)
+{
+	double now = kt_now();
+
+	if (now - sc->t_said < (double)kt_opt_long("user.heartbeat", HEARTBEAT_S))
+		return;
+	printf("%s# kfarm-init: still running after %.0f s\n", sc->indent, now - sc->t_start);
+	fflush(stdout);
+	sc->t_said = now;
 }
 
 static void feed(struct scan *sc, const char *buf, size_t n)
@@ -162,6 +182,8 @@ static int drain(int fd, void *arg)
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EAGAIN)
+			heartbeat(sc);
 		return r < 0 && errno == EAGAIN;
 	}
 }
@@ -229,6 +251,7 @@ static void run(const char *path, const char *cwd, double limit, struct scan *sc
 	pid_t pid;
 
 	memset(o, 0, sizeof(*o));
+	sc->t_start = sc->t_said = start;
 	fd = open_pty(slave, sizeof(slave));
 	o->via_pty = fd >= 0;
 	if (fd < 0) {

@@ -38,19 +38,28 @@ gcc -O2 -o "$H/ks/demo/hang" -x c - <<'C'
 #include <unistd.h>
 int main(void) { printf("TAP version 13\n1..1\n# isatty %d\n", isatty(1)); for (;;) pause(); }
 C
+gcc -O2 -o "$H/ks/demo/quiet" -x c - <<'C'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("TAP version 13\n1..1\nEstimating: "); fflush(stdout); sleep(3); printf("done\nok 1 q\n"); return 0; }
+C
 printf '#!/nonexistent/sh\necho never\n' >"$H/ks/demo/script.sh"
 chmod +x "$H/ks/demo/script.sh"
-printf 'skip4\nsub/early\nhang\nscript.sh\n' >"$H/ks/demo/kfarm-list"
-printf 'timeout=2\n' >"$H/ks/demo/settings"
-"$TOP/build/guest/host/init" kfarm.tests=kselftest:demo "kfarm.kselftestdir=$H/ks" >"$H/out" 2>&1
+printf 'skip4\nsub/early\nhang\nscript.sh\nquiet\n' >"$H/ks/demo/kfarm-list"
+printf 'timeout=4\n' >"$H/ks/demo/settings"
+"$TOP/build/guest/host/init" kfarm.tests=kselftest:demo "kfarm.kselftestdir=$H/ks" \
+	kfarm.opt=user.heartbeat=1 >"$H/out" 2>&1
 hl() { grep -qxF -- "$1" "$H/out"; }
 check "host: exit 4 is SKIP with the program's own reason" hl "  ok 1 skip4 # SKIP Time namespaces are not supported"
 check "host: a crash is not ok, named by its collection path" hl "  not ok 2 sub/early # crashed: SIGABRT"
-check "host: settings timeout=2 ends the hanging program" hl "  not ok 3 hang # TIMEOUT after 2s"
+check "host: settings timeout=4 ends the hanging program" hl "  not ok 3 hang # TIMEOUT after 4s"
 check "host: its stdout was a tty (a pty: line-buffered, printed before the kill)" hl "    # isatty 1"
 check "host: a script without its interpreter is SKIP with the reason" \
 	hl "  ok 4 script.sh # SKIP script for /nonexistent/sh, which kfarm's guest does not have"
-check "host: the target is not ok, naming the failed programs" hl "not ok 1 kselftest:demo # 2 of 4 failed: sub/early, hang"
+check "host: a quiet program gets a heartbeat, its half line kept whole after it" \
+	bash -c 'grep -A1 -- "^    # kfarm-init: still running after [0-9]* s$" "$1" | grep -qxF "    Estimating: done"' _ "$H/out"
+check "host: the quiet program passes" hl "  ok 5 quiet"
+check "host: the target is not ok, naming the failed programs" hl "not ok 1 kselftest:demo # 2 of 5 failed: sub/early, hang"
 
 # ---- (a) --kselftest on two arches
 nice -n 10 "$KFARM" run --db "$DB" --append "$TOKEN" --source "$TARBALL" --patches "$TOP/images/patches/6.12" \
