@@ -456,3 +456,25 @@ void job_close(struct job *j)
 		j->be->release(&j->vm);
 	j->vm_started = 0;
 }
+
+char *job_limit_hit(const struct job *j, double boot, double silence, double total, double now)
+{
+	if (!j->t_header && now - j->t_start >= boot)
+		return xasprintf("boot timeout: no KTAP header after %.0fs", boot);
+	if (now - j->t_last_out >= silence)
+		return xasprintf("silent for %.0fs", silence);
+	if (now - j->t_start >= total)
+		return xasprintf("time limit %.0fs reached", total);
+	return NULL;
+}
+
+double job_deadline(const struct job *j, double boot, double silence, double total)
+{
+	double d = j->t_header ? j->t_start + total : j->t_start + boot;
+
+	if (j->t_last_out + silence < d)
+		d = j->t_last_out + silence;
+	if (j->t_start + total < d)
+		d = j->t_start + total;
+	return d;
+}

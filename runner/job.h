@@ -110,6 +110,14 @@ int job_start(struct job *j);
 /* Feeds console bytes (console) or hypervisor stderr bytes (err). */
 void job_console(struct job *j, const char *data, size_t n);
 void job_stderr(struct job *j, const char *data, size_t n);
+/* Feeds what fd has now (up to 1 MiB) as console (console) or stderr bytes,
+ * adding their count to *got; 1: more may come, 0: fd closed or failed. */
+int job_read(struct job *j, int fd, int console, size_t *got);
+/* Which limit j has run into at now, if any (the reason, malloc'd): no KTAP
+ * header after boot s, no output for silence s, or total s in all. */
+char *job_limit_hit(const struct job *j, double boot, double silence, double total, double now);
+/* When the next of those limits falls due. */
+double job_deadline(const struct job *j, double boot, double silence, double total);
 /* True once the last result of /init's document is in: the top-level KTAP
  * document whose header (before its plan) carries "# kfarm-init:" lines.
  * Another document (a kernel's KUnit run, printed before /init starts) never

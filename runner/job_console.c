@@ -3,9 +3,11 @@
 #include "text.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *kcrash_for(const struct job *j, const char *path);
 
@@ -248,4 +250,28 @@ void job_on_err_line(void *data, const char *line, size_t len)
 void job_stderr(struct job *j, const char *data, size_t n)
 {
 	linebuf_feed(j->lberr, data, n, job_on_err_line, j);
+}
+
+int job_read(struct job *j, int fd, int console, size_t *got)
+{
+	char buf[65536];
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			*got += (size_t)n;
+			if (console)
+				job_console(j, buf, n);
+			else
+				job_stderr(j, buf, n);
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 1 : 0;
+	}
+	return 1;
 }

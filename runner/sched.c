@@ -251,33 +251,6 @@ static struct slot *slot_of(struct sched *s, struct job *j)
 	return NULL;
 }
 
-/* Drains what is readable; returns 0 at EOF. */
-/* Reads what fd has (up to 1 MiB), adding the bytes to *got: 1 more may
- * come, 0 closed. */
-static int drain(struct job *j, int fd, enum src src, size_t *got)
-{
-	char buf[65536];
-
-	for (int rounds = 0; rounds < 16; rounds++) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n > 0) {
-			*got += (size_t)n;
-			if (src == SRC_CONSOLE)
-				job_console(j, buf, n);
-			else
-				job_stderr(j, buf, n);
-			continue;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN ? 1 : 0;
-	}
-	return 1;
-}
-
 static void finish_attempt(struct sched *s, struct slot *sl, const struct vm_exit *ex)
 {
 	struct job *j = sl->job;
@@ -298,10 +271,10 @@ static void reap(struct sched *s, struct slot *sl)
 
 	/* read whatever is still buffered in the pipes */
 	if (sl->open_console)
-		while (drain(j, j->vm.console_fd, SRC_CONSOLE, &got) > 0)
+		while (job_read(j, j->vm.console_fd, 1, &got) > 0)
 			;
 	if (sl->open_err)
-		while (drain(j, j->vm.err_fd, SRC_ERR, &got) > 0)
+		while (job_read(j, j->vm.err_fd, 0, &got) > 0)
 			;
 	unwatch_vm(s, j);
 	job_wait(j, &ex);
@@ -321,30 +294,6 @@ static void abandon(struct sched *s, struct slot *sl)
 	unwatch_vm(s, sl->job);
 	job_abandon(sl->job, abandon_after(s));
 	finish_attempt(s, sl, &(struct vm_exit){ .by_us = 1 });
-}
-
-/* Which limit j has run into at now, if any (the reason, malloc'd). */
-static char *limit_hit(const struct sched_opts *o, const struct job *j, double now)
-{
-	if (!j->t_header && now - j->t_start >= o->boot_timeout)
-		return xasprintf("boot timeout: no KTAP header after %.0fs", o->boot_timeout);
-	if (now - j->t_last_out >= o->silence_timeout)
-		return xasprintf("silent for %.0fs", o->silence_timeout);
-	if (now - j->t_start >= o->total_timeout)
-		return xasprintf("time limit %.0fs reached", o->total_timeout);
-	return NULL;
-}
-
-/* j's next deadline */
-static double deadline(const struct sched_opts *o, const struct job *j)
-{
-	double d = j->t_header ? j->t_start + o->total_timeout : j->t_start + o->boot_timeout;
-
-	if (j->t_last_out + o->silence_timeout < d)
-		d = j->t_last_out + o->silence_timeout;
-	if (j->t_start + o->total_timeout < d)
-		d = j->t_start + o->total_timeout;
-	return d;
 }
 
 static void check_slot(struct sched *s, struct slot *sl, double now, double *next)
@@ -373,7 +322,8 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 			sl->t_stop = now;
 		return;
 	}
-	if ((why = limit_hit(s->o, j, now))) {
+	if ((why = job_limit_hit(j, s->o->boot_timeout, s->o->silence_timeout,
+				 s->o->total_timeout, now))) {
 		job_timeout(j, why);
 		free(why);
 		sl->t_stop = now;
@@ -381,8 +331,8 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 			*next = now + abandon_after(s);
 		return;
 	}
-	if (deadline(s->o, j) < *next)
-		*next = deadline(s->o, j);
+	if (job_deadline(j, s->o->boot_timeout, s->o->silence_timeout, s->o->total_timeout) < *next)
+		*next = job_deadline(j, s->o->boot_timeout, s->o->silence_timeout, s->o->total_timeout);
 }
 
 static void check_deadlines(struct sched *s, double now, double *next)
@@ -492,7 +442,7 @@ static void on_event(struct sched *s, struct watch *w)
 	if (!(sl = slot_of(s, j)))
 		return;	/* reaped earlier in this batch */
 	if (w->src == SRC_CONSOLE && sl->open_console) {
-		if (!drain(j, j->vm.console_fd, SRC_CONSOLE, &got)) {
+		if (!job_read(j, j->vm.console_fd, 1, &got)) {
 			sl->open_console = 0;
 			unwatch_fd(s, j->vm.console_fd);
 		} else if (got < TRICKLE_BYTES && !sl->t_rearm) {
@@ -503,7 +453,7 @@ static void on_event(struct sched *s, struct watch *w)
 			watch_mod(s, j->vm.console_fd, w, 0);
 			sl->t_rearm = now_mono() + TRICKLE_PAUSE_S;
 		}
-	} else if (w->src == SRC_ERR && sl->open_err && !drain(j, j->vm.err_fd, SRC_ERR, &got)) {
+	} else if (w->src == SRC_ERR && sl->open_err && !job_read(j, j->vm.err_fd, 0, &got)) {
 		sl->open_err = 0;
 		unwatch_fd(s, j->vm.err_fd);
 	} else if (w->src == SRC_EXIT) {
