@@ -21,7 +21,8 @@
 #
 # Config mode: prints the union of the targets' own config files
 # (tools/testing/selftests/TARGET/config), what `make kselftest-merge` adds,
-# after CONFIG_UNIX98_PTYS=y (/init runs the programs on a pty).
+# after CONFIG_UNIX98_PTYS=y (/init runs the programs on a pty), then what
+# images/kselftest.needs says a target needs and does not name.
 #
 # exit status: 0 (a target that does not build is a result), 2 on a usage or
 # infrastructure problem (no profile, compiler, source tree).
@@ -77,6 +78,11 @@ if [ "$FRAG" = 1 ]; then
 		[ -f "$f" ] || continue
 		echo "# selftests/$t/config"
 		grep -E '^(CONFIG_[A-Za-z0-9_]+=|# CONFIG_[A-Za-z0-9_]+ is not set)' "$f" || true
+	done
+	for t in "${targets[@]}"; do
+		awk -v t="$t" '$1 == t && $2 ~ /^CONFIG_[A-Za-z0-9_]+=/ {
+			if (!n++) print "# kfarm: what " t " needs and does not name (images/kselftest.needs)"
+			print $2 }' "$ROOT/images/kselftest.needs"
 	done
 	exit 0
 fi

@@ -72,7 +72,11 @@ check "kernels: PASS with config kfarm+kselftest" test \
 KX=$KFARM_CACHE/kernels/x86_64-$(sql "$DB" "SELECT kernel_key FROM builds WHERE arch = 'x86_64' AND config = 'kfarm+kselftest'")
 check "the merged config is in the kernel (CONFIG_UNIX98_PTYS=y) and its record" \
 	bash -c "grep -qx CONFIG_UNIX98_PTYS=y '$KX/config' && jq -e '.kselftest_config.targets == \"clone3,sigaltstack\"' '$KX/build.json' >/dev/null"
+check "what clone3 needs and does not name is merged (images/kselftest.needs: CONFIG_PID_NS=y)" grep -qx CONFIG_PID_NS=y "$KX/config"
 for a in x86_64 alpha; do
+	check "$a: clone3's cases in a new PID namespace pass (CONFIG_PID_NS merged)" test \
+		"$(sql "$DB" "SELECT group_concat(DISTINCT r.status) FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.arch = '$a' AND r.test GLOB 'kselftest:clone3/clone3/*in a new PID*'")" = PASS
+
 	st=$(sql "$DB" "SELECT status || ' ' || error FROM builds WHERE arch = '$a' AND config = 'kselftest:clone3'")
 	check "$a: kselftest:clone3 build FAILs with the first error (the libcap header): $st" \
 		grep -qE '^FAIL clone3_cap_checkpoint_restore.c:[0-9]+:[0-9]+: fatal error: sys/capability.h' <<<"$st"
