@@ -270,8 +270,10 @@ static int keep(struct ktap *k, int lvl, const struct ktap_parsed *r, const char
 
 /* Level c's subtest is over (its parent's result line is in): the results
  * its plan promised that never came are kept as MISSING, waiting for that
- * parent like the others. Returns how many there were. */
-static unsigned long add_missing(struct ktap *k, int c)
+ * parent like the others, or as SKIP when the parent is SKIP (kselftest's
+ * ksft_exit_skip: the program skipped the rest, as its exit status 4 says).
+ * Returns how many MISSING there were. */
+static unsigned long add_missing(struct ktap *k, int c, enum test_status parent)
 {
 	struct ktap_level *l = &k->lv[c];
 	/* a lost result line is accounted for already (orphaned children):
@@ -283,10 +285,14 @@ static unsigned long add_missing(struct ktap *k, int c)
 		return 0;
 	want = (unsigned long)l->plan;
 	miss = want - ran;
-	snprintf(why, sizeof(why), "never ran: plan 1..%lu, %lu result%s", want, ran,
-		 ran == 1 ? "" : "s");
+	snprintf(why, sizeof(why), "%s: plan 1..%lu, %lu result%s",
+		 parent == TS_SKIP ? "SKIP not run, the test skipped the rest" : "never ran",
+		 want, ran, ran == 1 ? "" : "s");
+	if (parent == TS_SKIP)
+		miss = 0;
 	for (unsigned long num = ran + 1; num <= want; num++) {
-		struct ktap_parsed r = { .num = num, .st = TS_MISSING, .reason = why, .rlen = strlen(why) };
+		struct ktap_parsed r = { .num = num, .st = parent == TS_SKIP ? TS_SKIP : TS_MISSING,
+					 .reason = why, .rlen = strlen(why) };
 		int last = num - ran == KTAP_MISSING_MAX && num < want;
 
 		if (last)
@@ -336,7 +342,7 @@ static void handle_result(struct ktap *k, int lvl, const char *s, size_t len)
 	/* its children's subtest ends here: kselftest's rules on it */
 	if (lvl + 1 < KTAP_MAX_DEPTH) {
 		struct ktap_level *c = &k->lv[lvl + 1];
-		unsigned long miss = add_missing(k, lvl + 1);
+		unsigned long miss = add_missing(k, lvl + 1, r.st);
 
 		if (r.st == TS_PASS && (miss || c->totals[0])) {
 			if (miss)

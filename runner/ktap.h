@@ -76,7 +76,7 @@ struct ktap {
 	int bailed;		/* "Bail out!" seen */
 	unsigned long nresults;	/* result lines recognised, at any depth */
 	unsigned long nemitted;	/* results passed to cb */
-	unsigned long nmissing;	/* MISSING results made for unfulfilled plans */
+	unsigned long nmissing;	/* results made for unfulfilled plans (MISSING, or SKIP under a SKIP) */
 	unsigned long ncut;	/* not ok results ktap_cut made for open subtests */
 	struct ktap_trunc trunc;
 };

@@ -618,6 +618,31 @@ static void test_kselftest_short_plan_not_ok(void **state)
 	free(g);
 }
 
+/* A program that skips the rest after part of its plan (ksft_exit_skip:
+ * clone3 on a kernel without it, sparc64 6.12) is SKIP, and so is what it
+ * did not run: not MISSING, which would read as lost results. */
+static void test_kselftest_skip_rest(void **state)
+{
+	static const char text[] =
+		"KTAP version 1\n"
+		"1..1\n"
+		"  TAP version 13\n"
+		"  1..3\n"
+		"  ok 1 # SKIP clone3() syscall is not supported\n"
+		"ok 1 user:clone3 # SKIP exit status 4\n";
+	struct ktap k;
+	struct got *g = parse(&k, text);
+
+	(void)state;
+	assert_int_equal(g->n, 4);
+	assert_string_equal(g->lines[1], "1 SKIP user:clone3/test 2 "
+			    "[SKIP not run, the test skipped the rest: plan 1..3, 1 result]");
+	assert_string_equal(g->lines[3], "0 SKIP user:clone3 [SKIP exit status 4]");
+	assert_int_equal(k.nmissing, 2);	/* made for the plan, as SKIP */
+	ktap_release(&k);
+	free(g);
+}
+
 /* "# Totals:" with failures makes an ok subtest not ok (kcmp_test exits 0
  * after three failures); all-zero totals change nothing. */
 static void test_kselftest_totals(void **state)
@@ -734,6 +759,7 @@ int main(void)
 		cmocka_unit_test(test_clip_and_note),
 		cmocka_unit_test(test_kselftest_plan_missing),
 		cmocka_unit_test(test_kselftest_short_plan_not_ok),
+		cmocka_unit_test(test_kselftest_skip_rest),
 		cmocka_unit_test(test_kselftest_totals),
 		cmocka_unit_test(test_kselftest_missing_bounded),
 		cmocka_unit_test(test_line_syntax),
