@@ -151,8 +151,11 @@ bench: bin/kfarm $(BUILD)/bench/standin-guest $(BUILD)/bench/bench-store $(BUILD
 .PHONY: bench
 
 # --- sanitizers: the unit and integration tests against an ASan+UBSan build ---
+# -Wno-format-*: under -fsanitize=undefined gcc 12 takes a pointer that cannot be
+# NULL for one in its format checks (test_cache.c's xasprintf of a just-made path);
+# the normal build keeps both warnings.
 check-asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-format-truncation" \
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-format-truncation -Wno-format-overflow" \
 		LDFLAGS="-fsanitize=address,undefined" build-asan/kfarm unit
 	KFARM_BIN=$(CURDIR)/build-asan/kfarm ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/run-integration.sh t-badinput.sh t-faults.sh
