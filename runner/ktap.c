@@ -284,14 +284,12 @@ static unsigned long add_missing(struct ktap *k, int c, enum test_status parent)
 	if (l->plan < 0 || (unsigned long)l->plan <= ran)
 		return 0;
 	want = (unsigned long)l->plan;
-	miss = want - ran;
+	miss = parent == TS_SKIP ? 0 : want - ran;
 	snprintf(why, sizeof(why), "%s: plan 1..%lu, %lu result%s",
-		 parent == TS_SKIP ? "SKIP not run, the test skipped the rest" : "never ran",
+		 miss ? "never ran" : "SKIP not run, the test skipped the rest",
 		 want, ran, ran == 1 ? "" : "s");
-	if (parent == TS_SKIP)
-		miss = 0;
 	for (unsigned long num = ran + 1; num <= want; num++) {
-		struct ktap_parsed r = { .num = num, .st = parent == TS_SKIP ? TS_SKIP : TS_MISSING,
+		struct ktap_parsed r = { .num = num, .st = miss ? TS_MISSING : TS_SKIP,
 					 .reason = why, .rlen = strlen(why) };
 		int last = num - ran == KTAP_MISSING_MAX && num < want;
 

@@ -266,7 +266,6 @@ static void reap(struct sched *s, struct slot *sl)
 {
 	struct job *j = sl->job;
 	struct vm_exit ex = { 0 };
-
 	size_t got = 0;
 
 	/* read whatever is still buffered in the pipes */
@@ -300,6 +299,7 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 {
 	struct job *j = sl->job;
 	char *why;
+	double d;
 
 	if (sl->t_stop && now - sl->t_stop >= abandon_after(s)) {
 		abandon(s, sl);
@@ -331,8 +331,9 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 			*next = now + abandon_after(s);
 		return;
 	}
-	if (job_deadline(j, s->o->boot_timeout, s->o->silence_timeout, s->o->total_timeout) < *next)
-		*next = job_deadline(j, s->o->boot_timeout, s->o->silence_timeout, s->o->total_timeout);
+	d = job_deadline(j, s->o->boot_timeout, s->o->silence_timeout, s->o->total_timeout);
+	if (d < *next)
+		*next = d;
 }
 
 static void check_deadlines(struct sched *s, double now, double *next)

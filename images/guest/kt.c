@@ -361,9 +361,9 @@ int kt_reap(pid_t pid, int fd, double deadline, int (*drain)(int fd, void *arg),
 		if (open_) {
 			poll(&p, 1, ms);
 			open_ = drain(fd, arg);	/* also when quiet: drain keeps time */
-		}
-		else if (!open_)
+		} else {
 			usleep((useconds_t)ms * 1000);
+		}
 		if (waitpid(pid, status, WNOHANG) == pid)
 			break;
 		if (deadline > 0 && kt_now() >= deadline) {

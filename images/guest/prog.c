@@ -44,6 +44,7 @@ struct scan {
 	char loader[REASON_MAX];	/* the dynamic loader's complaint */
 	char totals[REASON_MAX];	/* "# Totals:" with fail or error > 0 */
 	double t_start, t_said;		/* the program's start, its last line or our heartbeat */
+	double heartbeat;		/* seconds of quiet before a heartbeat (user.heartbeat) */
 };
 
 struct run_out {
@@ -143,7 +144,7 @@ static void heartbeat(struct scan *sc)
 {
 	double now = kt_now();
 
-	if (now - sc->t_said < (double)kt_opt_long("user.heartbeat", HEARTBEAT_S))
+	if (now - sc->t_said < sc->heartbeat)
 		return;
 	printf("%s# kfarm-init: still running after %.0f s\n", sc->indent, now - sc->t_start);
 	fflush(stdout);
@@ -252,6 +253,7 @@ static void run(const char *path, const char *cwd, double limit, struct scan *sc
 
 	memset(o, 0, sizeof(*o));
 	sc->t_start = sc->t_said = start;
+	sc->heartbeat = (double)kt_opt_long("user.heartbeat", HEARTBEAT_S);
 	fd = open_pty(slave, sizeof(slave));
 	o->via_pty = fd >= 0;
 	if (fd < 0) {

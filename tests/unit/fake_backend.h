@@ -64,6 +64,7 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 	if (pipe(p))
 		return err_set(err, 0, "pipe");
 	const char *doc = fake.beta_passes ? fake_ktap_pass : fake_ktap;
+	pid_t *writer = &fake.writer[(fake.starts - 1) % 64];
 
 	if (fake.trickle) {
 		pid_t pid = fork();
@@ -84,7 +85,7 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 			pause();	/* until fake_stop */
 			_exit(0);
 		}
-		fake.writer[(fake.starts - 1) % 64] = pid;
+		*writer = pid;
 		fcntl(p[0], F_SETFL, O_NONBLOCK);	/* as a real backend's console */
 	} else if (!(fake.lose && spec->host == fake.lose) &&
 		   write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc)) {
@@ -92,7 +93,7 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 	}
 	close(p[1]);
 	vm->console_fd = p[0];
-	vm->priv = fake.trickle ? (void *)&fake.writer[(fake.starts - 1) % 64] : vm; /* started */
+	vm->priv = fake.trickle ? (void *)writer : vm;	/* started */
 	vm->host_down = fake.lose && spec->host == fake.lose;
 	if (++fake.live > fake.max_live)
 		fake.max_live = fake.live;
