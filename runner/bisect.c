@@ -108,6 +108,11 @@ unsigned int bisect_default_runs(double p)
 	return n;
 }
 
+unsigned int bisect_confirm_runs(unsigned int runs)
+{
+	return runs > 1 ? 2 * runs : 1;
+}
+
 static const char *const verdict_names[] = { [BV_GOOD] = "good", [BV_BAD] = "bad",
 					     [BV_SKIP] = "skip" };
 static const char *const run_names[] = { [BR_PASS] = "pass", [BR_FAIL] = "fail",

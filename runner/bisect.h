@@ -56,6 +56,12 @@ unsigned int bisect_max_steps(size_t n);
  * the history shows no flakiness (p <= 0), at most 20. */
 unsigned int bisect_default_runs(double p);
 
+/* Runs for re-checking the culprit's parent: it passed `runs` runs once
+ * by luck if it is bad after all, and the blame rests on it passing again,
+ * so a flaky test (runs > 1) gets twice as many (an innocent commit is then
+ * blamed with (1-p)^(3 runs), not (1-p)^(2 runs)). */
+unsigned int bisect_confirm_runs(unsigned int runs);
+
 const char *bisect_verdict_name(enum bisect_verdict v);	/* "good", ... or NULL */
 enum bisect_verdict bisect_verdict_parse(const char *s);	/* BV_NONE if unknown */
 const char *bisect_run_name(enum bisect_run r);

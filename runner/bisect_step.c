@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_RUNS 64	/* results kept per step: 20 runs + infrastructure retries */
+#define MAX_RUNS 64	/* results kept per step: 40 runs (a confirmation of 20) + retries */
 
 /* One child run of commit for step; its result. -1 with e: cannot continue
  * (bad usage reported by the child, it could not start, the database). */
@@ -139,8 +139,8 @@ static int step_seq(struct bctx *c, int64_t step)
 
 /* One step: its stored verdict if it has one, else runs (adopting one left
  * by a killed bisection) until bisect_verdict decides. -1: give up. */
-int do_step(struct bctx *c, const char *kind, const char *commit, int full,
-	    struct stepres *r, struct err *e)
+int do_step(struct bctx *c, const char *kind, const char *commit, unsigned int want,
+	    int full, struct stepres *r, struct err *e)
 {
 	enum bisect_run runs[MAX_RUNS];
 	struct bisect_pending p;
@@ -163,7 +163,7 @@ int do_step(struct bctx *c, const char *kind, const char *commit, int full,
 				return -1;
 			continue;
 		}
-		r->v = bisect_verdict(c->b.mode, runs, (size_t)n, c->b.runs, full, &r->t, &give_up);
+		r->v = bisect_verdict(c->b.mode, runs, (size_t)n, want, full, &r->t, &give_up);
 		if (stored != BV_NONE || r->v != BV_NONE) {
 			sqlite3_stmt *s;
 

@@ -27,11 +27,11 @@ struct stepres {
 };
 
 /* Step kind (verify_good, step, confirm_bad, ...) of commit: its stored
- * verdict if it has one, else runs until bisect_verdict decides (full: see
- * there); the step's line printed. -1: give up, with why in e (a child
+ * verdict if it has one, else runs until bisect_verdict decides (want and
+ * full: see there); the step's line printed. -1: give up, with why in e (a child
  * that refused its input or could not start, too many infrastructure
  * errors, the database). */
-int do_step(struct bctx *c, const char *kind, const char *commit, int full,
-	    struct stepres *r, struct err *e);
+int do_step(struct bctx *c, const char *kind, const char *commit, unsigned int want,
+	    int full, struct stepres *r, struct err *e);
 
 #endif

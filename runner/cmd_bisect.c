@@ -35,8 +35,9 @@ static const char bisect_usage[] =
 	"the boot (the job's outcome) on arch A. Good and bad are verified first;\n"
 	"each step builds the commit incrementally in a private clone in the cache\n"
 	"and boots it as a normal run in the database; the culprit is confirmed\n"
-	"(it fails again, its parent passes). A killed bisection resumes where it\n"
-	"stopped: run the same command again, or --resume ID.\n"
+	"(it fails again, its parent passes again: 2N runs when N > 1). A killed\n"
+	"bisection resumes where it stopped: run the same command again, or\n"
+	"--resume ID.\n"
 	"\n"
 	"  -s, --source REPO      the git repository (never modified)\n"
 	"  -g, --good REV         a revision that passes\n"
@@ -90,13 +91,19 @@ static int finish(struct bctx *c, const char *status, const char *culprit, const
 	return rc;
 }
 
-/* do_step, its error printed. */
-static int run_step(struct bctx *c, const char *kind, const char *commit, int full,
-		    struct stepres *r)
+/* do_step, its error printed; run_step: with the bisection's --runs. */
+static int run_step_n(struct bctx *c, const char *kind, const char *commit, unsigned int want,
+		      int full, struct stepres *r)
 {
 	struct err e;
 
-	return do_step(c, kind, commit, full, r, &e) ? error("%s", e.msg) : 0;
+	return do_step(c, kind, commit, want, full, r, &e) ? error("%s", e.msg) : 0;
+}
+
+static int run_step(struct bctx *c, const char *kind, const char *commit, int full,
+		    struct stepres *r)
+{
+	return run_step_n(c, kind, commit, c->b.runs, full, r);
 }
 
 /* The helpers below return -1 to stop on an infrastructure problem, 1 when
@@ -177,7 +184,7 @@ static int confirm(struct bctx *c, const char *culprit, const char *parent, int 
 		*rc = finish(c, "noisy", NULL, msg, NULL, 1);
 		return 1;
 	}
-	if (run_step(c, "confirm_good", parent, 1, &r))
+	if (run_step_n(c, "confirm_good", parent, bisect_confirm_runs(c->b.runs), 1, &r))
 		return -1;
 	if (r.v != BV_GOOD) {
 		int noisy = r.v == BV_BAD && r.t.pass;

@@ -158,6 +158,11 @@ static void test_default_runs(void **state)
 	assert_int_equal(bisect_default_runs(0.5), 5);
 	assert_int_equal(bisect_default_runs(0.9), 2);
 	assert_int_equal(bisect_default_runs(0.01), 20);
+	/* a deterministic test is re-checked once, a flaky one twice as often */
+	assert_int_equal(bisect_confirm_runs(0), 1);
+	assert_int_equal(bisect_confirm_runs(1), 1);
+	assert_int_equal(bisect_confirm_runs(6), 12);
+	assert_int_equal(bisect_confirm_runs(20), 40);
 }
 
 static char *path(const char *name)
