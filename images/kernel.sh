@@ -228,7 +228,7 @@ patches_hash() {
 	for p in "$@"; do sha256sum <"$p" | cut -c1-64; done | sha 64
 }
 
-# Reads the arch profile into karch cross image cfrag gcc gccver (dies on a
+# Reads the arch profile into karch cross image cfrag defcfg gcc gccver (dies on a
 # missing profile or compiler: an infrastructure problem).
 load_profile() {
 	local arch=$1 profile="$ROOT/arches/$1.json"
@@ -237,6 +237,10 @@ load_profile() {
 	cross=$(jq -er '.cross_compile // ""' "$profile") || die "$profile: bad cross_compile"
 	image=$(jq -er '.image' "$profile") || die "$profile: no image"
 	cfrag="$ROOT/arches/$(jq -er '.config' "$profile")" || die "$profile: no config"
+	# the make target of the arch's own defconfig, where plain `make defconfig`
+	# picks another (ARCH=sparc means sparc32; ARCH=x86 follows the host)
+	defcfg=$(jq -er '.defconfig // "defconfig"' "$profile") || die "$profile: bad defconfig"
+	case $defcfg in *[!a-z0-9_]*|'') die "$profile: bad defconfig '$defcfg'" ;; esac
 	[ -f "$cfrag" ] || die "$profile: config fragment $cfrag missing"
 	[ -f "$ROOT/arches/common.config" ] || die "arches/common.config missing"
 	gcc="${cross}gcc"
@@ -386,7 +390,7 @@ build_tree() {
 	# the base configuration, then the fragments merged on top of it
 	local base=tinyconfig extra=()
 	case $CONFIG_MODE in
-	defconfig) base=$(defconfig_target "$arch") ;;
+	defconfig) base=$defcfg ;;
 	file) base=file ;;
 	frag) extra=("$CONFIG_PATH") ;;
 	esac
@@ -466,16 +470,6 @@ build_tree() {
 		write_default "$arch" "$ver" built "$out/image" "$RELEASE" "$KEY" "" "$out/build.log"
 	RESULT=built
 	exec 9>&-
-}
-
-# The make target of ARCH's own defconfig, where plain `make defconfig` would
-# pick another (ARCH=sparc means sparc32; ARCH=x86 follows the host).
-defconfig_target() {
-	case $1 in
-	sparc64) echo sparc64_defconfig ;;
-	x86_64) echo x86_64_defconfig ;;
-	*) echo defconfig ;;
-	esac
 }
 
 # kselftest options that did not take (dependencies this arch lacks), one a line
