@@ -159,6 +159,13 @@ ensure_source() {
 # arch/, plus arch/Kconfig and arch/KARCH/.
 known_symbols() {
 	local src=$1 karch=$2
+	# ARCH's source directory, as the kernel's top Makefile maps it (SRCARCH)
+	case $karch in
+	i386|x86_64) karch=x86 ;;
+	sparc32|sparc64) karch=sparc ;;
+	parisc64) karch=parisc ;;
+	sh64) karch=sh ;;
+	esac
 	{ grep -rhoE --include='Kconfig*' --exclude-dir=arch \
 		'^[[:space:]]*(menu)?config[[:space:]]+[A-Za-z0-9_]+' "$src"
 	  grep -rhoE --include='Kconfig*' \
