@@ -27,9 +27,10 @@ shadow=$out/root
 
 # ccache: the default kernels' own (kernel.sh puts it at \$KFARM_CACHE/ccache).
 # The layout under both caches is the same (build/ARCH-VER beside
-# src/linux-VER-PKEY, paths relative to the cache), so a control kernel's
+# src/linux-VER, paths relative to the cache), so a control kernel's
 # sources that preprocess as the default's are cache hits: a config
-# fragment (KUnit) recompiles only what it changes.
+# fragment (KUnit) or an extra patch (kunit-crash) recompiles only what it
+# changes (kernel.sh names a tree by its version alone for this).
 mkdir -p "$out" "$CACHE/ccache"
 [ -e "$out/ccache" ] || ln -sfn "$CACHE/ccache" "$out/ccache"
 

@@ -3,7 +3,9 @@
 # linux-source-VER tarballs, one (arch, version) after another, into the cache
 # layout of docs/design.md:
 #
-#   src/linux-VER-PKEY/            unpacked tarball + images/patches/VER/*.patch
+#   src/linux-VER[-nopatch]/       unpacked tarball + images/patches/VER/*.patch
+#                                  (.kfarm-pkey names the series; older caches'
+#                                  src/linux-VER-PKEY/ trees are still used)
 #   build/ARCH-VER/                O= build tree (incremental, disposable)
 #   kernels/ARCH-KEY/              image config build.log release build.json
 #   kernels/ARCH-KEY.failed.json (+ .failed.log)   failure record
@@ -126,13 +128,30 @@ makefile_version() {
 # where set -e is off: every step is checked by hand.)
 ensure_source() {
 	local ver=$1 pkey=$2 tarball=$3; shift 3
-	local dst="$CACHE/src/linux-$ver-$pkey" tmp p rc=0
+	local name dst tmp p rc=0
+	# One tree per version (and one unpatched) in a cache, named without
+	# the series' key: a control kernel's tree (images/control.sh: its own
+	# cache, another series) then sits at the same path relative to its
+	# cache as the default's, and ccache (BASEDIR = the cache) serves every
+	# file the extra patches and options leave alone. The series is in
+	# .kfarm-pkey; another one replaces the tree, never while a build reads
+	# it (builds hold the lock shared, see src_lock).
+	name=$(src_name "$ver" "$pkey")
+	dst="$CACHE/src/$name"
+	if [ -d "$CACHE/src/linux-$ver-$pkey" ]; then	# a cache from before the marker
+		printf '%s\n' "$CACHE/src/linux-$ver-$pkey"
+		return 0
+	fi
 	mkdir -p "$CACHE/src" || return 1
-	exec 8>"$CACHE/src/.lock-linux-$ver-$pkey" || return 1
-	flock 8 || return 1
-	if [ ! -d "$dst" ]; then
-		rm -rf "$CACHE/src/.tmp-linux-$ver-$pkey".*   # left by an interrupted run
-		tmp="$CACHE/src/.tmp-linux-$ver-$pkey.$$"
+	exec 8>"$CACHE/src/.lock-$name" || return 1
+	# shared to look (other arches' builds of this tree go on), alone to replace
+	flock -s 8 || return 1
+	if [ "$(cat "$dst/.kfarm-pkey" 2>/dev/null)" != "$pkey" ]; then
+		flock 8 || return 1
+	fi
+	if [ ! -d "$dst" ] || [ "$(cat "$dst/.kfarm-pkey" 2>/dev/null)" != "$pkey" ]; then
+		rm -rf "$CACHE/src/.tmp-$name".*   # left by an interrupted run
+		tmp="$CACHE/src/.tmp-$name.$$"
 		mkdir -p "$tmp" || return 1
 		echo "kfarm: unpacking $tarball into $dst" >&2
 		if ! tar -xJf "$tarball" -C "$tmp" --strip-components=1; then
@@ -146,13 +165,28 @@ ensure_source() {
 				rc=1
 			fi
 		done
+		[ $rc = 0 ] && { printf '%s\n' "$pkey" >"$tmp/.kfarm-pkey" || rc=1; }
 		if [ $rc = 0 ]; then
-			mv -T "$tmp" "$dst" || rc=1
+			rm -rf "$dst" && mv -T "$tmp" "$dst" || rc=1
 		fi
 		[ $rc = 0 ] || rm -rf "$tmp"
 	fi
 	exec 8>&-
 	[ $rc = 0 ] && printf '%s\n' "$dst"
+}
+
+# The tree's name in src/ for VER and series key PKEY ("nopatch-..." unpatched).
+src_name() {
+	case $2 in nopatch-*) echo "linux-$1-nopatch" ;; *) echo "linux-$1" ;; esac
+}
+
+# Holds tree $1's lock shared on fd 7 while it is built (ensure_source takes
+# it alone to replace the tree); 1 if the tree is no longer series $2's.
+src_lock() {
+	local src=$1 pkey=$2
+	case $src in */linux-*-"$pkey") return 0 ;; esac	# named by its key: never replaced
+	exec 7<"$CACHE/src/.lock-$(basename "$src")" && flock -s 7 &&
+		[ "$(cat "$src/.kfarm-pkey" 2>/dev/null)" = "$pkey" ]
 }
 
 # Config symbols that exist for this arch in this tree: every Kconfig outside
@@ -311,12 +345,22 @@ build_one() {
 	flock 9
 	LOG="$bdir.log"
 	: >"$LOG"
+	local sname try=0
+	sname=$(src_name "$ver" "$pkey")
 	[ -d "$CACHE/src/linux-$ver-$pkey" ] ||
-		say "unpacking $(basename "$tarball") (+${#patches[@]} patches) into src/linux-$ver-$pkey"
-	if ! src=$(ensure_source "$ver" "$pkey" "$tarball" "${patches[@]}" 2>>"$LOG"); then
-		fail "$(grep -m1 '^kfarm: error: ' "$LOG" | sed 's/^kfarm: error: //')"; return 0
-	fi
+		[ "$(cat "$CACHE/src/$sname/.kfarm-pkey" 2>/dev/null)" = "$pkey" ] ||
+		say "unpacking $(basename "$tarball") (+${#patches[@]} patches) into src/$sname"
+	while :; do
+		if ! src=$(ensure_source "$ver" "$pkey" "$tarball" "${patches[@]}" 2>>"$LOG"); then
+			fail "$(grep -m1 '^kfarm: error: ' "$LOG" | sed 's/^kfarm: error: //')"; return 0
+		fi
+		src_lock "$src" "$pkey" && break
+		exec 7<&-	# replaced by another series meanwhile: again
+		try=$((try + 1))
+		[ $try -lt 3 ] || { fail "src/$sname: replaced by another patch series 3 times"; return 0; }
+	done
 	build_tree "$arch" "$ver" "$src" "$bdir" "tarball $tarid" "$id"
+	exec 7<&-
 }
 
 # A kernel or failure already recorded under KEY? (sets RESULT etc.; with
@@ -372,12 +416,15 @@ build_tree() {
 	local out="$CACHE/kernels/$arch-$KEY"
 	RELEASE=$(makefile_version "$src")
 
-	# An O= tree belongs to one source tree; start afresh if that changed.
-	if [ -d "$bdir" ] && [ "$(cat "$bdir/.kfarm-srctree" 2>/dev/null)" != "$src" ]; then
+	# An O= tree belongs to one source tree (and series: a replaced tree's
+	# files keep the tarball's old mtimes, which make would not see as
+	# changes); start afresh if that changed.
+	local srcid="$src$( [ -f "$src/.kfarm-pkey" ] && printf ' %s' "$(cat "$src/.kfarm-pkey")")"
+	if [ -d "$bdir" ] && [ "$(cat "$bdir/.kfarm-srctree" 2>/dev/null)" != "$srcid" ]; then
 		rm -rf "$bdir"
 	fi
 	mkdir -p "$bdir"
-	echo "$src" >"$bdir/.kfarm-srctree"
+	echo "$srcid" >"$bdir/.kfarm-srctree"
 
 	# ccache behind the compiler: a rebuild under a new key (a script or
 	# fragment change) of unchanged sources is mostly cache hits. BASEDIR

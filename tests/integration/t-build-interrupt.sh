@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 echo "t-build-interrupt: SIGINT to kfarm while a source candidate builds"
 
-SRC=${KFARM_INTERRUPT_SRC:-$(ls -d "$KFARM_CACHE"/src/linux-6.1-* 2>/dev/null | head -n1)}
+SRC=${KFARM_INTERRUPT_SRC:-$(ls -d "$KFARM_CACHE"/src/linux-6.1 "$KFARM_CACHE"/src/linux-6.1-* 2>/dev/null | grep -v nopatch | head -n1)}
 if [ -z "$SRC" ] || [ ! -f "$SRC/Makefile" ]; then
 	echo "  no unpacked kernel tree (run make images, or set KFARM_INTERRUPT_SRC)"
 	bad "kernel tree to build"; finish; exit 1

@@ -104,7 +104,7 @@ for a in $ARCHES; do
 	# ---- (3) oops=panic: the crash panics the kernel inside example, on
 	# the arches whose oops path honours it (alpha's die_if_kernel does not)
 	karch=$(jq -r .kernel_arch "$TOP/arches/$a.json")
-	src=$(ls -d "$KFARM_CACHE/control/kunit-crash/src/linux-$VER-"* | head -1)
+	src=$(ls -d "$KFARM_CACHE/control/kunit-crash/src/linux-$VER" "$KFARM_CACHE/control/kunit-crash/src/linux-$VER-"* 2>/dev/null | grep -v nopatch | head -1)
 	if ! grep -rqw panic_on_oops "$src/arch/$karch/"; then
 		echo "    $a: oops=panic not checked: arch/$karch never reads panic_on_oops (the kernel goes on after an oops)"
 		continue

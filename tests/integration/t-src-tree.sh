@@ -1,0 +1,99 @@
+#!/bin/bash
+# images/kernel.sh's unpacked trees, in seconds: a STAND-IN kernel tarball
+# (a Makefile with kbuild's targets that "builds" bzImage from its *.c;
+# never used outside this test) through the real kernel.sh from a shadow
+# root (as images/control.sh makes one) whose images/patches/9.1 changes:
+#   - the tree is src/linux-9.1 (no series key in its name: a control
+#     cache's tree then has the default's relative path, for ccache), its
+#     series in .kfarm-pkey;
+#   - another series replaces it and its O= tree (a replaced tree's files
+#     keep the tarball's mtimes: a kept O= tree would link stale objects);
+#   - a replacement waits while a build holds the tree (lock shared);
+#   - an older cache's src/linux-9.1-PKEY is used as it is.
+. "$(dirname "$0")/lib.sh"
+echo "t-src-tree: kernel.sh's source trees (stand-in tarball)"
+export KFARM_CACHE=$T/cache KFARM_LINUX_SOURCES=$T/sources
+mkdir -p "$T/sources" "$T/pkg/linux-source-9.1" "$T/root/images/patches/9.1"
+P=$T/pkg/linux-source-9.1
+cat >"$P/Makefile" <<'EOF'
+VERSION = 9
+PATCHLEVEL = 1
+SUBLEVEL = 0
+EXTRAVERSION =
+NAME = stand-in
+tinyconfig:
+	cp $(O)/kfarm.fragment $(O)/.config
+olddefconfig:
+	@true
+bzImage:
+	mkdir -p $(O)/arch/x86/boot && cat $(CURDIR)/*.c >$(O)/arch/x86/boot/bzImage
+kernelrelease:
+	@echo 9.1.0-standin
+EOF
+mkdir -p "$P/scripts/kconfig"
+printf '#!/bin/sh\nexit 0\n' >"$P/scripts/kconfig/merge_config.sh"
+chmod +x "$P/scripts/kconfig/merge_config.sh"
+echo "base" >"$P/a.c"
+tar -cJf "$T/sources/linux-source-9.1.tar.xz" -C "$T/pkg" linux-source-9.1
+ln -s "$TOP/images/kernel.sh" "$T/root/images/kernel.sh"
+ln -s "$TOP/arches" "$T/root/arches"
+series() { # N: the series is one patch making a.c say "seriesN"
+	rm -f "$T/root/images/patches/9.1/"*
+	cat >"$T/root/images/patches/9.1/0001-series.patch" <<EOF
+--- a/a.c
++++ b/a.c
+@@ -1 +1 @@
+-base
++series$1
+EOF
+}
+build() { "$T/root/images/kernel.sh" x86_64:9.1 >"$T/build.log" 2>&1; }
+image() { jq -r '.image // empty' "$KFARM_CACHE/defaults/x86_64-9.1.json" 2>/dev/null; }
+S=$KFARM_CACHE/src
+
+series 1
+build
+check "series 1: built (exit 0)" test $? = 0
+check "series 1: the tree is src/linux-9.1" test -d "$S/linux-9.1"
+check "series 1: no tree named by its key" test -z "$(ls -d "$S"/linux-9.1-* 2>/dev/null)"
+K1=$(cat "$S/linux-9.1/.kfarm-pkey" 2>/dev/null)
+check "series 1: .kfarm-pkey names the series" test -n "$K1"
+check "series 1: the image is series 1's" grep -qx series1 "$(image)"
+: >"$KFARM_CACHE/build/x86_64-9.1/stale.o"
+
+series 2
+build
+check "series 2: built (exit 0)" test $? = 0
+K2=$(cat "$S/linux-9.1/.kfarm-pkey" 2>/dev/null)
+check "series 2: the tree was replaced (another .kfarm-pkey)" test -n "$K2" -a "$K2" != "$K1"
+check "series 2: the image is series 2's" grep -qx series2 "$(image)"
+check "series 2: the O= tree started afresh (series 1's objects gone)" \
+	test ! -e "$KFARM_CACHE/build/x86_64-9.1/stale.o"
+check "series 2: no temporary tree left" test -z "$(ls -d "$S"/.tmp-* 2>/dev/null)"
+
+# a build holding the tree: series 3 waits for it
+# (a process of its own: a descriptor the build inherited would keep it)
+flock -s "$S/.lock-linux-9.1" sh -c "while [ ! -e '$T/release' ]; do sleep 0.1; done" &
+H=$!
+sleep 0.5
+series 3
+build &
+B=$!
+sleep 2
+check "series 3 while a build holds the tree: not replaced yet" \
+	test "$(cat "$S/linux-9.1/.kfarm-pkey")" = "$K2"
+: >"$T/release"
+wait $H
+wait $B
+check "series 3 once the build let go: built (exit $?)" grep -qx series3 "$(image)"
+
+# an older cache's tree, named by its key, is used as it is
+K3=$(cat "$S/linux-9.1/.kfarm-pkey")
+mv "$S/linux-9.1" "$S/linux-9.1-$K3"
+rm -rf "$KFARM_CACHE/kernels" "$KFARM_CACHE/defaults"
+build
+check "older layout: built (exit $?)" grep -qx series3 "$(image)"
+check "older layout: no new tree unpacked" test ! -e "$S/linux-9.1"
+grep -q unpacking "$T/build.log" && bad "older layout: kernel.sh said it unpacked" ||
+	ok "older layout: kernel.sh did not unpack"
+finish
