@@ -27,10 +27,11 @@ shadow=$out/root
 
 # ccache: the default kernels' own (kernel.sh puts it at \$KFARM_CACHE/ccache).
 # The layout under both caches is the same (build/ARCH-VER beside
-# src/linux-VER, paths relative to the cache), so a control kernel's
-# sources that preprocess as the default's are cache hits: a config
-# fragment (KUnit) or an extra patch (kunit-crash) recompiles only what it
-# changes (kernel.sh names a tree by its version alone for this).
+# src/linux-VER, paths relative to the cache; kernel.sh names a tree by
+# its version alone for this), so a control kernel's sources that
+# preprocess as the default's are cache hits. Measured: kunit-crash x86_64
+# 6.12 after the default, 348 of 1042 compiles hits (33 %): KUnit's options
+# change the preprocessed text of about half the default's files.
 mkdir -p "$out" "$CACHE/ccache"
 [ -e "$out/ccache" ] || ln -sfn "$CACHE/ccache" "$out/ccache"
 
