@@ -9,7 +9,7 @@
 # usage: tests/bench/compaction-control.sh LABEL IMAGE SMP RUNS [JOBS]
 #   environment: KIND=fixed|reverted|control (how to name a FAIL; default
 #   "FAIL"); INITRAMFS=PATH (alpha initramfs, default kfarm's own);
-#   OPTS, guest options (kfarm.opt=compaction.phases=pinned,...);
+#   OPTS, guest options (kfarm.opt=compaction.phases=pinned+lazy+crowd,...);
 #   DEADLINE=EPOCH-SECONDS: start no run after it (a budget for slow hosts);
 #   DB=PATH: only summarise that earlier database (RUNS 0)
 set -u

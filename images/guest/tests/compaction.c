@@ -33,7 +33,7 @@
  * and per-CPU free lists are kept small and flushed by freeing junk after
  * the holes: the rest then has free targets above it, and moves.
  *
- * Phases, each its own fill, compaction and check (default pinned,crowd;
+ * Phases, each its own fill, compaction and check (default pinned+crowd;
  * "lazy" for 6.1's hole needs kcompactd, which does not run here: see
  * images/guest/README.md):
  *  - "pinned" (2+ CPUs): one writer thread per CPU but the first, each
@@ -1238,7 +1238,8 @@ static void run_phase(const struct phase *ph, long ncpu, long avail_kb, struct t
 static void run(void)
 {
 	long avail_kb = mem_available_kb(), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *which = kt_opt("compaction.phases", "pinned,crowd");
+	/* '+' between phases: kfarm.opt= itself is KEY=VAL,KEY=VAL */
+	const char *which = kt_opt("compaction.phases", "pinned+crowd");
 	struct totals tot = { .have_pagemap = 1 };
 	int err, ran = 0;
 
@@ -1271,7 +1272,7 @@ static void run(void)
 		size_t n = strlen(ph->name);
 		const char *p = strstr(which, ph->name);
 
-		if (!p || (p != which && p[-1] != ',') || (p[n] && p[n] != ','))
+		if (!p || (p != which && p[-1] != '+') || (p[n] && p[n] != '+'))
 			continue;
 		if ((ph->pinned || ph->lazy) && ncpu < 2) {
 			kt_diag("%s: left out: one CPU (nothing to pin writers away from)", ph->name);
