@@ -152,6 +152,23 @@ static const struct phase phases[] = {
 	{ "crowd", 0, 1, 0 },
 };
 
+/* every '+'-separated name in which is a phase (a typo would leave a
+ * phase out without a word) */
+static void check_phases(const char *which)
+{
+	for (const char *p = which; *p;) {
+		size_t n = strcspn(p, "+"), i;
+
+		for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+			if (strlen(phases[i].name) == n && !strncmp(p, phases[i].name, n))
+				break;
+		if (i == sizeof(phases) / sizeof(phases[0]))
+			kt_brok("unknown phase '%.*s' in compaction.phases=%s (of pinned, lazy, "
+				"crowd, '+'-separated)", (int)(n < 32 ? n : 32), p, which);
+		p += n + (p[n] == '+');
+	}
+}
+
 static struct ctl *ctl;
 static size_t psz;
 static size_t words;
@@ -1254,6 +1271,7 @@ static void run(void)
 		ncpu = 1;
 	if (avail_kb > 0 && avail_kb < 2 * 1024)
 		kt_skip_all("not enough memory available (%ld kB)", avail_kb);
+	check_phases(which);
 	kt_diag("MemAvailable %ld kB, %ld CPUs, page size %zu, phases %s", avail_kb, ncpu,
 		psz, which);
 
