@@ -133,7 +133,8 @@ ensure_source() {
 	# the series' key: a control kernel's tree (images/control.sh: its own
 	# cache, another series) then sits at the same path relative to its
 	# cache as the default's, and ccache (BASEDIR = the cache) serves every
-	# file the extra patches and options leave alone. The series is in
+	# file whose preprocessed text the extra patches and options leave
+	# alone (a third for kunit-crash x86_64 6.12, control.sh). The series is in
 	# .kfarm-pkey; another one replaces the tree, never while a build reads
 	# it (builds hold the lock shared, see src_lock).
 	name=$(src_name "$ver" "$pkey")
