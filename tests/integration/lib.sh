@@ -80,3 +80,22 @@ make_initrd() {
 	gcc -static -O2 -o "$dir/init" "$dir/init.c" || return 1
 	(cd "$dir" && echo init | cpio -o -H newc --quiet | gzip -1 > "$out")
 }
+
+# standin_tree DIR VERSION PATCHLEVEL [RECIPE...]: a STAND-IN kernel tree
+# (never used outside the tests that name it): a Makefile with the kbuild
+# targets images/kernel.sh calls, whose bzImage is the tree's *.c
+# concatenated after the RECIPE lines (make recipe lines, without the tab).
+standin_tree() {
+	local dir=$1 v=$2 p=$3 line
+	shift 3
+	mkdir -p "$dir/scripts/kconfig"
+	{
+		printf 'VERSION = %s\nPATCHLEVEL = %s\nSUBLEVEL = 0\nEXTRAVERSION =\nNAME = stand-in\n' "$v" "$p"
+		printf 'tinyconfig:\n\tcp $(O)/kfarm.fragment $(O)/.config\nolddefconfig:\n\t@true\nbzImage:\n'
+		for line in "$@"; do printf '\t%s\n' "$line"; done
+		printf '\tmkdir -p $(O)/arch/x86/boot && cat $(CURDIR)/*.c >$(O)/arch/x86/boot/bzImage\n'
+		printf 'kernelrelease:\n\t@echo %s.%s.0-standin\n' "$v" "$p"
+	} >"$dir/Makefile"
+	printf '#!/bin/sh\nexit 0\n' >"$dir/scripts/kconfig/merge_config.sh"
+	chmod +x "$dir/scripts/kconfig/merge_config.sh"
+}

@@ -11,26 +11,8 @@
 echo "t-bisect-standin: kfarm bisect's driver on a stand-in tree"
 export KFARM_CACHE=$T/cache
 F=$T/tree
-mkdir -p "$F/scripts/kconfig"
-cat >"$F/Makefile" <<'EOF'
-VERSION = 6
-PATCHLEVEL = 1
-SUBLEVEL = 0
-EXTRAVERSION =
-NAME = stand-in
-tinyconfig:
-	cp $(O)/kfarm.fragment $(O)/.config
-olddefconfig:
-	@true
-bzImage:
-	sleep 2
-	@if [ -f $(CURDIR)/broken ]; then echo "broken.c:1:1: error: broken on purpose"; exit 1; fi
-	mkdir -p $(O)/arch/x86/boot && cat $(CURDIR)/*.c >$(O)/arch/x86/boot/bzImage
-kernelrelease:
-	@echo 6.1.0-standin
-EOF
-printf '#!/bin/sh\nexit 0\n' >"$F/scripts/kconfig/merge_config.sh"
-chmod +x "$F/scripts/kconfig/merge_config.sh"
+standin_tree "$F" 6 1 'sleep 2' \
+	'@if [ -f $(CURDIR)/broken ]; then echo "broken.c:1:1: error: broken on purpose"; exit 1; fi'
 echo 0 >"$F/a.c"
 export GIT_AUTHOR_NAME=Dev GIT_AUTHOR_EMAIL=dev@example.org GIT_COMMITTER_NAME=Dev \
 	GIT_COMMITTER_EMAIL=dev@example.org

@@ -15,24 +15,7 @@ echo "t-src-tree: kernel.sh's source trees (stand-in tarball)"
 export KFARM_CACHE=$T/cache KFARM_LINUX_SOURCES=$T/sources
 mkdir -p "$T/sources" "$T/pkg/linux-source-9.1" "$T/root/images/patches/9.1"
 P=$T/pkg/linux-source-9.1
-cat >"$P/Makefile" <<'EOF'
-VERSION = 9
-PATCHLEVEL = 1
-SUBLEVEL = 0
-EXTRAVERSION =
-NAME = stand-in
-tinyconfig:
-	cp $(O)/kfarm.fragment $(O)/.config
-olddefconfig:
-	@true
-bzImage:
-	mkdir -p $(O)/arch/x86/boot && cat $(CURDIR)/*.c >$(O)/arch/x86/boot/bzImage
-kernelrelease:
-	@echo 9.1.0-standin
-EOF
-mkdir -p "$P/scripts/kconfig"
-printf '#!/bin/sh\nexit 0\n' >"$P/scripts/kconfig/merge_config.sh"
-chmod +x "$P/scripts/kconfig/merge_config.sh"
+standin_tree "$P" 9 1
 echo "base" >"$P/a.c"
 tar -cJf "$T/sources/linux-source-9.1.tar.xz" -C "$T/pkg" linux-source-9.1
 ln -s "$TOP/images/kernel.sh" "$T/root/images/kernel.sh"
