@@ -152,10 +152,13 @@ static const struct phase phases[] = {
 	{ "crowd", 0, 1, 0 },
 };
 
-/* every '+'-separated name in which is a phase (a typo would leave a
- * phase out without a word) */
-static void check_phases(const char *which)
+/* The phases named in which ('+'-separated), one bit each by phases[]
+ * order; a name that is no phase is the test's setup error (a typo would
+ * leave a phase out without a word). */
+static unsigned int chosen_phases(const char *which)
 {
+	unsigned int mask = 0;
+
 	for (const char *p = which; *p;) {
 		size_t n = strcspn(p, "+"), i;
 
@@ -165,8 +168,10 @@ static void check_phases(const char *which)
 		if (i == sizeof(phases) / sizeof(phases[0]))
 			kt_brok("unknown phase '%.*s' in compaction.phases=%s (of pinned, lazy, "
 				"crowd, '+'-separated)", (int)(n < 32 ? n : 32), p, which);
+		mask |= 1u << i;
 		p += n + (p[n] == '+');
 	}
+	return mask;
 }
 
 static struct ctl *ctl;
@@ -1259,6 +1264,7 @@ static void run(void)
 	const char *which = kt_opt("compaction.phases", "pinned+crowd");
 	struct totals tot = { .have_pagemap = 1 };
 	int err, ran = 0;
+	unsigned int chosen;
 
 	psz = (size_t)sysconf(_SC_PAGESIZE);
 	words = psz / sizeof(uint64_t);
@@ -1271,7 +1277,7 @@ static void run(void)
 		ncpu = 1;
 	if (avail_kb > 0 && avail_kb < 2 * 1024)
 		kt_skip_all("not enough memory available (%ld kB)", avail_kb);
-	check_phases(which);
+	chosen = chosen_phases(which);
 	kt_diag("MemAvailable %ld kB, %ld CPUs, page size %zu, phases %s", avail_kb, ncpu,
 		psz, which);
 
@@ -1287,10 +1293,8 @@ static void run(void)
 
 	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
 		const struct phase *ph = &phases[i];
-		size_t n = strlen(ph->name);
-		const char *p = strstr(which, ph->name);
 
-		if (!p || (p != which && p[-1] != '+') || (p[n] && p[n] != '+'))
+		if (!(chosen & (1u << i)))
 			continue;
 		if ((ph->pinned || ph->lazy) && ncpu < 2) {
 			kt_diag("%s: left out: one CPU (nothing to pin writers away from)", ph->name);
