@@ -41,6 +41,11 @@ int backend_host_disconnect(const struct backend *be, struct host *h)
 	return be && be->host_disconnect ? be->host_disconnect(h, 0) : 0;
 }
 
+int backend_vm_queued(const struct backend *be, struct vm *vm, double *since)
+{
+	return be && be->queued ? be->queued(vm, since, 0) : 0;
+}
+
 void vm_clear(struct vm *vm)
 {
 	if (vm->console_fd >= 0)

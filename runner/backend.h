@@ -94,6 +94,11 @@ struct backend {
 	int (*wait)(struct vm *vm, struct vm_exit *ex, unsigned int flags);
 	/* Frees everything; ends the VM first if it still runs. */
 	void (*release)(struct vm *vm);
+	/* Optional, for a service that queues VMs (LAVA): 1 while the VM still
+	 * waits for a machine, its boot and time limits not yet running; 0 once
+	 * it runs, *since then saying when it began (now_mono's clock). A VM
+	 * stopped while queued ends with vm_exit.not_started. */
+	int (*queued)(struct vm *vm, double *since, unsigned int flags);
 };
 
 /* backend.flags */
@@ -115,6 +120,8 @@ int backend_connect(const struct backend *be, const char *url, const char *secre
 int backend_host_connect(const struct backend *be, struct host *h, struct err *err);
 int backend_host_probe(const struct backend *be, struct host *h, struct err *err);
 int backend_host_disconnect(const struct backend *be, struct host *h);
+/* be->queued, or 0 (running since start) when be has none. */
+int backend_vm_queued(const struct backend *be, struct vm *vm, double *since);
 
 /* First line of "BINARY --version" (run without a shell, remembered). */
 char *qemu_binary_version(const char *binary);

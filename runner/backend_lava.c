@@ -37,6 +37,7 @@ struct lava_vm {
 	int out_w, err_w;	/* the thread's ends of the pipes */
 	int stop, done_stop, ended, by_us, infra, timeout, cancelled, finished;
 	double t_stop;
+	double t_submit, t_running;	/* when LAVA ran it: 0 while queued */
 	char why[256];
 	char *boot_cmd;
 };
@@ -142,6 +143,20 @@ static int verdict(struct lava_vm *lv, const char *health, const struct lava_log
 	return 0;
 }
 
+static void mark_running(struct lava_vm *lv)
+{
+	double t = now_mono();
+
+	pthread_mutex_lock(&lv->mu);
+	if (lv->t_running) {
+		pthread_mutex_unlock(&lv->mu);
+		return;
+	}
+	lv->t_running = t;
+	pthread_mutex_unlock(&lv->mu);
+	note(lv, "LAVA job %ld running, after %.0fs in LAVA's queue", lv->id, t - lv->t_submit);
+}
+
 static void end(struct lava_vm *lv, const struct lava_log *lg)
 {
 	pthread_mutex_lock(&lv->mu);
@@ -196,6 +211,9 @@ static void *follow(void *arg)
 				snprintf(dev, sizeof(dev), "%s", d);
 				note(lv, "LAVA job %ld runs on device %s", lv->id, dev);
 			}
+			/* a log means the dispatcher has it, whatever the state says */
+			if (state && (!strcmp(state, "Running") || lg.lines > 0))
+				mark_running(lv);
 			if (state && !strcmp(state, "Finished")) {
 				char h[32];
 
@@ -325,6 +343,7 @@ static int lava_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 	pthread_cond_init(&lv->cv, NULL);
 	lv->refs = 2;
 	lv->id = id;
+	lv->t_submit = now_mono();
 	lv->out_w = out_w;
 	lv->err_w = err_w;
 	vm->priv = lv;
@@ -377,6 +396,7 @@ static int lava_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 	ex->by_us = lv->by_us;
 	ex->status = lv->infra && !lv->by_us;
 	ex->timed_out = lv->timeout;
+	ex->not_started = !lv->t_running;
 	if ((lv->infra || lv->timeout) && !lv->by_us)
 		snprintf(ex->why, sizeof(ex->why), "%s", lv->why);
 	if (lv->boot_cmd) {
@@ -385,6 +405,21 @@ static int lava_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 	}
 	pthread_mutex_unlock(&lv->mu);
 	return 0;
+}
+
+static int lava_queued(struct vm *vm, double *since, unsigned int flags)
+{
+	struct lava_vm *lv = vm->priv;
+	int q;
+
+	(void)flags;
+	if (!lv)
+		return 0;
+	pthread_mutex_lock(&lv->mu);
+	q = !lv->t_running && !lv->ended;
+	*since = lv->t_running;
+	pthread_mutex_unlock(&lv->mu);
+	return q;
 }
 
 static void lava_release(struct vm *vm)
@@ -408,4 +443,5 @@ const struct backend backend_lava = {
 	.stop = lava_stop,
 	.wait = lava_wait,
 	.release = lava_release,
+	.queued = lava_queued,
 };

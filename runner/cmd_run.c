@@ -62,6 +62,8 @@ static const char run_usage[] =
 	"      --timeout SECS              total time limit per job (default 600)\n"
 	"      --boot-timeout SECS         limit until /init reports (default 120)\n"
 	"      --silence-timeout SECS      limit on console silence (default 120)\n"
+	"      --queue-timeout SECS        limit on waiting for a lab's device (LAVA), not\n"
+	"                                  counted in the three above (default 3600)\n"
 	"      --retries N                 retries after an infrastructure error (default 1)\n"
 	"      --tree NAME                 the candidates' series (default: debian-VERSION for\n"
 	"                                  default kernels, linux-X.Y from the guest's release)\n"
@@ -310,6 +312,7 @@ static const struct run_opt {
 	{ "timeout", 1, 0, set_seconds, OFF(so.total_timeout) },
 	{ "boot-timeout", 1, 0, set_seconds, OFF(so.boot_timeout) },
 	{ "silence-timeout", 1, 0, set_seconds, OFF(so.silence_timeout) },
+	{ "queue-timeout", 1, 0, set_seconds, OFF(so.queue_timeout) },
 	{ "retries", 1, 0, set_retries, 0 },
 	{ "tree", 1, 0, set_tree, OFF(plan.tree) },
 	{ "confirm", 1, 0, set_confirm, 0 },

@@ -252,7 +252,7 @@ int job_start(struct job *j)
 	j->state = JS_BOOTING;
 	j->lb = xcalloc(1, sizeof(*j->lb));
 	j->lberr = xcalloc(1, sizeof(*j->lberr));
-	j->t_start = j->t_last_out = now_mono();
+	j->t_start = j->t_run = j->t_last_out = now_mono();
 	if (j->log_path) {
 		j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (j->log_fd < 0)
@@ -273,6 +273,23 @@ int job_start(struct job *j)
 		return -1;
 	}
 	j->vm_started = 1;
+	j->queued = j->be->queued != NULL;
+	return 0;
+}
+
+int job_queued(struct job *j)
+{
+	double since = 0;
+
+	if (!j->queued)
+		return 0;
+	if (backend_vm_queued(j->be, &j->vm, &since))
+		return 1;
+	j->queued = 0;
+	if (since > j->t_run)
+		j->t_run = since;
+	if (j->t_last_out < j->t_run)
+		j->t_last_out = j->t_run;
 	return 0;
 }
 
@@ -459,22 +476,22 @@ void job_close(struct job *j)
 
 char *job_limit_hit(const struct job *j, double boot, double silence, double total, double now)
 {
-	if (!j->t_header && now - j->t_start >= boot)
+	if (!j->t_header && now - j->t_run >= boot)
 		return xasprintf("boot timeout: no KTAP header after %.0fs", boot);
 	if (now - j->t_last_out >= silence)
 		return xasprintf("silent for %.0fs", silence);
-	if (now - j->t_start >= total)
+	if (now - j->t_run >= total)
 		return xasprintf("time limit %.0fs reached", total);
 	return NULL;
 }
 
 double job_deadline(const struct job *j, double boot, double silence, double total)
 {
-	double d = j->t_header ? j->t_start + total : j->t_start + boot;
+	double d = j->t_header ? j->t_run + total : j->t_run + boot;
 
 	if (j->t_last_out + silence < d)
 		d = j->t_last_out + silence;
-	if (j->t_start + total < d)
-		d = j->t_start + total;
+	if (j->t_run + total < d)
+		d = j->t_run + total;
 	return d;
 }

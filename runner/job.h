@@ -60,8 +60,11 @@ struct job {
 	int attempt;
 	unsigned int lost;	/* attempts lost with their host: not counted as retries */
 	double t_start, t_header, t_last_out, t_last_result, t_end;
+	double t_run;		/* the VM began running: t_start, or later when its
+				 * backend queued it (the limits count from here) */
 	struct vm vm;
 	int vm_started;
+	int queued;		/* its backend may still be queueing it */
 	struct ktap ktap;
 	unsigned long init_doc;	/* ktap.ndocs of /init's document, 0 before its header */
 	/* the kernel's own KUnit run (job.c): documents begun before the
@@ -113,6 +116,9 @@ void job_stderr(struct job *j, const char *data, size_t n);
 /* Feeds what fd has now (up to 1 MiB) as console (console) or stderr bytes,
  * adding their count to *got; 1: more may come, 0: fd closed or failed. */
 int job_read(struct job *j, int fd, int console, size_t *got);
+/* 1 while the backend still queues j's VM (LAVA, no device free yet); once
+ * it runs, the limits below count from when it began. */
+int job_queued(struct job *j);
 /* Which limit j has run into at now, if any (the reason, malloc'd): no KTAP
  * header after boot s, no output for silence s, or total s in all. */
 char *job_limit_hit(const struct job *j, double boot, double silence, double total, double now);

@@ -222,7 +222,7 @@ void job_on_line(void *data, const char *line, size_t len)
 	note_init_doc(j, line, len);
 	if (j->ktap.seen_header && !j->t_header) {
 		j->t_header = now_mono();
-		j->boot_s = j->t_header - j->t_start;
+		j->boot_s = j->t_header - j->t_run;
 		j->state = JS_RUNNING;
 	}
 }

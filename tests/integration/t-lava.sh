@@ -88,6 +88,14 @@ t1=$(date +%s.%N)
 check "LAVA matrix: exit 0 (rc=$rc)" test $rc -eq 0
 jcheck "LAVA matrix: every job COMPLETE ($(jq -rc '[.jobs[] | "\(.arch)=\(.outcome)"]' "$T/lava.json"))" \
 	'[.jobs[].outcome] | length > 0 and all(. == "COMPLETE")' "$T/lava.json"
+# a job not COMPLETE: why, as kfarm and LAVA saw it (what a CI log must show)
+jq -r '.jobs[] | select(.outcome != "COMPLETE") | "    \(.arch): \(.outcome): \(.reason)"' "$T/lava.json"
+sql "$DB" "SELECT lava_job_id || ' ' || log_path FROM jobs WHERE run_id = $(jq .run "$T/lava.json") AND outcome != 'COMPLETE'" |
+while read -r id log; do
+	echo "    LAVA job $id: $(lab_job "$id" | jq -c '{state, health, actual_device, submit_time, start_time, end_time}')"
+	grep -E '^\[qemu: LAVA job' "$DB.logs/$log" 2>/dev/null | sed 's/^/      /' | head -n 10
+	curl -sf -H "$AUTH" "$LAVA_URL/api/v0.2/jobs/$id/logs/" | tail -n 8 | cut -c1-240 | cat -v | sed 's/^/      /'
+done
 nice -n 10 "$KFARM" run "${KERNELS[@]}" -j "$J" --confirm 0 --append "$MAPPEND" --db "$DB" \
 	--json >"$T/direct.json" 2>"$T/direct.err"
 rc=$?

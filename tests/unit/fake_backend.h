@@ -26,7 +26,18 @@ static struct {
 	int trickle;			/* a child writes the document a byte at a time, as QEMU's
 					 * UART does, then stays until stopped, as a guest does */
 	pid_t writer[64];		/* those children, one per start */
+	double queue_s;			/* with trickle: a lab's queue, this long before
+					 * the VM runs (the queued entry says so) */
+	double t_started[64];		/* each start's time, for queue_s */
 } fake;
+
+static double fake_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static const char fake_ktap[] =
 	"KTAP version 1\n"
@@ -77,6 +88,9 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 			sigemptyset(&none);	/* the scheduler blocks SIGTERM for its signalfd */
 			sigprocmask(SIG_SETMASK, &none, NULL);
 			close(p[0]);
+			if (fake.queue_s > 0)
+				nanosleep(&(struct timespec){ (time_t)fake.queue_s,
+					(long)((fake.queue_s - (time_t)fake.queue_s) * 1e9) }, NULL);
 			for (const char *c = doc; *c; c++) {
 				nanosleep(&(struct timespec){ 0, 200000 }, NULL);
 				if (write(p[1], c, 1) != 1)
@@ -86,6 +100,7 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 			_exit(0);
 		}
 		*writer = pid;
+		fake.t_started[writer - fake.writer] = fake_now();
 		fcntl(p[0], F_SETFL, O_NONBLOCK);	/* as a real backend's console */
 	} else if (!(fake.lose && spec->host == fake.lose) &&
 		   write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc)) {
@@ -114,6 +129,8 @@ static int fake_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 	(void)flags;
 	ex->exited = 1;
 	ex->status = vm->host_down ? 255 : fake.exit_status;
+	ex->not_started = fake.trickle && vm->priv &&
+			  fake_now() < fake.t_started[(pid_t *)vm->priv - fake.writer] + fake.queue_s;
 	if (vm->host_down)
 		snprintf(ex->why, sizeof(ex->why), "fake: connection to the host lost");
 	return 0;
@@ -134,9 +151,22 @@ static void fake_release(struct vm *vm)
 	vm->console_fd = vm->err_fd = vm->exit_fd = -1;
 }
 
+/* Queued until queue_s after its start (trickle mode only). */
+static int fake_queued(struct vm *vm, double *since, unsigned int flags)
+{
+	double t;
+
+	(void)flags;
+	if (!fake.trickle || !vm->priv)
+		return 0;
+	t = fake.t_started[(pid_t *)vm->priv - fake.writer] + fake.queue_s;
+	*since = t;
+	return fake_now() < t;
+}
+
 static const struct backend fake_backend = {
 	.name = "fake", .start = fake_start, .stop = fake_stop, .wait = fake_wait,
-	.release = fake_release,
+	.release = fake_release, .queued = fake_queued,
 };
 
 #endif

@@ -271,6 +271,55 @@ static void test_trickle(void **state)
 	assert_int_equal(fake.live, 0);
 }
 
+/* A lab's queue (LAVA with no device free) is not the kernel's time: a VM
+ * queued longer than the boot and silence limits still completes, its
+ * limits counted from when it began to run. */
+static void test_queue_not_boot_time(void **state)
+{
+	struct job *j = fake_job("q");
+	struct sched_opts o = {
+		.jobs = 1, .boot_timeout = 0.5, .silence_timeout = 0.5, .total_timeout = 1,
+	};
+
+	(void)state;
+	reset_fake();
+	fake.trickle = fake.beta_passes = 1;
+	fake.queue_s = 1.5;
+	assert_int_equal(sched_run(&j, 1, &o), 0);
+	if (j->outcome != JOB_COMPLETE)
+		fail_msg("queued 1.5 s under a 0.5 s boot limit: %s (%s)",
+			 job_outcome_name(j->outcome), j->reason ? j->reason : "");
+	assert_true(j->t_run - j->t_start >= 1.4);
+	assert_int_equal(j->attempt, 1);
+	job_free(j);
+	assert_int_equal(fake.live, 0);
+}
+
+/* Its own limit ends a VM still queued: INFRA_ERROR, retried, never
+ * TIMEOUT (nothing of the kernel ran). */
+static void test_queue_limit(void **state)
+{
+	struct job *j = fake_job("q");
+	struct sched_opts o = {
+		.jobs = 1, .boot_timeout = 10, .silence_timeout = 10, .total_timeout = 10,
+		.queue_timeout = 1, .infra_retries = 1,
+	};
+
+	(void)state;
+	reset_fake();
+	fake.trickle = 1;
+	fake.queue_s = 5;
+	assert_int_equal(sched_run(&j, 1, &o), 0);
+	assert_int_equal(j->outcome, JOB_INFRA_ERROR);
+	assert_int_equal(j->attempt, 2);
+	if (!j->reason || !strstr(j->reason, "still queued for a machine after 1s") ||
+	    !strstr(j->reason, "before the VM started"))
+		fail_msg("reason: %s", j->reason ? j->reason : "(none)");
+	assert_int_equal(j->nres, 0);
+	job_free(j);
+	assert_int_equal(fake.live, 0);
+}
+
 /* A host that drops out: its pool goes down, its job moves to the other host
  * and the lost attempt is not counted against the retries (none here). */
 static void test_host_lost(void **state)
@@ -354,6 +403,8 @@ int main(void)
 		cmocka_unit_test(test_retry_after_start_failure),
 		cmocka_unit_test(test_host_lost),
 		cmocka_unit_test(test_trickle),
+		cmocka_unit_test(test_queue_not_boot_time),
+		cmocka_unit_test(test_queue_limit),
 		cmocka_unit_test(test_none_runnable),
 	};
 
