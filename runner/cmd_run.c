@@ -545,6 +545,7 @@ int cmd_run(struct cmd_ctx *cx, int argc, char **argv)
 {
 	struct run_opts o = {
 		.so = { .boot_timeout = 120, .silence_timeout = 120, .total_timeout = 600,
+			.queue_timeout = 3600,
 			.infra_retries = 1 },
 		.plan.be = backends[0], .confirm = 2,
 	};

@@ -287,11 +287,6 @@ static double abandon_after(const struct sched *s)
 
 #define QUEUE_POLL_S 1.0	/* between two asks whether a queued VM runs yet */
 
-static double queue_limit(const struct sched *s)
-{
-	return s->o->queue_timeout > 0 ? s->o->queue_timeout : 3600;
-}
-
 /* The VM did not end abandon_after seconds after it was told to: its backend
  * is stuck. Ends the attempt without waiting on the backend again (release
  * must not block: a backend thread keeps what it still uses). */
@@ -322,15 +317,12 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 		*next = sl->t_stop + abandon_after(s);
 	if (j->timed_out)
 		return;
+	d = now + QUEUE_POLL_S;
 	if (job_queued(j)) {
 		/* a lab's queue is no part of the kernel's time; its own limit
 		 * ends the attempt as not started (INFRA_ERROR), never TIMEOUT */
-		if (now - j->t_start < queue_limit(s)) {
-			if (now + QUEUE_POLL_S < *next)
-				*next = now + QUEUE_POLL_S;
-			return;
-		}
-		why = xasprintf("still queued for a machine after %.0fs", queue_limit(s));
+		why = !s->o->queue_timeout || now - j->t_start < s->o->queue_timeout ? NULL :
+		      xasprintf("still queued for a machine after %.0fs", s->o->queue_timeout);
 	} else if (job_suite_done(j)) {
 		/* last result is in: no need to wait for the guest */
 		job_stop(j);
@@ -340,6 +332,8 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 	} else {
 		why = job_limit_hit(j, s->o->boot_timeout, s->o->silence_timeout,
 				    s->o->total_timeout, now);
+		d = job_deadline(j, s->o->boot_timeout, s->o->silence_timeout,
+				 s->o->total_timeout);
 	}
 	if (why) {
 		job_timeout(j, why);
@@ -349,7 +343,6 @@ static void check_slot(struct sched *s, struct slot *sl, double now, double *nex
 			*next = now + abandon_after(s);
 		return;
 	}
-	d = job_deadline(j, s->o->boot_timeout, s->o->silence_timeout, s->o->total_timeout);
 	if (d < *next)
 		*next = d;
 }

@@ -34,7 +34,7 @@ struct sched_opts {
 	double total_timeout;		/* whole job */
 	/* a VM its backend still queues (LAVA: no device free) this long after
 	 * it was submitted: the attempt ends as INFRA_ERROR. The three limits
-	 * above count from when it began to run. 0: 3600 s */
+	 * above count from when it began to run. 0: no limit */
 	double queue_timeout;
 	/* a VM told to stop (timeout, last result) that has not ended this
 	 * long after is given up on: its backend is hung (an SFTP write to a
