@@ -240,7 +240,7 @@ static void *follow(void *arg)
 		/* after the done line the guest's work is over: LAVA's own
 		 * bookkeeping (power off, the worker's next ping) is no concern of
 		 * the run, and the job completes there by itself */
-		if (stop && (lg.done_seen || now_mono() - t_stop >= grace)) {
+		if (stop && (lg.done_seen || !lv->t_running || now_mono() - t_stop >= grace)) {
 			if (!lg.done_seen)
 				cancel(lv);
 			end(lv, &lg);

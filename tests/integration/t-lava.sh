@@ -127,7 +127,11 @@ ratio=$(jq -n "$(sum "$T/lava.json") / $(sum "$T/direct.json") * 100 | round / 1
 echo "  overhead: per-job duration LAVA $(jq -n "$(sum "$T/lava.json") / ${#ARCHES[@]} | round")s," \
 	"direct $(jq -n "$(sum "$T/direct.json") / ${#ARCHES[@]} | round")s: ratio $ratio;" \
 	"wall $(printf %.0f "$(echo "$t1 - $t0" | bc)")s vs $(printf %.0f "$(echo "$t2 - $t1" | bc)")s"
-jq -r '.jobs[] | "    \(.arch): LAVA boot \(.boot_s // 0 | round)s total \(.duration_s | round)s"' "$T/lava.json"
+sql "$DB" "SELECT arch || ' ' || log_path FROM jobs WHERE run_id = $lrun" | while read -r a log; do
+	q=$(grep -ho "after [0-9]*s in LAVA's queue" "$DB.logs/$log" | grep -o '[0-9]\+')
+	jq -r --arg a "$a" --arg q "${q:-?}" '.jobs[] | select(.arch == $a) |
+		"    \(.arch): LAVA queued \($q)s, boot \(.boot_s // 0 | round)s, total \(.duration_s | round)s"' "$T/lava.json"
+done
 jq -r '.jobs[] | "    \(.arch): direct boot \(.boot_s // 0 | round)s total \(.duration_s | round)s"' "$T/direct.json"
 check "no QEMU left" no_qemu_left
 
@@ -188,6 +192,57 @@ wait_finished "$id"
 check "SIGINT: LAVA job $id canceled by kfarm ($(lab_job "$id" | jq -r .health))" \
 	test "$(lab_job "$id" | jq -r .health)" = Canceled
 check "SIGINT: no QEMU left once LAVA is done" no_qemu_left
+
+# --- no device free: LAVA's queue is not the kernel's time ---
+# one device left Good, held by the stand-in guest; a job behind it waits
+# longer than its boot limit, then runs: COMPLETE, its wait in its log
+for i in $(seq 2 "${#ARCHES[@]}"); do
+	lab_manage devices update --health MAINTENANCE "kfarm-qemu-$i" >/dev/null
+done
+hang_run "$T/hold.db" --retries 0
+hold=$KPID
+id=$(running_job)
+check "queue: the stand-in guest holds the one device (LAVA job ${id:-?})" test -n "$id"
+lava_run --lava-token-file "$LAVA_TOKEN_FILE" --kernel "x86_64=$X86:queued" --confirm 0 \
+	--retries 0 --boot-timeout 20 --silence-timeout 20 --append "$MAPPEND" --db "$T/queue.db" \
+	--json >"$T/queue.json" 2>"$T/queue.err" &
+qpid=$!
+sleep 30
+kill -INT "$hold"
+wait "$hold"
+wait "$qpid"
+rc=$?
+check "queue: queued past its 20s boot limit, then run: exit 0 (rc=$rc)" test $rc -eq 0
+jcheck "queue: COMPLETE in one attempt ($(jq -rc '[.jobs[] | .outcome, .attempts, .reason]' "$T/queue.json"))" \
+	'.jobs[0].outcome == "COMPLETE" and .jobs[0].attempts == 1' "$T/queue.json"
+waited=$(grep -ho "running, after [0-9]*s in LAVA's queue" "$T/queue.db.logs"/run-*/*.log | grep -o '[0-9]\+')
+check "queue: its log says it waited ${waited:-?}s in LAVA's queue (at least 25s)" test "${waited:-0}" -ge 25
+jcheck "queue: its boot time is the guest's, not the wait ($(jq '.jobs[0].boot_s | round' "$T/queue.json")s)" \
+	'.jobs[0].boot_s < 20' "$T/queue.json"
+# and its own limit: still queued after --queue-timeout, INFRA_ERROR, retried
+hang_run "$T/hold2.db" --retries 0
+hold=$KPID
+id=$(running_job)
+lava_run --lava-token-file "$LAVA_TOKEN_FILE" --kernel "x86_64=$X86:queued" --confirm 0 \
+	--retries 1 --queue-timeout 8 --append "$MAPPEND" --db "$T/qlimit.db" \
+	--json >"$T/qlimit.json" 2>"$T/qlimit.err"
+rc=$?
+check "queue limit: exit 3, an infrastructure error (rc=$rc)" test $rc -eq 3
+jcheck "queue limit: INFRA_ERROR, retried ($(jq -rc '[.jobs[] | .outcome, .attempts, .reason]' "$T/qlimit.json"))" \
+	'.jobs[0].outcome == "INFRA_ERROR" and .jobs[0].attempts == 2 and
+	 (.jobs[0].reason | test("still queued for a machine after 8s.*before the VM started"))' "$T/qlimit.json"
+check "queue limit: no results stored for it" test "$(sql "$T/qlimit.db" "SELECT count(*) FROM results")" = 0
+healths=
+for q in $(sql "$T/qlimit.db" "SELECT lava_job_id FROM jobs"); do
+	wait_finished "$q"
+	healths+=" $(lab_job "$q" | jq -r .health)"
+done
+check "queue limit: both LAVA jobs canceled by kfarm while queued:$healths" test "$healths" = " Canceled Canceled"
+kill -INT "$hold"
+wait "$hold"
+for i in $(seq 2 "${#ARCHES[@]}"); do
+	lab_manage devices update --health GOOD "kfarm-qemu-$i" >/dev/null
+done
 
 # --- a worker without the QEMU binary: INFRA_ERROR naming it, retried ---
 lab_worker_stop
