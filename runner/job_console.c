@@ -230,6 +230,10 @@ void job_on_line(void *data, const char *line, size_t len)
 void job_console(struct job *j, const char *data, size_t n)
 {
 	j->t_last_out = now_mono();
+	if (j->queued) {	/* the guest speaks: it runs, whatever its backend said */
+		j->queued = 0;
+		j->t_run = j->t_last_out;
+	}
 	job_log_write(j, data, n);
 	linebuf_feed(j->lb, data, n, job_on_line, j);
 }
