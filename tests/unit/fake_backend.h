@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../runner/backend.h"
+#include "../../runner/util.h"
 
 static struct {
 	int starts, stops, releases, live, max_live;
@@ -30,14 +31,6 @@ static struct {
 					 * the VM runs (the queued entry says so) */
 	double t_started[64];		/* each start's time, for queue_s */
 } fake;
-
-static double fake_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const char fake_ktap[] =
 	"KTAP version 1\n"
@@ -100,7 +93,7 @@ static int fake_start(struct vm *vm, const struct vm_spec *spec, struct err *err
 			_exit(0);
 		}
 		*writer = pid;
-		fake.t_started[writer - fake.writer] = fake_now();
+		fake.t_started[writer - fake.writer] = now_mono();
 		fcntl(p[0], F_SETFL, O_NONBLOCK);	/* as a real backend's console */
 	} else if (!(fake.lose && spec->host == fake.lose) &&
 		   write(p[1], doc, strlen(doc)) != (ssize_t)strlen(doc)) {
@@ -130,7 +123,7 @@ static int fake_wait(struct vm *vm, struct vm_exit *ex, unsigned int flags)
 	ex->exited = 1;
 	ex->status = vm->host_down ? 255 : fake.exit_status;
 	ex->not_started = fake.trickle && vm->priv &&
-			  fake_now() < fake.t_started[(pid_t *)vm->priv - fake.writer] + fake.queue_s;
+			  now_mono() < fake.t_started[(pid_t *)vm->priv - fake.writer] + fake.queue_s;
 	if (vm->host_down)
 		snprintf(ex->why, sizeof(ex->why), "fake: connection to the host lost");
 	return 0;
@@ -161,7 +154,7 @@ static int fake_queued(struct vm *vm, double *since, unsigned int flags)
 		return 0;
 	t = fake.t_started[(pid_t *)vm->priv - fake.writer] + fake.queue_s;
 	*since = t;
-	return fake_now() < t;
+	return now_mono() < t;
 }
 
 static const struct backend fake_backend = {
