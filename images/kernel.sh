@@ -302,6 +302,9 @@ kernel_key() {
 		# only another config than kfarm's adds lines: the default keys (and
 		# so make images' cache entries) stay what they were
 		[ "$CONFIG_MODE" = kfarm ] || { echo "--- config $CONFIG_MODE"; cat ${CONFIG_PATH:+"$CONFIG_PATH"} </dev/null; }
+		# defconfig's base is the profile's make target: another target is
+		# another kernel (x86_64_defconfig vs i386_defconfig)
+		[ "$CONFIG_MODE" != defconfig ] || echo "defconfig target $defcfg"
 		# kselftest options, only when asked
 		[ ! -s "${KS_FRAG:-}" ] || { echo "--- kselftest ${KFARM_KSELFTEST}"; cat "$KS_FRAG"; }
 	} | sha 16

@@ -79,4 +79,25 @@ check "older layout: built (exit $?)" grep -qx series3 "$(image)"
 check "older layout: no new tree unpacked" test ! -e "$S/linux-9.1"
 grep -q unpacking "$T/build.log" && bad "older layout: kernel.sh said it unpacked" ||
 	ok "older layout: kernel.sh did not unpack"
+
+# --config defconfig: the profile's defconfig target is in the key (another
+# target, another kernel); kfarm's own recipe does not read it, nor its key
+D=$T/dtree
+standin_tree "$D" 9 1
+printf 'x86_64_defconfig i386_defconfig:\n\tcp $(O)/kfarm.fragment $(O)/.config\n' >>"$D/Makefile"
+mkdir -p "$T/root2/images"
+ln -s "$TOP/images/kernel.sh" "$T/root2/images/kernel.sh"
+cp -r "$TOP/arches" "$T/root2/arches"
+jq '.defconfig = "i386_defconfig"' "$TOP/arches/x86_64.json" >"$T/root2/arches/x86_64.json"
+dkey() { # ROOT CONFIG: the key kernel.sh --config-only reports
+	rm -f "$T/dk.json"
+	"$1/images/kernel.sh" --config-only --src "$D" --id dir:standin --bdir dk \
+		--result "$T/dk.json" --config "$2" x86_64 >>"$T/dk.log" 2>&1 && jq -r .key "$T/dk.json"
+}
+k1=$(dkey "$T/root" defconfig) k2=$(dkey "$T/root2" defconfig)
+k3=$(dkey "$T/root" kfarm) k4=$(dkey "$T/root2" kfarm)
+check "--config defconfig: x86_64_defconfig and i386_defconfig are two keys ($k1, $k2)" \
+	test -n "$k1" -a -n "$k2" -a "$k1" != "$k2"
+check "kfarm's recipe: the profile's defconfig target leaves its key alone ($k3)" \
+	test -n "$k3" -a "$k3" = "$k4" -a "$k3" != "$k1"
 finish
