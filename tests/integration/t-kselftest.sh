@@ -105,8 +105,12 @@ check "alpha's initramfs carries the NEEDED libraries (libgcc_s for pthread_exit
 check "--kselftest with a path: exit 2, nothing written" test $? -eq 2 -a ! -e "$T/bad.db"
 "$KFARM" run --db "$T/bad.db" --kselftest clone3 >/dev/null 2>"$T/bad.err"
 check "--kselftest without --source: exit 2" test $? -eq 2
+S612=$(ls -d "$KFARM_CACHE"/src/linux-6.12 "$KFARM_CACHE"/src/linux-6.12-* 2>/dev/null | grep -v nopatch | head -n1)
 check "a target's config file is what the kernel merges (kselftest-merge)" \
-	grep -qx CONFIG_USERFAULTFD=y <("$TOP/images/kselftest.sh" --config-fragment "$(ls -d "$KFARM_CACHE"/src/linux-6.12 "$KFARM_CACHE"/src/linux-6.12-* 2>/dev/null | grep -v nopatch | head -n1)" mm)
+	grep -qx CONFIG_USERFAULTFD=y <("$TOP/images/kselftest.sh" --config-fragment "$S612" mm)
+check "timers has no config file; what mqueue-lat needs is merged (kselftest.needs: POSIX_MQUEUE and its NET)" \
+	bash -c 'f=$("$1" --config-fragment "$2" timers) && grep -qx CONFIG_POSIX_MQUEUE=y <<<"$f" && grep -qx CONFIG_NET=y <<<"$f"' _ \
+	"$TOP/images/kselftest.sh" "$S612"
 
 # ---- (b) user programs: expected, streamed, their own reasons
 U=$T/user C=$T/cache
