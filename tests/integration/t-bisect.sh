@@ -26,7 +26,7 @@ TC=${KFARM_SOURCE_CACHE:-$HOME/.cache/kfarm-t-source}
 export KFARM_CACHE=$TC/cache
 REPO=$TC/linux-6.1
 mkdir -p "$KFARM_CACHE"
-"$TOP/tests/integration/source-fixture.sh" "$REPO" || { bad "test repository"; finish; exit 1; }
+nice -n 10 "$TOP/tests/integration/source-fixture.sh" "$REPO" || { bad "test repository"; finish; exit 1; }
 make -s -C "$TOP" initramfs ARCH=x86_64 KFARM_CACHE="$KFARM_CACHE" >"$T/initramfs.log" 2>&1 ||
 	{ bad "x86_64 initramfs"; cat "$T/initramfs.log"; finish; exit 1; }
 T0=$(date +%s)

@@ -15,7 +15,7 @@ export KFARM_CACHE=$TC/cache
 REPO=$TC/linux-6.1
 DB=$T/s.db
 mkdir -p "$KFARM_CACHE"
-"$TOP/tests/integration/source-fixture.sh" "$REPO" || { bad "test repository"; finish; exit 1; }
+nice -n 10 "$TOP/tests/integration/source-fixture.sh" "$REPO" || { bad "test repository"; finish; exit 1; }
 make -s -C "$TOP" initramfs ARCH=alpha KFARM_CACHE="$KFARM_CACHE" >"$T/initramfs.log" 2>&1 ||
 	{ bad "alpha initramfs"; cat "$T/initramfs.log"; finish; exit 1; }
 git -C "$REPO" rev-parse -q --verify base >/dev/null || { bad "fixture has no base"; exit 1; }
