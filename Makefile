@@ -106,11 +106,17 @@ unit: $(UNIT_BIN)
 integration: bin/kfarm
 	tests/run-integration.sh
 
-# the whole suite: builds everything it needs first (images are cached)
-test: all images
-	$(MAKE) lint
-	$(MAKE) unit
-	$(MAKE) fuzz FUZZ_SECONDS=10
+# the whole suite: builds everything it needs first (images are cached).
+# lint, unit and fuzz run beside the kernel builds, which are niced: the
+# checks use a core each, a kernel build leaves one idle while it configures
+# and links. Their output is held and shown once the images are done.
+test: all
+	@log=$$(mktemp /tmp/kfarm-checks.XXXXXX); \
+	$(MAKE) --no-print-directory lint unit fuzz FUZZ_SECONDS=10 >$$log 2>&1 & checks=$$!; \
+	nice -n 10 $(MAKE) --no-print-directory images; images=$$?; \
+	wait $$checks; checks=$$?; cat $$log; rm -f $$log; \
+	[ $$images = 0 ] || { echo "make test: make images failed"; exit 1; }; \
+	[ $$checks = 0 ] || { echo "make test: lint, unit or fuzz failed (above)"; exit 1; }
 	$(MAKE) integration
 	tests/valgrind.sh
 
