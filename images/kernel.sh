@@ -6,7 +6,10 @@
 #   src/linux-VER[-nopatch]/       unpacked tarball + images/patches/VER/*.patch
 #                                  (.kfarm-pkey names the series; older caches'
 #                                  src/linux-VER-PKEY/ trees are still used)
-#   build/ARCH-VER/                O= build tree (incremental, disposable)
+#   src/linux-VER/.kfarm-o-ARCH-VER/  O= build tree (incremental, disposable;
+#                                  a subdirectory, so kbuild's paths are
+#                                  relative and ccache is shared by every tree)
+#   build/ARCH-VER.{lock,log,steps}   its lock, last log, kbuild step count
 #   kernels/ARCH-KEY/              image config build.log release build.json
 #   kernels/ARCH-KEY.failed.json (+ .failed.log)   failure record
 #   defaults/ARCH-VER.json         what `kfarm run` boots by default
@@ -25,7 +28,9 @@
 #        images/kernel.sh [--force] --src DIR --id ID --bdir NAME --result FILE
 #                         [--config kfarm|defconfig|file:PATH|frag:PATH] ARCH
 #   --src ...      build ARCH from the prepared source tree DIR (kfarm's source
-#                  candidates): ID is its identity, build/ARCH-NAME its O= tree,
+#                  candidates): ID is its identity, build/ARCH-NAME its lock
+#                  and log, DIR/.kfarm-o-ARCH-NAME its O= tree if DIR is in
+#                  the cache's src/ (else build/ARCH-NAME),
 #                  FILE receives the result record (JSON)
 #   --config C     the configuration (--src only): kfarm = tinyconfig +
 #                  common.config + ARCH.config (the default); defconfig = the
@@ -42,6 +47,7 @@
 #   KFARM_KSELFTEST=T1,T2 (--src only: merge those selftests targets' own
 #   config files, as make kselftest-merge does; part of the key),
 #   KFARM_LINUX_SOURCES (dir with linux-source-VER.tar.xz, default /usr/src),
+#   KFARM_CCACHE_DIR (default $KFARM_CACHE/ccache: another cache's, to share),
 #   JOBS (make -j, default nproc), STRICT=1 (exit 1 if any kernel failed).
 # exit status: 0 when every kernel was built or its failure recorded
 # (a broken kernel is a result, not an error); 1 with STRICT=1 and a failure;
@@ -110,8 +116,12 @@ first_error() {
 	[ -n "$l" ] || l=$(grep -v '^[[:space:]]*$' "$1" | tail -n1 || true)
 	l=${l:-unknown error (empty log)}
 	[ -z "${2:-}" ] || l=${l//"$2/"/}
-	# kbuild names sources relative to the O= tree when it can (../../src/...)
-	[ -z "${3:-}" ] || { local rel; rel=$(realpath -m --relative-to="$3" "$2"); l=${l//"$rel/"/}; }
+	# kbuild names sources relative to the O= tree when it can (../ in a
+	# subdirectory of the tree, ../../src/... beside it): only a path's start
+	[ -z "${3:-}" ] || {
+		local rel; rel=$(realpath -m --relative-to="$3" "$2")
+		l=${l#"$rel/"}; l=${l//" $rel/"/" "}
+	}
 	[ -z "${3:-}" ] || l=${l//"$3/"/}
 	printf '%s' "$l"
 }
@@ -415,28 +425,41 @@ fail() {
 # the caller on fd 9; log in $LOG). $5 = a description of the source for
 # build.json, $6 = its identity. Uses load_profile's variables and KEY.
 build_tree() {
-	ARCH=$1 VER=$2 BDIR=$4
-	local arch=$1 ver=$2 src=$3 bdir=$4 srcdesc=$5 id=$6 target
+	local arch=$1 ver=$2 src=$3 bdir=$4 srcdesc=$5 id=$6 target obj
 	local out="$CACHE/kernels/$arch-$KEY"
 	RELEASE=$(makefile_version "$src")
+	# The O= tree of a tree kfarm made (the cache's src/) is a subdirectory
+	# of it, where kbuild names every path relative (srctree = ..): the
+	# compiler's command lines are then the same for every tree, revision and
+	# cache, and ccache serves one tree's objects to any other with the same
+	# text (a git branch off Debian's tarball, a test's own cache). A user's
+	# own directory is never written to: its O= tree is $bdir, as before.
+	case $src in
+	"$CACHE/src/"*)
+		obj="$src/.kfarm-o-$(basename "$bdir")"
+		[ ! -d "$bdir" ] || rm -rf "$bdir"	# its O= tree from before (lock held)
+		;;
+	*) obj=$bdir ;;
+	esac
+	ARCH=$arch VER=$ver BDIR=$obj
 
 	# An O= tree belongs to one source tree (and series: a replaced tree's
 	# files keep the tarball's old mtimes, which make would not see as
 	# changes); start afresh if that changed.
 	local srcid="$src$( [ -f "$src/.kfarm-pkey" ] && printf ' %s' "$(cat "$src/.kfarm-pkey")")"
-	if [ -d "$bdir" ] && [ "$(cat "$bdir/.kfarm-srctree" 2>/dev/null)" != "$srcid" ]; then
-		rm -rf "$bdir"
+	if [ -d "$obj" ] && [ "$(cat "$obj/.kfarm-srctree" 2>/dev/null)" != "$srcid" ]; then
+		rm -rf "$obj"
 	fi
-	mkdir -p "$bdir"
-	echo "$srcid" >"$bdir/.kfarm-srctree"
+	mkdir -p "$obj"
+	echo "$srcid" >"$obj/.kfarm-srctree"
 
 	# ccache behind the compiler: a rebuild under a new key (a script or
 	# fragment change) of unchanged sources is mostly cache hits. BASEDIR
 	# makes the cache independent of where the cache directory lives.
-	local -a mk=(make -C "$src" O="$bdir" ARCH="$karch" CROSS_COMPILE="$cross" LOCALVERSION=)
+	local -a mk=(make -C "$src" O="$obj" ARCH="$karch" CROSS_COMPILE="$cross" LOCALVERSION=)
 	if command -v ccache >/dev/null; then
 		mk+=(CC="ccache ${cross}gcc" HOSTCC="ccache gcc")
-		export CCACHE_DIR="$CACHE/ccache" CCACHE_BASEDIR="$CACHE" CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+		export CCACHE_DIR="${KFARM_CCACHE_DIR:-$CACHE/ccache}" CCACHE_BASEDIR="$CACHE" CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 	fi
 	target=$(basename "$image")
 	{
@@ -452,22 +475,22 @@ build_tree() {
 	file) base=file ;;
 	frag) extra=("$CONFIG_PATH") ;;
 	esac
-	cat "$ROOT/arches/common.config" "$cfrag" "${extra[@]}" >"$bdir/kfarm.fragment"
+	cat "$ROOT/arches/common.config" "$cfrag" "${extra[@]}" >"$obj/kfarm.fragment"
 	echo "# config: $CONFIG_MODE${CONFIG_PATH:+ $CONFIG_PATH}, base $base" >>"$LOG"
 	# kselftest options go first, so kfarm's own (verified below) win
-	local -a frags=("$bdir/kfarm.fragment")
+	local -a frags=("$obj/kfarm.fragment")
 	if [ -s "${KS_FRAG:-}" ]; then
-		cp "$KS_FRAG" "$bdir/kselftest.fragment"
-		frags=("$bdir/kselftest.fragment" "$bdir/kfarm.fragment")
+		cp "$KS_FRAG" "$obj/kselftest.fragment"
+		frags=("$obj/kselftest.fragment" "$obj/kfarm.fragment")
 	fi
 	say "phase configure"
-	if ! { if [ "$base" = file ]; then cp "$CONFIG_PATH" "$bdir/.config"; else "${mk[@]}" "$base"; fi &&
-	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$bdir" "$bdir/.config" "${frags[@]}") &&
+	if ! { if [ "$base" = file ]; then cp "$CONFIG_PATH" "$obj/.config"; else "${mk[@]}" "$base"; fi &&
+	       (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$obj" "$obj/.config" "${frags[@]}") &&
 	       "${mk[@]}" olddefconfig; } >>"$LOG" 2>&1; then
-		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
+		fail "$(first_error "$LOG" "$src" "$obj")"; return 0
 	fi
 	local problems
-	if ! problems=$(verify_config "$src" "$karch" "$bdir/.config" "$bdir/kfarm.fragment" "${ver:-$RELEASE}" 2>>"$LOG"); then
+	if ! problems=$(verify_config "$src" "$karch" "$obj/.config" "$obj/kfarm.fragment" "${ver:-$RELEASE}" 2>>"$LOG"); then
 		printf '%s\n' "$problems" >>"$LOG"
 		printf '%s\n' "$problems" | sed 's/^kfarm: error: /kernel:   /' >&2
 		fail "$(head -n1 <<<"$problems" | sed 's/^kfarm: error: //')"; return 0
@@ -481,7 +504,7 @@ build_tree() {
 	# progress for kfarm: kbuild's steps of the last full build of this
 	# arch and config (any of its O= trees), for a rough percentage
 	local steps=0 fresh=0 sf
-	[ -e "$bdir/$image" ] || [ -e "$bdir/vmlinux" ] || fresh=1
+	[ -e "$obj/$image" ] || [ -e "$obj/vmlinux" ] || fresh=1
 	sf=$(ls -t "$CACHE/build/$arch"-*.steps 2>/dev/null | head -n1 || true)
 	[ -z "$sf" ] || steps=$(cat "$bdir.steps" 2>/dev/null || cat "$sf")
 	[ "$fresh" = 1 ] || steps=0
@@ -489,10 +512,10 @@ build_tree() {
 	mark=$(wc -l <"$LOG")
 	say "phase compile steps $steps log $LOG"
 	if ! compile_to_first_error "$LOG" "${mk[@]}" -j"$JOBS" "$target"; then
-		fail "$(first_error "$LOG" "$src" "$bdir")"; return 0
+		fail "$(first_error "$LOG" "$src" "$obj")"; return 0
 	fi
 	[ "$fresh" = 0 ] || tail -n +"$((mark + 1))" "$LOG" | grep -c '^  [A-Z]' | put "$bdir.steps" || true
-	if [ ! -s "$bdir/$image" ]; then
+	if [ ! -s "$obj/$image" ]; then
 		echo "kfarm: error: build finished but $image is missing" >>"$LOG"
 		fail "build finished but $image is missing"; return 0
 	fi
@@ -502,24 +525,24 @@ build_tree() {
 	local tmp="$CACHE/kernels/.tmp-$arch-$KEY.$$"
 	TMPOUT=$tmp
 	rm -rf "$tmp"; mkdir -p "$tmp"
-	cp "$bdir/$image" "$tmp/image"
-	cp "$bdir/.config" "$tmp/config"
+	cp "$obj/$image" "$tmp/image"
+	cp "$obj/.config" "$tmp/config"
 	cp "$LOG" "$tmp/build.log"
 	echo "$RELEASE" >"$tmp/release"
 	jq -n --arg arch "$arch" --arg version "$ver" --arg key "$KEY" --arg release "$RELEASE" \
 		--arg compiler "$gccver" --arg tarball "$srcdesc" --arg source "$src" --arg id "$id" \
-		--arg config_sha256 "$(sha256sum <"$bdir/.config" | cut -c1-64)" \
+		--arg config_sha256 "$(sha256sum <"$obj/.config" | cut -c1-64)" \
 		--argjson warnings "$(grep -c ': warning:' "$LOG" || true)" \
 		--argjson seconds "$SECS" --argjson nopatch "$([ "$NOPATCH" = 1 ] && echo true || echo false)" \
 		--arg built "$(date -u +%FT%TZ)" --arg ks "$([ -s "${KS_FRAG:-}" ] && echo "$KFARM_KSELFTEST")" \
-		--arg ks_unmet "$(ks_unmet "$bdir")" \
+		--arg ks_unmet "$(ks_unmet "$obj")" \
 		'{arch: $arch, version: $version, key: $key, release: $release, compiler: $compiler,
 		  tarball: $tarball, source: $source, id: $id, config_sha256: $config_sha256,
 		  warnings: $warnings, build_seconds: $seconds, nopatch: $nopatch,
 		  built: $built}
 		 + (if $ks == "" then {} else {kselftest_config: {targets: $ks,
 		    unmet: ($ks_unmet | split("\n") | map(select(. != "")))}} end)' >"$tmp/build.json"
-	[ ! -s "${KS_FRAG:-}" ] || cp "$bdir/kselftest.fragment" "$tmp/kselftest.fragment"
+	[ ! -s "${KS_FRAG:-}" ] || cp "$obj/kselftest.fragment" "$tmp/kselftest.fragment"
 	rm -rf "$out"
 	mv -T "$tmp" "$out"
 	TMPOUT=
@@ -569,7 +592,7 @@ build_src() {
 	local out="$CACHE/kernels/$arch-$KEY" rec
 	case $RESULT in
 	configured)	# --config-only: the configuration checked, nothing recorded
-		jq -n --arg key "$KEY" --arg c "$(sha256sum <"$CACHE/build/$arch-$SRC_BDIR/.config" | cut -c1-64)" \
+		jq -n --arg key "$KEY" --arg c "$(sha256sum <"$BDIR/.config" | cut -c1-64)" \
 			'{status: "configured", key: $key, config_sha256: $c}' | put "$RESULT_FILE"
 		say "$arch: configured (config $CONFIG_MODE)"; return 0 ;;
 	built|cached) rec="$out/build.json" ;;

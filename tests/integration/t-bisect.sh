@@ -19,10 +19,13 @@
 #      CI saw it); "noisy" fails if c08 passes 20 runs (0.08 %)
 #   E  kfarm regressions --bisect, /api/bisections, kfarm report's culprits
 # Shares t-source's cache ($KFARM_SOURCE_CACHE, default ~/.cache/kfarm-t-source).
+# Its compiler cache is make images' (KFARM_CCACHE_DIR): the fixture is
+# Debian's 6.1 + kfarm's fix-ups, so its first builds are mostly ccache hits.
 . "$(dirname "$0")/lib.sh"
 echo "t-bisect: kfarm bisect on a git series (runtime, build, flaky, kill -9 + resume)"
 
 TC=${KFARM_SOURCE_CACHE:-$HOME/.cache/kfarm-t-source}
+export KFARM_CCACHE_DIR=${KFARM_CCACHE_DIR:-$KFARM_CACHE/ccache}
 export KFARM_CACHE=$TC/cache
 REPO=$TC/linux-6.1
 mkdir -p "$KFARM_CACHE"
@@ -113,8 +116,13 @@ check "A: the revert check passed (bad with c07 reverted)" test "$(sql "$DB" "SE
 check "A: every step is a normal run in the database, linked to it" test \
 	"$(sql "$DB" "SELECT count(*) FROM bisect_runs r JOIN runs u ON u.id = r.run_id WHERE u.status IN ('complete', 'failed')")" = \
 	"$(sql "$DB" "SELECT count(*) FROM runs")"
-check "A: incremental builds (one O= tree for the whole bisection)" test \
-	"$(ls -d "$KFARM_CACHE"/build/x86_64-git-* | wc -l)" -ge 1
+check "A: incremental builds (one O= tree for the whole bisection, inside the clone)" test \
+	"$(ls -d "$KFARM_CACHE"/src/git-*/.kfarm-o-x86_64-git-*/ | wc -l)" -ge 1
+# kbuild in a subdirectory of the tree names sources relative (srctree = ..):
+# the command lines, and so ccache's entries, are the same for every tree
+check "A: its compile commands name the sources relative to the O= tree (../kernel/fork.c)" \
+	bash -c 'grep -qx "source_kernel/fork.o := \.\./kernel/fork\.c" "$1" && ! grep -qF "$2" "$1"' _ \
+	"$(ls -d "$KFARM_CACHE"/src/git-*/.kfarm-o-x86_64-git-*/ | head -n1)/kernel/.fork.o.cmd" "$KFARM_CACHE"
 after=$(g status --porcelain; g rev-parse HEAD)
 check "A: the user's work tree, index and HEAD are untouched" test "$before" = "$after"
 echo "  A: wall time per step (incremental build + boot):"

@@ -6,11 +6,15 @@
 # stored, a regression, tests MISSING "not built") -> PASS (a fix), booted in
 # real QEMU. Then patch series that do not apply, and bad source inputs.
 # Uses its own cache ($KFARM_SOURCE_CACHE, default ~/.cache/kfarm-t-source)
-# so that its builds are reused between runs and never touch make images'.
+# so that its builds are reused between runs and never touch make images'
+# kernels.
+# Its compiler cache is make images' (KFARM_CCACHE_DIR): the fixture is
+# Debian's 6.1 + kfarm's fix-ups, so its first builds are mostly ccache hits.
 . "$(dirname "$0")/lib.sh"
 echo "t-source: git/tarball source candidates, builds as results, patch series"
 
 TC=${KFARM_SOURCE_CACHE:-$HOME/.cache/kfarm-t-source}
+export KFARM_CCACHE_DIR=${KFARM_CCACHE_DIR:-$KFARM_CACHE/ccache}
 export KFARM_CACHE=$TC/cache
 REPO=$TC/linux-6.1
 DB=$T/s.db
@@ -155,8 +159,8 @@ key_f=$(sql "$DB" "SELECT kernel_key FROM builds ORDER BY id DESC LIMIT 1")
 check "+FRAGMENT: another cache key than kfarm's recipe for the same commit" test -n "$key_f" -a "$key_f" != "$key_c"
 check "+FRAGMENT: the built kernel's config has the fragment's options" \
 	grep -qx CONFIG_IKCONFIG_PROC=y "$KFARM_CACHE/kernels/alpha-$key_f/config"
-check "+FRAGMENT: the build tree is its own (build/alpha-...-frag-HASH)" \
-	test "$(ls -d "$KFARM_CACHE"/build/alpha-git-*-frag-* | wc -l)" -ge 1
+check "+FRAGMENT: the build tree is its own (src/git-.../.kfarm-o-alpha-...-frag-HASH)" \
+	test "$(ls -d "$KFARM_CACHE"/src/git-*/.kfarm-o-alpha-git-*-frag-*/ | wc -l)" -ge 1
 jcheck "+FRAGMENT: alpha booted and its tests passed" '.jobs[0].outcome == "COMPLETE" and .jobs[0].fail == 0' "$T/cf.json"
 printf 'CONFIG_DEBUG_INFO_BTF=y\n' >"$T/btf.config"
 nice -n 10 "$KFARM" build --db "$T/cfg.db" --source "$REPO@$C" --config "+$T/btf.config" --arch alpha >"$T/btf.out" 2>>"$T/err"

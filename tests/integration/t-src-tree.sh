@@ -6,6 +6,7 @@
 #   - the tree is src/linux-9.1 (no series key in its name: a control
 #     cache's tree then has the default's relative path, for ccache), its
 #     series in .kfarm-pkey;
+#   - its O= tree is inside it (.kfarm-o-ARCH-VER);
 #   - another series replaces it and its O= tree (a replaced tree's files
 #     keep the tarball's mtimes: a kept O= tree would link stale objects);
 #   - a replacement waits while a build holds the tree (lock shared);
@@ -42,7 +43,10 @@ check "series 1: no tree named by its key" test -z "$(ls -d "$S"/linux-9.1-* 2>/
 K1=$(cat "$S/linux-9.1/.kfarm-pkey" 2>/dev/null)
 check "series 1: .kfarm-pkey names the series" test -n "$K1"
 check "series 1: the image is series 1's" grep -qx series1 "$(image)"
-: >"$KFARM_CACHE/build/x86_64-9.1/stale.o"
+O1=$S/linux-9.1/.kfarm-o-x86_64-9.1
+check "series 1: its O= tree is a subdirectory of the tree (kbuild's paths relative)" test -d "$O1"
+check "series 1: lock and log beside it in build/" test -f "$KFARM_CACHE/build/x86_64-9.1.lock" -a -f "$KFARM_CACHE/build/x86_64-9.1.log"
+: >"$O1/stale.o"
 
 series 2
 build
@@ -51,7 +55,7 @@ K2=$(cat "$S/linux-9.1/.kfarm-pkey" 2>/dev/null)
 check "series 2: the tree was replaced (another .kfarm-pkey)" test -n "$K2" -a "$K2" != "$K1"
 check "series 2: the image is series 2's" grep -qx series2 "$(image)"
 check "series 2: the O= tree started afresh (series 1's objects gone)" \
-	test ! -e "$KFARM_CACHE/build/x86_64-9.1/stale.o"
+	test -d "$O1" -a ! -e "$O1/stale.o"
 check "series 2: no temporary tree left" test -z "$(ls -d "$S"/.tmp-* 2>/dev/null)"
 
 # a build holding the tree: series 3 waits for it

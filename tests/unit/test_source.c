@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/kfarm-test-source-XXXXXX";
@@ -112,6 +113,60 @@ static void test_tarball_names(void **state)
 	}
 }
 
+static int exists(const char *a, const char *b)
+{
+	char *p = xasprintf("%s/%s", a, b);
+	int r = access(p, F_OK) == 0;
+
+	free(p);
+	return r;
+}
+
+/* A tree of the cache holds kernel.sh's O= trees (.kfarm-o-*): read as a
+ * plain directory candidate, they are neither its identity nor copied. */
+static void test_obj_trees_are_not_source(void **state)
+{
+	struct source s;
+	struct err e;
+	char fp[65], cache[] = "/tmp/kfarm-test-source-cache-XXXXXX";
+
+	(void)state;
+	strcpy(dir, "/tmp/kfarm-test-source-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(cache));
+	put("Makefile", "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\nEXTRAVERSION =\n");
+	put("Kconfig", "mainmenu \"Linux\"\n");
+	assert_int_equal(source_resolve(dir, NULL, &s, &e), 0);
+	memcpy(fp, s.sha256, sizeof(fp));
+	source_release(&s);
+	{
+		char *o = xasprintf("%s/.kfarm-o-x86_64-6.1", dir);
+
+		assert_int_equal(mkdir(o, 0755), 0);
+		free(o);
+	}
+	put(".kfarm-o-x86_64-6.1/vmlinux.o", "an object");
+	assert_int_equal(source_resolve(dir, NULL, &s, &e), 0);
+	assert_string_equal(s.sha256, fp);		/* build output: same identity */
+	source_release(&s);
+
+	put("series", "0001.patch\n");
+	put("0001.patch", "--- a/Kconfig\n+++ b/Kconfig\n@@ -1 +1,2 @@\n mainmenu \"Linux\"\n+# patched\n");
+	setenv("KFARM_CACHE", cache, 1);
+	assert_int_equal(source_resolve(dir, dir, &s, &e), 0);
+	assert_string_not_equal(s.sha256, fp);		/* series, 0001.patch: new files */
+	assert_int_equal(source_prepare(&s, &e), 0);
+	assert_true(exists(s.dir, "Kconfig") && exists(s.dir, "Makefile"));
+	assert_false(exists(s.dir, ".kfarm-o-x86_64-6.1"));	/* not copied */
+	source_release(&s);
+	unsetenv("KFARM_CACHE");
+	{
+		char *argv[] = { "rm", "-rf", dir, cache, NULL };
+
+		spawn_run(argv, NULL, NULL, NULL, 0, NULL);
+	}
+}
+
 /* --config: the recorded name, kernel.sh's argument and the O= suffix */
 static void test_config_parse(void **state)
 {
@@ -164,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir_and_git),
 		cmocka_unit_test(test_tarball_names),
+		cmocka_unit_test(test_obj_trees_are_not_source),
 		cmocka_unit_test(test_config_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
