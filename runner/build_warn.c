@@ -6,7 +6,8 @@
 #include <string.h>
 
 /* "DIR/x" -> "x" when the path starts with src, or contains "/BASENAME(src)/"
- * (kbuild names sources relative to the O= tree: ../../src/linux-6.1-x/fs/a.c) */
+ * (kbuild names sources relative to the O= tree: ../../src/linux-6.1-x/fs/a.c
+ * beside the tree), or starts with "../" (an O= tree inside it: srctree = ..) */
 static const char *strip_src(const char *path, size_t *len, const char *src)
 {
 	size_t sl = src ? strlen(src) : 0;
@@ -30,6 +31,8 @@ static const char *strip_src(const char *path, size_t *len, const char *src)
 				return path + i + bl + 2;
 			}
 	}
+	if (*len > 3 && !strncmp(path, "../", 3))
+		path += 3, *len -= 3;
 	while (*len > 2 && !strncmp(path, "./", 2))
 		path += 2, *len -= 2;
 	return path;

@@ -39,6 +39,8 @@ static void test_parse(void **state)
 		SRC "/mm/a.c:7: warning: unused variable 'x' [-Wunused-variable]\n"
 		SRC "/mm/q.c:7:1: warning: \xe2\x80\x98q\xe2\x80\x99 defined but not used\x1b \xff\n"
 		"./include/generated/b.h:1:1: warning: oops\n"
+		/* from an O= tree inside the source tree (kernel.sh's): srctree = .. */
+		"../fs/in.c:2:1: warning: in-tree O=\n"
 		/* the same warning at another line: one key */
 		"../../src/linux-6.1-abc/arch/alpha/kernel/time.c:40:5: warning: no previous"
 		" prototype for 'f' [-Wmissing-prototypes]\n"
@@ -48,7 +50,7 @@ static void test_parse(void **state)
 
 	(void)state;
 	build_warn_parse(log, strlen(log), SRC, &w);
-	assert_int_equal(w.n, 4);
+	assert_int_equal(w.n, 5);
 	assert_string_equal(w.v[0], "arch/alpha/kernel/time.c: warning: no previous prototype"
 			    " for 'f' [-Wmissing-prototypes]");
 	assert_string_equal(w.v[1], "mm/a.c: warning: unused variable 'x' [-Wunused-variable]");
@@ -56,6 +58,7 @@ static void test_parse(void **state)
 	assert_string_equal(w.v[2], "mm/q.c: warning: \xe2\x80\x98q\xe2\x80\x99 defined but not"
 			    " used? " TEXT_REPLACEMENT);
 	assert_string_equal(w.v[3], "include/generated/b.h: warning: oops");
+	assert_string_equal(w.v[4], "fs/in.c: warning: in-tree O=");
 	warn_list_release(&w);
 }
 
