@@ -350,10 +350,13 @@ build_one() {
 	[ "$NOPATCH" = 1 ] && pkey="nopatch-$pkey"
 	id="tar:$(sha256sum <"$tarball" | cut -c1-64)+patches:$(patches_hash "${patches[@]}")"
 	KEY=$(kernel_key "$id")
-	if check_cached "$arch" "$ver"; then return 0; fi
-
 	local bdir="$CACHE/build/$arch-$ver" src
 	[ "$NOPATCH" = 1 ] && bdir+="-nopatch"
+	if check_cached "$arch" "$ver"; then
+		# an O= tree from before they moved into the tree: nothing reads it
+		[ ! -d "$bdir" ] || { exec 9>"$bdir.lock" && flock 9 && rm -rf "$bdir"; exec 9>&-; }
+		return 0
+	fi
 	mkdir -p "$CACHE/build" "$CACHE/kernels"
 	exec 9>"$bdir.lock"
 	flock 9

@@ -73,6 +73,12 @@ check "series 3 while a build holds the tree: not replaced yet" \
 wait $H
 wait $B
 check "series 3 once the build let go: built (exit $?)" grep -qx series3 "$(image)"
+# an O= tree where an older kernel.sh kept it (build/ARCH-VER/) goes once
+# the kernel is found cached: nothing reads it any more
+mkdir -p "$KFARM_CACHE/build/x86_64-9.1/init" && : >"$KFARM_CACHE/build/x86_64-9.1/init/main.o"
+build
+check "cached: exit $?, the old O= tree beside the source removed" test ! -e "$KFARM_CACHE/build/x86_64-9.1"
+check "cached: its lock and log stay" test -f "$KFARM_CACHE/build/x86_64-9.1.lock" -a -f "$KFARM_CACHE/build/x86_64-9.1.log"
 
 # an older cache's tree, named by its key, is used as it is
 K3=$(cat "$S/linux-9.1/.kfarm-pkey")
