@@ -21,6 +21,7 @@
 # Shares t-source's cache ($KFARM_SOURCE_CACHE, default ~/.cache/kfarm-t-source).
 # Its compiler cache is make images' (KFARM_CCACHE_DIR): the fixture is
 # Debian's 6.1 + kfarm's fix-ups, so its first builds are mostly ccache hits.
+# lane: build
 . "$(dirname "$0")/lib.sh"
 echo "t-bisect: kfarm bisect on a git series (runtime, build, flaky, kill -9 + resume)"
 

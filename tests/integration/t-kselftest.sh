@@ -12,6 +12,7 @@
 # absent), their output streams (a fully buffered printf before a hang is in
 # the log), a program's own SKIP reason is stored, a Totals line with
 # failures is not a PASS, and --tests names user:NAME.
+# lane: build
 . "$(dirname "$0")/lib.sh"
 echo "t-kselftest: kselftest targets built from the candidate, user programs"
 

@@ -14,6 +14,7 @@
 # cases (and suites never started) are MISSING, never absent (on the arches
 # whose oops path reads panic_on_oops: not alpha).
 # KFARM_KUNIT_ARCHES (default "x86_64 alpha") picks the arches.
+# lane: build
 . "$(dirname "$0")/lib.sh"
 echo "t-kunit: KUnit at boot, counts from the kernel, a crashing case, a panic"
 

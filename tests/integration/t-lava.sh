@@ -6,7 +6,6 @@
 # interrupted, an invalid token, a worker without the QEMU binary, the LAVA
 # server stopped mid-run. Needs root and `make deps` (installs nothing).
 # LAVA_ARCHES picks the arches (default: the five), LAVA_J the parallel jobs.
-# lane: side
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lava-lab.sh"
 trap 'lab_stop; cleanup' EXIT

@@ -13,7 +13,6 @@
 # (nothing half-written used), session mode for an unprivileged user.
 # Needs root and: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 # openssh-server iproute2.
-# lane: side
 . "$(dirname "$0")/lib.sh"
 echo "t-remote: kfarm over libssh + libvirt to two namespace hosts"
 

@@ -10,6 +10,7 @@
 # kernels.
 # Its compiler cache is make images' (KFARM_CCACHE_DIR): the fixture is
 # Debian's 6.1 + kfarm's fix-ups, so its first builds are mostly ccache hits.
+# lane: build
 . "$(dirname "$0")/lib.sh"
 echo "t-source: git/tarball source candidates, builds as results, patch series"
 
